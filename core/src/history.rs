@@ -1,0 +1,333 @@
+//! A whole migrations directory, loaded and validated: the revision files in topological
+//! order with their graph, checksums and chain digests.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::digest::Digest;
+use crate::graph::{self, Graph, GraphError, Member};
+use crate::parse::{self, ParseError, RevisionFile};
+
+/// How strictly to read revision files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Every rule of DESIGN.md §1 (what the macro, `check` and database commands use).
+    #[default]
+    Strict,
+    /// Also accept revisions whose upgrade section is still empty: freshly created files
+    /// that are being written. Used by commands that only read the graph (`heads`,
+    /// `history`, `revision`, `merge`).
+    Drafts,
+}
+
+/// A problem that stops a directory from loading.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The directory does not exist.
+    #[error(
+        "{0}: the migrations directory does not exist; create it with `revchain init` or point \
+         to the right one with `--dir`"
+    )]
+    MissingDir(String),
+    /// The path is not a directory.
+    #[error("{0}: this is not a directory; the migrations path must name a directory")]
+    NotADirectory(String),
+    /// The directory or a file could not be read.
+    #[error("{path}: cannot read it: {message}")]
+    Io {
+        /// The path shown in messages.
+        path: String,
+        /// The operating system's message.
+        message: String,
+    },
+    /// A file is malformed.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The files do not form a valid graph.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
+/// Every problem found while loading, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadErrors(pub Vec<LoadError>);
+
+impl fmt::Display for LoadErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadErrors {}
+
+impl From<LoadError> for LoadErrors {
+    fn from(e: LoadError) -> Self {
+        LoadErrors(vec![e])
+    }
+}
+
+/// Joins a display directory and a file name with `/`, whatever the platform.
+fn display_join(dir: &str, name: &str) -> String {
+    if dir.is_empty() || dir == "." {
+        name.to_owned()
+    } else {
+        format!("{}/{name}", dir.trim_end_matches(['/', '\\']))
+    }
+}
+
+/// The names of the revision files in `dir`, sorted: regular files ending in `.sql` whose
+/// name does not start with `.`.
+pub fn revision_file_names(dir: &Path, display: &str) -> Result<Vec<String>, LoadError> {
+    let meta = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LoadError::MissingDir(display.to_owned()));
+        }
+        Err(e) => {
+            return Err(LoadError::Io {
+                path: display.to_owned(),
+                message: e.to_string(),
+            });
+        }
+    };
+    if !meta.is_dir() {
+        return Err(LoadError::NotADirectory(display.to_owned()));
+    }
+    let io = |e: std::io::Error| LoadError::Io {
+        path: display.to_owned(),
+        message: e.to_string(),
+    };
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue; // Not UTF-8, so it cannot end in `.sql` as written here.
+        };
+        if name.starts_with('.') || !name.ends_with(".sql") {
+            continue;
+        }
+        // Follow symlinks; skip directories named `*.sql`.
+        if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        names.push(name);
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads and parses every revision file of `dir`; `display` is how the directory is named in
+/// messages (e.g. `migrations`). All problems are returned together.
+pub fn read_dir(dir: &Path, display: &str, mode: Mode) -> Result<Vec<RevisionFile>, LoadErrors> {
+    let names = revision_file_names(dir, display)?;
+    let mut files = Vec::with_capacity(names.len());
+    let mut errors = Vec::new();
+    for name in names {
+        let shown = display_join(display, &name);
+        let bytes = match std::fs::read(dir.join(&name)) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(LoadError::Io {
+                    path: shown,
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let parsed = parse::decode(&shown, &bytes)
+            .map_err(|e| vec![e])
+            .and_then(|text| parse::parse_with(&shown, &text, mode));
+        match parsed {
+            Ok(f) => files.push(f),
+            Err(es) => errors.extend(es.into_iter().map(LoadError::Parse)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(LoadErrors(errors))
+    }
+}
+
+/// A validated migrations directory.
+///
+/// ```no_run
+/// use revchain_core::History;
+/// let history = History::load("migrations".as_ref())?;
+/// for (i, rev) in history.revisions().iter().enumerate() {
+///     println!("{} {} {}", rev.id, history.checksum(i), rev.message);
+/// }
+/// # Ok::<(), revchain_core::LoadErrors>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct History {
+    revisions: Vec<RevisionFile>,
+    graph: Graph,
+    checksums: Vec<Digest>,
+    chain_digests: Vec<Digest>,
+}
+
+impl History {
+    /// Loads `dir` strictly, naming it in messages as given.
+    pub fn load(dir: &Path) -> Result<History, LoadErrors> {
+        History::load_as(dir, &dir.to_string_lossy(), Mode::Strict)
+    }
+
+    /// Loads `dir`, naming it `display` in messages.
+    pub fn load_as(dir: &Path, display: &str, mode: Mode) -> Result<History, LoadErrors> {
+        History::from_files(read_dir(dir, display, mode)?)
+    }
+
+    /// Validates parsed files as one graph (every graph error is reported) and computes
+    /// checksums and chain digests. The one-head rule is separate: see
+    /// [`check_single_head`](Self::check_single_head).
+    pub fn from_files(files: Vec<RevisionFile>) -> Result<History, LoadErrors> {
+        let (graph, order) = graph::build(&files)
+            .map_err(|es| LoadErrors(es.into_iter().map(LoadError::Graph).collect()))?;
+        let mut slots: Vec<Option<RevisionFile>> = files.into_iter().map(Some).collect();
+        let revisions: Vec<RevisionFile> = order.iter().filter_map(|&i| slots[i].take()).collect();
+        let checksums: Vec<Digest> = revisions.iter().map(RevisionFile::checksum).collect();
+        let mut chain_digests: Vec<Digest> = Vec::with_capacity(revisions.len());
+        for (k, node) in graph.nodes().iter().enumerate() {
+            let digest = Digest::chain(
+                &checksums[k],
+                node.parents.iter().map(|&p| &chain_digests[p]),
+            );
+            chain_digests.push(digest);
+        }
+        Ok(History {
+            revisions,
+            graph,
+            checksums,
+            chain_digests,
+        })
+    }
+
+    /// The revisions in topological order (the graph's indices).
+    pub fn revisions(&self) -> &[RevisionFile] {
+        &self.revisions
+    }
+
+    /// The revision graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The checksum of revision `index`.
+    pub fn checksum(&self, index: usize) -> Digest {
+        self.checksums[index]
+    }
+
+    /// The chain digest of revision `index`.
+    pub fn chain_digest(&self, index: usize) -> Digest {
+        self.chain_digests[index]
+    }
+
+    /// How revision `index` is named in graph errors.
+    pub fn member(&self, index: usize) -> Member {
+        let r = &self.revisions[index];
+        Member {
+            id: r.id.clone(),
+            path: r.path.clone(),
+            line: r.lines.id,
+        }
+    }
+
+    /// The one-head rule (DESIGN.md §2).
+    pub fn check_single_head(&self) -> Result<(), GraphError> {
+        graph::check_heads(&self.graph, |i| self.member(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    fn rev(id: &str, parents: &str, sql: &str) -> String {
+        format!(
+            "-- {id}\n-- Revision ID: {id}\n-- Revises: {parents}\n\n-- migrate:upgrade\n{sql}\n-- migrate:downgrade\nSELECT 0;\n"
+        )
+    }
+
+    #[test]
+    fn loads_filters_and_digests() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        write(d, "b_second.sql", &rev("b", "a", "SELECT 2;"));
+        write(d, "a_first.sql", &rev("a", "", "SELECT 1;"));
+        write(d, ".hidden.sql", "garbage");
+        write(d, "notes.txt", "garbage");
+        std::fs::create_dir(d.join("sub.sql")).unwrap();
+        let h = History::load_as(d, "migrations", Mode::Strict).unwrap();
+        assert_eq!(h.revisions().len(), 2);
+        assert_eq!(h.revisions()[0].path, "migrations/a_first.sql");
+        let ca = Digest::checksum("SELECT 1;");
+        assert_eq!(h.checksum(0), ca);
+        let da = Digest::chain(&ca, []);
+        assert_eq!(h.chain_digest(0), da);
+        assert_eq!(
+            h.chain_digest(1),
+            Digest::chain(&Digest::checksum("SELECT 2;"), [&da])
+        );
+        assert!(h.check_single_head().is_ok());
+    }
+
+    #[test]
+    fn reports_every_problem_of_every_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        write(d, "a.sql", "-- a\n-- migrate:upgrade\nSELECT 1;");
+        write(
+            d,
+            "b.sql",
+            "-- b\n-- Revison ID: b\n-- Revision ID: b\n-- migrate:upgrade\nSELECT 1;",
+        );
+        std::fs::write(d.join("c.sql"), b"-- c\n\xff").unwrap();
+        let errs = History::load_as(d, "m", Mode::Strict).unwrap_err();
+        let text = errs.to_string();
+        assert_eq!(errs.0.len(), 3, "{text}");
+        assert!(text.contains("m/a.sql:1: the header has no `Revision ID:` line"));
+        assert!(
+            text.contains(
+                "m/b.sql:2: unknown header key `Revison ID` (did you mean `Revision ID`?)"
+            )
+        );
+        assert!(text.contains("m/c.sql:2: the file is not valid UTF-8"));
+    }
+
+    #[test]
+    fn drafts_mode_accepts_an_empty_upgrade() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "a.sql",
+            "-- a\n-- Revision ID: a\n-- Revises:\n\n-- migrate:upgrade\n\n-- migrate:downgrade\n",
+        );
+        assert!(History::load_as(tmp.path(), "m", Mode::Strict).is_err());
+        assert!(History::load_as(tmp.path(), "m", Mode::Drafts).is_ok());
+    }
+
+    #[test]
+    fn missing_dir_file_and_empty_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("nope");
+        let e = History::load_as(&missing, "nope", Mode::Strict).unwrap_err();
+        assert_eq!(e.0, vec![LoadError::MissingDir("nope".into())]);
+        write(tmp.path(), "f", "x");
+        let e = History::load_as(&tmp.path().join("f"), "f", Mode::Strict).unwrap_err();
+        assert_eq!(e.0, vec![LoadError::NotADirectory("f".into())]);
+        let h = History::load_as(tmp.path(), "m", Mode::Strict).unwrap();
+        assert!(h.revisions().is_empty());
+        assert!(h.graph().heads().is_empty());
+    }
+}

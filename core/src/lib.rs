@@ -1,0 +1,42 @@
+//! The heart of revchain, shared by the `migrations!` macro (at build time) and the runtime
+//! and CLI (at run time), so that they can never disagree:
+//!
+//! - [`parse`]: the migration file format (DESIGN.md §1);
+//! - [`graph`]: the revision graph, its validation and stable order (§2);
+//! - [`target`]: targets (`head`, `+2`, `ae10-1`, `label@head`, …) and the exact plan of an
+//!   upgrade, a downgrade or a stamp (§2);
+//! - [`digest`]: checksums and chain digests (§3);
+//! - [`split`]: the SQL statement splitter (§4);
+//! - [`history`]: a loaded and validated directory;
+//! - [`writer`]: new revision files.
+//!
+//! ```
+//! use revchain_core::{History, Target};
+//! # let dir = tempfile::tempdir().unwrap();
+//! # std::fs::write(dir.path().join("a1_users.sql"), "-- users\n-- Revision ID: a1\n-- Revises:\n\n-- migrate:upgrade\nCREATE TABLE users (id INT);\n\n-- migrate:downgrade\nDROP TABLE users;\n").unwrap();
+//! let history = History::load(dir.path()).unwrap();
+//! let plan = history.graph().plan_upgrade(&Target::Head, &[]).unwrap();
+//! assert_eq!(plan.revisions(), [0]);
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod digest;
+pub mod graph;
+pub mod history;
+pub mod id;
+pub mod parse;
+pub mod split;
+pub mod target;
+pub mod writer;
+
+#[cfg(test)]
+mod testutil;
+
+pub use digest::Digest;
+pub use graph::{Graph, GraphError};
+pub use history::{History, LoadError, LoadErrors, Mode};
+pub use parse::{ParseError, RevisionFile, Section};
+pub use split::{Dialect, Statement, split_statements};
+pub use target::{Direction, Plan, StampPlan, Step, Target, TargetError};
