@@ -23,8 +23,9 @@ pub struct Node {
 }
 
 /// A validated revision graph whose nodes are stored in topological order: every parent
-/// and dependency of a node has a smaller index than the node.
-#[derive(Debug, Clone)]
+/// and dependency of a node has a smaller index than the node. The default is the empty
+/// graph.
+#[derive(Debug, Clone, Default)]
 pub struct Graph {
     nodes: Vec<Node>,
     by_id: HashMap<String, usize>,

@@ -1,0 +1,38 @@
+//! # revchain
+//!
+//! Alembic-grade database migrations for Rust, embedded into the binary at compile time.
+//!
+//! Migrations are SQL files that form a revision graph (each names its parent in `Revises`).
+//! [`migrations!`] validates the whole graph **at build time** and embeds it as a static
+//! [`Migrations`] table; the runtime applies it on PostgreSQL, MySQL/MariaDB and SQLite
+//! through `sqlx`, and [`cli`] turns any binary into a complete migration tool.
+//!
+//! ```ignore
+//! static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let pool = sqlx::PgPool::connect(&std::env::var("DATABASE_URL")?).await?;
+//!     MIGRATIONS.run(&pool).await?; // upgrade to head; one round trip when up to date
+//!     Ok(())
+//! }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod build;
+mod table;
+
+pub use revchain_core as core;
+pub use revchain_core::{Digest, Direction, Plan, StampPlan, Target, TargetError};
+pub use revchain_macros::migrations;
+pub use table::{Migrations, Revision};
+
+/// Support for the code that `migrations!` generates. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::table::{Migrations, Revision, RevisionParts};
+    pub use revchain_core::Digest;
+    pub use std::borrow::Cow;
+}

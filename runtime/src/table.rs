@@ -1,0 +1,397 @@
+//! The embedded revision table: [`Migrations`] and [`Revision`].
+//!
+//! `revchain::migrations!("migrations")` builds a `Migrations` at compile time from the
+//! directory; the `revchain` binary builds one at run time from files on disk with
+//! [`Migrations::from_history`]. Everything else (the runtime and both CLIs) works on a
+//! `Migrations`, so the two can never behave differently.
+
+use std::borrow::Cow;
+use std::sync::{Once, OnceLock};
+
+use revchain_core::graph::Node;
+use revchain_core::{Digest, Graph, History, Plan, StampPlan, Target, TargetError};
+
+/// Text that is `'static` in the embedded table and owned when loaded from disk.
+pub(crate) type Text = Cow<'static, str>;
+
+/// The parts of a [`Revision`], as the `migrations!` macro writes them.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct RevisionParts {
+    pub id: Text,
+    pub message: Text,
+    /// Parent ids joined by `", "`.
+    pub parent_ids: Text,
+    /// Parent indices into the table.
+    pub parents: Cow<'static, [u32]>,
+    /// `Depends On` as written, joined by `", "`.
+    pub depends_on_names: Text,
+    /// Dependency indices into the table.
+    pub depends_on: Cow<'static, [u32]>,
+    /// Branch labels joined by `", "`.
+    pub branch_labels: Text,
+    pub create_date: Option<Text>,
+    pub transactional: bool,
+    pub upgrade_sql: Text,
+    pub upgrade_line: u32,
+    pub downgrade_sql: Option<Text>,
+    pub downgrade_line: u32,
+    pub path: Text,
+    pub id_line: u32,
+    pub checksum: Digest,
+    pub chain_digest: Digest,
+}
+
+/// One revision of a [`Migrations`] table.
+#[derive(Debug, Clone)]
+pub struct Revision {
+    parts: RevisionParts,
+}
+
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty())
+}
+
+impl Revision {
+    #[doc(hidden)]
+    pub const fn __from_parts(parts: RevisionParts) -> Revision {
+        Revision { parts }
+    }
+
+    /// The revision id.
+    pub fn id(&self) -> &str {
+        &self.parts.id
+    }
+
+    /// The message (the first line of the file's header).
+    pub fn message(&self) -> &str {
+        &self.parts.message
+    }
+
+    /// The parent ids, in the order of the `Revises` line; none for a base.
+    pub fn parents(&self) -> impl Iterator<Item = &str> {
+        split_list(&self.parts.parent_ids)
+    }
+
+    /// The parents as indices into the table.
+    pub fn parent_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.parents.iter().map(|&p| p as usize)
+    }
+
+    /// The `Depends On` entries as written (ids or branch labels).
+    pub fn depends_on(&self) -> impl Iterator<Item = &str> {
+        split_list(&self.parts.depends_on_names)
+    }
+
+    /// The branch labels.
+    pub fn branch_labels(&self) -> impl Iterator<Item = &str> {
+        split_list(&self.parts.branch_labels)
+    }
+
+    /// `Create Date`, as written.
+    pub fn create_date(&self) -> Option<&str> {
+        self.parts.create_date.as_deref()
+    }
+
+    /// The upgrade SQL, normalised as for the checksum (DESIGN.md §3).
+    pub fn upgrade_sql(&self) -> &str {
+        &self.parts.upgrade_sql
+    }
+
+    /// The file line where the upgrade SQL starts.
+    pub fn upgrade_line(&self) -> usize {
+        self.parts.upgrade_line as usize
+    }
+
+    /// The downgrade SQL; `None` for an irreversible revision.
+    pub fn downgrade_sql(&self) -> Option<&str> {
+        self.parts.downgrade_sql.as_deref()
+    }
+
+    /// The file line where the downgrade SQL starts.
+    pub fn downgrade_line(&self) -> usize {
+        self.parts.downgrade_line as usize
+    }
+
+    /// Whether the revision runs inside a transaction (`Transactional: true`, the default).
+    pub fn is_transactional(&self) -> bool {
+        self.parts.transactional
+    }
+
+    /// Whether the revision can be downgraded.
+    pub fn is_reversible(&self) -> bool {
+        self.parts.downgrade_sql.is_some()
+    }
+
+    /// Whether this revision merges several parents.
+    pub fn is_merge(&self) -> bool {
+        self.parts.parents.len() > 1
+    }
+
+    /// The file the revision came from, relative to the crate (e.g.
+    /// `migrations/3f2a9c01b7de_add_users.sql`).
+    pub fn path(&self) -> &str {
+        &self.parts.path
+    }
+
+    /// The line of `Revision ID` in the file.
+    pub fn id_line(&self) -> usize {
+        self.parts.id_line as usize
+    }
+
+    /// The SHA-256 checksum of the upgrade SQL.
+    pub fn checksum(&self) -> Digest {
+        self.parts.checksum
+    }
+
+    /// The chain digest: the checksum combined with the parents' chain digests.
+    pub fn chain_digest(&self) -> Digest {
+        self.parts.chain_digest
+    }
+}
+
+/// An ordered, validated table of revisions: what `revchain::migrations!` embeds.
+///
+/// ```ignore
+/// static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+///
+/// # async fn boot(pool: sqlx::PgPool) -> Result<(), revchain::Error> {
+/// MIGRATIONS.run(&pool).await?; // upgrade to head, at boot
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Migrations {
+    revisions: Cow<'static, [Revision]>,
+    heads: Cow<'static, [u32]>,
+    dir: Text,
+    source_dir: Option<Text>,
+    multiple_heads_allowed: bool,
+    graph: OnceLock<Graph>,
+    stale_check: Once,
+}
+
+impl Migrations {
+    #[doc(hidden)]
+    pub const fn __from_static(
+        revisions: &'static [Revision],
+        heads: &'static [u32],
+        dir: &'static str,
+        source_dir: Option<&'static str>,
+        multiple_heads_allowed: bool,
+    ) -> Migrations {
+        Migrations {
+            revisions: Cow::Borrowed(revisions),
+            heads: Cow::Borrowed(heads),
+            dir: Cow::Borrowed(dir),
+            source_dir: match source_dir {
+                Some(s) => Some(Cow::Borrowed(s)),
+                None => None,
+            },
+            multiple_heads_allowed,
+            graph: OnceLock::new(),
+            stale_check: Once::new(),
+        }
+    }
+
+    /// Builds a table from a directory loaded with `revchain-core` (what the `revchain`
+    /// binary does with `--dir`). `dir` is how the directory is named in messages.
+    pub fn from_history(history: History, dir: &str) -> Migrations {
+        let graph = history.graph().clone();
+        let revisions: Vec<Revision> = history
+            .revisions()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let node = graph.node(i);
+                let index = |v: &[usize]| -> Vec<u32> {
+                    v.iter().map(|&p| u32::try_from(p).unwrap_or(u32::MAX)).collect()
+                };
+                Revision::__from_parts(RevisionParts {
+                    id: f.id.clone().into(),
+                    message: f.message.clone().into(),
+                    parent_ids: f.parents.join(", ").into(),
+                    parents: index(&node.parents).into(),
+                    depends_on_names: f.depends_on.join(", ").into(),
+                    depends_on: index(&node.depends_on).into(),
+                    branch_labels: f.branch_labels.join(", ").into(),
+                    create_date: f.create_date.clone().map(Into::into),
+                    transactional: f.transactional,
+                    upgrade_sql: f.upgrade.sql.clone().into(),
+                    upgrade_line: line(f.upgrade.line),
+                    downgrade_sql: f.downgrade.as_ref().map(|d| d.sql.clone().into()),
+                    downgrade_line: f.downgrade.as_ref().map_or(0, |d| line(d.line)),
+                    path: f.path.clone().into(),
+                    id_line: line(f.lines.id),
+                    checksum: history.checksum(i),
+                    chain_digest: history.chain_digest(i),
+                })
+            })
+            .collect();
+        let heads: Vec<u32> = graph
+            .heads()
+            .iter()
+            .map(|&h| u32::try_from(h).unwrap_or(u32::MAX))
+            .collect();
+        Migrations {
+            revisions: Cow::Owned(revisions),
+            heads: Cow::Owned(heads),
+            dir: dir.to_owned().into(),
+            source_dir: None,
+            multiple_heads_allowed: true,
+            graph: OnceLock::from(graph),
+            stale_check: Once::new(),
+        }
+    }
+
+    /// The revisions in their stable topological order (parents before children).
+    pub fn iter(&self) -> std::slice::Iter<'_, Revision> {
+        self.revisions.iter()
+    }
+
+    /// The number of revisions.
+    pub fn len(&self) -> usize {
+        self.revisions.len()
+    }
+
+    /// Whether there is no revision.
+    pub fn is_empty(&self) -> bool {
+        self.revisions.is_empty()
+    }
+
+    /// The revision at `index` in the table order.
+    pub fn at(&self, index: usize) -> Option<&Revision> {
+        self.revisions.get(index)
+    }
+
+    /// The heads: revisions that no revision revises.
+    pub fn heads(&self) -> impl Iterator<Item = &Revision> {
+        self.heads.iter().filter_map(|&h| self.revisions.get(h as usize))
+    }
+
+    /// The heads as indices.
+    pub(crate) fn head_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.heads.iter().map(|&h| h as usize)
+    }
+
+    /// How the migrations directory is named in messages (e.g. `migrations`).
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    /// Whether the table was built with `allow_multiple_heads`.
+    pub fn multiple_heads_allowed(&self) -> bool {
+        self.multiple_heads_allowed
+    }
+
+    /// Finds a revision by full id, branch label, or unique id prefix.
+    ///
+    /// ```ignore
+    /// let rev = MIGRATIONS.get("3f2a")?;
+    /// println!("{} {}", rev.id(), rev.message());
+    /// ```
+    pub fn get(&self, id_or_prefix: &str) -> Result<&Revision, TargetError> {
+        let i = self.graph().lookup(id_or_prefix)?;
+        Ok(&self.revisions[i])
+    }
+
+    /// The index of the revision with exactly this id.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.graph().find(id)
+    }
+
+    /// The revision graph (built on first use).
+    pub fn graph(&self) -> &Graph {
+        self.graph.get_or_init(|| {
+            let nodes: Vec<Node> = self
+                .revisions
+                .iter()
+                .map(|r| Node {
+                    id: r.id().to_owned(),
+                    parents: r.parent_indices().collect(),
+                    depends_on: r.parts.depends_on.iter().map(|&d| d as usize).collect(),
+                    branch_labels: r.branch_labels().map(str::to_owned).collect(),
+                    reversible: r.is_reversible(),
+                })
+                .collect();
+            // The macro validated the table; should it ever be inconsistent, an empty graph
+            // makes every lookup fail with a clear error instead of a panic.
+            Graph::from_nodes(nodes).unwrap_or_else(|e| {
+                tracing::error!(target: "revchain", "the embedded revision table is inconsistent: {e}");
+                Graph::default()
+            })
+        })
+    }
+
+    /// Plans `upgrade`, `downgrade` or `stamp` from the given current heads (ids) with
+    /// revchain-core's resolution: the same answer the CLI gives.
+    ///
+    /// ```ignore
+    /// let plan = MIGRATIONS.resolve(revchain::Direction::Upgrade, "head", &[])?;
+    /// assert_eq!(plan.steps.len(), MIGRATIONS.len());
+    /// ```
+    pub fn resolve(
+        &self,
+        direction: revchain_core::Direction,
+        target: &str,
+        current_heads: &[&str],
+    ) -> Result<Plan, TargetError> {
+        let target: Target = target.parse()?;
+        let current = self.indices(current_heads)?;
+        match direction {
+            revchain_core::Direction::Upgrade => self.graph().plan_upgrade(&target, &current),
+            revchain_core::Direction::Downgrade => self.graph().plan_downgrade(&target, &current),
+        }
+    }
+
+    /// Plans `stamp target` from the given current heads (ids).
+    pub fn resolve_stamp(&self, target: &str, current_heads: &[&str]) -> Result<StampPlan, TargetError> {
+        let target: Target = target.parse()?;
+        let current = self.indices(current_heads)?;
+        self.graph().plan_stamp(&target, &current)
+    }
+
+    fn indices(&self, ids: &[&str]) -> Result<Vec<usize>, TargetError> {
+        ids.iter()
+            .map(|id| {
+                self.graph()
+                    .find(id)
+                    .ok_or_else(|| TargetError::UnknownCurrent((*id).to_owned()))
+            })
+            .collect()
+    }
+
+    /// In debug builds, once per process: warns (through `tracing`) when the migrations
+    /// directory is still on disk and holds revisions that this binary does not embed
+    /// (cargo did not rebuild after a new file; see [`crate::build::track`]).
+    pub fn warn_if_stale(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let Some(dir) = self.source_dir.as_deref() else {
+            return;
+        };
+        self.stale_check.call_once(|| {
+            let embedded: std::collections::HashSet<&str> = self
+                .revisions
+                .iter()
+                .filter_map(|r| r.path().rsplit(['/', '\\']).next())
+                .collect();
+            for file in crate::build::revision_files(dir.as_ref()) {
+                if !embedded.contains(file.as_str()) {
+                    tracing::warn!(
+                        target: "revchain",
+                        "{}/{file} is not embedded in this binary: it was added after the last \
+                         build; rebuild (and call `revchain::build::track(\"{}\")` from build.rs \
+                         so that cargo rebuilds when a migration file is added)",
+                        self.dir,
+                        self.dir
+                    );
+                }
+            }
+        });
+    }
+}
+
+fn line(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

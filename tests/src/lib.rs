@@ -1,0 +1,1 @@
+//! Shared helpers for revchain's workspace-level integration tests.
