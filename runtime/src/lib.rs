@@ -21,17 +21,30 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod backend;
 pub mod build;
+mod error;
+mod migrator;
+mod private;
+mod report;
 mod table;
+mod tables;
+pub mod url;
 
 pub use revchain_core as core;
 pub use revchain_core::{Digest, Direction, Plan, StampPlan, Target, TargetError};
 pub use revchain_macros::migrations;
+pub use backend::Backend;
+pub use error::{Aftermath, Error};
+pub use migrator::Migrator;
+pub use report::{CurrentHead, Report, Status, StepReport};
 pub use table::{Migrations, Revision};
+pub use tables::{InvalidTableName, TableName};
 
 /// Support for the code that `migrations!` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::private::fingerprint;
     pub use crate::table::{Migrations, Revision, RevisionParts};
     pub use revchain_core::Digest;
     pub use std::borrow::Cow;

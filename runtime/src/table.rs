@@ -268,11 +268,6 @@ impl Migrations {
         self.heads.iter().filter_map(|&h| self.revisions.get(h as usize))
     }
 
-    /// The heads as indices.
-    pub(crate) fn head_indices(&self) -> impl Iterator<Item = usize> + '_ {
-        self.heads.iter().map(|&h| h as usize)
-    }
-
     /// How the migrations directory is named in messages (e.g. `migrations`).
     pub fn dir(&self) -> &str {
         &self.dir

@@ -1,1 +1,216 @@
-//! Shared helpers for revchain's workspace-level integration tests.
+//! Shared helpers for revchain's workspace-level integration tests: throwaway databases on
+//! the real servers, and revision directories written on the fly.
+//!
+//! Servers (override with environment variables):
+//! - PostgreSQL: `REVCHAIN_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432`;
+//! - MariaDB/MySQL: `REVCHAIN_TEST_MYSQL`, default `mysql://root@127.0.0.1:3306`;
+//! - SQLite: a file in a temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use revchain::Migrations;
+use revchain_core::{History, Mode};
+
+/// The database servers tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// PostgreSQL.
+    Postgres,
+    /// MariaDB or MySQL.
+    MySql,
+    /// SQLite.
+    Sqlite,
+}
+
+impl Kind {
+    /// All three.
+    pub const ALL: [Kind; 3] = [Kind::Postgres, Kind::MySql, Kind::Sqlite];
+}
+
+/// The server URL (without a database) for `kind`.
+pub fn server_url(kind: Kind) -> String {
+    match kind {
+        Kind::Postgres => std::env::var("REVCHAIN_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into()),
+        Kind::MySql => std::env::var("REVCHAIN_TEST_MYSQL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into()),
+        Kind::Sqlite => String::new(),
+    }
+}
+
+/// A unique name for a throwaway database.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+/// A database that exists for one test and is dropped afterwards.
+pub struct TestDb {
+    /// Which server.
+    pub kind: Kind,
+    /// The database name (the file name for SQLite).
+    pub name: String,
+    /// The URL to connect to it.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// Creates a fresh, empty database.
+    pub async fn new(kind: Kind) -> TestDb {
+        let name = unique_name("rc");
+        match kind {
+            Kind::Postgres | Kind::MySql => {
+                let server = server_url(kind);
+                admin(kind, &format!("CREATE DATABASE {name}")).await;
+                TestDb {
+                    kind,
+                    url: format!("{server}/{name}"),
+                    name,
+                    _dir: None,
+                }
+            }
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let path = dir.path().join(format!("{name}.db"));
+                TestDb {
+                    kind,
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    name,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    /// A pool on this database.
+    pub async fn pool<DB: sqlx::Database>(&self) -> sqlx::Pool<DB> {
+        sqlx::pool::PoolOptions::<DB>::new()
+            .max_connections(4)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.url))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.kind == Kind::Sqlite {
+            return;
+        }
+        let kind = self.kind;
+        let sql = match kind {
+            Kind::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+        };
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(admin(kind, &sql));
+            }
+        })
+        .join();
+    }
+}
+
+/// Runs one statement on the server's administrative database.
+pub async fn admin(kind: Kind, sql: &str) {
+    use sqlx::Connection;
+    let server = server_url(kind);
+    match kind {
+        Kind::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+                .await
+                .expect("PostgreSQL must run on 127.0.0.1:5432 (see .ci/run)");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        Kind::MySql => {
+            let mut c = sqlx::MySqlConnection::connect(&server)
+                .await
+                .expect("MariaDB must run on 127.0.0.1:3306 (see .ci/run)");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        Kind::Sqlite => {}
+    }
+}
+
+/// The workspace's `tests/` directory.
+pub fn tests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture directory under `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    tests_dir().join("fixtures").join(name)
+}
+
+/// Loads a directory at run time, as the `revchain` binary does.
+pub fn load(dir: &Path) -> Migrations {
+    let history = History::load_as(dir, &dir.display().to_string(), Mode::Strict)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    Migrations::from_history(history, &dir.display().to_string())
+}
+
+/// A directory of revision files written by a test.
+pub struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Dir {
+    fn default() -> Self {
+        Dir::new()
+    }
+}
+
+impl Dir {
+    /// An empty directory.
+    pub fn new() -> Dir {
+        Dir {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a revision: `parents` comma-separated (empty for a base), `extra` more header
+    /// lines, `down` `None` for an irreversible revision.
+    pub fn rev(&self, id: &str, parents: &str, extra: &str, up: &str, down: Option<&str>) -> &Self {
+        let mut text = format!(
+            "-- revision {id}\n--\n-- Revision ID: {id}\n-- Revises: {parents}\n{extra}\n-- migrate:upgrade\n{up}\n"
+        );
+        if let Some(down) = down {
+            text.push_str(&format!("\n-- migrate:downgrade\n{down}\n"));
+        }
+        self.write(&format!("{id}_rev.sql"), &text)
+    }
+
+    /// Writes a file as is.
+    pub fn write(&self, name: &str, text: &str) -> &Self {
+        std::fs::write(self.dir.path().join(name), text).expect("writing a revision file");
+        self
+    }
+
+    /// Loads it.
+    pub fn load(&self) -> Migrations {
+        load(self.path())
+    }
+}

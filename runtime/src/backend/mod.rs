@@ -1,0 +1,190 @@
+//! The databases revchain applies migrations to. [`Backend`] is implemented for
+//! `sqlx::Postgres`, `sqlx::MySql` and `sqlx::Sqlite` (each behind its cargo feature); it is
+//! sealed, and its methods are internal.
+
+// `Backend` is public so that users can name it in bounds, but its supertrait `Driver` is
+// sealed in a private module: its methods, and the crate-private types they take, cannot
+// be reached from outside the crate even though the compiler considers them public.
+#![allow(private_interfaces, private_bounds)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use revchain_core::Dialect;
+
+use crate::error::{Aftermath, Error};
+use crate::tables::{Tables, Work};
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+/// A database revchain can migrate: `sqlx::Postgres`, `sqlx::MySql` or `sqlx::Sqlite`.
+///
+/// Every operation of [`Migrations`](crate::Migrations) and [`Migrator`](crate::Migrator)
+/// takes a `&sqlx::Pool<DB>` for any `DB: Backend`, so `&PgPool`, `&MySqlPool` and
+/// `&SqlitePool` all work.
+pub trait Backend: sealed::Driver {}
+
+impl<T: sealed::Driver> Backend for T {}
+
+/// One row of the version table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeadRow {
+    pub revision: String,
+    pub chain_digest: String,
+}
+
+/// One row of the log table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogRow {
+    pub revision: String,
+    pub checksum: String,
+    pub chain_digest: String,
+    pub dirty: bool,
+}
+
+/// How applying a list of steps failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Statement `line` (a file line) of step `index` failed.
+    Step {
+        index: usize,
+        line: usize,
+        error: sqlx::Error,
+        aftermath: Aftermath,
+    },
+    /// Another process changed the database's state before step `index` could start; plan
+    /// again.
+    Raced,
+    /// Anything else (bookkeeping, connection, lock).
+    Other(Error),
+}
+
+impl Failure {
+    pub fn db(context: &str, e: &sqlx::Error) -> Failure {
+        Failure::Other(Error::db(context, e))
+    }
+}
+
+/// Called after each step: its index and how long it took.
+pub(crate) type Progress<'a> = &'a (dyn Fn(usize, Duration) + Sync);
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// The operations each database implements. Internal: the trait is sealed.
+    pub trait Driver: sqlx::Database {
+        /// The SQL dialect.
+        const DIALECT: Dialect;
+
+        /// The version rows, or `None` when the table does not exist. One round trip.
+        fn read_heads<'a>(
+            conn: &'a mut Self::Connection,
+            tables: &'a Tables,
+        ) -> impl Future<Output = Result<Option<Vec<HeadRow>>, sqlx::Error>> + Send + 'a;
+
+        /// The log rows (none when the table does not exist).
+        fn read_log<'a>(
+            conn: &'a mut Self::Connection,
+            tables: &'a Tables,
+        ) -> impl Future<Output = Result<Vec<LogRow>, sqlx::Error>> + Send + 'a;
+
+        /// Creates both tables if needed.
+        fn ensure_tables<'a>(
+            conn: &'a mut Self::Connection,
+            tables: &'a Tables,
+        ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+
+        /// Takes the migration lock, waiting at most `timeout`, logging who holds it.
+        fn lock<'a>(
+            conn: &'a mut Self::Connection,
+            tables: &'a Tables,
+            timeout: Duration,
+        ) -> impl Future<Output = Result<(), Error>> + Send + 'a;
+
+        /// Releases the migration lock.
+        fn unlock<'a>(
+            conn: &'a mut Self::Connection,
+            tables: &'a Tables,
+        ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+
+        /// Applies the steps in order, each atomically with its bookkeeping where the
+        /// database allows. Stops at the first failure.
+        fn apply<'a>(
+            conn: &'a mut Self::Connection,
+            tables: &'a Tables,
+            works: &'a [Work<'a>],
+            progress: Progress<'a>,
+        ) -> impl Future<Output = Result<(), Failure>> + Send + 'a;
+
+        /// Runs bookkeeping statements (no user SQL) in one transaction.
+        fn exec_in_transaction<'a>(
+            conn: &'a mut Self::Connection,
+            statements: &'a [String],
+        ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+    }
+}
+
+/// The statements of `sql` for `dialect`, with their file lines (`first_line` is the file
+/// line where `sql` starts).
+pub(crate) fn statements(sql: &str, dialect: Dialect, first_line: usize) -> Vec<(String, usize)> {
+    revchain_core::split_statements(sql, dialect)
+        .into_iter()
+        .map(|s| (s.sql.to_owned(), first_line + s.line - 1))
+        .collect()
+}
+
+/// A delay that grows from 10 ms to 500 ms, for polling a lock.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((10u64 << attempt.min(6)).min(500))
+}
+
+/// Logs, at most every few seconds, that the lock is still held by someone else.
+pub(crate) struct WaitLog {
+    started: std::time::Instant,
+    last: Option<std::time::Instant>,
+}
+
+impl WaitLog {
+    pub fn new() -> WaitLog {
+        WaitLog {
+            started: std::time::Instant::now(),
+            last: None,
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Whether it is time to log again (immediately the first time).
+    pub fn due(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let due = self
+            .last
+            .is_none_or(|last| now.duration_since(last) >= Duration::from_secs(5));
+        if due {
+            self.last = Some(now);
+        }
+        due
+    }
+
+    pub fn log(&self, holder: Option<&str>) {
+        match holder {
+            Some(h) => tracing::info!(
+                target: "revchain",
+                "waiting for the migration lock, held by {h} ({:.1}s so far)",
+                self.elapsed().as_secs_f64()
+            ),
+            None => tracing::info!(
+                target: "revchain",
+                "waiting for the migration lock ({:.1}s so far)",
+                self.elapsed().as_secs_f64()
+            ),
+        }
+    }
+}

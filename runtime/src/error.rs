@@ -1,0 +1,196 @@
+//! The runtime's errors: every way applying migrations can fail, each with a message that
+//! names the revision, its file and line where there is one, and what to do.
+
+use std::time::Duration;
+
+use revchain_core::{Direction, TargetError};
+
+use crate::tables::InvalidTableName;
+
+/// What a failed revision left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aftermath {
+    /// The revision's transaction was rolled back: the database is as it was before it.
+    RolledBack,
+    /// Part of the revision may have run (a non-transactional revision, or DDL on
+    /// MySQL/MariaDB, which commits implicitly): the revision is marked dirty.
+    Dirty,
+}
+
+/// An error of the migration runtime.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The target could not be resolved, or the move is not possible.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+
+    /// A downgrade would pass through an irreversible revision; nothing ran.
+    #[error(
+        "{path}: cannot downgrade through revision {id}: it has no `-- migrate:downgrade` section, \
+         so it is irreversible; downgrade to {id} itself (or later), or add a downgrade section; \
+         nothing was changed"
+    )]
+    Irreversible {
+        /// The revision.
+        id: String,
+        /// Its file.
+        path: String,
+    },
+
+    /// A statement of a revision failed.
+    #[error("{path}:{line}: {direction} of revision {id} failed: {message}{}; {}",
+        .code.as_ref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default(),
+        aftermath_text(*.aftermath, .id))]
+    Statement {
+        /// The revision.
+        id: String,
+        /// Its file.
+        path: String,
+        /// The file line of the failed statement.
+        line: usize,
+        /// Upgrade or downgrade.
+        direction: Direction,
+        /// The database's message.
+        message: String,
+        /// The database's error code, when it gives one.
+        code: Option<String>,
+        /// What the failure left behind.
+        aftermath: Aftermath,
+    },
+
+    /// A previous run died in the middle of a revision that could not be rolled back.
+    #[error(
+        "revision {id} ({path}) is marked dirty: a previous {direction} of it stopped part-way \
+         (a failed statement or a killed process), and it cannot be rolled back automatically. \
+         Check the database by hand, finish or undo what the revision does, then record the \
+         truth with `revchain stamp {stamp_target}` (if it is now fully {done}) or `revchain \
+         stamp {other_target}` (if it is now fully undone); nothing was run"
+    )]
+    Dirty {
+        /// The revision.
+        id: String,
+        /// Its file (or `?` when this binary does not know it).
+        path: String,
+        /// What was running.
+        direction: Direction,
+        /// Stamp target when the revision's work is complete.
+        stamp_target: String,
+        /// Stamp target when the revision's work is undone.
+        other_target: String,
+        /// "applied" or "reverted".
+        done: &'static str,
+    },
+
+    /// The database holds revisions this binary does not know.
+    #[error(
+        "the database is ahead of this binary: its version table names {}, which {} not in \
+         this binary's migrations (a newer release migrated it, or the table was edited by hand); \
+         deploy the newer binary, or allow it with `allow_database_ahead` during a rolling deploy; \
+         nothing was run", list(.unknown), if .unknown.len() == 1 { "is" } else { "are" })]
+    DatabaseAhead {
+        /// The unknown ids.
+        unknown: Vec<String>,
+    },
+
+    /// An applied revision's upgrade SQL differs from the file.
+    #[error(
+        "{path}: revision {id} was applied with checksum {applied} but its upgrade section now \
+         hashes to {embedded}: the SQL that ran was edited afterwards. Restore the original \
+         upgrade section and put the change in a new revision (`revchain revision -m \"...\"`); \
+         if the edit is deliberate and the database already matches it, accept it with \
+         `revchain stamp --purge heads`; nothing was run"
+    )]
+    Edited {
+        /// The revision.
+        id: String,
+        /// Its file.
+        path: String,
+        /// The checksum recorded when it ran.
+        applied: String,
+        /// The checksum of the embedded SQL.
+        embedded: String,
+    },
+
+    /// The applied history differs from the binary's in some other way.
+    #[error("the database's history differs from this binary's: {detail}; nothing was run")]
+    Drift {
+        /// What differs, naming the first revision concerned.
+        detail: String,
+    },
+
+    /// The lock could not be taken in time.
+    #[error(
+        "gave up after {waited:?} waiting for the migration lock{}; another process is migrating \
+         this database (or is stuck): wait for it, or stop it, then try again; nothing was run",
+        .holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default())]
+    LockTimeout {
+        /// How long it waited.
+        waited: Duration,
+        /// Who holds it, when the database can tell.
+        holder: Option<String>,
+    },
+
+    /// A database error outside any revision (connecting, bookkeeping).
+    #[error("{context}: {message}")]
+    Database {
+        /// What revchain was doing.
+        context: String,
+        /// The database's message (passwords removed).
+        message: String,
+    },
+
+    /// A table name that is not a plain identifier.
+    #[error(transparent)]
+    InvalidTableName(#[from] InvalidTableName),
+
+    /// The URL names a database this build does not support.
+    #[error(
+        "`{0}` is not a database URL revchain can use: use postgres://, mysql:// (or mariadb://) \
+         or sqlite:// (this build supports: {1})"
+    )]
+    UnsupportedUrl(String, &'static str),
+}
+
+fn list(ids: &[String]) -> String {
+    ids.join(", ")
+}
+
+fn aftermath_text(a: Aftermath, id: &str) -> String {
+    match a {
+        Aftermath::RolledBack => format!(
+            "the revision was rolled back, so the database is as it was before {id}; fix the SQL \
+             and run again"
+        ),
+        Aftermath::Dirty => format!(
+            "part of the revision may have run and cannot be rolled back, so {id} is marked \
+             dirty: repair the database by hand, then `revchain stamp` it"
+        ),
+    }
+}
+
+impl Error {
+    /// Wraps a driver error met while doing `context`.
+    pub(crate) fn db(context: impl Into<String>, e: &sqlx::Error) -> Error {
+        Error::Database {
+            context: context.into(),
+            message: driver_message(e),
+        }
+    }
+}
+
+/// The database's own message for a driver error.
+pub(crate) fn driver_message(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// The database's error code, if any.
+pub(crate) fn driver_code(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}

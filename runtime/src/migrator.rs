@@ -1,0 +1,710 @@
+//! Applying a [`Migrations`] table to a database (DESIGN.md §4).
+//!
+//! The boot path ([`Migrator::run`]) reads the version table once: when its heads and chain
+//! digests equal the embedded heads, the database is up to date and nothing else happens.
+//! Otherwise the migration lock is taken, the state read again, checked (dirty marks,
+//! revisions unknown to this binary, edited history) and what is missing is applied, each
+//! revision in its own transaction together with its bookkeeping.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use revchain_core::{Direction, Plan, Target, TargetError};
+use sqlx::Pool;
+use tracing::Instrument;
+
+use crate::backend::{Backend, Failure, HeadRow, LogRow};
+use crate::error::{Aftermath, Error, driver_code, driver_message};
+use crate::report::{CurrentHead, Report, Status, StepReport};
+use crate::table::{Migrations, Revision};
+use crate::tables::{TableName, Tables, Work};
+
+/// How many times a plan is made again when another process changed the database between
+/// planning and applying (SQLite, whose lock is per transaction).
+const RACE_RETRIES: usize = 1000;
+
+/// Options for applying a [`Migrations`] table; [`Migrations::run`] and friends use the
+/// defaults.
+///
+/// ```ignore
+/// use std::time::Duration;
+/// use revchain::{Migrator, TableName};
+///
+/// let report = Migrator::new(&MIGRATIONS)
+///     .version_table(TableName::parse("app_version")?)
+///     .log_table(TableName::parse("app_migrations")?)
+///     .lock_timeout(Duration::from_secs(120))
+///     .allow_database_ahead(true) // an old replica during a rolling deploy
+///     .run(&pool)
+///     .await?;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Migrator<'m> {
+    migrations: &'m Migrations,
+    tables: Tables,
+    lock_timeout: Duration,
+    allow_ahead: bool,
+    span: Option<tracing::Span>,
+}
+
+/// What a locked run does.
+enum Op {
+    Upgrade(Target),
+    Downgrade(Target),
+    Stamp(Vec<Target>, bool),
+}
+
+impl<'m> Migrator<'m> {
+    /// A migrator for `migrations` with the defaults: tables `revchain_version` and
+    /// `revchain_log`, a 60-second lock timeout, a database ahead of the binary refused.
+    pub fn new(migrations: &'m Migrations) -> Migrator<'m> {
+        Migrator {
+            migrations,
+            tables: Tables::default(),
+            lock_timeout: Duration::from_secs(60),
+            allow_ahead: false,
+            span: None,
+        }
+    }
+
+    /// The version table (one row per current head).
+    pub fn version_table(mut self, name: TableName) -> Self {
+        self.tables.version = name;
+        self
+    }
+
+    /// The log table (one row per applied revision).
+    pub fn log_table(mut self, name: TableName) -> Self {
+        self.tables.log = name;
+        self
+    }
+
+    /// How long to wait for the migration lock before giving up with
+    /// [`Error::LockTimeout`].
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Whether [`run`](Self::run) tolerates a database whose heads this binary does not know
+    /// (an old replica during a rolling deploy): it logs a warning and applies nothing.
+    pub fn allow_database_ahead(mut self, allow: bool) -> Self {
+        self.allow_ahead = allow;
+        self
+    }
+
+    /// The `tracing` span that revchain's events are recorded in (default: a span named
+    /// `revchain` with target `revchain`). Give your own to route or label the events.
+    pub fn span(mut self, span: tracing::Span) -> Self {
+        self.span = Some(span);
+        self
+    }
+
+    fn span_or_default(&self) -> tracing::Span {
+        self.span
+            .clone()
+            .unwrap_or_else(|| tracing::info_span!(target: "revchain", "revchain"))
+    }
+
+    /// Upgrades to every head: the call an application makes at boot. When the database is
+    /// already up to date this is one query and no lock.
+    pub async fn run<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Report, Error> {
+        self.migrate(pool, Op::Upgrade(Target::Heads), true)
+            .instrument(self.span_or_default())
+            .await
+    }
+
+    /// Upgrades to `target` (`head`, `heads`, an id or prefix, `label@head`, `+N`, …).
+    pub async fn upgrade<DB: Backend>(&self, pool: &Pool<DB>, target: &str) -> Result<Report, Error> {
+        let target: Target = target.parse()?;
+        self.migrate(pool, Op::Upgrade(target), false)
+            .instrument(self.span_or_default())
+            .await
+    }
+
+    /// Downgrades to `target` (`base`, an id or prefix, `-N`, `<id>-N`, `label@base`, …).
+    pub async fn downgrade<DB: Backend>(&self, pool: &Pool<DB>, target: &str) -> Result<Report, Error> {
+        let target: Target = target.parse()?;
+        self.migrate(pool, Op::Downgrade(target), false)
+            .instrument(self.span_or_default())
+            .await
+    }
+
+    /// Records `targets` as the database's state without running any SQL. With `purge`,
+    /// the version and log tables are emptied first (repairing unknown or dirty states).
+    pub async fn stamp<DB: Backend>(
+        &self,
+        pool: &Pool<DB>,
+        targets: &[&str],
+        purge: bool,
+    ) -> Result<Report, Error> {
+        let targets = targets
+            .iter()
+            .map(|t| t.parse::<Target>())
+            .collect::<Result<Vec<_>, _>>()?;
+        self.migrate(pool, Op::Stamp(targets, purge), false)
+            .instrument(self.span_or_default())
+            .await
+    }
+
+    /// The database's current heads (the version table), ordered as the table is.
+    pub async fn current<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Vec<CurrentHead>, Error> {
+        let mut conn = acquire(pool).await?;
+        let rows = DB::read_heads(&mut conn, &self.tables)
+            .await
+            .map_err(|e| Error::db("reading the version table", &e))?
+            .unwrap_or_default();
+        Ok(self.current_heads(&rows))
+    }
+
+    /// Applied, pending, unknown and dirty revisions.
+    pub async fn status<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Status, Error> {
+        let mut conn = acquire(pool).await?;
+        let rows = DB::read_heads(&mut conn, &self.tables)
+            .await
+            .map_err(|e| Error::db("reading the version table", &e))?
+            .unwrap_or_default();
+        let log = DB::read_log(&mut conn, &self.tables)
+            .await
+            .map_err(|e| Error::db("reading the log table", &e))?;
+        let graph = self.migrations.graph();
+        let known: Vec<usize> = rows.iter().filter_map(|r| graph.find(&r.revision)).collect();
+        let applied = graph.applied(&known);
+        let mut unknown: Vec<String> = rows
+            .iter()
+            .map(|r| &r.revision)
+            .chain(log.iter().map(|l| &l.revision))
+            .filter(|id| graph.find(id).is_none())
+            .cloned()
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        Ok(Status {
+            applied: (0..graph.len()).filter(|&i| applied[i]).map(|i| graph.id(i).to_owned()).collect(),
+            pending: (0..graph.len()).filter(|&i| !applied[i]).map(|i| graph.id(i).to_owned()).collect(),
+            unknown,
+            dirty: log.iter().filter(|l| l.dirty).map(|l| l.revision.clone()).collect(),
+            heads: self.current_heads(&rows).into_iter().map(|h| h.id).collect(),
+        })
+    }
+
+    fn current_heads(&self, rows: &[HeadRow]) -> Vec<CurrentHead> {
+        let graph = self.migrations.graph();
+        let mut heads: Vec<(usize, CurrentHead)> = rows
+            .iter()
+            .map(|r| match graph.find(&r.revision) {
+                Some(i) => (
+                    i,
+                    CurrentHead {
+                        id: r.revision.clone(),
+                        known: true,
+                        is_head: graph.is_head(i),
+                        is_merge_point: graph.is_merge_point(i),
+                        is_branch_point: graph.is_branch_point(i),
+                    },
+                ),
+                None => (
+                    usize::MAX,
+                    CurrentHead {
+                        id: r.revision.clone(),
+                        known: false,
+                        is_head: false,
+                        is_merge_point: false,
+                        is_branch_point: false,
+                    },
+                ),
+            })
+            .collect();
+        heads.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        heads.into_iter().map(|(_, h)| h).collect()
+    }
+
+    /// Whether the version rows are exactly the embedded heads with their digests.
+    fn at_embedded_heads(&self, rows: &[HeadRow]) -> bool {
+        let heads: Vec<&Revision> = self.migrations.heads().collect();
+        rows.len() == heads.len()
+            && heads.iter().all(|h| {
+                rows.iter().any(|r| {
+                    r.revision == h.id()
+                        && r.chain_digest.parse::<revchain_core::Digest>() == Ok(h.chain_digest())
+                })
+            })
+    }
+
+    async fn migrate<DB: Backend>(&self, pool: &Pool<DB>, op: Op, boot: bool) -> Result<Report, Error> {
+        self.migrations.warn_if_stale();
+        let mut conn = acquire(pool).await?;
+        if boot {
+            if let Ok(Some(rows)) = DB::read_heads(&mut conn, &self.tables).await {
+                if self.at_embedded_heads(&rows) {
+                    let heads: Vec<String> = rows.into_iter().map(|r| r.revision).collect();
+                    tracing::debug!(target: "revchain", "the database is up to date");
+                    return Ok(Report {
+                        heads_before: heads.clone(),
+                        heads_after: heads,
+                        up_to_date: true,
+                        ..Report::default()
+                    });
+                }
+            }
+        }
+        DB::lock(&mut conn, &self.tables, self.lock_timeout).await?;
+        let result = self.migrate_locked::<DB>(&mut conn, &op, boot).await;
+        if let Err(e) = DB::unlock(&mut conn, &self.tables).await {
+            tracing::warn!(
+                target: "revchain",
+                "could not release the migration lock ({}); closing the connection releases it",
+                driver_message(&e)
+            );
+            conn.close_on_drop();
+        }
+        result
+    }
+
+    async fn migrate_locked<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        op: &Op,
+        boot: bool,
+    ) -> Result<Report, Error> {
+        DB::ensure_tables(conn, &self.tables)
+            .await
+            .map_err(|e| Error::db("creating revchain's tables", &e))?;
+        for _ in 0..RACE_RETRIES {
+            let rows = DB::read_heads(conn, &self.tables)
+                .await
+                .map_err(|e| Error::db("reading the version table", &e))?
+                .unwrap_or_default();
+            let log = DB::read_log(conn, &self.tables)
+                .await
+                .map_err(|e| Error::db("reading the log table", &e))?;
+            let (targets, purge) = match op {
+                Op::Stamp(targets, purge) => (targets, *purge),
+                Op::Upgrade(_) | Op::Downgrade(_) => {
+                    self.refuse_dirty(&rows, &log)?;
+                    (&Vec::new(), false)
+                }
+            };
+            let current = match self.known_heads(&rows) {
+                Ok(current) => current,
+                Err(_) if purge => Vec::new(),
+                Err(unknown) if boot && self.allow_ahead => {
+                    tracing::warn!(
+                        target: "revchain",
+                        "the database is ahead of this binary (it has {}); applying nothing",
+                        unknown.join(", ")
+                    );
+                    return Ok(Report {
+                        heads_before: rows.iter().map(|r| r.revision.clone()).collect(),
+                        heads_after: rows.iter().map(|r| r.revision.clone()).collect(),
+                        database_ahead: true,
+                        ..Report::default()
+                    });
+                }
+                Err(unknown) => return Err(Error::DatabaseAhead { unknown }),
+            };
+            let plan = match op {
+                Op::Stamp(..) => {
+                    return self.stamp_locked::<DB>(conn, targets, purge, &current, &log).await;
+                }
+                Op::Upgrade(target) => {
+                    self.check_history(&rows, &log, &current)?;
+                    self.migrations.graph().plan_upgrade(target, &current)
+                }
+                Op::Downgrade(target) => {
+                    self.check_history(&rows, &log, &current)?;
+                    self.migrations.graph().plan_downgrade(target, &current)
+                }
+            }
+            .map_err(|e| self.target_error(e))?;
+            if plan.is_empty() {
+                let heads = self.ids(&plan.heads_after);
+                tracing::info!(target: "revchain", "nothing to do: the database is at {}", describe(&heads));
+                return Ok(Report {
+                    heads_before: heads.clone(),
+                    heads_after: heads,
+                    ..Report::default()
+                });
+            }
+            match self.apply::<DB>(conn, &plan).await {
+                Err(Failure::Raced) => continue,
+                other => return other.map_err(|f| self.failure_error(f, &plan)),
+            }
+        }
+        Err(Error::Drift {
+            detail: "other processes kept changing the database while this one planned".into(),
+        })
+    }
+
+    fn ids(&self, indices: &[usize]) -> Vec<String> {
+        let graph = self.migrations.graph();
+        indices.iter().map(|&i| graph.id(i).to_owned()).collect()
+    }
+
+    fn target_error(&self, e: TargetError) -> Error {
+        match e {
+            TargetError::Irreversible(id) => Error::Irreversible {
+                path: self
+                    .migrations
+                    .position(&id)
+                    .and_then(|i| self.migrations.at(i))
+                    .map_or_else(|| "?".to_owned(), |r| r.path().to_owned()),
+                id,
+            },
+            other => Error::Target(other),
+        }
+    }
+
+    /// Maps version rows to graph indices, or returns the ids this binary does not know.
+    fn known_heads(&self, rows: &[HeadRow]) -> Result<Vec<usize>, Vec<String>> {
+        let graph = self.migrations.graph();
+        let unknown: Vec<String> = rows
+            .iter()
+            .filter(|r| graph.find(&r.revision).is_none())
+            .map(|r| r.revision.clone())
+            .collect();
+        if unknown.is_empty() {
+            Ok(rows.iter().filter_map(|r| graph.find(&r.revision)).collect())
+        } else {
+            Err(unknown)
+        }
+    }
+
+    /// Refuses to run over a revision that a previous run left half done.
+    fn refuse_dirty(&self, rows: &[HeadRow], log: &[LogRow]) -> Result<(), Error> {
+        let Some(dirty) = log.iter().find(|l| l.dirty) else {
+            return Ok(());
+        };
+        let graph = self.migrations.graph();
+        let id = dirty.revision.clone();
+        let index = graph.find(&id);
+        let path = index
+            .and_then(|i| self.migrations.at(i))
+            .map_or_else(|| "?".to_owned(), |r| r.path().to_owned());
+        let known: Vec<usize> = rows.iter().filter_map(|r| graph.find(&r.revision)).collect();
+        let applied = graph.applied(&known);
+        // An upgrade records its head only at the end, so a dirty revision that the version
+        // table already covers was being downgraded.
+        let downgrading = index.is_some_and(|i| applied[i]);
+        let row_ids: Vec<&str> = rows.iter().map(|r| r.revision.as_str()).collect();
+        let (direction, stamp_target, other_target, done) = if downgrading {
+            let parents: Vec<&str> = index
+                .and_then(|i| self.migrations.at(i))
+                .map(|r| r.parents().collect())
+                .unwrap_or_default();
+            let undone = if parents.is_empty() {
+                let others: Vec<&str> = row_ids.iter().copied().filter(|r| *r != id).collect();
+                if others.is_empty() { "base".to_owned() } else { format!("--purge {}", others.join(" ")) }
+            } else {
+                parents.join(" ")
+            };
+            (Direction::Downgrade, undone, id.clone(), "reverted")
+        } else {
+            let before = if row_ids.is_empty() { "base".to_owned() } else { row_ids.join(" ") };
+            (Direction::Upgrade, id.clone(), before, "applied")
+        };
+        Err(Error::Dirty {
+            id,
+            path,
+            direction,
+            stamp_target,
+            other_target,
+            done,
+        })
+    }
+
+    /// Checks that the applied history is the embedded one: equal head digests prove it;
+    /// on a mismatch the log names the first revision that differs.
+    fn check_history(&self, rows: &[HeadRow], log: &[LogRow], current: &[usize]) -> Result<(), Error> {
+        let graph = self.migrations.graph();
+        let all_match = rows.iter().zip(current).all(|(row, &i)| {
+            self.migrations
+                .at(i)
+                .is_some_and(|r| row.chain_digest.parse::<revchain_core::Digest>() == Ok(r.chain_digest()))
+        });
+        if all_match {
+            return Ok(());
+        }
+        if let Some(gone) = log.iter().find(|l| graph.find(&l.revision).is_none()) {
+            return Err(Error::Drift {
+                detail: format!(
+                    "the log records that revision {} was applied, but this binary has no such \
+                     revision: its file was deleted or its id changed after it ran; restore it",
+                    gone.revision
+                ),
+            });
+        }
+        let logged: HashMap<&str, &LogRow> = log.iter().map(|l| (l.revision.as_str(), l)).collect();
+        let applied = graph.applied(current);
+        for i in (0..graph.len()).filter(|&i| applied[i]) {
+            let Some(rev) = self.migrations.at(i) else { continue };
+            let Some(entry) = logged.get(rev.id()) else {
+                return Err(Error::Drift {
+                    detail: format!(
+                        "{}: revision {} is an ancestor of the database's heads in this binary, but \
+                         the database never applied it: a `Revises` line was changed after the \
+                         revisions ran; restore the original `Revises` lines",
+                        rev.path(),
+                        rev.id()
+                    ),
+                });
+            };
+            if entry.checksum.parse::<revchain_core::Digest>() != Ok(rev.checksum()) {
+                return Err(Error::Edited {
+                    id: rev.id().to_owned(),
+                    path: rev.path().to_owned(),
+                    applied: entry.checksum.clone(),
+                    embedded: rev.checksum().to_string(),
+                });
+            }
+            if entry.chain_digest.parse::<revchain_core::Digest>() != Ok(rev.chain_digest()) {
+                return Err(Error::Drift {
+                    detail: format!(
+                        "{}: revision {} now has other ancestors than when it was applied (its \
+                         `Revises` line, or one of an ancestor's, was changed); restore them",
+                        rev.path(),
+                        rev.id()
+                    ),
+                });
+            }
+        }
+        Err(Error::Drift {
+            detail: format!(
+                "the version table's digests for {} do not match this binary's although every \
+                 applied revision does (the table was edited by hand); if the schema is right, \
+                 re-record it with `revchain stamp --purge heads`",
+                rows.iter().map(|r| r.revision.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+
+    async fn stamp_locked<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        targets: &[Target],
+        purge: bool,
+        current: &[usize],
+        log: &[LogRow],
+    ) -> Result<Report, Error> {
+        let graph = self.migrations.graph();
+        let start: Vec<usize> = if purge { Vec::new() } else { current.to_vec() };
+        let mut heads = start.clone();
+        for target in targets {
+            heads = graph.plan_stamp(target, &heads).map_err(|e| self.target_error(e))?.heads_after;
+        }
+        let before = graph.applied(&start);
+        let after = graph.applied(&heads);
+        let d = DB::DIALECT;
+        let t = &self.tables;
+        let dirty: HashSet<&str> = log.iter().filter(|l| l.dirty).map(|l| l.revision.as_str()).collect();
+        let revs: Vec<&Revision> = self.migrations.iter().collect();
+        let added: Vec<usize> = (0..graph.len())
+            .filter(|&i| after[i] && (!before[i] || dirty.contains(revs[i].id())))
+            .collect();
+        let removed: Vec<usize> = (0..graph.len()).rev().filter(|&i| before[i] && !after[i]).collect();
+        let mut statements = Vec::new();
+        if purge {
+            statements.extend(t.purge(d));
+        } else {
+            statements.push(format!("DELETE FROM {}", t.version.quoted(d)));
+            let mut gone: Vec<&str> = added.iter().chain(&removed).map(|&i| revs[i].id()).collect();
+            gone.extend(dirty.iter().copied().filter(|id| graph.find(id).is_none_or(|i| !after[i])));
+            for chunk in gone.chunks(500) {
+                statements.extend(t.delete_log(d, chunk));
+            }
+        }
+        let head_rows: Vec<(&str, revchain_core::Digest)> =
+            heads.iter().map(|&h| (revs[h].id(), revs[h].chain_digest())).collect();
+        statements.extend(t.insert_heads(d, &head_rows));
+        let to_log: Vec<usize> = if purge { (0..graph.len()).filter(|&i| after[i]).collect() } else { added.clone() };
+        for &i in &to_log {
+            statements.push(t.insert_log(d, revs[i], "0", false, true));
+        }
+        DB::exec_in_transaction(conn, &statements)
+            .await
+            .map_err(|e| Error::db("writing the stamp", &e))?;
+        let report = Report {
+            stamped: to_log.iter().map(|&i| revs[i].id().to_owned()).collect(),
+            unstamped: removed.iter().map(|&i| revs[i].id().to_owned()).collect(),
+            heads_before: self.ids(&graph.heads_of(&before)),
+            heads_after: self.ids(&heads),
+            ..Report::default()
+        };
+        tracing::info!(
+            target: "revchain",
+            "stamped the database at {} (no SQL ran)",
+            describe(&report.heads_after)
+        );
+        Ok(report)
+    }
+
+    /// Applies a plan, logging each revision and a progress line every few seconds.
+    async fn apply<DB: Backend>(&self, conn: &mut DB::Connection, plan: &Plan) -> Result<Report, Failure> {
+        let revs: Vec<&Revision> = self.migrations.iter().collect();
+        let works: Vec<Work<'_>> = plan
+            .steps
+            .iter()
+            .map(|s| Work {
+                revision: revs[s.revision],
+                direction: plan.direction,
+                remove_heads: s.remove_heads.iter().map(|&h| revs[h].id()).collect(),
+                add_heads: s.add_heads.iter().map(|&h| (revs[h].id(), revs[h].chain_digest())).collect(),
+            })
+            .collect();
+        let total = works.len();
+        let verb = match plan.direction {
+            Direction::Upgrade => "applied",
+            Direction::Downgrade => "reverted",
+        };
+        tracing::info!(
+            target: "revchain",
+            "{} {total} revision(s) from {} to {}",
+            match plan.direction { Direction::Upgrade => "upgrading", Direction::Downgrade => "downgrading" },
+            describe(&self.ids(&plan.heads_before)),
+            describe(&self.ids(&plan.heads_after))
+        );
+        let durations: Mutex<Vec<Option<Duration>>> = Mutex::new(vec![None; total]);
+        let done = AtomicUsize::new(0);
+        let progress = |i: usize, took: Duration| {
+            if let Some(w) = works.get(i) {
+                tracing::info!(
+                    target: "revchain",
+                    revision = w.revision.id(),
+                    "{verb} {} ({}) in {took:.1?}",
+                    w.revision.id(),
+                    w.revision.message()
+                );
+            }
+            if let Some(slot) = durations.lock().unwrap_or_else(|p| p.into_inner()).get_mut(i) {
+                *slot = Some(took);
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        };
+        let started = Instant::now();
+        let result = {
+            let fut = DB::apply(conn, &self.tables, &works, &progress);
+            tokio::pin!(fut);
+            let mut ticker = tokio::time::interval_at(
+                tokio::time::Instant::now() + Duration::from_secs(5),
+                Duration::from_secs(5),
+            );
+            loop {
+                tokio::select! {
+                    r = &mut fut => break r,
+                    _ = ticker.tick() => tracing::info!(
+                        target: "revchain",
+                        "still migrating: {} of {total} revision(s) {verb} after {:.0?}",
+                        done.load(Ordering::Relaxed),
+                        started.elapsed()
+                    ),
+                }
+            }
+        };
+        result?;
+        let durations = durations.into_inner().unwrap_or_else(|p| p.into_inner());
+        Ok(Report {
+            direction: Some(plan.direction),
+            steps: works
+                .iter()
+                .zip(durations)
+                .map(|(w, d)| StepReport {
+                    id: w.revision.id().to_owned(),
+                    message: w.revision.message().to_owned(),
+                    duration: d.unwrap_or_default(),
+                })
+                .collect(),
+            heads_before: self.ids(&plan.heads_before),
+            heads_after: self.ids(&plan.heads_after),
+            ..Report::default()
+        })
+    }
+
+    fn failure_error(&self, f: Failure, plan: &Plan) -> Error {
+        match f {
+            Failure::Step {
+                index,
+                line,
+                error,
+                aftermath,
+            } => {
+                let rev = plan
+                    .steps
+                    .get(index)
+                    .and_then(|s| self.migrations.at(s.revision));
+                Error::Statement {
+                    id: rev.map_or_else(|| "?".into(), |r| r.id().to_owned()),
+                    path: rev.map_or_else(|| "?".into(), |r| r.path().to_owned()),
+                    line,
+                    direction: plan.direction,
+                    message: driver_message(&error),
+                    code: driver_code(&error),
+                    aftermath,
+                }
+            }
+            Failure::Raced => Error::Drift {
+                detail: "another process changed the database while this one applied revisions".into(),
+            },
+            Failure::Other(e) => e,
+        }
+    }
+}
+
+fn describe(heads: &[String]) -> String {
+    if heads.is_empty() {
+        "base".to_owned()
+    } else {
+        heads.join(", ")
+    }
+}
+
+async fn acquire<DB: Backend>(pool: &Pool<DB>) -> Result<sqlx::pool::PoolConnection<DB>, Error> {
+    pool.acquire()
+        .await
+        .map_err(|e| Error::db("cannot connect to the database", &e))
+}
+
+impl Aftermath {
+    /// Whether the database is exactly as before the failed revision.
+    pub fn is_clean(self) -> bool {
+        self == Aftermath::RolledBack
+    }
+}
+
+impl Migrations {
+    /// Upgrades the database to every head: the call to make at boot. When the database is
+    /// up to date it costs one query and takes no lock, whatever the number of revisions.
+    ///
+    /// ```ignore
+    /// MIGRATIONS.run(&pool).await?;
+    /// ```
+    pub async fn run<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Report, Error> {
+        Migrator::new(self).run(pool).await
+    }
+
+    /// Upgrades to `target`; see [`Migrator::upgrade`].
+    pub async fn upgrade<DB: Backend>(&self, pool: &Pool<DB>, target: &str) -> Result<Report, Error> {
+        Migrator::new(self).upgrade(pool, target).await
+    }
+
+    /// Downgrades to `target`; see [`Migrator::downgrade`].
+    pub async fn downgrade<DB: Backend>(&self, pool: &Pool<DB>, target: &str) -> Result<Report, Error> {
+        Migrator::new(self).downgrade(pool, target).await
+    }
+
+    /// Records `target` without running SQL; see [`Migrator::stamp`].
+    pub async fn stamp<DB: Backend>(&self, pool: &Pool<DB>, target: &str, purge: bool) -> Result<Report, Error> {
+        Migrator::new(self).stamp(pool, &[target], purge).await
+    }
+
+    /// The current heads; see [`Migrator::current`].
+    pub async fn current<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Vec<CurrentHead>, Error> {
+        Migrator::new(self).current(pool).await
+    }
+
+    /// Applied, pending, unknown and dirty revisions; see [`Migrator::status`].
+    pub async fn status<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Status, Error> {
+        Migrator::new(self).status(pool).await
+    }
+}

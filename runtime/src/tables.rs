@@ -1,0 +1,340 @@
+//! The names of revchain's two tables (DESIGN.md §3), validated so that they can be spliced
+//! into SQL without injection, and the bookkeeping SQL each dialect needs.
+
+use std::fmt;
+
+use revchain_core::{Dialect, Digest};
+
+use crate::table::Revision;
+
+/// A validated table name: `name` or `schema.name`, each part 1 to 63 ASCII letters,
+/// digits or `_`, not starting with a digit.
+///
+/// ```
+/// use revchain::TableName;
+/// assert!(TableName::parse("revchain_version").is_ok());
+/// assert!(TableName::parse("ops.revchain_version").is_ok());
+/// assert!(TableName::parse("x; DROP TABLE users").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableName {
+    schema: Option<String>,
+    name: String,
+}
+
+/// A table name that is not a plain identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a valid table name: use `name` or `schema.name`, each 1 to 63 ASCII letters, \
+     digits or `_`, not starting with a digit"
+)]
+pub struct InvalidTableName(pub String);
+
+fn valid_part(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl TableName {
+    /// Validates `text` as a table name.
+    pub fn parse(text: &str) -> Result<TableName, InvalidTableName> {
+        let bad = || InvalidTableName(text.to_owned());
+        let (schema, name) = match text.split_once('.') {
+            Some((s, n)) => (Some(s), n),
+            None => (None, text),
+        };
+        if !valid_part(name) || schema.is_some_and(|s| !valid_part(s)) {
+            return Err(bad());
+        }
+        Ok(TableName {
+            schema: schema.map(str::to_owned),
+            name: name.to_owned(),
+        })
+    }
+
+    /// The unqualified name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The schema, if qualified.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// The name quoted for `dialect`, schema-qualified when a schema was given.
+    pub fn quoted(&self, dialect: Dialect) -> String {
+        let q = |s: &str| match dialect {
+            Dialect::MySql => format!("`{s}`"),
+            _ => format!("\"{s}\""),
+        };
+        match &self.schema {
+            Some(schema) => format!("{}.{}", q(schema), q(&self.name)),
+            None => q(&self.name),
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// The version and log tables of one migrator, with the SQL that maintains them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tables {
+    pub version: TableName,
+    pub log: TableName,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Tables {
+            version: TableName {
+                schema: None,
+                name: "revchain_version".into(),
+            },
+            log: TableName {
+                schema: None,
+                name: "revchain_log".into(),
+            },
+        }
+    }
+}
+
+/// A string literal for `dialect`.
+pub(crate) fn literal(dialect: Dialect, s: &str) -> String {
+    match dialect {
+        // An E-string means the same whatever `standard_conforming_strings` says.
+        Dialect::Postgres if s.contains('\\') => {
+            format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+        }
+        Dialect::MySql => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
+        _ => format!("'{}'", s.replace('\'', "''")),
+    }
+}
+
+/// A boolean literal for `dialect`.
+pub(crate) fn boolean(dialect: Dialect, b: bool) -> &'static str {
+    match (dialect, b) {
+        (Dialect::Postgres, true) => "TRUE",
+        (Dialect::Postgres, false) => "FALSE",
+        (_, true) => "1",
+        (_, false) => "0",
+    }
+}
+
+impl Tables {
+    /// `CREATE TABLE IF NOT EXISTS` for both tables.
+    pub fn create(&self, d: Dialect) -> Vec<String> {
+        let (ts, boolean_type) = match d {
+            Dialect::Postgres | Dialect::Generic => (
+                "TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP",
+                "BOOLEAN",
+            ),
+            Dialect::MySql => (
+                "TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)",
+                "BOOLEAN",
+            ),
+            Dialect::Sqlite => (
+                "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                "INTEGER",
+            ),
+        };
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\n    revision VARCHAR(64) NOT NULL PRIMARY KEY,\n    chain_digest VARCHAR(64) NOT NULL\n)",
+                self.version.quoted(d)
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\n    revision VARCHAR(64) NOT NULL PRIMARY KEY,\n    message VARCHAR(255) NOT NULL,\n    checksum VARCHAR(64) NOT NULL,\n    chain_digest VARCHAR(64) NOT NULL,\n    applied_at {ts},\n    execution_ms BIGINT NOT NULL DEFAULT 0,\n    dirty {boolean_type} NOT NULL DEFAULT {},\n    stamped {boolean_type} NOT NULL DEFAULT {}\n)",
+                self.log.quoted(d),
+                boolean(d, false),
+                boolean(d, false)
+            ),
+        ]
+    }
+
+    /// Reads the version rows.
+    pub fn select_heads(&self, d: Dialect) -> String {
+        format!("SELECT revision, chain_digest FROM {}", self.version.quoted(d))
+    }
+
+    /// Reads the log rows.
+    pub fn select_log(&self, d: Dialect) -> String {
+        format!(
+            "SELECT revision, checksum, chain_digest, dirty FROM {}",
+            self.log.quoted(d)
+        )
+    }
+
+    /// Deletes head rows (`None` when there is nothing to delete).
+    pub fn delete_heads(&self, d: Dialect, ids: &[&str]) -> Option<String> {
+        if ids.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = ids.iter().map(|id| literal(d, id)).collect();
+        Some(format!(
+            "DELETE FROM {} WHERE revision IN ({})",
+            self.version.quoted(d),
+            list.join(", ")
+        ))
+    }
+
+    /// Inserts head rows (`None` when there is nothing to insert).
+    pub fn insert_heads(&self, d: Dialect, rows: &[(&str, Digest)]) -> Option<String> {
+        if rows.is_empty() {
+            return None;
+        }
+        let values: Vec<String> = rows
+            .iter()
+            .map(|(id, digest)| format!("({}, '{digest}')", literal(d, id)))
+            .collect();
+        Some(format!(
+            "INSERT INTO {} (revision, chain_digest) VALUES {}",
+            self.version.quoted(d),
+            values.join(", ")
+        ))
+    }
+
+    /// Marks a head row as being downgraded, so that the boot fast path cannot match it.
+    pub fn poison_head(&self, d: Dialect, id: &str) -> String {
+        format!(
+            "UPDATE {} SET chain_digest = 'dirty' WHERE revision = {}",
+            self.version.quoted(d),
+            literal(d, id)
+        )
+    }
+
+    /// Inserts the log row of an applied (or dirty, being applied) revision.
+    pub fn insert_log(
+        &self,
+        d: Dialect,
+        rev: &Revision,
+        execution_ms: &str,
+        dirty: bool,
+        stamped: bool,
+    ) -> String {
+        let message: String = rev.message().chars().take(255).collect();
+        format!(
+            "INSERT INTO {} (revision, message, checksum, chain_digest, execution_ms, dirty, stamped) VALUES ({}, {}, '{}', '{}', {execution_ms}, {}, {})",
+            self.log.quoted(d),
+            literal(d, rev.id()),
+            literal(d, &message),
+            rev.checksum(),
+            rev.chain_digest(),
+            boolean(d, dirty),
+            boolean(d, stamped)
+        )
+    }
+
+    /// Clears the dirty mark of a revision once it is applied.
+    pub fn clear_dirty(&self, d: Dialect, id: &str, execution_ms: &str) -> String {
+        format!(
+            "UPDATE {} SET dirty = {}, execution_ms = {execution_ms} WHERE revision = {}",
+            self.log.quoted(d),
+            boolean(d, false),
+            literal(d, id)
+        )
+    }
+
+    /// Marks a revision dirty before a non-atomic downgrade.
+    pub fn mark_dirty(&self, d: Dialect, id: &str) -> String {
+        format!(
+            "UPDATE {} SET dirty = {} WHERE revision = {}",
+            self.log.quoted(d),
+            boolean(d, true),
+            literal(d, id)
+        )
+    }
+
+    /// Deletes log rows.
+    pub fn delete_log(&self, d: Dialect, ids: &[&str]) -> Option<String> {
+        if ids.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = ids.iter().map(|id| literal(d, id)).collect();
+        Some(format!(
+            "DELETE FROM {} WHERE revision IN ({})",
+            self.log.quoted(d),
+            list.join(", ")
+        ))
+    }
+
+    /// Empties both tables (`stamp --purge`).
+    pub fn purge(&self, d: Dialect) -> Vec<String> {
+        vec![
+            format!("DELETE FROM {}", self.version.quoted(d)),
+            format!("DELETE FROM {}", self.log.quoted(d)),
+        ]
+    }
+
+    /// The bookkeeping of one step, in order: head rows out, head rows in, then the log.
+    pub fn step_bookkeeping(&self, d: Dialect, work: &Work<'_>, execution_ms: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        out.extend(self.delete_heads(d, &work.remove_heads));
+        out.extend(self.insert_heads(d, &work.add_heads));
+        match work.direction {
+            revchain_core::Direction::Upgrade => {
+                out.push(self.insert_log(d, work.revision, execution_ms, false, false))
+            }
+            revchain_core::Direction::Downgrade => out.extend(self.delete_log(d, &[work.revision.id()])),
+        }
+        out
+    }
+}
+
+/// One revision to apply or revert, with its version-table changes (a planned step).
+#[derive(Debug, Clone)]
+pub(crate) struct Work<'a> {
+    pub revision: &'a Revision,
+    pub direction: revchain_core::Direction,
+    pub remove_heads: Vec<&'a str>,
+    pub add_heads: Vec<(&'a str, Digest)>,
+}
+
+impl Work<'_> {
+    /// The SQL this step runs.
+    pub fn sql(&self) -> &str {
+        match self.direction {
+            revchain_core::Direction::Upgrade => self.revision.upgrade_sql(),
+            revchain_core::Direction::Downgrade => self.revision.downgrade_sql().unwrap_or(""),
+        }
+    }
+
+    /// The file line where [`sql`](Self::sql) starts.
+    pub fn sql_line(&self) -> usize {
+        match self.direction {
+            revchain_core::Direction::Upgrade => self.revision.upgrade_line(),
+            revchain_core::Direction::Downgrade => self.revision.downgrade_line(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(TableName::parse("a.b").unwrap().quoted(Dialect::MySql), "`a`.`b`");
+        assert_eq!(TableName::parse("t1").unwrap().quoted(Dialect::Postgres), "\"t1\"");
+        for bad in ["", "1t", "a.b.c", "a-b", "a b", "\"t\"", ".t", "t.", &"x".repeat(64)] {
+            assert!(TableName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(literal(Dialect::Postgres, "it's"), "'it''s'");
+        assert_eq!(literal(Dialect::Postgres, "a\\b'"), "E'a\\\\b'''");
+        assert_eq!(literal(Dialect::MySql, "a\\b'"), "'a\\\\b'''");
+        assert_eq!(literal(Dialect::Sqlite, "a\\b'"), "'a\\b'''");
+    }
+}
