@@ -112,8 +112,13 @@ pub fn revision_file_names(dir: &Path, display: &str) -> Result<Vec<String>, Loa
         if name.starts_with('.') || !name.ends_with(".sql") {
             continue;
         }
-        // Follow symlinks; skip directories named `*.sql`.
-        if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
+        // Skip directories named `*.sql` (following symlinks, which need a second look).
+        let is_dir = match entry.file_type() {
+            Ok(t) if t.is_symlink() => std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()),
+            Ok(t) => t.is_dir(),
+            Err(_) => false,
+        };
+        if is_dir {
             continue;
         }
         names.push(name);
@@ -126,26 +131,50 @@ pub fn revision_file_names(dir: &Path, display: &str) -> Result<Vec<String>, Loa
 /// messages (e.g. `migrations`). All problems are returned together.
 pub fn read_dir(dir: &Path, display: &str, mode: Mode) -> Result<Vec<RevisionFile>, LoadErrors> {
     let names = revision_file_names(dir, display)?;
+    // Reading and parsing thousands of files is worth the machine's cores; the result keeps
+    // the sorted order whatever the number of threads.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = names.len().div_ceil(threads).max(256);
+    let results: Vec<Vec<Result<RevisionFile, Vec<LoadError>>>> = if names.len() <= chunk {
+        vec![
+            names
+                .iter()
+                .map(|n| read_one(dir, display, n, mode))
+                .collect(),
+        ]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = names
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|n| read_one(dir, display, n, mode))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(vec![LoadError::Io {
+                            path: display.to_owned(),
+                            message: "a reader thread failed".to_owned(),
+                        }])]
+                    })
+                })
+                .collect()
+        })
+    };
     let mut files = Vec::with_capacity(names.len());
     let mut errors = Vec::new();
-    for name in names {
-        let shown = display_join(display, &name);
-        let bytes = match std::fs::read(dir.join(&name)) {
-            Ok(b) => b,
-            Err(e) => {
-                errors.push(LoadError::Io {
-                    path: shown,
-                    message: e.to_string(),
-                });
-                continue;
-            }
-        };
-        let parsed = parse::decode(&shown, &bytes)
-            .map_err(|e| vec![e])
-            .and_then(|text| parse::parse_with(&shown, &text, mode));
-        match parsed {
+    for result in results.into_iter().flatten() {
+        match result {
             Ok(f) => files.push(f),
-            Err(es) => errors.extend(es.into_iter().map(LoadError::Parse)),
+            Err(es) => errors.extend(es),
         }
     }
     if errors.is_empty() {
@@ -153,6 +182,26 @@ pub fn read_dir(dir: &Path, display: &str, mode: Mode) -> Result<Vec<RevisionFil
     } else {
         Err(LoadErrors(errors))
     }
+}
+
+/// Reads and parses one file.
+fn read_one(
+    dir: &Path,
+    display: &str,
+    name: &str,
+    mode: Mode,
+) -> Result<RevisionFile, Vec<LoadError>> {
+    let shown = display_join(display, name);
+    let bytes = std::fs::read(dir.join(name)).map_err(|e| {
+        vec![LoadError::Io {
+            path: shown.clone(),
+            message: e.to_string(),
+        }]
+    })?;
+    parse::decode(&shown, &bytes)
+        .map_err(|e| vec![e])
+        .and_then(|text| parse::parse_with(&shown, &text, mode))
+        .map_err(|es| es.into_iter().map(LoadError::Parse).collect())
 }
 
 /// A validated migrations directory.

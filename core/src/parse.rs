@@ -9,7 +9,7 @@ use std::fmt;
 use crate::digest::Digest;
 use crate::history::Mode;
 use crate::id::{self, IdError};
-use crate::split::{Dialect, split_statements};
+use crate::split::{Dialect, has_statement};
 
 /// The header keys a revision file may use.
 pub const KNOWN_KEYS: [&str; 6] = [
@@ -42,7 +42,7 @@ pub struct Section {
 impl Section {
     /// Whether the section holds no statement (only blank lines or comments).
     pub fn is_empty(&self) -> bool {
-        split_statements(&self.sql, Dialect::Generic).is_empty()
+        !has_statement(&self.sql, Dialect::Generic)
     }
 }
 

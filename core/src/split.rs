@@ -43,15 +43,18 @@ pub struct Statement<'a> {
 /// assert_eq!(stmts[1].line, 3);
 /// ```
 pub fn split_statements(sql: &str, dialect: Dialect) -> Vec<Statement<'_>> {
-    Splitter {
-        src: sql.as_bytes(),
-        text: sql,
-        dialect,
-        pos: 0,
-        line: 1,
-        out: Vec::new(),
-    }
-    .run()
+    Splitter::new(sql, dialect).run()
+}
+
+/// Whether `sql` holds at least one statement (anything but whitespace, comments and `;`).
+///
+/// ```
+/// use revchain_core::split::{has_statement, Dialect};
+/// assert!(!has_statement("  -- nothing\n/* here; */ ;", Dialect::Generic));
+/// assert!(has_statement("-- one\nSELECT 1", Dialect::Generic));
+/// ```
+pub fn has_statement(sql: &str, dialect: Dialect) -> bool {
+    Splitter::new(sql, dialect).first_token().is_some()
 }
 
 struct Splitter<'a> {
@@ -95,6 +98,34 @@ fn is_ident_byte(b: u8) -> bool {
 }
 
 impl<'a> Splitter<'a> {
+    fn new(sql: &'a str, dialect: Dialect) -> Splitter<'a> {
+        Splitter {
+            src: sql.as_bytes(),
+            text: sql,
+            dialect,
+            pos: 0,
+            line: 1,
+            out: Vec::new(),
+        }
+    }
+
+    /// Skips whitespace, comments and empty statements; the offset of the first token.
+    fn first_token(mut self) -> Option<usize> {
+        while let Some(c) = self.peek(0) {
+            match c {
+                b'-' if self.peek(1) == Some(b'-') && self.dash_comment_allowed() => {
+                    self.skip_line()
+                }
+                b'#' if self.dialect == Dialect::MySql => self.skip_line(),
+                b'/' if self.peek(1) == Some(b'*') => self.skip_block_comment(),
+                b';' => self.bump(),
+                c if c.is_ascii_whitespace() => self.bump(),
+                _ => return Some(self.pos),
+            }
+        }
+        None
+    }
+
     fn peek(&self, k: usize) -> Option<u8> {
         self.src.get(self.pos + k).copied()
     }

@@ -320,19 +320,24 @@ impl Graph {
         self.ancestors(current.iter().copied())
     }
 
-    /// Revisions reachable from `root` through children only (the branch below it).
-    fn branch_below(&self, root: usize) -> Vec<bool> {
+    /// Marks `roots` and their descendants through `Revises` only (the branches below
+    /// them), the counterpart of [`lineage`](Self::lineage).
+    pub fn progeny(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
         let mut mark = vec![false; self.len()];
-        mark[root] = true;
-        for i in root + 1..self.len() {
-            mark[i] = self.node(i).parents.iter().any(|&p| mark[p]);
+        for r in roots {
+            mark[r] = true;
+        }
+        for i in 0..self.len() {
+            if !mark[i] {
+                mark[i] = self.node(i).parents.iter().any(|&p| mark[p]);
+            }
         }
         mark
     }
 
     fn branch_head(&self, label: &str) -> Result<usize, TargetError> {
         let root = self.lookup(label)?;
-        let below = self.branch_below(root);
+        let below = self.progeny([root]);
         let heads: Vec<usize> = self.heads().iter().copied().filter(|&h| below[h]).collect();
         match heads.as_slice() {
             [one] => Ok(*one),

@@ -149,7 +149,7 @@ pub enum Error {
         "`{0}` is not a database URL revchain can use: use postgres://, mysql:// (or mariadb://) \
          or sqlite:// (this build supports: {1})"
     )]
-    UnsupportedUrl(String, &'static str),
+    UnsupportedUrl(String, String),
 }
 
 fn list(ids: &[String]) -> String {

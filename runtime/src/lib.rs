@@ -23,21 +23,25 @@
 
 mod backend;
 pub mod build;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod error;
 mod migrator;
+#[cfg(feature = "cli")]
+mod offline;
 mod private;
 mod report;
 mod table;
 mod tables;
 pub mod url;
 
-pub use revchain_core as core;
-pub use revchain_core::{Digest, Direction, Plan, StampPlan, Target, TargetError};
-pub use revchain_macros::migrations;
 pub use backend::Backend;
 pub use error::{Aftermath, Error};
 pub use migrator::Migrator;
 pub use report::{CurrentHead, Report, Status, StepReport};
+pub use revchain_core as core;
+pub use revchain_core::{Digest, Direction, Plan, StampPlan, Target, TargetError};
+pub use revchain_macros::migrations;
 pub use table::{Migrations, Revision};
 pub use tables::{InvalidTableName, TableName};
 

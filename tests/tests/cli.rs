@@ -1,0 +1,412 @@
+//! The `revchain` tool on migrations directories: creating, branching and merging
+//! revisions, Alembic's output lines, errors, offline SQL, and database commands.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use revchain_tests::{Dir, Kind, TestDb, fixture};
+
+fn revchain<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_revchain-cli"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn,revchain=info")
+        .output()
+        .expect("running revchain")
+}
+
+fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(dir: &Path, args: &[S]) -> String {
+    let out = revchain(dir, args);
+    assert!(
+        out.status.success(),
+        "revchain {args:?} failed ({:?}):\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn fails<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(dir: &Path, args: &[S], code: i32) -> String {
+    let out = revchain(dir, args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "revchain {args:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).expect("UTF-8 output")
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The id in a `Generating <path> ...  done` line.
+fn generated_id(out: &str) -> String {
+    let path = out.split_whitespace().nth(1).unwrap();
+    let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+    name.split('_').next().unwrap().to_owned()
+}
+
+#[test]
+fn chain_branch_merge_and_alembic_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    assert!(ok(&dir, &["init"]).contains("Created the migrations directory"));
+    // init refuses a directory that already holds files.
+    let a = generated_id(&ok(&dir, &["revision", "-m", "create users"]));
+    assert_eq!(a.len(), 12);
+    assert!(fails(&dir, &["init"], 1).contains("already exists"));
+    let b = ok(&dir, &["revision", "-m", "add email", "--rev-id", "b2"]);
+    assert!(
+        b.starts_with("Generating ") && b.ends_with("b2_add_email.sql ...  done\n"),
+        "{b}"
+    );
+    assert_eq!(ok(&dir, &["heads"]), "b2 (head)\n");
+
+    // A second branch from `a` needs --splice.
+    let err = fails(&dir, &["revision", "-m", "add phone", "--head", &a], 1);
+    assert!(
+        err.contains(&format!("revision {a} is not a head; pass `--splice`")),
+        "{err}"
+    );
+    ok(
+        &dir,
+        &[
+            "revision",
+            "-m",
+            "add phone",
+            "--head",
+            &a[..6],
+            "--splice",
+            "--rev-id",
+            "c3",
+        ],
+    );
+    assert_eq!(ok(&dir, &["heads"]), "b2 (head)\nc3 (head)\n");
+    let err = fails(&dir, &["revision", "-m", "next"], 1);
+    assert!(
+        err.contains("the directory has 2 heads (b2, c3); pass `--head <id>`"),
+        "{err}"
+    );
+    let err = fails(&dir, &["check"], 1);
+    assert!(
+        err.contains("the revision graph has 2 heads: b2 ("),
+        "{err}"
+    );
+    // New files have empty upgrade sections: `check` reports them with the heads.
+    assert!(
+        err.contains("b2_add_email.sql:7: the upgrade section is empty"),
+        "{err}"
+    );
+
+    assert_eq!(
+        ok(&dir, &["branches"]),
+        format!(
+            "{a} (branchpoint)\n{pad} -> b2 (head)\n{pad} -> c3 (head)\n\n",
+            pad = " ".repeat(12)
+        )
+    );
+
+    let m = ok(
+        &dir,
+        &["merge", "-m", "merge branches", "heads", "--rev-id", "m4"],
+    );
+    assert!(m.contains("m4_merge_branches.sql"));
+    assert_eq!(ok(&dir, &["heads"]), "m4 (head)\n");
+    assert_eq!(
+        ok(&dir, &["history"]),
+        format!(
+            "b2, c3 -> m4 (head) (mergepoint), merge branches\n\
+             {a} -> c3, add phone\n\
+             {a} -> b2, add email\n\
+             <base> -> {a} (branchpoint), create users\n"
+        )
+    );
+    assert_eq!(
+        ok(&dir, &["history", "-r", "c3:"]),
+        "b2, c3 -> m4 (head) (mergepoint), merge branches\n{a} -> c3, add phone\n"
+            .replace("{a}", &a)
+    );
+    let verbose = ok(&dir, &["heads", "--verbose"]);
+    assert!(
+        verbose.starts_with("Rev: m4 (head) (mergepoint)\nMerges: b2, c3\nPath: "),
+        "{verbose}"
+    );
+    assert!(verbose.contains("\n    merge branches\n"), "{verbose}");
+}
+
+#[test]
+fn revision_options_and_errors_write_nothing() {
+    let d = Dir::new();
+    d.rev("a1", "", "", "SELECT 1;", Some("SELECT 1;"));
+    let dir = d.path();
+    ok(
+        dir,
+        &[
+            "revision",
+            "-m",
+            "feature base",
+            "--head",
+            "base",
+            "--branch-label",
+            "feature",
+            "--rev-id",
+            "f1",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "revision",
+            "-m",
+            "uses feature",
+            "--head",
+            "a1",
+            "--depends-on",
+            "feature",
+            "--rev-id",
+            "u2",
+        ],
+    );
+    let text = std::fs::read_to_string(dir.join("u2_uses_feature.sql")).unwrap();
+    assert!(text.contains("-- Revises: a1\n"), "{text}");
+    assert!(text.contains("-- Depends On: feature\n"), "{text}");
+    assert_eq!(ok(dir, &["heads"]), "f1 (feature) (head)\nu2 (head)\n");
+    let before = files(dir);
+    for (args, needle) in [
+        (
+            vec!["revision", "-m", "x", "--rev-id", "a1", "--head", "u2"],
+            "revision id `a1` is already used",
+        ),
+        (
+            vec!["revision", "-m", "x", "--rev-id", "bad-id", "--head", "u2"],
+            "revision id `bad-id` is invalid",
+        ),
+        (
+            vec!["revision", "-m", "x", "--rev-id", "head", "--head", "u2"],
+            "`head` is reserved",
+        ),
+        (
+            vec!["revision", "-m", "x", "--head", "zz"],
+            "no revision matches `zz`",
+        ),
+        (
+            vec![
+                "revision",
+                "-m",
+                "x",
+                "--head",
+                "u2",
+                "--depends-on",
+                "nope",
+            ],
+            "no revision matches `nope`",
+        ),
+        (
+            vec!["revision", "-m", "Revision ID: x", "--head", "u2"],
+            "would be read back as something else",
+        ),
+        (
+            vec![
+                "revision",
+                "-m",
+                "x",
+                "--head",
+                "u2",
+                "--branch-label",
+                "feature",
+            ],
+            "already used",
+        ),
+        (
+            vec!["merge", "-m", "x", "a1"],
+            "a merge needs two or more heads",
+        ),
+        (
+            vec!["merge", "-m", "x", "a1", "u2"],
+            "revision a1 is already an ancestor",
+        ),
+        (vec!["show", "zz"], "no revision matches `zz`"),
+        (vec!["upgrade", "head"], "`upgrade` needs a database"),
+    ] {
+        let err = fails(dir, &args, 1);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+    assert_eq!(files(dir), before, "a failed command wrote a file");
+    // Usage errors exit 2.
+    fails(dir, &["revision"], 2);
+    fails(dir, &["frobnicate"], 2);
+}
+
+#[test]
+fn broken_directory_errors_name_file_and_line() {
+    let d = Dir::new();
+    d.rev("a1", "", "", "SELECT 1;", None)
+        .rev("b2", "zz", "", "SELECT 2;", None)
+        .write(
+            "c3_bad.sql",
+            "-- bad\n-- Revision ID: c3\n-- Revison: a1\n-- migrate:upgrade\nSELECT 3;\n",
+        );
+    let dir = d.path();
+    let shown = dir.display().to_string();
+    for cmd in [
+        vec!["heads"],
+        vec!["history"],
+        vec!["check"],
+        vec!["revision", "-m", "x"],
+        vec!["upgrade", "head", "--sql"],
+    ] {
+        let err = fails(dir, &cmd, 1);
+        assert!(
+            err.contains(&format!(
+                "{shown}/c3_bad.sql:3: unknown header key `Revison`"
+            )),
+            "{cmd:?}: {err}"
+        );
+    }
+    std::fs::remove_file(dir.join("c3_bad.sql")).unwrap();
+    let err = fails(dir, &["check"], 1);
+    assert!(
+        err.contains(&format!("{shown}/b2_rev.sql:4: revision `b2` revises `zz`")),
+        "{err}"
+    );
+    let err = fails(&dir.join("missing"), &["heads"], 1);
+    assert!(
+        err.contains("the migrations directory does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn shop_fixture_checks_and_offline_sql_orders_revisions() {
+    let shop = fixture("shop");
+    assert!(ok(&shop, &["check"]).contains("6 revision(s), head 6f708192a3b4"));
+    let sql = ok(&shop, &["upgrade", "base:head", "--sql"]);
+    let order: Vec<&str> = sql
+        .lines()
+        .filter(|l| l.starts_with("-- Running upgrade"))
+        .collect();
+    assert_eq!(order.len(), 6);
+    assert!(order[0].starts_with("-- Running upgrade  -> 1a2b3c4d5e6f, create users"));
+    assert!(order[3].starts_with("-- Running upgrade 2b3c4d5e6f70, 3c4d5e6f7081 -> 4d5e6f708192"));
+    assert!(order[5].contains("-> 6f708192a3b4") && order[5].ends_with("(outside a transaction)"));
+    // The concurrent index is outside any transaction: after the last COMMIT, no BEGIN.
+    let index = sql.find("CREATE INDEX CONCURRENTLY").unwrap();
+    let before = &sql[..index];
+    assert!(before.rfind("COMMIT;").unwrap() > before.rfind("BEGIN;").unwrap());
+    assert!(!sql[index..].contains("BEGIN;"));
+    assert_eq!(sql.matches("BEGIN;").count(), 5);
+    // Downgrade needs a range and stops at the irreversible revision.
+    let down = ok(&shop, &["downgrade", "6f708192a3b4:5e6f708192a3", "--sql"]);
+    assert!(down.contains("DROP INDEX CONCURRENTLY ix_users_email;"));
+    let err = fails(&shop, &["downgrade", "head:base", "--sql"], 1);
+    assert!(
+        err.contains("cannot downgrade through `5e6f708192a3`"),
+        "{err}"
+    );
+    let my = ok(&shop, &["upgrade", "head", "--sql", "--dialect", "mysql"]);
+    assert!(my.contains("CREATE TABLE IF NOT EXISTS `revchain_version`"));
+}
+
+#[test]
+fn show_prints_the_revision_and_its_sql() {
+    let shop = fixture("shop");
+    let out = ok(&shop, &["show", "5e6f"]);
+    assert!(
+        out.starts_with("Rev: 5e6f708192a3\nParent: 4d5e6f708192\n"),
+        "{out}"
+    );
+    assert!(out.contains("UPDATE orders SET status = 'active'"));
+    assert!(out.contains("irreversible"));
+}
+
+#[tokio::test]
+async fn database_commands_on_postgres() {
+    let db = TestDb::new(Kind::Postgres).await;
+    database_commands(&db).await;
+}
+
+#[tokio::test]
+async fn database_commands_on_sqlite() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    database_commands(&db).await;
+}
+
+#[tokio::test]
+async fn database_commands_on_mariadb() {
+    let db = TestDb::new(Kind::MySql).await;
+    database_commands(&db).await;
+}
+
+async fn database_commands(db: &TestDb) {
+    let d = Dir::new();
+    d.rev(
+        "a1",
+        "",
+        "",
+        "CREATE TABLE t (id INT);",
+        Some("DROP TABLE t;"),
+    )
+    .rev(
+        "b2",
+        "a1",
+        "",
+        "CREATE TABLE u (id INT);",
+        Some("DROP TABLE u;"),
+    )
+    .rev(
+        "c3",
+        "b2",
+        "",
+        "CREATE TABLE v (id INT);",
+        Some("DROP TABLE v;"),
+    );
+    let dir = d.path();
+    let url = db.url.as_str();
+    let with = |args: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend(["--database-url".to_owned(), url.to_owned()]);
+        v
+    };
+    assert_eq!(ok(dir, &with(&["current"])), "");
+    let err = fails(dir, &with(&["check"]), 1);
+    assert!(
+        err.contains("3 revision(s) not applied: a1, b2, c3"),
+        "{err}"
+    );
+    ok(dir, &with(&["upgrade", "+2"]));
+    assert_eq!(ok(dir, &with(&["current"])), "b2\n");
+    assert_eq!(
+        ok(dir, &with(&["history", "--indicate-current"])),
+        "b2 -> c3 (head), revision c3\na1 -> b2 (current), revision b2\n<base> -> a1, revision a1\n"
+    );
+    ok(dir, &with(&["upgrade", "head"]));
+    assert_eq!(ok(dir, &with(&["current"])), "c3 (head)\n");
+    assert!(
+        ok(dir, &with(&["check"])).contains("The database is up to date (3 revision(s) applied)")
+    );
+    ok(dir, &with(&["downgrade", "-1"]));
+    assert_eq!(ok(dir, &with(&["current"])), "b2\n");
+    ok(dir, &with(&["stamp", "c3"]));
+    assert_eq!(ok(dir, &with(&["current"])), "c3 (head)\n");
+    ok(dir, &with(&["stamp", "--purge", "a1"]));
+    assert_eq!(ok(dir, &with(&["current"])), "a1\n");
+    ok(dir, &with(&["downgrade", "base"]));
+    assert_eq!(ok(dir, &with(&["current"])), "");
+    let err = fails(dir, &with(&["downgrade", "c3"]), 1);
+    assert!(
+        err.contains("cannot downgrade to `c3`: it is not applied"),
+        "{err}"
+    );
+    let verbose = ok(dir, &with(&["current", "--verbose"]));
+    assert!(verbose.starts_with("Current revision(s) for "), "{verbose}");
+}
