@@ -15,7 +15,7 @@ use revchain_core::{Direction, Plan, Target, TargetError};
 use sqlx::Pool;
 use tracing::Instrument;
 
-use crate::backend::{Backend, Failure, HeadRow, LogRow};
+use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff};
 use crate::error::{Aftermath, Error, driver_code, driver_message};
 use crate::report::{CurrentHead, Report, Status, StepReport};
 use crate::table::{Migrations, Revision};
@@ -117,7 +117,11 @@ impl<'m> Migrator<'m> {
     }
 
     /// Upgrades to `target` (`head`, `heads`, an id or prefix, `label@head`, `+N`, …).
-    pub async fn upgrade<DB: Backend>(&self, pool: &Pool<DB>, target: &str) -> Result<Report, Error> {
+    pub async fn upgrade<DB: Backend>(
+        &self,
+        pool: &Pool<DB>,
+        target: &str,
+    ) -> Result<Report, Error> {
         let target: Target = target.parse()?;
         self.migrate(pool, Op::Upgrade(target), false)
             .instrument(self.span_or_default())
@@ -125,7 +129,11 @@ impl<'m> Migrator<'m> {
     }
 
     /// Downgrades to `target` (`base`, an id or prefix, `-N`, `<id>-N`, `label@base`, …).
-    pub async fn downgrade<DB: Backend>(&self, pool: &Pool<DB>, target: &str) -> Result<Report, Error> {
+    pub async fn downgrade<DB: Backend>(
+        &self,
+        pool: &Pool<DB>,
+        target: &str,
+    ) -> Result<Report, Error> {
         let target: Target = target.parse()?;
         self.migrate(pool, Op::Downgrade(target), false)
             .instrument(self.span_or_default())
@@ -170,7 +178,10 @@ impl<'m> Migrator<'m> {
             .await
             .map_err(|e| Error::db("reading the log table", &e))?;
         let graph = self.migrations.graph();
-        let known: Vec<usize> = rows.iter().filter_map(|r| graph.find(&r.revision)).collect();
+        let known: Vec<usize> = rows
+            .iter()
+            .filter_map(|r| graph.find(&r.revision))
+            .collect();
         let applied = graph.applied(&known);
         let mut unknown: Vec<String> = rows
             .iter()
@@ -182,11 +193,25 @@ impl<'m> Migrator<'m> {
         unknown.sort();
         unknown.dedup();
         Ok(Status {
-            applied: (0..graph.len()).filter(|&i| applied[i]).map(|i| graph.id(i).to_owned()).collect(),
-            pending: (0..graph.len()).filter(|&i| !applied[i]).map(|i| graph.id(i).to_owned()).collect(),
+            applied: (0..graph.len())
+                .filter(|&i| applied[i])
+                .map(|i| graph.id(i).to_owned())
+                .collect(),
+            pending: (0..graph.len())
+                .filter(|&i| !applied[i])
+                .map(|i| graph.id(i).to_owned())
+                .collect(),
             unknown,
-            dirty: log.iter().filter(|l| l.dirty).map(|l| l.revision.clone()).collect(),
-            heads: self.current_heads(&rows).into_iter().map(|h| h.id).collect(),
+            dirty: log
+                .iter()
+                .filter(|l| l.dirty)
+                .map(|l| l.revision.clone())
+                .collect(),
+            heads: self
+                .current_heads(&rows)
+                .into_iter()
+                .map(|h| h.id)
+                .collect(),
         })
     }
 
@@ -233,22 +258,26 @@ impl<'m> Migrator<'m> {
             })
     }
 
-    async fn migrate<DB: Backend>(&self, pool: &Pool<DB>, op: Op, boot: bool) -> Result<Report, Error> {
+    async fn migrate<DB: Backend>(
+        &self,
+        pool: &Pool<DB>,
+        op: Op,
+        boot: bool,
+    ) -> Result<Report, Error> {
         self.migrations.warn_if_stale();
         let mut conn = acquire(pool).await?;
-        if boot {
-            if let Ok(Some(rows)) = DB::read_heads(&mut conn, &self.tables).await {
-                if self.at_embedded_heads(&rows) {
-                    let heads: Vec<String> = rows.into_iter().map(|r| r.revision).collect();
-                    tracing::debug!(target: "revchain", "the database is up to date");
-                    return Ok(Report {
-                        heads_before: heads.clone(),
-                        heads_after: heads,
-                        up_to_date: true,
-                        ..Report::default()
-                    });
-                }
-            }
+        if boot
+            && let Ok(Some(rows)) = DB::read_heads(&mut conn, &self.tables).await
+            && self.at_embedded_heads(&rows)
+        {
+            let heads: Vec<String> = rows.into_iter().map(|r| r.revision).collect();
+            tracing::debug!(target: "revchain", "the database is up to date");
+            return Ok(Report {
+                heads_before: heads.clone(),
+                heads_after: heads,
+                up_to_date: true,
+                ..Report::default()
+            });
         }
         DB::lock(&mut conn, &self.tables, self.lock_timeout).await?;
         let result = self.migrate_locked::<DB>(&mut conn, &op, boot).await;
@@ -269,10 +298,17 @@ impl<'m> Migrator<'m> {
         op: &Op,
         boot: bool,
     ) -> Result<Report, Error> {
-        DB::ensure_tables(conn, &self.tables)
+        DB::ensure_tables(conn, &self.tables, self.lock_timeout)
             .await
             .map_err(|e| Error::db("creating revchain's tables", &e))?;
-        for _ in 0..RACE_RETRIES {
+        // What this process applied before another one raced it (SQLite): still its work.
+        let mut earlier = Earlier::default();
+        // Without a session lock (SQLite) a dirty mark may be a `Transactional: false`
+        // revision that another process is running right now: wait for it, up to the lock
+        // timeout, before refusing.
+        let mut dirty_wait: Option<(WaitLog, u32)> = None;
+        let mut races = 0;
+        while races < RACE_RETRIES {
             let rows = DB::read_heads(conn, &self.tables)
                 .await
                 .map_err(|e| Error::db("reading the version table", &e))?
@@ -283,7 +319,23 @@ impl<'m> Migrator<'m> {
             let (targets, purge) = match op {
                 Op::Stamp(targets, purge) => (targets, *purge),
                 Op::Upgrade(_) | Op::Downgrade(_) => {
-                    self.refuse_dirty(&rows, &log)?;
+                    if let Err(e) = self.refuse_dirty(&rows, &log) {
+                        let (wait, attempt) = dirty_wait.get_or_insert_with(|| (WaitLog::new(), 0));
+                        if DB::SESSION_LOCK || wait.elapsed() >= self.lock_timeout {
+                            return Err(e);
+                        }
+                        if wait.due()
+                            && let Error::Dirty { id, .. } = &e
+                        {
+                            wait.log(Some(&format!(
+                                "the process running revision {id} (if none is, a crashed run \
+                                 left it dirty)"
+                            )));
+                        }
+                        tokio::time::sleep(backoff(*attempt)).await;
+                        *attempt += 1;
+                        continue;
+                    }
                     (&Vec::new(), false)
                 }
             };
@@ -307,7 +359,9 @@ impl<'m> Migrator<'m> {
             };
             let plan = match op {
                 Op::Stamp(..) => {
-                    return self.stamp_locked::<DB>(conn, targets, purge, &current, &log).await;
+                    return self
+                        .stamp_locked::<DB>(conn, targets, purge, &current, &log)
+                        .await;
                 }
                 Op::Upgrade(target) => {
                     self.check_history(&rows, &log, &current)?;
@@ -322,15 +376,16 @@ impl<'m> Migrator<'m> {
             if plan.is_empty() {
                 let heads = self.ids(&plan.heads_after);
                 tracing::info!(target: "revchain", "nothing to do: the database is at {}", describe(&heads));
-                return Ok(Report {
+                return Ok(earlier.into_report(Report {
                     heads_before: heads.clone(),
                     heads_after: heads,
                     ..Report::default()
-                });
+                }));
             }
-            match self.apply::<DB>(conn, &plan).await {
-                Err(Failure::Raced) => continue,
-                other => return other.map_err(|f| self.failure_error(f, &plan)),
+            match self.apply::<DB>(conn, &plan, &mut earlier).await {
+                Err(Failure::Raced) => races += 1,
+                Ok(report) => return Ok(earlier.into_report(report)),
+                Err(f) => return Err(self.failure_error(f, &plan)),
             }
         }
         Err(Error::Drift {
@@ -366,7 +421,10 @@ impl<'m> Migrator<'m> {
             .map(|r| r.revision.clone())
             .collect();
         if unknown.is_empty() {
-            Ok(rows.iter().filter_map(|r| graph.find(&r.revision)).collect())
+            Ok(rows
+                .iter()
+                .filter_map(|r| graph.find(&r.revision))
+                .collect())
         } else {
             Err(unknown)
         }
@@ -383,7 +441,10 @@ impl<'m> Migrator<'m> {
         let path = index
             .and_then(|i| self.migrations.at(i))
             .map_or_else(|| "?".to_owned(), |r| r.path().to_owned());
-        let known: Vec<usize> = rows.iter().filter_map(|r| graph.find(&r.revision)).collect();
+        let known: Vec<usize> = rows
+            .iter()
+            .filter_map(|r| graph.find(&r.revision))
+            .collect();
         let applied = graph.applied(&known);
         // An upgrade records its head only at the end, so a dirty revision that the version
         // table already covers was being downgraded.
@@ -396,13 +457,21 @@ impl<'m> Migrator<'m> {
                 .unwrap_or_default();
             let undone = if parents.is_empty() {
                 let others: Vec<&str> = row_ids.iter().copied().filter(|r| *r != id).collect();
-                if others.is_empty() { "base".to_owned() } else { format!("--purge {}", others.join(" ")) }
+                if others.is_empty() {
+                    "base".to_owned()
+                } else {
+                    format!("--purge {}", others.join(" "))
+                }
             } else {
                 parents.join(" ")
             };
             (Direction::Downgrade, undone, id.clone(), "reverted")
         } else {
-            let before = if row_ids.is_empty() { "base".to_owned() } else { row_ids.join(" ") };
+            let before = if row_ids.is_empty() {
+                "base".to_owned()
+            } else {
+                row_ids.join(" ")
+            };
             (Direction::Upgrade, id.clone(), before, "applied")
         };
         Err(Error::Dirty {
@@ -417,12 +486,17 @@ impl<'m> Migrator<'m> {
 
     /// Checks that the applied history is the embedded one: equal head digests prove it;
     /// on a mismatch the log names the first revision that differs.
-    fn check_history(&self, rows: &[HeadRow], log: &[LogRow], current: &[usize]) -> Result<(), Error> {
+    fn check_history(
+        &self,
+        rows: &[HeadRow],
+        log: &[LogRow],
+        current: &[usize],
+    ) -> Result<(), Error> {
         let graph = self.migrations.graph();
         let all_match = rows.iter().zip(current).all(|(row, &i)| {
-            self.migrations
-                .at(i)
-                .is_some_and(|r| row.chain_digest.parse::<revchain_core::Digest>() == Ok(r.chain_digest()))
+            self.migrations.at(i).is_some_and(|r| {
+                row.chain_digest.parse::<revchain_core::Digest>() == Ok(r.chain_digest())
+            })
         });
         if all_match {
             return Ok(());
@@ -439,7 +513,9 @@ impl<'m> Migrator<'m> {
         let logged: HashMap<&str, &LogRow> = log.iter().map(|l| (l.revision.as_str(), l)).collect();
         let applied = graph.applied(current);
         for i in (0..graph.len()).filter(|&i| applied[i]) {
-            let Some(rev) = self.migrations.at(i) else { continue };
+            let Some(rev) = self.migrations.at(i) else {
+                continue;
+            };
             let Some(entry) = logged.get(rev.id()) else {
                 return Err(Error::Drift {
                     detail: format!(
@@ -475,7 +551,10 @@ impl<'m> Migrator<'m> {
                 "the version table's digests for {} do not match this binary's although every \
                  applied revision does (the table was edited by hand); if the schema is right, \
                  re-record it with `revchain stamp --purge heads`",
-                rows.iter().map(|r| r.revision.as_str()).collect::<Vec<_>>().join(", ")
+                rows.iter()
+                    .map(|r| r.revision.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
     }
@@ -492,33 +571,58 @@ impl<'m> Migrator<'m> {
         let start: Vec<usize> = if purge { Vec::new() } else { current.to_vec() };
         let mut heads = start.clone();
         for target in targets {
-            heads = graph.plan_stamp(target, &heads).map_err(|e| self.target_error(e))?.heads_after;
+            heads = graph
+                .plan_stamp(target, &heads)
+                .map_err(|e| self.target_error(e))?
+                .heads_after;
         }
         let before = graph.applied(&start);
         let after = graph.applied(&heads);
         let d = DB::DIALECT;
         let t = &self.tables;
-        let dirty: HashSet<&str> = log.iter().filter(|l| l.dirty).map(|l| l.revision.as_str()).collect();
+        let dirty: HashSet<&str> = log
+            .iter()
+            .filter(|l| l.dirty)
+            .map(|l| l.revision.as_str())
+            .collect();
         let revs: Vec<&Revision> = self.migrations.iter().collect();
         let added: Vec<usize> = (0..graph.len())
             .filter(|&i| after[i] && (!before[i] || dirty.contains(revs[i].id())))
             .collect();
-        let removed: Vec<usize> = (0..graph.len()).rev().filter(|&i| before[i] && !after[i]).collect();
+        let removed: Vec<usize> = (0..graph.len())
+            .rev()
+            .filter(|&i| before[i] && !after[i])
+            .collect();
         let mut statements = Vec::new();
         if purge {
             statements.extend(t.purge(d));
         } else {
             statements.push(format!("DELETE FROM {}", t.version.quoted(d)));
-            let mut gone: Vec<&str> = added.iter().chain(&removed).map(|&i| revs[i].id()).collect();
-            gone.extend(dirty.iter().copied().filter(|id| graph.find(id).is_none_or(|i| !after[i])));
+            let mut gone: Vec<&str> = added
+                .iter()
+                .chain(&removed)
+                .map(|&i| revs[i].id())
+                .collect();
+            gone.extend(
+                dirty
+                    .iter()
+                    .copied()
+                    .filter(|id| graph.find(id).is_none_or(|i| !after[i])),
+            );
             for chunk in gone.chunks(500) {
                 statements.extend(t.delete_log(d, chunk));
             }
         }
-        let head_rows: Vec<(&str, revchain_core::Digest)> =
-            heads.iter().map(|&h| (revs[h].id(), revs[h].chain_digest())).collect();
+        let head_rows: Vec<(&str, revchain_core::Digest)> = heads
+            .iter()
+            .map(|&h| (revs[h].id(), revs[h].chain_digest()))
+            .collect();
         statements.extend(t.insert_heads(d, &head_rows));
-        let to_log: Vec<usize> = if purge { (0..graph.len()).filter(|&i| after[i]).collect() } else { added.clone() };
+        let to_log: Vec<usize> = if purge {
+            (0..graph.len()).filter(|&i| after[i]).collect()
+        } else {
+            added.clone()
+        };
         for &i in &to_log {
             statements.push(t.insert_log(d, revs[i], "0", false, true));
         }
@@ -541,7 +645,14 @@ impl<'m> Migrator<'m> {
     }
 
     /// Applies a plan, logging each revision and a progress line every few seconds.
-    async fn apply<DB: Backend>(&self, conn: &mut DB::Connection, plan: &Plan) -> Result<Report, Failure> {
+    /// When another process races it (`Failure::Raced`), the steps done so far go to
+    /// `earlier`.
+    async fn apply<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        plan: &Plan,
+        earlier: &mut Earlier,
+    ) -> Result<Report, Failure> {
         let revs: Vec<&Revision> = self.migrations.iter().collect();
         let works: Vec<Work<'_>> = plan
             .steps
@@ -550,7 +661,11 @@ impl<'m> Migrator<'m> {
                 revision: revs[s.revision],
                 direction: plan.direction,
                 remove_heads: s.remove_heads.iter().map(|&h| revs[h].id()).collect(),
-                add_heads: s.add_heads.iter().map(|&h| (revs[h].id(), revs[h].chain_digest())).collect(),
+                add_heads: s
+                    .add_heads
+                    .iter()
+                    .map(|&h| (revs[h].id(), revs[h].chain_digest()))
+                    .collect(),
             })
             .collect();
         let total = works.len();
@@ -577,14 +692,18 @@ impl<'m> Migrator<'m> {
                     w.revision.message()
                 );
             }
-            if let Some(slot) = durations.lock().unwrap_or_else(|p| p.into_inner()).get_mut(i) {
+            if let Some(slot) = durations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(i)
+            {
                 *slot = Some(took);
             }
             done.fetch_add(1, Ordering::Relaxed);
         };
         let started = Instant::now();
         let result = {
-            let fut = DB::apply(conn, &self.tables, &works, &progress);
+            let fut = DB::apply(conn, &self.tables, &works, &progress, self.lock_timeout);
             tokio::pin!(fut);
             let mut ticker = tokio::time::interval_at(
                 tokio::time::Instant::now() + Duration::from_secs(5),
@@ -602,8 +721,23 @@ impl<'m> Migrator<'m> {
                 }
             }
         };
-        result?;
         let durations = durations.into_inner().unwrap_or_else(|p| p.into_inner());
+        if matches!(result, Err(Failure::Raced)) && durations.iter().any(Option::is_some) {
+            earlier.direction.get_or_insert(plan.direction);
+            earlier
+                .heads_before
+                .get_or_insert_with(|| self.ids(&plan.heads_before));
+            earlier
+                .steps
+                .extend(works.iter().zip(&durations).filter_map(|(w, d)| {
+                    d.map(|d| StepReport {
+                        id: w.revision.id().to_owned(),
+                        message: w.revision.message().to_owned(),
+                        duration: d,
+                    })
+                }));
+        }
+        result?;
         Ok(Report {
             direction: Some(plan.direction),
             steps: works
@@ -644,10 +778,36 @@ impl<'m> Migrator<'m> {
                 }
             }
             Failure::Raced => Error::Drift {
-                detail: "another process changed the database while this one applied revisions".into(),
+                detail: "another process changed the database while this one applied revisions"
+                    .into(),
             },
             Failure::Other(e) => e,
         }
+    }
+}
+
+/// The steps a process applied before another process raced it (SQLite, whose lock is per
+/// revision): the engine plans again, and the final report still lists them.
+#[derive(Default)]
+struct Earlier {
+    direction: Option<Direction>,
+    heads_before: Option<Vec<String>>,
+    steps: Vec<StepReport>,
+}
+
+impl Earlier {
+    fn into_report(self, mut report: Report) -> Report {
+        if self.steps.is_empty() {
+            return report;
+        }
+        report.direction = report.direction.or(self.direction);
+        if let Some(heads) = self.heads_before {
+            report.heads_before = heads;
+        }
+        let mut steps = self.steps;
+        steps.append(&mut report.steps);
+        report.steps = steps;
+        report
     }
 }
 
@@ -684,17 +844,30 @@ impl Migrations {
     }
 
     /// Upgrades to `target`; see [`Migrator::upgrade`].
-    pub async fn upgrade<DB: Backend>(&self, pool: &Pool<DB>, target: &str) -> Result<Report, Error> {
+    pub async fn upgrade<DB: Backend>(
+        &self,
+        pool: &Pool<DB>,
+        target: &str,
+    ) -> Result<Report, Error> {
         Migrator::new(self).upgrade(pool, target).await
     }
 
     /// Downgrades to `target`; see [`Migrator::downgrade`].
-    pub async fn downgrade<DB: Backend>(&self, pool: &Pool<DB>, target: &str) -> Result<Report, Error> {
+    pub async fn downgrade<DB: Backend>(
+        &self,
+        pool: &Pool<DB>,
+        target: &str,
+    ) -> Result<Report, Error> {
         Migrator::new(self).downgrade(pool, target).await
     }
 
     /// Records `target` without running SQL; see [`Migrator::stamp`].
-    pub async fn stamp<DB: Backend>(&self, pool: &Pool<DB>, target: &str, purge: bool) -> Result<Report, Error> {
+    pub async fn stamp<DB: Backend>(
+        &self,
+        pool: &Pool<DB>,
+        target: &str,
+        purge: bool,
+    ) -> Result<Report, Error> {
         Migrator::new(self).stamp(pool, &[target], purge).await
     }
 

@@ -81,6 +81,11 @@ pub(crate) mod sealed {
         /// The SQL dialect.
         const DIALECT: Dialect;
 
+        /// Whether [`lock`](Driver::lock) holds a lock for the whole run. Without one
+        /// (SQLite, locked per revision), a dirty mark may belong to a revision another
+        /// process is running at this moment, so the engine waits before refusing it.
+        const SESSION_LOCK: bool = true;
+
         /// The version rows, or `None` when the table does not exist. One round trip.
         fn read_heads<'a>(
             conn: &'a mut Self::Connection,
@@ -93,10 +98,12 @@ pub(crate) mod sealed {
             tables: &'a Tables,
         ) -> impl Future<Output = Result<Vec<LogRow>, sqlx::Error>> + Send + 'a;
 
-        /// Creates both tables if needed.
+        /// Creates both tables if needed. `timeout` bounds the wait for a database whose
+        /// lock is taken per transaction (SQLite); the others hold the session lock already.
         fn ensure_tables<'a>(
             conn: &'a mut Self::Connection,
             tables: &'a Tables,
+            timeout: Duration,
         ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
 
         /// Takes the migration lock, waiting at most `timeout`, logging who holds it.
@@ -113,12 +120,14 @@ pub(crate) mod sealed {
         ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
 
         /// Applies the steps in order, each atomically with its bookkeeping where the
-        /// database allows. Stops at the first failure.
+        /// database allows. Stops at the first failure. `timeout` bounds the wait for a
+        /// database whose lock is taken per revision (SQLite's `BEGIN IMMEDIATE`).
         fn apply<'a>(
             conn: &'a mut Self::Connection,
             tables: &'a Tables,
             works: &'a [Work<'a>],
             progress: Progress<'a>,
+            timeout: Duration,
         ) -> impl Future<Output = Result<(), Failure>> + Send + 'a;
 
         /// Runs bookkeeping statements (no user SQL) in one transaction.

@@ -1,1 +1,431 @@
-//! MySQL and MariaDB (to be written).
+//! MySQL and MariaDB: DDL commits implicitly, so a revision that changes the schema cannot
+//! be rolled back with its bookkeeping.
+//!
+//! - A revision whose statements are all data statements (`INSERT`, `UPDATE`, `DELETE`,
+//!   `SELECT`, …) and that is transactional runs in a real transaction together with its
+//!   bookkeeping: all or nothing.
+//! - Any other revision is marked dirty in the log first (committed), its statements run one
+//!   by one, then its bookkeeping and the removal of the mark commit together. When its first
+//!   statement fails nothing ran, so the mark is removed again; otherwise it stays, and the
+//!   engine refuses the next run until someone repairs the database and `stamp`s it.
+//!
+//! The migration lock is a named lock (`GET_LOCK`), polled so that the wait can be logged.
+
+use std::time::{Duration, Instant};
+
+use revchain_core::{Dialect, Direction};
+use sqlx::mysql::{MySql, MySqlConnection, MySqlDatabaseError};
+use sqlx::{AssertSqlSafe, Connection, Row};
+
+use super::{Failure, HeadRow, LogRow, Progress, WaitLog, backoff, sealed::Driver, statements};
+use crate::error::{Aftermath, Error};
+use crate::tables::{Tables, Work, literal};
+
+const D: Dialect = Dialect::MySql;
+
+/// MySQL's error number (`1146`, …), which is finer than its SQLSTATE.
+fn error_number(e: &sqlx::Error) -> Option<u16> {
+    match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<MySqlDatabaseError>()
+            .map(|e| e.number()),
+        _ => None,
+    }
+}
+
+/// Whether an error means the table (or its database) does not exist.
+fn is_missing_table(e: &sqlx::Error) -> bool {
+    // ER_NO_SUCH_TABLE, ER_BAD_DB_ERROR.
+    matches!(error_number(e), Some(1146 | 1049))
+}
+
+async fn run(conn: &mut MySqlConnection, sql: String) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// The SQL expression naming the lock of a version table: `revchain:<database>.<table>`,
+/// or a digest of it when that is longer than the 64 characters MySQL allows.
+fn lock_name(tables: &Tables) -> String {
+    let database = match tables.version.schema() {
+        Some(schema) => literal(D, schema),
+        None => "COALESCE(DATABASE(), '')".to_owned(),
+    };
+    let full = format!(
+        "CONCAT('revchain:', {database}, '.', {})",
+        literal(D, tables.version.name())
+    );
+    format!(
+        "IF(CHAR_LENGTH({full}) <= 64, {full}, CONCAT('revchain:', LEFT(SHA2({full}, 256), 55)))"
+    )
+}
+
+/// Who holds the lock: its connection id and, when `PROCESSLIST` shows it, user, host,
+/// command and for how long.
+async fn holder(conn: &mut MySqlConnection, name: &str) -> Option<String> {
+    let sql = format!(
+        "SELECT CAST(l.id AS CHAR), COALESCE(p.USER, ''), COALESCE(p.HOST, ''), \
+         COALESCE(p.COMMAND, ''), CAST(COALESCE(p.TIME, 0) AS CHAR) \
+         FROM (SELECT IS_USED_LOCK({name}) AS id) l \
+         LEFT JOIN information_schema.PROCESSLIST p ON p.ID = l.id \
+         WHERE l.id IS NOT NULL"
+    );
+    let row = sqlx::raw_sql(AssertSqlSafe(sql))
+        .fetch_optional(conn)
+        .await
+        .ok()??;
+    let id: String = row.try_get(0).ok()?;
+    let user: String = row.try_get(1).ok()?;
+    let host: String = row.try_get(2).ok()?;
+    let command: String = row.try_get(3).ok()?;
+    let time: String = row.try_get(4).ok()?;
+    if user.is_empty() {
+        // PROCESSLIST shows other users' connections only with the PROCESS privilege.
+        return Some(format!("connection {id}"));
+    }
+    Some(format!(
+        "connection {id} ({user}@{host}, {command} for {time}s)"
+    ))
+}
+
+/// The first keyword of a statement, upper-cased, after leading comments; `None` when it
+/// starts with anything else, such as a parenthesis or an executable comment `/*! … */`.
+fn first_keyword(sql: &str) -> Option<String> {
+    let mut s = sql.trim_start();
+    loop {
+        if s.starts_with("--") || s.starts_with('#') {
+            s = s.split_once('\n').map_or("", |(_, rest)| rest).trim_start();
+        } else if s.starts_with("/*!") || s.starts_with("/*M!") {
+            return None;
+        } else if let Some(rest) = s.strip_prefix("/*") {
+            s = rest.split_once("*/")?.1.trim_start();
+        } else {
+            break;
+        }
+    }
+    let word: String = s
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic() || *c == '_')
+        .collect();
+    (!word.is_empty()).then(|| word.to_ascii_uppercase())
+}
+
+/// Whether a statement only reads or writes data, so that it runs inside a transaction
+/// without committing it. Conservative: anything not known to be safe counts as DDL.
+fn is_data_statement(sql: &str) -> bool {
+    match first_keyword(sql).as_deref() {
+        Some("INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "SELECT" | "WITH") => true,
+        // `SET autocommit = 1` and `SET PASSWORD` commit; `SET TRANSACTION` fails inside a
+        // transaction; `SET STATEMENT … FOR` (MariaDB) wraps any statement.
+        Some("SET") => {
+            let upper = sql.to_ascii_uppercase();
+            ![
+                "AUTOCOMMIT",
+                "PASSWORD",
+                "ROLE",
+                "TRANSACTION",
+                "STATEMENT",
+                "FOR ",
+            ]
+            .iter()
+            .any(|w| upper.contains(w))
+        }
+        _ => false,
+    }
+}
+
+/// Runs `statements` in one transaction, in one round trip.
+async fn in_transaction(
+    conn: &mut MySqlConnection,
+    statements: &[String],
+) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    if !statements.is_empty()
+        && let Err(e) = run(&mut tx, statements.join(";\n")).await
+    {
+        let _ = tx.rollback().await;
+        return Err(e);
+    }
+    tx.commit().await
+}
+
+/// Runs a transactional revision of data statements atomically with its bookkeeping.
+async fn apply_atomic(
+    conn: &mut MySqlConnection,
+    tables: &Tables,
+    work: &Work<'_>,
+    index: usize,
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let id = work.revision.id();
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(|e| Failure::db(&format!("starting the transaction of revision {id}"), &e))?;
+    let started = Instant::now();
+    for (stmt, line) in statements(work.sql(), D, work.sql_line()) {
+        if let Err(error) = run(&mut tx, stmt).await {
+            let _ = tx.rollback().await;
+            return Err(Failure::Step {
+                index,
+                line,
+                error,
+                aftermath: Aftermath::RolledBack,
+            });
+        }
+    }
+    let elapsed = started.elapsed();
+    let bookkeeping = tables.step_bookkeeping(D, work, &elapsed.as_millis().to_string());
+    if let Err(e) = run(&mut tx, bookkeeping.join(";\n")).await {
+        let _ = tx.rollback().await;
+        return Err(Failure::db(&format!("recording revision {id}"), &e));
+    }
+    tx.commit()
+        .await
+        .map_err(|e| Failure::db(&format!("committing revision {id}"), &e))?;
+    progress(index, elapsed);
+    Ok(())
+}
+
+/// Runs a revision that cannot be atomic (DDL, or `Transactional: false`): mark it dirty,
+/// run each statement on its own, then record it and clear the mark.
+async fn apply_marked(
+    conn: &mut MySqlConnection,
+    tables: &Tables,
+    work: &Work<'_>,
+    index: usize,
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let rev = work.revision;
+    let id = rev.id();
+    let mark = match work.direction {
+        Direction::Upgrade => vec![tables.insert_log(D, rev, "0", true, false)],
+        Direction::Downgrade => vec![tables.mark_dirty(D, id), tables.poison_head(D, id)],
+    };
+    let unmark = match work.direction {
+        Direction::Upgrade => tables.delete_log(D, &[id]).into_iter().collect(),
+        Direction::Downgrade => vec![
+            tables.clear_dirty(D, id, "execution_ms"),
+            format!(
+                "UPDATE {} SET chain_digest = '{}' WHERE revision = {}",
+                tables.version.quoted(D),
+                rev.chain_digest(),
+                literal(D, id)
+            ),
+        ],
+    };
+    in_transaction(conn, &mark)
+        .await
+        .map_err(|e| Failure::db(&format!("marking revision {id} as running"), &e))?;
+    let started = Instant::now();
+    for (k, (stmt, line)) in statements(work.sql(), D, work.sql_line())
+        .into_iter()
+        .enumerate()
+    {
+        if let Err(error) = run(conn, stmt).await {
+            // Nothing ran before the first statement (a failed statement changes nothing on
+            // its own): the mark can go.
+            let aftermath = if k == 0 && in_transaction(conn, &unmark).await.is_ok() {
+                Aftermath::RolledBack
+            } else {
+                Aftermath::Dirty
+            };
+            return Err(Failure::Step {
+                index,
+                line,
+                error,
+                aftermath,
+            });
+        }
+    }
+    let elapsed = started.elapsed();
+    let ms = elapsed.as_millis().to_string();
+    let mut finish = tables.step_bookkeeping(D, work, &ms);
+    if work.direction == Direction::Upgrade {
+        // The log row exists (dirty); update it instead of inserting it.
+        finish.pop();
+        finish.push(tables.clear_dirty(D, id, &ms));
+    }
+    in_transaction(conn, &finish)
+        .await
+        .map_err(|e| Failure::db(&format!("recording revision {id}"), &e))?;
+    progress(index, elapsed);
+    Ok(())
+}
+
+impl Driver for MySql {
+    const DIALECT: Dialect = D;
+
+    async fn read_heads(
+        conn: &mut MySqlConnection,
+        tables: &Tables,
+    ) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
+        match sqlx::raw_sql(AssertSqlSafe(tables.select_heads(D)))
+            .fetch_all(conn)
+            .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| {
+                    Ok(HeadRow {
+                        revision: r.try_get(0)?,
+                        chain_digest: r.try_get(1)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map(Some),
+            Err(e) if is_missing_table(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read_log(
+        conn: &mut MySqlConnection,
+        tables: &Tables,
+    ) -> Result<Vec<LogRow>, sqlx::Error> {
+        match sqlx::raw_sql(AssertSqlSafe(tables.select_log(D)))
+            .fetch_all(conn)
+            .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| {
+                    Ok(LogRow {
+                        revision: r.try_get(0)?,
+                        checksum: r.try_get(1)?,
+                        chain_digest: r.try_get(2)?,
+                        dirty: r.try_get(3)?,
+                    })
+                })
+                .collect(),
+            Err(e) if is_missing_table(&e) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn ensure_tables(
+        conn: &mut MySqlConnection,
+        tables: &Tables,
+        _timeout: Duration,
+    ) -> Result<(), sqlx::Error> {
+        // Under the session lock already.
+        run(conn, tables.create(D).join(";\n")).await
+    }
+
+    async fn lock(
+        conn: &mut MySqlConnection,
+        tables: &Tables,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let name = lock_name(tables);
+        // GET_LOCK answers 1 (taken), 0 (held elsewhere) or NULL (an error).
+        let sql = format!("SELECT CAST(COALESCE(GET_LOCK({name}, 0), 0) AS SIGNED)");
+        let mut wait = WaitLog::new();
+        let mut attempt = 0;
+        loop {
+            let row = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| Error::db("taking the migration lock", &e))?;
+            let got: i64 = row
+                .try_get(0)
+                .map_err(|e| Error::db("taking the migration lock", &e))?;
+            if got == 1 {
+                return Ok(());
+            }
+            if wait.elapsed() >= timeout {
+                return Err(Error::LockTimeout {
+                    waited: wait.elapsed(),
+                    holder: holder(conn, &name).await,
+                });
+            }
+            if wait.due() {
+                wait.log(holder(conn, &name).await.as_deref());
+            }
+            tokio::time::sleep(backoff(attempt).min(timeout.saturating_sub(wait.elapsed()))).await;
+            attempt += 1;
+        }
+    }
+
+    async fn unlock(conn: &mut MySqlConnection, tables: &Tables) -> Result<(), sqlx::Error> {
+        run(conn, format!("DO RELEASE_LOCK({})", lock_name(tables))).await
+    }
+
+    async fn apply(
+        conn: &mut MySqlConnection,
+        tables: &Tables,
+        works: &[Work<'_>],
+        progress: Progress<'_>,
+        _timeout: Duration,
+    ) -> Result<(), Failure> {
+        for (index, work) in works.iter().enumerate() {
+            let atomic = work.revision.is_transactional()
+                && statements(work.sql(), D, work.sql_line())
+                    .iter()
+                    .all(|(stmt, _)| is_data_statement(stmt));
+            if atomic {
+                apply_atomic(conn, tables, work, index, progress).await?;
+            } else {
+                apply_marked(conn, tables, work, index, progress).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn exec_in_transaction(
+        conn: &mut MySqlConnection,
+        statements: &[String],
+    ) -> Result<(), sqlx::Error> {
+        in_transaction(conn, statements).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_statements() {
+        for sql in [
+            "INSERT INTO t VALUES (1)",
+            "  -- a comment\nupdate t SET a = 1",
+            "/* why */ DELETE FROM t",
+            "# mysql comment\nREPLACE INTO t VALUES (1)",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "SET @a = 1",
+            "SET foreign_key_checks = 0",
+        ] {
+            assert!(is_data_statement(sql), "{sql}");
+        }
+        for sql in [
+            "CREATE TABLE t (id INT)",
+            "ALTER TABLE t ADD COLUMN x INT",
+            "TRUNCATE t",
+            "SET autocommit = 1",
+            "SET PASSWORD = 'x'",
+            "SET STATEMENT max_statement_time = 1 FOR CREATE TABLE t (a INT)",
+            "/*!40101 CREATE TABLE t (a INT) */",
+            "(SELECT 1)",
+            "CALL p()",
+            "LOCK TABLES t WRITE",
+            "/* unterminated",
+            "",
+        ] {
+            assert!(!is_data_statement(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn lock_names_fit() {
+        let short = Tables::default();
+        assert!(lock_name(&short).contains("'revchain_version'"));
+        let long = Tables {
+            version: crate::TableName::parse(&format!("{}.{}", "s".repeat(63), "v".repeat(63)))
+                .expect("a valid name"),
+            ..Tables::default()
+        };
+        assert!(lock_name(&long).contains("SHA2("));
+    }
+}

@@ -23,11 +23,17 @@ const BATCH_REVISIONS: usize = 500;
 
 /// Whether an error means the table (or its schema) does not exist.
 fn is_missing_table(e: &sqlx::Error) -> bool {
-    matches!(crate::error::driver_code(e).as_deref(), Some("42P01" | "3F000"))
+    matches!(
+        crate::error::driver_code(e).as_deref(),
+        Some("42P01" | "3F000")
+    )
 }
 
 async fn run(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await.map(|_| ())
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 /// The advisory lock key of a version table: two 32-bit halves, so that `pg_locks` can be
@@ -53,13 +59,22 @@ async fn holder(conn: &mut PgConnection, key: (u32, u32)) -> Option<String> {
          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {} AND l.objid = {} AND l.objsubid = 1",
         key.0, key.1
     );
-    let row = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_optional(conn).await.ok()??;
+    let row = sqlx::raw_sql(AssertSqlSafe(sql))
+        .fetch_optional(conn)
+        .await
+        .ok()??;
     let pid: String = row.try_get(0).ok()?;
     let app: String = row.try_get(1).ok()?;
     let addr: String = row.try_get(2).ok()?;
     let since: String = row.try_get(3).ok()?;
-    let app = if app.is_empty() { String::new() } else { format!(" ({app})") };
-    Some(format!("PostgreSQL backend pid {pid}{app} from {addr}, connected since {since}"))
+    let app = if app.is_empty() {
+        String::new()
+    } else {
+        format!(" ({app})")
+    };
+    Some(format!(
+        "PostgreSQL backend pid {pid}{app} from {addr}, connected since {since}"
+    ))
 }
 
 /// The batch text of transactional steps `works[range]`.
@@ -98,8 +113,14 @@ async fn diagnose(
         tables.log.quoted(D),
         ids.join(", ")
     );
-    let logged: Vec<String> = match sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(&mut *conn).await {
-        Ok(rows) => rows.iter().filter_map(|r| r.try_get::<String, _>(0).ok()).collect(),
+    let logged: Vec<String> = match sqlx::raw_sql(AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Ok(rows) => rows
+            .iter()
+            .filter_map(|r| r.try_get::<String, _>(0).ok())
+            .collect(),
         Err(e) => return Failure::db("reading the log table after a failed revision", &e),
     };
     let committed = |w: &Work<'_>| {
@@ -202,7 +223,10 @@ async fn apply_alone(
         .await
         .map_err(|e| Failure::db(&format!("marking revision {id} as running"), &e))?;
     let started = Instant::now();
-    for (k, (stmt, line)) in statements(work.sql(), D, work.sql_line()).into_iter().enumerate() {
+    for (k, (stmt, line)) in statements(work.sql(), D, work.sql_line())
+        .into_iter()
+        .enumerate()
+    {
         if let Err(error) = run(conn, stmt).await {
             // Nothing ran before the first statement: the mark can go.
             let aftermath = if k == 0 && in_transaction(conn, &unmark).await.is_ok() {
@@ -254,7 +278,10 @@ impl Driver for Postgres {
         conn: &mut PgConnection,
         tables: &Tables,
     ) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
-        match sqlx::raw_sql(AssertSqlSafe(tables.select_heads(D))).fetch_all(conn).await {
+        match sqlx::raw_sql(AssertSqlSafe(tables.select_heads(D)))
+            .fetch_all(conn)
+            .await
+        {
             Ok(rows) => rows
                 .iter()
                 .map(|r| {
@@ -270,8 +297,14 @@ impl Driver for Postgres {
         }
     }
 
-    async fn read_log(conn: &mut PgConnection, tables: &Tables) -> Result<Vec<LogRow>, sqlx::Error> {
-        match sqlx::raw_sql(AssertSqlSafe(tables.select_log(D))).fetch_all(conn).await {
+    async fn read_log(
+        conn: &mut PgConnection,
+        tables: &Tables,
+    ) -> Result<Vec<LogRow>, sqlx::Error> {
+        match sqlx::raw_sql(AssertSqlSafe(tables.select_log(D)))
+            .fetch_all(conn)
+            .await
+        {
             Ok(rows) => rows
                 .iter()
                 .map(|r| {
@@ -288,11 +321,19 @@ impl Driver for Postgres {
         }
     }
 
-    async fn ensure_tables(conn: &mut PgConnection, tables: &Tables) -> Result<(), sqlx::Error> {
+    async fn ensure_tables(
+        conn: &mut PgConnection,
+        tables: &Tables,
+        _timeout: Duration,
+    ) -> Result<(), sqlx::Error> {
         run(conn, tables.create(D).join(";\n")).await
     }
 
-    async fn lock(conn: &mut PgConnection, tables: &Tables, timeout: Duration) -> Result<(), Error> {
+    async fn lock(
+        conn: &mut PgConnection,
+        tables: &Tables,
+        timeout: Duration,
+    ) -> Result<(), Error> {
         let key = lock_key(tables);
         let sql = format!("SELECT pg_try_advisory_lock({})", key_value(key));
         let mut wait = WaitLog::new();
@@ -323,7 +364,11 @@ impl Driver for Postgres {
     }
 
     async fn unlock(conn: &mut PgConnection, tables: &Tables) -> Result<(), sqlx::Error> {
-        run(conn, format!("SELECT pg_advisory_unlock({})", key_value(lock_key(tables)))).await
+        run(
+            conn,
+            format!("SELECT pg_advisory_unlock({})", key_value(lock_key(tables))),
+        )
+        .await
     }
 
     async fn apply(
@@ -331,6 +376,7 @@ impl Driver for Postgres {
         tables: &Tables,
         works: &[Work<'_>],
         progress: Progress<'_>,
+        _timeout: Duration,
     ) -> Result<(), Failure> {
         let mut i = 0;
         while i < works.len() {

@@ -1,1 +1,433 @@
-//! SQLite (to be written).
+//! SQLite: transactional DDL, but no session lock.
+//!
+//! The lock is taken per revision instead: `BEGIN IMMEDIATE` takes the database's write
+//! lock (retried while another connection holds it, up to the lock timeout), then the
+//! revision is checked to be still pending — another process may have applied it since this
+//! one planned — and runs statement by statement with its bookkeeping before `COMMIT`. When
+//! it is no longer pending the engine plans again (`Failure::Raced`), so any number of
+//! processes booting at once apply each revision exactly once.
+//!
+//! `Transactional: false` revisions (`VACUUM`, `PRAGMA foreign_keys`, …) run outside a
+//! transaction: they are marked dirty first (under the write lock, after the same check),
+//! their statements run one by one, then the mark is cleared with the bookkeeping. Other
+//! processes that see the mark meanwhile wait for it to go (up to the lock timeout) before
+//! calling it dirty, since SQLite cannot tell a running process from a crashed one.
+
+use std::time::{Duration, Instant};
+
+use revchain_core::{Dialect, Direction};
+use sqlx::sqlite::{Sqlite, SqliteConnection};
+use sqlx::{AssertSqlSafe, Connection, Row};
+
+use super::{Failure, HeadRow, LogRow, Progress, WaitLog, backoff, sealed::Driver, statements};
+use crate::error::{Aftermath, Error, driver_code};
+use crate::tables::{Tables, Work, literal};
+
+const D: Dialect = Dialect::Sqlite;
+
+/// Who holds SQLite's lock, as far as anyone can tell.
+const HOLDER: &str = "a write transaction of another connection to the SQLite database";
+
+/// Whether an error means the table (or the attached database) does not exist.
+fn is_missing_table(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.message().starts_with("no such table")
+                || db.message().starts_with("unknown database")
+        }
+        _ => false,
+    }
+}
+
+/// Whether an error is `SQLITE_BUSY` (any extended code) or `SQLITE_LOCKED_SHAREDCACHE`:
+/// another connection holds the lock, and trying again later may succeed.
+fn is_busy(e: &sqlx::Error) -> bool {
+    driver_code(e)
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5 || c == 262)
+}
+
+async fn run(conn: &mut SqliteConnection, sql: String) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Waiting for the write lock: logs, backs off and gives up after the timeout.
+struct LockWait {
+    log: WaitLog,
+    attempt: u32,
+    timeout: Duration,
+}
+
+impl LockWait {
+    fn new(timeout: Duration) -> LockWait {
+        LockWait {
+            log: WaitLog::new(),
+            attempt: 0,
+            timeout,
+        }
+    }
+
+    /// Waits before the next attempt; `false` once the timeout has passed.
+    async fn pause(&mut self) -> bool {
+        let waited = self.log.elapsed();
+        if waited >= self.timeout {
+            return false;
+        }
+        if self.log.due() {
+            self.log.log(Some(HOLDER));
+        }
+        tokio::time::sleep(backoff(self.attempt).min(self.timeout.saturating_sub(waited))).await;
+        self.attempt += 1;
+        true
+    }
+
+    /// After `error` met while `doing`: waits before the next attempt when it is a busy
+    /// error and time remains, or fails.
+    async fn retry(&mut self, error: sqlx::Error, doing: &str) -> Result<(), Failure> {
+        if !is_busy(&error) {
+            return Err(Failure::db(doing, &error));
+        }
+        if !self.pause().await {
+            return Err(Failure::Other(Error::LockTimeout {
+                waited: self.log.elapsed(),
+                holder: Some(HOLDER.to_owned()),
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// `BEGIN IMMEDIATE` on `$conn`, retried while the database is busy; evaluates to the
+/// transaction or returns the failure. (A macro: a function returning the transaction
+/// from inside its retry loop does not pass the borrow checker.)
+macro_rules! begin_immediate {
+    ($conn:expr, $timeout:expr, $doing:expr) => {{
+        let mut wait = LockWait::new($timeout);
+        loop {
+            match $conn.begin_with("BEGIN IMMEDIATE").await {
+                Ok(tx) => break tx,
+                Err(e) => wait.retry(e, $doing).await?,
+            }
+        }
+    }};
+}
+
+/// Runs `statements` in one write transaction, waiting for the lock up to `timeout`.
+async fn in_transaction(
+    conn: &mut SqliteConnection,
+    statements: &[String],
+    timeout: Duration,
+    doing: &str,
+) -> Result<(), Failure> {
+    let mut tx = begin_immediate!(conn, timeout, doing);
+    if !statements.is_empty()
+        && let Err(e) = run(&mut tx, statements.join(";\n")).await
+    {
+        let _ = tx.rollback().await;
+        return Err(Failure::db(doing, &e));
+    }
+    tx.commit().await.map_err(|e| Failure::db(doing, &e))
+}
+
+/// Inside the write transaction: whether `work` is still to be done, as planned (the
+/// revision not yet applied, or still applied, and the heads it replaces still there).
+async fn still_pending(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    work: &Work<'_>,
+) -> Result<bool, Failure> {
+    let id = work.revision.id();
+    let doing = format!("checking that revision {id} is still pending");
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE revision = {}",
+        tables.log.quoted(D),
+        literal(D, id)
+    );
+    let logged: i64 = sqlx::raw_sql(AssertSqlSafe(sql))
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| Failure::db(&doing, &e))?;
+    let heads: Vec<String> = sqlx::raw_sql(AssertSqlSafe(tables.select_heads(D)))
+        .fetch_all(&mut *conn)
+        .await
+        .and_then(|rows| rows.iter().map(|r| r.try_get(0)).collect())
+        .map_err(|e| Failure::db(&doing, &e))?;
+    let logged_ok = match work.direction {
+        Direction::Upgrade => logged == 0,
+        Direction::Downgrade => logged == 1,
+    };
+    Ok(logged_ok
+        && work
+            .remove_heads
+            .iter()
+            .all(|h| heads.iter().any(|r| r == h)))
+}
+
+/// Runs a transactional revision under the write lock, atomically with its bookkeeping.
+async fn apply_atomic(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    work: &Work<'_>,
+    index: usize,
+    progress: Progress<'_>,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let id = work.revision.id();
+    let mut tx = begin_immediate!(
+        conn,
+        timeout,
+        &format!("starting the transaction of revision {id}")
+    );
+    if !still_pending(&mut tx, tables, work).await? {
+        let _ = tx.rollback().await;
+        return Err(Failure::Raced);
+    }
+    let started = Instant::now();
+    for (stmt, line) in statements(work.sql(), D, work.sql_line()) {
+        if let Err(error) = run(&mut tx, stmt).await {
+            let _ = tx.rollback().await;
+            return Err(Failure::Step {
+                index,
+                line,
+                error,
+                aftermath: Aftermath::RolledBack,
+            });
+        }
+    }
+    let elapsed = started.elapsed();
+    let bookkeeping = tables.step_bookkeeping(D, work, &elapsed.as_millis().to_string());
+    if let Err(e) = run(&mut tx, bookkeeping.join(";\n")).await {
+        let _ = tx.rollback().await;
+        return Err(Failure::db(&format!("recording revision {id}"), &e));
+    }
+    tx.commit().await.map_err(|e| {
+        Failure::db(
+            &format!("committing revision {id} (it was rolled back)"),
+            &e,
+        )
+    })?;
+    progress(index, elapsed);
+    Ok(())
+}
+
+/// Runs a `Transactional: false` revision: mark it dirty (under the write lock, if it is
+/// still pending), run each statement on its own, then record it and clear the mark.
+async fn apply_alone(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    work: &Work<'_>,
+    index: usize,
+    progress: Progress<'_>,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let rev = work.revision;
+    let id = rev.id();
+    let mark = match work.direction {
+        Direction::Upgrade => vec![tables.insert_log(D, rev, "0", true, false)],
+        Direction::Downgrade => vec![tables.mark_dirty(D, id), tables.poison_head(D, id)],
+    };
+    let unmark = match work.direction {
+        Direction::Upgrade => tables.delete_log(D, &[id]).into_iter().collect(),
+        Direction::Downgrade => vec![
+            tables.clear_dirty(D, id, "execution_ms"),
+            format!(
+                "UPDATE {} SET chain_digest = '{}' WHERE revision = {}",
+                tables.version.quoted(D),
+                rev.chain_digest(),
+                literal(D, id)
+            ),
+        ],
+    };
+    {
+        let doing = format!("marking revision {id} as running");
+        let mut tx = begin_immediate!(conn, timeout, &doing);
+        if !still_pending(&mut tx, tables, work).await? {
+            let _ = tx.rollback().await;
+            return Err(Failure::Raced);
+        }
+        if let Err(e) = run(&mut tx, mark.join(";\n")).await {
+            let _ = tx.rollback().await;
+            return Err(Failure::db(&doing, &e));
+        }
+        tx.commit().await.map_err(|e| Failure::db(&doing, &e))?;
+    }
+    let started = Instant::now();
+    for (k, (stmt, line)) in statements(work.sql(), D, work.sql_line())
+        .into_iter()
+        .enumerate()
+    {
+        // A statement that found the database busy did nothing: try it again while time
+        // remains.
+        let mut wait = LockWait::new(timeout);
+        let error = loop {
+            match run(conn, stmt.clone()).await {
+                Ok(()) => break None,
+                Err(e) if is_busy(&e) && wait.pause().await => {}
+                Err(e) => break Some(e),
+            }
+        };
+        if let Some(error) = error {
+            // Nothing ran before the first statement: the mark can go.
+            let clean = k == 0
+                && in_transaction(conn, &unmark, timeout, &format!("unmarking revision {id}"))
+                    .await
+                    .is_ok();
+            return Err(Failure::Step {
+                index,
+                line,
+                error,
+                aftermath: if clean {
+                    Aftermath::RolledBack
+                } else {
+                    Aftermath::Dirty
+                },
+            });
+        }
+    }
+    let elapsed = started.elapsed();
+    let ms = elapsed.as_millis().to_string();
+    let mut finish = tables.step_bookkeeping(D, work, &ms);
+    if work.direction == Direction::Upgrade {
+        // The log row exists (dirty); update it instead of inserting it.
+        finish.pop();
+        finish.push(tables.clear_dirty(D, id, &ms));
+    }
+    in_transaction(conn, &finish, timeout, &format!("recording revision {id}")).await?;
+    progress(index, elapsed);
+    Ok(())
+}
+
+impl Driver for Sqlite {
+    const DIALECT: Dialect = D;
+    const SESSION_LOCK: bool = false;
+
+    async fn read_heads(
+        conn: &mut SqliteConnection,
+        tables: &Tables,
+    ) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
+        match sqlx::raw_sql(AssertSqlSafe(tables.select_heads(D)))
+            .fetch_all(conn)
+            .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| {
+                    Ok(HeadRow {
+                        revision: r.try_get(0)?,
+                        chain_digest: r.try_get(1)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map(Some),
+            Err(e) if is_missing_table(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read_log(
+        conn: &mut SqliteConnection,
+        tables: &Tables,
+    ) -> Result<Vec<LogRow>, sqlx::Error> {
+        match sqlx::raw_sql(AssertSqlSafe(tables.select_log(D)))
+            .fetch_all(conn)
+            .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| {
+                    Ok(LogRow {
+                        revision: r.try_get(0)?,
+                        checksum: r.try_get(1)?,
+                        chain_digest: r.try_get(2)?,
+                        dirty: r.try_get(3)?,
+                    })
+                })
+                .collect(),
+            Err(e) if is_missing_table(&e) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn ensure_tables(
+        conn: &mut SqliteConnection,
+        tables: &Tables,
+        timeout: Duration,
+    ) -> Result<(), sqlx::Error> {
+        // Usually both exist: find out without taking the write lock.
+        let probe = format!(
+            "SELECT (SELECT count(*) FROM {} WHERE 0) + (SELECT count(*) FROM {} WHERE 0)",
+            tables.version.quoted(D),
+            tables.log.quoted(D)
+        );
+        match sqlx::raw_sql(AssertSqlSafe(probe))
+            .execute(&mut *conn)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if is_missing_table(&e) => {}
+            Err(e) => return Err(e),
+        }
+        let create = tables.create(D).join(";\n");
+        let mut wait = LockWait::new(timeout);
+        loop {
+            let attempt = async {
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                run(&mut tx, create.clone()).await?;
+                tx.commit().await
+            };
+            match attempt.await {
+                Err(e) if is_busy(&e) && wait.pause().await => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// SQLite has no session lock: each revision takes the write lock in `apply`.
+    async fn lock(
+        _conn: &mut SqliteConnection,
+        _tables: &Tables,
+        _timeout: Duration,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn unlock(_conn: &mut SqliteConnection, _tables: &Tables) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    async fn apply(
+        conn: &mut SqliteConnection,
+        tables: &Tables,
+        works: &[Work<'_>],
+        progress: Progress<'_>,
+        timeout: Duration,
+    ) -> Result<(), Failure> {
+        for (index, work) in works.iter().enumerate() {
+            if work.revision.is_transactional() {
+                apply_atomic(conn, tables, work, index, progress, timeout).await?;
+            } else {
+                apply_alone(conn, tables, work, index, progress, timeout).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn exec_in_transaction(
+        conn: &mut SqliteConnection,
+        statements: &[String],
+    ) -> Result<(), sqlx::Error> {
+        // Only the driver's busy timeout bounds the wait here (`stamp`, run by hand).
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        if !statements.is_empty()
+            && let Err(e) = run(&mut tx, statements.join(";\n")).await
+        {
+            let _ = tx.rollback().await;
+            return Err(e);
+        }
+        tx.commit().await
+    }
+}
