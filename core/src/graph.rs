@@ -644,8 +644,8 @@ fn strongly_connected(nodes: &[usize], succ: &dyn Fn(usize) -> Vec<usize>) -> Ve
             let v = *v;
             if let Some(&w) = ws.get(*k) {
                 *k += 1;
-                if !index.contains_key(&w) {
-                    index.insert(w, next);
+                if let std::collections::hash_map::Entry::Vacant(slot) = index.entry(w) {
+                    slot.insert(next);
                     low.insert(w, next);
                     next += 1;
                     stack.push(w);

@@ -102,15 +102,12 @@ impl FromStr for Target {
         if let Some(n) = parse_step(t) {
             return Ok(Target::Relative(n));
         }
-        if let Some(at) = t.rfind(['+', '-']) {
-            if at > 0 {
-                if let Some(n) = parse_step(&t[at..]) {
-                    let name = &t[..at];
-                    if is_name(name) {
-                        return Ok(Target::FromRevision(name.to_owned(), n));
-                    }
-                }
-            }
+        if let Some(at) = t.rfind(['+', '-'])
+            && at > 0
+            && let Some(n) = parse_step(&t[at..])
+            && is_name(&t[..at])
+        {
+            return Ok(Target::FromRevision(t[..at].to_owned(), n));
         }
         if is_name(t) && !t.contains('+') {
             return Ok(Target::Revision(t.to_owned()));

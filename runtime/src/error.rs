@@ -40,7 +40,7 @@ pub enum Error {
 
     /// A statement of a revision failed.
     #[error("{path}:{line}: {direction} of revision {id} failed: {message}{}; {}",
-        .code.as_ref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default(),
+        .code.as_ref().map(|c| format!(" (error code {c})")).unwrap_or_default(),
         aftermath_text(*.aftermath, .id))]
     Statement {
         /// The revision.
@@ -63,9 +63,9 @@ pub enum Error {
     #[error(
         "revision {id} ({path}) is marked dirty: a previous {direction} of it stopped part-way \
          (a failed statement or a killed process), and it cannot be rolled back automatically. \
-         Check the database by hand, finish or undo what the revision does, then record the \
-         truth with `revchain stamp {stamp_target}` (if it is now fully {done}) or `revchain \
-         stamp {other_target}` (if it is now fully undone); nothing was run"
+         Check the database by hand and finish or undo the revision's changes, then record the \
+         truth: `revchain stamp {if_applied}` if all of its changes are in place, or `revchain \
+         stamp {if_reverted}` if none of them are; nothing was run"
     )]
     Dirty {
         /// The revision.
@@ -74,12 +74,10 @@ pub enum Error {
         path: String,
         /// What was running.
         direction: Direction,
-        /// Stamp target when the revision's work is complete.
-        stamp_target: String,
-        /// Stamp target when the revision's work is undone.
-        other_target: String,
-        /// "applied" or "reverted".
-        done: &'static str,
+        /// The stamp target when the revision's changes are all in place.
+        if_applied: String,
+        /// The stamp target when none of them are.
+        if_reverted: String,
     },
 
     /// The database holds revisions this binary does not know.
@@ -122,7 +120,7 @@ pub enum Error {
     /// The lock could not be taken in time.
     #[error(
         "gave up after {waited:?} waiting for the migration lock{}; another process is migrating \
-         this database (or is stuck): wait for it, or stop it, then try again; nothing was run",
+         this database (or is stuck): wait for it, or stop it, then try again",
         .holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default())]
     LockTimeout {
         /// How long it waited.

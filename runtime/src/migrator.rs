@@ -450,37 +450,39 @@ impl<'m> Migrator<'m> {
         // table already covers was being downgraded.
         let downgrading = index.is_some_and(|i| applied[i]);
         let row_ids: Vec<&str> = rows.iter().map(|r| r.revision.as_str()).collect();
-        let (direction, stamp_target, other_target, done) = if downgrading {
+        // What to stamp once the database is repaired by hand: the revision itself when its
+        // changes are all in place; otherwise the state before it.
+        let before_upgrade = if row_ids.is_empty() {
+            "base".to_owned()
+        } else {
+            row_ids.join(" ")
+        };
+        let before_revision = || {
             let parents: Vec<&str> = index
                 .and_then(|i| self.migrations.at(i))
                 .map(|r| r.parents().collect())
                 .unwrap_or_default();
-            let undone = if parents.is_empty() {
-                let others: Vec<&str> = row_ids.iter().copied().filter(|r| *r != id).collect();
-                if others.is_empty() {
-                    "base".to_owned()
-                } else {
-                    format!("--purge {}", others.join(" "))
-                }
-            } else {
-                parents.join(" ")
-            };
-            (Direction::Downgrade, undone, id.clone(), "reverted")
-        } else {
-            let before = if row_ids.is_empty() {
+            if !parents.is_empty() {
+                return parents.join(" ");
+            }
+            let others: Vec<&str> = row_ids.iter().copied().filter(|r| *r != id).collect();
+            if others.is_empty() {
                 "base".to_owned()
             } else {
-                row_ids.join(" ")
-            };
-            (Direction::Upgrade, id.clone(), before, "applied")
+                format!("--purge {}", others.join(" "))
+            }
+        };
+        let (direction, if_reverted) = if downgrading {
+            (Direction::Downgrade, before_revision())
+        } else {
+            (Direction::Upgrade, before_upgrade)
         };
         Err(Error::Dirty {
+            if_applied: id.clone(),
             id,
             path,
             direction,
-            stamp_target,
-            other_target,
-            done,
+            if_reverted,
         })
     }
 

@@ -256,7 +256,7 @@ async fn ddl_failure_leaves_a_dirty_mark_until_stamped() {
     );
     assert!(
         err.to_string()
-            .contains("`revchain stamp b2` (if it is now fully reverted)"),
+            .contains("`revchain stamp c3` if all of its changes are in place, or `revchain stamp b2` if none of them are"),
         "{err}"
     );
     m.stamp(&pool, "b2", false).await.unwrap();

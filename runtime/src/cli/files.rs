@@ -77,13 +77,11 @@ fn resolve_head(graph: &Graph, head: &str, splice: bool) -> Result<Vec<usize>, C
             )));
         }
     };
-    if !splice {
-        if let Some(&p) = parents.iter().find(|&&p| !graph.is_head(p)) {
-            return Err(CliError::user(format!(
-                "revision {} is not a head; pass `--splice` to start a new branch from it",
-                graph.id(p)
-            )));
-        }
+    if !splice && let Some(&p) = parents.iter().find(|&&p| !graph.is_head(p)) {
+        return Err(CliError::user(format!(
+            "revision {} is not a head; pass `--splice` to start a new branch from it",
+            graph.id(p)
+        )));
     }
     Ok(parents)
 }

@@ -655,10 +655,10 @@ async fn check(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
         if let Err(e) = History::load_as(dir, &display, Mode::Strict) {
             problems.extend(e.0.iter().map(ToString::to_string));
         }
-        if let Ok(history) = History::load_as(dir, &display, Mode::Drafts) {
-            if let Err(e) = history.check_single_head() {
-                problems.push(e.to_string());
-            }
+        if let Ok(history) = History::load_as(dir, &display, Mode::Drafts)
+            && let Err(e) = history.check_single_head()
+        {
+            problems.push(e.to_string());
         }
         if !problems.is_empty() {
             return Err(CliError::user(problems.join("\n")));
