@@ -1,0 +1,191 @@
+//! Stage three: the `Migrations` expression.
+//!
+//! ```text
+//! {
+//!     static __REVCHAIN_REVISIONS: [::revchain::__private::Revision; N] = [
+//!         ::revchain::__private::Revision::__from_parts(::revchain::__private::RevisionParts {
+//!             id: ::revchain::__private::Cow::Borrowed("3f2a9c01b7de"),
+//!             ...
+//!         }),
+//!     ];
+//!     // Ties every file into the build and proves it is the content that was hashed.
+//!     const _: () = {
+//!         ::core::assert!(
+//!             ::revchain::__private::fingerprint(::core::include_bytes!("/abs/migrations/x.sql")) == 0x...u64,
+//!             "migrations/x.sql changed while the crate was compiling; build again",
+//!         );
+//!     };
+//!     ::revchain::__private::Migrations::__from_static(&__REVCHAIN_REVISIONS, &[heads], "migrations", source_dir, false)
+//! }
+//! ```
+
+use std::fmt::Write as _;
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+use revchain_core::Digest;
+
+use crate::validate::Validated;
+
+/// The path of the support module, written in front of every name the table uses.
+const P: &str = "::revchain::__private::";
+
+/// The expression for a validated directory.
+///
+/// The revisions and the file ties are written as Rust source and handed to the compiler's
+/// lexer in one piece: at thousands of revisions that is several times faster than creating
+/// each of their tokens one by one through the proc-macro bridge (see
+/// `benches/expand.rs`). The frame around them is ordinary `quote!`.
+///
+/// `lex` turns that source into tokens: the compiler's own lexer inside the compiler
+/// (`proc_macro2`'s parsing would first check the text with its own, much slower, lexer),
+/// `proc_macro2`'s outside it (unit tests, benchmarks).
+pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> TokenStream {
+    let history = &v.history;
+    let graph = history.graph();
+    let count = history.revisions().len();
+
+    let mut revisions = String::with_capacity(count * 1_536);
+    for (i, f) in history.revisions().iter().enumerate() {
+        let node = graph.node(i);
+        // Writing to a `String` cannot fail.
+        let _ = write!(
+            revisions,
+            "{P}Revision::__from_parts({P}RevisionParts {{ \
+             id: {id}, message: {message}, parent_ids: {parent_ids}, parents: {parents}, \
+             depends_on_names: {depends_on_names}, depends_on: {depends_on}, \
+             branch_labels: {branch_labels}, create_date: {create_date}, \
+             transactional: {transactional}, upgrade_sql: {upgrade_sql}, \
+             upgrade_line: {upgrade_line}, downgrade_sql: {downgrade_sql}, \
+             downgrade_line: {downgrade_line}, path: {path}, id_line: {id_line}, \
+             checksum: {checksum}, chain_digest: {chain_digest} }}),",
+            id = text(&f.id),
+            message = text(&f.message),
+            parent_ids = text(&f.parents.join(", ")),
+            parents = indices(&node.parents),
+            depends_on_names = text(&f.depends_on.join(", ")),
+            depends_on = indices(&node.depends_on),
+            branch_labels = text(&f.branch_labels.join(", ")),
+            create_date = optional(f.create_date.as_deref().map(text)),
+            transactional = f.transactional,
+            upgrade_sql = text(&f.upgrade.sql),
+            upgrade_line = line(f.upgrade.line),
+            downgrade_sql = optional(f.downgrade.as_ref().map(|d| text(&d.sql))),
+            downgrade_line = line(f.downgrade.as_ref().map_or(0, |d| d.line)),
+            path = text(&f.path),
+            id_line = line(f.lines.id),
+            checksum = digest(&history.checksum(i)),
+            chain_digest = digest(&history.chain_digest(i)),
+        );
+    }
+
+    // Ties every file into the build (editing or deleting it rebuilds the crate) and proves,
+    // at compile time, that the bytes compiled are the bytes that were parsed and hashed.
+    let mut ties = String::with_capacity(count * 256);
+    for (f, source) in history.revisions().iter().zip(&v.files) {
+        let _ = write!(
+            ties,
+            "::core::assert!({P}fingerprint(::core::include_bytes!({abs:?})) == {fp}u64, {message:?});",
+            abs = source.abs_path,
+            fp = source.fingerprint,
+            message = format!(
+                "{} changed while the crate was being compiled; build again",
+                f.path
+            ),
+        );
+    }
+
+    let heads = u32_slice(graph.heads());
+    let (Some(revisions), Some(ties), Some(heads)) = (lex(&revisions), lex(&ties), lex(&heads))
+    else {
+        // Cannot happen for the text written above; reported rather than panicking.
+        let message = "internal error in revchain: the generated table does not lex; please \
+                       report this";
+        return quote!(::core::compile_error!(#message));
+    };
+    let dir = Literal::string(&v.display);
+    let source_dir = Literal::string(&v.abs_dir);
+    quote! {
+        {
+            static __REVCHAIN_REVISIONS: [::revchain::__private::Revision; #count] = [#revisions];
+            const _: () = { #ties };
+            ::revchain::__private::Migrations::__from_static(
+                &__REVCHAIN_REVISIONS,
+                #heads,
+                #dir,
+                if ::core::cfg!(debug_assertions) {
+                    ::core::option::Option::Some(#source_dir)
+                } else {
+                    ::core::option::Option::None
+                },
+                #allow_multiple_heads,
+            )
+        }
+    }
+}
+
+/// Turns Rust source into tokens; `None` if it does not lex.
+pub(crate) type Lexer = fn(&str) -> Option<TokenStream>;
+
+/// What stands in for the table when the directory has errors: the errors, then an empty
+/// table, so that the only messages are the directory's own (no type errors follow).
+pub(crate) fn expand_errors(
+    errors: syn::Error,
+    display: &str,
+    allow_multiple_heads: bool,
+) -> TokenStream {
+    let errors = errors.into_compile_error();
+    let dir = Literal::string(display);
+    quote! {
+        {
+            #errors
+            ::revchain::__private::Migrations::__from_static(
+                &[],
+                &[],
+                #dir,
+                ::core::option::Option::None,
+                #allow_multiple_heads,
+            )
+        }
+    }
+}
+
+/// `Cow::Borrowed("...")`. `{:?}` of a `str` is a valid Rust string literal.
+fn text(s: &str) -> String {
+    format!("{P}Cow::Borrowed({s:?})")
+}
+
+/// `Option::Some(x)` or `Option::None`.
+fn optional(value: Option<String>) -> String {
+    match value {
+        Some(v) => format!("::core::option::Option::Some({v})"),
+        None => "::core::option::Option::None".to_owned(),
+    }
+}
+
+/// `Cow::Borrowed(&[1u32, 2u32])`.
+fn indices(v: &[usize]) -> String {
+    format!("{P}Cow::Borrowed({})", u32_slice(v))
+}
+
+/// `&[1u32, 2u32]`.
+fn u32_slice(v: &[usize]) -> String {
+    let items: Vec<String> = v.iter().map(|&i| line(i)).collect();
+    format!("&[{}]", items.join(", "))
+}
+
+/// A `u32` literal. Indices and lines beyond `u32` cannot occur in a directory that was
+/// read (4 billion files or lines); they saturate, as the runtime's `from_history` does.
+fn line(n: usize) -> String {
+    format!("{}u32", u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// `Digest(*b"\x..")`: one byte-string token instead of 32 integer literals.
+fn digest(d: &Digest) -> String {
+    let mut out = format!("{P}Digest(*b\"");
+    for byte in d.as_bytes() {
+        let _ = write!(out, "\\x{byte:02x}");
+    }
+    out.push_str("\")");
+    out
+}

@@ -1,0 +1,166 @@
+//! Stage two: read the directory once, validate it with `revchain-core`, and keep what the
+//! expansion needs.
+//!
+//! The bytes are read here, once, and handed to core's parser, so that the fingerprint the
+//! expansion asserts against `include_bytes!` is the fingerprint of the very bytes whose
+//! upgrade section was checksummed. (`History::load_as` reads the files itself and would
+//! force a second read; the steps below are its steps, with core's own file rule, decoder,
+//! parser and graph.)
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use revchain_core::history::{self, LoadError, Mode};
+use revchain_core::{History, parse};
+
+use crate::fingerprint::fingerprint;
+
+/// A validated directory, ready to expand.
+pub(crate) struct Validated {
+    /// The directory as written in the macro call (what messages and `Migrations::dir` show).
+    pub(crate) display: String,
+    /// The directory's absolute path (for `Migrations::warn_if_stale` in debug builds).
+    pub(crate) abs_dir: String,
+    /// The revisions, in core's stable topological order.
+    pub(crate) history: History,
+    /// For each revision of `history`, in the same order: its file.
+    pub(crate) files: Vec<SourceFile>,
+}
+
+/// A migration file tied into the build.
+pub(crate) struct SourceFile {
+    /// The absolute path, for `include_bytes!`.
+    pub(crate) abs_path: String,
+    /// The fingerprint of the bytes that were parsed.
+    pub(crate) fingerprint: u64,
+}
+
+/// Loads and validates the directory `written` (relative to `manifest_dir`, the calling
+/// crate's `CARGO_MANIFEST_DIR`). Returns every problem found, each as one sentence that
+/// starts with `file:line` where there is a file.
+pub(crate) fn validate(
+    manifest_dir: Option<OsString>,
+    written: &str,
+    allow_multiple_heads: bool,
+) -> Result<Validated, Vec<String>> {
+    let Some(manifest_dir) = manifest_dir else {
+        return Err(vec![
+            "CARGO_MANIFEST_DIR is not set, so the migrations directory cannot be found: \
+             `revchain::migrations!` reads its path relative to the crate's Cargo.toml and must \
+             be compiled by cargo"
+                .to_owned(),
+        ]);
+    };
+    let display = display_dir(written);
+    let dir = PathBuf::from(manifest_dir).join(written);
+    let Some(abs_dir) = dir.to_str().map(str::to_owned) else {
+        return Err(vec![format!(
+            "{display}: the absolute path of the migrations directory ({}) is not valid UTF-8, \
+             which `include_bytes!` needs; move the crate or the directory to a UTF-8 path",
+            dir.display()
+        )]);
+    };
+
+    let names = history::revision_file_names(&dir, &display).map_err(|e| match e {
+        // Core's message suits the CLI (`--dir`); the macro's path comes from the call.
+        LoadError::MissingDir(shown) => vec![format!(
+            "{shown}: the migrations directory does not exist; the path is relative to the \
+             crate's Cargo.toml, so fix it or create the directory (`revchain init`)"
+        )],
+        e => vec![e.to_string()],
+    })?;
+    let mut parsed = Vec::with_capacity(names.len());
+    let mut sources: HashMap<String, SourceFile> = HashMap::with_capacity(names.len());
+    let mut errors: Vec<String> = Vec::new();
+    for name in names {
+        let shown = display_join(&display, &name);
+        let path = dir.join(&name);
+        let Some(abs_path) = path.to_str().map(str::to_owned) else {
+            errors.push(format!(
+                "{shown}: the file's absolute path is not valid UTF-8, which `include_bytes!` \
+                 needs; move the crate to a UTF-8 path"
+            ));
+            continue;
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let error = LoadError::Io {
+                    path: shown,
+                    message: e.to_string(),
+                };
+                errors.push(error.to_string());
+                continue;
+            }
+        };
+        let file = parse::decode(&shown, &bytes)
+            .map_err(|e| vec![e])
+            .and_then(|text| parse::parse_with(&shown, &text, Mode::Strict));
+        match file {
+            Ok(file) => {
+                let source = SourceFile {
+                    abs_path,
+                    fingerprint: fingerprint(&bytes),
+                };
+                sources.insert(shown, source);
+                parsed.push(file);
+            }
+            Err(es) => errors.extend(es.iter().map(ToString::to_string)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let history = History::from_files(parsed)
+        .map_err(|es| es.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    if !allow_multiple_heads && let Err(e) = history.check_single_head() {
+        return Err(vec![format!(
+            "{e}; to keep several unlabelled heads on purpose, write \
+             `revchain::migrations!(\"{written}\", allow_multiple_heads)`"
+        )]);
+    }
+    let mut files = Vec::with_capacity(history.revisions().len());
+    for revision in history.revisions() {
+        match sources.remove(&revision.path) {
+            Some(source) => files.push(source),
+            // Every parsed file has a source; this would be a bug, reported rather than
+            // panicking the compiler.
+            None => {
+                return Err(vec![format!(
+                    "{}: internal error in revchain: the file was parsed but not recorded; \
+                     please report this",
+                    revision.path
+                )]);
+            }
+        }
+    }
+    Ok(Validated {
+        display,
+        abs_dir,
+        history,
+        files,
+    })
+}
+
+/// The directory as written, without trailing separators (`migrations/` shows as
+/// `migrations`).
+fn display_dir(written: &str) -> String {
+    let trimmed = written.trim_end_matches(['/', '\\']);
+    if trimmed.is_empty() {
+        written.to_owned() // `/`: the root, as written
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// How core names a file of the directory in messages: `dir/name` with `/`, whatever the
+/// platform, or the bare name for `.`.
+fn display_join(dir: &str, name: &str) -> String {
+    if dir.is_empty() || dir == "." {
+        name.to_owned()
+    } else {
+        format!("{}/{name}", dir.trim_end_matches(['/', '\\']))
+    }
+}

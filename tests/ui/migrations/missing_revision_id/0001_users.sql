@@ -1,0 +1,9 @@
+-- create users
+--
+-- Revises:
+
+-- migrate:upgrade
+CREATE TABLE users (id BIGINT);
+
+-- migrate:downgrade
+DROP TABLE users;

@@ -1,0 +1,11 @@
+-- revision 0001
+--
+-- Revision ID: 0001
+-- Revises: 
+-- Transactionnal: false
+
+-- migrate:upgrade
+CREATE TABLE users (id BIGINT);
+
+-- migrate:downgrade
+DROP TABLE users;

@@ -1,0 +1,4 @@
+-- notes
+--
+-- Revision ID: 0004
+-- Revises: 0003

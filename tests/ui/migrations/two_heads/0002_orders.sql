@@ -1,0 +1,10 @@
+-- revision 0002
+--
+-- Revision ID: 0002
+-- Revises: 0001
+
+-- migrate:upgrade
+CREATE TABLE orders (id BIGINT);
+
+-- migrate:downgrade
+DROP TABLE orders;

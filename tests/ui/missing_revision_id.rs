@@ -1,0 +1,6 @@
+static MIGRATIONS: revchain::Migrations =
+    revchain::migrations!("ui/migrations/missing_revision_id");
+
+fn main() {
+    let _ = MIGRATIONS.len();
+}

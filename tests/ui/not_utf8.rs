@@ -1,0 +1,5 @@
+static MIGRATIONS: revchain::Migrations = revchain::migrations!("ui/migrations/not_utf8");
+
+fn main() {
+    let _ = MIGRATIONS.len();
+}

@@ -1,0 +1,5 @@
+static MIGRATIONS: revchain::Migrations = revchain::migrations!("ui/migrations/several_errors");
+
+fn main() {
+    let _ = MIGRATIONS.len();
+}
