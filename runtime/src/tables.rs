@@ -163,7 +163,10 @@ impl Tables {
 
     /// Reads the version rows.
     pub fn select_heads(&self, d: Dialect) -> String {
-        format!("SELECT revision, chain_digest FROM {}", self.version.quoted(d))
+        format!(
+            "SELECT revision, chain_digest FROM {}",
+            self.version.quoted(d)
+        )
     }
 
     /// Reads the log rows.
@@ -284,7 +287,9 @@ impl Tables {
             revchain_core::Direction::Upgrade => {
                 out.push(self.insert_log(d, work.revision, execution_ms, false, false))
             }
-            revchain_core::Direction::Downgrade => out.extend(self.delete_log(d, &[work.revision.id()])),
+            revchain_core::Direction::Downgrade => {
+                out.extend(self.delete_log(d, &[work.revision.id()]))
+            }
         }
         out
     }
@@ -323,9 +328,25 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(TableName::parse("a.b").unwrap().quoted(Dialect::MySql), "`a`.`b`");
-        assert_eq!(TableName::parse("t1").unwrap().quoted(Dialect::Postgres), "\"t1\"");
-        for bad in ["", "1t", "a.b.c", "a-b", "a b", "\"t\"", ".t", "t.", &"x".repeat(64)] {
+        assert_eq!(
+            TableName::parse("a.b").unwrap().quoted(Dialect::MySql),
+            "`a`.`b`"
+        );
+        assert_eq!(
+            TableName::parse("t1").unwrap().quoted(Dialect::Postgres),
+            "\"t1\""
+        );
+        for bad in [
+            "",
+            "1t",
+            "a.b.c",
+            "a-b",
+            "a b",
+            "\"t\"",
+            ".t",
+            "t.",
+            &"x".repeat(64),
+        ] {
             assert!(TableName::parse(bad).is_err(), "{bad}");
         }
     }

@@ -173,7 +173,10 @@ mod tests {
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
         assert_eq!(redact("postgres://u:@h/d"), "postgres://u:@h/d");
         assert_eq!(redact("postgres://u:a@b@h/d"), "postgres://u:***@h/d");
-        assert_eq!(redact("postgres://h/d?user=u&password=x"), "postgres://h/d?user=u&password=***");
+        assert_eq!(
+            redact("postgres://h/d?user=u&password=x"),
+            "postgres://h/d?user=u&password=***"
+        );
         assert_eq!(redact("not a url"), "not a url");
         assert_eq!(redact("postgres://u:pw@h"), "postgres://u:***@h");
     }
@@ -181,7 +184,10 @@ mod tests {
     #[test]
     fn scrubs_raw_and_decoded() {
         let r = Redactor::for_url("postgres://u:s3cr%40t@h/d");
-        assert_eq!(r.scrub("auth failed for s3cr@t and s3cr%40t"), "auth failed for *** and ***");
+        assert_eq!(
+            r.scrub("auth failed for s3cr@t and s3cr%40t"),
+            "auth failed for *** and ***"
+        );
         assert_eq!(percent_decode("a%4"), "a%4");
         assert_eq!(percent_decode("%e2%9c%93"), "✓");
     }
