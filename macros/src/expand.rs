@@ -8,11 +8,15 @@
 //!             ...
 //!         }),
 //!     ];
-//!     // Ties every file into the build and proves it is the content that was hashed.
+//!     // Ties every file into the build and proves it is the content that was hashed, in
+//!     // constants of at most 128 KiB of files each: (file, its length, a segment, its
+//!     // fingerprint).
 //!     const _: () = {
 //!         ::core::assert!(
-//!             ::revchain::__private::fingerprint(::core::include_bytes!("/abs/migrations/x.sql")) == 0x...u64,
-//!             "migrations/x.sql changed while the crate was compiling; build again",
+//!             ::revchain::__private::fingerprint_matches(
+//!                 ::core::include_bytes!("/abs/migrations/x.sql"), 330usize, 0usize, 330usize, 0x...u64,
+//!             ),
+//!             "migrations/x.sql changed while the crate was being compiled; build again",
 //!         );
 //!     };
 //!     ::revchain::__private::Migrations::__from_static(&__REVCHAIN_REVISIONS, &[heads], "migrations", source_dir, false)
@@ -25,6 +29,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 use revchain_core::Digest;
 
+use crate::fingerprint::SEGMENT;
 use crate::validate::Validated;
 
 /// The path of the support module, written in front of every name the table uses.
@@ -80,19 +85,39 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     }
 
     // Ties every file into the build (editing or deleting it rebuilds the crate) and proves,
-    // at compile time, that the bytes compiled are the bytes that were parsed and hashed.
-    let mut ties = String::with_capacity(count * 256);
+    // at compile time, that the bytes compiled are the bytes that were parsed and hashed. The
+    // checks are grouped into constants of at most `SEGMENT` bytes each, so that none runs
+    // into the compiler's limit on const-evaluation steps.
+    let mut ties = String::with_capacity(count * 320);
+    let mut budget = 0;
     for (f, source) in history.revisions().iter().zip(&v.files) {
-        let _ = write!(
-            ties,
-            "::core::assert!({P}fingerprint(::core::include_bytes!({abs:?})) == {fp}u64, {message:?});",
-            abs = source.abs_path,
-            fp = source.fingerprint,
-            message = format!(
-                "{} changed while the crate was being compiled; build again",
-                f.path
-            ),
+        let message = format!(
+            "{} changed while the crate was being compiled; build again",
+            f.path
         );
+        for segment in &source.segments {
+            if budget > 0 && budget + segment.len > SEGMENT {
+                ties.push_str("};");
+                budget = 0;
+            }
+            if budget == 0 {
+                ties.push_str("const _: () = {");
+            }
+            budget += segment.len.max(1);
+            let _ = write!(
+                ties,
+                "::core::assert!({P}fingerprint_matches(::core::include_bytes!({abs:?}), \
+                 {total}usize, {start}usize, {len}usize, {fp}u64), {message:?});",
+                abs = source.abs_path,
+                total = source.len,
+                start = segment.start,
+                len = segment.len,
+                fp = segment.fingerprint,
+            );
+        }
+    }
+    if budget > 0 {
+        ties.push_str("};");
     }
 
     let heads = u32_slice(graph.heads());
@@ -108,7 +133,7 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     quote! {
         {
             static __REVCHAIN_REVISIONS: [::revchain::__private::Revision; #count] = [#revisions];
-            const _: () = { #ties };
+            #ties
             ::revchain::__private::Migrations::__from_static(
                 &__REVCHAIN_REVISIONS,
                 #heads,

@@ -27,12 +27,49 @@ pub(crate) fn fingerprint(bytes: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
+/// The most bytes one generated constant fingerprints: the compiler stops a constant
+/// whose evaluation takes a few million steps (`long_running_const_eval`), which the
+/// fingerprint reaches at a few MB, so bigger files are checked in segments and the
+/// expansion groups small files up to this budget per constant.
+pub(crate) const SEGMENT: usize = 128 * 1024;
+
+/// A part of a file and its fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Segment {
+    /// The first byte.
+    pub(crate) start: usize,
+    /// The length.
+    pub(crate) len: usize,
+    /// The fingerprint of `bytes[start..start + len]`.
+    pub(crate) fingerprint: u64,
+}
+
+/// `bytes` cut into segments of at most [`SEGMENT`] bytes (one, empty, for an empty file).
+pub(crate) fn segments(bytes: &[u8]) -> Vec<Segment> {
+    if bytes.is_empty() {
+        return vec![Segment {
+            start: 0,
+            len: 0,
+            fingerprint: fingerprint(bytes),
+        }];
+    }
+    bytes
+        .chunks(SEGMENT)
+        .enumerate()
+        .map(|(i, chunk)| Segment {
+            start: i * SEGMENT,
+            len: chunk.len(),
+            fingerprint: fingerprint(chunk),
+        })
+        .collect()
+}
+
 const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 const K: u64 = 0x517C_C1B7_2722_0A95;
 
 #[cfg(test)]
 mod tests {
-    use super::fingerprint;
+    use super::{SEGMENT, fingerprint, segments};
 
     /// The same vectors are pinned in `runtime/src/private.rs` (and were checked against a
     /// third, independent implementation).
@@ -43,6 +80,18 @@ mod tests {
             fingerprint(b"-- a\n-- Revision ID: a\n"),
             0xFA68_2B7C_20E7_4996
         );
+    }
+
+    #[test]
+    fn segments_cover_the_file() {
+        assert_eq!(segments(b"").len(), 1);
+        assert_eq!(segments(b"")[0].len, 0);
+        let big = vec![7u8; 2 * SEGMENT + 5];
+        let parts = segments(&big);
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[1].start, SEGMENT);
+        assert_eq!(parts[2].len, 5);
+        assert_eq!(parts[2].fingerprint, fingerprint(&[7; 5]));
     }
 
     #[test]

@@ -212,7 +212,32 @@ mod tests {
         let tie = format!("include_bytes ! ({:?})", abs.to_str().unwrap());
         assert!(out.contains(&tie), "{out}");
         assert!(out.contains("migrations/a.sql changed while the crate was being compiled"));
+        assert_eq!(
+            out.matches("const _ : () =").count(),
+            1,
+            "small files share a constant"
+        );
         assert!(out.contains("cfg ! (debug_assertions)"));
+    }
+
+    #[test]
+    fn big_files_are_checked_in_segments_and_constants_stay_small() {
+        use crate::fingerprint::SEGMENT;
+        let tmp = tempfile::tempdir().unwrap();
+        let m = tmp.path();
+        let filler = format!("-- {}\n", "x".repeat(SEGMENT / 4));
+        write(m, "migrations/a.sql", &format!("{}{filler}", rev("a", "")));
+        write(m, "migrations/b.sql", &format!("{}{filler}", rev("b", "a")));
+        write(
+            m,
+            "migrations/c.sql",
+            &format!("{}{}", rev("c", "b"), filler.repeat(5)),
+        );
+        let out = expand(quote!("migrations"), m);
+        assert!(!out.contains("compile_error"), "{out}");
+        // a and b share one constant; c's two segments need one each.
+        assert_eq!(out.matches("const _ : () =").count(), 3);
+        assert_eq!(out.matches("include_bytes !").count(), 4);
     }
 
     #[test]

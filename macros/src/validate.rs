@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use revchain_core::history::{self, LoadError, Mode};
 use revchain_core::{History, parse};
 
-use crate::fingerprint::fingerprint;
+use crate::fingerprint::{Segment, segments};
 
 /// A validated directory, ready to expand.
 pub(crate) struct Validated {
@@ -32,8 +32,10 @@ pub(crate) struct Validated {
 pub(crate) struct SourceFile {
     /// The absolute path, for `include_bytes!`.
     pub(crate) abs_path: String,
-    /// The fingerprint of the bytes that were parsed.
-    pub(crate) fingerprint: u64,
+    /// The length of the bytes that were parsed.
+    pub(crate) len: usize,
+    /// Their fingerprints, by segment.
+    pub(crate) segments: Vec<Segment>,
 }
 
 /// Loads and validates the directory `written` (relative to `manifest_dir`, the calling
@@ -101,7 +103,8 @@ pub(crate) fn validate(
             Ok(file) => {
                 let source = SourceFile {
                     abs_path,
-                    fingerprint: fingerprint(&bytes),
+                    len: bytes.len(),
+                    segments: segments(&bytes),
                 };
                 sources.insert(shown, source);
                 parsed.push(file);

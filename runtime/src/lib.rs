@@ -48,7 +48,7 @@ pub use tables::{InvalidTableName, TableName};
 /// Support for the code that `migrations!` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::private::fingerprint;
+    pub use crate::private::{fingerprint, fingerprint_matches};
     pub use crate::table::{Migrations, Revision, RevisionParts};
     pub use revchain_core::Digest;
     pub use std::borrow::Cow;

@@ -34,12 +34,35 @@ pub const fn fingerprint(bytes: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
+/// Whether `bytes` is `total` bytes long and its segment `start..start + len` has the
+/// fingerprint `expected`. The expansion checks a file in segments (and groups small files),
+/// so that no single constant runs into the compiler's limit on const-evaluation steps.
+#[doc(hidden)]
+pub const fn fingerprint_matches(
+    bytes: &[u8],
+    total: usize,
+    start: usize,
+    len: usize,
+    expected: u64,
+) -> bool {
+    if bytes.len() != total {
+        return false;
+    }
+    let Some((_, rest)) = bytes.split_at_checked(start) else {
+        return false;
+    };
+    let Some((segment, _)) = rest.split_at_checked(len) else {
+        return false;
+    };
+    fingerprint(segment) == expected
+}
+
 const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 const K: u64 = 0x517C_C1B7_2722_0A95;
 
 #[cfg(test)]
 mod tests {
-    use super::fingerprint;
+    use super::{fingerprint, fingerprint_matches};
 
     /// The same vectors are pinned in `macros/src/fingerprint.rs`.
     #[test]
@@ -50,5 +73,17 @@ mod tests {
             fingerprint(b"-- a\n-- Revision ID: a\n"),
             0xFA68_2B7C_20E7_4996
         );
+        const WHOLE: bool = fingerprint_matches(b"abc", 3, 0, 3, fingerprint(b"abc"));
+        assert!(WHOLE);
+        assert!(fingerprint_matches(b"abcdef", 6, 2, 3, fingerprint(b"cde")));
+        assert!(!fingerprint_matches(
+            b"abcdef",
+            7,
+            2,
+            3,
+            fingerprint(b"cde")
+        ));
+        assert!(!fingerprint_matches(b"abcdef", 6, 5, 3, fingerprint(b"f")));
+        assert!(!fingerprint_matches(b"abcdef", 6, 7, 0, fingerprint(b"")));
     }
 }
