@@ -8,7 +8,9 @@
 //! - [`digest`]: checksums and chain digests (§3);
 //! - [`split`]: the SQL statement splitter (§4);
 //! - [`history`]: a loaded and validated directory;
-//! - [`writer`]: new revision files.
+//! - [`writer`]: new revision files;
+//! - [`schema`]: a database schema as a value, its comparison, and the SQL that turns one
+//!   schema into another (autogenerate).
 //!
 //! ```
 //! use revchain_core::{History, Target};
@@ -27,6 +29,7 @@ pub mod graph;
 pub mod history;
 pub mod id;
 pub mod parse;
+pub mod schema;
 pub mod split;
 pub mod target;
 pub mod writer;
