@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod autogen;
 mod backend;
 pub mod build;
 #[cfg(feature = "cli")]
@@ -33,6 +34,7 @@ mod private;
 mod report;
 mod table;
 mod tables;
+pub mod testing;
 pub mod url;
 
 pub use backend::Backend;

@@ -42,10 +42,16 @@ pub(crate) struct RevisionOptions<'a> {
     pub depends_on: &'a [String],
     pub upgrade: String,
     pub downgrade: String,
+    /// `false` writes `Transactional: false`.
+    pub transactional: bool,
 }
 
 /// The parents named by `--head`.
-fn resolve_head(graph: &Graph, head: &str, splice: bool) -> Result<Vec<usize>, CliError> {
+pub(crate) fn resolve_head(
+    graph: &Graph,
+    head: &str,
+    splice: bool,
+) -> Result<Vec<usize>, CliError> {
     let target: Target = head.parse().map_err(CliError::from_display)?;
     let parents = match target {
         Target::Base => Vec::new(),
@@ -124,6 +130,7 @@ pub(crate) fn revision(
         depends_on,
         &opts.upgrade,
         &opts.downgrade,
+        opts.transactional,
     )
 }
 
@@ -181,6 +188,7 @@ pub(crate) fn merge(
         Vec::new(),
         "",
         "",
+        true,
     )
 }
 
@@ -195,6 +203,7 @@ fn write_revision(
     depends_on: Vec<String>,
     upgrade: &str,
     downgrade: &str,
+    transactional: bool,
 ) -> Result<String, CliError> {
     let id = match rev_id {
         Some(id) => {
@@ -228,7 +237,7 @@ fn write_revision(
         create_date: create_date(SystemTime::now()),
         branch_labels,
         depends_on,
-        transactional: true,
+        transactional,
         upgrade: upgrade.to_owned(),
         downgrade: Some(downgrade.to_owned()),
     })

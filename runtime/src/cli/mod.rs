@@ -43,6 +43,7 @@
 //! migration), 2 a usage error, 75 the migration lock could not be taken in time (try
 //! again later).
 
+mod autogen;
 mod db;
 mod files;
 mod output;
@@ -152,6 +153,14 @@ pub enum Command {
         /// A revision (id, prefix or label) the new one depends on; repeatable.
         #[arg(long, value_name = "REV")]
         depends_on: Vec<String>,
+        /// Write the SQL too: compare the migrations with the schema file on scratch
+        /// databases of the --database-url server (created and dropped again).
+        #[arg(long)]
+        autogenerate: bool,
+        /// The declarative schema for --autogenerate (default: schema.sql next to the
+        /// migrations directory).
+        #[arg(long, value_name = "FILE", requires = "autogenerate")]
+        schema: Option<PathBuf>,
     },
     /// Create a revision that merges several heads (`heads` merges them all).
     Merge {
@@ -204,7 +213,16 @@ pub enum Command {
     },
     /// Check the revision graph (one head, every rule); with --database-url, also that the
     /// database has every revision applied and none unknown.
-    Check,
+    Check {
+        /// Instead of checking the database: fail when the migrations at head do not
+        /// produce this schema file (default: schema.sql next to the migrations directory),
+        /// compared on scratch databases of the --database-url server.
+        #[arg(long, value_name = "FILE", num_args = 0..=1)]
+        schema: Option<Option<PathBuf>>,
+    },
+    /// Check on a scratch database of the --database-url server that every downgrade undoes
+    /// its upgrade (irreversible revisions are stepped over).
+    TestRoundtrip,
     /// Upgrade the database to a target (default `head`).
     Upgrade {
         /// `head`, `heads`, an id or prefix, `label@head`, `+N`, `<id>+N`; with --sql,
@@ -461,7 +479,28 @@ async fn execute(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
             splice,
             branch_label,
             depends_on,
+            autogenerate,
+            schema,
         } => {
+            if *autogenerate {
+                return autogen::revision(
+                    source,
+                    args,
+                    &files::RevisionOptions {
+                        message,
+                        rev_id: rev_id.as_deref(),
+                        head,
+                        splice: *splice,
+                        branch_label: branch_label.as_deref(),
+                        depends_on,
+                        upgrade: String::new(),
+                        downgrade: String::new(),
+                        transactional: true,
+                    },
+                    schema.as_deref(),
+                )
+                .await;
+            }
             let dir = source.dir_for("revision")?;
             let m = source.load(Mode::Drafts)?;
             files::revision(
@@ -476,6 +515,7 @@ async fn execute(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
                     depends_on,
                     upgrade: String::new(),
                     downgrade: String::new(),
+                    transactional: true,
                 },
             )
         }
@@ -578,7 +618,15 @@ async fn execute(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
                 .collect::<Vec<_>>()
                 .join("\n"))
         }
-        Command::Check => check(source, args).await,
+        Command::Check { schema: None } => check(source, args, true).await,
+        Command::Check {
+            schema: Some(schema),
+        } => {
+            let mut out = check(source, args, false).await?;
+            out.push_str(&autogen::check_schema(source, args, schema.as_deref()).await?);
+            Ok(out)
+        }
+        Command::TestRoundtrip => autogen::test_roundtrip(source, args).await,
         Command::Upgrade {
             target,
             sql,
@@ -646,7 +694,7 @@ async fn execute(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
 }
 
 /// `check`: the graph, and with a database, its state.
-async fn check(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
+async fn check(source: &Source<'_>, args: &Args, database: bool) -> Result<String, CliError> {
     if let Source::Dir(dir) = source {
         // Every problem at once: the strict reading's, and the one-head rule on the graph
         // (which a draft revision with an empty upgrade does not hide).
@@ -676,7 +724,7 @@ async fn check(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
             heads.join(", ")
         }
     );
-    if let Some(url) = &args.database_url {
+    if let Some(url) = args.database_url.as_ref().filter(|_| database) {
         let db = db::connect(url, false).await?;
         let status = db
             .status(&migrator(&m, args)?)

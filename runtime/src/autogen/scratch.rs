@@ -1,0 +1,294 @@
+//! Scratch databases: created with a recognisable random name (`revchain_scratch_<hex>`) on
+//! the server a URL names, or as files in a fresh temporary directory for SQLite, and
+//! dropped afterwards on every path: success, error, Ctrl-C (the caller awaits
+//! [`Scratches::cleanup`]), and a panic (the `Drop` fallback).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::{AssertSqlSafe, ConnectOptions};
+
+use super::Error;
+use super::db::AnyPool;
+use crate::error::driver_message;
+use crate::url::{DatabaseKind, Redactor, redact};
+
+/// The prefix of every scratch database (and SQLite scratch directory).
+pub const PREFIX: &str = "revchain_scratch_";
+
+/// A fresh random suffix: 12 hex digits.
+fn random_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let seed = format!(
+        "{nanos}:{}:{}:{:?}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::thread::current().id()
+    );
+    revchain_core::Digest::of(seed.as_bytes()).to_hex()[..12].to_owned()
+}
+
+/// One thing to remove afterwards.
+#[derive(Debug, Clone)]
+enum Created {
+    /// A database on the server.
+    Database(String),
+    /// A SQLite scratch directory.
+    Dir(PathBuf),
+}
+
+/// The scratch databases of one operation on one server.
+#[derive(Debug)]
+pub(crate) struct Scratches {
+    url: String,
+    kind: DatabaseKind,
+    created: Mutex<Vec<Created>>,
+}
+
+fn supported() -> String {
+    let mut kinds = Vec::new();
+    if cfg!(feature = "postgres") {
+        kinds.push("PostgreSQL");
+    }
+    if cfg!(feature = "mysql") {
+        kinds.push("MySQL/MariaDB");
+    }
+    if cfg!(feature = "sqlite") {
+        kinds.push("SQLite");
+    }
+    kinds.join(", ")
+}
+
+impl Scratches {
+    /// Scratch databases on the server `url` names (its database part is only used to
+    /// connect; SQLite URLs only say "SQLite": the files go to a temporary directory).
+    pub fn new(url: &str) -> Result<Scratches, Error> {
+        let kind = DatabaseKind::of(url)
+            .filter(|k| match k {
+                DatabaseKind::Postgres => cfg!(feature = "postgres"),
+                DatabaseKind::MySql => cfg!(feature = "mysql"),
+                DatabaseKind::Sqlite => cfg!(feature = "sqlite"),
+            })
+            .ok_or_else(|| Error::UnsupportedUrl(redact(url), supported()))?;
+        Ok(Scratches {
+            url: url.to_owned(),
+            kind,
+            created: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn register(&self, c: Created) {
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(c);
+    }
+
+    fn connect_error(&self, e: &sqlx::Error) -> Error {
+        Error::Connect {
+            url: redact(&self.url),
+            message: Redactor::for_url(&self.url).scrub(&driver_message(e)),
+        }
+    }
+
+    /// Creates a scratch database and returns a pool on it.
+    pub async fn create(&self) -> Result<AnyPool, Error> {
+        let name = format!("{PREFIX}{}", random_suffix());
+        match self.kind {
+            #[cfg(feature = "postgres")]
+            DatabaseKind::Postgres => {
+                let opts = sqlx::postgres::PgConnectOptions::from_str(&self.url)
+                    .map_err(|e| self.connect_error(&e))?;
+                // Registered first: an interruption during CREATE still drops it.
+                self.register(Created::Database(name.clone()));
+                self.admin(&format!("CREATE DATABASE {name}")).await?;
+                tracing::debug!(target: "revchain", "created scratch database {name}");
+                let pool = sqlx::pool::PoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts.database(&name))
+                    .await
+                    .map_err(|e| self.connect_error(&e))?;
+                Ok(AnyPool::Postgres(pool))
+            }
+            #[cfg(feature = "mysql")]
+            DatabaseKind::MySql => {
+                let opts = sqlx::mysql::MySqlConnectOptions::from_str(&self.url)
+                    .map_err(|e| self.connect_error(&e))?;
+                self.register(Created::Database(name.clone()));
+                self.admin(&format!("CREATE DATABASE {name}")).await?;
+                tracing::debug!(target: "revchain", "created scratch database {name}");
+                let pool = sqlx::pool::PoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts.database(&name))
+                    .await
+                    .map_err(|e| self.connect_error(&e))?;
+                Ok(AnyPool::MySql(pool))
+            }
+            #[cfg(feature = "sqlite")]
+            DatabaseKind::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                self.register(Created::Dir(dir.clone()));
+                std::fs::create_dir(&dir).map_err(|e| Error::CreateScratch {
+                    server: dir.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                let file = dir.join("scratch.db");
+                tracing::debug!(
+                    target: "revchain",
+                    "created scratch database {}",
+                    file.display()
+                );
+                let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&file)
+                    .create_if_missing(true);
+                let pool = sqlx::pool::PoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts)
+                    .await
+                    .map_err(|e| self.connect_error(&e))?;
+                Ok(AnyPool::Sqlite(pool))
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::UnsupportedUrl(redact(&self.url), supported())),
+        }
+    }
+
+    /// Runs one statement on the server's administrative connection (the URL as given).
+    async fn admin(&self, sql: &str) -> Result<(), Error> {
+        let fail = |e: sqlx::Error| Error::CreateScratch {
+            server: redact(&self.url),
+            message: Redactor::for_url(&self.url).scrub(&driver_message(&e)),
+        };
+        match self.kind {
+            #[cfg(feature = "postgres")]
+            DatabaseKind::Postgres => {
+                let opts = sqlx::postgres::PgConnectOptions::from_str(&self.url).map_err(fail)?;
+                let mut conn = match opts.connect().await {
+                    Ok(c) => c,
+                    // The URL's database may not exist yet: the server is what matters.
+                    Err(e) if crate::error::driver_code(&e).as_deref() == Some("3D000") => {
+                        opts.database("postgres").connect().await.map_err(fail)?
+                    }
+                    Err(e) => return Err(fail(e)),
+                };
+                let r = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut conn)
+                    .await;
+                let _ = sqlx::Connection::close(conn).await;
+                r.map(|_| ()).map_err(fail)
+            }
+            #[cfg(feature = "mysql")]
+            DatabaseKind::MySql => {
+                let opts = sqlx::mysql::MySqlConnectOptions::from_str(&self.url).map_err(fail)?;
+                let mut conn = match opts.connect().await {
+                    Ok(c) => c,
+                    Err(e) if crate::error::driver_code(&e).as_deref() == Some("42000") => {
+                        sqlx::mysql::MySqlConnectOptions::from_str(&self.url)
+                            .map_err(fail)?
+                            .database("mysql")
+                            .connect()
+                            .await
+                            .map_err(fail)?
+                    }
+                    Err(e) => return Err(fail(e)),
+                };
+                let r = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut conn)
+                    .await;
+                let _ = sqlx::Connection::close(conn).await;
+                r.map(|_| ()).map_err(fail)
+            }
+            #[allow(unreachable_patterns)]
+            _ => Ok(()),
+        }
+    }
+
+    /// Drops one scratch database (or removes its directory).
+    async fn drop_one(&self, c: &Created) -> Result<(), Error> {
+        match c {
+            Created::Dir(dir) => match std::fs::remove_dir_all(dir) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::CreateScratch {
+                    server: dir.display().to_string(),
+                    message: e.to_string(),
+                }),
+            },
+            Created::Database(name) => {
+                let sql = match self.kind {
+                    DatabaseKind::Postgres => {
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                    }
+                    _ => format!("DROP DATABASE IF EXISTS {name}"),
+                };
+                match self.admin(&sql).await {
+                    Err(_) if self.kind == DatabaseKind::Postgres => {
+                        // PostgreSQL before 13 has no FORCE.
+                        self.admin(&format!("DROP DATABASE IF EXISTS {name}")).await
+                    }
+                    other => other,
+                }
+            }
+        }
+    }
+
+    /// Drops every scratch database created so far. A database that cannot be dropped is
+    /// logged with its name (drop it by hand), never silently left.
+    pub async fn cleanup(&self) {
+        let all: Vec<Created> =
+            std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
+        let drops = all
+            .iter()
+            .map(|c| async move { (c, self.drop_one(c).await) });
+        for (c, result) in futures_util::future::join_all(drops).await {
+            let shown = match c {
+                Created::Database(n) => n.clone(),
+                Created::Dir(d) => d.display().to_string(),
+            };
+            match result {
+                Ok(()) => tracing::debug!(target: "revchain", "dropped scratch database {shown}"),
+                Err(e) => tracing::warn!(
+                    target: "revchain",
+                    "could not drop the scratch database {shown}; drop it by hand: {e}"
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Scratches {
+    /// The fallback for a panic or a dropped future: drops what [`cleanup`](Self::cleanup)
+    /// did not, on a thread with its own runtime.
+    fn drop(&mut self) {
+        let left = std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
+        if left.is_empty() {
+            return;
+        }
+        let rest = Scratches {
+            url: self.url.clone(),
+            kind: self.kind,
+            created: Mutex::new(left),
+        };
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(async {
+                    let _ = tokio::time::timeout(Duration::from_secs(30), rest.cleanup()).await;
+                });
+            }
+        })
+        .join();
+    }
+}

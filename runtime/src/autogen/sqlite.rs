@@ -1,0 +1,189 @@
+//! Reading a SQLite schema from `sqlite_schema` and the table pragmas; checks,
+//! `AUTOINCREMENT` and index expressions come from the stored `CREATE` statements.
+
+use revchain_core::Dialect;
+use revchain_core::schema::sqlite::{parse_create_index, parse_create_table};
+use revchain_core::schema::{
+    Action, Column, ForeignKey, Index, PrimaryKey, Schema, Table, Unique, quote_ident,
+};
+use sqlx::{Row, SqlitePool};
+
+/// Reads the main database.
+pub(crate) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT name, sql FROM sqlite_schema WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut tables = Vec::new();
+    for row in rows {
+        let name: String = row.try_get(0)?;
+        let sql: Option<String> = row.try_get(1)?;
+        let parsed = parse_create_table(sql.as_deref().unwrap_or(""));
+        let mut t = Table::new(&name);
+        t.checks = parsed.checks;
+        let mut pk: Vec<(i64, String)> = Vec::new();
+        for c in sqlx::query(
+            "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid",
+        )
+        .bind(&name)
+        .fetch_all(pool)
+        .await?
+        {
+            let col: String = c.try_get(0)?;
+            let position: i64 = c.try_get(4)?;
+            if position > 0 {
+                pk.push((position, col.clone()));
+            }
+            let not_null: i64 = c.try_get(2)?;
+            t.columns.push(Column {
+                auto_increment: parsed
+                    .autoincrement
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(&col)),
+                name: col,
+                data_type: c.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+                nullable: not_null == 0,
+                default: c.try_get(3)?,
+            });
+        }
+        pk.sort();
+        if !pk.is_empty() {
+            t.primary_key = Some(PrimaryKey {
+                name: None,
+                columns: pk.into_iter().map(|(_, c)| c).collect(),
+            });
+        }
+        for ix in sqlx::query("SELECT name, \"unique\", origin FROM pragma_index_list(?)")
+            .bind(&name)
+            .fetch_all(pool)
+            .await?
+        {
+            let index: String = ix.try_get(0)?;
+            let unique: i64 = ix.try_get(1)?;
+            let origin: String = ix.try_get(2)?;
+            match origin.as_str() {
+                "pk" => {}
+                "u" => {
+                    let columns =
+                        sqlx::query("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
+                            .bind(&index)
+                            .fetch_all(pool)
+                            .await?
+                            .iter()
+                            .map(|r| {
+                                r.try_get::<Option<String>, _>(0)
+                                    .map(Option::unwrap_or_default)
+                            })
+                            .collect::<Result<Vec<String>, _>>()?;
+                    t.uniques.push(Unique {
+                        name: None,
+                        columns,
+                    });
+                }
+                _ => {
+                    let sql: Option<String> = sqlx::query(
+                        "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?",
+                    )
+                    .bind(&index)
+                    .fetch_optional(pool)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?
+                    .flatten();
+                    let parsed = sql.as_deref().and_then(parse_create_index);
+                    let (parts, predicate) = match parsed {
+                        Some(p) => (p.parts, p.predicate),
+                        None => {
+                            let cols =
+                                sqlx::query("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
+                                    .bind(&index)
+                                    .fetch_all(pool)
+                                    .await?;
+                            let mut parts = Vec::new();
+                            for r in cols {
+                                let c: Option<String> = r.try_get(0)?;
+                                parts.push(quote_ident(&c.unwrap_or_default(), Dialect::Sqlite));
+                            }
+                            (parts, None)
+                        }
+                    };
+                    t.indexes.push(Index {
+                        name: index,
+                        parts,
+                        unique: unique != 0,
+                        predicate,
+                        method: None,
+                    });
+                }
+            }
+        }
+        let mut fks: Vec<(i64, ForeignKey)> = Vec::new();
+        for f in sqlx::query(
+            "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete \
+             FROM pragma_foreign_key_list(?) ORDER BY id, seq",
+        )
+        .bind(&name)
+        .fetch_all(pool)
+        .await?
+        {
+            let id: i64 = f.try_get(0)?;
+            let ref_table: String = f.try_get(1)?;
+            let from: String = f.try_get(2)?;
+            let to: Option<String> = f.try_get(3)?;
+            let on_update: String = f.try_get(4)?;
+            let on_delete: String = f.try_get(5)?;
+            let k = match fks.iter().position(|(i, _)| *i == id) {
+                Some(k) => k,
+                None => {
+                    fks.push((
+                        id,
+                        ForeignKey {
+                            name: None,
+                            ref_table,
+                            on_update: Action::parse(&on_update),
+                            on_delete: Action::parse(&on_delete),
+                            ..ForeignKey::default()
+                        },
+                    ));
+                    fks.len() - 1
+                }
+            };
+            fks[k].1.columns.push(from);
+            // An empty `to` means the referenced table's primary key (resolved below).
+            fks[k].1.ref_columns.push(to.unwrap_or_default());
+        }
+        t.foreign_keys = fks.into_iter().map(|(_, f)| f).collect();
+        tables.push(t);
+    }
+    // Foreign keys written `REFERENCES parent` name the parent's primary key.
+    let keys: Vec<(String, Vec<String>)> = tables
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.primary_key
+                    .as_ref()
+                    .map(|p| p.columns.clone())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    for t in &mut tables {
+        for f in &mut t.foreign_keys {
+            if f.ref_columns.iter().all(String::is_empty)
+                && let Some((_, pk)) = keys
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(&f.ref_table))
+                && pk.len() == f.columns.len()
+            {
+                f.ref_columns = pk.clone();
+            }
+        }
+    }
+    Ok(Schema {
+        tables,
+        enums: Vec::new(),
+    })
+}
