@@ -616,7 +616,7 @@ async fn usage_errors_name_the_problem() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("cannot create a scratch database on postgres://revchain:"),
+        err.contains("error: cannot connect to postgres://revchain:***@127.0.0.1:1/x: "),
         "{err}"
     );
     assert!(

@@ -45,6 +45,8 @@ impl EnumUse {
 /// One schema change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)]
+// A revision holds a handful of operations: plain values read better than boxes here.
+#[allow(clippy::large_enum_variant)]
 pub enum Op {
     /// Create a PostgreSQL enum type.
     CreateEnum(EnumType),
@@ -325,6 +327,21 @@ impl Op {
             Op::DropIndex { table, index } => format!("removed {}", index_text(table, index)),
             Op::AddForeignKey { table, key } => format!("added {}", fk_text(table, key)),
             Op::DropForeignKey { table, key } => format!("removed {}", fk_text(table, key)),
+            Op::RebuildTable { from, to, .. } if from.options != to.options => {
+                let o = |t: &Table| {
+                    if t.options.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        t.options.join(", ")
+                    }
+                };
+                format!(
+                    "changed the options of table {} from {} to {}",
+                    to.name,
+                    o(from),
+                    o(to)
+                )
+            }
             Op::RebuildTable { to, .. } => format!("rebuilt table {}", to.name),
         }
     }
@@ -437,6 +454,7 @@ struct TableDiff<'a> {
     fks_removed: Vec<&'a ForeignKey>,
     fks_added: Vec<&'a ForeignKey>,
     fks_kept: Vec<&'a ForeignKey>,
+    options_changed: bool,
 }
 
 impl TableDiff<'_> {
@@ -453,6 +471,7 @@ impl TableDiff<'_> {
             && self.indexes_added.is_empty()
             && self.fks_removed.is_empty()
             && self.fks_added.is_empty()
+            && !self.options_changed
     }
 
     /// Column lists of the keys and indexes that go (for foreign keys that need them).
@@ -502,7 +521,9 @@ fn uses_enum(c: &Column, e: &str) -> Option<bool> {
 
 fn enum_uses(from: &Schema, to: &Schema, e: &str) -> Vec<EnumUse> {
     let mut uses = Vec::new();
-    for t in &from.tables {
+    // Tables that go are dropped before the type changes (and created again, with the old
+    // type, after it changes back in the downgrade).
+    for t in from.tables.iter().filter(|t| to.table(&t.name).is_some()) {
         for c in &t.columns {
             let Some(array) = uses_enum(c, e) else {
                 continue;
@@ -577,6 +598,7 @@ fn table_diff<'a>(
         fks_removed,
         fks_added,
         fks_kept: kept.into_iter().map(|(_, b)| b).collect(),
+        options_changed: f.options != t.options,
     }
 }
 
@@ -601,6 +623,7 @@ fn sqlite_simple(td: &TableDiff<'_>) -> bool {
         && td.checks_added.is_empty()
         && td.fks_removed.is_empty()
         && td.fks_added.is_empty()
+        && !td.options_changed
         && td.added.iter().all(|c| sqlite_addable(c))
         && td.dropped.iter().all(|c| sqlite_addable(c))
 }
@@ -702,6 +725,7 @@ fn order_tables(
 fn plan(from: &Schema, to: &Schema, d: Dialect, mode: Mode) -> Vec<Op> {
     // The steps, in order (see the module documentation).
     let mut enums_first = Vec::new();
+    let mut replace_enums = Vec::new();
     let mut drop_fks = Vec::new();
     let mut drop_tables = Vec::new();
     let mut drop_keys = Vec::new();
@@ -721,7 +745,7 @@ fn plan(from: &Schema, to: &Schema, d: Dialect, mode: Mode) -> Vec<Op> {
             Some(f) if f.values != e.values => {
                 let uses = enum_uses(from, to, &e.name);
                 enum_columns.extend(uses.iter().map(|u| (u.table.clone(), u.column.clone())));
-                enums_first.push(Op::ReplaceEnum {
+                replace_enums.push(Op::ReplaceEnum {
                     from: f.clone(),
                     to: e.clone(),
                     uses,
@@ -816,10 +840,54 @@ fn plan(from: &Schema, to: &Schema, d: Dialect, mode: Mode) -> Vec<Op> {
             .any(|t| t.name != name && t.foreign_keys.iter().any(|f| f.ref_table == name))
     };
 
+    // Checks and index expressions or predicates that compare a converted enum column with
+    // a label would compare it with the old type: dropped before and made again after.
+    let mut enum_bound: BTreeMap<&str, (Vec<&Check>, Vec<&Index>)> = BTreeMap::new();
     for td in &diffs {
-        if td.is_empty() && !touched.contains_key(td.to.name.as_str()) {
+        let cols: Vec<String> = enum_columns
+            .iter()
+            .filter(|(t, _)| *t == td.to.name)
+            .map(|(_, c)| c.to_lowercase())
+            .collect();
+        if cols.is_empty() {
             continue;
         }
+        let mentions = |expr: &str| {
+            normalize_expr(expr, d)
+                .split(' ')
+                .any(|tok| cols.iter().any(|c| c == tok))
+        };
+        let entry = enum_bound.entry(td.to.name.as_str()).or_default();
+        let (_, _, kept_checks) = match_by(&td.from.checks, &td.to.checks, |c| check_key(c, d));
+        entry.0 = kept_checks
+            .into_iter()
+            .map(|(_, c)| c)
+            .filter(|c| mentions(&c.expression))
+            .collect();
+        let (_, _, kept_indexes) = match_by(&td.from.indexes, &td.to.indexes, |i| index_key(i, d));
+        entry.1 = kept_indexes
+            .into_iter()
+            .map(|(_, i)| i)
+            .filter(|i| {
+                i.predicate.as_deref().is_some_and(mentions)
+                    || i.parts.iter().any(|p| {
+                        let plain = cols.contains(&part_column(p, d))
+                            && normalize_expr(p, d).split(' ').count() <= 2;
+                        !plain && mentions(p)
+                    })
+            })
+            .collect();
+    }
+
+    for td in &diffs {
+        let bound = enum_bound.get(td.to.name.as_str());
+        if td.is_empty()
+            && !touched.contains_key(td.to.name.as_str())
+            && bound.is_none_or(|(c, i)| c.is_empty() && i.is_empty())
+        {
+            continue;
+        }
+        let (bound_checks, bound_indexes) = bound.cloned().unwrap_or_default();
         let table = td.to.name.clone();
         if mode.rebuild && !sqlite_simple(td) {
             columns.push(Op::RebuildTable {
@@ -829,6 +897,14 @@ fn plan(from: &Schema, to: &Schema, d: Dialect, mode: Mode) -> Vec<Op> {
             });
             continue;
         }
+        if td.options_changed {
+            // Only a rebuild changes table options; listed as such among the changes.
+            columns.push(Op::RebuildTable {
+                from: td.from.clone(),
+                to: td.to.clone(),
+                referenced: referenced(&table),
+            });
+        }
         let retouched = touched.get(table.as_str()).cloned().unwrap_or_default();
         for key in td.fks_removed.iter().chain(&retouched) {
             drop_fks.push(Op::DropForeignKey {
@@ -836,13 +912,13 @@ fn plan(from: &Schema, to: &Schema, d: Dialect, mode: Mode) -> Vec<Op> {
                 key: (*key).clone(),
             });
         }
-        for index in &td.indexes_removed {
+        for index in td.indexes_removed.iter().chain(&bound_indexes) {
             drop_keys.push(Op::DropIndex {
                 table: table.clone(),
                 index: (*index).clone(),
             });
         }
-        for check in &td.checks_removed {
+        for check in td.checks_removed.iter().chain(&bound_checks) {
             drop_keys.push(Op::DropCheck {
                 table: table.clone(),
                 check: (*check).clone(),
@@ -895,13 +971,13 @@ fn plan(from: &Schema, to: &Schema, d: Dialect, mode: Mode) -> Vec<Op> {
                 unique: (*unique).clone(),
             });
         }
-        for check in &td.checks_added {
+        for check in td.checks_added.iter().chain(&bound_checks) {
             add_keys.push(Op::AddCheck {
                 table: table.clone(),
                 check: (*check).clone(),
             });
         }
-        for index in &td.indexes_added {
+        for index in td.indexes_added.iter().chain(&bound_indexes) {
             add_indexes.push(Op::CreateIndex {
                 table: table.clone(),
                 index: (*index).clone(),
@@ -919,6 +995,7 @@ fn plan(from: &Schema, to: &Schema, d: Dialect, mode: Mode) -> Vec<Op> {
     ops.extend(drop_fks);
     ops.extend(drop_tables);
     ops.extend(drop_keys);
+    ops.extend(replace_enums);
     ops.extend(create_tables);
     ops.extend(columns);
     ops.extend(add_keys);

@@ -100,6 +100,9 @@ pub struct Table {
     pub foreign_keys: Vec<ForeignKey>,
     /// Check constraints.
     pub checks: Vec<Check>,
+    /// Options written after the column list that change what the table is (SQLite
+    /// `WITHOUT ROWID`, `STRICT`), upper-cased.
+    pub options: Vec<String>,
 }
 
 impl Table {

@@ -425,7 +425,11 @@ fn create_table(t: &Table, name: &str, d: Dialect, with_indexes: bool) -> Vec<St
     for (k, item) in items.into_iter().enumerate() {
         out.push(format!("    {item}{}", if k + 1 < n { "," } else { "" }));
     }
-    out.push(");".to_owned());
+    if t.options.is_empty() {
+        out.push(");".to_owned());
+    } else {
+        out.push(format!(") {};", t.options.join(", ")));
+    }
     if d != Dialect::MySql && with_indexes {
         out.extend(t.indexes.iter().map(|i| create_index(&t.name, i, d)));
     }

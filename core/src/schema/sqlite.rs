@@ -14,6 +14,8 @@ pub struct TableSql {
     pub checks: Vec<Check>,
     /// Columns declared `AUTOINCREMENT`.
     pub autoincrement: Vec<String>,
+    /// The table options after the column list (`WITHOUT ROWID`, `STRICT`), upper-cased.
+    pub options: Vec<String>,
 }
 
 /// What is read from a `CREATE INDEX` statement.
@@ -54,6 +56,16 @@ pub fn parse_create_table(sql: &str) -> TableSql {
     let Some(close) = matching_paren(&toks, open) else {
         return out;
     };
+    out.options = split_commas(&toks[close + 1..])
+        .into_iter()
+        .map(|o| {
+            o.iter()
+                .map(|t| t.text.to_ascii_uppercase())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|o| !o.is_empty())
+        .collect();
     for item in split_commas(&toks[open + 1..close]) {
         let Some(first) = item.first() else {
             continue;
@@ -145,6 +157,9 @@ mod tests {
             ]
         );
         assert!(t.autoincrement.is_empty());
+        assert_eq!(t.options, ["STRICT"]);
+        let t = parse_create_table("CREATE TABLE t (a INT PRIMARY KEY) without  rowid, strict");
+        assert_eq!(t.options, ["WITHOUT ROWID", "STRICT"]);
     }
 
     #[test]

@@ -36,7 +36,7 @@ fn random_suffix() -> String {
 }
 
 /// One thing to remove afterwards.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Created {
     /// A database on the server.
     Database(String),
@@ -44,12 +44,30 @@ enum Created {
     Dir(PathBuf),
 }
 
+/// Why an administrative statement failed.
+enum AdminError {
+    /// The server could not be reached.
+    Connect(String),
+    /// The statement failed.
+    Statement(String),
+}
+
+impl AdminError {
+    fn message(&self) -> &str {
+        match self {
+            AdminError::Connect(m) | AdminError::Statement(m) => m,
+        }
+    }
+}
+
 /// The scratch databases of one operation on one server.
 #[derive(Debug)]
 pub(crate) struct Scratches {
     url: String,
     kind: DatabaseKind,
-    created: Mutex<Vec<Created>>,
+    /// What to remove, and whether it is known to exist (registered before creating it, so
+    /// that an interruption during `CREATE DATABASE` still drops it).
+    created: Mutex<Vec<(Created, bool)>>,
 }
 
 fn supported() -> String {
@@ -88,7 +106,41 @@ impl Scratches {
         self.created
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(c);
+            .push((c, false));
+    }
+
+    fn confirm(&self, c: &Created) {
+        for (x, known) in self
+            .created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter_mut()
+        {
+            if x == c {
+                *known = true;
+            }
+        }
+    }
+
+    /// Creates database `name` on the server.
+    async fn create_database(&self, name: &str) -> Result<(), Error> {
+        let created = Created::Database(name.to_owned());
+        self.register(created.clone());
+        match self.admin(&format!("CREATE DATABASE {name}")).await {
+            Ok(()) => {
+                self.confirm(&created);
+                tracing::debug!(target: "revchain", "created scratch database {name}");
+                Ok(())
+            }
+            Err(AdminError::Connect(message)) => Err(Error::Connect {
+                url: redact(&self.url),
+                message,
+            }),
+            Err(AdminError::Statement(message)) => Err(Error::CreateScratch {
+                server: redact(&self.url),
+                message,
+            }),
+        }
     }
 
     fn connect_error(&self, e: &sqlx::Error) -> Error {
@@ -106,10 +158,7 @@ impl Scratches {
             DatabaseKind::Postgres => {
                 let opts = sqlx::postgres::PgConnectOptions::from_str(&self.url)
                     .map_err(|e| self.connect_error(&e))?;
-                // Registered first: an interruption during CREATE still drops it.
-                self.register(Created::Database(name.clone()));
-                self.admin(&format!("CREATE DATABASE {name}")).await?;
-                tracing::debug!(target: "revchain", "created scratch database {name}");
+                self.create_database(&name).await?;
                 let pool = sqlx::pool::PoolOptions::new()
                     .max_connections(2)
                     .acquire_timeout(Duration::from_secs(30))
@@ -122,9 +171,7 @@ impl Scratches {
             DatabaseKind::MySql => {
                 let opts = sqlx::mysql::MySqlConnectOptions::from_str(&self.url)
                     .map_err(|e| self.connect_error(&e))?;
-                self.register(Created::Database(name.clone()));
-                self.admin(&format!("CREATE DATABASE {name}")).await?;
-                tracing::debug!(target: "revchain", "created scratch database {name}");
+                self.create_database(&name).await?;
                 let pool = sqlx::pool::PoolOptions::new()
                     .max_connections(2)
                     .acquire_timeout(Duration::from_secs(30))
@@ -141,6 +188,7 @@ impl Scratches {
                     server: dir.display().to_string(),
                     message: e.to_string(),
                 })?;
+                self.confirm(&Created::Dir(dir.clone()));
                 let file = dir.join("scratch.db");
                 tracing::debug!(
                     target: "revchain",
@@ -164,11 +212,10 @@ impl Scratches {
     }
 
     /// Runs one statement on the server's administrative connection (the URL as given).
-    async fn admin(&self, sql: &str) -> Result<(), Error> {
-        let fail = |e: sqlx::Error| Error::CreateScratch {
-            server: redact(&self.url),
-            message: Redactor::for_url(&self.url).scrub(&driver_message(&e)),
-        };
+    async fn admin(&self, sql: &str) -> Result<(), AdminError> {
+        let scrub = |e: sqlx::Error| Redactor::for_url(&self.url).scrub(&driver_message(&e));
+        let fail = |e: sqlx::Error| AdminError::Connect(scrub(e));
+        let failed = |e: sqlx::Error| AdminError::Statement(scrub(e));
         match self.kind {
             #[cfg(feature = "postgres")]
             DatabaseKind::Postgres => {
@@ -185,7 +232,7 @@ impl Scratches {
                     .execute(&mut conn)
                     .await;
                 let _ = sqlx::Connection::close(conn).await;
-                r.map(|_| ()).map_err(fail)
+                r.map(|_| ()).map_err(failed)
             }
             #[cfg(feature = "mysql")]
             DatabaseKind::MySql => {
@@ -206,7 +253,7 @@ impl Scratches {
                     .execute(&mut conn)
                     .await;
                 let _ = sqlx::Connection::close(conn).await;
-                r.map(|_| ()).map_err(fail)
+                r.map(|_| ()).map_err(failed)
             }
             #[allow(unreachable_patterns)]
             _ => Ok(()),
@@ -214,15 +261,12 @@ impl Scratches {
     }
 
     /// Drops one scratch database (or removes its directory).
-    async fn drop_one(&self, c: &Created) -> Result<(), Error> {
+    async fn drop_one(&self, c: &Created) -> Result<(), String> {
         match c {
             Created::Dir(dir) => match std::fs::remove_dir_all(dir) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(Error::CreateScratch {
-                    server: dir.display().to_string(),
-                    message: e.to_string(),
-                }),
+                Err(e) => Err(e.to_string()),
             },
             Created::Database(name) => {
                 let sql = match self.kind {
@@ -232,12 +276,13 @@ impl Scratches {
                     _ => format!("DROP DATABASE IF EXISTS {name}"),
                 };
                 match self.admin(&sql).await {
-                    Err(_) if self.kind == DatabaseKind::Postgres => {
+                    Err(AdminError::Statement(_)) if self.kind == DatabaseKind::Postgres => {
                         // PostgreSQL before 13 has no FORCE.
                         self.admin(&format!("DROP DATABASE IF EXISTS {name}")).await
                     }
                     other => other,
                 }
+                .map_err(|e| e.message().to_owned())
             }
         }
     }
@@ -245,18 +290,23 @@ impl Scratches {
     /// Drops every scratch database created so far. A database that cannot be dropped is
     /// logged with its name (drop it by hand), never silently left.
     pub async fn cleanup(&self) {
-        let all: Vec<Created> =
+        let all: Vec<(Created, bool)> =
             std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
         let drops = all
             .iter()
-            .map(|c| async move { (c, self.drop_one(c).await) });
-        for (c, result) in futures_util::future::join_all(drops).await {
+            .map(|(c, known)| async move { (c, *known, self.drop_one(c).await) });
+        for (c, known, result) in futures_util::future::join_all(drops).await {
             let shown = match c {
                 Created::Database(n) => n.clone(),
                 Created::Dir(d) => d.display().to_string(),
             };
             match result {
                 Ok(()) => tracing::debug!(target: "revchain", "dropped scratch database {shown}"),
+                // Its creation failed too (e.g. the server is down): most likely it does not exist.
+                Err(e) if !known => tracing::debug!(
+                    target: "revchain",
+                    "could not drop the scratch database {shown}, whose creation failed: {e}"
+                ),
                 Err(e) => tracing::warn!(
                     target: "revchain",
                     "could not drop the scratch database {shown}; drop it by hand: {e}"

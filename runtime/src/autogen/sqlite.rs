@@ -23,6 +23,7 @@ pub(crate) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
         let parsed = parse_create_table(sql.as_deref().unwrap_or(""));
         let mut t = Table::new(&name);
         t.checks = parsed.checks;
+        t.options = parsed.options;
         let mut pk: Vec<(i64, String)> = Vec::new();
         for c in sqlx::query(
             "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid",

@@ -41,7 +41,8 @@
 //!
 //! Exit codes: 0 success, 1 an error (bad file, bad target, database error, refused
 //! migration), 2 a usage error, 75 the migration lock could not be taken in time (try
-//! again later).
+//! again later), 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
+//! --schema`, `test-roundtrip`, after dropping their scratch databases).
 
 mod autogen;
 mod db;
