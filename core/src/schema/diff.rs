@@ -1054,6 +1054,292 @@ mod tests {
         });
     }
 
+    /// What an operation does to the model: the reference the renderers must agree with.
+    fn apply(s: &mut Schema, op: &Op, d: Dialect) {
+        fn table<'a>(s: &'a mut Schema, name: &str) -> &'a mut Table {
+            s.tables
+                .iter_mut()
+                .find(|t| t.name == name)
+                .unwrap_or_else(|| panic!("no table {name}"))
+        }
+        fn remove<T>(v: &mut Vec<T>, same: impl Fn(&T) -> bool) {
+            let k = v
+                .iter()
+                .position(same)
+                .expect("the object to remove exists");
+            v.remove(k);
+        }
+        // What the databases refuse (SQLite rebuilds and checks nothing at DDL time).
+        if d != Dialect::Sqlite {
+            let referenced_by_others = |s: &Schema, t: &str, cols: Option<&[String]>| {
+                s.tables.iter().any(|o| {
+                    o.foreign_keys.iter().any(|f| {
+                        f.ref_table == t
+                            && (o.name != t || cols.is_some())
+                            && cols.is_none_or(|c| intersects(c, &f.ref_columns))
+                    })
+                })
+            };
+            let uses_column = |s: &Schema, t: &str, c: &str| {
+                let c = [c.to_owned()];
+                let own = s
+                    .table(t)
+                    .is_some_and(|tt| tt.foreign_keys.iter().any(|f| intersects(&f.columns, &c)));
+                own || referenced_by_others(s, t, Some(&c))
+            };
+            match op {
+                Op::DropTable(t) => assert!(
+                    !referenced_by_others(s, &t.name, None),
+                    "{} is dropped while referenced",
+                    t.name
+                ),
+                Op::DropColumn { table: n, column }
+                | Op::AlterColumn {
+                    table: n,
+                    from: column,
+                    ..
+                } => {
+                    assert!(
+                        !uses_column(s, n, &column.name),
+                        "{n}.{} changes while a foreign key uses it",
+                        column.name
+                    )
+                }
+                Op::DropPrimaryKey { table: n, key } => assert!(
+                    !referenced_by_others(s, n, Some(&key.columns)),
+                    "the primary key of {n} goes while referenced"
+                ),
+                Op::DropUnique { table: n, unique } => assert!(
+                    !referenced_by_others(s, n, Some(&unique.columns)),
+                    "a unique key of {n} goes while referenced"
+                ),
+                Op::AddForeignKey { key, .. } => {
+                    let target = s
+                        .table(&key.ref_table)
+                        .expect("the referenced table exists");
+                    let keyed = target
+                        .primary_key
+                        .as_ref()
+                        .is_some_and(|p| p.columns == key.ref_columns)
+                        || target.uniques.iter().any(|u| u.columns == key.ref_columns);
+                    assert!(keyed, "{key:?} references no key");
+                }
+                _ => {}
+            }
+        }
+        match op {
+            Op::CreateEnum(e) => s.enums.push(e.clone()),
+            Op::DropEnum(e) => remove(&mut s.enums, |x| x.name == e.name),
+            Op::ReplaceEnum { to, uses, .. } => {
+                remove(&mut s.enums, |x| x.name == to.name);
+                s.enums.push(to.clone());
+                for u in uses {
+                    let t = table(s, &u.table);
+                    let c = t.columns.iter_mut().find(|c| c.name == u.column).unwrap();
+                    c.default = u.default_after.clone();
+                }
+            }
+            Op::CreateTable(t) => {
+                assert!(s.table(&t.name).is_none());
+                s.tables.push(t.clone())
+            }
+            Op::DropTable(t) => remove(&mut s.tables, |x| x.name == t.name),
+            Op::AddColumn { table: n, column } => table(s, n).columns.push(column.clone()),
+            Op::DropColumn { table: n, column } => {
+                remove(&mut table(s, n).columns, |c| c.name == column.name)
+            }
+            Op::AlterColumn { table: n, to, .. } => {
+                let t = table(s, n);
+                let c = t.columns.iter_mut().find(|c| c.name == to.name).unwrap();
+                *c = to.clone();
+            }
+            Op::AddPrimaryKey { table: n, key } => {
+                let t = table(s, n);
+                assert!(t.primary_key.is_none());
+                t.primary_key = Some(key.clone());
+            }
+            Op::DropPrimaryKey { table: n, .. } => table(s, n).primary_key = None,
+            Op::AddUnique { table: n, unique } => table(s, n).uniques.push(unique.clone()),
+            Op::DropUnique { table: n, unique } => {
+                remove(&mut table(s, n).uniques, |u| u.columns == unique.columns)
+            }
+            Op::AddCheck { table: n, check } => table(s, n).checks.push(check.clone()),
+            Op::DropCheck { table: n, check } => remove(&mut table(s, n).checks, |c| {
+                check_key(c, d) == check_key(check, d)
+            }),
+            Op::CreateIndex { table: n, index } => table(s, n).indexes.push(index.clone()),
+            Op::DropIndex { table: n, index } => remove(&mut table(s, n).indexes, |i| {
+                index_key(i, d) == index_key(index, d)
+            }),
+            Op::AddForeignKey { table: n, key } => {
+                assert!(s.table(&key.ref_table).is_some(), "{key:?}");
+                table(s, n).foreign_keys.push(key.clone())
+            }
+            Op::DropForeignKey { table: n, key } => {
+                remove(&mut table(s, n).foreign_keys, |f| fk_key(f) == fk_key(key))
+            }
+            Op::RebuildTable { to, .. } => *table(s, &to.name) = to.clone(),
+        }
+        // Inline foreign keys only name tables that exist (SQLite excepted).
+        if let Op::CreateTable(t) = op
+            && d != Dialect::Sqlite
+        {
+            for f in &t.foreign_keys {
+                assert!(
+                    s.table(&f.ref_table).is_some(),
+                    "{} before {}",
+                    t.name,
+                    f.ref_table
+                );
+            }
+        }
+    }
+
+    /// A small random schema from a seed: up to four tables with keys, indexes, checks,
+    /// foreign keys (cycles included) and an enum type.
+    fn random_schema(seed: &[u8]) -> Schema {
+        let mut bytes = seed.iter().copied().cycle();
+        let mut next = move || bytes.next().unwrap_or(0);
+        let mut s = Schema::default();
+        let labels = ["a", "b", "c"];
+        if next() % 2 == 0 {
+            s.enums.push(EnumType {
+                name: "mood".into(),
+                values: labels[..2 + usize::from(next() % 2)]
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect(),
+            });
+        }
+        let names = ["t0", "t1", "t2", "t3"];
+        let present: Vec<&str> = names.iter().copied().filter(|_| next() % 3 != 0).collect();
+        for name in &present {
+            let mut t = Table::new(name);
+            t.columns.push(Column::new("id", "integer").not_null());
+            t.primary_key = Some(PrimaryKey {
+                name: Some(format!("{name}_pkey")),
+                columns: vec!["id".into()],
+            });
+            for (k, c) in ["a", "b", "c"].iter().enumerate() {
+                if next() % 2 == 0 {
+                    let ty = ["integer", "bigint", "text", "character varying(10)"]
+                        [usize::from(next() % 4)];
+                    let mut col = Column::new(c, ty);
+                    col.nullable = next() % 2 == 0;
+                    if next() % 3 == 0 {
+                        col.default = Some(format!("{k}"));
+                    }
+                    t.columns.push(col);
+                }
+            }
+            if !s.enums.is_empty() && next() % 2 == 0 {
+                t.columns
+                    .push(Column::new("m", "mood").default_to("'a'::mood"));
+            }
+            let cols: Vec<String> = t.columns.iter().skip(1).map(|c| c.name.clone()).collect();
+            if let Some(c) = cols.first() {
+                match next() % 4 {
+                    0 => t.indexes.push(Index {
+                        name: format!("ix_{name}_{c}"),
+                        parts: vec![c.clone()],
+                        unique: next() % 2 == 0,
+                        predicate: None,
+                        method: None,
+                    }),
+                    1 => t.uniques.push(Unique {
+                        name: Some(format!("{name}_{c}_key")),
+                        columns: vec![c.clone()],
+                    }),
+                    2 => t.checks.push(Check {
+                        name: Some(format!("{name}_{c}_check")),
+                        expression: format!("({c} IS NOT NULL)"),
+                    }),
+                    _ => {}
+                }
+            }
+            if next() % 3 == 0 {
+                t.primary_key = None;
+            }
+            s.tables.push(t);
+        }
+        // Foreign keys from an integer column to another table's primary key.
+        let targets: Vec<String> = s
+            .tables
+            .iter()
+            .filter(|t| t.primary_key.is_some())
+            .map(|t| t.name.clone())
+            .collect();
+        for t in &mut s.tables {
+            if targets.is_empty() || next() % 2 == 0 {
+                continue;
+            }
+            let target = targets[usize::from(next()) % targets.len()].clone();
+            let Some(col) = t
+                .columns
+                .iter()
+                .skip(1)
+                .find(|c| c.data_type == "integer")
+                .map(|c| c.name.clone())
+            else {
+                continue;
+            };
+            t.foreign_keys.push(ForeignKey {
+                name: Some(format!("{}_{col}_fkey", t.name)),
+                columns: vec![col],
+                ref_table: target,
+                ref_columns: vec!["id".into()],
+                on_delete: if next() % 2 == 0 {
+                    Action::Cascade
+                } else {
+                    Action::NoAction
+                },
+                on_update: Action::NoAction,
+            });
+        }
+        s
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(200))]
+
+        /// For any two schemas and every dialect: the operations take the first to the
+        /// second, and the reversed inverses take the second back to the first.
+        #[test]
+        fn diff_reaches_the_target_and_its_inverse_comes_back(
+            a in proptest::array::uniform32(proptest::prelude::any::<u8>()),
+            b in proptest::array::uniform32(proptest::prelude::any::<u8>()),
+        ) {
+            let from = random_schema(&a);
+            let to = random_schema(&b);
+            for d in [Dialect::Postgres, Dialect::MySql, Dialect::Sqlite] {
+                // SQLite and MySQL have no enum types.
+                let strip = |s: &Schema| {
+                    let mut s = s.clone();
+                    if d != Dialect::Postgres {
+                        s.enums.clear();
+                        for t in &mut s.tables {
+                            t.columns.retain(|c| c.data_type != "mood");
+                        }
+                    }
+                    s
+                };
+                let (from, to) = (strip(&from), strip(&to));
+                let ops = diff(&from, &to, d);
+                let mut state = from.clone();
+                for op in &ops {
+                    apply(&mut state, op, d);
+                }
+                proptest::prop_assert!(changes(&state, &to, d).is_empty(), "{d:?}: {:?}", changes(&state, &to, d));
+                for op in ops.iter().rev() {
+                    apply(&mut state, &op.inverse(), d);
+                }
+                proptest::prop_assert!(changes(&state, &from, d).is_empty(), "{d:?} back: {:?}", changes(&state, &from, d));
+                // Rendering never panics and is empty exactly when nothing changes.
+                proptest::prop_assert_eq!(ops.is_empty(), crate::schema::generate(&from, &to, d).is_none());
+            }
+        }
+    }
+
     fn kinds(ops: &[Op]) -> Vec<String> {
         ops.iter().map(Op::describe).collect()
     }
