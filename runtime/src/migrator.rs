@@ -313,13 +313,14 @@ impl<'m> Migrator<'m> {
                 .await
                 .map_err(|e| Error::db("reading the version table", &e))?
                 .unwrap_or_default();
-            let log = DB::read_log(conn, &self.tables)
+            // Only the dirty rows: the whole log is read only when the history differs.
+            let dirty = DB::read_dirty(conn, &self.tables)
                 .await
                 .map_err(|e| Error::db("reading the log table", &e))?;
             let (targets, purge) = match op {
                 Op::Stamp(targets, purge) => (targets, *purge),
                 Op::Upgrade(_) | Op::Downgrade(_) => {
-                    if let Err(e) = self.refuse_dirty(&rows, &log) {
+                    if let Err(e) = self.refuse_dirty(&rows, &dirty) {
                         let (wait, attempt) = dirty_wait.get_or_insert_with(|| (WaitLog::new(), 0));
                         if DB::SESSION_LOCK || wait.elapsed() >= self.lock_timeout {
                             return Err(e);
@@ -360,15 +361,15 @@ impl<'m> Migrator<'m> {
             let plan = match op {
                 Op::Stamp(..) => {
                     return self
-                        .stamp_locked::<DB>(conn, targets, purge, &current, &log)
+                        .stamp_locked::<DB>(conn, targets, purge, &current, &dirty)
                         .await;
                 }
                 Op::Upgrade(target) => {
-                    self.check_history(&rows, &log, &current)?;
+                    self.verify_history::<DB>(conn, &rows, &current).await?;
                     self.migrations.graph().plan_upgrade(target, &current)
                 }
                 Op::Downgrade(target) => {
-                    self.check_history(&rows, &log, &current)?;
+                    self.verify_history::<DB>(conn, &rows, &current).await?;
                     self.migrations.graph().plan_downgrade(target, &current)
                 }
             }
@@ -486,6 +487,32 @@ impl<'m> Migrator<'m> {
         })
     }
 
+    /// Whether each version row's digest is the embedded one of its revision.
+    fn heads_match(&self, rows: &[HeadRow], current: &[usize]) -> bool {
+        rows.iter().zip(current).all(|(row, &i)| {
+            self.migrations.at(i).is_some_and(|r| {
+                row.chain_digest.parse::<revchain_core::Digest>() == Ok(r.chain_digest())
+            })
+        })
+    }
+
+    /// [`check_history`](Self::check_history), reading the log only when the head digests
+    /// differ (equal digests prove the history without it).
+    async fn verify_history<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        rows: &[HeadRow],
+        current: &[usize],
+    ) -> Result<(), Error> {
+        if self.heads_match(rows, current) {
+            return Ok(());
+        }
+        let log = DB::read_log(conn, &self.tables)
+            .await
+            .map_err(|e| Error::db("reading the log table", &e))?;
+        self.check_history(rows, &log, current)
+    }
+
     /// Checks that the applied history is the embedded one: equal head digests prove it;
     /// on a mismatch the log names the first revision that differs.
     fn check_history(
@@ -495,12 +522,7 @@ impl<'m> Migrator<'m> {
         current: &[usize],
     ) -> Result<(), Error> {
         let graph = self.migrations.graph();
-        let all_match = rows.iter().zip(current).all(|(row, &i)| {
-            self.migrations.at(i).is_some_and(|r| {
-                row.chain_digest.parse::<revchain_core::Digest>() == Ok(r.chain_digest())
-            })
-        });
-        if all_match {
+        if self.heads_match(rows, current) {
             return Ok(());
         }
         if let Some(gone) = log.iter().find(|l| graph.find(&l.revision).is_none()) {
@@ -567,7 +589,8 @@ impl<'m> Migrator<'m> {
         targets: &[Target],
         purge: bool,
         current: &[usize],
-        log: &[LogRow],
+        // The dirty log rows (a stamp re-records them).
+        dirty_rows: &[LogRow],
     ) -> Result<Report, Error> {
         let graph = self.migrations.graph();
         let start: Vec<usize> = if purge { Vec::new() } else { current.to_vec() };
@@ -582,7 +605,7 @@ impl<'m> Migrator<'m> {
         let after = graph.applied(&heads);
         let d = DB::DIALECT;
         let t = &self.tables;
-        let dirty: HashSet<&str> = log
+        let dirty: HashSet<&str> = dirty_rows
             .iter()
             .filter(|l| l.dirty)
             .map(|l| l.revision.as_str())
