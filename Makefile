@@ -12,10 +12,11 @@ MIGRATIONS ?= example-app/migrations
 REVCHAIN ?= cargo run --quiet -p revchain --bin revchain -- --dir $(MIGRATIONS)
 APP ?= cargo run --quiet -p example-app --
 
-.PHONY: help migrate-create migrate-up migrate-down migrate-current migrate-history run test
+.PHONY: help migrate-create migrate-check migrate-up migrate-down migrate-current migrate-history run test
 
 help:
-	@echo 'make migrate-create MSG="add users.phone"  new revision file in $(MIGRATIONS)'
+	@echo 'make migrate-create MSG="add users.phone"  autogenerate a revision from example-app/schema.sql'
+	@echo 'make migrate-check                          fail if the migrations do not produce schema.sql'
 	@echo 'make migrate-up                             upgrade the database to head'
 	@echo 'make migrate-down                           downgrade the database one revision'
 	@echo 'make migrate-current                        show the database revision'
@@ -25,7 +26,10 @@ help:
 
 migrate-create:
 	@if [ -z "$$MSG" ]; then echo 'usage: make migrate-create MSG="add users.phone"' >&2; exit 2; fi
-	$(REVCHAIN) revision -m "$$MSG"
+	$(REVCHAIN) revision --autogenerate -m "$$MSG" --schema example-app/schema.sql
+
+migrate-check:
+	$(REVCHAIN) check --schema example-app/schema.sql
 
 migrate-up:
 	$(APP) migrate upgrade head

@@ -1,11 +1,9 @@
 //! Stage two: read the directory once, validate it with `revchain-core`, and keep what the
 //! expansion needs.
 //!
-//! The bytes are read here, once, and handed to core's parser, so that the fingerprint the
-//! expansion asserts against `include_bytes!` is the fingerprint of the very bytes whose
-//! upgrade section was checksummed. (`History::load_as` reads the files itself and would
-//! force a second read; the steps below are its steps, with core's own file rule, decoder,
-//! parser and graph.)
+//! The steps are `History::load_as`'s (core's own file rule, decoder, parser and graph),
+//! written out so that the macro also learns each file's absolute path for the
+//! `include_bytes!` that ties it into the build.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -13,8 +11,6 @@ use std::path::PathBuf;
 
 use revchain_core::history::{self, LoadError, Mode};
 use revchain_core::{History, parse};
-
-use crate::fingerprint::{Segment, segments};
 
 /// A validated directory, ready to expand.
 pub(crate) struct Validated {
@@ -32,10 +28,6 @@ pub(crate) struct Validated {
 pub(crate) struct SourceFile {
     /// The absolute path, for `include_bytes!`.
     pub(crate) abs_path: String,
-    /// The length of the bytes that were parsed.
-    pub(crate) len: usize,
-    /// Their fingerprints, by segment.
-    pub(crate) segments: Vec<Segment>,
 }
 
 /// Loads and validates the directory `written` (relative to `manifest_dir`, the calling
@@ -101,11 +93,7 @@ pub(crate) fn validate(
             .and_then(|text| parse::parse_with(&shown, &text, Mode::Strict));
         match file {
             Ok(file) => {
-                let source = SourceFile {
-                    abs_path,
-                    len: bytes.len(),
-                    segments: segments(&bytes),
-                };
+                let source = SourceFile { abs_path };
                 sources.insert(shown, source);
                 parsed.push(file);
             }

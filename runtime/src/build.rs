@@ -5,10 +5,8 @@
 //! to watch the directory:
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     revchain::build::track("migrations");
-//! }
+//! // In build.rs, inside `fn main`:
+//! revchain::build::track("migrations");
 //! ```
 //!
 //! With `revchain` as a build-dependency too:
@@ -34,7 +32,10 @@ pub fn track(dir: impl AsRef<Path>) {
 pub fn rerun_lines(dir: &Path) -> Vec<String> {
     let mut lines = vec![format!("cargo:rerun-if-changed={}", dir.display())];
     for name in revision_files(dir) {
-        lines.push(format!("cargo:rerun-if-changed={}", dir.join(name).display()));
+        lines.push(format!(
+            "cargo:rerun-if-changed={}",
+            dir.join(name).display()
+        ));
     }
     lines
 }

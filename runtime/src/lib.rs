@@ -19,21 +19,35 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// Without a database backend (e.g. as a build-dependency for `build::track`), the engine
+// is compiled but unused.
+#![cfg_attr(
+    not(any(feature = "postgres", feature = "mysql", feature = "sqlite")),
+    allow(dead_code)
+)]
 #![warn(missing_docs)]
 
+// The parts that talk to a database by URL need at least one backend compiled in.
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub mod autogen;
 mod backend;
 pub mod build;
-#[cfg(feature = "cli")]
+#[cfg(all(
+    feature = "cli",
+    any(feature = "postgres", feature = "mysql", feature = "sqlite")
+))]
 pub mod cli;
 mod error;
 mod migrator;
-#[cfg(feature = "cli")]
+#[cfg(all(
+    feature = "cli",
+    any(feature = "postgres", feature = "mysql", feature = "sqlite")
+))]
 mod offline;
-mod private;
 mod report;
 mod table;
 mod tables;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub mod testing;
 pub mod url;
 
@@ -50,7 +64,6 @@ pub use tables::{InvalidTableName, TableName};
 /// Support for the code that `migrations!` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::private::{fingerprint, fingerprint_matches};
     pub use crate::table::{Migrations, Revision, RevisionParts};
     pub use revchain_core::Digest;
     pub use std::borrow::Cow;

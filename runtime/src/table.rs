@@ -45,7 +45,8 @@ pub struct RevisionParts {
 /// One revision of a [`Migrations`] table.
 #[derive(Debug, Clone)]
 pub struct Revision {
-    parts: RevisionParts,
+    #[doc(hidden)]
+    pub __parts: RevisionParts,
 }
 
 fn split_list(s: &str) -> impl Iterator<Item = &str> {
@@ -53,100 +54,95 @@ fn split_list(s: &str) -> impl Iterator<Item = &str> {
 }
 
 impl Revision {
-    #[doc(hidden)]
-    pub const fn __from_parts(parts: RevisionParts) -> Revision {
-        Revision { parts }
-    }
-
     /// The revision id.
     pub fn id(&self) -> &str {
-        &self.parts.id
+        &self.__parts.id
     }
 
     /// The message (the first line of the file's header).
     pub fn message(&self) -> &str {
-        &self.parts.message
+        &self.__parts.message
     }
 
     /// The parent ids, in the order of the `Revises` line; none for a base.
     pub fn parents(&self) -> impl Iterator<Item = &str> {
-        split_list(&self.parts.parent_ids)
+        split_list(&self.__parts.parent_ids)
     }
 
     /// The parents as indices into the table.
     pub fn parent_indices(&self) -> impl Iterator<Item = usize> + '_ {
-        self.parts.parents.iter().map(|&p| p as usize)
+        self.__parts.parents.iter().map(|&p| p as usize)
     }
 
     /// The `Depends On` entries as written (ids or branch labels).
     pub fn depends_on(&self) -> impl Iterator<Item = &str> {
-        split_list(&self.parts.depends_on_names)
+        split_list(&self.__parts.depends_on_names)
     }
 
     /// The branch labels.
     pub fn branch_labels(&self) -> impl Iterator<Item = &str> {
-        split_list(&self.parts.branch_labels)
+        split_list(&self.__parts.branch_labels)
     }
 
     /// `Create Date`, as written.
     pub fn create_date(&self) -> Option<&str> {
-        self.parts.create_date.as_deref()
+        self.__parts.create_date.as_deref()
     }
 
     /// The upgrade SQL, normalised as for the checksum (DESIGN.md §3).
     pub fn upgrade_sql(&self) -> &str {
-        &self.parts.upgrade_sql
+        &self.__parts.upgrade_sql
     }
 
     /// The file line where the upgrade SQL starts.
     pub fn upgrade_line(&self) -> usize {
-        self.parts.upgrade_line as usize
+        self.__parts.upgrade_line as usize
     }
 
     /// The downgrade SQL; `None` for an irreversible revision.
     pub fn downgrade_sql(&self) -> Option<&str> {
-        self.parts.downgrade_sql.as_deref()
+        self.__parts.downgrade_sql.as_deref()
     }
 
     /// The file line where the downgrade SQL starts.
     pub fn downgrade_line(&self) -> usize {
-        self.parts.downgrade_line as usize
+        self.__parts.downgrade_line as usize
     }
 
     /// Whether the revision runs inside a transaction (`Transactional: true`, the default).
     pub fn is_transactional(&self) -> bool {
-        self.parts.transactional
+        self.__parts.transactional
     }
 
     /// Whether the revision can be downgraded.
     pub fn is_reversible(&self) -> bool {
-        self.parts.downgrade_sql.is_some()
+        self.__parts.downgrade_sql.is_some()
     }
 
     /// Whether this revision merges several parents.
     pub fn is_merge(&self) -> bool {
-        self.parts.parents.len() > 1
+        self.__parts.parents.len() > 1
     }
 
     /// The file the revision came from, relative to the crate (e.g.
     /// `migrations/3f2a9c01b7de_add_users.sql`).
     pub fn path(&self) -> &str {
-        &self.parts.path
+        &self.__parts.path
     }
 
     /// The line of `Revision ID` in the file.
     pub fn id_line(&self) -> usize {
-        self.parts.id_line as usize
+        self.__parts.id_line as usize
     }
 
     /// The SHA-256 checksum of the upgrade SQL.
     pub fn checksum(&self) -> Digest {
-        self.parts.checksum
+        self.__parts.checksum
     }
 
     /// The chain digest: the checksum combined with the parents' chain digests.
     pub fn chain_digest(&self) -> Digest {
-        self.parts.chain_digest
+        self.__parts.chain_digest
     }
 }
 
@@ -204,27 +200,31 @@ impl Migrations {
             .map(|(i, f)| {
                 let node = graph.node(i);
                 let index = |v: &[usize]| -> Vec<u32> {
-                    v.iter().map(|&p| u32::try_from(p).unwrap_or(u32::MAX)).collect()
+                    v.iter()
+                        .map(|&p| u32::try_from(p).unwrap_or(u32::MAX))
+                        .collect()
                 };
-                Revision::__from_parts(RevisionParts {
-                    id: f.id.clone().into(),
-                    message: f.message.clone().into(),
-                    parent_ids: f.parents.join(", ").into(),
-                    parents: index(&node.parents).into(),
-                    depends_on_names: f.depends_on.join(", ").into(),
-                    depends_on: index(&node.depends_on).into(),
-                    branch_labels: f.branch_labels.join(", ").into(),
-                    create_date: f.create_date.clone().map(Into::into),
-                    transactional: f.transactional,
-                    upgrade_sql: f.upgrade.sql.clone().into(),
-                    upgrade_line: line(f.upgrade.line),
-                    downgrade_sql: f.downgrade.as_ref().map(|d| d.sql.clone().into()),
-                    downgrade_line: f.downgrade.as_ref().map_or(0, |d| line(d.line)),
-                    path: f.path.clone().into(),
-                    id_line: line(f.lines.id),
-                    checksum: history.checksum(i),
-                    chain_digest: history.chain_digest(i),
-                })
+                Revision {
+                    __parts: RevisionParts {
+                        id: f.id.clone().into(),
+                        message: f.message.clone().into(),
+                        parent_ids: f.parents.join(", ").into(),
+                        parents: index(&node.parents).into(),
+                        depends_on_names: f.depends_on.join(", ").into(),
+                        depends_on: index(&node.depends_on).into(),
+                        branch_labels: f.branch_labels.join(", ").into(),
+                        create_date: f.create_date.clone().map(Into::into),
+                        transactional: f.transactional,
+                        upgrade_sql: f.upgrade.sql.clone().into(),
+                        upgrade_line: line(f.upgrade.line),
+                        downgrade_sql: f.downgrade.as_ref().map(|d| d.sql.clone().into()),
+                        downgrade_line: f.downgrade.as_ref().map_or(0, |d| line(d.line)),
+                        path: f.path.clone().into(),
+                        id_line: line(f.lines.id),
+                        checksum: history.checksum(i),
+                        chain_digest: history.chain_digest(i),
+                    },
+                }
             })
             .collect();
         let heads: Vec<u32> = graph
@@ -265,7 +265,9 @@ impl Migrations {
 
     /// The heads: revisions that no revision revises.
     pub fn heads(&self) -> impl Iterator<Item = &Revision> {
-        self.heads.iter().filter_map(|&h| self.revisions.get(h as usize))
+        self.heads
+            .iter()
+            .filter_map(|&h| self.revisions.get(h as usize))
     }
 
     /// How the migrations directory is named in messages (e.g. `migrations`).
@@ -303,7 +305,7 @@ impl Migrations {
                 .map(|r| Node {
                     id: r.id().to_owned(),
                     parents: r.parent_indices().collect(),
-                    depends_on: r.parts.depends_on.iter().map(|&d| d as usize).collect(),
+                    depends_on: r.__parts.depends_on.iter().map(|&d| d as usize).collect(),
                     branch_labels: r.branch_labels().map(str::to_owned).collect(),
                     reversible: r.is_reversible(),
                 })
@@ -339,7 +341,11 @@ impl Migrations {
     }
 
     /// Plans `stamp target` from the given current heads (ids).
-    pub fn resolve_stamp(&self, target: &str, current_heads: &[&str]) -> Result<StampPlan, TargetError> {
+    pub fn resolve_stamp(
+        &self,
+        target: &str,
+        current_heads: &[&str],
+    ) -> Result<StampPlan, TargetError> {
         let target: Target = target.parse()?;
         let current = self.indices(current_heads)?;
         self.graph().plan_stamp(&target, &current)

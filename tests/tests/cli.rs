@@ -410,3 +410,26 @@ async fn database_commands(db: &TestDb) {
     let verbose = ok(dir, &with(&["current", "--verbose"]));
     assert!(verbose.starts_with("Current revision(s) for "), "{verbose}");
 }
+
+/// The example app's declarative schema is what its migrations produce: the check the
+/// `make migrate-check` target (and CI) runs, on SQLite and PostgreSQL scratch databases.
+#[tokio::test]
+async fn example_app_migrations_produce_its_schema() {
+    let root = revchain_tests::tests_dir().join("..");
+    let migrations = root.join("example-app/migrations");
+    let schema = root.join("example-app/schema.sql");
+    let schema = schema.to_str().unwrap();
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}/server.db", sqlite_dir.path().display());
+    let postgres = format!("{}/postgres", revchain_tests::server_url(Kind::Postgres));
+    for url in [sqlite.as_str(), postgres.as_str()] {
+        let out = ok(
+            &migrations,
+            &["check", "--schema", schema, "--database-url", url],
+        );
+        assert!(
+            out.contains("The migrations at head produce the schema of"),
+            "{out}"
+        );
+    }
+}

@@ -45,6 +45,12 @@ fn assert_same(table: &Migrations, history: &History) {
         assert_eq!(rev.create_date(), file.create_date.as_deref(), "{at}");
         assert_eq!(rev.is_transactional(), file.transactional, "{at}");
         assert_eq!(rev.upgrade_sql(), file.upgrade.sql, "{at}");
+        // The SQL compiled into the binary is the SQL that was checksummed.
+        assert_eq!(
+            revchain::Digest::checksum(rev.upgrade_sql()),
+            rev.checksum(),
+            "{at}"
+        );
         assert_eq!(rev.upgrade_line(), file.upgrade.line, "{at}");
         assert_eq!(
             rev.downgrade_sql(),

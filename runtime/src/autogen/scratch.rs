@@ -3,6 +3,12 @@
 //! dropped afterwards on every path: success, error, Ctrl-C (the caller awaits
 //! [`Scratches::cleanup`]), and a panic (the `Drop` fallback).
 
+// Server databases (PostgreSQL, MySQL) need these; a SQLite-only build does not.
+#![cfg_attr(
+    not(any(feature = "postgres", feature = "mysql")),
+    allow(unused_imports, unused_variables, dead_code)
+)]
+
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -41,6 +47,7 @@ enum Created {
     /// A database on the server.
     Database(String),
     /// A SQLite scratch directory.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Dir(PathBuf),
 }
 

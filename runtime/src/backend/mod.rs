@@ -59,6 +59,7 @@ pub(crate) enum Failure {
     },
     /// Another process changed the database's state before step `index` could start; plan
     /// again.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Raced,
     /// Anything else (bookkeeping, connection, lock).
     Other(Error),

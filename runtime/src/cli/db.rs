@@ -57,6 +57,8 @@ fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
 
 /// Connects to `url`; `create` allows creating a missing SQLite file.
 pub(crate) async fn connect(url: &str, create: bool) -> Result<Db, CliError> {
+    // Only SQLite creates a database by connecting.
+    let _ = create;
     let redactor = Redactor::for_url(url);
     let fail = |e: sqlx::Error| {
         CliError::user(format!(
