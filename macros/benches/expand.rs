@@ -20,8 +20,6 @@
 mod args;
 #[path = "../src/expand.rs"]
 mod expand;
-#[path = "../src/fingerprint.rs"]
-mod fingerprint;
 #[path = "../src/validate.rs"]
 mod validate;
 
