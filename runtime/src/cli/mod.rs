@@ -418,8 +418,8 @@ pub fn tool_main() -> ExitCode {
     }
 }
 
-/// Logs to stderr: `revchain` events at `info`, everything else at `warn`, unless
-/// `RUST_LOG` says otherwise. Does nothing if a subscriber is already installed.
+/// Logs to stderr (in colour only on a terminal): `revchain` events at `info`, everything
+/// else at `warn`, unless `RUST_LOG` says otherwise. Does nothing if a subscriber is already installed.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter =
@@ -427,6 +427,7 @@ pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .try_init();
