@@ -44,6 +44,8 @@ mod migrator;
     any(feature = "postgres", feature = "mysql", feature = "sqlite")
 ))]
 mod offline;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod pool;
 mod report;
 mod table;
 mod tables;

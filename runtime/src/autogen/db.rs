@@ -1,54 +1,16 @@
-//! A pool on one database of any supported kind, with what autogenerate does to it: run a
+//! What autogenerate does to a pool on any supported database: run a
 //! script statement by statement (naming the file and line of a rejected statement), and
 //! read its schema.
 
-use revchain_core::Dialect;
 use revchain_core::schema::Schema;
 use sqlx::AssertSqlSafe;
 
 use super::Error;
 use crate::error::driver_message;
+pub(crate) use crate::pool::{AnyPool, on_any};
 use crate::table::Migrations;
 
-/// A pool on one database.
-#[derive(Debug, Clone)]
-pub(crate) enum AnyPool {
-    #[cfg(feature = "postgres")]
-    Postgres(sqlx::PgPool),
-    #[cfg(feature = "mysql")]
-    MySql(sqlx::MySqlPool),
-    #[cfg(feature = "sqlite")]
-    Sqlite(sqlx::SqlitePool),
-}
-
-/// Runs the same block on whichever pool `$db` holds.
-macro_rules! on_any {
-    ($db:expr, $pool:ident => $e:expr) => {
-        match $db {
-            #[cfg(feature = "postgres")]
-            AnyPool::Postgres($pool) => $e,
-            #[cfg(feature = "mysql")]
-            AnyPool::MySql($pool) => $e,
-            #[cfg(feature = "sqlite")]
-            AnyPool::Sqlite($pool) => $e,
-        }
-    };
-}
-pub(crate) use on_any;
-
 impl AnyPool {
-    /// The SQL dialect of the database.
-    pub fn dialect(&self) -> Dialect {
-        match self {
-            #[cfg(feature = "postgres")]
-            AnyPool::Postgres(_) => Dialect::Postgres,
-            #[cfg(feature = "mysql")]
-            AnyPool::MySql(_) => Dialect::MySql,
-            #[cfg(feature = "sqlite")]
-            AnyPool::Sqlite(_) => Dialect::Sqlite,
-        }
-    }
-
     /// Runs `statements` (text and file line) one by one on one connection; on failure,
     /// the line and the database's message.
     async fn run(&self, statements: Vec<(String, usize)>) -> Result<(), (usize, String)> {
@@ -113,10 +75,5 @@ impl AnyPool {
             .retain(|t| !exclude.iter().any(|x| x == &t.name));
         schema.sort();
         Ok(schema)
-    }
-
-    /// Closes the pool (waits for its connections to close).
-    pub async fn close(&self) {
-        on_any!(self, pool => pool.close().await)
     }
 }

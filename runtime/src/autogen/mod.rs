@@ -299,39 +299,10 @@ pub async fn snapshot(url: &str) -> Result<Schema, Error> {
 
 /// A pool on the database `url` names.
 pub(crate) async fn connect(url: &str) -> Result<db::AnyPool, Error> {
-    use std::str::FromStr;
-    let fail = |e: sqlx::Error| Error::Connect {
-        url: crate::url::redact(url),
-        message: crate::url::Redactor::for_url(url).scrub(&crate::error::driver_message(&e)),
-    };
-    match crate::url::DatabaseKind::of(url) {
-        #[cfg(feature = "postgres")]
-        Some(crate::url::DatabaseKind::Postgres) => Ok(db::AnyPool::Postgres(
-            sqlx::pool::PoolOptions::new()
-                .max_connections(2)
-                .connect_with(sqlx::postgres::PgConnectOptions::from_str(url).map_err(fail)?)
-                .await
-                .map_err(fail)?,
-        )),
-        #[cfg(feature = "mysql")]
-        Some(crate::url::DatabaseKind::MySql) => Ok(db::AnyPool::MySql(
-            sqlx::pool::PoolOptions::new()
-                .max_connections(2)
-                .connect_with(sqlx::mysql::MySqlConnectOptions::from_str(url).map_err(fail)?)
-                .await
-                .map_err(fail)?,
-        )),
-        #[cfg(feature = "sqlite")]
-        Some(crate::url::DatabaseKind::Sqlite) => Ok(db::AnyPool::Sqlite(
-            sqlx::pool::PoolOptions::new()
-                .max_connections(2)
-                .connect_with(sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(fail)?)
-                .await
-                .map_err(fail)?,
-        )),
-        _ => Err(Error::UnsupportedUrl(
-            crate::url::redact(url),
-            "PostgreSQL, MySQL/MariaDB, SQLite".to_owned(),
-        )),
-    }
+    db::AnyPool::connect(url, false).await.map_err(|e| match e {
+        crate::pool::ConnectError::Unsupported(url, supported) => {
+            Error::UnsupportedUrl(url, supported)
+        }
+        crate::pool::ConnectError::Failed(url, message) => Error::Connect { url, message },
+    })
 }

@@ -77,20 +77,6 @@ pub(crate) struct Scratches {
     created: Mutex<Vec<(Created, bool)>>,
 }
 
-fn supported() -> String {
-    let mut kinds = Vec::new();
-    if cfg!(feature = "postgres") {
-        kinds.push("PostgreSQL");
-    }
-    if cfg!(feature = "mysql") {
-        kinds.push("MySQL/MariaDB");
-    }
-    if cfg!(feature = "sqlite") {
-        kinds.push("SQLite");
-    }
-    kinds.join(", ")
-}
-
 impl Scratches {
     /// Scratch databases on the server `url` names (its database part is only used to
     /// connect; SQLite URLs only say "SQLite": the files go to a temporary directory).
@@ -101,7 +87,7 @@ impl Scratches {
                 DatabaseKind::MySql => cfg!(feature = "mysql"),
                 DatabaseKind::Sqlite => cfg!(feature = "sqlite"),
             })
-            .ok_or_else(|| Error::UnsupportedUrl(redact(url), supported()))?;
+            .ok_or_else(|| Error::UnsupportedUrl(redact(url), crate::pool::supported()))?;
         Ok(Scratches {
             url: url.to_owned(),
             kind,
@@ -214,7 +200,10 @@ impl Scratches {
                 Ok(AnyPool::Sqlite(pool))
             }
             #[allow(unreachable_patterns)]
-            _ => Err(Error::UnsupportedUrl(redact(&self.url), supported())),
+            _ => Err(Error::UnsupportedUrl(
+                redact(&self.url),
+                crate::pool::supported(),
+            )),
         }
     }
 

@@ -1,0 +1,128 @@
+//! A pool on whichever database a URL names, for the parts that start from a URL (the CLI,
+//! autogenerate, the roundtrip test) rather than from a pool the application holds.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use revchain_core::Dialect;
+
+use crate::url::{DatabaseKind, Redactor, redact};
+
+/// A pool on one of the databases this build supports.
+#[derive(Debug, Clone)]
+pub(crate) enum AnyPool {
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+    #[cfg(feature = "mysql")]
+    MySql(sqlx::MySqlPool),
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+}
+
+/// Runs the same expression on whichever pool `$db` holds (the expression is compiled once
+/// per database type).
+macro_rules! on_any {
+    ($db:expr, $pool:ident => $e:expr) => {
+        match $db {
+            #[cfg(feature = "postgres")]
+            $crate::pool::AnyPool::Postgres($pool) => $e,
+            #[cfg(feature = "mysql")]
+            $crate::pool::AnyPool::MySql($pool) => $e,
+            #[cfg(feature = "sqlite")]
+            $crate::pool::AnyPool::Sqlite($pool) => $e,
+        }
+    };
+}
+pub(crate) use on_any;
+
+/// Why a URL gave no pool.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    /// The scheme names a database this build does not support; holds the redacted URL and
+    /// the supported databases.
+    Unsupported(String, String),
+    /// Connecting failed; holds the redacted URL and the driver's message, scrubbed of the
+    /// password.
+    Failed(String, String),
+}
+
+/// The databases this build was compiled for.
+pub(crate) fn supported() -> String {
+    let mut kinds = Vec::new();
+    if cfg!(feature = "postgres") {
+        kinds.push("PostgreSQL");
+    }
+    if cfg!(feature = "mysql") {
+        kinds.push("MySQL/MariaDB");
+    }
+    if cfg!(feature = "sqlite") {
+        kinds.push("SQLite");
+    }
+    kinds.join(", ")
+}
+
+fn options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(15))
+}
+
+impl AnyPool {
+    /// Connects to `url` (two connections at most); `create` lets SQLite create a missing
+    /// file.
+    pub async fn connect(url: &str, create: bool) -> Result<AnyPool, ConnectError> {
+        // Only SQLite creates a database by connecting.
+        let _ = create;
+        let redactor = Redactor::for_url(url);
+        let fail = |e: sqlx::Error| {
+            ConnectError::Failed(
+                redact(url),
+                redactor.scrub(&crate::error::driver_message(&e)),
+            )
+        };
+        match DatabaseKind::of(url) {
+            #[cfg(feature = "postgres")]
+            Some(DatabaseKind::Postgres) => {
+                let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(fail)?;
+                Ok(AnyPool::Postgres(
+                    options().connect_with(opts).await.map_err(fail)?,
+                ))
+            }
+            #[cfg(feature = "mysql")]
+            Some(DatabaseKind::MySql) => {
+                let opts = sqlx::mysql::MySqlConnectOptions::from_str(url).map_err(fail)?;
+                Ok(AnyPool::MySql(
+                    options().connect_with(opts).await.map_err(fail)?,
+                ))
+            }
+            #[cfg(feature = "sqlite")]
+            Some(DatabaseKind::Sqlite) => {
+                let mut opts = sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(fail)?;
+                if create {
+                    opts = opts.create_if_missing(true);
+                }
+                Ok(AnyPool::Sqlite(
+                    options().connect_with(opts).await.map_err(fail)?,
+                ))
+            }
+            _ => Err(ConnectError::Unsupported(redact(url), supported())),
+        }
+    }
+
+    /// The SQL dialect of the database.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            #[cfg(feature = "postgres")]
+            AnyPool::Postgres(_) => Dialect::Postgres,
+            #[cfg(feature = "mysql")]
+            AnyPool::MySql(_) => Dialect::MySql,
+            #[cfg(feature = "sqlite")]
+            AnyPool::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Closes the pool (waits for its connections to close).
+    pub async fn close(&self) {
+        on_any!(self, pool => pool.close().await)
+    }
+}
