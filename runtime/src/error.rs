@@ -59,6 +59,30 @@ pub enum Error {
         aftermath: Aftermath,
     },
 
+    /// The connection broke during a revision: the server ended the session
+    /// (`pg_terminate_backend`, `KILL`, a restart) or the network failed.
+    #[error("{path}:{line}: the connection to the database was lost during the {direction} of \
+        revision {id}: {message}{}; {}",
+        .code.as_ref().map(|c| format!(" (error code {c})")).unwrap_or_default(),
+        lost_text(*.aftermath, .id))]
+    ConnectionLost {
+        /// The revision.
+        id: String,
+        /// Its file.
+        path: String,
+        /// The file line of the statement that was running, or where the revision's SQL
+        /// starts when that is not known.
+        line: usize,
+        /// Upgrade or downgrade.
+        direction: Direction,
+        /// The driver's or the database's message.
+        message: String,
+        /// The database's error code, when it gives one.
+        code: Option<String>,
+        /// What the failure left behind.
+        aftermath: Aftermath,
+    },
+
     /// A previous run died in the middle of a revision that could not be rolled back.
     #[error(
         "revision {id} ({path}) is marked dirty: a previous {direction} of it stopped part-way \
@@ -83,9 +107,9 @@ pub enum Error {
     /// The database holds revisions this binary does not know.
     #[error(
         "the database is ahead of this binary: its version table names {}, which {} not in \
-         this binary's migrations (a newer release migrated it, or the table was edited by hand); \
-         deploy the newer binary, or allow it with `allow_database_ahead` during a rolling deploy; \
-         nothing was run", list(.unknown), if .unknown.len() == 1 { "is" } else { "are" })]
+         this binary's migrations: either a newer release migrated the database (deploy it, or \
+         allow this with `allow_database_ahead` during a rolling deploy) or the revision's file \
+         was deleted after it ran (restore it); nothing was run", list(.unknown), if .unknown.len() == 1 { "is" } else { "are" })]
     DatabaseAhead {
         /// The unknown ids.
         unknown: Vec<String>,
@@ -164,6 +188,30 @@ fn aftermath_text(a: Aftermath, id: &str) -> String {
             "part of the revision may have run and cannot be rolled back, so {id} is marked \
              dirty: repair the database by hand, then `revchain stamp` it"
         ),
+    }
+}
+
+fn lost_text(a: Aftermath, id: &str) -> String {
+    match a {
+        Aftermath::RolledBack => format!(
+            "{id} runs in one transaction with its bookkeeping, so the database has all of it \
+             or none of it (the version table says which) and nothing after it ran; run again \
+             to finish"
+        ),
+        Aftermath::Dirty => aftermath_text(a, id),
+    }
+}
+
+/// Whether a driver error means that the connection is gone, rather than that a statement
+/// was refused: an I/O or protocol failure, SQLSTATE class 08 (connection exception), or
+/// PostgreSQL's 57P01–57P03 (the server terminated the session or is shutting down).
+pub(crate) fn is_connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
     }
 }
 

@@ -16,7 +16,7 @@ use sqlx::Pool;
 use tracing::Instrument;
 
 use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff};
-use crate::error::{Aftermath, Error, driver_code, driver_message};
+use crate::error::{Aftermath, Error, driver_code, driver_message, is_connection_lost};
 use crate::report::{CurrentHead, Report, Status, StepReport};
 use crate::table::{Migrations, Revision};
 use crate::tables::{TableName, Tables, Work};
@@ -279,9 +279,30 @@ impl<'m> Migrator<'m> {
                 ..Report::default()
             });
         }
-        DB::lock(&mut conn, &self.tables, self.lock_timeout).await?;
+        let done = |rows: &[HeadRow]| self.at_embedded_heads(rows);
+        let Some(held) = DB::lock(
+            &mut conn,
+            &self.tables,
+            self.lock_timeout,
+            if boot { Some(&done) } else { None },
+        )
+        .await?
+        else {
+            // Another process brought the database up to date while this one waited.
+            let heads: Vec<String> = self.migrations.heads().map(|h| h.id().to_owned()).collect();
+            tracing::debug!(
+                target: "revchain",
+                "another process brought the database up to date while this one waited for the lock"
+            );
+            return Ok(Report {
+                heads_before: heads.clone(),
+                heads_after: heads,
+                up_to_date: true,
+                ..Report::default()
+            });
+        };
         let result = self.migrate_locked::<DB>(&mut conn, &op, boot).await;
-        if let Err(e) = DB::unlock(&mut conn, &self.tables).await {
+        if let Err(e) = DB::unlock(&mut conn, &self.tables, held).await {
             tracing::warn!(
                 target: "revchain",
                 "could not release the migration lock ({}); closing the connection releases it",
@@ -298,9 +319,7 @@ impl<'m> Migrator<'m> {
         op: &Op,
         boot: bool,
     ) -> Result<Report, Error> {
-        DB::ensure_tables(conn, &self.tables, self.lock_timeout)
-            .await
-            .map_err(|e| Error::db("creating revchain's tables", &e))?;
+        DB::ensure_tables(conn, &self.tables, self.lock_timeout).await?;
         // What this process applied before another one raced it (SQLite): still its work.
         let mut earlier = Earlier::default();
         // Without a session lock (SQLite) a dirty mark may be a `Transactional: false`
@@ -308,6 +327,9 @@ impl<'m> Migrator<'m> {
         // timeout, before refusing.
         let mut dirty_wait: Option<(WaitLog, u32)> = None;
         let mut races = 0;
+        // The version rows a plan was made on when it met a step no longer pending, that
+        // step's revision and direction.
+        let mut raced: Option<(Vec<HeadRow>, String, Direction)> = None;
         while races < RACE_RETRIES {
             let rows = DB::read_heads(conn, &self.tables)
                 .await
@@ -322,7 +344,21 @@ impl<'m> Migrator<'m> {
                 Op::Upgrade(_) | Op::Downgrade(_) => {
                     if let Err(e) = self.refuse_dirty(&rows, &dirty) {
                         let (wait, attempt) = dirty_wait.get_or_insert_with(|| (WaitLog::new(), 0));
-                        if DB::SESSION_LOCK || wait.elapsed() >= self.lock_timeout {
+                        // Only a `Transactional: false` revision (or one this binary does
+                        // not know, which a newer one may be running) is marked dirty
+                        // while it runs: a transactional one's mark is a crashed run's.
+                        let may_be_running = match &e {
+                            Error::Dirty { id, .. } => self
+                                .migrations
+                                .position(id)
+                                .and_then(|i| self.migrations.at(i))
+                                .is_none_or(|r| !r.is_transactional()),
+                            _ => false,
+                        };
+                        if DB::SESSION_LOCK
+                            || !may_be_running
+                            || wait.elapsed() >= self.lock_timeout
+                        {
                             return Err(e);
                         }
                         if wait.due()
@@ -343,21 +379,48 @@ impl<'m> Migrator<'m> {
             let current = match self.known_heads(&rows) {
                 Ok(current) => current,
                 Err(_) if purge => Vec::new(),
-                Err(unknown) if boot && self.allow_ahead => {
-                    tracing::warn!(
-                        target: "revchain",
-                        "the database is ahead of this binary (it has {}); applying nothing",
-                        unknown.join(", ")
-                    );
-                    return Ok(Report {
-                        heads_before: rows.iter().map(|r| r.revision.clone()).collect(),
-                        heads_after: rows.iter().map(|r| r.revision.clone()).collect(),
-                        database_ahead: true,
-                        ..Report::default()
-                    });
+                Err(unknown) => {
+                    // A newer release records what it applies in the log too: a head that
+                    // the log does not know was never applied by anyone.
+                    let log = DB::read_log(conn, &self.tables)
+                        .await
+                        .map_err(|e| Error::db("reading the log table", &e))?;
+                    let forged: Vec<&str> = unknown
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|id| !log.iter().any(|l| l.revision == *id))
+                        .collect();
+                    if !forged.is_empty() {
+                        return Err(Error::Drift {
+                            detail: forged_heads(&forged),
+                        });
+                    }
+                    if boot && self.allow_ahead {
+                        tracing::warn!(
+                            target: "revchain",
+                            "the database is ahead of this binary (it has {}); applying nothing",
+                            unknown.join(", ")
+                        );
+                        return Ok(Report {
+                            heads_before: rows.iter().map(|r| r.revision.clone()).collect(),
+                            heads_after: rows.iter().map(|r| r.revision.clone()).collect(),
+                            database_ahead: true,
+                            ..Report::default()
+                        });
+                    }
+                    return Err(Error::DatabaseAhead { unknown });
                 }
-                Err(unknown) => return Err(Error::DatabaseAhead { unknown }),
             };
+            // A race changes the version table (a step and its head rows commit together,
+            // and a running `Transactional: false` step is a dirty mark, waited for above):
+            // when it is as it was, the log and the version table disagree.
+            if let Some((before, id, direction)) = raced.take()
+                && before == rows
+            {
+                return Err(Error::Drift {
+                    detail: crate::backend::log_disagrees(&id, direction == Direction::Upgrade),
+                });
+            }
             let plan = match op {
                 Op::Stamp(..) => {
                     return self
@@ -384,7 +447,10 @@ impl<'m> Migrator<'m> {
                 }));
             }
             match self.apply::<DB>(conn, &plan, &mut earlier).await {
-                Err(Failure::Raced) => races += 1,
+                Err(Failure::Raced(id)) => {
+                    races += 1;
+                    raced = Some((rows, id, plan.direction));
+                }
                 Ok(report) => return Ok(earlier.into_report(report)),
                 Err(f) => return Err(self.failure_error(f, &plan)),
             }
@@ -541,6 +607,12 @@ impl<'m> Migrator<'m> {
                 continue;
             };
             let Some(entry) = logged.get(rev.id()) else {
+                if rows.iter().any(|r| r.revision == rev.id()) {
+                    // Not an ancestor that appeared: a version row the log knows nothing of.
+                    return Err(Error::Drift {
+                        detail: crate::backend::log_disagrees(rev.id(), false),
+                    });
+                }
                 return Err(Error::Drift {
                     detail: format!(
                         "{}: revision {} is an ancestor of the database's heads in this binary, but \
@@ -747,7 +819,7 @@ impl<'m> Migrator<'m> {
             }
         };
         let durations = durations.into_inner().unwrap_or_else(|p| p.into_inner());
-        if matches!(result, Err(Failure::Raced)) && durations.iter().any(Option::is_some) {
+        if matches!(result, Err(Failure::Raced(_))) && durations.iter().any(Option::is_some) {
             earlier.direction.get_or_insert(plan.direction);
             earlier
                 .heads_before
@@ -792,6 +864,17 @@ impl<'m> Migrator<'m> {
                     .steps
                     .get(index)
                     .and_then(|s| self.migrations.at(s.revision));
+                if is_connection_lost(&error) {
+                    return Error::ConnectionLost {
+                        id: rev.map_or_else(|| "?".into(), |r| r.id().to_owned()),
+                        path: rev.map_or_else(|| "?".into(), |r| r.path().to_owned()),
+                        line,
+                        direction: plan.direction,
+                        message: driver_message(&error),
+                        code: driver_code(&error),
+                        aftermath,
+                    };
+                }
                 Error::Statement {
                     id: rev.map_or_else(|| "?".into(), |r| r.id().to_owned()),
                     path: rev.map_or_else(|| "?".into(), |r| r.path().to_owned()),
@@ -802,7 +885,7 @@ impl<'m> Migrator<'m> {
                     aftermath,
                 }
             }
-            Failure::Raced => Error::Drift {
+            Failure::Raced(_) => Error::Drift {
                 detail: "another process changed the database while this one applied revisions"
                     .into(),
             },
@@ -834,6 +917,20 @@ impl Earlier {
         report.steps = steps;
         report
     }
+}
+
+/// What the refusal of version rows that name revisions nobody applied says.
+fn forged_heads(forged: &[&str]) -> String {
+    let ids = forged
+        .iter()
+        .map(|id| format!("`{id}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "the version table names {ids}, which this binary does not know and the log does not \
+         record as applied: the version table was edited by hand; if the schema is right, \
+         record the true state with `revchain stamp --purge <revision>`"
+    )
 }
 
 fn describe(heads: &[String]) -> String {

@@ -57,10 +57,10 @@ pub(crate) enum Failure {
         error: sqlx::Error,
         aftermath: Aftermath,
     },
-    /// Another process changed the database's state before step `index` could start; plan
-    /// again.
+    /// Another process changed the database's state before this step (revision `.0`)
+    /// could start; plan again.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    Raced,
+    Raced(String),
     /// Anything else (bookkeeping, connection, lock).
     Other(Error),
 }
@@ -69,6 +69,36 @@ impl Failure {
     pub fn db(context: &str, e: &sqlx::Error) -> Failure {
         Failure::Other(Error::db(context, e))
     }
+}
+
+/// What [`lock`](sealed::Driver::lock) changed on the connection, for
+/// [`unlock`](sealed::Driver::unlock) to put back.
+#[derive(Debug, Default)]
+pub(crate) struct Held {
+    /// SQLite: the connection's busy timeout in milliseconds before the run, when the run
+    /// shortened it.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub busy_timeout_ms: Option<i64>,
+}
+
+/// For a boot run, whether version rows read while waiting for the lock show the work
+/// done (another process migrated meanwhile): then the lock is not needed.
+pub(crate) type Done<'a> = Option<&'a (dyn Fn(&[HeadRow]) -> bool + Sync)>;
+
+/// The refusal when the log and the version table disagree about a revision (one of them
+/// was edited by hand): the log records it as applied and the version table does not
+/// include it (`in_log`), or the other way round. Nothing of it ran.
+pub(crate) fn log_disagrees(id: &str, in_log: bool) -> String {
+    let (log, version) = if in_log {
+        ("records", "does not include")
+    } else {
+        ("has no record of", "includes")
+    };
+    format!(
+        "the log {log} revision {id} as applied, but the version table {version} it (one of \
+         the two was edited by hand); check the schema, then record the true state with \
+         `revchain stamp --purge <revision>`"
+    )
 }
 
 /// Called after each step: its index and how long it took.
@@ -113,24 +143,29 @@ pub(crate) mod sealed {
         }
 
         /// Creates both tables if needed. `timeout` bounds the wait for a database whose
-        /// lock is taken per transaction (SQLite); the others hold the session lock already.
+        /// lock is taken per transaction (SQLite: [`Error::LockTimeout`] once it passes);
+        /// the others hold the session lock already.
         fn ensure_tables<'a>(
-            conn: &'a mut Self::Connection,
-            tables: &'a Tables,
-            timeout: Duration,
-        ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
-
-        /// Takes the migration lock, waiting at most `timeout`, logging who holds it.
-        fn lock<'a>(
             conn: &'a mut Self::Connection,
             tables: &'a Tables,
             timeout: Duration,
         ) -> impl Future<Output = Result<(), Error>> + Send + 'a;
 
-        /// Releases the migration lock.
+        /// Takes the migration lock, waiting at most `timeout`, logging who holds it.
+        /// While it waits, the version rows are read again at each attempt: when `done`
+        /// says they show the work done, it returns `None` without the lock.
+        fn lock<'a>(
+            conn: &'a mut Self::Connection,
+            tables: &'a Tables,
+            timeout: Duration,
+            done: Done<'a>,
+        ) -> impl Future<Output = Result<Option<Held>, Error>> + Send + 'a;
+
+        /// Releases the migration lock and restores what [`lock`](Driver::lock) changed.
         fn unlock<'a>(
             conn: &'a mut Self::Connection,
             tables: &'a Tables,
+            held: Held,
         ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
 
         /// Applies the steps in order, each atomically with its bookkeeping where the

@@ -17,7 +17,10 @@ use revchain_core::{Dialect, Direction};
 use sqlx::mysql::{MySql, MySqlConnection, MySqlDatabaseError};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-use super::{Failure, HeadRow, LogRow, Progress, WaitLog, backoff, sealed::Driver, statements};
+use super::{
+    Done, Failure, HeadRow, Held, LogRow, Progress, WaitLog, backoff, log_disagrees,
+    sealed::Driver, statements,
+};
 use crate::error::{Aftermath, Error};
 use crate::tables::{Tables, Work, literal};
 
@@ -136,6 +139,17 @@ fn is_data_statement(sql: &str) -> bool {
     }
 }
 
+/// A duplicate key (ER_DUP_ENTRY) while recording a step that the version table says is
+/// to do: the log already has its row, so the two tables disagree. (The version rows cannot
+/// collide: the plan was made from them, under the lock.)
+fn log_conflict(e: &sqlx::Error, work: &Work<'_>) -> Option<Failure> {
+    (error_number(e) == Some(1062)).then(|| {
+        Failure::Other(Error::Drift {
+            detail: log_disagrees(work.revision.id(), work.direction == Direction::Upgrade),
+        })
+    })
+}
+
 /// Runs `statements` in one transaction, in one round trip.
 async fn in_transaction(
     conn: &mut MySqlConnection,
@@ -180,7 +194,8 @@ async fn apply_atomic(
     let bookkeeping = tables.step_bookkeeping(D, work, &elapsed.as_millis().to_string());
     if let Err(e) = run(&mut tx, bookkeeping.join(";\n")).await {
         let _ = tx.rollback().await;
-        return Err(Failure::db(&format!("recording revision {id}"), &e));
+        return Err(log_conflict(&e, work)
+            .unwrap_or_else(|| Failure::db(&format!("recording revision {id}"), &e)));
     }
     tx.commit()
         .await
@@ -216,9 +231,10 @@ async fn apply_marked(
             ),
         ],
     };
-    in_transaction(conn, &mark)
-        .await
-        .map_err(|e| Failure::db(&format!("marking revision {id} as running"), &e))?;
+    in_transaction(conn, &mark).await.map_err(|e| {
+        log_conflict(&e, work)
+            .unwrap_or_else(|| Failure::db(&format!("marking revision {id} as running"), &e))
+    })?;
     let started = Instant::now();
     for (k, (stmt, line)) in statements(work.sql(), D, work.sql_line())
         .into_iter()
@@ -309,16 +325,19 @@ impl Driver for MySql {
         conn: &mut MySqlConnection,
         tables: &Tables,
         _timeout: Duration,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), Error> {
         // Under the session lock already.
-        run(conn, tables.create(D).join(";\n")).await
+        run(conn, tables.create(D).join(";\n"))
+            .await
+            .map_err(|e| Error::db("creating revchain's tables", &e))
     }
 
     async fn lock(
         conn: &mut MySqlConnection,
         tables: &Tables,
         timeout: Duration,
-    ) -> Result<(), Error> {
+        done: Done<'_>,
+    ) -> Result<Option<Held>, Error> {
         let name = lock_name(tables);
         // GET_LOCK answers 1 (taken), 0 (held elsewhere) or NULL (an error).
         let sql = format!("SELECT CAST(COALESCE(GET_LOCK({name}, 0), 0) AS SIGNED)");
@@ -333,7 +352,16 @@ impl Driver for MySql {
                 .try_get(0)
                 .map_err(|e| Error::db("taking the migration lock", &e))?;
             if got == 1 {
-                return Ok(());
+                return Ok(Some(Held::default()));
+            }
+            // Another process may have finished the work meanwhile: then there is no need
+            // to queue for the lock only to find nothing to do.
+            if attempt > 0
+                && let Some(done) = done
+                && let Ok(Some(rows)) = <MySql as Driver>::read_heads(conn, tables).await
+                && done(&rows)
+            {
+                return Ok(None);
             }
             if wait.elapsed() >= timeout {
                 return Err(Error::LockTimeout {
@@ -349,7 +377,11 @@ impl Driver for MySql {
         }
     }
 
-    async fn unlock(conn: &mut MySqlConnection, tables: &Tables) -> Result<(), sqlx::Error> {
+    async fn unlock(
+        conn: &mut MySqlConnection,
+        tables: &Tables,
+        _held: Held,
+    ) -> Result<(), sqlx::Error> {
         run(conn, format!("DO RELEASE_LOCK({})", lock_name(tables))).await
     }
 

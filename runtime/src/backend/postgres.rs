@@ -36,7 +36,10 @@ use revchain_core::{Dialect, Direction};
 use sqlx::postgres::{PgConnection, Postgres};
 use sqlx::{AssertSqlSafe, Either, Row};
 
-use super::{Failure, HeadRow, LogRow, Progress, WaitLog, backoff, sealed::Driver, statements};
+use super::{
+    Done, Failure, HeadRow, Held, LogRow, Progress, WaitLog, backoff, log_disagrees,
+    sealed::Driver, statements,
+};
 use crate::error::{Aftermath, Error};
 use crate::tables::{Tables, Work, literal};
 
@@ -89,7 +92,7 @@ fn key_value((hi, lo): (u32, u32)) -> i64 {
 
 async fn holder(conn: &mut PgConnection, key: (u32, u32)) -> Option<String> {
     let sql = format!(
-        "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'), \
+        "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'), \
          coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '') \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {} AND l.objid = {} AND l.objsubid = 1",
@@ -157,6 +160,7 @@ async fn diagnose(
     works: &[Work<'_>],
     offset: usize,
     error: sqlx::Error,
+    reported: usize,
 ) -> Failure {
     // The failed transaction is still open (aborted); end it.
     let _ = run(conn, "ROLLBACK".to_owned()).await;
@@ -174,7 +178,19 @@ async fn diagnose(
             .iter()
             .filter_map(|r| r.try_get::<String, _>(0).ok())
             .collect(),
-        Err(e) => return Failure::db("reading the log table after a failed revision", &e),
+        Err(e) => {
+            // Most likely the connection is gone (the server ended the session): the
+            // revision in flight is the first whose result row did not arrive. Report the
+            // error that stopped it, not this one.
+            tracing::debug!(target: "revchain", "reading the log table after a failed batch: {e}");
+            let k = reported.min(works.len().saturating_sub(1));
+            return Failure::Step {
+                index: offset + k,
+                line: works.get(k).map_or(0, Work::sql_line),
+                error,
+                aftermath: Aftermath::RolledBack,
+            };
+        }
     };
     let committed = |w: &Work<'_>| {
         let present = logged.iter().any(|id| id == w.revision.id());
@@ -183,11 +199,23 @@ async fn diagnose(
             Direction::Downgrade => !present,
         }
     };
-    let Some(k) = works.iter().position(|w| !committed(w)) else {
+    // The revision whose transaction failed: the one in flight when the error came. Each
+    // revision's result row is its last statement before COMMIT, so when the last one that
+    // arrived did not commit, its COMMIT is what failed.
+    let k = match reported.checked_sub(1).map(|p| (p, committed(&works[p]))) {
+        Some((p, false)) => p,
+        _ if reported < works.len() => reported,
         // Everything committed, so the error came after the last COMMIT: report it plainly.
-        return Failure::db("finishing a batch of revisions", &error);
+        _ => return Failure::db("finishing a batch of revisions", &error),
     };
     let failed = &works[k];
+    if committed(failed) {
+        // Its transaction failed, yet the log shows it done: the log said so before this
+        // run, and the version table disagrees with it.
+        return Failure::Other(Error::Drift {
+            detail: log_disagrees(failed.revision.id(), failed.direction == Direction::Upgrade),
+        });
+    }
     let mut line = failed.sql_line();
     // Replay the revision statement by statement to find the one that fails.
     if run(conn, "BEGIN".to_owned()).await.is_ok() {
@@ -218,9 +246,9 @@ async fn apply_batch(
 ) -> Result<(), Failure> {
     let sql = batch_sql(tables, works, ends_run);
     let mut failed = None;
+    let mut k = 0;
     {
         let mut stream = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_many(&mut *conn);
-        let mut k = 0;
         while let Some(item) = stream.next().await {
             match item {
                 Ok(Either::Right(row)) => {
@@ -242,7 +270,7 @@ async fn apply_batch(
     }
     match failed {
         None => Ok(()),
-        Some(e) => Err(diagnose(conn, tables, works, offset, e).await),
+        Some(e) => Err(diagnose(conn, tables, works, offset, e, k).await),
     }
 }
 
@@ -470,15 +498,18 @@ impl Driver for Postgres {
         conn: &mut PgConnection,
         tables: &Tables,
         _timeout: Duration,
-    ) -> Result<(), sqlx::Error> {
-        run(conn, tables.create(D).join(";\n")).await
+    ) -> Result<(), Error> {
+        run(conn, tables.create(D).join(";\n"))
+            .await
+            .map_err(|e| Error::db("creating revchain's tables", &e))
     }
 
     async fn lock(
         conn: &mut PgConnection,
         tables: &Tables,
         timeout: Duration,
-    ) -> Result<(), Error> {
+        done: Done<'_>,
+    ) -> Result<Option<Held>, Error> {
         let key = lock_key(tables);
         let sql = format!("SELECT pg_try_advisory_lock({})", key_value(key));
         let mut wait = WaitLog::new();
@@ -492,7 +523,16 @@ impl Driver for Postgres {
                 .try_get(0)
                 .map_err(|e| Error::db("taking the migration lock", &e))?;
             if got {
-                return Ok(());
+                return Ok(Some(Held::default()));
+            }
+            // Another process may have finished the work meanwhile: then there is no need
+            // to queue for the lock only to find nothing to do.
+            if attempt > 0
+                && let Some(done) = done
+                && let Ok(Some(rows)) = <Postgres as Driver>::read_heads(conn, tables).await
+                && done(&rows)
+            {
+                return Ok(None);
             }
             if wait.elapsed() >= timeout {
                 return Err(Error::LockTimeout {
@@ -508,7 +548,11 @@ impl Driver for Postgres {
         }
     }
 
-    async fn unlock(conn: &mut PgConnection, tables: &Tables) -> Result<(), sqlx::Error> {
+    async fn unlock(
+        conn: &mut PgConnection,
+        tables: &Tables,
+        _held: Held,
+    ) -> Result<(), sqlx::Error> {
         run(
             conn,
             format!("SELECT pg_advisory_unlock({})", key_value(lock_key(tables))),

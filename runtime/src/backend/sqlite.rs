@@ -19,7 +19,9 @@ use revchain_core::{Dialect, Direction};
 use sqlx::sqlite::{Sqlite, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-use super::{Failure, HeadRow, LogRow, Progress, WaitLog, backoff, sealed::Driver, statements};
+use super::{
+    Done, Failure, HeadRow, Held, LogRow, Progress, WaitLog, backoff, sealed::Driver, statements,
+};
 use crate::error::{Aftermath, Error, driver_code};
 use crate::tables::{Tables, Work, literal};
 
@@ -27,6 +29,16 @@ const D: Dialect = Dialect::Sqlite;
 
 /// Who holds SQLite's lock, as far as anyone can tell.
 const HOLDER: &str = "a write transaction of another connection to the SQLite database";
+
+/// The longest a single attempt may wait inside SQLite's busy handler during a run: a
+/// quarter of the lock timeout (at least 10 ms). The connection's own busy timeout (5 s by
+/// default in sqlx) would otherwise make each attempt to take the write lock block that
+/// long, silently: a run with a 1 s lock timeout gave up after 5 s, without having logged
+/// that it was waiting. Reads keep a busy handler too, long enough for another process's
+/// commit. So a run gives up at most a quarter of its lock timeout late.
+fn busy_cap(timeout: Duration) -> Duration {
+    (timeout / 4).max(Duration::from_millis(10))
+}
 
 /// Whether an error means the table (or the attached database) does not exist.
 fn is_missing_table(e: &sqlx::Error) -> bool {
@@ -70,18 +82,28 @@ impl LockWait {
         }
     }
 
-    /// Waits before the next attempt; `false` once the timeout has passed.
+    /// Waits before the next attempt; `false` once the timeout has passed. The wait is
+    /// logged at the first busy answer (and every few seconds), even one that comes after
+    /// the whole timeout was spent inside SQLite's busy handler.
     async fn pause(&mut self) -> bool {
+        if self.log.due() {
+            self.log.log(Some(HOLDER));
+        }
         let waited = self.log.elapsed();
         if waited >= self.timeout {
             return false;
         }
-        if self.log.due() {
-            self.log.log(Some(HOLDER));
-        }
         tokio::time::sleep(backoff(self.attempt).min(self.timeout.saturating_sub(waited))).await;
         self.attempt += 1;
         true
+    }
+
+    /// The error once the timeout has passed.
+    fn timed_out(&self) -> Error {
+        Error::LockTimeout {
+            waited: self.log.elapsed(),
+            holder: Some(HOLDER.to_owned()),
+        }
     }
 
     /// After `error` met while `doing`: waits before the next attempt when it is a busy
@@ -91,10 +113,7 @@ impl LockWait {
             return Err(Failure::db(doing, &error));
         }
         if !self.pause().await {
-            return Err(Failure::Other(Error::LockTimeout {
-                waited: self.log.elapsed(),
-                holder: Some(HOLDER.to_owned()),
-            }));
+            return Err(Failure::Other(self.timed_out()));
         }
         Ok(())
     }
@@ -184,7 +203,7 @@ async fn apply_atomic(
     );
     if !still_pending(&mut tx, tables, work).await? {
         let _ = tx.rollback().await;
-        return Err(Failure::Raced);
+        return Err(Failure::Raced(id.to_owned()));
     }
     let started = Instant::now();
     for (stmt, line) in statements(work.sql(), D, work.sql_line()) {
@@ -247,7 +266,7 @@ async fn apply_alone(
         let mut tx = begin_immediate!(conn, timeout, &doing);
         if !still_pending(&mut tx, tables, work).await? {
             let _ = tx.rollback().await;
-            return Err(Failure::Raced);
+            return Err(Failure::Raced(id.to_owned()));
         }
         if let Err(e) = run(&mut tx, mark.join(";\n")).await {
             let _ = tx.rollback().await;
@@ -356,7 +375,8 @@ impl Driver for Sqlite {
         conn: &mut SqliteConnection,
         tables: &Tables,
         timeout: Duration,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), Error> {
+        let fail = |e: sqlx::Error| Error::db("creating revchain's tables", &e);
         // Usually both exist: find out without taking the write lock.
         let probe = format!(
             "SELECT (SELECT count(*) FROM {} WHERE 0) + (SELECT count(*) FROM {} WHERE 0)",
@@ -369,7 +389,7 @@ impl Driver for Sqlite {
         {
             Ok(_) => return Ok(()),
             Err(e) if is_missing_table(&e) => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(fail(e)),
         }
         let create = tables.create(D).join(";\n");
         let mut wait = LockWait::new(timeout);
@@ -380,23 +400,54 @@ impl Driver for Sqlite {
                 tx.commit().await
             };
             match attempt.await {
-                Err(e) if is_busy(&e) && wait.pause().await => {}
-                other => return other,
+                Ok(()) => return Ok(()),
+                Err(e) if is_busy(&e) => {
+                    if !wait.pause().await {
+                        return Err(wait.timed_out());
+                    }
+                }
+                Err(e) => return Err(fail(e)),
             }
         }
     }
 
-    /// SQLite has no session lock: each revision takes the write lock in `apply`.
+    /// SQLite has no session lock: each revision takes the write lock in `apply`. What
+    /// this does is cap the connection's busy timeout (see [`busy_cap`]) for the run, so
+    /// that the waits for the write lock are revchain's: logged, and bounded by the lock
+    /// timeout.
     async fn lock(
-        _conn: &mut SqliteConnection,
+        conn: &mut SqliteConnection,
         _tables: &Tables,
-        _timeout: Duration,
-    ) -> Result<(), Error> {
-        Ok(())
+        timeout: Duration,
+        _done: Done<'_>,
+    ) -> Result<Option<Held>, Error> {
+        let fail = |e: sqlx::Error| Error::db("setting the busy timeout", &e);
+        let current: i64 = sqlx::raw_sql("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(fail)?;
+        let cap = i64::try_from(busy_cap(timeout).as_millis()).unwrap_or(i64::MAX);
+        if current <= cap {
+            return Ok(Some(Held::default()));
+        }
+        run(conn, format!("PRAGMA busy_timeout = {cap}"))
+            .await
+            .map_err(fail)?;
+        Ok(Some(Held {
+            busy_timeout_ms: Some(current),
+        }))
     }
 
-    async fn unlock(_conn: &mut SqliteConnection, _tables: &Tables) -> Result<(), sqlx::Error> {
-        Ok(())
+    async fn unlock(
+        conn: &mut SqliteConnection,
+        _tables: &Tables,
+        held: Held,
+    ) -> Result<(), sqlx::Error> {
+        match held.busy_timeout_ms {
+            Some(ms) => run(conn, format!("PRAGMA busy_timeout = {ms}")).await,
+            None => Ok(()),
+        }
     }
 
     async fn apply(

@@ -1,0 +1,499 @@
+//! Refusals (issue 8): tampered history and hand-edited tables get a precise refusal and
+//! nothing runs; garbage in revchain's own tables gives errors, never a panic; passwords
+//! never show.
+
+mod reliability_support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use reliability_support::{Probe, REVCHAIN};
+use revchain_tests::{Dir, Kind, TestDb};
+
+// ---------------------------------------------------------------------------------------
+// Tampering and drift, through the `revchain` tool on a directory.
+
+fn revchain(dir: &Path, url: &str, args: &[&str]) -> Output {
+    Command::new(REVCHAIN)
+        .arg("--dir")
+        .arg(dir)
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn,revchain=info")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("running revchain")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// a1 creates `t`, b2 inserts into it, c3 creates `u`.
+fn history(dir: &Dir) {
+    dir.rev(
+        "a1",
+        "",
+        "",
+        "CREATE TABLE t (id INT);",
+        Some("DROP TABLE t;"),
+    )
+    .rev(
+        "b2",
+        "a1",
+        "",
+        "INSERT INTO t VALUES (1);",
+        Some("DELETE FROM t;"),
+    )
+    .rev(
+        "c3",
+        "b2",
+        "",
+        "CREATE TABLE u (id INT);",
+        Some("DROP TABLE u;"),
+    );
+}
+
+/// What the database holds, to compare before and after a refused run.
+async fn snapshot(p: &mut Probe) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
+    (
+        p.tables().await,
+        p.strings("SELECT revision FROM revchain_version ORDER BY revision")
+            .await,
+        p.strings("SELECT revision FROM revchain_log ORDER BY revision")
+            .await,
+        p.strings("SELECT CAST(id AS CHAR(8)) FROM t ORDER BY id")
+            .await,
+    )
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Tamper {
+    EditedUpgrade,
+    DeletedHead,
+    DeletedMiddle,
+    ReorderedRevises,
+    UnknownToTheBinary,
+    VersionRowToANonexistentId,
+    VersionRowBackToAnOlderRevision,
+}
+
+async fn tampering(kind: Kind) {
+    use Tamper::*;
+    let db = TestDb::new(kind).await;
+    let url = db.url.clone();
+    let mut probe = Probe::connect(kind, &url).await;
+    for case in [
+        EditedUpgrade,
+        DeletedHead,
+        DeletedMiddle,
+        ReorderedRevises,
+        UnknownToTheBinary,
+        VersionRowToANonexistentId,
+        VersionRowBackToAnOlderRevision,
+    ] {
+        for t in ["t", "u", "w", "revchain_version", "revchain_log"] {
+            probe.exec(&format!("DROP TABLE IF EXISTS {t}")).await;
+        }
+        let dir = Dir::new();
+        history(&dir);
+        let up = revchain(dir.path(), &url, &["upgrade", "head"]);
+        assert!(up.status.success(), "{case:?}: {}", text(&up));
+        // A new revision d4 (creates `w`): it must not run over a tampered history.
+        let d4 = |parent: &str| {
+            dir.rev(
+                "d4",
+                parent,
+                "",
+                "CREATE TABLE w (id INT);",
+                Some("DROP TABLE w;"),
+            );
+        };
+        let path = |id: &str| dir.path().join(format!("{id}_rev.sql"));
+        let expect: Vec<String> = match case {
+            EditedUpgrade => {
+                dir.rev(
+                    "b2",
+                    "a1",
+                    "",
+                    "INSERT INTO t VALUES (2);",
+                    Some("DELETE FROM t;"),
+                );
+                d4("c3");
+                vec![
+                    "b2_rev.sql: revision b2 was applied with checksum ".into(),
+                    "but its upgrade section now hashes to".into(),
+                ]
+            }
+            DeletedHead => {
+                std::fs::remove_file(path("c3")).unwrap();
+                d4("b2");
+                vec![
+                    "its version table names c3, which is not in this binary's migrations".into(),
+                    "or the revision's file was deleted after it ran (restore it)".into(),
+                ]
+            }
+            DeletedMiddle => {
+                std::fs::remove_file(path("b2")).unwrap();
+                dir.rev(
+                    "c3",
+                    "a1",
+                    "",
+                    "CREATE TABLE u (id INT);",
+                    Some("DROP TABLE u;"),
+                );
+                d4("c3");
+                vec![
+                    "the log records that revision b2 was applied, but this binary has no such \
+                     revision: its file was deleted or its id changed after it ran; restore it"
+                        .into(),
+                ]
+            }
+            ReorderedRevises => {
+                dir.rev(
+                    "c3",
+                    "a1",
+                    "",
+                    "CREATE TABLE u (id INT);",
+                    Some("DROP TABLE u;"),
+                )
+                .rev(
+                    "b2",
+                    "c3",
+                    "",
+                    "INSERT INTO t VALUES (1);",
+                    Some("DELETE FROM t;"),
+                );
+                d4("b2");
+                vec![
+                    "c3_rev.sql: revision c3 now has other ancestors than when it was applied"
+                        .into(),
+                ]
+            }
+            UnknownToTheBinary => {
+                // A newer release applied d4; this one does not have it.
+                d4("c3");
+                let newer = revchain(dir.path(), &url, &["upgrade", "head"]);
+                assert!(newer.status.success(), "{}", text(&newer));
+                std::fs::remove_file(path("d4")).unwrap();
+                probe.exec("DROP TABLE w").await;
+                vec!["the database is ahead of this binary: its version table names d4".into()]
+            }
+            VersionRowToANonexistentId => {
+                probe
+                    .exec("UPDATE revchain_version SET revision = 'zz9'")
+                    .await;
+                d4("c3");
+                vec![
+                    "the version table names `zz9`, which this binary does not know and the log \
+                     does not record as applied: the version table was edited by hand"
+                        .into(),
+                ]
+            }
+            VersionRowBackToAnOlderRevision => {
+                // Back to a1, with a1's own digest: the log still records b2 and c3.
+                let a1 = dir.load().get("a1").unwrap().chain_digest().to_string();
+                probe
+                    .exec(&format!(
+                        "UPDATE revchain_version SET revision = 'a1', chain_digest = '{a1}'"
+                    ))
+                    .await;
+                d4("c3");
+                vec![
+                    "the log records revision b2 as applied, but the version table does not \
+                     include it"
+                        .into(),
+                ]
+            }
+        };
+        let before = snapshot(&mut probe).await;
+        let out = revchain(dir.path(), &url, &["upgrade", "head"]);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{kind:?} {case:?}: {shown}");
+        for fragment in &expect {
+            assert!(
+                shown.contains(fragment.as_str()),
+                "{kind:?} {case:?}: expected `{fragment}` in\n{shown}"
+            );
+        }
+        assert!(
+            shown.contains("nothing was run") || shown.contains("Nothing of the step ran"),
+            "{kind:?} {case:?}: {shown}"
+        );
+        assert_eq!(
+            snapshot(&mut probe).await,
+            before,
+            "{kind:?} {case:?}: nothing may change"
+        );
+        assert!(!probe.has_table("w").await, "{kind:?} {case:?}");
+        println!(
+            "{kind:?} {case:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+}
+
+#[tokio::test]
+async fn tampered_history_is_refused_precisely_on_postgres() {
+    tampering(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn tampered_history_is_refused_precisely_on_mariadb() {
+    tampering(Kind::MySql).await;
+}
+
+#[tokio::test]
+async fn tampered_history_is_refused_precisely_on_sqlite() {
+    tampering(Kind::Sqlite).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Garbage in revchain's own tables: errors, never a panic.
+
+/// Tables with revchain's names but loose types (as a hand-made or damaged schema could
+/// have them): every column nullable, SQLite's untyped.
+fn loose_tables(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Postgres => {
+            "CREATE TABLE revchain_version (revision TEXT, chain_digest TEXT); \
+             CREATE TABLE revchain_log (revision TEXT, message TEXT, checksum TEXT, \
+             chain_digest TEXT, applied_at TIMESTAMPTZ DEFAULT now(), execution_ms BIGINT, \
+             dirty BOOLEAN, stamped BOOLEAN)"
+        }
+        Kind::MySql => {
+            "CREATE TABLE revchain_version (revision LONGTEXT, chain_digest LONGTEXT); \
+             CREATE TABLE revchain_log (revision LONGTEXT, message LONGTEXT, checksum LONGTEXT, \
+             chain_digest LONGTEXT, applied_at TIMESTAMP(6) NULL DEFAULT CURRENT_TIMESTAMP(6), \
+             execution_ms BIGINT, dirty BOOLEAN, stamped BOOLEAN)"
+        }
+        Kind::Sqlite => {
+            "CREATE TABLE revchain_version (revision, chain_digest); \
+             CREATE TABLE revchain_log (revision, message, checksum, chain_digest, applied_at, \
+             execution_ms, dirty, stamped)"
+        }
+    }
+}
+
+/// Version rows and log rows (SQL value lists) of one damaged state.
+fn garbage(kind: Kind, a1: &str, b2: &str) -> Vec<(&'static str, Vec<String>, Vec<String>)> {
+    let huge = format!("'{}'", "x".repeat(1 << 20));
+    let (t, f) = match kind {
+        Kind::Postgres => ("TRUE", "FALSE"),
+        _ => ("1", "0"),
+    };
+    let log = |rev: &str, checksum: &str, digest: &str, dirty: &str| {
+        format!("({rev}, 'm', {checksum}, {digest}, 0, {dirty}, {t})")
+    };
+    let mut cases = vec![
+        ("NULL head", vec!["(NULL, NULL)".into()], vec![]),
+        ("empty head", vec!["('', '')".into()], vec![]),
+        ("huge head", vec![format!("({huge}, 'y')")], vec![]),
+        (
+            "digest not hex",
+            vec!["('a1', 'not a digest')".into()],
+            vec![],
+        ),
+        (
+            "wrong digest",
+            vec![format!("('a1', '{}')", "0".repeat(64))],
+            vec![log("'a1'", "'0'", "'0'", f)],
+        ),
+        (
+            "head twice",
+            vec![format!("('a1', '{a1}')"), format!("('a1', '{a1}')")],
+            vec![],
+        ),
+        (
+            "head and its ancestor",
+            vec![format!("('a1', '{a1}')"), format!("('b2', '{b2}')")],
+            vec![],
+        ),
+        (
+            "NULL log columns",
+            vec![format!("('b2', '{b2}')")],
+            vec![log("'a1'", "NULL", "NULL", "NULL")],
+        ),
+        (
+            "huge dirty log row",
+            vec![],
+            vec![log(&huge, "'c'", "'d'", t)],
+        ),
+        (
+            "unknown unicode ids",
+            vec!["('ß☃🦀', 'x')".into()],
+            vec![log("'ß☃🦀'", "'x'", "'x'", f), log("'a1'", "'x'", "'x'", t)],
+        ),
+    ];
+    if kind == Kind::Sqlite {
+        cases.push((
+            "wrong types",
+            vec!["(1, 2.5)".into(), "(x'00ff', NULL)".into()],
+            vec!["(x'61', 1, 2, 3, 4, 'five', 'yes', 'no')".into()],
+        ));
+    }
+    cases
+}
+
+async fn garbage_rows(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let mut probe = Probe::connect(kind, &db.url).await;
+    let dir = Dir::new();
+    dir.rev(
+        "a1",
+        "",
+        "",
+        "CREATE TABLE t (id INT);",
+        Some("DROP TABLE t;"),
+    )
+    .rev(
+        "b2",
+        "a1",
+        "",
+        "INSERT INTO t VALUES (1);",
+        Some("DELETE FROM t;"),
+    );
+    let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
+    let a1 = m.get("a1").unwrap().chain_digest().to_string();
+    let b2 = m.get("b2").unwrap().chain_digest().to_string();
+    let mut errors = 0;
+    for (case, version, log) in garbage(kind, &a1, &b2) {
+        for op in [
+            "run",
+            "upgrade",
+            "downgrade",
+            "stamp",
+            "current",
+            "status",
+            "cli",
+        ] {
+            for t in ["t", "revchain_version", "revchain_log"] {
+                probe.exec(&format!("DROP TABLE IF EXISTS {t}")).await;
+            }
+            probe.exec(loose_tables(kind)).await;
+            for row in &version {
+                probe
+                    .exec(&format!("INSERT INTO revchain_version VALUES {row}"))
+                    .await;
+            }
+            for row in &log {
+                let sql = if kind == Kind::Sqlite && row.starts_with("(x'") {
+                    format!("INSERT INTO revchain_log VALUES {row}")
+                } else {
+                    format!(
+                        "INSERT INTO revchain_log (revision, message, checksum, chain_digest, \
+                         execution_ms, dirty, stamped) VALUES {row}"
+                    )
+                };
+                probe.exec(&sql).await;
+            }
+            if op == "cli" {
+                // The tools never exit 101 (a panic) on it either.
+                for args in [
+                    &["current"][..],
+                    &["check"],
+                    &["--lock-timeout", "1", "upgrade", "head"],
+                ] {
+                    let out = revchain(dir.path(), &db.url, args);
+                    assert_ne!(
+                        out.status.code(),
+                        Some(101),
+                        "{case} {args:?}: {}",
+                        text(&out)
+                    );
+                    assert!(
+                        out.status.code().is_some(),
+                        "{case} {args:?}: {}",
+                        text(&out)
+                    );
+                }
+                continue;
+            }
+            let url = db.url.clone();
+            let outcome = tokio::spawn(async move {
+                macro_rules! on {
+                    ($db:ty) => {{
+                        let pool: sqlx::Pool<$db> = sqlx::pool::PoolOptions::new()
+                            .max_connections(2)
+                            .connect(&url)
+                            .await
+                            .unwrap();
+                        // Short: on SQLite a dirty mark of a revision this binary does not
+                        // know is waited for (a newer binary may be running it).
+                        let mg =
+                            revchain::Migrator::new(m).lock_timeout(Duration::from_millis(300));
+                        let r = match op {
+                            "run" => mg.run(&pool).await.map(|r| format!("{r:?}")),
+                            "upgrade" => mg.upgrade(&pool, "head").await.map(|r| format!("{r:?}")),
+                            "downgrade" => {
+                                mg.downgrade(&pool, "base").await.map(|r| format!("{r:?}"))
+                            }
+                            "stamp" => mg
+                                .stamp(&pool, &["head"], false)
+                                .await
+                                .map(|r| format!("{r:?}")),
+                            "current" => mg.current(&pool).await.map(|r| format!("{r:?}")),
+                            _ => mg.status(&pool).await.map(|r| format!("{r:?}")),
+                        };
+                        pool.close().await;
+                        r
+                    }};
+                }
+                match kind {
+                    Kind::Postgres => on!(sqlx::Postgres),
+                    Kind::MySql => on!(sqlx::MySql),
+                    Kind::Sqlite => on!(sqlx::Sqlite),
+                }
+            })
+            .await;
+            let outcome = match outcome {
+                Ok(r) => r,
+                Err(e) => panic!("{kind:?} {case}: {op} panicked: {e}"),
+            };
+            match (&outcome, op) {
+                (Err(e), _) => {
+                    errors += 1;
+                    let text = e.to_string();
+                    assert!(
+                        text.len() < 4 << 20,
+                        "{case} {op}: an error of {} bytes",
+                        text.len()
+                    );
+                }
+                // Reading or recording the state may succeed; migrating over garbage may not
+                // apply anything.
+                (Ok(_), "current" | "status" | "stamp") => {}
+                (Ok(r), _) => assert!(
+                    !probe.has_table("t").await || case == "head and its ancestor",
+                    "{kind:?} {case}: {op} ran revisions over a damaged state: {r}"
+                ),
+            }
+            let shown: String = format!("{outcome:?}").chars().take(300).collect();
+            println!("{kind:?} {case} {op}: {shown}");
+        }
+    }
+    assert!(errors > 0);
+}
+
+#[tokio::test]
+async fn garbage_in_the_tables_gives_errors_not_panics_on_postgres() {
+    garbage_rows(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn garbage_in_the_tables_gives_errors_not_panics_on_mariadb() {
+    garbage_rows(Kind::MySql).await;
+}
+
+#[tokio::test]
+async fn garbage_in_the_tables_gives_errors_not_panics_on_sqlite() {
+    garbage_rows(Kind::Sqlite).await;
+}
