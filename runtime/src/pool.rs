@@ -67,6 +67,19 @@ fn options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
         .acquire_timeout(Duration::from_secs(15))
 }
 
+/// Opens the pool after one connection made directly. A pool retries a refused or failed
+/// connection until its acquire timeout, then says only "pool timed out while waiting for
+/// an open connection": a dead port cost 15 s and hid the reason. The direct connection
+/// fails at once with the driver's own message.
+async fn open<DB: sqlx::Database>(
+    opts: <DB::Connection as sqlx::Connection>::Options,
+) -> Result<sqlx::Pool<DB>, sqlx::Error> {
+    use sqlx::ConnectOptions as _;
+    let first = opts.connect().await?;
+    let _ = sqlx::Connection::close(first).await;
+    options().connect_with(opts).await
+}
+
 impl AnyPool {
     /// Connects to `url` (two connections at most); `create` lets SQLite create a missing
     /// file.
@@ -84,16 +97,12 @@ impl AnyPool {
             #[cfg(feature = "postgres")]
             Some(DatabaseKind::Postgres) => {
                 let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(fail)?;
-                Ok(AnyPool::Postgres(
-                    options().connect_with(opts).await.map_err(fail)?,
-                ))
+                Ok(AnyPool::Postgres(open(opts).await.map_err(fail)?))
             }
             #[cfg(feature = "mysql")]
             Some(DatabaseKind::MySql) => {
                 let opts = sqlx::mysql::MySqlConnectOptions::from_str(url).map_err(fail)?;
-                Ok(AnyPool::MySql(
-                    options().connect_with(opts).await.map_err(fail)?,
-                ))
+                Ok(AnyPool::MySql(open(opts).await.map_err(fail)?))
             }
             #[cfg(feature = "sqlite")]
             Some(DatabaseKind::Sqlite) => {
@@ -101,9 +110,7 @@ impl AnyPool {
                 if create {
                     opts = opts.create_if_missing(true);
                 }
-                Ok(AnyPool::Sqlite(
-                    options().connect_with(opts).await.map_err(fail)?,
-                ))
+                Ok(AnyPool::Sqlite(open(opts).await.map_err(fail)?))
             }
             _ => Err(ConnectError::Unsupported(redact(url), supported())),
         }

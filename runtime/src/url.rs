@@ -105,6 +105,37 @@ pub fn redact(url: &str) -> String {
     out
 }
 
+/// `text` with the password of every URL in it replaced by `***` (see [`redact`]): for
+/// messages that may quote a URL given where something else was expected.
+///
+/// ```
+/// use revchain::url::redact_urls_in;
+/// assert_eq!(
+///     redact_urls_in("no revision matches `postgres://app:s3cret@db/shop`; see history"),
+///     "no revision matches `postgres://app:***@db/shop`; see history"
+/// );
+/// ```
+pub fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let start = rest[..pos]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            .last()
+            .map_or(pos, |(i, _)| i);
+        let end = rest[pos..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '`' | '\'' | '"' | '<' | '>'))
+            .map_or(rest.len(), |i| pos + i);
+        out.push_str(&rest[..start]);
+        out.push_str(&redact(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Removes the secrets of a URL from any text (error messages from drivers, logs): both
 /// as written in the URL and percent-decoded.
 #[derive(Debug, Clone, Default)]
@@ -179,6 +210,17 @@ mod tests {
         );
         assert_eq!(redact("not a url"), "not a url");
         assert_eq!(redact("postgres://u:pw@h"), "postgres://u:***@h");
+    }
+
+    #[test]
+    fn redacts_every_url_in_a_text() {
+        assert_eq!(
+            redact_urls_in("a mysql://u:p1@h/d and 'postgres://v:p2@h/d?password=p3' z"),
+            "a mysql://u:***@h/d and 'postgres://v:***@h/d?password=***' z"
+        );
+        assert_eq!(redact_urls_in("://x:y@z"), "://x:***@z");
+        assert_eq!(redact_urls_in("no url here: a:b@c"), "no url here: a:b@c");
+        assert_eq!(redact_urls_in("ü://ß:ü@h ://"), "ü://ß:***@h ://");
     }
 
     #[test]

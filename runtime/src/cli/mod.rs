@@ -449,7 +449,10 @@ fn finish(result: Result<String, CliError>, args: &Args) -> ExitCode {
         }
         Err(e) => {
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {}", redactor.scrub(&e.message));
+            // A URL given where something else belongs (`revchain show postgres://…`) is
+            // quoted back by the error about it: its password goes too.
+            let message = crate::url::redact_urls_in(&e.message);
+            let _ = writeln!(stderr, "error: {}", redactor.scrub(&message));
             ExitCode::from(e.code)
         }
     }
