@@ -278,6 +278,51 @@ impl Tables {
         ]
     }
 
+    /// The statements that mark a step that cannot be atomic as running (dirty) before its
+    /// SQL: an upgrade gets a dirty log row; a downgrade marks its log row dirty and poisons
+    /// its head row so that the boot fast path cannot match it.
+    pub fn mark_running(&self, d: Dialect, work: &Work<'_>) -> Vec<String> {
+        let rev = work.revision;
+        match work.direction {
+            revchain_core::Direction::Upgrade => vec![self.insert_log(d, rev, "0", true, false)],
+            revchain_core::Direction::Downgrade => {
+                vec![self.mark_dirty(d, rev.id()), self.poison_head(d, rev.id())]
+            }
+        }
+    }
+
+    /// Undoes [`mark_running`](Self::mark_running) when nothing of the step ran (its first
+    /// statement failed).
+    pub fn unmark_running(&self, d: Dialect, work: &Work<'_>) -> Vec<String> {
+        let rev = work.revision;
+        match work.direction {
+            revchain_core::Direction::Upgrade => {
+                self.delete_log(d, &[rev.id()]).into_iter().collect()
+            }
+            revchain_core::Direction::Downgrade => vec![
+                self.clear_dirty(d, rev.id(), "execution_ms"),
+                format!(
+                    "UPDATE {} SET chain_digest = '{}' WHERE revision = {}",
+                    self.version.quoted(d),
+                    rev.chain_digest(),
+                    literal(d, rev.id())
+                ),
+            ],
+        }
+    }
+
+    /// The bookkeeping that ends a step marked running: like
+    /// [`step_bookkeeping`](Self::step_bookkeeping), except that an upgrade's log row exists
+    /// already (dirty) and is cleared instead of inserted.
+    pub fn finish_running(&self, d: Dialect, work: &Work<'_>, execution_ms: &str) -> Vec<String> {
+        let mut finish = self.step_bookkeeping(d, work, execution_ms);
+        if work.direction == revchain_core::Direction::Upgrade {
+            finish.pop();
+            finish.push(self.clear_dirty(d, work.revision.id(), execution_ms));
+        }
+        finish
+    }
+
     /// The bookkeeping of one step, in order: head rows out, head rows in, then the log.
     pub fn step_bookkeeping(&self, d: Dialect, work: &Work<'_>, execution_ms: &str) -> Vec<String> {
         let mut out = Vec::new();

@@ -285,22 +285,8 @@ async fn apply_alone(
 ) -> Result<(), Failure> {
     let rev = work.revision;
     let id = rev.id();
-    let mark = match work.direction {
-        Direction::Upgrade => vec![tables.insert_log(D, rev, "0", true, false)],
-        Direction::Downgrade => vec![tables.mark_dirty(D, id), tables.poison_head(D, id)],
-    };
-    let unmark = match work.direction {
-        Direction::Upgrade => tables.delete_log(D, &[id]).into_iter().collect(),
-        Direction::Downgrade => vec![
-            tables.clear_dirty(D, id, "execution_ms"),
-            format!(
-                "UPDATE {} SET chain_digest = '{}' WHERE revision = {}",
-                tables.version.quoted(D),
-                rev.chain_digest(),
-                literal(D, id)
-            ),
-        ],
-    };
+    let mark = tables.mark_running(D, work);
+    let unmark = tables.unmark_running(D, work);
     in_transaction(conn, &mark)
         .await
         .map_err(|e| Failure::db(&format!("marking revision {id} as running"), &e))?;
@@ -326,12 +312,7 @@ async fn apply_alone(
     }
     let elapsed = started.elapsed();
     let ms = elapsed.as_millis().to_string();
-    let mut finish = tables.step_bookkeeping(D, work, &ms);
-    if work.direction == Direction::Upgrade {
-        // The log row exists (dirty); update it instead of inserting it.
-        finish.pop();
-        finish.push(tables.clear_dirty(D, id, &ms));
-    }
+    let finish = tables.finish_running(D, work, &ms);
     in_transaction(conn, &finish)
         .await
         .map_err(|e| Failure::db(&format!("recording revision {id}"), &e))?;
