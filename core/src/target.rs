@@ -555,9 +555,12 @@ impl Graph {
                 if let Some(&missing) = set.iter().find(|&&s| !applied[s]) {
                     return Err(TargetError::NotApplied(self.id(missing).to_owned()));
                 }
+                // What the target's members need stays, even when it descends from another
+                // member (`heads` where one head's branch depends on the other's base).
                 let below = self.descendants(set.iter().copied());
+                let needed = self.ancestors(set.iter().copied());
                 (0..self.len())
-                    .map(|i| applied[i] && (!below[i] || set.contains(&i)))
+                    .map(|i| applied[i] && (!below[i] || needed[i]))
                     .collect()
             }
         };
@@ -589,7 +592,9 @@ impl Graph {
                 let up = self.ancestors(set.iter().copied());
                 let below = self.descendants(set.iter().copied());
                 (0..self.len())
-                    .map(|i| (applied[i] || up[i]) && (!below[i] || set.contains(&i)))
+                    // What the target needs, and what was applied and does not descend
+                    // from it.
+                    .map(|i| up[i] || (applied[i] && !below[i]))
                     .collect()
             }
         };

@@ -319,6 +319,33 @@ fn stamp_moves_both_ways() {
 }
 
 #[test]
+fn downgrade_and_stamp_to_several_revisions_keep_what_each_needs() {
+    // Found by the fuzz benchmark: b12 depends on the head b1, and c revises b12. The
+    // heads are b1 and c; `downgrade heads` reverted b12 (a descendant of b1) under c.
+    let node = |id: &str, parents: Vec<usize>, depends_on: Vec<usize>| Node {
+        id: id.into(),
+        parents,
+        depends_on,
+        branch_labels: vec![],
+        reversible: true,
+    };
+    let g = Graph::from_nodes(vec![
+        node("b1", vec![], vec![]),
+        node("b12", vec![], vec![0]),
+        node("c", vec![1], vec![]),
+    ])
+    .unwrap();
+    let heads = at(&g, &["b1", "c"]);
+    let p = g.plan_downgrade(&Target::Heads, &heads).unwrap();
+    assert!(p.steps.is_empty(), "{:?}", ids(&g, &p.revisions()));
+    let s = g.plan_stamp(&Target::Heads, &heads).unwrap();
+    assert!(s.removed.is_empty() && s.added.is_empty());
+    assert_eq!(ids(&g, &s.heads_after), ["b1", "c"]);
+    // One member alone still takes what descends from it.
+    assert_eq!(down(&g, "b1", &["b1", "c"]).unwrap().0, ["c", "b12"]);
+}
+
+#[test]
 fn unknown_current_index_is_an_error_not_a_panic() {
     let g = shop();
     assert!(matches!(
