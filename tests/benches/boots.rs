@@ -18,7 +18,8 @@
 //!   revchain): the floor that process start and connection set on this machine.
 //! - **released together**: `n` processes start, connect, and wait; all are released at
 //!   the same instant, and the time to the last `run` finished is measured, against one
-//!   process released alone. This isolates the migration check from process start-up.
+//!   process released alone, and against `n` (and 1) `--noop` processes released the same
+//!   way. This isolates the migration check from process start-up.
 //! - **fresh**: the database is empty; 1 process, and `n` together, migrate it (one applies
 //!   the six revisions, the others wait for the lock, then find them applied).
 
@@ -68,8 +69,13 @@ fn together(url: &str, n: usize, extra: &[&str]) -> Duration {
 
 /// `n` processes connect and wait, then are released at once: the time from the release to
 /// the last `ok` line, and each process's own `run` time (µs).
-fn released(url: &str, n: usize) -> (Duration, Vec<u64>) {
-    let mut children: Vec<Child> = (0..n).map(|_| spawn(url, &["--wait"])).collect();
+fn released(url: &str, n: usize, noop: bool) -> (Duration, Vec<u64>) {
+    let extra: &[&str] = if noop {
+        &["--wait", "--noop"]
+    } else {
+        &["--wait"]
+    };
+    let mut children: Vec<Child> = (0..n).map(|_| spawn(url, extra)).collect();
     let mut readers = Vec::new();
     for c in &mut children {
         let mut r = BufReader::new(c.stdout.take().expect("stdout"));
@@ -145,6 +151,8 @@ struct Figures {
     floor_many: Duration,
     released_one: Duration,
     released_many: Duration,
+    released_floor_one: Duration,
+    released_floor_many: Duration,
     run_alone_us: u64,
     run_many_us: (u64, u64),
     fresh_one: Duration,
@@ -161,16 +169,19 @@ fn bench(rt: &tokio::runtime::Runtime, kind: Kind, n: usize, rounds: usize) -> F
     let (mut one, mut many, mut f1, mut fm) = (vec![], vec![], vec![], vec![]);
     let (mut r1, mut rm, mut alone, mut under, mut worst) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let (mut rf1, mut rfm) = (vec![], vec![]);
     for _ in 0..rounds {
         one.push(together(&url, 1, &[]));
         many.push(together(&url, n, &[]));
         f1.push(together(&url, 1, &["--noop"]));
         fm.push(together(&url, n, &["--noop"]));
-        let (t, runs) = released(&url, 1);
+        let (t, runs) = released(&url, 1, false);
         r1.push(t);
         alone.push(runs[0]);
-        let (t, runs) = released(&url, n);
+        let (t, runs) = released(&url, n, false);
         rm.push(t);
+        rf1.push(released(&url, 1, true).0);
+        rfm.push(released(&url, n, true).0);
         under.push(median_u64(runs.clone()));
         worst.push(runs.iter().copied().max().unwrap_or(0));
     }
@@ -189,6 +200,8 @@ fn bench(rt: &tokio::runtime::Runtime, kind: Kind, n: usize, rounds: usize) -> F
         floor_many: median(fm),
         released_one: median(r1),
         released_many: median(rm),
+        released_floor_one: median(rf1),
+        released_floor_many: median(rfm),
         run_alone_us: median_u64(alone),
         run_many_us: (median_u64(under), median_u64(worst)),
         fresh_one: median(fresh1),
@@ -248,16 +261,20 @@ fn main() {
     }
     println!("\nup to date, released together after connecting, to the last `run` done:");
     println!(
-        "| database | 1 released | {n} released | ratio | `run` alone | `run` among {n} (median / slowest) |"
+        "| database | 1 released | {n} released | ratio | 1 `--noop` | {n} `--noop` | ratio | {n} / {n} `--noop` | `run` alone | `run` among {n} (median / slowest) |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for f in &all {
         println!(
-            "| {:?} | {} | {} | **{:.2}x** | {} µs | {} / {} µs |",
+            "| {:?} | {} | {} | {:.2}x | {} | {} | {:.2}x | **{:.2}x** | {} µs | {} / {} µs |",
             f.kind,
             ms(f.released_one),
             ms(f.released_many),
             ratio(f.released_many, f.released_one),
+            ms(f.released_floor_one),
+            ms(f.released_floor_many),
+            ratio(f.released_floor_many, f.released_floor_one),
+            ratio(f.released_many, f.released_floor_many),
             f.run_alone_us,
             f.run_many_us.0,
             f.run_many_us.1
