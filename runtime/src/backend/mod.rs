@@ -11,6 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use revchain_core::Dialect;
+use sqlx::Row;
 
 use crate::error::{Aftermath, Error};
 use crate::tables::{Tables, Work};
@@ -103,6 +104,70 @@ pub(crate) fn log_disagrees(id: &str, in_log: bool) -> String {
 
 /// Called after each step: its index and how long it took.
 pub(crate) type Progress<'a> = &'a (dyn Fn(usize, Duration) + Sync);
+
+/// The version rows that `sql` (a [`Tables::select_heads`] query) selects, or `None` when
+/// `missing` says the query failed because the table does not exist. One round trip.
+pub(crate) fn read_head_rows<'c, E>(
+    conn: E,
+    sql: String,
+    missing: fn(&sqlx::Error) -> bool,
+) -> impl Future<Output = Result<Option<Vec<HeadRow>>, sqlx::Error>> + Send + 'c
+where
+    E: sqlx::Executor<'c>,
+    usize: sqlx::ColumnIndex<<E::Database as sqlx::Database>::Row>,
+    String: for<'r> sqlx::Decode<'r, E::Database> + sqlx::Type<E::Database>,
+{
+    let fetched = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(conn);
+    async move {
+        decode_rows(fetched.await, missing, |row| {
+            Ok(HeadRow {
+                revision: row.try_get(0)?,
+                chain_digest: row.try_get(1)?,
+            })
+        })
+    }
+}
+
+/// The log rows that `sql` (a [`Tables::select_log`] query, possibly filtered) selects;
+/// none when `missing` says the query failed because the table does not exist.
+pub(crate) fn read_log_rows<'c, E>(
+    conn: E,
+    sql: String,
+    missing: fn(&sqlx::Error) -> bool,
+) -> impl Future<Output = Result<Vec<LogRow>, sqlx::Error>> + Send + 'c
+where
+    E: sqlx::Executor<'c>,
+    usize: sqlx::ColumnIndex<<E::Database as sqlx::Database>::Row>,
+    String: for<'r> sqlx::Decode<'r, E::Database> + sqlx::Type<E::Database>,
+    bool: for<'r> sqlx::Decode<'r, E::Database> + sqlx::Type<E::Database>,
+{
+    let fetched = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(conn);
+    async move {
+        let rows = decode_rows(fetched.await, missing, |row| {
+            Ok(LogRow {
+                revision: row.try_get(0)?,
+                checksum: row.try_get(1)?,
+                chain_digest: row.try_get(2)?,
+                dirty: row.try_get(3)?,
+            })
+        })?;
+        Ok(rows.unwrap_or_default())
+    }
+}
+
+/// Fetched rows, each decoded with `decode`, or `None` when `missing` says the query
+/// failed because its table does not exist.
+fn decode_rows<R, T>(
+    fetched: Result<Vec<R>, sqlx::Error>,
+    missing: fn(&sqlx::Error) -> bool,
+    decode: fn(&R) -> Result<T, sqlx::Error>,
+) -> Result<Option<Vec<T>>, sqlx::Error> {
+    match fetched {
+        Ok(rows) => rows.iter().map(decode).collect::<Result<_, _>>().map(Some),
+        Err(e) if missing(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
 
 pub(crate) mod sealed {
     use super::*;

@@ -38,7 +38,7 @@ use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
     Done, Failure, HeadRow, Held, LogRow, Progress, WaitLog, backoff, log_disagrees,
-    sealed::Driver, statements,
+    read_head_rows, read_log_rows, sealed::Driver, statements,
 };
 use crate::error::{Aftermath, Error};
 use crate::tables::{Tables, Work, literal};
@@ -416,25 +416,6 @@ async fn in_transaction(conn: &mut PgConnection, statements: &[String]) -> Resul
     result
 }
 
-/// The log rows that `sql` selects (none when the table does not exist).
-async fn log_rows(conn: &mut PgConnection, sql: String) -> Result<Vec<LogRow>, sqlx::Error> {
-    match sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(conn).await {
-        Ok(rows) => rows
-            .iter()
-            .map(|r| {
-                Ok(LogRow {
-                    revision: r.try_get(0)?,
-                    checksum: r.try_get(1)?,
-                    chain_digest: r.try_get(2)?,
-                    dirty: r.try_get(3)?,
-                })
-            })
-            .collect(),
-        Err(e) if is_missing_table(&e) => Ok(Vec::new()),
-        Err(e) => Err(e),
-    }
-}
-
 impl Driver for Postgres {
     const DIALECT: Dialect = D;
 
@@ -442,37 +423,22 @@ impl Driver for Postgres {
         conn: &mut PgConnection,
         tables: &Tables,
     ) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
-        match sqlx::raw_sql(AssertSqlSafe(tables.select_heads(D)))
-            .fetch_all(conn)
-            .await
-        {
-            Ok(rows) => rows
-                .iter()
-                .map(|r| {
-                    Ok(HeadRow {
-                        revision: r.try_get(0)?,
-                        chain_digest: r.try_get(1)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map(Some),
-            Err(e) if is_missing_table(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        read_head_rows(conn, tables.select_heads(D), is_missing_table).await
     }
 
     async fn read_log(
         conn: &mut PgConnection,
         tables: &Tables,
     ) -> Result<Vec<LogRow>, sqlx::Error> {
-        log_rows(conn, tables.select_log(D)).await
+        read_log_rows(conn, tables.select_log(D), is_missing_table).await
     }
 
     async fn read_dirty(
         conn: &mut PgConnection,
         tables: &Tables,
     ) -> Result<Vec<LogRow>, sqlx::Error> {
-        log_rows(conn, format!("{} WHERE dirty", tables.select_log(D))).await
+        let sql = format!("{} WHERE dirty", tables.select_log(D));
+        read_log_rows(conn, sql, is_missing_table).await
     }
 
     async fn ensure_tables(
