@@ -12,6 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use revchain::Migrations;
 use revchain_core::{History, Mode};
 
+mod queries;
+pub mod scenarios;
+
+pub use queries::{Db, exec, heads, index_exists, scalar, table_exists};
+
 /// The database servers tests run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -204,6 +209,18 @@ impl Dir {
             text.push_str(&format!("\n-- migrate:downgrade\n{down}\n"));
         }
         self.write(&format!("{id}_rev.sql"), &text)
+    }
+
+    /// Writes a revision that creates `table` (one `id INT` column) and whose downgrade
+    /// drops it.
+    pub fn creates_table(&self, id: &str, parents: &str, table: &str) -> &Self {
+        self.rev(
+            id,
+            parents,
+            "",
+            &format!("CREATE TABLE {table} (id INT);"),
+            Some(&format!("DROP TABLE {table};")),
+        )
     }
 
     /// Writes a file as is.

@@ -349,27 +349,9 @@ async fn database_commands_on_mariadb() {
 
 async fn database_commands(db: &TestDb) {
     let d = Dir::new();
-    d.rev(
-        "a1",
-        "",
-        "",
-        "CREATE TABLE t (id INT);",
-        Some("DROP TABLE t;"),
-    )
-    .rev(
-        "b2",
-        "a1",
-        "",
-        "CREATE TABLE u (id INT);",
-        Some("DROP TABLE u;"),
-    )
-    .rev(
-        "c3",
-        "b2",
-        "",
-        "CREATE TABLE v (id INT);",
-        Some("DROP TABLE v;"),
-    );
+    d.creates_table("a1", "", "t")
+        .creates_table("b2", "a1", "u")
+        .creates_table("c3", "b2", "v");
     let dir = d.path();
     let url = db.url.as_str();
     let with = |args: &[&'static str]| -> Vec<String> {

@@ -420,13 +420,7 @@ fn knob_revisions(kind: Kind, b2: &str) -> revchain_tests::Dir {
         Some("DROP TABLE t;"),
     )
     .rev("b2", "a1", "", b2, Some("DELETE FROM t WHERE id > 1;"))
-    .rev(
-        "c3",
-        "b2",
-        "",
-        "CREATE TABLE u (id INT);",
-        Some("DROP TABLE u;"),
-    );
+    .creates_table("c3", "b2", "u");
     dir
 }
 

@@ -37,29 +37,20 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// a1 creates `t`, b2 inserts into it, c3 creates `u`.
-fn history(dir: &Dir) {
-    dir.rev(
-        "a1",
-        "",
-        "",
-        "CREATE TABLE t (id INT);",
-        Some("DROP TABLE t;"),
-    )
-    .rev(
+/// a1 creates `t`, b2 inserts into it.
+fn t_and_a_row(dir: &Dir) -> &Dir {
+    dir.creates_table("a1", "", "t").rev(
         "b2",
         "a1",
         "",
         "INSERT INTO t VALUES (1);",
         Some("DELETE FROM t;"),
     )
-    .rev(
-        "c3",
-        "b2",
-        "",
-        "CREATE TABLE u (id INT);",
-        Some("DROP TABLE u;"),
-    );
+}
+
+/// a1 creates `t`, b2 inserts into it, c3 creates `u`.
+fn history(dir: &Dir) {
+    t_and_a_row(dir).creates_table("c3", "b2", "u");
 }
 
 /// What the database holds, to compare before and after a refused run.
@@ -109,13 +100,7 @@ async fn tampering(kind: Kind) {
         assert!(up.status.success(), "{case:?}: {}", text(&up));
         // A new revision d4 (creates `w`): it must not run over a tampered history.
         let d4 = |parent: &str| {
-            dir.rev(
-                "d4",
-                parent,
-                "",
-                "CREATE TABLE w (id INT);",
-                Some("DROP TABLE w;"),
-            );
+            dir.creates_table("d4", parent, "w");
         };
         let path = |id: &str| dir.path().join(format!("{id}_rev.sql"));
         let expect: Vec<String> = match case {
@@ -143,13 +128,7 @@ async fn tampering(kind: Kind) {
             }
             DeletedMiddle => {
                 std::fs::remove_file(path("b2")).unwrap();
-                dir.rev(
-                    "c3",
-                    "a1",
-                    "",
-                    "CREATE TABLE u (id INT);",
-                    Some("DROP TABLE u;"),
-                );
+                dir.creates_table("c3", "a1", "u");
                 d4("c3");
                 vec![
                     "the log records that revision b2 was applied, but this binary has no such \
@@ -158,14 +137,7 @@ async fn tampering(kind: Kind) {
                 ]
             }
             ReorderedRevises => {
-                dir.rev(
-                    "c3",
-                    "a1",
-                    "",
-                    "CREATE TABLE u (id INT);",
-                    Some("DROP TABLE u;"),
-                )
-                .rev(
+                dir.creates_table("c3", "a1", "u").rev(
                     "b2",
                     "c3",
                     "",
@@ -347,20 +319,7 @@ async fn garbage_rows(kind: Kind) {
     let db = TestDb::new(kind).await;
     let mut probe = Probe::connect(kind, &db.url).await;
     let dir = Dir::new();
-    dir.rev(
-        "a1",
-        "",
-        "",
-        "CREATE TABLE t (id INT);",
-        Some("DROP TABLE t;"),
-    )
-    .rev(
-        "b2",
-        "a1",
-        "",
-        "INSERT INTO t VALUES (1);",
-        Some("DELETE FROM t;"),
-    );
+    t_and_a_row(&dir);
     let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
     let a1 = m.get("a1").unwrap().chain_digest().to_string();
     let b2 = m.get("b2").unwrap().chain_digest().to_string();
