@@ -11,9 +11,10 @@
 //! ratio compares. The sqlx crate needs sqlx's `macros` feature, so it exists only here,
 //! never in the test build.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+use revchain_tests::{cargo, target_subdir, workspace_root};
 
 const ROUNDS: usize = 3;
 
@@ -56,26 +57,6 @@ struct Scratch {
     file: fn(usize) -> (String, String),
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests package sits inside the workspace")
-        .to_path_buf()
-}
-
-/// `<target>/bench-build`.
-fn bench_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the benchmark's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the benchmark runs from <target>/<profile>/deps");
-    profile_dir
-        .parent()
-        .unwrap_or(profile_dir)
-        .join("bench-build")
-}
-
 fn write_crate(dir: &Path, scratch: &Scratch, count: usize) {
     let migrations = dir.join("migrations");
     if migrations.exists() {
@@ -101,23 +82,9 @@ fn write_crate(dir: &Path, scratch: &Scratch, count: usize) {
 }
 
 fn cargo_build(dir: &Path, target: &Path) -> Duration {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let start = Instant::now();
-    let output = Command::new(cargo)
-        .args(["build", "--quiet"])
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", target)
-        .env_remove("CARGO_MANIFEST_DIR")
-        .output()
-        .expect("run cargo");
-    let elapsed = start.elapsed();
-    assert!(
-        output.status.success(),
-        "cargo build failed in {}:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    elapsed
+    cargo(dir, Some(target), &["build", "--quiet"]);
+    start.elapsed()
 }
 
 /// Appends a comment line to the file: an edit that changes the embedded table.
@@ -161,7 +128,7 @@ fn main() {
             file: sqlx_file,
         },
     ];
-    let root = bench_dir();
+    let root = target_subdir("bench-build");
     let target = root.join("target");
     let mut medians = Vec::new();
     for scratch in &scratches {

@@ -7,6 +7,7 @@
 //! - SQLite: a file in a temporary directory.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use revchain::Migrations;
@@ -161,6 +162,60 @@ pub async fn admin(kind: Kind, sql: &str) {
 /// The workspace's `tests/` directory.
 pub fn tests_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The workspace's root (the parent of the `tests` package).
+pub fn workspace_root() -> PathBuf {
+    tests_dir()
+        .parent()
+        .expect("the tests package sits inside the workspace")
+        .to_path_buf()
+}
+
+/// `<target>/<name>`, beside the profile directory that the running test or benchmark was
+/// built into (`<target>/<profile>/deps/<executable>`): a target directory for a cargo run of
+/// its own, which the outer cargo's build lock does not hold, and which stays there for the
+/// next run to be incremental.
+pub fn target_subdir(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the executable's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests and benchmarks run from <target>/<profile>/deps");
+    profile_dir.parent().unwrap_or(profile_dir).join(name)
+}
+
+/// Runs `cargo <args>` in `dir` (with `CARGO_TARGET_DIR=target` when given, and without
+/// the outer cargo's `CARGO_MANIFEST_DIR`); its output when it succeeds, else what went
+/// wrong, with cargo's stderr.
+pub fn try_cargo(dir: &Path, target: Option<&Path>, args: &[&str]) -> Result<Output, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CARGO_MANIFEST_DIR");
+    if let Some(target) = target {
+        command.env("CARGO_TARGET_DIR", target);
+    }
+    let output = command
+        .output()
+        .map_err(|e| format!("running cargo: {e}"))?;
+    if output.status.success() {
+        Ok(output)
+    } else {
+        Err(format!(
+            "cargo {} failed in {}:\n{}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// [`try_cargo`], panicking when cargo fails.
+pub fn cargo(dir: &Path, target: Option<&Path>, args: &[&str]) -> Output {
+    try_cargo(dir, target, args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A fixture directory under `tests/fixtures`.

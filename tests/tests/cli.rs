@@ -397,7 +397,7 @@ async fn database_commands(db: &TestDb) {
 /// `make migrate-check` target (and CI) runs, on SQLite and PostgreSQL scratch databases.
 #[tokio::test]
 async fn example_app_migrations_produce_its_schema() {
-    let root = revchain_tests::tests_dir().join("..");
+    let root = revchain_tests::workspace_root();
     let migrations = root.join("example-app/migrations");
     let schema = root.join("example-app/schema.sql");
     let schema = schema.to_str().unwrap();

@@ -15,31 +15,12 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use revchain_tests::{Kind, TestDb};
+use revchain_tests::{Kind, TestDb, target_subdir, try_cargo, workspace_root};
 use serde_json::{Value, json};
 
 /// The head the example app embeds, and the revision below it (a merge point).
 const HEAD: &str = "e61f8a2b4d57";
 const BELOW_HEAD: &str = "b28c4d6e0f13";
-
-fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .parent()
-        .expect("the tests package sits inside the workspace")
-        .to_path_buf()
-}
-
-/// `<target>/e2e`, beside the profile directory this test runs from.
-fn e2e_target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    // <target>/debug/deps/example_app-<hash>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test runs from <target>/<profile>/deps");
-    profile_dir.parent().unwrap_or(profile_dir).join("e2e")
-}
 
 /// Builds (or finds up to date) the release binary, once per test process.
 fn release_binary() -> PathBuf {
@@ -51,22 +32,14 @@ fn release_binary() -> PathBuf {
 }
 
 fn build_release() -> Result<PathBuf, String> {
-    let target = e2e_target_dir();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // `<target>/e2e`, beside the profile directory this test runs from.
+    let target = target_subdir("e2e");
     let started = Instant::now();
-    let output = Command::new(cargo)
-        .args(["build", "--release", "--locked", "-p", "example-app"])
-        .current_dir(workspace_root())
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("CARGO_MANIFEST_DIR")
-        .output()
-        .map_err(|e| format!("running cargo: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo build --release -p example-app failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
+    try_cargo(
+        &workspace_root(),
+        Some(&target),
+        &["build", "--release", "--locked", "-p", "example-app"],
+    )?;
     eprintln!(
         "example-app release build: {:.1?} (target dir {})",
         started.elapsed(),

@@ -7,8 +7,9 @@
 //! directory under this workspace's target directory, so that later runs are incremental
 //! and do not wait for the outer cargo's build lock.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+use revchain_tests::{cargo, target_subdir, workspace_root};
 
 const MAIN_RS: &str = r#"static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
 
@@ -34,44 +35,11 @@ fn revision(id: &str, parent: &str, sql: &str) -> String {
     )
 }
 
-/// This workspace's root (the parent of this package).
-fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .parent()
-        .expect("the tests package sits inside the workspace")
-        .to_path_buf()
-}
-
-/// `<target>/scratch-rebuild`, beside the profile directory this test runs from.
-fn scratch_target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    // <target>/debug/deps/rebuild-<hash>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test runs from <target>/<profile>/deps");
-    profile_dir
-        .parent()
-        .unwrap_or(profile_dir)
-        .join("scratch-rebuild")
-}
-
 /// Builds and runs the scratch crate; returns its lines (`id checksum`).
 fn run(crate_dir: &Path) -> Vec<(String, String)> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["run", "--offline", "--quiet"])
-        .current_dir(crate_dir)
-        .env("CARGO_TARGET_DIR", scratch_target_dir())
-        .env_remove("CARGO_MANIFEST_DIR")
-        .output()
-        .expect("run cargo");
-    assert!(
-        output.status.success(),
-        "cargo run failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    // `<target>/scratch-rebuild`, beside the profile directory this test runs from.
+    let target = target_subdir("scratch-rebuild");
+    let output = cargo(crate_dir, Some(&target), &["run", "--offline", "--quiet"]);
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|line| {

@@ -11,7 +11,8 @@
 //! and read them: each message must name `file:line` and say what to do.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use revchain_tests::cargo;
 
 #[test]
 fn ui() {
@@ -34,16 +35,10 @@ fn ui() {
 
 /// The target directory, as trybuild finds it: from `cargo metadata`.
 fn target_directory(manifest_dir: &Path) -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["metadata", "--format-version=1", "--no-deps", "--offline"])
-        .current_dir(manifest_dir)
-        .output()
-        .expect("run cargo metadata");
-    assert!(
-        output.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = cargo(
+        manifest_dir,
+        None,
+        &["metadata", "--format-version=1", "--no-deps", "--offline"],
     );
     let metadata: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
