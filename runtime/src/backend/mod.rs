@@ -252,6 +252,72 @@ pub(crate) mod sealed {
     }
 }
 
+/// A database whose migration lock is held by the session for the whole run (PostgreSQL,
+/// MySQL/MariaDB), so that a revision that cannot be atomic is run by [`apply_marked`].
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) trait Marked: sealed::Driver {
+    /// Runs user SQL (one statement) outside any transaction.
+    fn execute<'a>(
+        conn: &'a mut Self::Connection,
+        sql: String,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+
+    /// The refusal when marking the revision as running fails because the log already has
+    /// its row (`None` when that is not why).
+    fn mark_conflict(_error: &sqlx::Error, _work: &Work<'_>) -> Option<Failure> {
+        None
+    }
+}
+
+/// Runs a revision that cannot be atomic (DDL that commits, or `Transactional: false`) under
+/// the session lock: mark it dirty, run each statement on its own, then record it and clear
+/// the mark. When the first statement fails nothing ran, and the mark goes again.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn apply_marked<DB: Marked>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+    work: &Work<'_>,
+    index: usize,
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let d = DB::DIALECT;
+    let id = work.revision.id();
+    let mark = tables.mark_running(d, work);
+    let unmark = tables.unmark_running(d, work);
+    DB::exec_in_transaction(conn, &mark).await.map_err(|e| {
+        DB::mark_conflict(&e, work)
+            .unwrap_or_else(|| Failure::db(&format!("marking revision {id} as running"), &e))
+    })?;
+    let started = std::time::Instant::now();
+    for (k, (stmt, line)) in statements(work.sql(), d, work.sql_line())
+        .into_iter()
+        .enumerate()
+    {
+        if let Err(error) = DB::execute(conn, stmt).await {
+            // Nothing ran before the first statement (a failed statement changes nothing on
+            // its own): the mark can go.
+            let aftermath = if k == 0 && DB::exec_in_transaction(conn, &unmark).await.is_ok() {
+                Aftermath::RolledBack
+            } else {
+                Aftermath::Dirty
+            };
+            return Err(Failure::Step {
+                index,
+                line,
+                error,
+                aftermath,
+            });
+        }
+    }
+    let elapsed = started.elapsed();
+    let finish = tables.finish_running(d, work, &elapsed.as_millis().to_string());
+    DB::exec_in_transaction(conn, &finish)
+        .await
+        .map_err(|e| Failure::db(&format!("recording revision {id}"), &e))?;
+    progress(index, elapsed);
+    Ok(())
+}
+
 /// The statements of `sql` for `dialect`, with their file lines (`first_line` is the file
 /// line where `sql` starts).
 pub(crate) fn statements(sql: &str, dialect: Dialect, first_line: usize) -> Vec<(String, usize)> {

@@ -18,8 +18,8 @@ use sqlx::mysql::{MySql, MySqlConnection, MySqlDatabaseError};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::{
-    Done, Failure, HeadRow, Held, LogRow, Progress, WaitLog, backoff, log_disagrees,
-    read_head_rows, read_log_rows, sealed::Driver, statements,
+    Done, Failure, HeadRow, Held, LogRow, Marked, Progress, WaitLog, apply_marked, backoff,
+    log_disagrees, read_head_rows, read_log_rows, sealed::Driver, statements,
 };
 use crate::error::{Aftermath, Error};
 use crate::tables::{Tables, Work, literal};
@@ -204,52 +204,14 @@ async fn apply_atomic(
     Ok(())
 }
 
-/// Runs a revision that cannot be atomic (DDL, or `Transactional: false`): mark it dirty,
-/// run each statement on its own, then record it and clear the mark.
-async fn apply_marked(
-    conn: &mut MySqlConnection,
-    tables: &Tables,
-    work: &Work<'_>,
-    index: usize,
-    progress: Progress<'_>,
-) -> Result<(), Failure> {
-    let rev = work.revision;
-    let id = rev.id();
-    let mark = tables.mark_running(D, work);
-    let unmark = tables.unmark_running(D, work);
-    in_transaction(conn, &mark).await.map_err(|e| {
-        log_conflict(&e, work)
-            .unwrap_or_else(|| Failure::db(&format!("marking revision {id} as running"), &e))
-    })?;
-    let started = Instant::now();
-    for (k, (stmt, line)) in statements(work.sql(), D, work.sql_line())
-        .into_iter()
-        .enumerate()
-    {
-        if let Err(error) = run(conn, stmt).await {
-            // Nothing ran before the first statement (a failed statement changes nothing on
-            // its own): the mark can go.
-            let aftermath = if k == 0 && in_transaction(conn, &unmark).await.is_ok() {
-                Aftermath::RolledBack
-            } else {
-                Aftermath::Dirty
-            };
-            return Err(Failure::Step {
-                index,
-                line,
-                error,
-                aftermath,
-            });
-        }
+impl Marked for MySql {
+    async fn execute(conn: &mut MySqlConnection, sql: String) -> Result<(), sqlx::Error> {
+        run(conn, sql).await
     }
-    let elapsed = started.elapsed();
-    let ms = elapsed.as_millis().to_string();
-    let finish = tables.finish_running(D, work, &ms);
-    in_transaction(conn, &finish)
-        .await
-        .map_err(|e| Failure::db(&format!("recording revision {id}"), &e))?;
-    progress(index, elapsed);
-    Ok(())
+
+    fn mark_conflict(e: &sqlx::Error, work: &Work<'_>) -> Option<Failure> {
+        log_conflict(e, work)
+    }
 }
 
 impl Driver for MySql {
@@ -348,7 +310,7 @@ impl Driver for MySql {
             if atomic {
                 apply_atomic(conn, tables, work, index, progress).await?;
             } else {
-                apply_marked(conn, tables, work, index, progress).await?;
+                apply_marked::<MySql>(conn, tables, work, index, progress).await?;
             }
         }
         Ok(())

@@ -29,7 +29,7 @@
 //! `TRUNCATE` is not MVCC-safe only for a repeatable-read transaction that took its
 //! snapshot before and reads the table after, which revchain never does.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use revchain_core::{Dialect, Direction};
@@ -37,8 +37,8 @@ use sqlx::postgres::{PgConnection, Postgres};
 use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
-    Done, Failure, HeadRow, Held, LogRow, Progress, WaitLog, backoff, log_disagrees,
-    read_head_rows, read_log_rows, sealed::Driver, statements,
+    Done, Failure, HeadRow, Held, LogRow, Marked, Progress, WaitLog, apply_marked, backoff,
+    log_disagrees, read_head_rows, read_log_rows, sealed::Driver, statements,
 };
 use crate::error::{Aftermath, Error};
 use crate::tables::{Tables, Work, literal};
@@ -274,50 +274,10 @@ async fn apply_batch(
     }
 }
 
-/// Runs a non-transactional step: mark dirty, run each statement on its own, then record
-/// it and clear the mark.
-async fn apply_alone(
-    conn: &mut PgConnection,
-    tables: &Tables,
-    work: &Work<'_>,
-    index: usize,
-    progress: Progress<'_>,
-) -> Result<(), Failure> {
-    let rev = work.revision;
-    let id = rev.id();
-    let mark = tables.mark_running(D, work);
-    let unmark = tables.unmark_running(D, work);
-    in_transaction(conn, &mark)
-        .await
-        .map_err(|e| Failure::db(&format!("marking revision {id} as running"), &e))?;
-    let started = Instant::now();
-    for (k, (stmt, line)) in statements(work.sql(), D, work.sql_line())
-        .into_iter()
-        .enumerate()
-    {
-        if let Err(error) = run(conn, stmt).await {
-            // Nothing ran before the first statement: the mark can go.
-            let aftermath = if k == 0 && in_transaction(conn, &unmark).await.is_ok() {
-                Aftermath::RolledBack
-            } else {
-                Aftermath::Dirty
-            };
-            return Err(Failure::Step {
-                index,
-                line,
-                error,
-                aftermath,
-            });
-        }
+impl Marked for Postgres {
+    async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
+        run(conn, sql).await
     }
-    let elapsed = started.elapsed();
-    let ms = elapsed.as_millis().to_string();
-    let finish = tables.finish_running(D, work, &ms);
-    in_transaction(conn, &finish)
-        .await
-        .map_err(|e| Failure::db(&format!("recording revision {id}"), &e))?;
-    progress(index, elapsed);
-    Ok(())
 }
 
 /// Applies the steps, batching consecutive transactional ones.
@@ -330,7 +290,7 @@ async fn apply_all(
     let mut i = 0;
     while i < works.len() {
         if !works[i].revision.is_transactional() {
-            apply_alone(conn, tables, &works[i], i, progress).await?;
+            apply_marked::<Postgres>(conn, tables, &works[i], i, progress).await?;
             i += 1;
             continue;
         }
