@@ -487,42 +487,23 @@ async fn execute(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
             autogenerate,
             schema,
         } => {
+            let options = files::RevisionOptions {
+                message,
+                rev_id: rev_id.as_deref(),
+                head,
+                splice: *splice,
+                branch_label: branch_label.as_deref(),
+                depends_on,
+                upgrade: String::new(),
+                downgrade: String::new(),
+                transactional: true,
+            };
             if *autogenerate {
-                return autogen::revision(
-                    source,
-                    args,
-                    &files::RevisionOptions {
-                        message,
-                        rev_id: rev_id.as_deref(),
-                        head,
-                        splice: *splice,
-                        branch_label: branch_label.as_deref(),
-                        depends_on,
-                        upgrade: String::new(),
-                        downgrade: String::new(),
-                        transactional: true,
-                    },
-                    schema.as_deref(),
-                )
-                .await;
+                return autogen::revision(source, args, &options, schema.as_deref()).await;
             }
             let dir = source.dir_for("revision")?;
             let m = source.load(Mode::Drafts)?;
-            files::revision(
-                dir,
-                m.graph(),
-                &files::RevisionOptions {
-                    message,
-                    rev_id: rev_id.as_deref(),
-                    head,
-                    splice: *splice,
-                    branch_label: branch_label.as_deref(),
-                    depends_on,
-                    upgrade: String::new(),
-                    downgrade: String::new(),
-                    transactional: true,
-                },
-            )
+            files::revision(dir, m.graph(), &options)
         }
         Command::Merge {
             message,
