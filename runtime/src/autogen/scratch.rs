@@ -143,6 +143,19 @@ impl Scratches {
         }
     }
 
+    /// A small pool on a scratch database.
+    async fn pool<DB: sqlx::Database>(
+        &self,
+        options: <DB::Connection as sqlx::Connection>::Options,
+    ) -> Result<sqlx::Pool<DB>, Error> {
+        sqlx::pool::PoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| self.connect_error(&e))
+    }
+
     /// Creates a scratch database and returns a pool on it.
     pub async fn create(&self) -> Result<AnyPool, Error> {
         let name = format!("{PREFIX}{}", random_suffix());
@@ -152,26 +165,14 @@ impl Scratches {
                 let opts = sqlx::postgres::PgConnectOptions::from_str(&self.url)
                     .map_err(|e| self.connect_error(&e))?;
                 self.create_database(&name).await?;
-                let pool = sqlx::pool::PoolOptions::new()
-                    .max_connections(2)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(opts.database(&name))
-                    .await
-                    .map_err(|e| self.connect_error(&e))?;
-                Ok(AnyPool::Postgres(pool))
+                Ok(AnyPool::Postgres(self.pool(opts.database(&name)).await?))
             }
             #[cfg(feature = "mysql")]
             DatabaseKind::MySql => {
                 let opts = sqlx::mysql::MySqlConnectOptions::from_str(&self.url)
                     .map_err(|e| self.connect_error(&e))?;
                 self.create_database(&name).await?;
-                let pool = sqlx::pool::PoolOptions::new()
-                    .max_connections(2)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(opts.database(&name))
-                    .await
-                    .map_err(|e| self.connect_error(&e))?;
-                Ok(AnyPool::MySql(pool))
+                Ok(AnyPool::MySql(self.pool(opts.database(&name)).await?))
             }
             #[cfg(feature = "sqlite")]
             DatabaseKind::Sqlite => {
@@ -191,13 +192,7 @@ impl Scratches {
                 let opts = sqlx::sqlite::SqliteConnectOptions::new()
                     .filename(&file)
                     .create_if_missing(true);
-                let pool = sqlx::pool::PoolOptions::new()
-                    .max_connections(2)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(opts)
-                    .await
-                    .map_err(|e| self.connect_error(&e))?;
-                Ok(AnyPool::Sqlite(pool))
+                Ok(AnyPool::Sqlite(self.pool(opts).await?))
             }
             #[allow(unreachable_patterns)]
             _ => Err(Error::UnsupportedUrl(
