@@ -16,7 +16,7 @@ use reliability_support::{
     BOOT, CHAIN, Probe, REVCHAIN, Rng, State, boot, check_consistent, finish, fixture_dir,
     wait_connected,
 };
-use revchain_tests::{Kind, TestDb, tests_dir};
+use revchain_tests::{Db, Dir, Kind, TestDb, tests_dir};
 
 // ---------------------------------------------------------------------------------------
 // 32 processes booting at once.
@@ -407,11 +407,32 @@ async fn busy_session(probe: &mut Probe) -> String {
     }
 }
 
-/// a1 creates `t` with row 1; b2 adds row 2, sleeps as long as `knob` says, adds row 3;
-/// c3 creates `u`.
-fn knob_revisions(kind: Kind, b2: &str) -> revchain_tests::Dir {
-    let dir = revchain_tests::Dir::new();
-    let _ = kind;
+/// A run that the server ended in the middle of revision b2.
+struct Interrupted<DB: sqlx::Database> {
+    /// A session of its own on the database; `knob` says 30 s.
+    probe: Probe,
+    /// a1 creates `t` with row 1; b2 is the revision given, which sleeps as long as
+    /// `knob` says; c3 creates `u`.
+    m: &'static revchain::Migrations,
+    pool: sqlx::Pool<DB>,
+    /// What the run returned.
+    err: revchain::Error,
+}
+
+/// Runs the revisions of [`Interrupted`] on `db` from a task and, once a session runs b2's
+/// slow statement, ends that session with `end` (SQL, `{id}` standing for its id).
+async fn interrupted<DB: Db>(db: &TestDb, b2: &str, end: &str) -> Interrupted<DB> {
+    let mut probe = Probe::connect(DB::KIND, &db.url).await;
+    let float = match DB::KIND {
+        Kind::Postgres => "FLOAT8",
+        _ => "DOUBLE",
+    };
+    probe
+        .exec(&format!(
+            "CREATE TABLE knob (s {float} NOT NULL); INSERT INTO knob VALUES (30)"
+        ))
+        .await;
+    let dir = Dir::new();
     dir.rev(
         "a1",
         "",
@@ -421,31 +442,37 @@ fn knob_revisions(kind: Kind, b2: &str) -> revchain_tests::Dir {
     )
     .rev("b2", "a1", "", b2, Some("DELETE FROM t WHERE id > 1;"))
     .creates_table("c3", "b2", "u");
-    dir
+    let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
+    let pool: sqlx::Pool<DB> = db.pool().await;
+    let run = tokio::spawn({
+        let pool = pool.clone();
+        async move { m.run(&pool).await }
+    });
+    let id = busy_session(&mut probe).await;
+    probe.exec(&end.replace("{id}", &id)).await;
+    let err = run.await.unwrap().unwrap_err();
+    Interrupted {
+        probe,
+        m,
+        pool,
+        err,
+    }
 }
 
 #[tokio::test]
 async fn a_terminated_session_rolls_back_the_revision_in_flight_on_postgres() {
     let db = TestDb::new(Kind::Postgres).await;
-    let mut probe = Probe::connect(Kind::Postgres, &db.url).await;
-    probe
-        .exec("CREATE TABLE knob (s FLOAT8 NOT NULL); INSERT INTO knob VALUES (30)")
-        .await;
-    let dir = knob_revisions(
-        Kind::Postgres,
+    let Interrupted {
+        mut probe,
+        m,
+        pool,
+        err,
+    } = interrupted::<sqlx::Postgres>(
+        &db,
         "INSERT INTO t VALUES (2);\nSELECT pg_sleep((SELECT s FROM knob));\nINSERT INTO t VALUES (3);",
-    );
-    let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
-    let pool: sqlx::PgPool = db.pool().await;
-    let run = tokio::spawn({
-        let pool = pool.clone();
-        async move { m.run(&pool).await }
-    });
-    let pid = busy_session(&mut probe).await;
-    probe
-        .exec(&format!("SELECT pg_terminate_backend({pid})"))
-        .await;
-    let err = run.await.unwrap().unwrap_err();
+        "SELECT pg_terminate_backend({id})",
+    )
+    .await;
     let text = err.to_string();
     println!("PostgreSQL, pg_terminate_backend: {text}");
     assert!(
@@ -485,24 +512,18 @@ async fn a_terminated_session_rolls_back_the_revision_in_flight_on_postgres() {
 #[tokio::test]
 async fn a_killed_connection_rolls_back_a_data_revision_on_mariadb() {
     let db = TestDb::new(Kind::MySql).await;
-    let mut probe = Probe::connect(Kind::MySql, &db.url).await;
-    probe
-        .exec("CREATE TABLE knob (s DOUBLE NOT NULL); INSERT INTO knob VALUES (30)")
-        .await;
     // Data statements only: one transaction with its bookkeeping.
-    let dir = knob_revisions(
-        Kind::MySql,
+    let Interrupted {
+        mut probe,
+        m,
+        pool,
+        err,
+    } = interrupted::<sqlx::MySql>(
+        &db,
         "INSERT INTO t VALUES (2);\nSELECT SLEEP((SELECT s FROM knob));\nINSERT INTO t VALUES (3);",
-    );
-    let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
-    let pool: sqlx::MySqlPool = db.pool().await;
-    let run = tokio::spawn({
-        let pool = pool.clone();
-        async move { m.run(&pool).await }
-    });
-    let id = busy_session(&mut probe).await;
-    probe.exec(&format!("KILL {id}")).await;
-    let err = run.await.unwrap().unwrap_err();
+        "KILL {id}",
+    )
+    .await;
     let text = err.to_string();
     println!("MariaDB, KILL during a data revision: {text}");
     assert!(
@@ -535,24 +556,18 @@ async fn a_killed_connection_rolls_back_a_data_revision_on_mariadb() {
 #[tokio::test]
 async fn a_killed_connection_leaves_a_ddl_revision_dirty_on_mariadb() {
     let db = TestDb::new(Kind::MySql).await;
-    let mut probe = Probe::connect(Kind::MySql, &db.url).await;
-    probe
-        .exec("CREATE TABLE knob (s DOUBLE NOT NULL); INSERT INTO knob VALUES (30)")
-        .await;
     // DDL commits implicitly: the revision cannot be atomic, and says so.
-    let dir = knob_revisions(
-        Kind::MySql,
+    let Interrupted {
+        mut probe,
+        m,
+        pool,
+        err,
+    } = interrupted::<sqlx::MySql>(
+        &db,
         "CREATE TABLE v (id INT);\nDO SLEEP((SELECT s FROM knob));\nINSERT INTO t VALUES (2);",
-    );
-    let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
-    let pool: sqlx::MySqlPool = db.pool().await;
-    let run = tokio::spawn({
-        let pool = pool.clone();
-        async move { m.run(&pool).await }
-    });
-    let id = busy_session(&mut probe).await;
-    probe.exec(&format!("KILL {id}")).await;
-    let err = run.await.unwrap().unwrap_err();
+        "KILL {id}",
+    )
+    .await;
     let text = err.to_string();
     println!("MariaDB, KILL during a DDL revision: {text}");
     assert!(
