@@ -19,7 +19,7 @@
 mod fuzz;
 
 use std::fmt::Debug;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -27,15 +27,7 @@ use fuzz::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseResult, TestError, TestRunner};
 use revchain_core::{History, Mode};
-
-const REVCHAIN: &str = env!("CARGO_BIN_EXE_revchain-cli");
-const EMBEDDED: &str = env!("CARGO_BIN_EXE_embedded-cli");
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
+use revchain_tests::{fixture, tests_dir};
 
 /// What one target did.
 struct Outcome {
@@ -163,7 +155,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let budget = Duration::from_secs(secs) / selected.len() as u32;
-    let seeds: Vec<Vec<u8>> = files_under(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
+    let seeds: Vec<Vec<u8>> = files_under(&tests_dir().join("fixtures"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "sql"))
         .filter_map(|p| std::fs::read(p).ok())
@@ -217,22 +209,7 @@ fn main() -> ExitCode {
                 name,
                 budget,
                 (command_line(), environment(), 0u8..4, directory()),
-                |(args, env, which, files)| {
-                    let work = if which % 2 == 0 {
-                        workdir(&fixture("portable"))
-                    } else {
-                        let work = workdir(Path::new("/nonexistent"));
-                        for (i, spec) in files.iter().enumerate() {
-                            let _ = std::fs::write(
-                                work.path().join("migrations").join(format!("{i}_f.sql")),
-                                render(spec, i),
-                            );
-                        }
-                        work
-                    };
-                    let bin = if which < 2 { REVCHAIN } else { EMBEDDED };
-                    check_command(bin, work.path(), &args, &env)
-                },
+                |(args, env, which, files)| check_cli_case(&args, &env, which, &files),
             ),
         };
         println!(

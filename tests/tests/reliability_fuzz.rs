@@ -8,16 +8,12 @@
 #[path = "reliability_support/fuzz.rs"]
 mod fuzz;
 
-use std::path::Path;
 use std::sync::OnceLock;
 
 use fuzz::*;
 use proptest::prelude::*;
 use revchain_core::{History, Mode};
 use revchain_tests::{fixture, tests_dir};
-
-const REVCHAIN: &str = env!("CARGO_BIN_EXE_revchain-cli");
-const EMBEDDED: &str = env!("CARGO_BIN_EXE_embedded-cli");
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -161,20 +157,6 @@ proptest! {
         which in 0u8..4,
         files in directory(),
     ) {
-        // A valid directory, or a generated one that may be broken.
-        let work = if which % 2 == 0 {
-            workdir(&fixture("portable"))
-        } else {
-            let work = workdir(Path::new("/nonexistent"));
-            for (i, spec) in files.iter().enumerate() {
-                let _ = std::fs::write(
-                    work.path().join("migrations").join(format!("{i}_f.sql")),
-                    render(spec, i),
-                );
-            }
-            work
-        };
-        let bin = if which < 2 { REVCHAIN } else { EMBEDDED };
-        check_command(bin, work.path(), &args, &env)?;
+        check_cli_case(&args, &env, which, &files)?;
     }
 }

@@ -634,6 +634,36 @@ pub fn check_command(
     Ok(())
 }
 
+/// The `revchain` tool.
+pub const REVCHAIN: &str = env!("CARGO_BIN_EXE_revchain-cli");
+/// An application with the embedded CLI.
+pub const EMBEDDED: &str = env!("CARGO_BIN_EXE_embedded-cli");
+
+/// One case of the command-line property: `args` and `env` given to `revchain` (`which` 0
+/// or 1) or to the embedded CLI (2 or 3), in a working directory with the portable fixture
+/// (`which` even) or with the generated `files`, which may be broken (odd).
+pub fn check_cli_case(
+    args: &[String],
+    env: &[(String, Option<String>)],
+    which: u8,
+    files: &[FileSpec],
+) -> Result<(), TestCaseError> {
+    let work = if which.is_multiple_of(2) {
+        workdir(&revchain_tests::fixture("portable"))
+    } else {
+        let work = workdir(Path::new("/nonexistent"));
+        for (i, spec) in files.iter().enumerate() {
+            let _ = std::fs::write(
+                work.path().join("migrations").join(format!("{i}_f.sql")),
+                render(spec, i),
+            );
+        }
+        work
+    };
+    let bin = if which < 2 { REVCHAIN } else { EMBEDDED };
+    check_command(bin, work.path(), args, env)
+}
+
 /// A working directory for the CLI: `migrations/` holds a copy of `fixture`, and
 /// `schema.sql` sits next to it.
 pub fn workdir(fixture: &Path) -> tempfile::TempDir {
