@@ -253,9 +253,23 @@ pub(crate) mod sealed {
 }
 
 /// A database whose migration lock is held by the session for the whole run (PostgreSQL,
-/// MySQL/MariaDB), so that a revision that cannot be atomic is run by [`apply_marked`].
+/// MySQL/MariaDB): it is taken by [`lock_session`], and a revision that cannot be atomic is
+/// run by [`apply_marked`].
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) trait Marked: sealed::Driver {
+pub(crate) trait SessionLocked: sealed::Driver {
+    /// Tries once, without waiting, to take the migration lock of `tables`: whether it
+    /// was taken.
+    fn try_lock<'a>(
+        conn: &'a mut Self::Connection,
+        tables: &'a Tables,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'a;
+
+    /// Who holds the migration lock of `tables`, as far as the database tells.
+    fn lock_holder<'a>(
+        conn: &'a mut Self::Connection,
+        tables: &'a Tables,
+    ) -> impl Future<Output = Option<String>> + Send + 'a;
+
     /// Runs user SQL (one statement) outside any transaction.
     fn execute<'a>(
         conn: &'a mut Self::Connection,
@@ -269,11 +283,53 @@ pub(crate) trait Marked: sealed::Driver {
     }
 }
 
+/// [`Driver::lock`](sealed::Driver::lock) for a [`SessionLocked`] database: tries the lock
+/// with a growing delay until `timeout`, logging who holds it, and gives up early when
+/// `done` says that the version rows show the work done.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn lock_session<DB: SessionLocked>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+    timeout: Duration,
+    done: Done<'_>,
+) -> Result<Option<Held>, Error> {
+    let mut wait = WaitLog::new();
+    let mut attempt = 0;
+    loop {
+        if DB::try_lock(conn, tables)
+            .await
+            .map_err(|e| Error::db("taking the migration lock", &e))?
+        {
+            return Ok(Some(Held::default()));
+        }
+        // Another process may have finished the work meanwhile: then there is no need
+        // to queue for the lock only to find nothing to do.
+        if attempt > 0
+            && let Some(done) = done
+            && let Ok(Some(rows)) = DB::read_heads(conn, tables).await
+            && done(&rows)
+        {
+            return Ok(None);
+        }
+        if wait.elapsed() >= timeout {
+            return Err(Error::LockTimeout {
+                waited: wait.elapsed(),
+                holder: DB::lock_holder(conn, tables).await,
+            });
+        }
+        if wait.due() {
+            wait.log(DB::lock_holder(conn, tables).await.as_deref());
+        }
+        tokio::time::sleep(backoff(attempt).min(timeout.saturating_sub(wait.elapsed()))).await;
+        attempt += 1;
+    }
+}
+
 /// Runs a revision that cannot be atomic (DDL that commits, or `Transactional: false`) under
 /// the session lock: mark it dirty, run each statement on its own, then record it and clear
 /// the mark. When the first statement fails nothing ran, and the mark goes again.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) async fn apply_marked<DB: Marked>(
+pub(crate) async fn apply_marked<DB: SessionLocked>(
     conn: &mut DB::Connection,
     tables: &Tables,
     work: &Work<'_>,

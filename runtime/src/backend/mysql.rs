@@ -18,7 +18,7 @@ use sqlx::mysql::{MySql, MySqlConnection, MySqlDatabaseError};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::{
-    Done, Failure, HeadRow, Held, LogRow, Marked, Progress, WaitLog, apply_marked, backoff,
+    Done, Failure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked, lock_session,
     log_disagrees, read_head_rows, read_log_rows, sealed::Driver, statements,
 };
 use crate::error::{Aftermath, Error};
@@ -204,7 +204,24 @@ async fn apply_atomic(
     Ok(())
 }
 
-impl Marked for MySql {
+impl SessionLocked for MySql {
+    async fn try_lock(conn: &mut MySqlConnection, tables: &Tables) -> Result<bool, sqlx::Error> {
+        // GET_LOCK answers 1 (taken), 0 (held elsewhere) or NULL (an error).
+        let sql = format!(
+            "SELECT CAST(COALESCE(GET_LOCK({}, 0), 0) AS SIGNED)",
+            lock_name(tables)
+        );
+        let got: i64 = sqlx::raw_sql(AssertSqlSafe(sql))
+            .fetch_one(conn)
+            .await?
+            .try_get(0)?;
+        Ok(got == 1)
+    }
+
+    async fn lock_holder(conn: &mut MySqlConnection, tables: &Tables) -> Option<String> {
+        holder(conn, &lock_name(tables)).await
+    }
+
     async fn execute(conn: &mut MySqlConnection, sql: String) -> Result<(), sqlx::Error> {
         run(conn, sql).await
     }
@@ -248,43 +265,7 @@ impl Driver for MySql {
         timeout: Duration,
         done: Done<'_>,
     ) -> Result<Option<Held>, Error> {
-        let name = lock_name(tables);
-        // GET_LOCK answers 1 (taken), 0 (held elsewhere) or NULL (an error).
-        let sql = format!("SELECT CAST(COALESCE(GET_LOCK({name}, 0), 0) AS SIGNED)");
-        let mut wait = WaitLog::new();
-        let mut attempt = 0;
-        loop {
-            let row = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(|e| Error::db("taking the migration lock", &e))?;
-            let got: i64 = row
-                .try_get(0)
-                .map_err(|e| Error::db("taking the migration lock", &e))?;
-            if got == 1 {
-                return Ok(Some(Held::default()));
-            }
-            // Another process may have finished the work meanwhile: then there is no need
-            // to queue for the lock only to find nothing to do.
-            if attempt > 0
-                && let Some(done) = done
-                && let Ok(Some(rows)) = <MySql as Driver>::read_heads(conn, tables).await
-                && done(&rows)
-            {
-                return Ok(None);
-            }
-            if wait.elapsed() >= timeout {
-                return Err(Error::LockTimeout {
-                    waited: wait.elapsed(),
-                    holder: holder(conn, &name).await,
-                });
-            }
-            if wait.due() {
-                wait.log(holder(conn, &name).await.as_deref());
-            }
-            tokio::time::sleep(backoff(attempt).min(timeout.saturating_sub(wait.elapsed()))).await;
-            attempt += 1;
-        }
+        lock_session::<MySql>(conn, tables, timeout, done).await
     }
 
     async fn unlock(

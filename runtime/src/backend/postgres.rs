@@ -37,7 +37,7 @@ use sqlx::postgres::{PgConnection, Postgres};
 use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
-    Done, Failure, HeadRow, Held, LogRow, Marked, Progress, WaitLog, apply_marked, backoff,
+    Done, Failure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked, lock_session,
     log_disagrees, read_head_rows, read_log_rows, sealed::Driver, statements,
 };
 use crate::error::{Aftermath, Error};
@@ -274,7 +274,22 @@ async fn apply_batch(
     }
 }
 
-impl Marked for Postgres {
+impl SessionLocked for Postgres {
+    async fn try_lock(conn: &mut PgConnection, tables: &Tables) -> Result<bool, sqlx::Error> {
+        let sql = format!(
+            "SELECT pg_try_advisory_lock({})",
+            key_value(lock_key(tables))
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .fetch_one(conn)
+            .await?
+            .try_get(0)
+    }
+
+    async fn lock_holder(conn: &mut PgConnection, tables: &Tables) -> Option<String> {
+        holder(conn, lock_key(tables)).await
+    }
+
     async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
         run(conn, sql).await
     }
@@ -417,42 +432,7 @@ impl Driver for Postgres {
         timeout: Duration,
         done: Done<'_>,
     ) -> Result<Option<Held>, Error> {
-        let key = lock_key(tables);
-        let sql = format!("SELECT pg_try_advisory_lock({})", key_value(key));
-        let mut wait = WaitLog::new();
-        let mut attempt = 0;
-        loop {
-            let row = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(|e| Error::db("taking the migration lock", &e))?;
-            let got: bool = row
-                .try_get(0)
-                .map_err(|e| Error::db("taking the migration lock", &e))?;
-            if got {
-                return Ok(Some(Held::default()));
-            }
-            // Another process may have finished the work meanwhile: then there is no need
-            // to queue for the lock only to find nothing to do.
-            if attempt > 0
-                && let Some(done) = done
-                && let Ok(Some(rows)) = <Postgres as Driver>::read_heads(conn, tables).await
-                && done(&rows)
-            {
-                return Ok(None);
-            }
-            if wait.elapsed() >= timeout {
-                return Err(Error::LockTimeout {
-                    waited: wait.elapsed(),
-                    holder: holder(conn, key).await,
-                });
-            }
-            if wait.due() {
-                wait.log(holder(conn, key).await.as_deref());
-            }
-            tokio::time::sleep(backoff(attempt).min(timeout.saturating_sub(wait.elapsed()))).await;
-            attempt += 1;
-        }
+        lock_session::<Postgres>(conn, tables, timeout, done).await
     }
 
     async fn unlock(
