@@ -7,7 +7,7 @@
 //! [`Migrations`] table; the runtime applies it on PostgreSQL, MySQL/MariaDB and SQLite
 //! through `sqlx`, and [`cli`] turns any binary into a complete migration tool.
 //!
-//! ```ignore
+//! ```no_run
 //! static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
 //!
 //! #[tokio::main]

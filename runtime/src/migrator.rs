@@ -28,10 +28,13 @@ const RACE_RETRIES: usize = 1000;
 /// Options for applying a [`Migrations`] table; [`Migrations::run`] and friends use the
 /// defaults.
 ///
-/// ```ignore
+/// ```no_run
 /// use std::time::Duration;
 /// use revchain::{Migrator, TableName};
 ///
+/// static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+///
+/// # async fn boot(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
 /// let report = Migrator::new(&MIGRATIONS)
 ///     .version_table(TableName::parse("app_version")?)
 ///     .log_table(TableName::parse("app_migrations")?)
@@ -39,6 +42,8 @@ const RACE_RETRIES: usize = 1000;
 ///     .allow_database_ahead(true) // an old replica during a rolling deploy
 ///     .run(&pool)
 ///     .await?;
+/// # let _ = report;
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Migrator<'m> {
@@ -958,8 +963,11 @@ impl Migrations {
     /// Upgrades the database to every head: the call to make at boot. When the database is
     /// up to date it costs one query and takes no lock, whatever the number of revisions.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+    /// # async fn boot(pool: sqlx::SqlitePool) -> Result<(), revchain::Error> {
     /// MIGRATIONS.run(&pool).await?;
+    /// # Ok(()) }
     /// ```
     pub async fn run<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Report, Error> {
         Migrator::new(self).run(pool).await

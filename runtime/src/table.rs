@@ -148,7 +148,7 @@ impl Revision {
 
 /// An ordered, validated table of revisions: what `revchain::migrations!` embeds.
 ///
-/// ```ignore
+/// ```no_run
 /// static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
 ///
 /// # async fn boot(pool: sqlx::PgPool) -> Result<(), revchain::Error> {
@@ -282,9 +282,14 @@ impl Migrations {
 
     /// Finds a revision by full id, branch label, or unique id prefix.
     ///
-    /// ```ignore
+    /// ```
+    /// # static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+    /// # fn main() -> Result<(), revchain::TargetError> {
     /// let rev = MIGRATIONS.get("3f2a")?;
-    /// println!("{} {}", rev.id(), rev.message());
+    /// assert_eq!(rev.id(), "3f2a9c01b7de");
+    /// assert_eq!(rev.message(), "create users");
+    /// assert!(MIGRATIONS.get("ffff").is_err());
+    /// # Ok(()) }
     /// ```
     pub fn get(&self, id_or_prefix: &str) -> Result<&Revision, TargetError> {
         let i = self.graph().lookup(id_or_prefix)?;
@@ -322,9 +327,19 @@ impl Migrations {
     /// Plans `upgrade`, `downgrade` or `stamp` from the given current heads (ids) with
     /// revchain-core's resolution: the same answer the CLI gives.
     ///
-    /// ```ignore
-    /// let plan = MIGRATIONS.resolve(revchain::Direction::Upgrade, "head", &[])?;
+    /// ```
+    /// # static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+    /// # fn main() -> Result<(), revchain::TargetError> {
+    /// use revchain::Direction;
+    ///
+    /// // From an empty database: every revision, parents first.
+    /// let plan = MIGRATIONS.resolve(Direction::Upgrade, "head", &[])?;
     /// assert_eq!(plan.steps.len(), MIGRATIONS.len());
+    ///
+    /// // One step back from the head.
+    /// let plan = MIGRATIONS.resolve(Direction::Downgrade, "-1", &["8b41d2e6f05c"])?;
+    /// assert_eq!(plan.revisions(), [1]);
+    /// # Ok(()) }
     /// ```
     pub fn resolve(
         &self,

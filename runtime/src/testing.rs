@@ -7,7 +7,7 @@
 //! too much) fails the test with the differences. Irreversible revisions (no
 //! `-- migrate:downgrade` section) are applied, stepped over and reported as such.
 //!
-//! ```ignore
+//! ```no_run
 //! static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
 //!
 //! #[tokio::test]
@@ -18,6 +18,7 @@
 //!     let report = revchain::testing::roundtrip(&url, &MIGRATIONS).await.unwrap();
 //!     assert!(report.irreversible().is_empty());
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! The comparison is the one `revchain check --schema` makes (see

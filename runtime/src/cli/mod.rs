@@ -3,7 +3,7 @@
 //!
 //! Nest it under your own CLI:
 //!
-//! ```ignore
+//! ```no_run
 //! use clap::{Parser, Subcommand};
 //!
 //! static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
@@ -33,7 +33,9 @@
 //!
 //! or make a binary that is nothing but the migration tool:
 //!
-//! ```ignore
+//! ```no_run
+//! static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+//!
 //! fn main() -> std::process::ExitCode {
 //!     revchain::cli::main(&MIGRATIONS)
 //! }
@@ -365,7 +367,9 @@ pub async fn run_on_dir(args: Args) -> ExitCode {
 /// A complete migration tool over the embedded table: parses the command line, sets up
 /// logging to stderr (`RUST_LOG` overrides the level), builds a Tokio runtime, runs.
 ///
-/// ```ignore
+/// ```no_run
+/// static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+///
 /// fn main() -> std::process::ExitCode {
 ///     revchain::cli::main(&MIGRATIONS)
 /// }
