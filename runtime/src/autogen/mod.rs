@@ -4,7 +4,7 @@
 //! [`Autogen::compare`] creates two scratch databases on the server a URL names
 //! (`revchain_scratch_<random>`; for SQLite, files in a temporary directory): one gets
 //! every revision up to the given heads, the other the schema file. Both are read back from
-//! the catalogs into a [`Schema`](revchain_core::schema::Schema) and both are dropped again,
+//! the catalogs into a [`Schema`] and both are dropped again,
 //! on success, on error, and (with [`Autogen::handle_signals`]) on Ctrl-C. The
 //! [`Comparison`] lists the differences and renders the revision that removes them.
 //!
