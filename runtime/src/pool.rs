@@ -80,6 +80,14 @@ async fn open<DB: sqlx::Database>(
     options().connect_with(opts).await
 }
 
+/// Whether a SQLite URL names a file that does not exist (not an in-memory database, whose
+/// "file name" is a placeholder).
+#[cfg(feature = "sqlite")]
+fn missing_file(url: &str, file: &std::path::Path) -> bool {
+    let memory = url.contains(":memory:") || url.contains("mode=memory");
+    !memory && !file.as_os_str().is_empty() && !file.exists()
+}
+
 impl AnyPool {
     /// Connects to `url` (two connections at most); `create` lets SQLite create a missing
     /// file.
@@ -109,6 +117,15 @@ impl AnyPool {
                 let mut opts = sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(fail)?;
                 if create {
                     opts = opts.create_if_missing(true);
+                } else if missing_file(url, opts.get_filename()) {
+                    // sqlx says only "unable to open database file".
+                    return Err(ConnectError::Failed(
+                        redact(url),
+                        format!(
+                            "the file {} does not exist (`upgrade` and `stamp` create it)",
+                            opts.get_filename().display()
+                        ),
+                    ));
                 }
                 Ok(AnyPool::Sqlite(open(opts).await.map_err(fail)?))
             }

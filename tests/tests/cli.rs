@@ -393,6 +393,30 @@ async fn database_commands(db: &TestDb) {
     assert!(verbose.starts_with("Current revision(s) for "), "{verbose}");
 }
 
+/// Reading a SQLite database that does not exist is an error naming the file (a mistyped
+/// path must not look like an empty database), and creates nothing; `upgrade` creates it.
+#[test]
+fn reading_a_missing_sqlite_file_names_it_and_creates_nothing() {
+    let d = Dir::new();
+    d.creates_table("a1", "", "t");
+    let dir = d.path();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("missing.db");
+    let url = format!("sqlite://{}", file.display());
+    for command in [&["current"][..], &["downgrade", "base"], &["check"]] {
+        let mut args: Vec<&str> = command.to_vec();
+        args.extend(["--database-url", &url]);
+        let err = fails(dir, &args, 1);
+        assert!(
+            err.contains(&format!("the file {} does not exist", file.display())),
+            "{command:?}: {err}"
+        );
+        assert!(!file.exists(), "{command:?} created {}", file.display());
+    }
+    ok(dir, &["upgrade", "head", "--database-url", &url]);
+    assert_eq!(ok(dir, &["current", "--database-url", &url]), "a1 (head)\n");
+}
+
 /// The example app's declarative schema is what its migrations produce: the check the
 /// `make migrate-check` target (and CI) runs, on SQLite and PostgreSQL scratch databases.
 #[tokio::test]
