@@ -80,12 +80,15 @@ async fn open<DB: sqlx::Database>(
     options().connect_with(opts).await
 }
 
-/// Whether a SQLite URL names a file that does not exist (not an in-memory database, whose
-/// "file name" is a placeholder).
+/// Whether a SQLite URL names a file that does not exist and that connecting would not
+/// create: not an in-memory database (whose "file name" is a placeholder), nor a URL that
+/// asks for creation itself (`?mode=rwc`).
 #[cfg(feature = "sqlite")]
 fn missing_file(url: &str, file: &std::path::Path) -> bool {
-    let memory = url.contains(":memory:") || url.contains("mode=memory");
-    !memory && !file.as_os_str().is_empty() && !file.exists()
+    let exempt = ["mode=memory", "mode=rwc", ":memory:"]
+        .iter()
+        .any(|m| url.contains(m));
+    !exempt && !file.as_os_str().is_empty() && !file.exists()
 }
 
 impl AnyPool {

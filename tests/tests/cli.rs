@@ -415,6 +415,11 @@ fn reading_a_missing_sqlite_file_names_it_and_creates_nothing() {
     }
     ok(dir, &["upgrade", "head", "--database-url", &url]);
     assert_eq!(ok(dir, &["current", "--database-url", &url]), "a1 (head)\n");
+    // A URL that asks for creation gets it, as sqlx does.
+    let other = tmp.path().join("asked.db");
+    let rwc = format!("sqlite://{}?mode=rwc", other.display());
+    assert_eq!(ok(dir, &["current", "--database-url", &rwc]), "");
+    assert!(other.exists());
 }
 
 /// The example app's declarative schema is what its migrations produce: the check the
