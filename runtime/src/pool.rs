@@ -80,17 +80,6 @@ async fn open<DB: sqlx::Database>(
     options().connect_with(opts).await
 }
 
-/// Whether a SQLite URL names a file that does not exist and that connecting would not
-/// create: not an in-memory database (whose "file name" is a placeholder), nor a URL that
-/// asks for creation itself (`?mode=rwc`).
-#[cfg(feature = "sqlite")]
-fn missing_file(url: &str, file: &std::path::Path) -> bool {
-    let exempt = ["mode=memory", "mode=rwc", ":memory:"]
-        .iter()
-        .any(|m| url.contains(m));
-    !exempt && !file.as_os_str().is_empty() && !file.exists()
-}
-
 impl AnyPool {
     /// Connects to `url` (two connections at most); `create` lets SQLite create a missing
     /// file.
@@ -120,17 +109,22 @@ impl AnyPool {
                 let mut opts = sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(fail)?;
                 if create {
                     opts = opts.create_if_missing(true);
-                } else if missing_file(url, opts.get_filename()) {
-                    // sqlx says only "unable to open database file".
-                    return Err(ConnectError::Failed(
-                        redact(url),
-                        format!(
-                            "the file {} does not exist (`upgrade` and `stamp` create it)",
-                            opts.get_filename().display()
-                        ),
-                    ));
                 }
-                Ok(AnyPool::Sqlite(open(opts).await.map_err(fail)?))
+                let file = opts.get_filename().to_owned();
+                match open(opts).await {
+                    Ok(pool) => Ok(AnyPool::Sqlite(pool)),
+                    // sqlx says only "unable to open database file".
+                    Err(_) if !create && !file.as_os_str().is_empty() && !file.exists() => {
+                        Err(ConnectError::Failed(
+                            redact(url),
+                            format!(
+                                "the file {} does not exist (`upgrade` and `stamp` create it)",
+                                file.display()
+                            ),
+                        ))
+                    }
+                    Err(e) => Err(fail(e)),
+                }
             }
             _ => Err(ConnectError::Unsupported(redact(url), supported())),
         }
