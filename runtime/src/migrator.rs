@@ -869,25 +869,30 @@ impl<'m> Migrator<'m> {
                     .steps
                     .get(index)
                     .and_then(|s| self.migrations.at(s.revision));
+                let id = rev.map_or_else(|| "?".into(), |r| r.id().to_owned());
+                let path = rev.map_or_else(|| "?".into(), |r| r.path().to_owned());
+                let (direction, message, code) =
+                    (plan.direction, driver_message(&error), driver_code(&error));
                 if is_connection_lost(&error) {
-                    return Error::ConnectionLost {
-                        id: rev.map_or_else(|| "?".into(), |r| r.id().to_owned()),
-                        path: rev.map_or_else(|| "?".into(), |r| r.path().to_owned()),
+                    Error::ConnectionLost {
+                        id,
+                        path,
                         line,
-                        direction: plan.direction,
-                        message: driver_message(&error),
-                        code: driver_code(&error),
+                        direction,
+                        message,
+                        code,
                         aftermath,
-                    };
-                }
-                Error::Statement {
-                    id: rev.map_or_else(|| "?".into(), |r| r.id().to_owned()),
-                    path: rev.map_or_else(|| "?".into(), |r| r.path().to_owned()),
-                    line,
-                    direction: plan.direction,
-                    message: driver_message(&error),
-                    code: driver_code(&error),
-                    aftermath,
+                    }
+                } else {
+                    Error::Statement {
+                        id,
+                        path,
+                        line,
+                        direction,
+                        message,
+                        code,
+                        aftermath,
+                    }
                 }
             }
             Failure::Raced(_) => Error::Drift {
