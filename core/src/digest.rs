@@ -1,7 +1,9 @@
 //! Checksums and chain digests (DESIGN.md §3).
 //!
 //! A revision's **checksum** is the SHA-256 of its normalised upgrade section (see
-//! [`normalize_section`](crate::parse::normalize_section)): what the database executed.
+//! [`checksum_text`](crate::parse::checksum_text)): what the database executed, with line
+//! endings and trailing whitespace left out so that re-saving a file does not count as an
+//! edit. The database executes the section exactly as written.
 //! Its **chain digest** is the SHA-256 of its checksum followed by the chain digests of its
 //! parents in `Revises` order, so equal head digests prove equal histories.
 

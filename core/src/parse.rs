@@ -26,11 +26,18 @@ pub const UPGRADE_MARKER: &str = "-- migrate:upgrade";
 /// The marker that opens the downgrade section.
 pub const DOWNGRADE_MARKER: &str = "-- migrate:downgrade";
 
-/// One section of a revision file, normalised: line endings are `\n`, trailing whitespace is
-/// trimmed on every line, and blank lines at the start and the end are dropped.
+/// One section of a revision file, as written.
+///
+/// [`sql`](Self::sql) is the file's own text: blank lines at the start and the end of the
+/// section are left out, and nothing else is changed (line endings, trailing spaces and
+/// tabs, inside string literals or not, stay as the file has them). That text is what is
+/// executed, embedded and shown. Only the checksum reads a normalised form of it
+/// ([`checksum_text`](Self::checksum_text)), so that re-saving a file with other line
+/// endings or trimmed trailing whitespace does not count as an edit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
-    /// The normalised SQL text (no trailing newline).
+    /// The SQL exactly as written: from the start of the first non-blank line to the end of
+    /// the last non-blank line's content (without the whitespace and line break after it).
     pub sql: String,
     /// The file line (1-based) of the first line of [`sql`](Self::sql); the line after the
     /// marker when the section is empty.
@@ -43,6 +50,12 @@ impl Section {
     /// Whether the section holds no statement (only blank lines or comments).
     pub fn is_empty(&self) -> bool {
         !has_statement(&self.sql, Dialect::Generic)
+    }
+
+    /// The text the checksum is computed from: [`sql`](Self::sql) normalised by
+    /// [`checksum_text`].
+    pub fn checksum_text(&self) -> String {
+        checksum_text(&self.sql)
     }
 }
 
@@ -89,7 +102,7 @@ pub struct RevisionFile {
 impl RevisionFile {
     /// The checksum of the upgrade section (DESIGN.md §3).
     pub fn checksum(&self) -> Digest {
-        Digest::checksum(&self.upgrade.sql)
+        Digest::checksum(&self.upgrade.checksum_text())
     }
 
     /// Whether this revision merges several parents.
@@ -230,6 +243,46 @@ pub fn decode(path: &str, bytes: &[u8]) -> Result<String, ParseError> {
             })
         }
     }
+}
+
+/// The normalised form of section text that the checksum is computed from (DESIGN.md §3):
+/// [`normalize_section`] applied to its lines (`\n` and `\r\n` both end a line).
+///
+/// ```
+/// use revchain_core::parse::checksum_text;
+/// assert_eq!(checksum_text("INSERT INTO t VALUES ('a  \r\nb');\t\r\n"), "INSERT INTO t VALUES ('a\nb');");
+/// ```
+pub fn checksum_text(sql: &str) -> String {
+    let lines: Vec<&str> = sql.lines().collect();
+    normalize_section(&lines).0
+}
+
+/// The exact text of the section whose lines are `lines[body]`, and the index (into
+/// `lines[body]`) of its first non-blank line; `starts[i]` is the byte offset of `lines[i]`
+/// in `text`. The text runs from the start of the first non-blank line to the end of the
+/// last non-blank line's content, so [`checksum_text`] of it is [`normalize_section`] of
+/// the same lines.
+fn exact_section(
+    text: &str,
+    lines: &[&str],
+    starts: &[usize],
+    body: std::ops::Range<usize>,
+) -> (String, usize) {
+    let non_blank = |i: &usize| !lines[*i].trim().is_empty();
+    let Some(first) = body.clone().find(non_blank) else {
+        return (String::new(), body.len());
+    };
+    let last = body.clone().rev().find(non_blank).unwrap_or(first);
+    let end = starts[last] + lines[last].trim_end().len();
+    (text[starts[first]..end].to_owned(), first - body.start)
+}
+
+/// The byte offset in `text` of each of the `count` lines that `text.lines()` yields.
+fn line_starts(text: &str, count: usize) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .take(count)
+        .collect()
 }
 
 /// Normalises section lines as the checksum requires: trailing whitespace trimmed on every
@@ -422,6 +475,7 @@ pub fn parse(path: &str, text: &str) -> Result<RevisionFile, Vec<ParseError>> {
 /// Like [`parse`]; in [`Mode::Drafts`] an empty upgrade section is accepted.
 pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Vec<ParseError>> {
     let lines: Vec<&str> = text.lines().collect();
+    let starts = line_starts(text, lines.len());
     let mut b = Builder {
         path,
         errors: Vec::new(),
@@ -542,8 +596,7 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
         let end = (idx + 1..lines.len())
             .find(|&i| matches!(classify(lines[i]), LineKind::Marker(..)))
             .unwrap_or(lines.len());
-        let body = &lines[idx + 1..end];
-        let (sql, first) = normalize_section(body);
+        let (sql, first) = exact_section(text, &lines, &starts, idx + 1..end);
         let section = Section {
             sql,
             line: marker_line + 1 + first,
@@ -714,6 +767,65 @@ DROP TABLE users;
         let down = GOOD.replace("DROP TABLE users;", "DROP TABLE IF EXISTS users;");
         assert_eq!(a.checksum(), parse("d.sql", &header).unwrap().checksum());
         assert_eq!(a.checksum(), parse("e.sql", &down).unwrap().checksum());
+    }
+
+    /// The text a section carries is the file's, byte for byte: trailing spaces and tabs,
+    /// blank lines inside a literal and CRLF inside a literal are all kept.
+    #[test]
+    fn section_sql_is_the_files_exact_text() {
+        let up = "INSERT INTO t VALUES ('a  \t\n   \nb\r\nc');  \r\nSELECT 1; -- x\t";
+        let text = format!(
+            "-- m\r\n-- Revision ID: a\r\n-- migrate:upgrade\r\n  \r\n\n{up}\r\n\t\n-- migrate:downgrade\r\n DROP  \r\n"
+        );
+        let r = parse("a.sql", &text).unwrap();
+        assert_eq!(r.upgrade.sql, up.trim_end());
+        assert_eq!(r.upgrade.line, 6);
+        assert_eq!(r.downgrade.as_ref().unwrap().sql, " DROP");
+        assert_eq!(r.downgrade.as_ref().unwrap().line, 13);
+        assert_eq!(
+            r.upgrade.checksum_text(),
+            "INSERT INTO t VALUES ('a\n\nb\nc');\nSELECT 1; -- x"
+        );
+    }
+
+    /// The checksum is the one the earlier versions computed (the normalised lines of the
+    /// section), so that databases they migrated still verify.
+    #[test]
+    fn checksum_is_unchanged_from_the_normalised_section() {
+        use proptest::prelude::*;
+        let piece = prop::sample::select(vec![
+            "SELECT 1;", "'a  ", "\t", " ", "\r\n", "\n", "\r", "-- c", "x", "\u{a0}", "é",
+        ]);
+        let texts = prop::collection::vec(piece, 0..24).prop_map(|v| v.concat());
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&(texts.clone(), texts), |(up, down)| {
+                let text = format!(
+                    "-- m\n-- Revision ID: a\n-- Revises: p, q\n-- migrate:upgrade\n{up}\n-- migrate:downgrade\n{down}"
+                );
+                let r = parse("a.sql", &text).unwrap();
+                // What the earlier versions did: normalise the section's lines.
+                let lines: Vec<&str> = text.lines().collect();
+                let marker = r.upgrade.marker_line;
+                let end = r.downgrade.as_ref().unwrap().marker_line - 1;
+                let (old, first) = normalize_section(&lines[marker..end]);
+                prop_assert_eq!(r.checksum(), Digest::checksum(&old));
+                if !old.is_empty() {
+                    prop_assert_eq!(r.upgrade.line, marker + 1 + first);
+                    prop_assert!(text.contains(&r.upgrade.sql));
+                }
+                Ok(())
+            })
+            .unwrap();
+        // A fixed value, computed by the version before sections kept their exact text.
+        let r = parse("a.sql", &GOOD.replace('\n', "  \r\n")).unwrap();
+        assert_eq!(
+            r.checksum().to_string(),
+            Digest::checksum(
+                "CREATE TABLE users (id BIGINT PRIMARY KEY, email TEXT NOT NULL);"
+            )
+            .to_string()
+        );
     }
 
     #[test]

@@ -89,7 +89,8 @@ impl Revision {
         self.__parts.create_date.as_deref()
     }
 
-    /// The upgrade SQL, normalised as for the checksum (DESIGN.md §3).
+    /// The upgrade SQL exactly as the file has it (what runs); the checksum is computed
+    /// from its normalised form (`revchain_core::parse::checksum_text`, DESIGN.md §3).
     pub fn upgrade_sql(&self) -> &str {
         &self.__parts.upgrade_sql
     }
@@ -99,7 +100,7 @@ impl Revision {
         self.__parts.upgrade_line as usize
     }
 
-    /// The downgrade SQL; `None` for an irreversible revision.
+    /// The downgrade SQL exactly as the file has it; `None` for an irreversible revision.
     pub fn downgrade_sql(&self) -> Option<&str> {
         self.__parts.downgrade_sql.as_deref()
     }
