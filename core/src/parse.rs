@@ -3,6 +3,30 @@
 //!
 //! [`parse`] turns one file's text into a [`RevisionFile`] or into *every* problem it finds,
 //! each a [`ParseError`] that names the file and the line.
+//!
+//! # One shape for keys and markers
+//!
+//! A header key is written `-- Key: value`: two dashes, one space, the key as
+//! [`KNOWN_KEYS`] spells it, a colon, the value. A header comment line that starts with a
+//! known key written any other way is an error that shows the corrected line
+//! ([`ParseErrorKind::MalformedKey`]), never a comment: otherwise `-- Revises 0121585821fb`
+//! would silently make the file a second root. "Any other way" is another case or spacing
+//! (`--Revises: a`, `-- revision  id: a`, `-- Depends_On: a`), a doubled colon, `=` or
+//! `:=` instead of the colon, or no colon at all. Without a colon or `=`, the line is a key
+//! only if the rest could be that key's value (an id or a list of ids, `true`/`false`, a
+//! date, or nothing), so that a message or description line such as
+//! `-- Revises the user table layout` stays a comment. The first comment line is the message
+//! under the same rule: a message that reads as a key line (`-- Revises users`) must be
+//! reworded.
+//!
+//! A section marker is exactly `-- migrate:upgrade` or `-- migrate:downgrade` (whitespace
+//! around the line aside). A line that is `migrate` in any case and spacing, then `:`
+//! or `=` and a name close to `upgrade`/`downgrade` (`up` and `down` included), or such a
+//! name alone (`-- migrate up`), is a misshapen marker: an error that shows the marker to
+//! write ([`ParseErrorKind::MalformedMarker`]), wherever it stands (a downgrade marker
+//! misspelt inside the upgrade section must not run the downgrade's SQL on upgrade). A
+//! marker with a misspelt name (`-- migrate:upgarde`) is one error: the section it stands
+//! for is not also reported missing.
 
 use std::fmt;
 
@@ -204,6 +228,33 @@ pub enum ParseErrorKind {
         /// A marker close to it.
         suggestion: Option<&'static str>,
     },
+    /// A header line that starts with a known key but is not written `-- Key: value`.
+    #[error(
+        "`{written}` is read as the `{key}` header key, which is written `-- {key}: value`; write \
+         `{corrected}` (a header comment line that starts with a header key, in any case or \
+         spacing, with its value after a space, `=` or `::`, is that key and not a comment; if it \
+         is meant as a description, reword it so that it does not start with `{key}`)"
+    )]
+    MalformedKey {
+        /// The line as written (trimmed).
+        written: String,
+        /// The key it starts with.
+        key: &'static str,
+        /// The line as it should be written.
+        corrected: String,
+    },
+    /// A section marker written in another shape than `-- migrate:NAME`.
+    #[error(
+        "`{written}` is read as a section marker, which is written exactly \
+         `-- migrate:upgrade` or `-- migrate:downgrade` (two dashes, one space, lowercase, no \
+         space around the colon); write `{corrected}`"
+    )]
+    MalformedMarker {
+        /// The line as written (trimmed).
+        written: String,
+        /// The marker it stands for.
+        corrected: &'static str,
+    },
     /// Text after a marker on the same line.
     #[error(
         "unexpected `{0}` after the section marker; a marker stands alone on its line (to run a \
@@ -324,25 +375,106 @@ impl Key {
         KNOWN_KEYS[self as usize]
     }
 
-    fn lookup(written: &str) -> Option<Key> {
-        let normal = normalize_key(written);
-        let all = [
-            Key::RevisionId,
-            Key::Revises,
-            Key::CreateDate,
-            Key::BranchLabels,
-            Key::DependsOn,
-            Key::Transactional,
-        ];
-        all.into_iter().find(|k| normalize_key(k.name()) == normal)
+    const ALL: [Key; 6] = [
+        Key::RevisionId,
+        Key::Revises,
+        Key::CreateDate,
+        Key::BranchLabels,
+        Key::DependsOn,
+        Key::Transactional,
+    ];
+
+    /// Whether `value`, written after the key without a colon, could be this key's value
+    /// (so that `-- Revises 0121585821fb` is the key, and `-- Revises the user table` is a
+    /// description).
+    fn could_be_value(self, value: &str) -> bool {
+        let token = |t: &str| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        match self {
+            _ if value.is_empty() => true,
+            Key::RevisionId => token(value) && !value.contains('-'),
+            Key::Revises | Key::BranchLabels | Key::DependsOn => {
+                value.split(',').map(str::trim).all(token)
+            }
+            Key::CreateDate => value.starts_with(|c: char| c.is_ascii_digit()),
+            Key::Transactional => ["true", "false"]
+                .iter()
+                .any(|b| value.eq_ignore_ascii_case(b)),
+        }
     }
 }
 
-fn normalize_key(key: &str) -> String {
-    key.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_ascii_lowercase()
+/// A header comment line that starts with a known key.
+struct KeyLine<'a> {
+    key: Key,
+    /// The value, trimmed.
+    value: &'a str,
+    /// Whether the line is written `-- Key: value` (the one accepted shape).
+    well_formed: bool,
+}
+
+/// Reads `line` as a header key line: `-- Key: value`, or a known key written in another
+/// shape (another case, other spacing, `_` or `-` between its words, no colon, `::`, `=`).
+/// Without a `:` or `=` after the key, the line is a key line only if the rest could be the
+/// key's value; otherwise it is a comment.
+fn key_line(line: &str) -> Option<KeyLine<'_>> {
+    let t = line.trim();
+    let content = t.strip_prefix("--")?.trim_start();
+    let (key, after) = Key::ALL
+        .into_iter()
+        .find_map(|k| strip_key(content, k.name()).map(|after| (k, after)))?;
+    let written_key = &content[..content.len() - after.len()];
+    let exact = t.strip_prefix("-- ") == Some(content) && written_key == key.name();
+    if let Some(value) = after.strip_prefix(':')
+        && exact
+        && !value.starts_with([':', '='])
+    {
+        return Some(KeyLine {
+            key,
+            value: value.trim(),
+            well_formed: true,
+        });
+    }
+    let spaced = after.trim_start();
+    let valued = spaced.trim_start_matches([':', '=']);
+    let value = valued.trim();
+    let separated = valued.len() < spaced.len();
+    (separated || key.could_be_value(value)).then_some(KeyLine {
+        key,
+        value,
+        well_formed: false,
+    })
+}
+
+/// `content` after a leading `name` matched in any ASCII case, with any run of spaces, `_`
+/// or `-` (or none) between its words, and ending at a word boundary.
+fn strip_key<'a>(content: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = content;
+    for (i, word) in name.split(' ').enumerate() {
+        if i > 0 {
+            rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '_' || c == '-');
+        }
+        let head = rest.get(..word.len())?;
+        if !head.eq_ignore_ascii_case(word) {
+            return None;
+        }
+        rest = &rest[word.len()..];
+    }
+    let boundary = !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_');
+    boundary.then_some(rest)
+}
+
+/// The error for a key line written in another shape than `-- Key: value`.
+fn malformed_key(line: &str, k: &KeyLine<'_>) -> ParseErrorKind {
+    let corrected = format!("-- {}: {}", k.key.name(), k.value);
+    ParseErrorKind::MalformedKey {
+        written: line.trim().to_owned(),
+        key: k.key.name(),
+        corrected: corrected.trim_end().to_owned(),
+    }
 }
 
 /// Splits `Key: value` when the part before the colon looks like a key.
@@ -387,9 +519,96 @@ enum LineKind<'a> {
     Blank,
     /// A `--` comment; the text after `--` and the spaces that follow it.
     Comment(&'a str),
-    /// A `-- migrate:NAME rest` marker.
-    Marker(&'a str, &'a str),
+    /// A section marker, well written or not.
+    Marker(Marker<'a>),
     Sql,
+}
+
+/// A line that opens a section.
+struct Marker<'a> {
+    /// The line as written, trimmed.
+    written: &'a str,
+    /// The name after `migrate:` as written.
+    name: &'a str,
+    /// Text after the name on the same line.
+    rest: &'a str,
+    /// Whether the line starts exactly `-- migrate:`.
+    exact_prefix: bool,
+    /// The section it opens (`upgrade` or `downgrade`): the one named, or the closest one
+    /// for a misspelt or misshapen marker; `None` when no section is close.
+    section: Option<&'static str>,
+}
+
+impl Marker<'_> {
+    /// Whether the line is the marker of its section, exactly as the format writes it.
+    fn is_exact(&self) -> bool {
+        self.exact_prefix && self.section == Some(self.name)
+    }
+}
+
+/// The section a marker name stands for: itself, `up`/`down`, a case variant or a close
+/// misspelling of `upgrade` or `downgrade`.
+fn section_named(name: &str) -> Option<&'static str> {
+    match name.to_ascii_lowercase().as_str() {
+        "upgrade" | "up" => Some("upgrade"),
+        "downgrade" | "down" => Some("downgrade"),
+        other => closest(other, &["upgrade", "downgrade"]),
+    }
+}
+
+/// The marker line of a section.
+fn marker_text(section: &'static str) -> &'static str {
+    if section == "upgrade" {
+        UPGRADE_MARKER
+    } else {
+        DOWNGRADE_MARKER
+    }
+}
+
+/// Reads the trimmed line `t` (whose text after `--` and its spaces is `content`) as a
+/// section marker. The one accepted shape is `-- migrate:NAME`; a line is also read as a
+/// (misshapen) marker when it is `migrate` in any case and spacing followed by a `:` or `=`
+/// and a name close to a section, or by such a name alone on the line
+/// (`--migrate:upgrade`, `-- migrate: upgrade`, `-- MIGRATE:UPGRADE`, `-- migrate up`).
+fn marker<'a>(t: &'a str, content: &'a str) -> Option<Marker<'a>> {
+    if let Some(after) = t.strip_prefix("-- migrate:")
+        && !after.starts_with(|c: char| c.is_whitespace() || c == ':' || c == '=')
+    {
+        let after = after.trim_end();
+        let (name, rest) = after
+            .split_once(char::is_whitespace)
+            .map_or((after, ""), |(n, r)| (n, r.trim()));
+        return Some(Marker {
+            written: t,
+            name,
+            rest,
+            exact_prefix: true,
+            section: section_named(name),
+        });
+    }
+    let after = content
+        .get(..7)
+        .filter(|head| head.eq_ignore_ascii_case("migrate"))
+        .map(|_| &content[7..])?;
+    let spaced = after.trim_start();
+    let named = spaced.trim_start_matches([':', '=']);
+    let separated = named.len() < spaced.len();
+    if !separated && spaced.len() == after.len() {
+        return None; // `migrated`, `migrate_x`: another word
+    }
+    let named = named.trim_start();
+    let end = named
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(named.len());
+    let (name, rest) = (&named[..end], named[end..].trim());
+    let section = section_named(name)?;
+    (separated || rest.is_empty()).then_some(Marker {
+        written: t,
+        name,
+        rest,
+        exact_prefix: false,
+        section: Some(section),
+    })
 }
 
 fn classify(line: &str) -> LineKind<'_> {
@@ -401,14 +620,10 @@ fn classify(line: &str) -> LineKind<'_> {
         return LineKind::Sql;
     };
     let content = rest.trim_start();
-    if let Some(marker) = content.strip_prefix("migrate:") {
-        let marker = marker.trim();
-        let (name, rest) = marker
-            .split_once(char::is_whitespace)
-            .map_or((marker, ""), |(n, r)| (n, r.trim()));
-        return LineKind::Marker(name, rest);
+    match marker(t, content) {
+        Some(m) => LineKind::Marker(m),
+        None => LineKind::Comment(content.trim_end()),
     }
-    LineKind::Comment(content.trim_end())
 }
 
 struct Builder<'a> {
@@ -507,9 +722,15 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
             LineKind::Comment("") => {}
             LineKind::Comment(content) => {
                 let first_content = message.is_none();
-                match split_key(content) {
-                    Some((written, value)) => match Key::lookup(written) {
-                        Some(key) => {
+                let key_line = key_line(lines[idx]);
+                if let Some(k) = &key_line
+                    && !k.well_formed
+                {
+                    b.error(line_no, malformed_key(lines[idx], k));
+                }
+                match key_line.map(|k| (k.key, k.value)).ok_or(content) {
+                    Ok((key, value)) => {
+                        {
                             if first_content {
                                 message = Some(String::new());
                             }
@@ -559,18 +780,21 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
                                 }
                             }
                         }
-                        None if first_content => message = Some(content.to_owned()),
-                        None => b.error(
-                            line_no,
-                            ParseErrorKind::UnknownKey {
-                                key: written.to_owned(),
-                                suggestion: closest(written, &KNOWN_KEYS),
-                            },
-                        ),
-                    },
-                    None if first_content => message = Some(content.to_owned()),
-                    // Free description text after the message.
-                    None => {}
+                    }
+                    Err(content) if first_content => message = Some(content.to_owned()),
+                    Err(content) => {
+                        // Free description text after the message, unless it reads as
+                        // `Key: value` with a key that revchain does not know.
+                        if let Some((written, _)) = split_key(content) {
+                            b.error(
+                                line_no,
+                                ParseErrorKind::UnknownKey {
+                                    key: written.to_owned(),
+                                    suggestion: closest(written, &KNOWN_KEYS),
+                                },
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -580,19 +804,18 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
     // The sections.
     let mut upgrade: Option<Section> = None;
     let mut downgrade: Option<Section> = None;
+    // Sections opened by a misspelt or misshapen marker (already reported): they stand in
+    // for the section they are close to when the file has no exact marker for it, so that
+    // one mistake gives one error (not also "no upgrade section").
+    let mut misread: Vec<(&'static str, Section)> = Vec::new();
+    let mut marker_misread = false;
     while idx < lines.len() {
         let marker_line = idx + 1;
-        let LineKind::Marker(name, rest) = classify(lines[idx]) else {
+        let LineKind::Marker(marker) = classify(lines[idx]) else {
             unreachable_marker(&mut b, marker_line);
             idx += 1;
             continue;
         };
-        if !rest.is_empty() {
-            b.error(
-                marker_line,
-                ParseErrorKind::TextAfterMarker(rest.to_owned()),
-            );
-        }
         let end = (idx + 1..lines.len())
             .find(|&i| matches!(classify(lines[i]), LineKind::Marker(..)))
             .unwrap_or(lines.len());
@@ -602,41 +825,44 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
             line: marker_line + 1 + first,
             marker_line,
         };
-        let slot = match name {
-            "upgrade" => Some(("upgrade", &mut upgrade)),
-            "downgrade" => Some(("downgrade", &mut downgrade)),
-            _ => None,
+        idx = end;
+        if !marker.is_exact() {
+            marker_misread = true;
+            b.error(marker_line, misread_marker(&marker));
+            if let Some(name) = marker.section {
+                misread.push((name, section));
+            }
+            continue;
+        }
+        if !marker.rest.is_empty() {
+            b.error(
+                marker_line,
+                ParseErrorKind::TextAfterMarker(marker.rest.to_owned()),
+            );
+        }
+        let (section_name, slot) = if marker.name == "upgrade" {
+            ("upgrade", &mut upgrade)
+        } else {
+            ("downgrade", &mut downgrade)
         };
         match slot {
-            Some((section_name, slot)) => match slot {
-                Some(existing) => b.error(
-                    marker_line,
-                    ParseErrorKind::DuplicateSection {
-                        section: section_name,
-                        first_line: existing.marker_line,
-                    },
-                ),
-                None => *slot = Some(section),
-            },
-            None => b.error(
+            Some(existing) => b.error(
                 marker_line,
-                ParseErrorKind::UnknownSection {
-                    name: name.to_owned(),
-                    suggestion: match name {
-                        "up" => Some("-- migrate:upgrade"),
-                        "down" => Some("-- migrate:downgrade"),
-                        other => closest(other, &["upgrade", "downgrade"]).map(|s| {
-                            if s == "upgrade" {
-                                "-- migrate:upgrade"
-                            } else {
-                                "-- migrate:downgrade"
-                            }
-                        }),
-                    },
+                ParseErrorKind::DuplicateSection {
+                    section: section_name,
+                    first_line: existing.marker_line,
                 },
             ),
+            None => *slot = Some(section),
         }
-        idx = end;
+    }
+    for (name, section) in misread {
+        let slot = if name == "upgrade" {
+            &mut upgrade
+        } else {
+            &mut downgrade
+        };
+        slot.get_or_insert(section);
     }
 
     let id_line = seen[Key::RevisionId as usize];
@@ -662,6 +888,7 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
         }
     }
     match &upgrade {
+        None if marker_misread => {}
         None => b.error(lines.len().max(1), ParseErrorKind::MissingUpgrade),
         Some(section) if mode == Mode::Strict && parents.len() < 2 && section.is_empty() => {
             b.error(section.marker_line, ParseErrorKind::EmptyUpgrade)
@@ -692,6 +919,22 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
             b.errors.sort_by_key(|e| e.line);
             Err(b.errors)
         }
+    }
+}
+
+/// The error for a marker that is not exactly `-- migrate:upgrade` or `-- migrate:downgrade`.
+fn misread_marker(marker: &Marker<'_>) -> ParseErrorKind {
+    match marker.section {
+        Some(section) if !marker.exact_prefix || section == marker.name.to_ascii_lowercase() => {
+            ParseErrorKind::MalformedMarker {
+                written: marker.written.to_owned(),
+                corrected: marker_text(section),
+            }
+        }
+        suggestion => ParseErrorKind::UnknownSection {
+            name: marker.name.to_owned(),
+            suggestion: suggestion.map(marker_text),
+        },
     }
 }
 
@@ -794,7 +1037,17 @@ DROP TABLE users;
     fn checksum_is_unchanged_from_the_normalised_section() {
         use proptest::prelude::*;
         let piece = prop::sample::select(vec![
-            "SELECT 1;", "'a  ", "\t", " ", "\r\n", "\n", "\r", "-- c", "x", "\u{a0}", "é",
+            "SELECT 1;",
+            "'a  ",
+            "\t",
+            " ",
+            "\r\n",
+            "\n",
+            "\r",
+            "-- c",
+            "x",
+            "\u{a0}",
+            "é",
         ]);
         let texts = prop::collection::vec(piece, 0..24).prop_map(|v| v.concat());
         let mut runner = proptest::test_runner::TestRunner::default();
@@ -821,10 +1074,8 @@ DROP TABLE users;
         let r = parse("a.sql", &GOOD.replace('\n', "  \r\n")).unwrap();
         assert_eq!(
             r.checksum().to_string(),
-            Digest::checksum(
-                "CREATE TABLE users (id BIGINT PRIMARY KEY, email TEXT NOT NULL);"
-            )
-            .to_string()
+            Digest::checksum("CREATE TABLE users (id BIGINT PRIMARY KEY, email TEXT NOT NULL);")
+                .to_string()
         );
     }
 
@@ -977,6 +1228,156 @@ DROP TABLE users;
             k,
             vec![(3, ParseErrorKind::InvalidTransactional("maybe".into()))]
         );
+    }
+
+    /// The errors of a file whose header is `-- m`, `-- Revision ID: a`, then `line`.
+    fn header_line(line: &str) -> Vec<(usize, ParseErrorKind)> {
+        let text = format!("-- m\n-- Revision ID: a\n{line}\n-- migrate:upgrade\nSELECT 1;\n");
+        match parse("m.sql", &text) {
+            Ok(_) => Vec::new(),
+            Err(es) => es.into_iter().map(|e| (e.line, e.kind)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_misshapen_key_line_is_an_error_with_the_corrected_line() {
+        for (line, corrected) in [
+            ("-- Revises 0121585821fb", "-- Revises: 0121585821fb"),
+            ("-- revises 0121, b2", "-- Revises: 0121, b2"),
+            ("-- Revises", "-- Revises:"),
+            ("-- Revises:: b9", "-- Revises: b9"),
+            ("-- Revises = b9", "-- Revises: b9"),
+            ("-- Revises := b9", "-- Revises: b9"),
+            ("-- Revises : b9", "-- Revises: b9"),
+            ("--Revises: b9", "-- Revises: b9"),
+            ("--   Revises: b9", "-- Revises: b9"),
+            ("-- REVISES: b9", "-- Revises: b9"),
+            ("-- Depends on: b9", "-- Depends On: b9"),
+            ("-- depends_on b", "-- Depends On: b"),
+            ("-- BranchLabels x", "-- Branch Labels: x"),
+            ("-- Transactional false", "-- Transactional: false"),
+            ("-- transactional=FALSE", "-- Transactional: FALSE"),
+            ("-- Create  Date 2026-01-01", "-- Create Date: 2026-01-01"),
+        ] {
+            let errors = header_line(line);
+            assert_eq!(errors.len(), 1, "{line}: {errors:?}");
+            let (at, kind) = &errors[0];
+            assert_eq!(*at, 3, "{line}");
+            let ParseErrorKind::MalformedKey { corrected: c, .. } = kind else {
+                panic!("{line}: {kind}");
+            };
+            assert_eq!(c, corrected, "{line}");
+        }
+        // The id line itself: reported once, not also as a missing `Revision ID`.
+        let k = kinds("-- m\n-- revision id = x1\n-- migrate:upgrade\nSELECT 1;\n");
+        assert_eq!(k.len(), 1, "{k:?}");
+        let e = parse(
+            "m.sql",
+            "-- m\n-- Revision ID: a\n-- Revises 0121585821fb\n-- migrate:upgrade\nSELECT 1;\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "m.sql:3: `-- Revises 0121585821fb` is read as the `Revises` header key, which is \
+             written `-- Revises: value`; write `-- Revises: 0121585821fb` (a header comment line \
+             that starts with a header key, in any case or spacing, with its value after a space, \
+             `=` or `::`, is that key and not a comment; if it is meant as a description, reword \
+             it so that it does not start with `Revises`)"
+        );
+    }
+
+    #[test]
+    fn descriptions_that_start_with_a_key_word_stay_comments() {
+        for line in [
+            "-- Revises the user table layout",
+            "-- Depends on the new index being there",
+            "-- Transactional outbox for orders",
+            "-- Create date columns on users",
+            "-- Revision 2 of the layout",
+            "-- Revisions are hard",
+            "-- Revision id column renamed",
+            "-- Branch labels, explained",
+        ] {
+            assert_eq!(header_line(line), Vec::new(), "{line}");
+            // As the message line too.
+            let text = format!("{line}\n-- Revision ID: a\n-- migrate:upgrade\nSELECT 1;\n");
+            let r = parse("m.sql", &text).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            assert_eq!(r.message, line.trim_start_matches("-- "));
+        }
+        // A message that could be a key's value is taken as the key, and says so.
+        let k = kinds("-- Revises users\n-- Revision ID: a\n-- migrate:upgrade\nSELECT 1;\n");
+        assert!(
+            matches!(k[0], (1, ParseErrorKind::MalformedKey { .. })),
+            "{k:?}"
+        );
+    }
+
+    #[test]
+    fn a_misshapen_marker_is_one_error_with_the_corrected_marker() {
+        for (marker, corrected) in [
+            ("-- migrate: upgrade", UPGRADE_MARKER),
+            ("--migrate:upgrade", UPGRADE_MARKER),
+            ("-- migrate upgrade", UPGRADE_MARKER),
+            ("-- MIGRATE:UPGRADE", UPGRADE_MARKER),
+            ("-- migrate:UPGRADE", UPGRADE_MARKER),
+            ("-- Migrate = up", UPGRADE_MARKER),
+            ("--  migrate:upgrade", UPGRADE_MARKER),
+            ("-- migrate::upgrade", UPGRADE_MARKER),
+        ] {
+            let text = format!("-- m\n-- Revision ID: a\n{marker}\nSELECT 1;\n");
+            let k = kinds(&text);
+            assert_eq!(
+                k,
+                vec![(
+                    3,
+                    ParseErrorKind::MalformedMarker {
+                        written: marker.to_owned(),
+                        corrected
+                    }
+                )],
+                "{marker}"
+            );
+        }
+        // In a section, a misshapen downgrade marker is one too: its SQL is not run as part
+        // of the upgrade.
+        let k = kinds(
+            "-- m\n-- Revision ID: a\n-- migrate:upgrade\nSELECT 1;\n-- MIGRATE:DOWNGRADE\nDROP TABLE t;\n",
+        );
+        assert_eq!(
+            k,
+            vec![(
+                5,
+                ParseErrorKind::MalformedMarker {
+                    written: "-- MIGRATE:DOWNGRADE".into(),
+                    corrected: DOWNGRADE_MARKER
+                }
+            )]
+        );
+        // A misspelt name: one error, not also a missing upgrade.
+        let k = kinds("-- m\n-- Revision ID: a\n-- migrate:upgarde\nSELECT 1;\n");
+        assert_eq!(
+            k,
+            vec![(
+                3,
+                ParseErrorKind::UnknownSection {
+                    name: "upgarde".into(),
+                    suggestion: Some(UPGRADE_MARKER)
+                }
+            )]
+        );
+        // A misspelt marker next to an exact one: still one error.
+        let k = kinds(
+            "-- m\n-- Revision ID: a\n-- migrate:upgrade\nSELECT 1;\n-- migrate:upgrad\nSELECT 2;\n",
+        );
+        assert_eq!(k.len(), 1, "{k:?}");
+        // Comments that mention migrating are comments.
+        let r = parse(
+            "m.sql",
+            "-- migrate the users\n-- Revision ID: a\n-- migrate:upgrade\n-- migrate users first\n-- migrated: yes\nSELECT 1;\n",
+        )
+        .unwrap();
+        assert_eq!(r.message, "migrate the users");
+        assert!(r.upgrade.sql.starts_with("-- migrate users first"));
     }
 
     #[test]

@@ -286,6 +286,48 @@ fn broken_directory_errors_name_file_and_line() {
     );
 }
 
+/// A header key without its colon is not a comment, and a misshapen or misspelt section
+/// marker is one error (issue 13, item 10): `check` and the commands that read the graph
+/// name the file, the line and the corrected line, instead of reading a second root.
+#[test]
+fn misshapen_key_and_marker_lines_are_errors_with_the_corrected_line() {
+    let d = Dir::new();
+    d.rev("a1", "", "", "SELECT 1;", None).write(
+        "b2_child.sql",
+        "-- child\n-- Revision ID: b2\n-- Revises a1\n--migrate:upgrade\nSELECT 2;\n-- migrate:downgarde\nSELECT 3;\n",
+    );
+    let dir = d.path();
+    let shown = dir.display().to_string();
+    for cmd in [vec!["check"], vec!["heads"], vec!["history"]] {
+        let err = fails(dir, &cmd, 1);
+        let problems: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("b2_child.sql:"))
+            .collect();
+        assert_eq!(problems.len(), 3, "{cmd:?}: {err}");
+        assert!(
+            problems[0].contains(&format!(
+                "{shown}/b2_child.sql:3: `-- Revises a1` is read as the `Revises` header key"
+            )) && problems[0].contains("write `-- Revises: a1`"),
+            "{cmd:?}: {err}"
+        );
+        assert!(
+            problems[1].contains("b2_child.sql:4: `--migrate:upgrade` is read as a section marker")
+                && problems[1].contains("write `-- migrate:upgrade`"),
+            "{cmd:?}: {err}"
+        );
+        assert!(
+            problems[2].contains("b2_child.sql:6: unknown section marker `-- migrate:downgarde`")
+                && problems[2].contains("did you mean `-- migrate:downgrade`"),
+            "{cmd:?}: {err}"
+        );
+        assert!(
+            !err.contains("heads"),
+            "{cmd:?}: no graph error follows: {err}"
+        );
+    }
+}
+
 #[test]
 fn shop_fixture_checks_and_offline_sql_orders_revisions() {
     let shop = fixture("shop");
