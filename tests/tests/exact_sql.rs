@@ -129,10 +129,19 @@ fn embedded_loaded_and_shown_text_is_the_files() {
         assert!(!normalised.contains('\r') && normalised.contains("spaces\n"));
         assert_eq!(rev.checksum(), revchain::Digest::checksum(&normalised));
     }
-    assert_eq!(EXACT.iter().next().unwrap().checksum(), loaded.iter().next().unwrap().checksum());
+    assert_eq!(
+        EXACT.iter().next().unwrap().checksum(),
+        loaded.iter().next().unwrap().checksum()
+    );
     let dir = fixture("exact_bytes");
     let shown = revchain(&dir, &["show", "e1b7e5000001"]);
-    assert!(shown.contains(EXACT.iter().next().unwrap().upgrade_sql()), "{shown:?}");
+    assert!(
+        shown.contains(EXACT.iter().next().unwrap().upgrade_sql()),
+        "{shown:?}"
+    );
     let script = revchain(&dir, &["upgrade", "head", "--sql"]);
-    assert!(script.contains("a trailing tab\t\n   \na CRLF\r\n"), "{script:?}");
+    assert!(
+        script.contains("a trailing tab\t\n   \na CRLF\r\n"),
+        "{script:?}"
+    );
 }
