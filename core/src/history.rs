@@ -40,6 +40,32 @@ pub enum LoadError {
         /// The operating system's message.
         message: String,
     },
+    /// A `.sql` entry that is not a regular file (a FIFO, a device, a socket), or a symlink
+    /// to one: reading it could block forever or never end.
+    #[error(
+        "{path}: this is {what}, not a regular file; only regular files (or symlinks to them) \
+         are read as revisions: remove it, or rename it so that its name does not end in `.sql`"
+    )]
+    NotARegularFile {
+        /// The path shown in messages.
+        path: String,
+        /// What it is instead (`a FIFO`, `a character device`, …).
+        what: &'static str,
+    },
+    /// A file larger than [`MAX_FILE_BYTES`].
+    #[error(
+        "{path}: the file holds {size} bytes, more than the {limit} bytes a revision file may \
+         hold; split it into several revisions (or load bulk data with `COPY … FROM` a file on \
+         the database server)"
+    )]
+    TooLarge {
+        /// The path shown in messages.
+        path: String,
+        /// Its size in bytes (at least, when it grew while being read).
+        size: u64,
+        /// [`MAX_FILE_BYTES`].
+        limit: u64,
+    },
     /// A file is malformed.
     #[error(transparent)]
     Parse(#[from] ParseError),
@@ -72,6 +98,80 @@ impl From<LoadError> for LoadErrors {
     }
 }
 
+/// The largest revision file revchain reads: 64 MiB. Larger files are refused with
+/// [`LoadError::TooLarge`] instead of filling the memory of the build or of the tool.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads the file at `path` (named `shown` in messages) the way every revision file is
+/// read, by the macro, the runtime loader and the CLI: only a regular file (a symlink is
+/// followed only to a regular file), of at most [`MAX_FILE_BYTES`]. A FIFO, a device or a
+/// socket is refused before it is opened, so that reading cannot block or run forever.
+pub fn read_file(path: &Path, shown: &str) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read as _;
+    let io = |e: std::io::Error| LoadError::Io {
+        path: shown.to_owned(),
+        message: e.to_string(),
+    };
+    let too_large = |size: u64| LoadError::TooLarge {
+        path: shown.to_owned(),
+        size,
+        limit: MAX_FILE_BYTES,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(LoadError::NotARegularFile {
+            path: shown.to_owned(),
+            what: file_kind(&meta.file_type()),
+        });
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    // The file may have changed between the two looks: check what was opened, and read
+    // one byte past the limit at most.
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(LoadError::NotARegularFile {
+            path: shown.to_owned(),
+            what: "not a regular file any more",
+        });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    let read = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if read > MAX_FILE_BYTES {
+        return Err(too_large(read));
+    }
+    Ok(bytes)
+}
+
+/// What a file that is not a regular file is, for messages.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
+}
+
 /// Joins a display directory and a file name with `/`, whatever the platform.
 fn display_join(dir: &str, name: &str) -> String {
     if dir.is_empty() || dir == "." {
@@ -81,8 +181,10 @@ fn display_join(dir: &str, name: &str) -> String {
     }
 }
 
-/// The names of the revision files in `dir`, sorted: regular files ending in `.sql` whose
-/// name does not start with `.`.
+/// The names of the revision files in `dir`, sorted: entries ending in `.sql` whose name
+/// does not start with `.`, directories (and symlinks to them) excepted. Entries that are
+/// not regular files (FIFOs, devices) are listed, so that [`read_file`] refuses them by
+/// name instead of leaving them out unsaid.
 pub fn revision_file_names(dir: &Path, display: &str) -> Result<Vec<String>, LoadError> {
     let meta = match std::fs::metadata(dir) {
         Ok(m) => m,
@@ -192,12 +294,7 @@ fn read_one(
     mode: Mode,
 ) -> Result<RevisionFile, Vec<LoadError>> {
     let shown = display_join(display, name);
-    let bytes = std::fs::read(dir.join(name)).map_err(|e| {
-        vec![LoadError::Io {
-            path: shown.clone(),
-            message: e.to_string(),
-        }]
-    })?;
+    let bytes = read_file(&dir.join(name), &shown).map_err(|e| vec![e])?;
     parse::decode(&shown, &bytes)
         .map_err(|e| vec![e])
         .and_then(|text| parse::parse_with(&shown, &text, mode))
@@ -352,6 +449,65 @@ mod tests {
             )
         );
         assert!(text.contains("m/c.sql:2: the file is not valid UTF-8"));
+    }
+
+    /// A FIFO, a symlink to `/dev/zero` and a file over the limit are refused by name,
+    /// at once, instead of blocking, reading forever or filling the memory.
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        write(d, "a_first.sql", &rev("a", "", "SELECT 1;"));
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(d.join("b_fifo.sql"))
+            .status()
+            .unwrap();
+        assert!(fifo.success());
+        std::os::unix::fs::symlink("/dev/zero", d.join("c_zero.sql")).unwrap();
+        let big = std::fs::File::create(d.join("d_big.sql")).unwrap();
+        big.set_len(MAX_FILE_BYTES + 1).unwrap();
+        std::os::unix::fs::symlink(d.join("a_first.sql"), d.join("e_link.sql")).unwrap();
+
+        let started = std::time::Instant::now();
+        let errs = History::load_as(d, "m", Mode::Strict).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(
+            errs.0,
+            vec![
+                LoadError::NotARegularFile {
+                    path: "m/b_fifo.sql".into(),
+                    what: "a FIFO (named pipe)"
+                },
+                LoadError::NotARegularFile {
+                    path: "m/c_zero.sql".into(),
+                    what: "a character device"
+                },
+                LoadError::TooLarge {
+                    path: "m/d_big.sql".into(),
+                    size: MAX_FILE_BYTES + 1,
+                    limit: MAX_FILE_BYTES
+                },
+            ],
+            "the symlink to a regular file is read"
+        );
+        assert!(errs.to_string().contains(
+            "m/b_fifo.sql: this is a FIFO (named pipe), not a regular file; only regular files"
+        ));
+        assert!(
+            errs.to_string().contains(
+                "m/d_big.sql: the file holds 67108865 bytes, more than the 67108864 bytes"
+            )
+        );
+        // What the macro calls, file by file.
+        assert!(matches!(
+            read_file(&d.join("b_fifo.sql"), "b"),
+            Err(LoadError::NotARegularFile { .. })
+        ));
+        assert_eq!(
+            read_file(&d.join("e_link.sql"), "e").unwrap(),
+            rev("a", "", "SELECT 1;").into_bytes()
+        );
     }
 
     #[test]

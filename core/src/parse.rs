@@ -33,7 +33,8 @@ use std::fmt;
 use crate::digest::Digest;
 use crate::history::Mode;
 use crate::id::{self, IdError};
-use crate::split::{Dialect, has_statement};
+use crate::schema::lex;
+use crate::split::{Dialect, has_statement, split_statements};
 
 /// The header keys a revision file may use.
 pub const KNOWN_KEYS: [&str; 6] = [
@@ -255,6 +256,15 @@ pub enum ParseErrorKind {
         /// The marker it stands for.
         corrected: &'static str,
     },
+    /// `COPY … FROM STDIN` or `COPY … TO STDOUT`: the copy protocol, which needs a client
+    /// such as psql to send or receive the data.
+    #[error(
+        "`{0}` uses the copy protocol, whose data only a client such as psql can send or \
+         receive; a revision cannot, and the server would wait for the data forever. Write the \
+         rows as `INSERT … VALUES` statements, or `COPY … FROM` / `TO` a file on the database \
+         server (`COPY t FROM '/path/on/the/server.csv' WITH (FORMAT csv)`)"
+    )]
+    CopyFromStdin(String),
     /// Text after a marker on the same line.
     #[error(
         "unexpected `{0}` after the section marker; a marker stands alone on its line (to run a \
@@ -896,6 +906,10 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
         Some(_) => {}
     }
 
+    for section in upgrade.iter().chain(&downgrade) {
+        refuse_copy_from_stdin(&mut b, section);
+    }
+
     match (id, upgrade) {
         (Some(id), Some(upgrade)) if b.errors.is_empty() => Ok(RevisionFile {
             path: path.to_owned(),
@@ -935,6 +949,52 @@ fn misread_marker(marker: &Marker<'_>) -> ParseErrorKind {
             name: marker.name.to_owned(),
             suggestion: suggestion.map(marker_text),
         },
+    }
+}
+
+/// Reports every statement of `section` that is `COPY … FROM STDIN` (or `PSTDIN`) or
+/// `COPY … TO STDOUT` (or `PSTDOUT`), at its line: nothing can feed or read the copy
+/// protocol while a revision runs, so such a statement would block forever. Statements are
+/// found by core's splitter and read as tokens, so `COPY` in a string, a comment or a `$$`
+/// body is not mistaken for one.
+fn refuse_copy_from_stdin(b: &mut Builder<'_>, section: &Section) {
+    let mentions_copy = section
+        .sql
+        .as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"copy"));
+    if !mentions_copy {
+        return;
+    }
+    for statement in split_statements(&section.sql, Dialect::Postgres) {
+        let tokens = lex::tokens(statement.sql, Dialect::Postgres);
+        if !tokens.first().is_some_and(|t| t.is_word("copy")) {
+            continue;
+        }
+        let mut depth = 0usize;
+        for (k, pair) in tokens.windows(2).enumerate() {
+            let (word, target) = (&pair[0], &pair[1]);
+            if word.is_punct("(") {
+                depth += 1;
+            } else if word.is_punct(")") {
+                depth = depth.saturating_sub(1);
+            }
+            let ends = if word.is_word("from") {
+                ["stdin", "pstdin"]
+            } else if word.is_word("to") {
+                ["stdout", "pstdout"]
+            } else {
+                continue;
+            };
+            if depth == 0 && ends.iter().any(|w| target.is_word(w)) {
+                let shown = lex::span(statement.sql, &tokens[..k + 2]);
+                b.error(
+                    section.line + statement.line - 1,
+                    ParseErrorKind::CopyFromStdin(shown.to_owned()),
+                );
+                break;
+            }
+        }
     }
 }
 
@@ -1378,6 +1438,68 @@ DROP TABLE users;
         .unwrap();
         assert_eq!(r.message, "migrate the users");
         assert!(r.upgrade.sql.starts_with("-- migrate users first"));
+    }
+
+    #[test]
+    fn copy_from_stdin_is_refused_at_its_line() {
+        let text = |up: &str, down: &str| {
+            format!(
+                "-- m\n-- Revision ID: a\n-- migrate:upgrade\n{up}\n-- migrate:downgrade\n{down}\n"
+            )
+        };
+        let refused = |up: &str, down: &str| -> Vec<(usize, String)> {
+            match parse("m.sql", &text(up, down)) {
+                Ok(_) => Vec::new(),
+                Err(es) => es
+                    .into_iter()
+                    .map(|e| match e.kind {
+                        ParseErrorKind::CopyFromStdin(shown) => (e.line, shown),
+                        other => panic!("{up}: {other}"),
+                    })
+                    .collect(),
+            }
+        };
+        assert_eq!(
+            refused(
+                "CREATE TABLE t (a INT);\nCOPY t FROM stdin;\n1\n\\.",
+                "SELECT 1;"
+            ),
+            [(5, "COPY t FROM stdin".to_owned())]
+        );
+        for copy in [
+            "COPY t (a, b) FROM STDIN WITH (FORMAT csv);",
+            "copy t from pstdin;",
+            "COPY public.t FROM STDIN;",
+            "/* lead */ COPY t\nFROM\n  STDIN;",
+            "COPY (SELECT 1) TO STDOUT;",
+            "COPY t TO stdout WITH CSV;",
+        ] {
+            let found = refused(&format!("SELECT 1;\n{copy}"), "SELECT 1;");
+            assert_eq!(found.len(), 1, "{copy}");
+            assert_eq!(found[0].0, 5, "{copy}");
+        }
+        assert_eq!(
+            refused("SELECT 1;", "COPY t FROM STDIN;"),
+            [(6, "COPY t FROM STDIN".to_owned())]
+        );
+        let e = parse("m.sql", &text("COPY t FROM stdin;", "SELECT 1;")).unwrap_err();
+        assert!(e[0].to_string().starts_with(
+            "m.sql:4: `COPY t FROM stdin` uses the copy protocol, whose data only a client such as psql"
+        ));
+        // COPY in strings, comments, bodies and other positions is not a copy from the client.
+        for fine in [
+            "INSERT INTO t VALUES ('COPY t FROM stdin');",
+            "-- COPY t FROM stdin;\nSELECT 1;",
+            "/* COPY t FROM stdin; */ SELECT 1;",
+            "DO $$ BEGIN RAISE NOTICE 'COPY t FROM stdin'; END $$;",
+            "COPY t FROM '/srv/t.csv' WITH (FORMAT csv);",
+            "COPY t TO '/srv/t.csv';",
+            "COPY (SELECT * FROM stdin) TO '/srv/x';",
+            "COPY t FROM stdin_file;",
+            "CREATE TABLE copy (a INT);\nSELECT a FROM copy;",
+        ] {
+            assert_eq!(refused(fine, "SELECT 1;"), [], "{fine}");
+        }
     }
 
     #[test]

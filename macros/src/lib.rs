@@ -291,6 +291,33 @@ mod tests {
         assert!(no_env.contains("CARGO_MANIFEST_DIR is not set"), "{no_env}");
     }
 
+    /// A FIFO and a symlink to `/dev/zero` in the directory are compile errors that name
+    /// them, at once: the build neither blocks nor reads forever.
+    #[cfg(unix)]
+    #[test]
+    fn fifo_and_device_are_errors_not_hangs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = tmp.path();
+        write(m, "migrations/a.sql", &rev("a", ""));
+        let made = std::process::Command::new("mkfifo")
+            .arg(m.join("migrations/b.sql"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        std::os::unix::fs::symlink("/dev/zero", m.join("migrations/c.sql")).unwrap();
+        let errs = errors(&expand(quote!("migrations"), m));
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0]
+                .starts_with("migrations/b.sql: this is a FIFO (named pipe), not a regular file"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("migrations/c.sql: this is a character device, not a regular file"),
+            "{errs:?}"
+        );
+    }
+
     #[cfg(unix)]
     #[test]
     fn unreadable_file_is_an_error() {

@@ -77,13 +77,9 @@ pub(crate) fn validate(
             ));
             continue;
         };
-        let bytes = match std::fs::read(&path) {
+        let bytes = match history::read_file(&path, &shown) {
             Ok(bytes) => bytes,
-            Err(e) => {
-                let error = LoadError::Io {
-                    path: shown,
-                    message: e.to_string(),
-                };
+            Err(error) => {
                 errors.push(error.to_string());
                 continue;
             }

@@ -328,6 +328,109 @@ fn misshapen_key_and_marker_lines_are_errors_with_the_corrected_line() {
     }
 }
 
+/// Runs revchain, killing it if it has not finished after `seconds`; `None` then.
+fn revchain_within(dir: &Path, args: &[&str], seconds: u64) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_revchain-cli"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running revchain");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().expect("waiting for revchain").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Some(child.wait_with_output().expect("revchain's output"))
+}
+
+/// A FIFO or a symlink to `/dev/zero` named `*.sql` in the migrations directory is an
+/// error naming it, at once (issue 13, item 12): no command blocks on it or reads it
+/// forever.
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_a_device_in_the_directory_is_an_error_not_a_hang() {
+    for (name, what) in [
+        ("b2_fifo.sql", "a FIFO (named pipe)"),
+        ("b2_zero.sql", "a character device"),
+    ] {
+        let d = Dir::new();
+        d.creates_table("a1", "", "t");
+        let path = d.path().join(name);
+        if name.contains("fifo") {
+            assert!(
+                Command::new("mkfifo")
+                    .arg(&path)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        }
+        for cmd in [
+            &["check"][..],
+            &["history"],
+            &["heads"],
+            &["upgrade", "head", "--sql"],
+        ] {
+            let out = revchain_within(d.path(), cmd, 20)
+                .unwrap_or_else(|| panic!("{cmd:?} with {what}: still running after 20 s"));
+            assert_eq!(out.status.code(), Some(1), "{cmd:?} with {what}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!(
+                    "{}: this is {what}, not a regular file",
+                    path.display()
+                )),
+                "{cmd:?}: {err}"
+            );
+        }
+    }
+}
+
+/// `COPY … FROM STDIN` is refused when the files are read (issue 13, item 12): `check`
+/// names the file and line, and `upgrade` on PostgreSQL stops at once without touching the
+/// database, instead of waiting forever for data.
+#[tokio::test]
+async fn copy_from_stdin_is_refused_before_it_can_block() {
+    let d = Dir::new();
+    d.creates_table("a1", "", "t").rev(
+        "b2",
+        "a1",
+        "",
+        "INSERT INTO t VALUES (1);\nCOPY t (id) FROM stdin;\n2\n\\.\n",
+        Some("DELETE FROM t;"),
+    );
+    let dir = d.path();
+    let file = format!("{}/b2_rev.sql:8", dir.display());
+    let err = fails(dir, &["check"], 1);
+    assert!(
+        err.contains(&format!(
+            "{file}: `COPY t (id) FROM stdin` uses the copy protocol"
+        )),
+        "{err}"
+    );
+    let db = TestDb::new(Kind::Postgres).await;
+    let out = revchain_within(dir, &["upgrade", "head", "--database-url", &db.url], 30)
+        .expect("upgrade with COPY FROM stdin: still running after 30 s");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&file), "{err}");
+    let pool: sqlx::PgPool = db.pool().await;
+    assert!(
+        !revchain_tests::table_exists(&pool, "t").await,
+        "nothing ran"
+    );
+}
+
 #[test]
 fn shop_fixture_checks_and_offline_sql_orders_revisions() {
     let shop = fixture("shop");

@@ -40,7 +40,7 @@
 //! ```
 
 mod diff;
-mod lex;
+pub(crate) mod lex;
 mod render;
 pub mod sqlite;
 mod types;

@@ -236,10 +236,21 @@ impl<'m> Autogen<'m> {
     /// both back.
     pub async fn compare(&self, heads: &[&str], schema_file: &Path) -> Result<Comparison, Error> {
         let shown = schema_file.display().to_string();
-        let sql = std::fs::read_to_string(schema_file).map_err(|e| Error::ReadSchema {
+        // Read as revision files are: a regular file of bounded size, never a FIFO.
+        let unreadable = |message: String| Error::ReadSchema {
             path: shown.clone(),
-            message: e.to_string(),
+            message,
+        };
+        let bytes = revchain_core::history::read_file(schema_file, &shown).map_err(|e| {
+            let text = e.to_string();
+            unreadable(
+                text.strip_prefix(&format!("{shown}: "))
+                    .unwrap_or(&text)
+                    .to_owned(),
+            )
         })?;
+        let sql = String::from_utf8(bytes)
+            .map_err(|_| unreadable("the file is not valid UTF-8; save it as UTF-8".to_owned()))?;
         let mut roots = Vec::new();
         for h in heads {
             roots.push(
