@@ -11,6 +11,10 @@ use crate::tables::{Tables, Work};
 /// Renders `plan` as a script for `dialect`: one `BEGIN`/`COMMIT` block per transactional
 /// revision, non-transactional revisions outside any transaction, each statement followed
 /// by a blank line, `-- Running …` comments as Alembic writes them.
+///
+/// The script is meant for the database's own client (`psql`, `mysql`/`mariadb`,
+/// `sqlite3`) and is written so that each of them reads every statement as the online
+/// path runs it: see [`write_statement`].
 pub(crate) fn script(
     m: &Migrations,
     tables: &Tables,
@@ -19,9 +23,7 @@ pub(crate) fn script(
     create_tables: bool,
 ) -> String {
     let mut out = String::new();
-    let stmt = |out: &mut String, s: &str| {
-        let _ = write!(out, "{};\n\n", s.trim_end().trim_end_matches(';'));
-    };
+    let stmt = |out: &mut String, s: &str| write_statement(out, s, dialect);
     if create_tables {
         for s in tables.create(dialect) {
             stmt(&mut out, &s);
@@ -74,4 +76,74 @@ pub(crate) fn script(
         }
     }
     out
+}
+
+/// Writes one statement and its terminator so that the database's client ends it exactly
+/// there:
+///
+/// - a statement whose last line holds a line comment (`-- note`, and `# note` for MySQL)
+///   gets its `;` on a line of its own, where no comment can swallow it;
+/// - for MySQL, a statement that holds a `;` (a routine, trigger or event body) is wrapped
+///   in `DELIMITER`, because the `mysql` client cuts statements at every `;` outside quotes
+///   and does not know `BEGIN … END` (psql knows `$$` bodies and sqlite3 trigger bodies, so
+///   they need nothing).
+fn write_statement(out: &mut String, sql: &str, dialect: Dialect) {
+    let sql = sql.trim_end().trim_end_matches(';').trim_end();
+    if dialect == Dialect::MySql && sql.contains(';') {
+        let delimiter = ["$$", "//", "$$$", "#!#"]
+            .into_iter()
+            .find(|d| !sql.contains(d))
+            .unwrap_or("$revchain$");
+        let _ = write!(
+            out,
+            "DELIMITER {delimiter}\n{sql}\n{delimiter}\nDELIMITER ;\n\n"
+        );
+        return;
+    }
+    let last_line = sql.rsplit('\n').next().unwrap_or(sql);
+    let comment_at_end =
+        last_line.contains("--") || (dialect == Dialect::MySql && last_line.contains('#'));
+    let terminator = if comment_at_end { "\n;" } else { ";" };
+    let _ = write!(out, "{sql}{terminator}\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(sql: &str, dialect: Dialect) -> String {
+        let mut out = String::new();
+        write_statement(&mut out, sql, dialect);
+        out
+    }
+
+    #[test]
+    fn a_statement_that_ends_in_a_comment_gets_its_semicolon_on_its_own_line() {
+        assert_eq!(
+            written("CREATE TABLE a (id INT) -- note", Dialect::Postgres),
+            "CREATE TABLE a (id INT) -- note\n;\n\n"
+        );
+        assert_eq!(
+            written("CREATE TABLE a (id INT) # note", Dialect::MySql),
+            "CREATE TABLE a (id INT) # note\n;\n\n"
+        );
+        assert_eq!(
+            written("CREATE TABLE a (id INT)", Dialect::Sqlite),
+            "CREATE TABLE a (id INT);\n\n"
+        );
+    }
+
+    #[test]
+    fn a_mysql_body_with_semicolons_is_wrapped_in_delimiter() {
+        let body = "CREATE PROCEDURE p()\nBEGIN\n  SELECT 1;\n  SELECT 2;\nEND -- done";
+        assert_eq!(
+            written(body, Dialect::MySql),
+            format!("DELIMITER $$\n{body}\n$$\nDELIMITER ;\n\n")
+        );
+        let dollars = "CREATE PROCEDURE p() BEGIN SELECT '$$'; END";
+        assert!(written(dollars, Dialect::MySql).starts_with("DELIMITER //\n"));
+        // psql and sqlite3 know their bodies.
+        let trigger = "CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END";
+        assert_eq!(written(trigger, Dialect::Sqlite), format!("{trigger};\n\n"));
+    }
 }
