@@ -41,5 +41,5 @@ pub use digest::Digest;
 pub use graph::{Graph, GraphError};
 pub use history::{History, LoadError, LoadErrors, Mode};
 pub use parse::{ParseError, RevisionFile, Section};
-pub use split::{Dialect, Statement, split_statements};
+pub use split::{Dialect, Statement, split_statements, split_statements_checked};
 pub use target::{Direction, Plan, StampPlan, Step, Target, TargetError};
