@@ -199,6 +199,11 @@ struct Body {
     header: bool,
     /// Inside `UNTIL …` of a `REPEAT`: its `END REPEAT` follows the condition.
     until: bool,
+    /// A `DO` was read in a `WHILE`/`FOR` header: it ends the header unless the next token
+    /// shows that it was an identifier (an operator follows it).
+    pending_do: bool,
+    /// `IN` was read in a `FOR` header (a `DO` before it is the loop variable).
+    for_in: bool,
     /// Just after `BEGIN` (`NOT ATOMIC`, `ATOMIC` may follow).
     after_begin: bool,
     /// The block just closed by `END`, whose suffix word may follow.
@@ -315,6 +320,12 @@ const CHARACTERISTICS: [&str; 22] = [
 
 /// Characteristic words followed by a value word (`RETURNS INT`, `LANGUAGE SQL`).
 const VALUED: [&str; 5] = ["RETURNS", "LANGUAGE", "CHARSET", "SET", "COLLATE"];
+
+/// Words that continue an expression, so that a `DO` before them is an identifier.
+const OPERATOR_WORDS: [&str; 14] = [
+    "AND", "OR", "XOR", "NOT", "IS", "IN", "BETWEEN", "LIKE", "REGEXP", "RLIKE", "DIV", "MOD",
+    "SOUNDS", "COLLATE",
+];
 
 /// Words that only start statements inside a compound statement: at the top level of a
 /// MySQL text they mean that a block was misread.
@@ -885,7 +896,16 @@ impl<'a> Splitter<'a> {
             self.statement_start(body, tok);
             return;
         }
-        if stmt_start {
+        if stmt_start && std::mem::take(&mut body.pending_do) {
+            let operator = matches!(tok, Tok::Punct(_)) || tok.is_any(&OPERATOR_WORDS);
+            if operator {
+                self.mid_statement(body, tok);
+            } else {
+                body.header = false;
+                body.for_in = false;
+                self.statement_start(body, tok);
+            }
+        } else if stmt_start {
             self.statement_start(body, tok);
         } else if label && tok == Tok::Punct(b':') {
             body.stmt_start = true;
@@ -941,8 +961,14 @@ impl<'a> Splitter<'a> {
         {
             body.header = false;
             body.stmt_start = true;
-        } else if tok.is("DO") && body.header && matches!(top, Some(Block::While | Block::For)) {
-            body.header = false;
+        } else if tok.is("IN") && body.header && top == Some(Block::For) {
+            body.for_in = true;
+        } else if tok.is("DO")
+            && body.header
+            && (top == Some(Block::While) || (top == Some(Block::For) && body.for_in))
+        {
+            // MariaDB accepts `do` as a variable name: decided by the next token.
+            body.pending_do = true;
             body.stmt_start = true;
         } else if tok.is("HANDLER") && body.declare == Declare::Declare {
             body.declare = Declare::Handler;
@@ -1224,5 +1250,19 @@ END";
         // A trigger or an event is never a block in PostgreSQL.
         assert_eq!(certain("CREATE TRIGGER t BEFORE INSERT ON begin FOR EACH ROW EXECUTE FUNCTION f();\nSELECT 1", Dialect::Postgres).len(), 2);
         assert_eq!(certain("CREATE TRIGGER t BEFORE INSERT ON begin FOR EACH ROW EXECUTE FUNCTION f();\nSELECT 1", Dialect::Generic).len(), 2);
+    }
+
+    #[test]
+    fn keyword_named_variables_in_bodies() {
+        let sql = "CREATE PROCEDURE p() BEGIN
+  DECLARE do INT DEFAULT 0; DECLARE end INT DEFAULT 0; DECLARE until INT DEFAULT 0;
+  WHILE do < 2 DO IF do = 0 THEN SET do = 1; END IF; SET do = do + 1; END WHILE;
+  WHILE do IS NOT NULL AND do > 5 DO BEGIN SET do = NULL; END; END WHILE;
+  FOR do IN 1..2 DO IF do THEN SELECT do; END IF; END FOR;
+  REPEAT SET until = until + 1; UNTIL end > 3 OR until > 3 END REPEAT;
+  SET end = 1; SELECT end, begin FROM t;
+END;
+SELECT 2";
+        assert_eq!(certain(sql, Dialect::MySql).len(), 2);
     }
 }
