@@ -178,7 +178,8 @@ const SUFFIXES: [&str; 6] = ["IF", "CASE", "LOOP", "WHILE", "REPEAT", "FOR"];
 enum Declare {
     #[default]
     No,
-    Declare,
+    /// After `DECLARE`.
+    Started,
     Handler,
     /// After `FOR`: conditions until the handler's statement starts.
     Conditions,
@@ -935,7 +936,7 @@ impl<'a> Splitter<'a> {
         } else if tok.is_any(&["ELSEIF", "WHEN"]) && matches!(top, Some(Block::If | Block::Case)) {
             body.header = true;
         } else if tok.is("DECLARE") {
-            body.declare = Declare::Declare;
+            body.declare = Declare::Started;
         } else if matches!(tok, Tok::Word(_) | Tok::Quoted) {
             body.label = true;
         }
@@ -970,7 +971,7 @@ impl<'a> Splitter<'a> {
             // MariaDB accepts `do` as a variable name: decided by the next token.
             body.pending_do = true;
             body.stmt_start = true;
-        } else if tok.is("HANDLER") && body.declare == Declare::Declare {
+        } else if tok.is("HANDLER") && body.declare == Declare::Started {
             body.declare = Declare::Handler;
         } else if tok.is("FOR") && body.declare == Declare::Handler {
             body.declare = Declare::Conditions;

@@ -133,8 +133,8 @@ fn leading_words(sql: &str, dialect: Dialect) -> Vec<Word> {
         }
         let skip_to = if rest.starts_with("--") || (c == '#' && dialect == Dialect::MySql) {
             rest.find('\n').map_or(sql.len(), |n| i + n)
-        } else if rest.starts_with("/*") {
-            rest[2..].find("*/").map_or(sql.len(), |n| i + 2 + n + 2)
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            comment.find("*/").map_or(sql.len(), |n| i + 2 + n + 2)
         } else if matches!(c, '"' | '`' | '\'') || (c == '[' && dialect == Dialect::Sqlite) {
             let close = if c == '[' { ']' } else { c };
             let end = rest[1..].find(close).map_or(sql.len(), |n| i + 1 + n + 1);
