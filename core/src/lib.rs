@@ -7,6 +7,7 @@
 //!   upgrade, a downgrade or a stamp (§2);
 //! - [`digest`]: checksums and chain digests (§3);
 //! - [`split`]: the SQL statement splitter (§4);
+//! - [`statements`]: statements a revision may not hold (transaction control, …);
 //! - [`history`]: a loaded and validated directory;
 //! - [`writer`]: new revision files;
 //! - [`schema`]: a database schema as a value, its comparison, and the SQL that turns one
@@ -31,6 +32,7 @@ pub mod id;
 pub mod parse;
 pub mod schema;
 pub mod split;
+pub mod statements;
 pub mod target;
 pub mod writer;
 
@@ -41,5 +43,5 @@ pub use digest::Digest;
 pub use graph::{Graph, GraphError};
 pub use history::{History, LoadError, LoadErrors, Mode};
 pub use parse::{ParseError, RevisionFile, Section};
-pub use split::{Dialect, Statement, split_statements};
+pub use split::{Dialect, Statement, split_statements, split_statements_checked};
 pub use target::{Direction, Plan, StampPlan, Step, Target, TargetError};

@@ -35,6 +35,7 @@ use crate::history::Mode;
 use crate::id::{self, IdError};
 use crate::schema::lex;
 use crate::split::{Dialect, has_statement, split_statements};
+use crate::statements::refused_statement;
 
 /// The header keys a revision file may use.
 pub const KNOWN_KEYS: [&str; 6] = [
@@ -277,6 +278,10 @@ pub enum ParseErrorKind {
          `-- migrate:downgrade`"
     )]
     SqlOutsideSection,
+    /// A statement the revision may not hold (transaction control in a transactional
+    /// revision, `DELIMITER`, …).
+    #[error("{0}")]
+    RefusedStatement(crate::statements::Refusal),
 }
 
 fn suggestion_text(s: &Option<&'static str>) -> String {
@@ -894,6 +899,14 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
             b.error(
                 line,
                 ParseErrorKind::SelfReference(own.clone(), "Depends On"),
+            );
+        }
+    }
+    for section in upgrade.iter().chain(&downgrade) {
+        if let Some(refusal) = refused_statement(&section.sql, Dialect::Generic, transactional) {
+            b.error(
+                section.line + refusal.line - 1,
+                ParseErrorKind::RefusedStatement(refusal),
             );
         }
     }

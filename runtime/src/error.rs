@@ -38,6 +38,22 @@ pub enum Error {
         path: String,
     },
 
+    /// A revision holds a statement it may not hold on this database (transaction control
+    /// in a transactional revision, `DELIMITER`, …); nothing ran.
+    #[error("{path}:{line}: {direction} of revision {id} refused: {reason}; nothing was changed")]
+    Refused {
+        /// The revision.
+        id: String,
+        /// Its file.
+        path: String,
+        /// The file line of the statement.
+        line: usize,
+        /// Upgrade or downgrade.
+        direction: Direction,
+        /// What the statement is and what to do.
+        reason: String,
+    },
+
     /// A statement of a revision failed.
     #[error("{path}:{line}: {direction} of revision {id} failed: {message}{}; {}",
         .code.as_ref().map(|c| format!(" (error code {c})")).unwrap_or_default(),

@@ -46,6 +46,7 @@ mod migrator;
 mod offline;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 mod pool;
+mod preflight;
 mod report;
 mod table;
 mod tables;

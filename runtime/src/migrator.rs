@@ -442,6 +442,7 @@ impl<'m> Migrator<'m> {
                 }
             }
             .map_err(|e| self.target_error(e))?;
+            crate::preflight::refuse_statements(self.migrations, &plan, DB::DIALECT)?;
             if plan.is_empty() {
                 let heads = self.ids(&plan.heads_after);
                 tracing::info!(target: "revchain", "nothing to do: the database is at {}", describe(&heads));

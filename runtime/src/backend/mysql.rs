@@ -13,6 +13,7 @@
 
 use std::time::{Duration, Instant};
 
+use revchain_core::split::split_statements_checked;
 use revchain_core::{Dialect, Direction};
 use sqlx::mysql::{MySql, MySqlConnection, MySqlDatabaseError};
 use sqlx::{AssertSqlSafe, Connection, Row};
@@ -137,6 +138,28 @@ fn is_data_statement(sql: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether a revision runs in one transaction with its bookkeeping: it is transactional,
+/// the splitter is sure of every cut, and each statement only reads or writes data. A
+/// doubtful cut may hide DDL inside what looks like one statement, so it takes the
+/// dirty-mark path.
+fn runs_atomically(work: &Work<'_>) -> bool {
+    if !work.revision.is_transactional() {
+        return false;
+    }
+    let split = split_statements_checked(work.sql(), D);
+    if let Some(doubt) = &split.doubt {
+        tracing::debug!(
+            target: "revchain",
+            "revision {}: {} at line {}, so it runs with a dirty mark",
+            work.revision.id(),
+            doubt.reason,
+            work.sql_line() + doubt.line - 1
+        );
+        return false;
+    }
+    split.statements.iter().all(|s| is_data_statement(s.sql))
 }
 
 /// A duplicate key (ER_DUP_ENTRY) while recording a step that the version table says is
@@ -284,11 +307,7 @@ impl Driver for MySql {
         _timeout: Duration,
     ) -> Result<(), Failure> {
         for (index, work) in works.iter().enumerate() {
-            let atomic = work.revision.is_transactional()
-                && statements(work.sql(), D, work.sql_line())
-                    .iter()
-                    .all(|(stmt, _)| is_data_statement(stmt));
-            if atomic {
+            if runs_atomically(work) {
                 apply_atomic(conn, tables, work, index, progress).await?;
             } else {
                 apply_marked::<MySql>(conn, tables, work, index, progress).await?;
