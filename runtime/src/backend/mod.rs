@@ -13,7 +13,7 @@ use std::time::Duration;
 use revchain_core::Dialect;
 use sqlx::Row;
 
-use crate::error::{Aftermath, Error};
+use crate::error::{Aftermath, Error, Stage};
 use crate::tables::{Tables, Work};
 
 #[cfg(feature = "mysql")]
@@ -51,12 +51,13 @@ pub(crate) struct LogRow {
 /// How applying a list of steps failed.
 #[derive(Debug)]
 pub(crate) enum Failure {
-    /// Statement `line` (a file line) of step `index` failed.
+    /// Statement `line` (a file line) of step `index` failed, at `stage`.
     Step {
         index: usize,
         line: usize,
         error: sqlx::Error,
         aftermath: Aftermath,
+        stage: Stage,
     },
     /// Another process changed the database's state before this step (revision `.0`)
     /// could start; plan again.
@@ -362,6 +363,7 @@ pub(crate) async fn apply_marked<DB: SessionLocked>(
                 line,
                 error,
                 aftermath,
+                stage: Stage::Statement,
             });
         }
     }

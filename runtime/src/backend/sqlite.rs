@@ -23,7 +23,7 @@ use super::{
     Done, Failure, HeadRow, Held, LogRow, Progress, WaitLog, backoff, read_head_rows,
     read_log_rows, sealed::Driver, statements,
 };
-use crate::error::{Aftermath, Error, driver_code};
+use crate::error::{Aftermath, Error, Stage, driver_code};
 use crate::tables::{Tables, Work, literal};
 
 const D: Dialect = Dialect::Sqlite;
@@ -215,6 +215,7 @@ async fn apply_atomic(
                 line,
                 error,
                 aftermath: Aftermath::RolledBack,
+                stage: Stage::Statement,
             });
         }
     }
@@ -291,6 +292,7 @@ async fn apply_alone(
                 } else {
                     Aftermath::Dirty
                 },
+                stage: Stage::Statement,
             });
         }
     }
