@@ -489,6 +489,9 @@ async fn ending_the_transaction_is_refused<DB: Db>(pool: &Pool<DB>, sql: &str) {
     assert_eq!(heads(&m, pool).await, ["a1"]);
     let again = m.run(pool).await.unwrap_err();
     assert!(matches!(again, Error::Dirty { .. }), "{again}");
+    // The connection went back to the pool outside any transaction.
+    let conn = pool.acquire().await.unwrap();
+    assert!(!sqlx::Connection::is_in_transaction(&*conn), "{sql}");
 }
 
 #[tokio::test]
@@ -500,7 +503,11 @@ async fn a_revision_that_ends_its_transaction_is_not_recorded_on_postgres() {
         "END;",
     ] {
         let db = TestDb::new(Kind::Postgres).await;
-        let pool: PgPool = db.pool().await;
+        let pool: PgPool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&db.url)
+            .await
+            .unwrap();
         ending_the_transaction_is_refused(&pool, sql).await;
     }
 }
@@ -514,7 +521,11 @@ async fn a_revision_that_ends_its_transaction_is_not_recorded_on_sqlite() {
         "END;",
     ] {
         let db = TestDb::new(Kind::Sqlite).await;
-        let pool: SqlitePool = db.pool().await;
+        let pool: SqlitePool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&db.url)
+            .await
+            .unwrap();
         ending_the_transaction_is_refused(&pool, sql).await;
     }
 }

@@ -103,6 +103,25 @@ pub(crate) fn log_disagrees(id: &str, in_log: bool) -> String {
     )
 }
 
+/// A token no revision can know in advance (`rc` and 24 hex digits), made afresh for each
+/// call: it marks revchain's own result rows, settings and savepoints among a revision's.
+pub(crate) fn token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // Seeded from the operating system's randomness.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    let seed = format!("{}:{:?}", hasher.finish(), std::thread::current().id());
+    format!(
+        "rc{}",
+        &revchain_core::Digest::of(seed.as_bytes()).to_hex()[..24]
+    )
+}
+
 /// Called after each step: its index and how long it took.
 pub(crate) type Progress<'a> = &'a (dyn Fn(usize, Duration) + Sync);
 

@@ -53,7 +53,7 @@ use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
     Done, Failure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked, lock_session,
-    log_disagrees, read_head_rows, read_log_rows, sealed::Driver, statements,
+    log_disagrees, read_head_rows, read_log_rows, sealed::Driver, statements, token,
 };
 use crate::error::{Aftermath, Error, Stage, is_cancelled, is_connection_lost};
 use crate::tables::{Tables, Work, literal};
@@ -146,24 +146,6 @@ const TX: &str = "revchain.tx";
 
 /// The transaction-local setting that holds the revision's duration for its log row.
 const MS: &str = "revchain.ms";
-
-/// A token no revision can know in advance: it marks revchain's own result rows in a
-/// batch, and the setting that shows the revision's transaction still open.
-fn token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    hasher.write_u32(std::process::id());
-    let seed = format!("{}:{:?}", hasher.finish(), std::thread::current().id());
-    format!(
-        "rc{}",
-        &revchain_core::Digest::of(seed.as_bytes()).to_hex()[..24]
-    )
-}
 
 /// What one statement of a batch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
