@@ -299,7 +299,7 @@ fn lookalikes(dir: &Dir, last: &str) {
         "b2",
         "",
         &format!(
-            "SELECT g AS revchain_step, g::text AS revchain_ms, 1,2,3,4,5,6,7,8,9,10,11,12 FROM generate_series(1, 50) g;\n{last}"
+            "SELECT g AS revchain_step, g::text AS revchain_ms, 1,2,3,4,5,6,7,8,9,10,11,12 FROM generate_series(1, 50) g;\nSELECT 'c3' AS revchain_step, g::BIGINT AS revchain_ms, 'x' AS revchain_mark, 4, 5 FROM generate_series(1, 50) g;\n{last}"
         ),
         Some("SELECT 1;"),
     );
@@ -329,7 +329,7 @@ async fn lookalike_rows_before_a_failure_are_not_progress_on_postgres() {
     lookalikes(&dir, "INSERT INTO missing VALUES (3);");
     let m = dir.load();
     let err = m.run(&pool).await.unwrap_err();
-    assert_failed(&err, "c3", 8, Aftermath::RolledBack, "relation \"missing\"");
+    assert_failed(&err, "c3", 9, Aftermath::RolledBack, "relation \"missing\"");
     assert_eq!(heads(&m, &pool).await, ["b2"]);
     assert_eq!(logged(&pool).await, ["a1", "b2"]);
 }
