@@ -53,7 +53,7 @@ use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
     Done, Failure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked, lock_session,
-    log_disagrees, read_head_rows, read_log_rows, sealed::Driver, statements, token,
+    log_disagrees, read_head_rows, read_log_rows, sealed::Driver, token,
 };
 use crate::error::{Aftermath, Error, Stage, is_cancelled, is_connection_lost};
 use crate::tables::{Tables, Work, literal};
@@ -185,6 +185,8 @@ struct Batch {
     /// Per revision, the index in `parts` of its check.
     checks: Vec<usize>,
     spans: Vec<Span>,
+    /// Whether the batch's last revision is the run's last (which commits synchronously).
+    ends_run: bool,
 }
 
 impl Batch {
@@ -199,6 +201,7 @@ impl Batch {
             parts: Vec::new(),
             checks: Vec::with_capacity(works.len()),
             spans: Vec::with_capacity(works.len()),
+            ends_run,
         };
         let next = ms_next();
         for (k, work) in works.iter().enumerate() {
@@ -219,8 +222,9 @@ impl Batch {
             b.sql.push_str(work.sql());
             let user = user_start..b.sql.len();
             b.sql.push_str("\n;\n");
-            for (_, line) in statements(work.sql(), D, work.sql_line()) {
-                b.parts.push((k, Part::User(line)));
+            let first = work.sql_line();
+            for statement in revchain_core::split_statements(work.sql(), D) {
+                b.parts.push((k, Part::User(first + statement.line - 1)));
             }
             b.checks.push(b.parts.len());
             let check = b.check(k, ms);
@@ -395,7 +399,7 @@ async fn apply_batch(
         && !is_cancelled(&error)
     {
         return Box::pin(rejected(
-            conn, tables, works, offset, ends_run, progress, &batch, error,
+            conn, tables, works, offset, progress, &batch, error,
         ))
         .await;
     }
@@ -407,13 +411,11 @@ async fn apply_batch(
 /// The server rejected the whole batch before running any of it (it parses a simple query
 /// whole first): a syntax error. Applies the revisions before the faulty one, then reports
 /// that one as never run; without a position to find it by, applies them one by one.
-#[allow(clippy::too_many_arguments)]
 async fn rejected(
     conn: &mut PgConnection,
     tables: &Tables,
     works: &[Work<'_>],
     offset: usize,
-    ends_run: bool,
     progress: Progress<'_>,
     batch: &Batch,
     error: sqlx::Error,
@@ -435,7 +437,7 @@ async fn rejected(
         }
         _ if works.len() > 1 => {
             for (k, work) in works.iter().enumerate() {
-                let last = ends_run && k + 1 == works.len();
+                let last = batch.ends_run && k + 1 == works.len();
                 apply_batch(
                     conn,
                     tables,
