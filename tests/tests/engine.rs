@@ -529,3 +529,31 @@ async fn a_revision_that_ends_its_transaction_is_not_recorded_on_sqlite() {
         ending_the_transaction_is_refused(&pool, sql).await;
     }
 }
+
+#[tokio::test]
+async fn a_revision_that_resets_all_settings_is_not_taken_for_one_that_ended_its_transaction() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    let dir = Dir::new();
+    dir.creates_table("a1", "", "t").rev(
+        "b2",
+        "a1",
+        "",
+        "INSERT INTO t VALUES (1);\nRESET ALL;\nINSERT INTO t VALUES (2);",
+        Some("DELETE FROM t;"),
+    );
+    let m = dir.load();
+    let err = m.run(&pool).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::Database { .. })
+            && text.contains("b2_rev.sql: revision b2")
+            && text.contains("RESET ALL")
+            && text.contains("rolled back"),
+        "{err:?}\n{text}"
+    );
+    // Rolled back as a whole, and not marked dirty: nothing of it committed.
+    assert_eq!(heads(&m, &pool).await, ["a1"]);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM t").await, 0);
+    assert!(m.status(&pool).await.unwrap().dirty.is_empty());
+}

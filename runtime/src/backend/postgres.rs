@@ -213,8 +213,10 @@ impl Batch {
             } else {
                 ", set_config('synchronous_commit', 'off', true)"
             };
+            // The transaction id (assigned now; the bookkeeping would anyway) tells, should
+            // the setting be gone at the check, whether the transaction is still the same.
             let setup = format!(
-                "SELECT set_config('{TX}', '{}', true){asynchronous}",
+                "SELECT set_config('{TX}', '{}', true), pg_current_xact_id()::text{asynchronous}",
                 b.token
             );
             b.push(k, Part::Setup, &setup);
@@ -256,8 +258,8 @@ impl Batch {
         let token = &self.token;
         format!(
             "SELECT CASE WHEN current_setting('{TX}', true) = '{token}' THEN '{token}:{k}' \
-             ELSE ('revchain: the transaction ended {token}' || coalesce(current_setting('{TX}', \
-             true), ''))::int::text END AS revchain_step, \
+             ELSE ('revchain: the transaction ended {token} ' || \
+             coalesce(pg_current_xact_id_if_assigned()::text, 'none'))::int::text END AS revchain_step, \
              set_config('{MS}', ({ms})::text, true) AS revchain_ms, \
              set_config('{MARK}', EXTRACT(EPOCH FROM clock_timestamp())::float8::text, false) \
              AS revchain_mark"
@@ -278,9 +280,27 @@ impl Batch {
         (k < self.spans.len()).then(|| (k, Duration::from_millis(ms.max(0).unsigned_abs())))
     }
 
-    /// Whether `error` is the check's: the transaction of the revision was ended by it.
-    fn is_check_failure(&self, error: &sqlx::Error) -> bool {
-        matches!(error, sqlx::Error::Database(db) if db.message().contains(&self.token))
+    /// The transaction id that a revision's setup row reports, when `row` is one.
+    fn setup_xid(&self, row: &PgRow) -> Option<String> {
+        let token: String = row.try_get(0).ok()?;
+        (token == self.token).then(|| row.try_get(1).ok())?
+    }
+
+    /// When `error` is the check's (the setting it looks for is gone), the transaction id
+    /// at the check (`none` when the transaction has none).
+    fn check_failure_xid(&self, error: &sqlx::Error) -> Option<String> {
+        let sqlx::Error::Database(db) = error else {
+            return None;
+        };
+        let message = db.message();
+        let after = &message[message.find(&self.token)? + self.token.len()..];
+        Some(
+            after
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect(),
+        )
     }
 
     /// The byte offset in the batch that `error` points at, when it gives one.
@@ -336,6 +356,8 @@ struct Reached {
     committed: usize,
     /// The duration of each revision whose check row arrived.
     durations: Vec<Option<Duration>>,
+    /// The transaction id of each revision whose setup row arrived.
+    xids: Vec<Option<String>>,
 }
 
 /// Runs one batch of transactional steps in one round trip.
@@ -350,6 +372,7 @@ async fn apply_batch(
     let batch = Batch::new(tables, works, ends_run);
     let mut reached = Reached {
         durations: vec![None; works.len()],
+        xids: vec![None; works.len()],
         ..Reached::default()
     };
     let mut failed = None;
@@ -371,7 +394,11 @@ async fn apply_batch(
                 }
                 Ok(Either::Right(row)) => {
                     reached.anything = true;
-                    if let Some((k, took)) = batch.marker(&row) {
+                    if let Some(xid) = batch.setup_xid(&row)
+                        && let Some(slot) = reached.xids.get_mut(reached.committed)
+                    {
+                        *slot = Some(xid);
+                    } else if let Some((k, took)) = batch.marker(&row) {
                         if reached.results != batch.checks[k] {
                             tracing::debug!(
                                 target: "revchain",
@@ -482,7 +509,19 @@ async fn locate(
         _ => None,
     };
     let checked = reached.durations[k].is_some();
-    if !checked && batch.is_check_failure(&error) {
+    if !checked && let Some(xid) = batch.check_failure_xid(&error) {
+        if reached.xids[k].as_deref() == Some(xid.as_str()) {
+            // Still the revision's transaction, which the check's error rolled back: the
+            // revision reset the setting (`RESET ALL`).
+            return Failure::Other(Error::Database {
+                context: format!("{}: revision {}", work.revision.path(), work.revision.id()),
+                message: format!(
+                    "it reset the setting `{TX}` (`RESET ALL`?), by which revchain checks \
+                     that the revision's transaction is still open; the revision was rolled \
+                     back: reset only the settings it changes"
+                ),
+            });
+        }
         return transaction_ended(conn, tables, work).await;
     }
     let (line, stage) = match part {
