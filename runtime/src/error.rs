@@ -15,6 +15,19 @@ pub enum Aftermath {
     /// Part of the revision may have run (a non-transactional revision, or DDL on
     /// MySQL/MariaDB, which commits implicitly): the revision is marked dirty.
     Dirty,
+    /// The database refused the revision before running any of it (PostgreSQL parses a
+    /// whole batch of revisions before running it, so a syntax error is found before the
+    /// revisions ahead of it run; those were then applied): nothing of it ran.
+    NeverRan,
+}
+
+/// When a revision's statement failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// While one of its statements ran.
+    Statement,
+    /// At its `COMMIT` (a deferred constraint), after every statement had run.
+    Commit,
 }
 
 /// An error of the migration runtime.
@@ -97,6 +110,78 @@ pub enum Error {
         code: Option<String>,
         /// What the failure left behind.
         aftermath: Aftermath,
+    },
+
+    /// A revision was cancelled while it ran: by an operator (`pg_cancel_backend`,
+    /// `KILL QUERY`) or by a timeout (`statement_timeout`, `max_statement_time`). Its SQL
+    /// is not at fault.
+    #[error("{path}:{line}: the {direction} of revision {id} was cancelled: {message}{}: an \
+        operator cancelled it (pg_cancel_backend, KILL QUERY) or a statement timeout expired; \
+        this is not an error in the SQL; {}",
+        .code.as_ref().map(|c| format!(" (error code {c})")).unwrap_or_default(),
+        cancelled_text(*.aftermath, .id))]
+    Cancelled {
+        /// The revision.
+        id: String,
+        /// Its file.
+        path: String,
+        /// The file line of the statement that was running.
+        line: usize,
+        /// Upgrade or downgrade.
+        direction: Direction,
+        /// The database's message.
+        message: String,
+        /// The database's error code.
+        code: Option<String>,
+        /// What the cancellation left behind.
+        aftermath: Aftermath,
+    },
+
+    /// Every statement of a revision ran, but its `COMMIT` failed: a deferred constraint
+    /// (`DEFERRABLE INITIALLY DEFERRED`, SQLite's `PRAGMA defer_foreign_keys`) is checked
+    /// only then. The revision was rolled back.
+    #[error("{path}:{line}: the {direction} of revision {id} failed at COMMIT: {message}{}; a \
+        deferred constraint is checked only when the revision's transaction commits, after all \
+        of its statements ran; {}",
+        .code.as_ref().map(|c| format!(" (error code {c})")).unwrap_or_default(),
+        aftermath_text(Aftermath::RolledBack, .id))]
+    CommitFailed {
+        /// The revision.
+        id: String,
+        /// Its file.
+        path: String,
+        /// The first line of the revision's section (the constraint belongs to no single
+        /// statement).
+        line: usize,
+        /// Upgrade or downgrade.
+        direction: Direction,
+        /// The database's message.
+        message: String,
+        /// The database's error code.
+        code: Option<String>,
+    },
+
+    /// A transactional revision ended its own transaction (`COMMIT`, `ROLLBACK`, `END`,
+    /// `BEGIN` in a statement revchain could not see, such as a procedure): what ran before
+    /// that may have committed, so revchain did not record it, and marked it dirty.
+    #[error("{path}:{line}: the {direction} of revision {id} ended its own transaction (a \
+        COMMIT, ROLLBACK or END in it, maybe inside a procedure), so it cannot be applied \
+        atomically with its record: what ran before that may have been committed; {id} was not \
+        recorded as {}{}; give the revision `-- Transactional: false` if it must control \
+        transactions itself",
+        if *.direction == Direction::Upgrade { "applied" } else { "reverted" },
+        if *.dirty_marked { " and is marked dirty: check the database by hand, then `revchain stamp` it" } else { "" })]
+    TransactionEnded {
+        /// The revision.
+        id: String,
+        /// Its file.
+        path: String,
+        /// The first line of the revision's section.
+        line: usize,
+        /// Upgrade or downgrade.
+        direction: Direction,
+        /// Whether the revision could be marked dirty.
+        dirty_marked: bool,
     },
 
     /// A previous run died in the middle of a revision that could not be rolled back.
@@ -200,9 +285,24 @@ fn aftermath_text(a: Aftermath, id: &str) -> String {
             "the revision was rolled back, so the database is as it was before {id}; fix the SQL \
              and run again"
         ),
+        Aftermath::NeverRan => format!(
+            "the database rejected {id} before running any of it (it parses a batch of \
+             revisions whole), so {id} never ran; the revisions before it were applied; fix \
+             the SQL and run again"
+        ),
         Aftermath::Dirty => format!(
             "part of the revision may have run and cannot be rolled back, so {id} is marked \
              dirty: repair the database by hand, then `revchain stamp` it"
+        ),
+    }
+}
+
+fn cancelled_text(a: Aftermath, id: &str) -> String {
+    match a {
+        Aftermath::Dirty => aftermath_text(a, id),
+        _ => format!(
+            "the revision was rolled back, so the database is as it was before {id}; run again \
+             (with a longer timeout, if one expired)"
         ),
     }
 }
@@ -214,7 +314,21 @@ fn lost_text(a: Aftermath, id: &str) -> String {
              or none of it (the version table says which) and nothing after it ran; run again \
              to finish"
         ),
-        Aftermath::Dirty => aftermath_text(a, id),
+        _ => aftermath_text(a, id),
+    }
+}
+
+/// Whether a driver error means that a statement was cancelled while it ran: PostgreSQL's
+/// `query_canceled` (57014: `pg_cancel_backend`, `statement_timeout`), MySQL's
+/// `ER_QUERY_INTERRUPTED` (SQLSTATE 70100: `KILL QUERY`) and statement time limits.
+pub(crate) fn is_cancelled(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|c| matches!(&*c, "57014" | "70100"))
+                || db.message().contains("max_statement_time")
+                || db.message().contains("maximum statement execution time")
+        }
+        _ => false,
     }
 }
 
@@ -232,6 +346,60 @@ pub(crate) fn is_connection_lost(e: &sqlx::Error) -> bool {
 }
 
 impl Error {
+    /// The error of a revision (`id`, in `path`) whose statement at `line` failed with
+    /// `error` at `stage`, leaving `aftermath`: a lost connection, a cancellation, a failed
+    /// `COMMIT` or a failed statement.
+    pub(crate) fn of_step(
+        (id, path): (String, String),
+        line: usize,
+        direction: Direction,
+        error: &sqlx::Error,
+        aftermath: Aftermath,
+        stage: Stage,
+    ) -> Error {
+        let (message, code) = (driver_message(error), driver_code(error));
+        if is_connection_lost(error) {
+            Error::ConnectionLost {
+                id,
+                path,
+                line,
+                direction,
+                message,
+                code,
+                aftermath,
+            }
+        } else if is_cancelled(error) {
+            Error::Cancelled {
+                id,
+                path,
+                line,
+                direction,
+                message,
+                code,
+                aftermath,
+            }
+        } else if stage == Stage::Commit {
+            Error::CommitFailed {
+                id,
+                path,
+                line,
+                direction,
+                message,
+                code,
+            }
+        } else {
+            Error::Statement {
+                id,
+                path,
+                line,
+                direction,
+                message,
+                code,
+                aftermath,
+            }
+        }
+    }
+
     /// Wraps a driver error met while doing `context`.
     pub(crate) fn db(context: impl Into<String>, e: &sqlx::Error) -> Error {
         Error::Database {

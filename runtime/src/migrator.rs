@@ -16,7 +16,7 @@ use sqlx::Pool;
 use tracing::Instrument;
 
 use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff};
-use crate::error::{Aftermath, Error, driver_code, driver_message, is_connection_lost};
+use crate::error::{Aftermath, Error, driver_message};
 use crate::report::{CurrentHead, Report, Status, StepReport};
 use crate::table::{Migrations, Revision};
 use crate::tables::{TableName, Tables, Work};
@@ -865,6 +865,7 @@ impl<'m> Migrator<'m> {
                 line,
                 error,
                 aftermath,
+                stage,
             } => {
                 let rev = plan
                     .steps
@@ -872,29 +873,7 @@ impl<'m> Migrator<'m> {
                     .and_then(|s| self.migrations.at(s.revision));
                 let id = rev.map_or_else(|| "?".into(), |r| r.id().to_owned());
                 let path = rev.map_or_else(|| "?".into(), |r| r.path().to_owned());
-                let (direction, message, code) =
-                    (plan.direction, driver_message(&error), driver_code(&error));
-                if is_connection_lost(&error) {
-                    Error::ConnectionLost {
-                        id,
-                        path,
-                        line,
-                        direction,
-                        message,
-                        code,
-                        aftermath,
-                    }
-                } else {
-                    Error::Statement {
-                        id,
-                        path,
-                        line,
-                        direction,
-                        message,
-                        code,
-                        aftermath,
-                    }
-                }
+                Error::of_step((id, path), line, plan.direction, &error, aftermath, stage)
             }
             Failure::Raced(_) => Error::Drift {
                 detail: "another process changed the database while this one applied revisions"
@@ -961,7 +940,7 @@ async fn acquire<DB: Backend>(pool: &Pool<DB>) -> Result<sqlx::pool::PoolConnect
 impl Aftermath {
     /// Whether the database is exactly as before the failed revision.
     pub fn is_clean(self) -> bool {
-        self == Aftermath::RolledBack
+        matches!(self, Aftermath::RolledBack | Aftermath::NeverRan)
     }
 }
 

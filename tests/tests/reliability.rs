@@ -382,12 +382,14 @@ async fn a_held_lock_makes_others_wait_log_the_holder_and_give_up_on_sqlite() {
 // ---------------------------------------------------------------------------------------
 // The server ends the session in the middle of a revision.
 
-/// Waits for a session other than `probe`'s that runs SQL mentioning `knob`; its id.
+/// Waits for a session other than `probe`'s that runs SQL mentioning `knob` (on PostgreSQL,
+/// or sleeps: `pg_stat_activity` shows only the first kilobyte of a batch); its id.
 async fn busy_session(probe: &mut Probe) -> String {
     let sql = match probe.kind() {
         Kind::Postgres => {
             "SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() \
-             AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%FROM knob%'"
+             AND pid <> pg_backend_pid() AND state = 'active' \
+             AND (query LIKE '%FROM knob%' OR wait_event = 'PgSleep')"
         }
         _ => {
             "SELECT CAST(ID AS CHAR) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() \
@@ -477,7 +479,7 @@ async fn a_terminated_session_rolls_back_the_revision_in_flight_on_postgres() {
     println!("PostgreSQL, pg_terminate_backend: {text}");
     assert!(
         matches!(&err, revchain::Error::ConnectionLost { id, aftermath: revchain::Aftermath::RolledBack, .. } if id == "b2")
-            && text.contains("b2_rev.sql:7: the connection to the database was lost during the upgrade of revision b2")
+            && text.contains("b2_rev.sql:8: the connection to the database was lost during the upgrade of revision b2")
             && text.contains("terminating connection due to administrator command (error code 57P01)")
             && text.contains("run again to finish"),
         "{text}"

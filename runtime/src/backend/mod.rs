@@ -13,7 +13,7 @@ use std::time::Duration;
 use revchain_core::Dialect;
 use sqlx::Row;
 
-use crate::error::{Aftermath, Error};
+use crate::error::{Aftermath, Error, Stage};
 use crate::tables::{Tables, Work};
 
 #[cfg(feature = "mysql")]
@@ -51,12 +51,13 @@ pub(crate) struct LogRow {
 /// How applying a list of steps failed.
 #[derive(Debug)]
 pub(crate) enum Failure {
-    /// Statement `line` (a file line) of step `index` failed.
+    /// Statement `line` (a file line) of step `index` failed, at `stage`.
     Step {
         index: usize,
         line: usize,
         error: sqlx::Error,
         aftermath: Aftermath,
+        stage: Stage,
     },
     /// Another process changed the database's state before this step (revision `.0`)
     /// could start; plan again.
@@ -99,6 +100,25 @@ pub(crate) fn log_disagrees(id: &str, in_log: bool) -> String {
         "the log {log} revision {id} as applied, but the version table {version} it (one of \
          the two was edited by hand); check the schema, then record the true state with \
          `revchain stamp --purge <revision>`"
+    )
+}
+
+/// A token no revision can know in advance (`rc` and 24 hex digits), made afresh for each
+/// call: it marks revchain's own result rows, settings and savepoints among a revision's.
+pub(crate) fn token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // Seeded from the operating system's randomness.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    let seed = format!("{}:{:?}", hasher.finish(), std::thread::current().id());
+    format!(
+        "rc{}",
+        &revchain_core::Digest::of(seed.as_bytes()).to_hex()[..24]
     )
 }
 
@@ -362,6 +382,7 @@ pub(crate) async fn apply_marked<DB: SessionLocked>(
                 line,
                 error,
                 aftermath,
+                stage: Stage::Statement,
             });
         }
     }

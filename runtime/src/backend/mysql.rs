@@ -22,7 +22,7 @@ use super::{
     Done, Failure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked, lock_session,
     log_disagrees, read_head_rows, read_log_rows, sealed::Driver, statements,
 };
-use crate::error::{Aftermath, Error};
+use crate::error::{Aftermath, Error, Stage};
 use crate::tables::{Tables, Work, literal};
 
 const D: Dialect = Dialect::MySql;
@@ -210,6 +210,7 @@ async fn apply_atomic(
                 line,
                 error,
                 aftermath: Aftermath::RolledBack,
+                stage: Stage::Statement,
             });
         }
     }

@@ -1,8 +1,23 @@
 //! PostgreSQL: transactional DDL, so each revision and its bookkeeping commit together.
 //!
 //! Consecutive transactional revisions travel in one simple-query batch (one round trip,
-//! one transaction each); a failure is located afterwards by replaying the failed revision
-//! statement by statement inside a transaction that is rolled back.
+//! one transaction each). Nothing is ever run twice to find out what failed:
+//!
+//! - The server answers each statement of a simple query with one result, so the count of
+//!   results says which statement was running when an error came (the revision's own
+//!   statements are counted with the same splitter; the error's position, when it has one,
+//!   confirms the statement). revchain's own result row of each revision is recognised by a
+//!   token made for the batch, which no revision can produce, never by the shape of the row;
+//!   it also re-synchronises the count. A revision counts as applied (and is logged) only
+//!   once its `COMMIT` completed, so a deferred constraint that fails there is reported as
+//!   such.
+//! - Before its bookkeeping, each revision checks that the transaction its `BEGIN` opened is
+//!   still the one running (a transaction-local setting holds the token): a revision that
+//!   ended it (a `COMMIT` in a procedure, …) is refused and marked dirty, not recorded.
+//! - The server parses a whole simple query before running any of it, so a syntax error in
+//!   any revision rejects the batch before anything ran. Then the revisions before the
+//!   faulty one (found by the error's position; failing that, by applying one by one) are
+//!   applied, and the faulty one is reported as never run.
 //!
 //! **Asynchronous commit.** Every revision of a run but the last commits with
 //! `SET LOCAL synchronous_commit = off`: its COMMIT does not wait for the WAL to reach the
@@ -33,14 +48,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use revchain_core::{Dialect, Direction};
-use sqlx::postgres::{PgConnection, Postgres};
+use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, PgRow, Postgres};
 use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
     Done, Failure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked, lock_session,
-    log_disagrees, read_head_rows, read_log_rows, sealed::Driver, statements,
+    log_disagrees, read_head_rows, read_log_rows, sealed::Driver, token,
 };
-use crate::error::{Aftermath, Error};
+use crate::error::{Aftermath, Error, Stage, is_cancelled, is_connection_lost};
 use crate::tables::{Tables, Work, literal};
 
 const D: Dialect = Dialect::Postgres;
@@ -125,114 +140,224 @@ fn ms_next() -> String {
     )
 }
 
-/// The batch text of transactional steps. Each revision but the run's last commits
-/// asynchronously (see the module documentation); `ends_run` says whether the batch's last
-/// revision is the run's last.
-fn batch_sql(tables: &Tables, works: &[Work<'_>], ends_run: bool) -> String {
-    let bytes: usize = works.iter().map(|w| w.sql().len() + 1024).sum();
-    let mut sql = String::with_capacity(bytes);
-    let next = ms_next();
-    for (k, work) in works.iter().enumerate() {
-        let ms = if k == 0 { MS_FIRST } else { next.as_str() };
-        sql.push_str("BEGIN;\n");
-        if !(ends_run && k + 1 == works.len()) {
-            sql.push_str("SET LOCAL synchronous_commit = off;\n");
-        }
-        sql.push_str(work.sql());
-        sql.push_str("\n;\n");
-        for s in tables.step_bookkeeping(D, work, ms) {
-            sql.push_str(&s);
-            sql.push_str(";\n");
-        }
-        sql.push_str(&format!(
-            "SELECT {} AS revchain_step, {ms} AS revchain_ms, set_config('{MARK}', \
-             EXTRACT(EPOCH FROM clock_timestamp())::float8::text, false) AS revchain_mark;\nCOMMIT;\n",
-            literal(D, work.revision.id())
-        ));
-    }
-    sql
+/// The transaction-local setting that holds a batch's token from the revision's `BEGIN`:
+/// when it no longer does before the bookkeeping, the revision ended its transaction.
+const TX: &str = "revchain.tx";
+
+/// The transaction-local setting that holds the revision's duration for its log row.
+const MS: &str = "revchain.ms";
+
+/// What one statement of a batch is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The revision's `BEGIN`.
+    Begin,
+    /// The settings of its transaction (the token, asynchronous commit).
+    Setup,
+    /// A statement of the revision's SQL, at this file line.
+    User(usize),
+    /// The check that its transaction is still open, which also returns its marker row.
+    Check,
+    /// A bookkeeping statement.
+    Book,
+    /// The revision's `COMMIT`.
+    Commit,
 }
 
-/// After a failed batch: which of `works` committed, and where the first failed one broke.
-async fn diagnose(
-    conn: &mut PgConnection,
-    tables: &Tables,
-    works: &[Work<'_>],
-    offset: usize,
-    error: sqlx::Error,
-    reported: usize,
-) -> Failure {
-    // The failed transaction is still open (aborted); end it.
-    let _ = run(conn, "ROLLBACK".to_owned()).await;
-    let ids: Vec<String> = works.iter().map(|w| literal(D, w.revision.id())).collect();
-    let sql = format!(
-        "SELECT revision FROM {} WHERE revision IN ({})",
-        tables.log.quoted(D),
-        ids.join(", ")
-    );
-    let logged: Vec<String> = match sqlx::raw_sql(AssertSqlSafe(sql))
-        .fetch_all(&mut *conn)
-        .await
-    {
-        Ok(rows) => rows
-            .iter()
-            .filter_map(|r| r.try_get::<String, _>(0).ok())
-            .collect(),
-        Err(e) => {
-            // Most likely the connection is gone (the server ended the session): the
-            // revision in flight is the first whose result row did not arrive. Report the
-            // error that stopped it, not this one.
-            tracing::debug!(target: "revchain", "reading the log table after a failed batch: {e}");
-            let k = reported.min(works.len().saturating_sub(1));
-            return Failure::Step {
-                index: offset + k,
-                line: works.get(k).map_or(0, Work::sql_line),
-                error,
-                aftermath: Aftermath::RolledBack,
+/// Where a revision's text lies in a batch (byte ranges).
+#[derive(Debug)]
+struct Span {
+    /// From its `BEGIN` to the next revision's.
+    whole: std::ops::Range<usize>,
+    /// Its own SQL.
+    user: std::ops::Range<usize>,
+}
+
+/// The text of a batch of transactional revisions, and what each of its statements is:
+/// the server answers each statement with one result (`CommandComplete`), so the count of
+/// results tells which statement is running.
+#[derive(Debug)]
+struct Batch {
+    sql: String,
+    token: String,
+    /// Each statement: the revision it belongs to (index in the batch) and what it is.
+    parts: Vec<(usize, Part)>,
+    /// Per revision, the index in `parts` of its check.
+    checks: Vec<usize>,
+    spans: Vec<Span>,
+    /// Whether the batch's last revision is the run's last (which commits synchronously).
+    ends_run: bool,
+}
+
+impl Batch {
+    /// The batch of transactional steps. Each revision but the run's last commits
+    /// asynchronously (see the module documentation); `ends_run` says whether the
+    /// batch's last revision is the run's last.
+    fn new(tables: &Tables, works: &[Work<'_>], ends_run: bool) -> Batch {
+        let bytes: usize = works.iter().map(|w| w.sql().len() + 1024).sum();
+        let mut b = Batch {
+            sql: String::with_capacity(bytes),
+            token: token(),
+            parts: Vec::new(),
+            checks: Vec::with_capacity(works.len()),
+            spans: Vec::with_capacity(works.len()),
+            ends_run,
+        };
+        let next = ms_next();
+        for (k, work) in works.iter().enumerate() {
+            let ms = if k == 0 { MS_FIRST } else { next.as_str() };
+            let start = b.sql.len();
+            b.push(k, Part::Begin, "BEGIN");
+            let asynchronous = if ends_run && k + 1 == works.len() {
+                ""
+            } else {
+                ", set_config('synchronous_commit', 'off', true)"
             };
-        }
-    };
-    let committed = |w: &Work<'_>| {
-        let present = logged.iter().any(|id| id == w.revision.id());
-        match w.direction {
-            Direction::Upgrade => present,
-            Direction::Downgrade => !present,
-        }
-    };
-    // The revision whose transaction failed: the one in flight when the error came. Each
-    // revision's result row is its last statement before COMMIT, so when the last one that
-    // arrived did not commit, its COMMIT is what failed.
-    let k = match reported.checked_sub(1).map(|p| (p, committed(&works[p]))) {
-        Some((p, false)) => p,
-        _ if reported < works.len() => reported,
-        // Everything committed, so the error came after the last COMMIT: report it plainly.
-        _ => return Failure::db("finishing a batch of revisions", &error),
-    };
-    let failed = &works[k];
-    if committed(failed) {
-        // Its transaction failed, yet the log shows it done: the log said so before this
-        // run, and the version table disagrees with it.
-        return Failure::Other(Error::Drift {
-            detail: log_disagrees(failed.revision.id(), failed.direction == Direction::Upgrade),
-        });
-    }
-    let mut line = failed.sql_line();
-    // Replay the revision statement by statement to find the one that fails.
-    if run(conn, "BEGIN".to_owned()).await.is_ok() {
-        for (stmt, stmt_line) in statements(failed.sql(), D, failed.sql_line()) {
-            if run(conn, stmt).await.is_err() {
-                line = stmt_line;
-                break;
+            // The transaction id (assigned now; the bookkeeping would anyway) tells, should
+            // the setting be gone at the check, whether the transaction is still the same.
+            let setup = format!(
+                "SELECT set_config('{TX}', '{}', true), pg_current_xact_id()::text{asynchronous}",
+                b.token
+            );
+            b.push(k, Part::Setup, &setup);
+            let user_start = b.sql.len();
+            b.sql.push_str(work.sql());
+            let user = user_start..b.sql.len();
+            b.sql.push_str("\n;\n");
+            let first = work.sql_line();
+            for statement in revchain_core::split_statements(work.sql(), D) {
+                b.parts.push((k, Part::User(first + statement.line - 1)));
             }
+            b.checks.push(b.parts.len());
+            let check = b.check(k, ms);
+            b.push(k, Part::Check, &check);
+            for s in tables.step_bookkeeping(D, work, &format!("current_setting('{MS}')::BIGINT")) {
+                b.push(k, Part::Book, &s);
+            }
+            b.push(k, Part::Commit, "COMMIT");
+            b.spans.push(Span {
+                whole: start..b.sql.len(),
+                user,
+            });
         }
-        let _ = run(conn, "ROLLBACK".to_owned()).await;
+        b
     }
-    Failure::Step {
-        index: offset + k,
-        line,
-        error,
-        aftermath: Aftermath::RolledBack,
+
+    fn push(&mut self, k: usize, part: Part, statement: &str) {
+        self.sql.push_str(statement);
+        self.sql.push_str(";\n");
+        self.parts.push((k, part));
     }
+
+    /// The check of revision `k`, run after its SQL, before its bookkeeping: it fails (an
+    /// invalid integer whose text holds the token) when the transaction that set the token
+    /// has ended, and otherwise returns the marker row (`<token>:<k>`), the revision's
+    /// duration in ms, and sets the mark the next revision's duration starts from. (The
+    /// failing branch is not a constant, so the planner cannot evaluate it in advance.)
+    fn check(&self, k: usize, ms: &str) -> String {
+        let token = &self.token;
+        format!(
+            "SELECT CASE WHEN current_setting('{TX}', true) = '{token}' THEN '{token}:{k}' \
+             ELSE ('revchain: the transaction ended {token} ' || \
+             coalesce(pg_current_xact_id_if_assigned()::text, 'none'))::int::text END AS revchain_step, \
+             set_config('{MS}', ({ms})::text, true) AS revchain_ms, \
+             set_config('{MARK}', EXTRACT(EPOCH FROM clock_timestamp())::float8::text, false) \
+             AS revchain_mark"
+        )
+    }
+
+    /// Which revision a result row marks, and its duration: `None` for a row of the
+    /// revisions' own statements, whatever its shape (they cannot hold the token).
+    fn marker(&self, row: &PgRow) -> Option<(usize, Duration)> {
+        let step: String = row.try_get(0).ok()?;
+        let k: usize = step
+            .strip_prefix(&self.token)?
+            .strip_prefix(':')?
+            .parse()
+            .ok()?;
+        let ms: String = row.try_get(1).ok()?;
+        let ms: i64 = ms.parse().ok()?;
+        (k < self.spans.len()).then(|| (k, Duration::from_millis(ms.max(0).unsigned_abs())))
+    }
+
+    /// The transaction id that a revision's setup row reports, when `row` is one.
+    fn setup_xid(&self, row: &PgRow) -> Option<String> {
+        let token: String = row.try_get(0).ok()?;
+        (token == self.token).then(|| row.try_get(1).ok())?
+    }
+
+    /// When `error` is the check's (the setting it looks for is gone), the transaction id
+    /// at the check (`none` when the transaction has none).
+    fn check_failure_xid(&self, error: &sqlx::Error) -> Option<String> {
+        let sqlx::Error::Database(db) = error else {
+            return None;
+        };
+        let message = db.message();
+        let after = &message[message.find(&self.token)? + self.token.len()..];
+        Some(
+            after
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect(),
+        )
+    }
+
+    /// The byte offset in the batch that `error` points at, when it gives one.
+    fn error_offset(&self, error: &sqlx::Error) -> Option<usize> {
+        let sqlx::Error::Database(db) = error else {
+            return None;
+        };
+        let pg = db.try_downcast_ref::<PgDatabaseError>()?;
+        let Some(PgErrorPosition::Original(chars)) = pg.position() else {
+            return None;
+        };
+        // A 1-based position in characters.
+        self.sql
+            .char_indices()
+            .nth(chars.checked_sub(1)?)
+            .map(|(byte, _)| byte)
+    }
+
+    /// The file line of byte `at` in revision `k`'s SQL (its last line when `at` lies in
+    /// revchain's text after it, its first before).
+    fn line_at(&self, works: &[Work<'_>], k: usize, at: usize) -> usize {
+        let user = &self.spans[k].user;
+        let text = &self.sql[user.clone()];
+        let end = user.start + text.trim_end().len();
+        let upto = at.clamp(user.start, end.max(user.start));
+        works[k].sql_line() + self.sql[user.start..upto].matches('\n').count()
+    }
+
+    /// The file line of the statement of revision `k` that holds byte `at`, when `at`
+    /// lies in the revision's SQL.
+    fn statement_line_at(&self, works: &[Work<'_>], k: usize, at: usize) -> Option<usize> {
+        let user = &self.spans[k].user;
+        if !user.contains(&at) {
+            return None;
+        }
+        let work = &works[k];
+        revchain_core::split_statements(work.sql(), D)
+            .iter()
+            .take_while(|s| user.start + s.offset <= at)
+            .last()
+            .map(|s| work.sql_line() + s.line - 1)
+    }
+}
+
+/// How far a batch got before it stopped.
+#[derive(Debug, Default)]
+struct Reached {
+    /// How many results (one per statement) arrived: the index of the running statement.
+    results: usize,
+    /// Whether anything at all arrived.
+    anything: bool,
+    /// How many revisions committed.
+    committed: usize,
+    /// The duration of each revision whose check row arrived.
+    durations: Vec<Option<Duration>>,
+    /// The transaction id of each revision whose setup row arrived.
+    xids: Vec<Option<String>>,
 }
 
 /// Runs one batch of transactional steps in one round trip.
@@ -244,23 +369,47 @@ async fn apply_batch(
     ends_run: bool,
     progress: Progress<'_>,
 ) -> Result<(), Failure> {
-    let sql = batch_sql(tables, works, ends_run);
+    let batch = Batch::new(tables, works, ends_run);
+    let mut reached = Reached {
+        durations: vec![None; works.len()],
+        xids: vec![None; works.len()],
+        ..Reached::default()
+    };
     let mut failed = None;
-    let mut k = 0;
     {
-        let mut stream = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_many(&mut *conn);
+        let mut stream = sqlx::raw_sql(AssertSqlSafe(batch.sql.as_str())).fetch_many(&mut *conn);
         while let Some(item) = stream.next().await {
             match item {
+                Ok(Either::Left(_)) => {
+                    reached.anything = true;
+                    // A COMMIT counts only once its revision's check passed: before that
+                    // the count rests on the splitter, afterwards on revchain's own text.
+                    if let Some(&(k, Part::Commit)) = batch.parts.get(reached.results)
+                        && let Some(took) = reached.durations[k]
+                    {
+                        reached.committed = k + 1;
+                        progress(offset + k, took);
+                    }
+                    reached.results += 1;
+                }
                 Ok(Either::Right(row)) => {
-                    if let (Ok(_), Ok(ms)) = (
-                        row.try_get::<String, _>("revchain_step"),
-                        row.try_get::<i64, _>("revchain_ms"),
-                    ) {
-                        progress(offset + k, Duration::from_millis(ms.max(0).unsigned_abs()));
-                        k += 1;
+                    reached.anything = true;
+                    if let Some(xid) = batch.setup_xid(&row)
+                        && let Some(slot) = reached.xids.get_mut(reached.committed)
+                    {
+                        *slot = Some(xid);
+                    } else if let Some((k, took)) = batch.marker(&row) {
+                        if reached.results != batch.checks[k] {
+                            tracing::debug!(
+                                target: "revchain",
+                                "revision {}: the server counted its statements differently",
+                                works[k].revision.id()
+                            );
+                        }
+                        reached.results = batch.checks[k];
+                        reached.durations[k] = Some(took);
                     }
                 }
-                Ok(Either::Left(_)) => {}
                 Err(e) => {
                     failed = Some(e);
                     break;
@@ -268,10 +417,165 @@ async fn apply_batch(
             }
         }
     }
-    match failed {
-        None => Ok(()),
-        Some(e) => Err(diagnose(conn, tables, works, offset, e, k).await),
+    let Some(error) = failed else {
+        return Ok(());
+    };
+    if !reached.anything
+        && matches!(error, sqlx::Error::Database(_))
+        && !is_connection_lost(&error)
+        && !is_cancelled(&error)
+    {
+        return Box::pin(rejected(
+            conn, tables, works, offset, progress, &batch, error,
+        ))
+        .await;
     }
+    // The failed transaction is still open (aborted); end it.
+    let _ = run(conn, "ROLLBACK".to_owned()).await;
+    Err(locate(conn, tables, works, offset, &batch, &reached, error).await)
+}
+
+/// The server rejected the whole batch before running any of it (it parses a simple query
+/// whole first): a syntax error. Applies the revisions before the faulty one, then reports
+/// that one as never run; without a position to find it by, applies them one by one.
+async fn rejected(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    offset: usize,
+    progress: Progress<'_>,
+    batch: &Batch,
+    error: sqlx::Error,
+) -> Result<(), Failure> {
+    let at = batch.error_offset(&error);
+    let faulty = at.and_then(|at| batch.spans.iter().position(|s| s.whole.contains(&at)));
+    match (faulty, at) {
+        (Some(k), Some(at)) => {
+            if k > 0 {
+                apply_batch(conn, tables, &works[..k], offset, false, progress).await?;
+            }
+            Err(Failure::Step {
+                index: offset + k,
+                line: batch.line_at(works, k, at),
+                error,
+                aftermath: Aftermath::NeverRan,
+                stage: Stage::Statement,
+            })
+        }
+        _ if works.len() > 1 => {
+            for (k, work) in works.iter().enumerate() {
+                let last = batch.ends_run && k + 1 == works.len();
+                apply_batch(
+                    conn,
+                    tables,
+                    std::slice::from_ref(work),
+                    offset + k,
+                    last,
+                    progress,
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        _ => Err(Failure::Step {
+            index: offset,
+            line: works.first().map_or(0, Work::sql_line),
+            error,
+            aftermath: Aftermath::NeverRan,
+            stage: Stage::Statement,
+        }),
+    }
+}
+
+/// After a batch failed while it ran (and was rolled back): which revision failed, where,
+/// and why. The revision in flight is the first whose COMMIT did not complete; the count
+/// of results says which of its statements was running.
+async fn locate(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    offset: usize,
+    batch: &Batch,
+    reached: &Reached,
+    error: sqlx::Error,
+) -> Failure {
+    let k = reached.committed;
+    let Some(work) = works.get(k) else {
+        // Everything committed, so the error came after the last COMMIT.
+        return Failure::db("finishing a batch of revisions", &error);
+    };
+    let part = match batch.parts.get(reached.results) {
+        Some(&(owner, part)) if owner == k => Some(part),
+        _ => None,
+    };
+    let checked = reached.durations[k].is_some();
+    if !checked && let Some(xid) = batch.check_failure_xid(&error) {
+        if reached.xids[k].as_deref() == Some(xid.as_str()) {
+            // Still the revision's transaction, which the check's error rolled back: the
+            // revision reset the setting (`RESET ALL`).
+            return Failure::Other(Error::Database {
+                context: format!("{}: revision {}", work.revision.path(), work.revision.id()),
+                message: format!(
+                    "it reset the setting `{TX}` (`RESET ALL`?), by which revchain checks \
+                     that the revision's transaction is still open; the revision was rolled \
+                     back: reset only the settings it changes"
+                ),
+            });
+        }
+        return transaction_ended(conn, tables, work).await;
+    }
+    let (line, stage) = match part {
+        Some(Part::Book) if checked => {
+            let id = work.revision.id();
+            if is_cancelled(&error) || is_connection_lost(&error) {
+                (work.sql_line(), Stage::Statement)
+            } else if crate::error::driver_code(&error).as_deref() == Some("23505") {
+                // The log already has the revision's row that the version table says is
+                // to do: one of the two was edited by hand.
+                return Failure::Other(Error::Drift {
+                    detail: log_disagrees(id, work.direction == Direction::Upgrade),
+                });
+            } else {
+                return Failure::db(&format!("recording revision {id}"), &error);
+            }
+        }
+        Some(Part::Commit) if checked => (work.sql_line(), Stage::Commit),
+        _ => {
+            let by_position = batch
+                .error_offset(&error)
+                .and_then(|at| batch.statement_line_at(works, k, at));
+            let by_count = match part {
+                Some(Part::User(line)) => line,
+                _ => work.sql_line(),
+            };
+            (by_position.unwrap_or(by_count), Stage::Statement)
+        }
+    };
+    Failure::Step {
+        index: offset + k,
+        line,
+        error,
+        aftermath: Aftermath::RolledBack,
+        stage,
+    }
+}
+
+/// A revision ended its own transaction: what it ran before may have committed, so it is
+/// marked dirty (when that still works) and reported.
+async fn transaction_ended(conn: &mut PgConnection, tables: &Tables, work: &Work<'_>) -> Failure {
+    let dirty_marked = in_transaction(conn, &tables.mark_running(D, work))
+        .await
+        .inspect_err(|e| {
+            tracing::debug!(target: "revchain", "marking revision {} dirty: {e}", work.revision.id())
+        })
+        .is_ok();
+    Failure::Other(Error::TransactionEnded {
+        id: work.revision.id().to_owned(),
+        path: work.revision.path().to_owned(),
+        line: work.sql_line(),
+        direction: work.direction,
+        dirty_marked,
+    })
 }
 
 impl SessionLocked for Postgres {

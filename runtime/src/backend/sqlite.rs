@@ -7,6 +7,12 @@
 //! it is no longer pending the engine plans again (`Failure::Raced`), so any number of
 //! processes booting at once apply each revision exactly once.
 //!
+//! A savepoint named by a fresh token, taken before the revision's statements and released
+//! before its bookkeeping, shows that the revision did not end its transaction (`COMMIT`,
+//! `ROLLBACK`, `END`): when it did, the revision is marked dirty instead of recorded. The
+//! revision counts as applied (logged, reported) only once its `COMMIT` succeeded: a
+//! deferred foreign key fails there.
+//!
 //! `Transactional: false` revisions (`VACUUM`, `PRAGMA foreign_keys`, …) run outside a
 //! transaction: they are marked dirty first (under the write lock, after the same check),
 //! their statements run one by one, then the mark is cleared with the bookkeeping. Other
@@ -21,9 +27,9 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::{
     Done, Failure, HeadRow, Held, LogRow, Progress, WaitLog, backoff, read_head_rows,
-    read_log_rows, sealed::Driver, statements,
+    read_log_rows, sealed::Driver, statements, token,
 };
-use crate::error::{Aftermath, Error, driver_code};
+use crate::error::{Aftermath, Error, Stage, driver_code, driver_message};
 use crate::tables::{Tables, Work, literal};
 
 const D: Dialect = Dialect::Sqlite;
@@ -206,6 +212,13 @@ async fn apply_atomic(
         let _ = tx.rollback().await;
         return Err(Failure::Raced(id.to_owned()));
     }
+    // A savepoint under the transaction: gone by the bookkeeping if the revision ended
+    // the transaction (`COMMIT`, `ROLLBACK`, `END`), even should it have begun another.
+    let savepoint = format!("\"{}\"", token());
+    let doing = format!("starting revision {id}");
+    run(&mut tx, format!("SAVEPOINT {savepoint}"))
+        .await
+        .map_err(|e| Failure::db(&doing, &e))?;
     let started = Instant::now();
     for (stmt, line) in statements(work.sql(), D, work.sql_line()) {
         if let Err(error) = run(&mut tx, stmt).await {
@@ -215,23 +228,69 @@ async fn apply_atomic(
                 line,
                 error,
                 aftermath: Aftermath::RolledBack,
+                stage: Stage::Statement,
             });
         }
     }
     let elapsed = started.elapsed();
-    let bookkeeping = tables.step_bookkeeping(D, work, &elapsed.as_millis().to_string());
+    let mut bookkeeping = vec![format!("RELEASE {savepoint}")];
+    bookkeeping.extend(tables.step_bookkeeping(D, work, &elapsed.as_millis().to_string()));
     if let Err(e) = run(&mut tx, bookkeeping.join(";\n")).await {
+        if driver_message(&e).contains(&savepoint[1..savepoint.len() - 1]) {
+            // sqlx still counts the transaction open: open one for its ROLLBACK to end
+            // (this fails harmlessly when the revision began one itself).
+            let _ = run(&mut tx, "BEGIN".to_owned()).await;
+            let _ = tx.rollback().await;
+            return Err(transaction_ended(conn, tables, work, timeout).await);
+        }
         let _ = tx.rollback().await;
         return Err(Failure::db(&format!("recording revision {id}"), &e));
     }
-    tx.commit().await.map_err(|e| {
-        Failure::db(
-            &format!("committing revision {id} (it was rolled back)"),
-            &e,
-        )
-    })?;
+    if let Err(error) = tx.commit().await {
+        // SQLite keeps the transaction open after a failed COMMIT; dropping `tx` rolls
+        // it back.
+        if is_busy(&error) {
+            return Err(Failure::db(
+                &format!("committing revision {id} (it was rolled back)"),
+                &error,
+            ));
+        }
+        // A deferred constraint, checked at COMMIT.
+        return Err(Failure::Step {
+            index,
+            line: work.sql_line(),
+            error,
+            aftermath: Aftermath::RolledBack,
+            stage: Stage::Commit,
+        });
+    }
     progress(index, elapsed);
     Ok(())
+}
+
+/// A revision ended its own transaction: what it ran before may have committed, so it is
+/// marked dirty (when that still works) and reported.
+async fn transaction_ended(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    work: &Work<'_>,
+    timeout: Duration,
+) -> Failure {
+    let dirty_marked = in_transaction(
+        conn,
+        &tables.mark_running(D, work),
+        timeout,
+        "marking the revision dirty",
+    )
+    .await
+    .is_ok();
+    Failure::Other(Error::TransactionEnded {
+        id: work.revision.id().to_owned(),
+        path: work.revision.path().to_owned(),
+        line: work.sql_line(),
+        direction: work.direction,
+        dirty_marked,
+    })
 }
 
 /// Runs a `Transactional: false` revision: mark it dirty (under the write lock, if it is
@@ -291,6 +350,7 @@ async fn apply_alone(
                 } else {
                     Aftermath::Dirty
                 },
+                stage: Stage::Statement,
             });
         }
     }
