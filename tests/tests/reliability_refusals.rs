@@ -75,6 +75,8 @@ enum Tamper {
     UnknownToTheBinary,
     VersionRowToANonexistentId,
     VersionRowBackToAnOlderRevision,
+    ExtraAncestorRow,
+    RenamedMiddle,
 }
 
 async fn tampering(kind: Kind) {
@@ -90,6 +92,8 @@ async fn tampering(kind: Kind) {
         UnknownToTheBinary,
         VersionRowToANonexistentId,
         VersionRowBackToAnOlderRevision,
+        ExtraAncestorRow,
+        RenamedMiddle,
     ] {
         for t in ["t", "u", "w", "revchain_version", "revchain_log"] {
             probe.exec(&format!("DROP TABLE IF EXISTS {t}")).await;
@@ -180,13 +184,84 @@ async fn tampering(kind: Kind) {
                     .await;
                 d4("c3");
                 vec![
-                    "the log records revision b2 as applied, but the version table does not \
-                     include it"
+                    "the log records revisions b2, c3 as applied, but the version table does \
+                     not include them"
+                        .into(),
+                ]
+            }
+            ExtraAncestorRow => {
+                // An extra row for a1, an ancestor of the head c3, with a1's own digest.
+                let a1 = dir.load().get("a1").unwrap().chain_digest().to_string();
+                probe
+                    .exec(&format!(
+                        "INSERT INTO revchain_version (revision, chain_digest) VALUES ('a1', '{a1}')"
+                    ))
+                    .await;
+                d4("c3");
+                vec![
+                    "the revchain_version table names a1 (an ancestor of c3) although it holds \
+                     one row per head"
+                        .into(),
+                ]
+            }
+            RenamedMiddle => {
+                // b2's file is renamed to b9 (same SQL): the chain digests do not see ids.
+                std::fs::remove_file(path("b2")).unwrap();
+                dir.rev(
+                    "b9",
+                    "a1",
+                    "",
+                    "INSERT INTO t VALUES (1);",
+                    Some("DELETE FROM t;"),
+                )
+                .creates_table("c3", "b9", "u");
+                d4("c3");
+                vec![
+                    "the log records that revision b2 was applied, but this binary has no such \
+                     revision"
+                        .into(),
+                    "b9_rev.sql) is an ancestor of the database's heads in this binary, but the \
+                     database never applied it"
                         .into(),
                 ]
             }
         };
         let before = snapshot(&mut probe).await;
+        // Every command that changes the database refuses it alike (the one state check),
+        // and `check` reports that refusal, with its own exit code.
+        let ahead = matches!(case, DeletedHead | UnknownToTheBinary);
+        for (args, code) in [
+            (&["downgrade", "base"][..], 1),
+            (&["stamp", "head"], 1),
+            // DeletedHead: the binary has d4 (pending) and lacks c3: diverged.
+            (
+                &["check"],
+                match case {
+                    DeletedHead => 6,
+                    UnknownToTheBinary => 5,
+                    _ => 4,
+                },
+            ),
+        ] {
+            let out = revchain(dir.path(), &url, args);
+            let shown = text(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "{kind:?} {case:?} {args:?}: {shown}"
+            );
+            for fragment in expect.iter().filter(|_| !ahead || args != ["check"]) {
+                assert!(
+                    shown.contains(fragment.as_str()),
+                    "{kind:?} {case:?} {args:?}: expected `{fragment}` in\n{shown}"
+                );
+            }
+            assert_eq!(
+                snapshot(&mut probe).await,
+                before,
+                "{kind:?} {case:?} {args:?}: nothing may change"
+            );
+        }
         let out = revchain(dir.path(), &url, &["upgrade", "head"]);
         let shown = text(&out);
         assert_eq!(out.status.code(), Some(1), "{kind:?} {case:?}: {shown}");
