@@ -286,6 +286,48 @@ fn broken_directory_errors_name_file_and_line() {
     );
 }
 
+/// Ids that differ only in case (`abc`, `ABC`) are one id to MariaDB's default collation
+/// and to case-insensitive file systems: `check` refuses them, and so does every command,
+/// before touching the database.
+#[tokio::test]
+async fn ids_that_differ_only_in_case_are_refused() {
+    let d = Dir::new();
+    d.rev(
+        "abc",
+        "",
+        "",
+        "CREATE TABLE t (id INT);",
+        Some("DROP TABLE t;"),
+    )
+    .rev(
+        "ABC",
+        "abc",
+        "",
+        "CREATE TABLE u (id INT);",
+        Some("DROP TABLE u;"),
+    );
+    let dir = d.path();
+    let shown = dir.display().to_string();
+    let expected = format!(
+        "{shown}/ABC_rev.sql:3: revision id `ABC` differs only in letter case from `abc` \
+         ({shown}/abc_rev.sql:3)"
+    );
+    let err = fails(dir, &["check"], 1);
+    assert!(err.contains(&expected), "{err}");
+    let db = TestDb::new(Kind::MySql).await;
+    let err = fails(dir, &["upgrade", "head", "--database-url", &db.url], 1);
+    assert!(err.contains(&expected), "{err}");
+    let pool: sqlx::MySqlPool = db.pool().await;
+    assert_eq!(
+        revchain_tests::scalar(
+            &pool,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE()"
+        )
+        .await,
+        0
+    );
+}
+
 #[test]
 fn shop_fixture_checks_and_offline_sql_orders_revisions() {
     let shop = fixture("shop");
@@ -360,7 +402,7 @@ async fn database_commands(db: &TestDb) {
         v
     };
     assert_eq!(ok(dir, &with(&["current"])), "");
-    let err = fails(dir, &with(&["check"]), 1);
+    let err = fails(dir, &with(&["check"]), 3);
     assert!(
         err.contains("3 revision(s) not applied: a1, b2, c3"),
         "{err}"
