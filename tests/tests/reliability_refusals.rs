@@ -530,6 +530,9 @@ async fn garbage_rows(kind: Kind) {
                     assert!(!probe.has_table("t").await, "{kind:?} {case} {op}");
                 }
                 (Err(e), _) => panic!("{kind:?} {case}: {op} failed: {e}"),
+                // The boot's one-query check: version rows equal to the embedded heads with
+                // their chain digests prove the applied SQL; nothing is written.
+                (Ok(r), "run") if r.contains("up_to_date: true") => {}
                 (Ok(r), "run" | "upgrade" | "downgrade" | "stamp") => {
                     panic!("{kind:?} {case}: {op} went on over a damaged state: {r}")
                 }
@@ -798,4 +801,137 @@ async fn table_names_are_identifiers_not_sql() {
         ["victim"],
         "nothing was created or dropped"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Status tells apart up to date, behind, ahead, diverged, edited and dirty (issue 13), and
+// `check` says the same with its exit code.
+
+async fn status_states<DB: revchain::Backend>(kind: Kind) {
+    use revchain::DatabaseState::*;
+    let db = TestDb::new(kind).await;
+    let pool: sqlx::Pool<DB> = db.pool().await;
+    let mut probe = Probe::connect(kind, &db.url).await;
+    let leak = |dir: &Dir| -> &'static revchain::Migrations { Box::leak(Box::new(dir.load())) };
+    let this = Dir::new();
+    history(&this);
+    let m = leak(&this);
+    let status = || async { revchain::Migrator::new(m).status(&pool).await.unwrap() };
+    let check = |dir: &Dir| {
+        let out = revchain(dir.path(), &db.url, &["check"]);
+        (out.status.code(), text(&out))
+    };
+
+    let s = status().await;
+    assert_eq!((s.state(), s.pending.len()), (Behind, 3), "{s:?}");
+    assert_eq!(check(&this).0, Some(3));
+    m.upgrade(&pool, "head").await.unwrap();
+    let s = status().await;
+    assert_eq!(s.state(), UpToDate, "{s:?}");
+    assert_eq!(check(&this).0, Some(0));
+
+    // A newer release applied d4: this binary sees the database ahead, not behind.
+    let newer = Dir::new();
+    history(&newer);
+    newer.creates_table("d4", "c3", "w");
+    leak(&newer).upgrade(&pool, "head").await.unwrap();
+    let s = status().await;
+    assert_eq!(s.state(), Ahead, "{s:?}");
+    assert_eq!(
+        (s.ahead.clone(), s.pending.len()),
+        (vec!["d4".to_owned()], 0)
+    );
+    let (code, shown) = check(&this);
+    assert_eq!(code, Some(5), "{shown}");
+    assert!(shown.contains("the database is ahead of"), "{shown}");
+    // The boot path agrees: refused, or served when the app allows it.
+    let refused = m.run(&pool).await.unwrap_err();
+    assert!(
+        matches!(refused, revchain::Error::DatabaseAhead { .. }),
+        "{refused}"
+    );
+    let served = revchain::Migrator::new(m)
+        .allow_database_ahead(true)
+        .run(&pool)
+        .await
+        .unwrap();
+    assert!(served.database_ahead && !served.changed(), "{served:?}");
+
+    // Another branch of the history (e5 after c3) that the database does not have, while
+    // the database has d4 that this binary does not: diverged.
+    let other = Dir::new();
+    history(&other);
+    other.creates_table("e5", "c3", "x");
+    let s = revchain::Migrator::new(leak(&other))
+        .status(&pool)
+        .await
+        .unwrap();
+    assert_eq!(s.state(), Diverged, "{s:?}");
+    assert_eq!(
+        (s.ahead.clone(), s.pending.clone()),
+        (vec!["d4".into()], vec!["e5".into()])
+    );
+    assert_eq!(check(&other).0, Some(6));
+
+    // Back to c3, then edit two applied revisions: edited, both named.
+    leak(&newer).downgrade(&pool, "c3").await.unwrap();
+    let edited = Dir::new();
+    history(&edited);
+    edited
+        .rev(
+            "b2",
+            "a1",
+            "",
+            "INSERT INTO t VALUES (2);",
+            Some("DELETE FROM t;"),
+        )
+        .rev(
+            "c3",
+            "b2",
+            "",
+            "CREATE TABLE u (id BIGINT);",
+            Some("DROP TABLE u;"),
+        );
+    let s = revchain::Migrator::new(leak(&edited))
+        .status(&pool)
+        .await
+        .unwrap();
+    assert_eq!(s.state(), Edited, "{s:?}");
+    assert_eq!(s.edited, ["b2", "c3"], "{s:?}");
+    let (code, shown) = check(&edited);
+    assert_eq!(code, Some(4), "{shown}");
+    for id in ["revision b2 was applied", "revision c3 was applied"] {
+        assert!(shown.contains(id), "{shown}");
+    }
+
+    // A dirty mark.
+    probe
+        .exec(&format!(
+            "UPDATE revchain_log SET dirty = {} WHERE revision = 'c3'",
+            if kind == Kind::Postgres { "TRUE" } else { "1" }
+        ))
+        .await;
+    let s = status().await;
+    assert_eq!(s.state(), Dirty, "{s:?}");
+    let refused = m.upgrade(&pool, "head").await.unwrap_err();
+    assert_eq!(s.refusal, Some(refused.to_string()));
+    let (code, shown) = check(&this);
+    assert_eq!(code, Some(4), "{shown}");
+    assert!(shown.contains("revision c3"), "{shown}");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn status_tells_every_state_apart_on_postgres() {
+    status_states::<sqlx::Postgres>(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn status_tells_every_state_apart_on_mariadb() {
+    status_states::<sqlx::MySql>(Kind::MySql).await;
+}
+
+#[tokio::test]
+async fn status_tells_every_state_apart_on_sqlite() {
+    status_states::<sqlx::Sqlite>(Kind::Sqlite).await;
 }
