@@ -482,7 +482,8 @@ pub fn build(files: &[RevisionFile]) -> Result<(Graph, Vec<usize>), Vec<GraphErr
                 first_path: files[first].path.clone(),
                 first_line: files[first].lines.id,
             });
-            live[i] = false;
+            // Still an id for the edges: `Revises` lines that name it get no second error.
+            by_id.insert(&f.id, i);
         } else {
             by_id.insert(&f.id, i);
             by_folded_id.insert(f.id.to_lowercase(), i);
