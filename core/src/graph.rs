@@ -332,6 +332,46 @@ pub enum GraphError {
         /// The file of the revision with that id.
         other_path: String,
     },
+    /// Two ids that differ only in letter case (`abc` and `ABC`): MySQL/MariaDB's default
+    /// collations and the macOS and Windows file systems (a file's name starts with its
+    /// id) cannot tell them apart, so such a history is not portable.
+    #[error(
+        "{path}:{line}: revision id `{id}` differs only in letter case from `{first_id}` \
+         ({first_path}:{first_line}); MySQL/MariaDB and the macOS and Windows file systems cannot \
+         tell such ids apart, so give one of them another id"
+    )]
+    IdsDifferOnlyInCase {
+        /// The second id.
+        id: String,
+        /// Its file.
+        path: String,
+        /// Its `Revision ID` line.
+        line: usize,
+        /// The first id.
+        first_id: String,
+        /// Its file.
+        first_path: String,
+        /// Its `Revision ID` line.
+        first_line: usize,
+    },
+    /// Two branch labels, or a label and an id, that differ only in letter case.
+    #[error(
+        "{path}:{line}: branch label `{label}` differs only in letter case from `{other}` \
+         ({other_path}); labels and ids must differ in more than case (MySQL/MariaDB and the \
+         macOS and Windows file systems cannot tell them apart), so choose another label"
+    )]
+    LabelsDifferOnlyInCase {
+        /// The label.
+        label: String,
+        /// The file with the label.
+        path: String,
+        /// Its `Branch Labels` line.
+        line: usize,
+        /// The other label or id.
+        other: String,
+        /// The file that carries it.
+        other_path: String,
+    },
     /// Revisions that revise (or depend on) each other in a circle.
     #[error("{}", cycle_text(.0))]
     Cycle(Vec<Member>),
@@ -384,12 +424,30 @@ impl GraphError {
             | GraphError::MissingParent { path, line, .. }
             | GraphError::MissingDependency { path, line, .. }
             | GraphError::DuplicateLabel { path, line, .. }
-            | GraphError::LabelIsId { path, line, .. } => (path, *line),
+            | GraphError::LabelIsId { path, line, .. }
+            | GraphError::IdsDifferOnlyInCase { path, line, .. }
+            | GraphError::LabelsDifferOnlyInCase { path, line, .. } => (path, *line),
             GraphError::Cycle(m) | GraphError::MultipleHeads(m) => {
                 m.first().map_or(("", 0), |m| (m.path.as_str(), m.line))
             }
         }
     }
+}
+
+/// The id or label (and its file) that `label` equals but for letter case, if any.
+fn label_case_twin(
+    label: &str,
+    files: &[RevisionFile],
+    by_folded_id: &HashMap<String, usize>,
+    folded_labels: &HashMap<String, (String, usize)>,
+) -> Option<(String, String)> {
+    let folded = label.to_lowercase();
+    if let Some(&i) = by_folded_id.get(&folded) {
+        return Some((files[i].id.clone(), files[i].path.clone()));
+    }
+    folded_labels
+        .get(&folded)
+        .map(|(other, i)| (other.clone(), files[*i].path.clone()))
 }
 
 /// Validates `files` as one revision graph and returns it with the order of `files` in it:
@@ -402,6 +460,8 @@ pub fn build(files: &[RevisionFile]) -> Result<(Graph, Vec<usize>), Vec<GraphErr
 
     // Ids: the first file to declare an id owns it.
     let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(files.len());
+    // The same ids folded to lower case: ids that differ only in case are refused.
+    let mut by_folded_id: HashMap<String, usize> = HashMap::with_capacity(files.len());
     let mut live = vec![true; files.len()];
     for (i, f) in files.iter().enumerate() {
         if let Some(&first) = by_id.get(f.id.as_str()) {
@@ -413,13 +473,26 @@ pub fn build(files: &[RevisionFile]) -> Result<(Graph, Vec<usize>), Vec<GraphErr
                 first_line: files[first].lines.id,
             });
             live[i] = false;
+        } else if let Some(&first) = by_folded_id.get(&f.id.to_lowercase()) {
+            errors.push(GraphError::IdsDifferOnlyInCase {
+                id: f.id.clone(),
+                path: f.path.clone(),
+                line: f.lines.id,
+                first_id: files[first].id.clone(),
+                first_path: files[first].path.clone(),
+                first_line: files[first].lines.id,
+            });
+            // Still an id for the edges: `Revises` lines that name it get no second error.
+            by_id.insert(&f.id, i);
         } else {
             by_id.insert(&f.id, i);
+            by_folded_id.insert(f.id.to_lowercase(), i);
         }
     }
 
     // Labels.
     let mut labels: HashMap<&str, usize> = HashMap::new();
+    let mut folded_labels: HashMap<String, (String, usize)> = HashMap::new();
     for (i, f) in files.iter().enumerate().filter(|(i, _)| live[*i]) {
         let line = f.lines.branch_labels.unwrap_or(f.lines.id);
         for label in &f.branch_labels {
@@ -438,8 +511,18 @@ pub fn build(files: &[RevisionFile]) -> Result<(Graph, Vec<usize>), Vec<GraphErr
                     first_id: files[first].id.clone(),
                     first_path: files[first].path.clone(),
                 });
+            } else if let Some(other) = label_case_twin(label, files, &by_folded_id, &folded_labels)
+            {
+                errors.push(GraphError::LabelsDifferOnlyInCase {
+                    label: label.clone(),
+                    path: f.path.clone(),
+                    line,
+                    other: other.0,
+                    other_path: other.1,
+                });
             } else {
                 labels.insert(label, i);
+                folded_labels.insert(label.to_lowercase(), (label.clone(), i));
             }
         }
     }
@@ -766,6 +849,47 @@ mod tests {
             text[2]
         );
         assert!(text[3].starts_with("m/f.sql:4: revision `f` depends on `nowhere`"));
+    }
+
+    #[test]
+    fn ids_and_labels_that_differ_only_in_case_are_refused() {
+        let errs = build(&[file("abc", &[]), file("ABC", &["abc"])]).unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(
+            text[0].starts_with(
+                "m/ABC.sql:2: revision id `ABC` differs only in letter case from `abc` (m/abc.sql:2)"
+            ),
+            "{text:#?}"
+        );
+        let errs = build(&[
+            file_with("a", &[], "-- Branch Labels: Blue"),
+            file_with("b", &["a"], "-- Branch Labels: blue"),
+            file_with("c", &["a"], "-- Branch Labels: B"),
+        ])
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(errs.len(), 2, "{text:#?}");
+        assert!(
+            text[0]
+                .contains("branch label `blue` differs only in letter case from `Blue` (m/a.sql)"),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].contains("branch label `B` differs only in letter case from `b` (m/b.sql)"),
+            "{text:#?}"
+        );
+        // Lookups stay case-sensitive: a prefix in the other case finds nothing.
+        let (g, _) = build(&[file("abc1", &[]), file("Xyz2", &["abc1"])]).unwrap();
+        assert_eq!(
+            g.lookup("abc").map(|i| g.id(i).to_owned()),
+            Ok("abc1".into())
+        );
+        assert!(g.lookup("ABC").is_err());
+        assert!(g.lookup("xyz").is_err());
+        assert_eq!(
+            g.lookup("Xy").map(|i| g.id(i).to_owned()),
+            Ok("Xyz2".into())
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use clap::builder::BoolishValueParser;
 use clap::{Parser, Subcommand};
+use revchain::DatabaseState;
 use revchain::url::{Redactor, redact};
 
 use crate::db::Db;
@@ -234,34 +235,44 @@ async fn prepare(db: &Db, migrate: bool) -> Result<(), Failure> {
         return Ok(());
     }
     let status = db.status(&MIGRATIONS).await?;
-    if !status.dirty.is_empty() {
-        return Err(Failure::new(format!(
-            "the database has revision(s) marked dirty by a failed migration ({}); repair them \
-             (see `example-app migrate check`) before starting",
-            status.dirty.join(", ")
-        )));
-    }
-    if !status.pending.is_empty() {
-        return Err(Failure::new(format!(
-            "the database is behind this binary: {} revision(s) not applied ({}); the app was \
-             started with --no-migrate (or MIGRATE_ON_START=false), so run `example-app migrate \
-             upgrade head` first (in Kubernetes the init container does), or start without \
-             --no-migrate",
-            status.pending.len(),
-            status.pending.join(", ")
-        )));
-    }
-    if !status.unknown.is_empty() {
-        tracing::warn!(
-            "the database is ahead of this binary (it has {}, unknown here): serving anyway, as \
-             during a rolling deploy",
-            status.unknown.join(", ")
-        );
-    } else {
-        tracing::info!(
+    match status.state() {
+        DatabaseState::UpToDate => tracing::info!(
             "the database is at this binary's head (revision {}); not migrating (--no-migrate)",
             describe(&status.heads)
-        );
+        ),
+        DatabaseState::Ahead => tracing::warn!(
+            "the database is ahead of this binary (it has {}, unknown here): serving anyway, as \
+             during a rolling deploy",
+            status.ahead.join(", ")
+        ),
+        DatabaseState::Behind => {
+            return Err(Failure::new(format!(
+                "the database is behind this binary: {} revision(s) not applied ({}); the app \
+                 was started with --no-migrate (or MIGRATE_ON_START=false), so run \
+                 `example-app migrate upgrade head` first (in Kubernetes the init container \
+                 does), or start without --no-migrate",
+                status.pending.len(),
+                status.pending.join(", ")
+            )));
+        }
+        DatabaseState::Diverged => {
+            return Err(Failure::new(format!(
+                "the database has diverged from this binary: it has {} (unknown here) and lacks \
+                 {}; deploy the release that has both",
+                status.ahead.join(", "),
+                status.pending.join(", ")
+            )));
+        }
+        _ => {
+            return Err(Failure::new(format!(
+                "the database cannot be served by this binary: {} (see `example-app migrate \
+                 check`)",
+                status
+                    .refusal
+                    .as_deref()
+                    .unwrap_or("its migration state is not consistent")
+            )));
+        }
     }
     Ok(())
 }

@@ -48,6 +48,7 @@ mod offline;
 mod pool;
 mod preflight;
 mod report;
+mod state;
 mod table;
 mod tables;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
@@ -57,7 +58,7 @@ pub mod url;
 pub use backend::Backend;
 pub use error::{Aftermath, Error};
 pub use migrator::Migrator;
-pub use report::{CurrentHead, Report, Status, StepReport};
+pub use report::{CurrentHead, DatabaseState, Report, Status, StepReport};
 pub use revchain_core as core;
 pub use revchain_core::{Digest, Direction, Plan, StampPlan, Target, TargetError};
 pub use revchain_macros::migrations;

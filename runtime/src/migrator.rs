@@ -6,7 +6,7 @@
 //! revisions unknown to this binary, edited history) and what is missing is applied, each
 //! revision in its own transaction together with its bookkeeping.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use tracing::Instrument;
 use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff};
 use crate::error::{Aftermath, Error, driver_message};
 use crate::report::{CurrentHead, Report, Status, StepReport};
+use crate::state::{StateCheck, check_state};
 use crate::table::{Migrations, Revision};
 use crate::tables::{TableName, Tables, Work};
 
@@ -172,7 +173,9 @@ impl<'m> Migrator<'m> {
         Ok(self.current_heads(&rows))
     }
 
-    /// Applied, pending, unknown and dirty revisions.
+    /// Where the database stands: applied, pending, unknown, ahead, edited and dirty
+    /// revisions, and the refusal that every command that changes the database would give
+    /// (the same state check: see [`Status::state`]).
     pub async fn status<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Status, Error> {
         let mut conn = acquire(pool).await?;
         let rows = DB::read_heads(&mut conn, &self.tables)
@@ -182,41 +185,31 @@ impl<'m> Migrator<'m> {
         let log = DB::read_log(&mut conn, &self.tables)
             .await
             .map_err(|e| Error::db("reading the log table", &e))?;
+        let check = check_state(self.migrations, &self.tables, &rows, &log);
+        let refusal = check
+            .refusal()
+            .or_else(|| self.refuse_dirty(&rows, &log).err())
+            .map(|e| e.to_string());
         let graph = self.migrations.graph();
-        let known: Vec<usize> = rows
-            .iter()
-            .filter_map(|r| graph.find(&r.revision))
-            .collect();
-        let applied = graph.applied(&known);
-        let mut unknown: Vec<String> = rows
-            .iter()
-            .map(|r| &r.revision)
-            .chain(log.iter().map(|l| &l.revision))
-            .filter(|id| graph.find(id).is_none())
-            .cloned()
-            .collect();
-        unknown.sort();
-        unknown.dedup();
+        let ids = |applied: bool| -> Vec<String> {
+            (0..graph.len())
+                .filter(|&i| check.applied.get(i).copied().unwrap_or(false) == applied)
+                .map(|i| graph.id(i).to_owned())
+                .collect()
+        };
         Ok(Status {
-            applied: (0..graph.len())
-                .filter(|&i| applied[i])
-                .map(|i| graph.id(i).to_owned())
-                .collect(),
-            pending: (0..graph.len())
-                .filter(|&i| !applied[i])
-                .map(|i| graph.id(i).to_owned())
-                .collect(),
-            unknown,
-            dirty: log
-                .iter()
-                .filter(|l| l.dirty)
-                .map(|l| l.revision.clone())
-                .collect(),
+            applied: ids(true),
+            pending: ids(false),
             heads: self
                 .current_heads(&rows)
                 .into_iter()
                 .map(|h| h.id)
                 .collect(),
+            unknown: check.unknown,
+            ahead: check.ahead,
+            edited: check.edited,
+            dirty: check.dirty,
+            refusal,
         })
     }
 
@@ -336,86 +329,38 @@ impl<'m> Migrator<'m> {
         // step's revision and direction.
         let mut raced: Option<(Vec<HeadRow>, String, Direction)> = None;
         while races < RACE_RETRIES {
-            let rows = DB::read_heads(conn, &self.tables)
-                .await
-                .map_err(|e| Error::db("reading the version table", &e))?
-                .unwrap_or_default();
-            // Only the dirty rows: the whole log is read only when the history differs.
-            let dirty = DB::read_dirty(conn, &self.tables)
-                .await
-                .map_err(|e| Error::db("reading the log table", &e))?;
             let (targets, purge) = match op {
-                Op::Stamp(targets, purge) => (targets, *purge),
-                Op::Upgrade(_) | Op::Downgrade(_) => {
-                    if let Err(e) = self.refuse_dirty(&rows, &dirty) {
-                        let (wait, attempt) = dirty_wait.get_or_insert_with(|| (WaitLog::new(), 0));
-                        // Only a `Transactional: false` revision (or one this binary does
-                        // not know, which a newer one may be running) is marked dirty
-                        // while it runs: a transactional one's mark is a crashed run's.
-                        let may_be_running = match &e {
-                            Error::Dirty { id, .. } => self
-                                .migrations
-                                .position(id)
-                                .and_then(|i| self.migrations.at(i))
-                                .is_none_or(|r| !r.is_transactional()),
-                            _ => false,
-                        };
-                        if DB::SESSION_LOCK
-                            || !may_be_running
-                            || wait.elapsed() >= self.lock_timeout
-                        {
-                            return Err(e);
-                        }
-                        if wait.due()
-                            && let Error::Dirty { id, .. } = &e
-                        {
-                            wait.log(Some(&format!(
-                                "the process running revision {id} (if none is, a crashed run \
-                                 left it dirty)"
-                            )));
-                        }
-                        tokio::time::sleep(backoff(*attempt)).await;
-                        *attempt += 1;
-                        continue;
-                    }
-                    (&Vec::new(), false)
-                }
+                Op::Stamp(targets, purge) => (targets.as_slice(), *purge),
+                Op::Upgrade(_) | Op::Downgrade(_) => (&[][..], false),
             };
-            let current = match self.known_heads(&rows) {
-                Ok(current) => current,
-                Err(_) if purge => Vec::new(),
-                Err(unknown) => {
-                    // A newer release records what it applies in the log too: a head that
-                    // the log does not know was never applied by anyone.
-                    let log = DB::read_log(conn, &self.tables)
-                        .await
-                        .map_err(|e| Error::db("reading the log table", &e))?;
-                    let forged: Vec<&str> = unknown
-                        .iter()
-                        .map(String::as_str)
-                        .filter(|id| !log.iter().any(|l| l.revision == *id))
-                        .collect();
-                    if !forged.is_empty() {
-                        return Err(Error::Drift {
-                            detail: forged_heads(&forged),
-                        });
+            if purge {
+                // The repair: it must work whatever the tables hold, so it reads nothing.
+                return self.stamp_locked::<DB>(conn, targets, true, &[], &[]).await;
+            }
+            let (rows, log) = self.read_state::<DB>(conn).await?;
+            let check = check_state(self.migrations, &self.tables, &rows, &log);
+            match self.refuse_state(&check, &rows, &log, op, boot) {
+                Ok(None) => {}
+                Ok(Some(tolerated)) => return Ok(tolerated),
+                Err(e) => {
+                    let (wait, attempt) = dirty_wait.get_or_insert_with(|| (WaitLog::new(), 0));
+                    if !self.may_be_running::<DB>(&e) || wait.elapsed() >= self.lock_timeout {
+                        return Err(e);
                     }
-                    if boot && self.allow_ahead {
-                        tracing::warn!(
-                            target: "revchain",
-                            "the database is ahead of this binary (it has {}); applying nothing",
-                            unknown.join(", ")
-                        );
-                        return Ok(Report {
-                            heads_before: rows.iter().map(|r| r.revision.clone()).collect(),
-                            heads_after: rows.iter().map(|r| r.revision.clone()).collect(),
-                            database_ahead: true,
-                            ..Report::default()
-                        });
+                    if wait.due()
+                        && let Error::Dirty { id, .. } = &e
+                    {
+                        wait.log(Some(&format!(
+                            "the process running revision {id} (if none is, a crashed run \
+                             left it dirty)"
+                        )));
                     }
-                    return Err(Error::DatabaseAhead { unknown });
+                    tokio::time::sleep(backoff(*attempt)).await;
+                    *attempt += 1;
+                    continue;
                 }
-            };
+            }
+            let current = check.current.clone();
             // A race changes the version table (a step and its head rows commit together,
             // and a running `Transactional: false` step is a dirty mark, waited for above):
             // when it is as it was, the log and the version table disagree.
@@ -429,17 +374,11 @@ impl<'m> Migrator<'m> {
             let plan = match op {
                 Op::Stamp(..) => {
                     return self
-                        .stamp_locked::<DB>(conn, targets, purge, &current, &dirty)
+                        .stamp_locked::<DB>(conn, targets, false, &current, &log)
                         .await;
                 }
-                Op::Upgrade(target) => {
-                    self.verify_history::<DB>(conn, &rows, &current).await?;
-                    self.migrations.graph().plan_upgrade(target, &current)
-                }
-                Op::Downgrade(target) => {
-                    self.verify_history::<DB>(conn, &rows, &current).await?;
-                    self.migrations.graph().plan_downgrade(target, &current)
-                }
+                Op::Upgrade(target) => self.migrations.graph().plan_upgrade(target, &current),
+                Op::Downgrade(target) => self.migrations.graph().plan_downgrade(target, &current),
             }
             .map_err(|e| self.target_error(e))?;
             crate::preflight::refuse_statements(self.migrations, &plan, DB::DIALECT)?;
@@ -485,22 +424,86 @@ impl<'m> Migrator<'m> {
         }
     }
 
-    /// Maps version rows to graph indices, or returns the ids this binary does not know.
-    fn known_heads(&self, rows: &[HeadRow]) -> Result<Vec<usize>, Vec<String>> {
-        let graph = self.migrations.graph();
-        let unknown: Vec<String> = rows
-            .iter()
-            .filter(|r| graph.find(&r.revision).is_none())
-            .map(|r| r.revision.clone())
-            .collect();
-        if unknown.is_empty() {
-            Ok(rows
-                .iter()
-                .filter_map(|r| graph.find(&r.revision))
-                .collect())
-        } else {
-            Err(unknown)
+    /// Reads the version and the log rows in one read transaction, so that a process
+    /// committing a revision meanwhile (SQLite, locked per revision) cannot make them
+    /// disagree. Decoding never fails: damaged rows carry their defect.
+    async fn read_state<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+    ) -> Result<(Vec<HeadRow>, Vec<LogRow>), Error> {
+        use sqlx::Connection as _;
+        let mut tx = conn
+            .begin()
+            .await
+            .map_err(|e| Error::db("reading revchain's tables", &e))?;
+        let rows = DB::read_heads(&mut tx, &self.tables)
+            .await
+            .map_err(|e| Error::db("reading the version table", &e))?
+            .unwrap_or_default();
+        let log = DB::read_log(&mut tx, &self.tables)
+            .await
+            .map_err(|e| Error::db("reading the log table", &e))?;
+        tx.commit()
+            .await
+            .map_err(|e| Error::db("reading revchain's tables", &e))?;
+        Ok((rows, log))
+    }
+
+    /// The state check's verdict for `op`, the same for every command that writes: a
+    /// damaged, edited or inconsistent state is refused; then a dirty mark (except by a
+    /// stamp, which is its repair); then a database ahead of this binary, which a boot run
+    /// with [`allow_database_ahead`](Self::allow_database_ahead) tolerates (`Ok(Some(_))`).
+    fn refuse_state(
+        &self,
+        check: &StateCheck,
+        rows: &[HeadRow],
+        log: &[LogRow],
+        op: &Op,
+        boot: bool,
+    ) -> Result<Option<Report>, Error> {
+        if let Some(refusal) = check.refusal() {
+            return Err(refusal);
         }
+        if !matches!(op, Op::Stamp(..)) {
+            self.refuse_dirty(rows, log)?;
+        }
+        if check.ahead.is_empty() {
+            return Ok(None);
+        }
+        if boot && self.allow_ahead {
+            tracing::warn!(
+                target: "revchain",
+                "the database is ahead of this binary (it has {}); applying nothing",
+                check.ahead.join(", ")
+            );
+            let heads: Vec<String> = rows.iter().map(|r| r.revision.clone()).collect();
+            return Ok(Some(Report {
+                heads_before: heads.clone(),
+                heads_after: heads,
+                database_ahead: true,
+                ..Report::default()
+            }));
+        }
+        Err(Error::DatabaseAhead {
+            unknown: check.ahead.clone(),
+        })
+    }
+
+    /// Whether refusal `e` is a dirty mark that another process may be running right now,
+    /// so that the run waits for it (up to the lock timeout) before refusing. Only without
+    /// a session lock (SQLite), and only for a `Transactional: false` revision (or one this
+    /// binary does not know, which a newer one may be running): a transactional one's mark
+    /// is a crashed run's.
+    fn may_be_running<DB: Backend>(&self, e: &Error) -> bool {
+        !DB::SESSION_LOCK
+            && match e {
+                Error::Dirty { id, .. } => self
+                    .migrations
+                    .position(id)
+                    .and_then(|i| self.migrations.at(i))
+                    .is_none_or(|r| !r.is_transactional()),
+                _ => false,
+            }
     }
 
     /// Refuses to run over a revision that a previous run left half done.
@@ -556,108 +559,6 @@ impl<'m> Migrator<'m> {
             path,
             direction,
             if_reverted,
-        })
-    }
-
-    /// Whether each version row's digest is the embedded one of its revision.
-    fn heads_match(&self, rows: &[HeadRow], current: &[usize]) -> bool {
-        rows.iter().zip(current).all(|(row, &i)| {
-            self.migrations.at(i).is_some_and(|r| {
-                row.chain_digest.parse::<revchain_core::Digest>() == Ok(r.chain_digest())
-            })
-        })
-    }
-
-    /// [`check_history`](Self::check_history), reading the log only when the head digests
-    /// differ (equal digests prove the history without it).
-    async fn verify_history<DB: Backend>(
-        &self,
-        conn: &mut DB::Connection,
-        rows: &[HeadRow],
-        current: &[usize],
-    ) -> Result<(), Error> {
-        if self.heads_match(rows, current) {
-            return Ok(());
-        }
-        let log = DB::read_log(conn, &self.tables)
-            .await
-            .map_err(|e| Error::db("reading the log table", &e))?;
-        self.check_history(rows, &log, current)
-    }
-
-    /// Checks that the applied history is the embedded one: equal head digests prove it;
-    /// on a mismatch the log names the first revision that differs.
-    fn check_history(
-        &self,
-        rows: &[HeadRow],
-        log: &[LogRow],
-        current: &[usize],
-    ) -> Result<(), Error> {
-        let graph = self.migrations.graph();
-        if self.heads_match(rows, current) {
-            return Ok(());
-        }
-        if let Some(gone) = log.iter().find(|l| graph.find(&l.revision).is_none()) {
-            return Err(Error::Drift {
-                detail: format!(
-                    "the log records that revision {} was applied, but this binary has no such \
-                     revision: its file was deleted or its id changed after it ran; restore it",
-                    gone.revision
-                ),
-            });
-        }
-        let logged: HashMap<&str, &LogRow> = log.iter().map(|l| (l.revision.as_str(), l)).collect();
-        let applied = graph.applied(current);
-        for i in (0..graph.len()).filter(|&i| applied[i]) {
-            let Some(rev) = self.migrations.at(i) else {
-                continue;
-            };
-            let Some(entry) = logged.get(rev.id()) else {
-                if rows.iter().any(|r| r.revision == rev.id()) {
-                    // Not an ancestor that appeared: a version row the log knows nothing of.
-                    return Err(Error::Drift {
-                        detail: crate::backend::log_disagrees(rev.id(), false),
-                    });
-                }
-                return Err(Error::Drift {
-                    detail: format!(
-                        "{}: revision {} is an ancestor of the database's heads in this binary, but \
-                         the database never applied it: a `Revises` line was changed after the \
-                         revisions ran; restore the original `Revises` lines",
-                        rev.path(),
-                        rev.id()
-                    ),
-                });
-            };
-            if entry.checksum.parse::<revchain_core::Digest>() != Ok(rev.checksum()) {
-                return Err(Error::Edited {
-                    id: rev.id().to_owned(),
-                    path: rev.path().to_owned(),
-                    applied: entry.checksum.clone(),
-                    embedded: rev.checksum().to_string(),
-                });
-            }
-            if entry.chain_digest.parse::<revchain_core::Digest>() != Ok(rev.chain_digest()) {
-                return Err(Error::Drift {
-                    detail: format!(
-                        "{}: revision {} now has other ancestors than when it was applied (its \
-                         `Revises` line, or one of an ancestor's, was changed); restore them",
-                        rev.path(),
-                        rev.id()
-                    ),
-                });
-            }
-        }
-        Err(Error::Drift {
-            detail: format!(
-                "the version table's digests for {} do not match this binary's although every \
-                 applied revision does (the table was edited by hand); if the schema is right, \
-                 re-record it with `revchain stamp --purge heads`",
-                rows.iter()
-                    .map(|r| r.revision.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
         })
     }
 
@@ -907,20 +808,6 @@ impl Earlier {
         report.steps = steps;
         report
     }
-}
-
-/// What the refusal of version rows that name revisions nobody applied says.
-fn forged_heads(forged: &[&str]) -> String {
-    let ids = forged
-        .iter()
-        .map(|id| format!("`{id}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "the version table names {ids}, which this binary does not know and the log does not \
-         record as applied: the version table was edited by hand; if the schema is right, \
-         record the true state with `revchain stamp --purge <revision>`"
-    )
 }
 
 fn describe(heads: &[String]) -> String {

@@ -58,7 +58,8 @@ pub struct CurrentHead {
     pub is_branch_point: bool,
 }
 
-/// Where a database stands against the embedded revisions.
+/// Where a database stands against the embedded revisions: what every command that
+/// changes the database would do with it ([`Status::state`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Status {
     /// Applied revisions, in order.
@@ -67,15 +68,66 @@ pub struct Status {
     pub pending: Vec<String>,
     /// Revisions the database records that this binary does not know.
     pub unknown: Vec<String>,
+    /// The database's heads that this binary does not know and that the log records as
+    /// applied: a newer binary migrated the database (it is ahead of this one).
+    pub ahead: Vec<String>,
+    /// Applied revisions whose upgrade SQL was edited since it ran.
+    pub edited: Vec<String>,
     /// Revisions marked dirty.
     pub dirty: Vec<String>,
     /// The current heads.
     pub heads: Vec<String>,
+    /// The message every command that changes the database (`run`, `upgrade`,
+    /// `downgrade`, `stamp` without `--purge`) refuses this state with, naming every
+    /// edited, missing, unknown or damaged revision; `None` when they would proceed.
+    pub refusal: Option<String>,
+}
+
+/// Where a database stands, in one word ([`Status::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DatabaseState {
+    /// Every embedded revision is applied, and nothing else.
+    UpToDate,
+    /// Some embedded revisions are not applied yet: `upgrade` applies them.
+    Behind,
+    /// The database has revisions this binary does not know, recorded in its log, and
+    /// every embedded one: a newer release migrated it. `run` refuses unless
+    /// [`allow_database_ahead`](crate::Migrator::allow_database_ahead).
+    Ahead,
+    /// Both ahead and behind: the database has revisions this binary does not know, and
+    /// lacks some that it has.
+    Diverged,
+    /// An applied revision's SQL was edited since it ran: refused.
+    Edited,
+    /// A revision is marked dirty by a run that stopped part-way: refused until repaired.
+    Dirty,
+    /// revchain's tables are damaged or disagree with the binary's history in another way
+    /// (deleted or renamed revisions, hand-edited rows): refused.
+    Refused,
 }
 
 impl Status {
-    /// Whether every embedded revision is applied and nothing is unknown or dirty.
+    /// Whether every embedded revision is applied and nothing is unknown, dirty or refused.
     pub fn is_up_to_date(&self) -> bool {
-        self.pending.is_empty() && self.unknown.is_empty() && self.dirty.is_empty()
+        self.state() == DatabaseState::UpToDate
+    }
+
+    /// Where the database stands: a refusal first (edited, dirty, anything else), then
+    /// ahead, diverged, behind or up to date.
+    pub fn state(&self) -> DatabaseState {
+        match (
+            &self.refusal,
+            self.ahead.is_empty(),
+            self.pending.is_empty(),
+        ) {
+            (Some(_), _, _) if !self.edited.is_empty() => DatabaseState::Edited,
+            (Some(_), _, _) if !self.dirty.is_empty() => DatabaseState::Dirty,
+            (Some(_), _, _) => DatabaseState::Refused,
+            (None, false, false) => DatabaseState::Diverged,
+            (None, false, true) => DatabaseState::Ahead,
+            (None, true, false) => DatabaseState::Behind,
+            (None, true, true) => DatabaseState::UpToDate,
+        }
     }
 }

@@ -428,6 +428,47 @@ async fn copy_from_stdin_is_refused_before_it_can_block() {
     assert!(
         !revchain_tests::table_exists(&pool, "t").await,
         "nothing ran"
+/// Ids that differ only in case (`abc`, `ABC`) are one id to MariaDB's default collation
+/// and to case-insensitive file systems: `check` refuses them, and so does every command,
+/// before touching the database.
+#[tokio::test]
+async fn ids_that_differ_only_in_case_are_refused() {
+    let d = Dir::new();
+    d.rev(
+        "abc",
+        "",
+        "",
+        "CREATE TABLE t (id INT);",
+        Some("DROP TABLE t;"),
+    )
+    .rev(
+        "ABC",
+        "abc",
+        "",
+        "CREATE TABLE u (id INT);",
+        Some("DROP TABLE u;"),
+    );
+    let dir = d.path();
+    let shown = dir.display().to_string();
+    // The files are read in name order: `ABC_rev.sql` first.
+    let expected = format!(
+        "error: {shown}/abc_rev.sql:3: revision id `abc` differs only in letter case from `ABC` \
+         ({shown}/ABC_rev.sql:3); MySQL/MariaDB and the macOS and Windows file systems cannot \
+         tell such ids apart, so give one of them another id\n"
+    );
+    let err = fails(dir, &["check"], 1);
+    assert_eq!(err, expected);
+    let db = TestDb::new(Kind::MySql).await;
+    let err = fails(dir, &["upgrade", "head", "--database-url", &db.url], 1);
+    assert_eq!(err, expected);
+    let pool: sqlx::MySqlPool = db.pool().await;
+    assert_eq!(
+        revchain_tests::scalar(
+            &pool,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE()"
+        )
+        .await,
+        0
     );
 }
 
@@ -505,7 +546,7 @@ async fn database_commands(db: &TestDb) {
         v
     };
     assert_eq!(ok(dir, &with(&["current"])), "");
-    let err = fails(dir, &with(&["check"]), 1);
+    let err = fails(dir, &with(&["check"]), 3);
     assert!(
         err.contains("3 revision(s) not applied: a1, b2, c3"),
         "{err}"

@@ -1,17 +1,20 @@
 //! Bad input never panics (issue 8): property tests over the file parser (arbitrary bytes,
 //! damaged valid files), the statement splitter, whole directories (the graph), targets,
 //! and the command line and environment of the `revchain` tool and of an application's
-//! embedded CLI (never exit code 101). The checked-in corpus (`tests/fixtures/fuzz/`) is
+//! embedded CLI (never exit code 101), and random damage to revchain's version and log rows
+//! before every command that writes, on PostgreSQL and SQLite. The checked-in corpus (`tests/fixtures/fuzz/`) is
 //! replayed first. Few cases here, to keep CI fast; `cargo bench -p revchain-tests --bench
 //! fuzz` runs the same properties for as long as it is given.
 
 #[path = "reliability_support/fuzz.rs"]
 mod fuzz;
+mod reliability_support;
 
 use std::sync::OnceLock;
 
 use fuzz::*;
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use revchain_core::{History, Mode};
 use revchain_tests::{fixture, tests_dir};
 
@@ -158,5 +161,63 @@ proptest! {
         files in directory(),
     ) {
         check_cli_case(&args, &env, which, &files)?;
+    }
+}
+
+/// The damage fixture, loaded once (its directory kept for as long as the tests run).
+fn damage_fixture() -> &'static revchain::Migrations {
+    static M: OnceLock<(revchain_tests::Dir, revchain::Migrations)> = OnceLock::new();
+    let (_, m) = M.get_or_init(|| {
+        let dir = damage::fixture();
+        let m = dir.load();
+        (dir, m)
+    });
+    m
+}
+
+/// A runtime for the database cases (proptest bodies are synchronous).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(f)
+}
+
+use reliability_support::damage;
+use revchain_tests::{Kind, TestDb};
+
+/// One case of damage on a fresh database of `kind`.
+fn damage_case<DB: revchain::Backend>(
+    kind: Kind,
+    start: usize,
+    damages: &[damage::Damage],
+    cmd: damage::Command,
+) -> Result<(), TestCaseError> {
+    block_on(async {
+        let db = TestDb::new(kind).await;
+        damage::check_damage::<DB>(kind, &db.url, damage_fixture(), start, damages, cmd).await
+    })
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn damaged_bookkeeping_is_refused_alike_or_harmless_on_postgres(
+        start in 0usize..4,
+        damages in proptest::collection::vec(damage::damage(), 1..4),
+        cmd in damage::command(),
+    ) {
+        damage_case::<sqlx::Postgres>(Kind::Postgres, start, &damages, cmd)?;
+    }
+
+    #[test]
+    fn damaged_bookkeeping_is_refused_alike_or_harmless_on_sqlite(
+        start in 0usize..4,
+        damages in proptest::collection::vec(damage::damage(), 1..4),
+        cmd in damage::command(),
+    ) {
+        damage_case::<sqlx::Sqlite>(Kind::Sqlite, start, &damages, cmd)?;
     }
 }

@@ -75,6 +75,8 @@ enum Tamper {
     UnknownToTheBinary,
     VersionRowToANonexistentId,
     VersionRowBackToAnOlderRevision,
+    ExtraAncestorRow,
+    RenamedMiddle,
 }
 
 async fn tampering(kind: Kind) {
@@ -90,6 +92,8 @@ async fn tampering(kind: Kind) {
         UnknownToTheBinary,
         VersionRowToANonexistentId,
         VersionRowBackToAnOlderRevision,
+        ExtraAncestorRow,
+        RenamedMiddle,
     ] {
         for t in ["t", "u", "w", "revchain_version", "revchain_log"] {
             probe.exec(&format!("DROP TABLE IF EXISTS {t}")).await;
@@ -180,13 +184,84 @@ async fn tampering(kind: Kind) {
                     .await;
                 d4("c3");
                 vec![
-                    "the log records revision b2 as applied, but the version table does not \
-                     include it"
+                    "the log records revisions b2, c3 as applied, but the version table does \
+                     not include them"
+                        .into(),
+                ]
+            }
+            ExtraAncestorRow => {
+                // An extra row for a1, an ancestor of the head c3, with a1's own digest.
+                let a1 = dir.load().get("a1").unwrap().chain_digest().to_string();
+                probe
+                    .exec(&format!(
+                        "INSERT INTO revchain_version (revision, chain_digest) VALUES ('a1', '{a1}')"
+                    ))
+                    .await;
+                d4("c3");
+                vec![
+                    "the revchain_version table names a1 (an ancestor of c3) although it holds \
+                     one row per head"
+                        .into(),
+                ]
+            }
+            RenamedMiddle => {
+                // b2's file is renamed to b9 (same SQL): the chain digests do not see ids.
+                std::fs::remove_file(path("b2")).unwrap();
+                dir.rev(
+                    "b9",
+                    "a1",
+                    "",
+                    "INSERT INTO t VALUES (1);",
+                    Some("DELETE FROM t;"),
+                )
+                .creates_table("c3", "b9", "u");
+                d4("c3");
+                vec![
+                    "the log records that revision b2 was applied, but this binary has no such \
+                     revision"
+                        .into(),
+                    "b9_rev.sql) is an ancestor of the database's heads in this binary, but the \
+                     database never applied it"
                         .into(),
                 ]
             }
         };
         let before = snapshot(&mut probe).await;
+        // Every command that changes the database refuses it alike (the one state check),
+        // and `check` reports that refusal, with its own exit code.
+        let ahead = matches!(case, DeletedHead | UnknownToTheBinary);
+        for (args, code) in [
+            (&["downgrade", "base"][..], 1),
+            (&["stamp", "head"], 1),
+            // DeletedHead: the binary has d4 (pending) and lacks c3: diverged.
+            (
+                &["check"],
+                match case {
+                    DeletedHead => 6,
+                    UnknownToTheBinary => 5,
+                    _ => 4,
+                },
+            ),
+        ] {
+            let out = revchain(dir.path(), &url, args);
+            let shown = text(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "{kind:?} {case:?} {args:?}: {shown}"
+            );
+            for fragment in expect.iter().filter(|_| !ahead || args != ["check"]) {
+                assert!(
+                    shown.contains(fragment.as_str()),
+                    "{kind:?} {case:?} {args:?}: expected `{fragment}` in\n{shown}"
+                );
+            }
+            assert_eq!(
+                snapshot(&mut probe).await,
+                before,
+                "{kind:?} {case:?} {args:?}: nothing may change"
+            );
+        }
         let out = revchain(dir.path(), &url, &["upgrade", "head"]);
         let shown = text(&out);
         assert_eq!(out.status.code(), Some(1), "{kind:?} {case:?}: {shown}");
@@ -333,6 +408,7 @@ async fn garbage_rows(kind: Kind) {
             "current",
             "status",
             "cli",
+            "purge",
         ] {
             for t in ["t", "revchain_version", "revchain_log"] {
                 probe.exec(&format!("DROP TABLE IF EXISTS {t}")).await;
@@ -400,7 +476,26 @@ async fn garbage_rows(kind: Kind) {
                                 .await
                                 .map(|r| format!("{r:?}")),
                             "current" => mg.current(&pool).await.map(|r| format!("{r:?}")),
-                            _ => mg.status(&pool).await.map(|r| format!("{r:?}")),
+                            "status" => mg.status(&pool).await.and_then(|status| {
+                                // The refusal every writing command gives, named.
+                                assert_eq!(
+                                    status.state(),
+                                    revchain::DatabaseState::Refused,
+                                    "{status:?}"
+                                );
+                                Ok(format!("{status:?}"))
+                            }),
+                            // The repair works whatever the tables hold, and the database
+                            // then migrates normally.
+                            _ => {
+                                let purged = mg.stamp(&pool, &["base"], true).await;
+                                assert!(purged.is_ok(), "stamp --purge base: {purged:?}");
+                                let run = mg.run(&pool).await;
+                                assert!(run.is_ok(), "run after the purge: {run:?}");
+                                let status = mg.status(&pool).await.unwrap();
+                                assert!(status.is_up_to_date(), "{status:?}");
+                                run.map(|r| format!("{r:?}"))
+                            }
                         };
                         pool.close().await;
                         r
@@ -418,7 +513,7 @@ async fn garbage_rows(kind: Kind) {
                 Err(e) => panic!("{kind:?} {case}: {op} panicked: {e}"),
             };
             match (&outcome, op) {
-                (Err(e), _) => {
+                (Err(e), "run" | "upgrade" | "downgrade" | "stamp") => {
                     errors += 1;
                     let text = e.to_string();
                     assert!(
@@ -426,14 +521,22 @@ async fn garbage_rows(kind: Kind) {
                         "{case} {op}: an error of {} bytes",
                         text.len()
                     );
+                    // The state check's refusal, naming the repair; nothing changed.
+                    assert!(
+                        text.starts_with("the database's history differs from this binary's")
+                            && text.contains("`revchain stamp --purge <revision>`"),
+                        "{kind:?} {case} {op}: {text}"
+                    );
+                    assert!(!probe.has_table("t").await, "{kind:?} {case} {op}");
                 }
-                // Reading or recording the state may succeed; migrating over garbage may not
-                // apply anything.
-                (Ok(_), "current" | "status" | "stamp") => {}
-                (Ok(r), _) => assert!(
-                    !probe.has_table("t").await || case == "head and its ancestor",
-                    "{kind:?} {case}: {op} ran revisions over a damaged state: {r}"
-                ),
+                (Err(e), _) => panic!("{kind:?} {case}: {op} failed: {e}"),
+                // The boot's one-query check: version rows equal to the embedded heads with
+                // their chain digests prove the applied SQL; nothing is written.
+                (Ok(r), "run") if r.contains("up_to_date: true") => {}
+                (Ok(r), "run" | "upgrade" | "downgrade" | "stamp") => {
+                    panic!("{kind:?} {case}: {op} went on over a damaged state: {r}")
+                }
+                (Ok(_), _) => {}
             }
             let shown: String = format!("{outcome:?}").chars().take(300).collect();
             println!("{kind:?} {case} {op}: {shown}");
@@ -698,4 +801,137 @@ async fn table_names_are_identifiers_not_sql() {
         ["victim"],
         "nothing was created or dropped"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Status tells apart up to date, behind, ahead, diverged, edited and dirty (issue 13), and
+// `check` says the same with its exit code.
+
+async fn status_states<DB: revchain::Backend>(kind: Kind) {
+    use revchain::DatabaseState::*;
+    let db = TestDb::new(kind).await;
+    let pool: sqlx::Pool<DB> = db.pool().await;
+    let mut probe = Probe::connect(kind, &db.url).await;
+    let leak = |dir: &Dir| -> &'static revchain::Migrations { Box::leak(Box::new(dir.load())) };
+    let this = Dir::new();
+    history(&this);
+    let m = leak(&this);
+    let status = || async { revchain::Migrator::new(m).status(&pool).await.unwrap() };
+    let check = |dir: &Dir| {
+        let out = revchain(dir.path(), &db.url, &["check"]);
+        (out.status.code(), text(&out))
+    };
+
+    let s = status().await;
+    assert_eq!((s.state(), s.pending.len()), (Behind, 3), "{s:?}");
+    assert_eq!(check(&this).0, Some(3));
+    m.upgrade(&pool, "head").await.unwrap();
+    let s = status().await;
+    assert_eq!(s.state(), UpToDate, "{s:?}");
+    assert_eq!(check(&this).0, Some(0));
+
+    // A newer release applied d4: this binary sees the database ahead, not behind.
+    let newer = Dir::new();
+    history(&newer);
+    newer.creates_table("d4", "c3", "w");
+    leak(&newer).upgrade(&pool, "head").await.unwrap();
+    let s = status().await;
+    assert_eq!(s.state(), Ahead, "{s:?}");
+    assert_eq!(
+        (s.ahead.clone(), s.pending.len()),
+        (vec!["d4".to_owned()], 0)
+    );
+    let (code, shown) = check(&this);
+    assert_eq!(code, Some(5), "{shown}");
+    assert!(shown.contains("the database is ahead of"), "{shown}");
+    // The boot path agrees: refused, or served when the app allows it.
+    let refused = m.run(&pool).await.unwrap_err();
+    assert!(
+        matches!(refused, revchain::Error::DatabaseAhead { .. }),
+        "{refused}"
+    );
+    let served = revchain::Migrator::new(m)
+        .allow_database_ahead(true)
+        .run(&pool)
+        .await
+        .unwrap();
+    assert!(served.database_ahead && !served.changed(), "{served:?}");
+
+    // Another branch of the history (e5 after c3) that the database does not have, while
+    // the database has d4 that this binary does not: diverged.
+    let other = Dir::new();
+    history(&other);
+    other.creates_table("e5", "c3", "x");
+    let s = revchain::Migrator::new(leak(&other))
+        .status(&pool)
+        .await
+        .unwrap();
+    assert_eq!(s.state(), Diverged, "{s:?}");
+    assert_eq!(
+        (s.ahead.clone(), s.pending.clone()),
+        (vec!["d4".into()], vec!["e5".into()])
+    );
+    assert_eq!(check(&other).0, Some(6));
+
+    // Back to c3, then edit two applied revisions: edited, both named.
+    leak(&newer).downgrade(&pool, "c3").await.unwrap();
+    let edited = Dir::new();
+    history(&edited);
+    edited
+        .rev(
+            "b2",
+            "a1",
+            "",
+            "INSERT INTO t VALUES (2);",
+            Some("DELETE FROM t;"),
+        )
+        .rev(
+            "c3",
+            "b2",
+            "",
+            "CREATE TABLE u (id BIGINT);",
+            Some("DROP TABLE u;"),
+        );
+    let s = revchain::Migrator::new(leak(&edited))
+        .status(&pool)
+        .await
+        .unwrap();
+    assert_eq!(s.state(), Edited, "{s:?}");
+    assert_eq!(s.edited, ["b2", "c3"], "{s:?}");
+    let (code, shown) = check(&edited);
+    assert_eq!(code, Some(4), "{shown}");
+    for id in ["revision b2 was applied", "revision c3 was applied"] {
+        assert!(shown.contains(id), "{shown}");
+    }
+
+    // A dirty mark.
+    probe
+        .exec(&format!(
+            "UPDATE revchain_log SET dirty = {} WHERE revision = 'c3'",
+            if kind == Kind::Postgres { "TRUE" } else { "1" }
+        ))
+        .await;
+    let s = status().await;
+    assert_eq!(s.state(), Dirty, "{s:?}");
+    let refused = m.upgrade(&pool, "head").await.unwrap_err();
+    assert_eq!(s.refusal, Some(refused.to_string()));
+    let (code, shown) = check(&this);
+    assert_eq!(code, Some(4), "{shown}");
+    assert!(shown.contains("revision c3"), "{shown}");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn status_tells_every_state_apart_on_postgres() {
+    status_states::<sqlx::Postgres>(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn status_tells_every_state_apart_on_mariadb() {
+    status_states::<sqlx::MySql>(Kind::MySql).await;
+}
+
+#[tokio::test]
+async fn status_tells_every_state_apart_on_sqlite() {
+    status_states::<sqlx::Sqlite>(Kind::Sqlite).await;
 }

@@ -37,6 +37,10 @@ impl<T: sealed::Driver> Backend for T {}
 pub(crate) struct HeadRow {
     pub revision: String,
     pub chain_digest: String,
+    /// Why the row cannot be trusted as read (a NULL, an empty string, a value of the
+    /// wrong type, a digest that is not one), or `None` for a well-formed row. A damaged
+    /// row never matches a revision: the state check refuses it by name.
+    pub defect: Option<String>,
 }
 
 /// One row of the log table.
@@ -46,6 +50,8 @@ pub(crate) struct LogRow {
     pub checksum: String,
     pub chain_digest: String,
     pub dirty: bool,
+    /// As [`HeadRow::defect`].
+    pub defect: Option<String>,
 }
 
 /// How applying a list of steps failed.
@@ -140,10 +146,18 @@ where
     let fetched = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(conn);
     async move {
         decode_rows(fetched.await, missing, |row| {
-            Ok(HeadRow {
-                revision: row.try_get(0)?,
-                chain_digest: row.try_get(1)?,
-            })
+            let mut defects = Vec::new();
+            let revision = text_cell(row, 0, "revision", &mut defects);
+            let chain_digest = text_cell(row, 1, "chain_digest", &mut defects);
+            // `dirty` is the mark of a head being downgraded (`Tables::poison_head`).
+            if chain_digest != "dirty" {
+                digest_cell(&chain_digest, "chain_digest", &mut defects);
+            }
+            HeadRow {
+                revision,
+                chain_digest,
+                defect: join_defects(defects),
+            }
         })
     }
 }
@@ -164,28 +178,93 @@ where
     let fetched = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(conn);
     async move {
         let rows = decode_rows(fetched.await, missing, |row| {
-            Ok(LogRow {
-                revision: row.try_get(0)?,
-                checksum: row.try_get(1)?,
-                chain_digest: row.try_get(2)?,
-                dirty: row.try_get(3)?,
-            })
+            let mut defects = Vec::new();
+            let revision = text_cell(row, 0, "revision", &mut defects);
+            let checksum = text_cell(row, 1, "checksum", &mut defects);
+            digest_cell(&checksum, "checksum", &mut defects);
+            let chain_digest = text_cell(row, 2, "chain_digest", &mut defects);
+            digest_cell(&chain_digest, "chain_digest", &mut defects);
+            let dirty = match row.try_get::<Option<bool>, _>(3) {
+                Ok(Some(dirty)) => dirty,
+                Ok(None) => {
+                    defects.push("dirty is NULL".to_owned());
+                    false
+                }
+                Err(_) => {
+                    defects.push("dirty is not a boolean".to_owned());
+                    false
+                }
+            };
+            LogRow {
+                revision,
+                checksum,
+                chain_digest,
+                dirty,
+                defect: join_defects(defects),
+            }
         })?;
         Ok(rows.unwrap_or_default())
     }
 }
 
-/// Fetched rows, each decoded with `decode`, or `None` when `missing` says the query
-/// failed because its table does not exist.
+/// Fetched rows, each decoded with `decode` (which never fails: a damaged row carries
+/// its defect), or `None` when `missing` says the query failed because its table does not
+/// exist.
 fn decode_rows<R, T>(
     fetched: Result<Vec<R>, sqlx::Error>,
     missing: fn(&sqlx::Error) -> bool,
-    decode: fn(&R) -> Result<T, sqlx::Error>,
+    decode: fn(&R) -> T,
 ) -> Result<Option<Vec<T>>, sqlx::Error> {
     match fetched {
-        Ok(rows) => rows.iter().map(decode).collect::<Result<_, _>>().map(Some),
+        Ok(rows) => Ok(Some(rows.iter().map(decode).collect())),
         Err(e) if missing(&e) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Column `index` (named `name`) of a bookkeeping row as text: a NULL, an empty string or
+/// a value that is not text is recorded in `defects` (and read as an empty string).
+fn text_cell<R: Row>(row: &R, index: usize, name: &str, defects: &mut Vec<String>) -> String
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    match row.try_get::<Option<String>, _>(index) {
+        Ok(Some(text)) if !text.is_empty() => text,
+        Ok(Some(_)) => {
+            defects.push(format!("{name} is empty"));
+            String::new()
+        }
+        Ok(None) => {
+            defects.push(format!("{name} is NULL"));
+            String::new()
+        }
+        Err(_) => {
+            defects.push(format!("{name} is not text"));
+            String::new()
+        }
+    }
+}
+
+/// Records in `defects` that `text` (column `name`, already read) is not a digest, unless
+/// it is empty (a defect recorded already).
+fn digest_cell(text: &str, name: &str, defects: &mut Vec<String>) {
+    if !text.is_empty() && text.parse::<revchain_core::Digest>().is_err() {
+        defects.push(format!("{name} `{}` is not a digest", shorten(text)));
+    }
+}
+
+fn join_defects(defects: Vec<String>) -> Option<String> {
+    (!defects.is_empty()).then(|| defects.join(", "))
+}
+
+/// `text` cut to at most 80 characters, for messages about values read from the database
+/// (which may be megabytes long).
+pub(crate) fn shorten(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 

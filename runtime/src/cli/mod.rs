@@ -43,7 +43,10 @@
 //!
 //! Exit codes: 0 success, 1 an error (bad file, bad target, database error, refused
 //! migration), 2 a usage error, 75 the migration lock could not be taken in time (try
-//! again later), 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
+//! again later); `check` with a database: 3 revisions pending, 4 refused (every command
+//! that changes the database refuses its state: edited, deleted or renamed applied
+//! revisions, a dirty mark, damaged tables), 5 the database is ahead of the binary, 6 it
+//! is both ahead and behind; 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
 //! --schema`, `test-roundtrip`, after dropping their scratch databases).
 
 mod autogen;
@@ -62,6 +65,7 @@ use revchain_core::{Dialect, History, Mode, Target};
 
 use crate::error::Error;
 use crate::migrator::Migrator;
+use crate::report::{DatabaseState, Status};
 use crate::table::Migrations;
 use crate::tables::{TableName, Tables};
 use crate::url::{DatabaseKind, Redactor};
@@ -214,8 +218,11 @@ pub enum Command {
         /// The revision.
         revision: String,
     },
-    /// Check the revision graph (one head, every rule); with --database-url, also that the
-    /// database has every revision applied and none unknown.
+    /// Check the revision graph (one head, every rule); with --database-url, also the
+    /// database's state, as every command that changes it checks it. Exit codes: 0 up to
+    /// date, 3 revisions pending, 4 refused (edited, deleted or renamed applied revisions, a
+    /// dirty mark, damaged tables: the message names every one), 5 the database is ahead of
+    /// this binary, 6 ahead and behind, 1 any other error.
     Check {
         /// Instead of checking the database: fail when the migrations at head do not
         /// produce this schema file (default: schema.sql next to the migrations directory),
@@ -721,41 +728,76 @@ async fn check(source: &Source<'_>, args: &Args, database: bool) -> Result<Strin
             .await
             .map_err(CliError::runtime);
         db.close().await;
-        let status = status?;
-        let mut problems = Vec::new();
-        if !status.pending.is_empty() {
-            problems.push(format!(
-                "{} revision(s) not applied: {} (run `upgrade heads`)",
-                status.pending.len(),
-                status.pending.join(", ")
-            ));
-        }
-        if !status.unknown.is_empty() {
-            problems.push(format!(
-                "the database has revision(s) this code does not know: {}",
-                status.unknown.join(", ")
-            ));
-        }
-        if !status.dirty.is_empty() {
-            problems.push(format!(
-                "revision(s) marked dirty by a failed run: {} (repair, then `stamp`)",
-                status.dirty.join(", ")
-            ));
-        }
-        if !problems.is_empty() {
-            return Err(CliError::user(format!(
-                "the database is not up to date with {}: {}",
-                m.dir(),
-                problems.join("; ")
-            )));
-        }
-        out.push_str(&format!(
-            "The database is up to date ({} revision(s) applied).\n",
-            status.applied.len()
-        ));
+        out.push_str(&database_verdict(&m, &status?)?);
     }
     Ok(out)
 }
+
+/// What `check` says about the database's state (the state check that every command that
+/// changes the database runs): the line to print when it is up to date, otherwise an error
+/// whose exit code tells why (see [`CHECK_BEHIND`] and the following).
+fn database_verdict(m: &Migrations, status: &Status) -> Result<String, CliError> {
+    let not_up_to_date = |code: u8, why: String| CliError {
+        message: format!("the database is not up to date with {}: {why}", m.dir()),
+        code,
+    };
+    let pending = || {
+        format!(
+            "{} revision(s) not applied: {} (run `upgrade heads`)",
+            status.pending.len(),
+            status.pending.join(", ")
+        )
+    };
+    let ahead = || {
+        format!(
+            "the database has revision(s) this binary does not know, recorded as applied by a \
+             newer release: {} (deploy the newer release; a rolling deploy may serve with \
+             `allow_database_ahead`)",
+            status.ahead.join(", ")
+        )
+    };
+    match status.state() {
+        DatabaseState::UpToDate => Ok(format!(
+            "The database is up to date ({} revision(s) applied).\n",
+            status.applied.len()
+        )),
+        DatabaseState::Behind => Err(not_up_to_date(CHECK_BEHIND, pending())),
+        DatabaseState::Ahead => Err(CliError {
+            message: format!("the database is ahead of {}: {}", m.dir(), ahead()),
+            code: CHECK_AHEAD,
+        }),
+        DatabaseState::Diverged => Err(CliError {
+            message: format!(
+                "the database has diverged from {}: {}; and {}",
+                m.dir(),
+                ahead(),
+                pending()
+            ),
+            code: CHECK_DIVERGED,
+        }),
+        _ => Err(CliError {
+            message: format!(
+                "every command that changes the database refuses it: {}",
+                status
+                    .refusal
+                    .as_deref()
+                    .unwrap_or("its state is not consistent")
+            ),
+            code: CHECK_REFUSED,
+        }),
+    }
+}
+
+/// `check`'s exit code when revisions are pending (`upgrade` would apply them).
+pub const CHECK_BEHIND: u8 = 3;
+/// `check`'s exit code when every command that changes the database would refuse it
+/// (an edited, deleted or renamed applied revision, a dirty mark, damaged tables).
+pub const CHECK_REFUSED: u8 = 4;
+/// `check`'s exit code when the database is ahead of the binary (a newer release
+/// migrated it; nothing is pending).
+pub const CHECK_AHEAD: u8 = 5;
+/// `check`'s exit code when the database is both ahead and behind.
+pub const CHECK_DIVERGED: u8 = 6;
 
 /// The revisions of `history -r START:END`, in table order: descendants of START (through
 /// `Revises`) that are ancestors of END, both ends included.

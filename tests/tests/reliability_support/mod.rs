@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod damage;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -214,6 +216,16 @@ impl Probe {
             Probe::Sqlite(c) => q().execute(c).await.map(|_| ()),
         };
         r.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Runs `sql`; whether it succeeded.
+    pub async fn try_exec(&mut self, sql: &str) -> bool {
+        let q = || sqlx::raw_sql(AssertSqlSafe(sql.to_owned()));
+        match self {
+            Probe::Postgres(c) => q().execute(c).await.is_ok(),
+            Probe::MySql(c) => q().execute(c).await.is_ok(),
+            Probe::Sqlite(c) => q().execute(c).await.is_ok(),
+        }
     }
 
     /// The first column of every row, as text (NULL as `None`).
