@@ -56,6 +56,8 @@ pub mod url;
 pub use backend::Backend;
 pub use error::{Aftermath, Error};
 pub use migrator::Migrator;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub use pool::quiet_statements;
 pub use report::{CurrentHead, Report, Status, StepReport};
 pub use revchain_core as core;
 pub use revchain_core::{Digest, Direction, Plan, StampPlan, Target, TargetError};
