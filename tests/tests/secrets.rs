@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
-use revchain_tests::{Dir, Kind, TestDb, admin, scalar, unique_name};
+use revchain_tests::{Dir, Kind, TestDb, admin, leaked_part, scalar, unique_name};
 
 /// Runs the `revchain` tool with `url` as `DATABASE_URL`; `rust_log` `None` leaves the
 /// tool's default filter.
@@ -35,29 +35,6 @@ fn printed(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// The first substring of `password` of 4 characters or more that `output` contains and
-/// that is not explained otherwise: not in the rest of the URL (`around`) nor in what the
-/// same command printed with another password (`baselines`).
-fn leaked<'p>(
-    password: &'p str,
-    around: &[&str],
-    output: &str,
-    baselines: &[String],
-) -> Option<&'p str> {
-    let n = password.len();
-    for len in (4..=n).rev() {
-        for start in 0..=n - len {
-            let part = &password[start..start + len];
-            let explained = around.iter().any(|a| a.contains(part))
-                || baselines.iter().any(|b| b.contains(part));
-            if !explained && output.contains(part) {
-                return Some(part);
-            }
-        }
-    }
-    None
 }
 
 /// The URLs a password is tried in: (prefix, suffix) around it.
@@ -154,9 +131,9 @@ proptest! {
             let url = format!("{prefix}{password}{suffix}");
             let output = everything_printed(&dir, &url);
             prop_assert!(
-                leaked(&password, &[prefix, suffix], &output, &baselines).is_none(),
+                leaked_part(&password, &[prefix, suffix], &output, &baselines).is_none(),
                 "{url}: {:?} printed in:\n{output}",
-                leaked(&password, &[prefix, suffix], &output, &baselines)
+                leaked_part(&password, &[prefix, suffix], &output, &baselines)
             );
         }
     }
