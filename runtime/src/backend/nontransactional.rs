@@ -98,8 +98,8 @@ fn tokens(sql: &str) -> Vec<Token> {
             i += sql[i..].chars().take_while(char::is_ascii_digit).count();
         } else if rest.starts_with("*/") {
             i += 2;
-        } else if rest.starts_with("/*") {
-            i = rest[2..].find("*/").map_or(sql.len(), |e| i + 2 + e + 2);
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            i = body.find("*/").map_or(sql.len(), |e| i + 2 + e + 2);
         } else if c == '#'
             || (rest.starts_with("--") && rest[2..].starts_with(char::is_whitespace))
             || rest == "--"
