@@ -17,6 +17,11 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! sqlx logs any statement slower than a second at `warn`, with its whole text: a slow
+//! revision's SQL (`CREATE ROLE … PASSWORD '…'` included) would reach the application's
+//! logs. revchain's own pools log statements only at `trace`; give the pool you hand to
+//! revchain the same setting with [`quiet_statements`].
 
 #![forbid(unsafe_code)]
 // Without a database backend (e.g. as a build-dependency for `build::track`), the engine
