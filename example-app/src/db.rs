@@ -50,16 +50,19 @@ impl Db {
 }
 
 /// Connects to `url` (a missing SQLite file is created). The error message never holds
-/// the password.
+/// the password: a URL that a driver would misread is refused before any driver sees it
+/// ([`revchain::url::check`]), and every message goes through the URL's [`Redactor`].
+/// sqlx logs statement text only at `trace` on these pools ([`revchain::quiet_statements`]).
 pub async fn connect(url: &str) -> Result<Db, String> {
     let redactor = Redactor::for_url(url);
     let fail = |e: sqlx::Error| {
         format!(
             "cannot connect to {}: {}",
             redact(url),
-            redactor.scrub(&message(&e))
+            redactor.scrub_message(&message(&e))
         )
     };
+    revchain::url::check(url).map_err(|e| e.to_string())?;
     let kind = DatabaseKind::of(url).ok_or_else(|| {
         format!(
             "`{}` is not a database URL this app can use: use postgres://…, mysql://… (or \
@@ -70,20 +73,32 @@ pub async fn connect(url: &str) -> Result<Db, String> {
     Ok(match kind {
         DatabaseKind::Postgres => {
             let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(fail)?;
-            Db::Postgres(pool_options().connect_with(opts).await.map_err(fail)?)
+            Db::Postgres(open(opts).await.map_err(fail)?)
         }
         DatabaseKind::MySql => {
             let opts = sqlx::mysql::MySqlConnectOptions::from_str(url).map_err(fail)?;
-            Db::MySql(pool_options().connect_with(opts).await.map_err(fail)?)
+            Db::MySql(open(opts).await.map_err(fail)?)
         }
         DatabaseKind::Sqlite => {
             let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
                 .map_err(fail)?
                 .create_if_missing(true)
                 .foreign_keys(true);
-            Db::Sqlite(pool_options().connect_with(opts).await.map_err(fail)?)
+            Db::Sqlite(open(opts).await.map_err(fail)?)
         }
     })
+}
+
+/// The pool, after one connection made directly: a pool retries a failed connection until
+/// its acquire timeout and then hides the driver's reason.
+async fn open<DB: sqlx::Database>(
+    opts: <DB::Connection as sqlx::Connection>::Options,
+) -> Result<sqlx::Pool<DB>, sqlx::Error> {
+    use sqlx::ConnectOptions as _;
+    let opts = revchain::quiet_statements(opts);
+    let first = opts.connect().await?;
+    let _ = sqlx::Connection::close(first).await;
+    pool_options().connect_with(opts).await
 }
 
 fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {

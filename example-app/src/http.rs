@@ -60,7 +60,7 @@ impl ApiError {
 
     /// A database failure: the details go to the log, not to the client.
     fn database(state: &AppState, e: &sqlx::Error) -> ApiError {
-        let detail = state.redactor.scrub(&message(e));
+        let detail = state.redactor.scrub_message(&message(e));
         if is_unavailable(e) {
             tracing::warn!("database unavailable: {detail}");
             ApiError::new(
@@ -130,7 +130,7 @@ async fn health(State(state): State<AppState>) -> Response {
                 .into_response()
         }
         Err(e) => {
-            let detail = state.redactor.scrub(&e.to_string());
+            let detail = state.redactor.scrub_message(&e.to_string());
             tracing::warn!("health check: {detail}");
             (
                 StatusCode::SERVICE_UNAVAILABLE,

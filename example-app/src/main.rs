@@ -129,14 +129,14 @@ fn main() -> ExitCode {
 }
 
 /// Logs to stderr: the app and revchain at `info`, the rest at `warn`, unless `RUST_LOG`
-/// says otherwise.
+/// says otherwise; every line without the database URL's secrets ([`revchain::cli::LogWriter`]).
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,example_app=info,revchain=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(revchain::cli::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
@@ -144,11 +144,12 @@ fn init_logging() {
 
 async fn run_server(args: ServeArgs, started: Instant) -> ExitCode {
     init_logging();
+    revchain::cli::redact_in_logs(&args.database_url);
     let redactor = Redactor::for_url(&args.database_url);
     match serve(&args, &redactor, started).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            tracing::error!("{}", redactor.scrub(&failure.message));
+            tracing::error!("{}", redactor.scrub_message(&failure.message));
             ExitCode::from(failure.code)
         }
     }

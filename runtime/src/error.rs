@@ -409,12 +409,14 @@ impl Error {
     }
 }
 
-/// The database's own message for a driver error.
+/// The database's own message for a driver error, with any URL in it redacted (sqlx's
+/// `Configuration` errors may quote one).
 pub(crate) fn driver_message(e: &sqlx::Error) -> String {
-    match e {
+    let message = match e {
         sqlx::Error::Database(db) => db.message().to_owned(),
         other => other.to_string(),
-    }
+    };
+    crate::url::redact_urls_in(&message)
 }
 
 /// The database's error code, if any.

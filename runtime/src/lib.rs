@@ -17,6 +17,11 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! sqlx logs any statement slower than a second at `warn`, with its whole text: a slow
+//! revision's SQL (`CREATE ROLE … PASSWORD '…'` included) would reach the application's
+//! logs. revchain's own pools log statements only at `trace`; give the pool you hand to
+//! revchain the same setting with [`quiet_statements`].
 
 #![forbid(unsafe_code)]
 // Without a database backend (e.g. as a build-dependency for `build::track`), the engine
@@ -58,6 +63,8 @@ pub mod url;
 pub use backend::Backend;
 pub use error::{Aftermath, Error};
 pub use migrator::Migrator;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub use pool::quiet_statements;
 pub use report::{CurrentHead, DatabaseState, Report, Status, StepReport};
 pub use revchain_core as core;
 pub use revchain_core::{Digest, Direction, Plan, StampPlan, Target, TargetError};

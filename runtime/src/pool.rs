@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use revchain_core::Dialect;
 
-use crate::url::{DatabaseKind, Redactor, redact};
+use crate::url::{DatabaseKind, Redactor, UrlError, redact};
 
 /// A pool on one of the databases this build supports.
 #[derive(Debug, Clone)]
@@ -44,6 +44,27 @@ pub(crate) enum ConnectError {
     /// Connecting failed; holds the redacted URL and the driver's message, scrubbed of the
     /// password.
     Failed(String, String),
+    /// The URL was refused before any driver read it.
+    Url(UrlError),
+}
+
+/// `options` with sqlx's statement logging moved down to `trace`, both for every statement
+/// and for slow ones: sqlx logs a statement that takes longer than a second at `warn`, with
+/// its whole text, so that every slow revision (`CREATE ROLE … PASSWORD '…'` included) would
+/// appear in an application's default logs. revchain sets this on every pool it builds; set
+/// it on the pool you give revchain too. Statement text then shows only when `sqlx::query`
+/// is enabled at `trace` (`RUST_LOG=sqlx::query=trace`).
+///
+/// ```
+/// use std::str::FromStr;
+/// let options = sqlx::postgres::PgConnectOptions::from_str("postgres://app@db/shop").unwrap();
+/// let options = revchain::quiet_statements(options);
+/// # let _ = options;
+/// ```
+pub fn quiet_statements<O: sqlx::ConnectOptions>(options: O) -> O {
+    options
+        .log_statements(log::LevelFilter::Trace)
+        .log_slow_statements(log::LevelFilter::Trace, Duration::from_secs(1))
 }
 
 /// The databases this build was compiled for.
@@ -75,6 +96,7 @@ async fn open<DB: sqlx::Database>(
     opts: <DB::Connection as sqlx::Connection>::Options,
 ) -> Result<sqlx::Pool<DB>, sqlx::Error> {
     use sqlx::ConnectOptions as _;
+    let opts = quiet_statements(opts);
     let first = opts.connect().await?;
     let _ = sqlx::Connection::close(first).await;
     options().connect_with(opts).await
@@ -86,11 +108,12 @@ impl AnyPool {
     pub async fn connect(url: &str, create: bool) -> Result<AnyPool, ConnectError> {
         // Only SQLite creates a database by connecting.
         let _ = create;
+        crate::url::check(url).map_err(ConnectError::Url)?;
         let redactor = Redactor::for_url(url);
         let fail = |e: sqlx::Error| {
             ConnectError::Failed(
                 redact(url),
-                redactor.scrub(&crate::error::driver_message(&e)),
+                redactor.scrub_message(&crate::error::driver_message(&e)),
             )
         };
         match DatabaseKind::of(url) {
@@ -117,10 +140,10 @@ impl AnyPool {
                     Err(_) if !create && !file.as_os_str().is_empty() && !file.exists() => {
                         Err(ConnectError::Failed(
                             redact(url),
-                            format!(
+                            redactor.scrub(&format!(
                                 "the file {} does not exist (`upgrade` and `stamp` create it)",
                                 file.display()
-                            ),
+                            )),
                         ))
                     }
                     Err(e) => Err(fail(e)),

@@ -289,3 +289,28 @@ impl Dir {
         load(self.path())
     }
 }
+
+/// The longest part of `password`, 4 characters or more, that `output` shows and that
+/// nothing else explains: it is not in the rest of the URL (`around`) nor in what the same
+/// command printed with another password (`baselines`). `None` when no such part shows.
+pub fn leaked_part<'p>(
+    password: &'p str,
+    around: &[&str],
+    output: &str,
+    baselines: &[String],
+) -> Option<&'p str> {
+    let n = password.len();
+    for len in (4..=n).rev() {
+        for start in 0..=n - len {
+            let Some(part) = password.get(start..start + len) else {
+                continue;
+            };
+            let explained = around.iter().any(|a| a.contains(part))
+                || baselines.iter().any(|b| b.contains(part));
+            if !explained && output.contains(part) {
+                return Some(part);
+            }
+        }
+    }
+    None
+}

@@ -597,3 +597,140 @@ async fn postgres() {
 async fn mariadb() {
     on_server(Kind::MySql, "MySQL/MariaDB").await;
 }
+
+/// What the app prints for `url`: `serve` (which fails to connect, or to find the
+/// database), and its embedded CLI's `migrate current -v` and `migrate upgrade head`.
+fn app_output(app: &App, url: &str) -> String {
+    let mut all = String::new();
+    for args in [
+        &["serve", "--bind", "127.0.0.1:0"][..],
+        &["migrate", "current", "-v"],
+        &["migrate", "upgrade", "head"],
+    ] {
+        let out = app
+            .command()
+            .env("DATABASE_URL", url)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running example-app");
+        assert!(!out.status.success(), "{url} {args:?} succeeded");
+        all.push_str(&String::from_utf8_lossy(&out.stdout));
+        all.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    all
+}
+
+/// The URLs a password is tried in, as (prefix, suffix) around it: a dead port, a refused
+/// MariaDB login (root has no password here), a missing PostgreSQL database (the server
+/// trusts local connections), and no `//`.
+const PASSWORD_SHAPES: [(&str, &str); 4] = [
+    ("postgres://rc_user:", "@127.0.0.1:1/rc_db"),
+    ("mysql://root:", "@127.0.0.1:3306/mysql"),
+    ("postgres://postgres:", "@127.0.0.1:5432/rc_missing_db"),
+    ("postgres:postgres:", "@127.0.0.1:5432/postgres"),
+];
+
+/// Passwords made of any printable ASCII (unencoded `/ ? # @ :`, spaces, quotes, `%`) never
+/// show, nor any part of 4 characters of them, in what the app prints: its server's log and
+/// its embedded CLI.
+#[test]
+fn no_part_of_a_password_is_printed() {
+    use proptest::prelude::*;
+    let app = App::new(None, None);
+    let baselines: Vec<Vec<String>> = PASSWORD_SHAPES
+        .iter()
+        .map(|(prefix, suffix)| {
+            vec![
+                app_output(&app, &format!("{prefix}Zq9vXk{suffix}")),
+                app_output(&app, &format!("{prefix}Zq/v?k#{suffix}")),
+            ]
+        })
+        .collect();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 8,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let quoted = ["p/a#s?s@w", "se@cret@x", "pa55 w0rd'\"`", "%41%2Fzz%"];
+    for password in quoted {
+        check_password(&app, password, &baselines);
+    }
+    runner
+        .run(&"[ -~]{4,16}", |password| {
+            check_password(&app, &password, &baselines);
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn check_password(app: &App, password: &str, baselines: &[Vec<String>]) {
+    for ((prefix, suffix), baseline) in PASSWORD_SHAPES.iter().zip(baselines) {
+        let url = format!("{prefix}{password}{suffix}");
+        let output = app_output(app, &url);
+        let leaked = revchain_tests::leaked_part(password, &[prefix, suffix], &output, baseline);
+        assert!(leaked.is_none(), "{url}: {leaked:?} printed in:\n{output}");
+    }
+}
+
+/// Holds an exclusive lock on `users` for `hold`, from another connection: a statement of
+/// the app on `users` waits, and so takes longer than sqlx's one-second threshold for a
+/// "slow statement". Returns once the lock is held.
+fn lock_users(url: &str, hold: Duration) -> std::thread::JoinHandle<()> {
+    let url = url.to_owned();
+    let (tx, rx) = mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connecting");
+            let mut tx_db = conn.begin().await.expect("a transaction");
+            sqlx::raw_sql("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut *tx_db)
+                .await
+                .expect("locking users");
+            let _ = tx.send(());
+            tokio::time::sleep(hold).await;
+            tx_db.commit().await.expect("committing");
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the lock is held");
+    holder
+}
+
+/// sqlx logs every statement slower than a second at `warn`, with its whole text (a
+/// revision's `CREATE ROLE … PASSWORD '…'`, a query's data): neither the app's embedded CLI
+/// nor its server prints statement text at its default level.
+#[tokio::test]
+async fn slow_statements_are_not_printed() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let app = App::new(Some(db.url.clone()), None);
+    app.ok(&["migrate", "upgrade", BELOW_HEAD]);
+
+    // The embedded CLI: the last revision's UPDATE waits for the lock.
+    let holder = lock_users(&db.url, Duration::from_millis(1600));
+    let up = app.run(&["migrate", "upgrade", "head"]);
+    holder.join().expect("the lock holder");
+    let log = String::from_utf8_lossy(&up.stderr).into_owned();
+    assert!(up.status.success(), "{log}");
+    assert!(log.contains("applied e61f8a2b4d57"), "{log}");
+
+    // The server: migrating at start waits the same way.
+    app.ok(&["migrate", "downgrade", BELOW_HEAD]);
+    let holder = lock_users(&db.url, Duration::from_millis(1600));
+    let server = app.serve(&[]);
+    holder.join().expect("the lock holder");
+    let log = log + &server.stop(&app);
+    for text in [
+        "UPDATE users",
+        "1970-01-01",
+        "slow statement",
+        "db.statement",
+    ] {
+        assert!(!log.contains(text), "`{text}` printed:\n{log}");
+    }
+}

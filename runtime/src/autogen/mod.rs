@@ -57,6 +57,9 @@ pub enum Error {
          mariadb://) or sqlite:// (this build supports: {1})"
     )]
     UnsupportedUrl(String, String),
+    /// The URL was refused before connecting (see [`crate::url::check`]).
+    #[error(transparent)]
+    Url(#[from] crate::url::UrlError),
     /// Connecting failed.
     #[error("cannot connect to {url}: {message}")]
     Connect {
@@ -315,5 +318,6 @@ pub(crate) async fn connect(url: &str) -> Result<db::AnyPool, Error> {
             Error::UnsupportedUrl(url, supported)
         }
         crate::pool::ConnectError::Failed(url, message) => Error::Connect { url, message },
+        crate::pool::ConnectError::Url(e) => Error::Url(e),
     })
 }

@@ -88,6 +88,10 @@ impl Scratches {
                 DatabaseKind::Sqlite => cfg!(feature = "sqlite"),
             })
             .ok_or_else(|| Error::UnsupportedUrl(redact(url), crate::pool::supported()))?;
+        // A SQLite URL only says "SQLite": its path is not used.
+        if kind != DatabaseKind::Sqlite {
+            crate::url::check(url)?;
+        }
         Ok(Scratches {
             url: url.to_owned(),
             kind,
@@ -139,7 +143,7 @@ impl Scratches {
     fn connect_error(&self, e: &sqlx::Error) -> Error {
         Error::Connect {
             url: redact(&self.url),
-            message: Redactor::for_url(&self.url).scrub(&driver_message(e)),
+            message: Redactor::for_url(&self.url).scrub_message(&driver_message(e)),
         }
     }
 
@@ -151,7 +155,7 @@ impl Scratches {
         sqlx::pool::PoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(crate::pool::quiet_statements(options))
             .await
             .map_err(|e| self.connect_error(&e))
     }
@@ -204,13 +208,16 @@ impl Scratches {
 
     /// Runs one statement on the server's administrative connection (the URL as given).
     async fn admin(&self, sql: &str) -> Result<(), AdminError> {
-        let scrub = |e: sqlx::Error| Redactor::for_url(&self.url).scrub(&driver_message(&e));
+        let scrub =
+            |e: sqlx::Error| Redactor::for_url(&self.url).scrub_message(&driver_message(&e));
         let fail = |e: sqlx::Error| AdminError::Connect(scrub(e));
         let failed = |e: sqlx::Error| AdminError::Statement(scrub(e));
         match self.kind {
             #[cfg(feature = "postgres")]
             DatabaseKind::Postgres => {
-                let opts = sqlx::postgres::PgConnectOptions::from_str(&self.url).map_err(fail)?;
+                let opts = sqlx::postgres::PgConnectOptions::from_str(&self.url)
+                    .map(crate::pool::quiet_statements)
+                    .map_err(fail)?;
                 let mut conn = match opts.connect().await {
                     Ok(c) => c,
                     // The URL's database may not exist yet: the server is what matters.
@@ -227,17 +234,17 @@ impl Scratches {
             }
             #[cfg(feature = "mysql")]
             DatabaseKind::MySql => {
-                let opts = sqlx::mysql::MySqlConnectOptions::from_str(&self.url).map_err(fail)?;
+                let opts = sqlx::mysql::MySqlConnectOptions::from_str(&self.url)
+                    .map(crate::pool::quiet_statements)
+                    .map_err(fail)?;
                 let mut conn = match opts.connect().await {
                     Ok(c) => c,
-                    Err(e) if crate::error::driver_code(&e).as_deref() == Some("42000") => {
-                        sqlx::mysql::MySqlConnectOptions::from_str(&self.url)
-                            .map_err(fail)?
-                            .database("mysql")
-                            .connect()
-                            .await
-                            .map_err(fail)?
-                    }
+                    Err(e) if crate::error::driver_code(&e).as_deref() == Some("42000") => opts
+                        .clone()
+                        .database("mysql")
+                        .connect()
+                        .await
+                        .map_err(fail)?,
                     Err(e) => return Err(fail(e)),
                 };
                 let r = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))

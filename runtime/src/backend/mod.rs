@@ -18,6 +18,8 @@ use crate::tables::{Tables, Work};
 
 #[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "mysql")]
+mod nontransactional;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -435,6 +437,39 @@ pub(crate) async fn apply_marked<DB: SessionLocked>(
     index: usize,
     progress: Progress<'_>,
 ) -> Result<(), Failure> {
+    apply_marked_with::<DB>(
+        conn,
+        tables,
+        work,
+        index,
+        progress,
+        FirstFailure::ChangedNothing,
+    )
+    .await
+}
+
+/// What a failed first statement of a marked revision left behind.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstFailure {
+    /// Nothing: a failed statement changes nothing on its own, so the mark can go.
+    ChangedNothing,
+    /// Maybe part of it: on a table whose engine ignores transactions (MyISAM), a
+    /// multi-row `INSERT` that fails at its third row keeps the first two. The mark stays.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    MayHaveWritten,
+}
+
+/// [`apply_marked`], saying what a failed first statement leaves behind.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn apply_marked_with<DB: SessionLocked>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+    work: &Work<'_>,
+    index: usize,
+    progress: Progress<'_>,
+    first_failure: FirstFailure,
+) -> Result<(), Failure> {
     let d = DB::DIALECT;
     let id = work.revision.id();
     let mark = tables.mark_running(d, work);
@@ -451,7 +486,10 @@ pub(crate) async fn apply_marked<DB: SessionLocked>(
         if let Err(error) = DB::execute(conn, stmt).await {
             // Nothing ran before the first statement (a failed statement changes nothing on
             // its own): the mark can go.
-            let aftermath = if k == 0 && DB::exec_in_transaction(conn, &unmark).await.is_ok() {
+            let aftermath = if k == 0
+                && first_failure == FirstFailure::ChangedNothing
+                && DB::exec_in_transaction(conn, &unmark).await.is_ok()
+            {
                 Aftermath::RolledBack
             } else {
                 Aftermath::Dirty

@@ -3,7 +3,8 @@
 //!
 //! - A revision whose statements are all data statements (`INSERT`, `UPDATE`, `DELETE`,
 //!   `SELECT`, …) and that is transactional runs in a real transaction together with its
-//!   bookkeeping: all or nothing.
+//!   bookkeeping: all or nothing; unless it writes to a table whose engine ignores
+//!   transactions (MyISAM, MEMORY, Aria…: see `nontransactional`), which runs marked as below.
 //! - Any other revision is marked dirty in the log first (committed), its statements run one
 //!   by one, then its bookkeeping and the removal of the mark commit together. When its first
 //!   statement fails nothing ran, so the mark is removed again; otherwise it stays, and the
@@ -18,9 +19,11 @@ use revchain_core::{Dialect, Direction};
 use sqlx::mysql::{MySql, MySqlConnection, MySqlDatabaseError};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
+use super::nontransactional::non_transactional_targets;
 use super::{
-    Done, Failure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked, lock_session,
-    log_disagrees, read_head_rows, read_log_rows, sealed::Driver, statements,
+    Done, Failure, FirstFailure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked,
+    apply_marked_with, lock_session, log_disagrees, read_head_rows, read_log_rows, sealed::Driver,
+    statements,
 };
 use crate::error::{Aftermath, Error, Stage};
 use crate::tables::{Tables, Work, literal};
@@ -160,6 +163,28 @@ fn runs_atomically(work: &Work<'_>) -> bool {
         return false;
     }
     split.statements.iter().all(|s| is_data_statement(s.sql))
+}
+
+/// Whether a data-only revision writes to a table whose engine ignores transactions
+/// (MyISAM, MEMORY, Aria…): then a transaction would not hold it, and it runs marked
+/// dirty like DDL (see [`non_transactional_targets`]).
+async fn writes_non_transactional(
+    conn: &mut MySqlConnection,
+    work: &Work<'_>,
+    stmts: &[(String, usize)],
+) -> Result<bool, Failure> {
+    let found = non_transactional_targets(conn, work, stmts)
+        .await
+        .map_err(|e| {
+            Failure::db(
+                &format!(
+                    "reading the engines of the tables revision {} writes to",
+                    work.revision.id()
+                ),
+                &e,
+            )
+        })?;
+    Ok(!found.is_empty())
 }
 
 /// A duplicate key (ER_DUP_ENTRY) while recording a step that the version table says is
@@ -308,7 +333,25 @@ impl Driver for MySql {
         _timeout: Duration,
     ) -> Result<(), Failure> {
         for (index, work) in works.iter().enumerate() {
-            if runs_atomically(work) {
+            let atomic = runs_atomically(work);
+            if atomic
+                && writes_non_transactional(
+                    conn,
+                    work,
+                    &statements(work.sql(), D, work.sql_line()),
+                )
+                .await?
+            {
+                apply_marked_with::<MySql>(
+                    conn,
+                    tables,
+                    work,
+                    index,
+                    progress,
+                    FirstFailure::MayHaveWritten,
+                )
+                .await?;
+            } else if atomic {
                 apply_atomic(conn, tables, work, index, progress).await?;
             } else {
                 apply_marked::<MySql>(conn, tables, work, index, progress).await?;

@@ -7,8 +7,18 @@ use crate::report::{CurrentHead, Report, Status};
 
 use super::CliError;
 
-/// Connects to `url`; `create` allows creating a missing SQLite file.
+/// Connects to `url`; `create` allows creating a missing SQLite file. SQLite's in-memory
+/// database is refused: it is gone when the command ends, so migrating it (or reading its
+/// state) would report a success that nothing keeps.
 pub(crate) async fn connect(url: &str, create: bool) -> Result<AnyPool, CliError> {
+    if crate::url::is_sqlite_memory(url) {
+        return Err(CliError::user(format!(
+            "`{}` is SQLite's in-memory database, which is gone when this command ends: the CLI \
+             refuses it (an application may migrate one through the library); write \
+             sqlite://path/to/file.db, or sqlite://file.db?mode=rwc to create the file",
+            crate::url::redact(url)
+        )));
+    }
     AnyPool::connect(url, create).await.map_err(|e| match e {
         ConnectError::Unsupported(url, supported) => {
             CliError::from_display(Error::UnsupportedUrl(url, supported))
@@ -16,6 +26,7 @@ pub(crate) async fn connect(url: &str, create: bool) -> Result<AnyPool, CliError
         ConnectError::Failed(url, message) => {
             CliError::user(format!("cannot connect to {url}: {message}"))
         }
+        ConnectError::Url(e) => CliError::from_display(e),
     })
 }
 

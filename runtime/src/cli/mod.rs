@@ -52,7 +52,10 @@
 mod autogen;
 mod db;
 mod files;
+mod logging;
 mod output;
+
+pub use logging::{LogLine, LogWriter, init_logging, redact_in_logs};
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -362,11 +365,17 @@ impl<'a> Source<'a> {
 /// Runs the CLI on the migrations compiled into the binary (`my-app migrate …`).
 /// Errors go to stderr (passwords removed); the exit code says how it ended.
 pub async fn run(migrations: &Migrations, args: Args) -> ExitCode {
+    if let Some(url) = &args.database_url {
+        redact_in_logs(url);
+    }
     finish(execute(&Source::Embedded(migrations), &args).await, &args)
 }
 
 /// Runs the CLI on a migrations directory (the `revchain` tool).
 pub async fn run_on_dir(args: Args) -> ExitCode {
+    if let Some(url) = &args.database_url {
+        redact_in_logs(url);
+    }
     let dir = args.dir.clone();
     finish(execute(&Source::Dir(&dir), &args).await, &args)
 }
@@ -391,7 +400,10 @@ pub fn main(migrations: &Migrations) -> ExitCode {
         #[command(flatten)]
         args: Args,
     }
-    let cli = Cli::parse();
+    let cli = match parse_command_line::<Cli>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_logging();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -415,7 +427,10 @@ pub fn tool_main() -> ExitCode {
         #[command(flatten)]
         args: Args,
     }
-    let cli = Cli::parse();
+    let cli = match parse_command_line::<Cli>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_logging();
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -429,19 +444,19 @@ pub fn tool_main() -> ExitCode {
     }
 }
 
-/// Logs to stderr (in colour only on a terminal): `revchain` events at `info`, everything
-/// else at `warn`, unless `RUST_LOG` says otherwise. Does nothing if a subscriber is already installed.
-pub fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,revchain=info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .without_time()
-        .try_init();
+/// The command line, or the exit code after clap's message (help, version, a usage error)
+/// was printed, with every URL in it redacted: clap quotes back the argument it rejects,
+/// which may be a database URL given in the wrong place.
+fn parse_command_line<C: Parser>() -> Result<C, ExitCode> {
+    C::try_parse().map_err(|e| {
+        let text = crate::url::redact_urls_in(&e.render().to_string());
+        if e.use_stderr() {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+        ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+    })
 }
 
 fn finish(result: Result<String, CliError>, args: &Args) -> ExitCode {
@@ -462,8 +477,7 @@ fn finish(result: Result<String, CliError>, args: &Args) -> ExitCode {
             let mut stderr = std::io::stderr().lock();
             // A URL given where something else belongs (`revchain show postgres://…`) is
             // quoted back by the error about it: its password goes too.
-            let message = crate::url::redact_urls_in(&e.message);
-            let _ = writeln!(stderr, "error: {}", redactor.scrub(&message));
+            let _ = writeln!(stderr, "error: {}", redactor.scrub_message(&e.message));
             ExitCode::from(e.code)
         }
     }
