@@ -71,10 +71,7 @@ fn main() -> ExitCode {
             );
             return ExitCode::FAILURE;
         }
-        eprintln!(
-            "{done}/{total} graphs, {:.0?}",
-            started.elapsed()
-        );
+        eprintln!("{done}/{total} graphs, {:.0?}", started.elapsed());
     }
     println!(
         "seed {seed}: {total} graphs of up to {revs} revisions agree with Alembic: {agreed} \

@@ -63,6 +63,12 @@ fn random_graphs_agree_with_alembic() {
          with Alembic; the first ones:\n\n{}",
         tally.failures.len(),
         cases.len(),
-        tally.failures.iter().take(4).cloned().collect::<Vec<_>>().join("\n")
+        tally
+            .failures
+            .iter()
+            .take(6)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
