@@ -519,3 +519,174 @@ proptest! {
         }
     }
 }
+
+/// Issue 14, class by class: each expectation is what Alembic 1.20 does on the same graph
+/// (`tests/tests/alembic_conformance.rs` checks them on random graphs).
+mod alembic {
+    use super::*;
+
+    fn graph(files: &[(&str, &[&str], &str)]) -> Graph {
+        let files: Vec<_> = files
+            .iter()
+            .map(|(id, parents, extra)| file_with(id, parents, extra))
+            .collect();
+        build(&files).unwrap().0
+    }
+
+    #[test]
+    fn plus_n_walks_from_the_one_current_tip() {
+        // b1 → b2 beside a0 → c1: after b1, +1 applies b2 (the other base is not a step).
+        let g = graph(&[
+            ("a0", &[], ""),
+            ("b1", &[], "-- Branch Labels: bee"),
+            ("b2", &["b1"], ""),
+            ("c1", &["a0"], ""),
+        ]);
+        assert_eq!(up(&g, "+1", &["b1"]).unwrap().0, ["b2"]);
+        assert!(matches!(
+            up(&g, "+1", &["c1"]),
+            Err(TargetError::OutOfRange { available: 0, .. })
+        ));
+        // With two current tips Alembic refuses the walk as ambiguous.
+        let err = up(&g, "+1", &["b1", "a0"]).unwrap_err();
+        assert!(
+            matches!(&err, TargetError::SeveralCurrent { current, .. } if current == &["a0", "b1"]),
+            "{err}"
+        );
+        // From nothing, several bases are several ways to go.
+        assert!(matches!(
+            up(&g, "+1", &[]),
+            Err(TargetError::RelativeAmbiguous { .. })
+        ));
+        // Below a merge, the walk takes the merge and what it needs.
+        assert_eq!(up(&shop(), "+1", &["b"]).unwrap().0, ["c", "m"]);
+        assert_eq!(up(&shop(), "+2", &["c"]).unwrap().0, ["b", "m", "d"]);
+    }
+
+    #[test]
+    fn minus_one_from_a_merge_is_ambiguous() {
+        let err = down(&shop(), "-1", &["m"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`-1` is ambiguous: from `m` the walk can go down to 2 (b, c); name the revision \
+             instead"
+        );
+        // With several current revisions, -1 names none of them.
+        assert!(matches!(
+            down(&shop(), "-1", &["b", "c"]),
+            Err(TargetError::SeveralCurrent { .. })
+        ));
+    }
+
+    #[test]
+    fn stamp_below_a_merge_replaces_the_tips_above() {
+        let g = shop();
+        let s = g.plan_stamp(&t("b"), &at(&g, &["m"])).unwrap();
+        assert_eq!(ids(&g, &s.heads_after), ["b"]);
+        assert_eq!(ids(&g, &s.removed), ["m", "c"]);
+        // A target on another lineage joins the current tips.
+        let g = graph(&[("a", &[], ""), ("x", &[], "-- Branch Labels: other")]);
+        let s = g.plan_stamp(&t("x"), &at(&g, &["a"])).unwrap();
+        assert_eq!(ids(&g, &s.heads_after), ["a", "x"]);
+        // `heads` records every head, whatever is current.
+        let s = g.plan_stamp(&Target::Heads, &at(&g, &["a"])).unwrap();
+        assert_eq!(ids(&g, &s.heads_after), ["a", "x"]);
+        // Alembic's `stamp heads` from x and h2 merges both rows into h1 and then skips h2,
+        // already a row: h2 is lost. revchain keeps every head.
+        let g2 = graph(&[
+            ("a", &[], ""),
+            ("x", &["a"], ""),
+            ("h1", &["x"], ""),
+            ("b", &[], "-- Branch Labels: other"),
+            ("h2", &["b"], ""),
+        ]);
+        let s = g2
+            .plan_stamp(&Target::Heads, &at(&g2, &["x", "h2"]))
+            .unwrap();
+        assert_eq!(ids(&g2, &s.heads_after), ["h2", "h1"]);
+        // label@base forgets the tips on the label's lineage only.
+        let s = g
+            .plan_stamp(&t("other@base"), &at(&g, &["a", "x"]))
+            .unwrap();
+        assert_eq!(ids(&g, &s.heads_after), ["a"]);
+    }
+
+    #[test]
+    fn base_id_minus_one_is_base() {
+        let g = shop();
+        assert_eq!(down(&g, "a-1", &["m"]).unwrap().0, ["m", "c", "b", "a"]);
+        assert_eq!(down(&g, "b-2", &["m"]).unwrap().0, ["m", "c", "b", "a"]);
+        assert!(matches!(
+            down(&g, "a-2", &["m"]),
+            Err(TargetError::OutOfRange { available: 1, .. })
+        ));
+        // Upgrading to base is a downgrade.
+        assert!(matches!(
+            up(&g, "a-1", &[]),
+            Err(TargetError::WrongDirection { .. })
+        ));
+        let s = g.plan_stamp(&t("a-1"), &at(&g, &["m"])).unwrap();
+        assert!(s.heads_after.is_empty());
+    }
+
+    #[test]
+    fn label_steps_walk_the_label_lineage() {
+        // a → b (cart) → c, and a → x beside it.
+        let g = graph(&[
+            ("a", &[], ""),
+            ("b", &["a"], "-- Branch Labels: cart"),
+            ("c", &["b"], ""),
+            ("x", &["a"], "-- Branch Labels: other"),
+        ]);
+        assert_eq!(t("cart@-2"), Target::BranchRelative("cart".into(), -2));
+        assert_eq!(t("cart@+1").to_string(), "cart@+1");
+        assert_eq!(up(&g, "cart@+1", &[]).unwrap().0, ["a"]);
+        assert_eq!(up(&g, "cart@+2", &[]).unwrap().0, ["a", "b"]);
+        // From x (on another branch), the label's lineage starts at a.
+        assert_eq!(up(&g, "cart@+1", &["x"]).unwrap().0, ["b"]);
+        assert_eq!(down(&g, "cart@-1", &["c", "x"]).unwrap().0, ["c"]);
+        assert_eq!(down(&g, "other@-1", &["c", "x"]).unwrap().0, ["x"]);
+        assert!(matches!(
+            up(&g, "cart@-1", &["c"]),
+            Err(TargetError::WrongDirection { .. })
+        ));
+        assert!(matches!(
+            down(&g, "cart@+1", &["c"]),
+            Err(TargetError::WrongDirection { .. })
+        ));
+    }
+
+    #[test]
+    fn label_base_goes_down_from_the_label_lineage_bases() {
+        // Two bases: other@base reverts from x, the base of its own lineage, and what
+        // depends on it.
+        let g = graph(&[
+            ("a", &[], ""),
+            ("b", &["a"], ""),
+            ("x", &[], "-- Branch Labels: other"),
+            ("y", &["x"], ""),
+            ("z", &["b"], "-- Depends On: y"),
+        ]);
+        assert_eq!(down(&g, "other@base", &["z"]).unwrap().0, ["z", "y", "x"]);
+        // On a shared trunk, the label's base is the trunk's.
+        assert_eq!(down(&g, "b@base", &["z"]).unwrap().0, ["z", "b", "a"]);
+    }
+
+    #[test]
+    fn downgrade_keeps_what_only_depends_on_the_target() {
+        // x depends on a; downgrading to a reverts b (a's child) and keeps x.
+        let g = graph(&[
+            ("a", &[], ""),
+            ("b", &["a"], ""),
+            ("x", &[], "-- Branch Labels: other\n-- Depends On: a"),
+        ]);
+        assert_eq!(down(&g, "a", &["b", "x"]).unwrap().0, ["b"]);
+        // What depends on a reverted child goes with it.
+        let g = graph(&[
+            ("a", &[], ""),
+            ("b", &["a"], ""),
+            ("x", &[], "-- Branch Labels: other\n-- Depends On: b"),
+        ]);
+        assert_eq!(down(&g, "a", &["b", "x"]).unwrap().0, ["x", "b"]);
+    }
+}
