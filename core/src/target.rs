@@ -4,7 +4,14 @@
 //! A *state* is the set of applied revisions: every ancestor (through `Revises` and
 //! `Depends On`) of the current heads. Upgrading to a target applies every ancestor of the
 //! target not yet applied, parents first; downgrading to a target reverts every applied
-//! descendant of it, children first.
+//! revision that descends from one of its children, children first. The targets mean what
+//! they mean in Alembic 1.20 (issue 14; `tests/tests/alembic_conformance.rs` compares both on
+//! random graphs), except for the deliberate differences listed in the README's
+//! Alembic → revchain table.
+//!
+//! Relative targets walk as Alembic does: from the state's *tips* (the applied revisions
+//! nothing applied needs, which are Alembic's version rows), one `Revises` edge at a time,
+//! refusing a walk that has several ways to go.
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +26,7 @@ use crate::graph::Graph;
 /// assert_eq!("-2".parse::<Target>(), Ok(Target::Relative(-2)));
 /// assert_eq!("ae10+1".parse::<Target>(), Ok(Target::FromRevision("ae10".into(), 1)));
 /// assert_eq!("cart@head".parse::<Target>(), Ok(Target::BranchHead("cart".into())));
+/// assert_eq!("cart@-1".parse::<Target>(), Ok(Target::BranchRelative("cart".into(), -1)));
 /// assert!("a b".parse::<Target>().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -33,8 +41,11 @@ pub enum Target {
     Revision(String),
     /// `label@head`: the head of a labelled branch.
     BranchHead(String),
-    /// `label@base`: before the first revision that only this branch has.
+    /// `label@base`: before the base of the label's branch (downgrading to it reverts what
+    /// descends from the bases the label's revision stands on).
     BranchBase(String),
+    /// `label@+N` or `label@-N`: N steps from the current state along the label's branch.
+    BranchRelative(String, i64),
     /// `+N` or `-N`: N steps from the current state.
     Relative(i64),
     /// `<id>+N` or `<id>-N`: N steps from a revision along the graph.
@@ -50,6 +61,7 @@ impl fmt::Display for Target {
             Target::Revision(r) => f.write_str(r),
             Target::BranchHead(l) => write!(f, "{l}@head"),
             Target::BranchBase(l) => write!(f, "{l}@base"),
+            Target::BranchRelative(l, n) => write!(f, "{l}@{n:+}"),
             Target::Relative(n) => write!(f, "{n:+}"),
             Target::FromRevision(r, n) => write!(f, "{r}{n:+}"),
         }
@@ -93,9 +105,10 @@ impl FromStr for Target {
             if !is_name(name) {
                 return Err(invalid());
             }
-            return match what {
-                "head" => Ok(Target::BranchHead(name.to_owned())),
-                "base" => Ok(Target::BranchBase(name.to_owned())),
+            return match (what, parse_step(what)) {
+                ("head", _) => Ok(Target::BranchHead(name.to_owned())),
+                ("base", _) => Ok(Target::BranchBase(name.to_owned())),
+                (_, Some(n)) => Ok(Target::BranchRelative(name.to_owned(), n)),
                 _ => Err(invalid()),
             };
         }
@@ -190,7 +203,8 @@ pub enum TargetError {
     /// Not in the target grammar.
     #[error(
         "`{0}` is not a revision target; use head, heads, base, a revision id or a unique prefix \
-         of one, a branch label, label@head, label@base, +N, -N, <id>+N or <id>-N"
+         of one, a branch label, label@head, label@base, label@+N, label@-N, +N, -N, <id>+N \
+         or <id>-N"
     )]
     Invalid(String),
     /// No id, prefix or label matches.
@@ -220,16 +234,27 @@ pub enum TargetError {
         heads: Vec<String>,
     },
     /// A relative step with several ways to go.
-    #[error("`{target}` is ambiguous: {from} {} ({}); name the revision instead", if *.upward { "the next revisions are" } else { "the revisions to revert next are" }, list(.candidates))]
+    #[error("`{target}` is ambiguous: from {from} the walk can go {} to {} ({}); name the revision instead", if *.upward { "up" } else { "down" }, .candidates.len(), list(.candidates))]
     RelativeAmbiguous {
         /// The target as written.
         target: String,
-        /// Where the walk stood, e.g. "after 3fa2…".
+        /// Where the walk stood, e.g. "`3fa2…`" or "base".
         from: String,
         /// Whether the walk went up.
         upward: bool,
         /// The possible next revisions.
         candidates: Vec<String>,
+    },
+    /// A branch step whose revisions to revert are all off the branch (Alembic: "not a
+    /// valid downgrade target").
+    #[error(
+        "`{target}` is not a valid downgrade target: the revisions it would revert are not on the lineage of `{branch}`; name the revision instead"
+    )]
+    OffBranch {
+        /// The target as written.
+        target: String,
+        /// The revision whose lineage was required.
+        branch: String,
     },
     /// A relative step that runs off the graph.
     #[error("`{target}` goes past {}: only {available} step(s) are possible from {from}", if *.upward { "the head" } else { "the base" })]
@@ -262,6 +287,20 @@ pub enum TargetError {
          irreversible; downgrade to `{0}` itself (or later), or add a downgrade section to it"
     )]
     Irreversible(String),
+    /// A relative step from the current state while several revisions are current.
+    #[error(
+        "`{target}` is ambiguous: the database has {} current revisions ({}); name the \
+         revision (`<id>{step}`) or the branch (`<label>@{step}`) to step from",
+        .current.len(), list(.current)
+    )]
+    SeveralCurrent {
+        /// The target as written.
+        target: String,
+        /// The step, e.g. `-1`.
+        step: String,
+        /// The current revisions (the applied ones nothing applied needs).
+        current: Vec<String>,
+    },
     /// A current head that the graph does not know.
     #[error("the current head `{0}` is not a revision of this graph")]
     UnknownCurrent(String),
@@ -279,6 +318,21 @@ fn list(ids: &[String]) -> String {
         out.push_str(&format!(", and {} more", ids.len() - SHOWN));
     }
     out
+}
+
+/// Where a walk stands: before every revision (`base`), or at a revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spot {
+    Base,
+    At(usize),
+}
+
+/// What a downgrade goes down to: the revision whose children are reverted (`Base`: every
+/// base is), and the revision whose lineage chooses among several children (Alembic's
+/// branch of `label@base`, `label@-N` and `-N`).
+struct DowngradeTo {
+    spot: Spot,
+    branch: Option<usize>,
 }
 
 impl Graph {
@@ -332,6 +386,52 @@ impl Graph {
         mark
     }
 
+    /// The tips of an applied set: the applied revisions that no applied revision revises
+    /// or depends on. They are the rows Alembic's version table holds for that state, and
+    /// where relative steps start.
+    pub fn tips_of(&self, applied: &[bool]) -> Vec<usize> {
+        (0..self.len())
+            .filter(|&i| applied[i] && !self.needed_by(i).any(|c| applied[c]))
+            .collect()
+    }
+
+    /// The revisions that revise or depend on `index`.
+    fn needed_by(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
+        self.children(index)
+            .iter()
+            .chain(self.dependents(index))
+            .copied()
+    }
+
+    /// Whether `a` and `b` are on one line of `Revises` edges (one is an ancestor of the
+    /// other, or they are the same): Alembic's "shares lineage" without dependencies.
+    fn on_lineage(&self, a: usize, b: usize) -> bool {
+        // In topological order an ancestor has the smaller index.
+        self.lineage([a.max(b)])[a.min(b)]
+    }
+
+    /// Whether one of `a` and `b` needs the other (through `Revises` and `Depends On`).
+    fn related(&self, a: usize, b: usize) -> bool {
+        self.ancestors([a.max(b)])[a.min(b)]
+    }
+
+    /// The heads that nothing depends on (Alembic's "real" heads).
+    fn real_heads(&self) -> Vec<usize> {
+        self.heads()
+            .iter()
+            .copied()
+            .filter(|&h| self.dependents(h).is_empty())
+            .collect()
+    }
+
+    fn single_head(&self) -> Result<Option<usize>, TargetError> {
+        match self.heads() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            many => Err(TargetError::MultipleHeads(self.ids(many.iter().copied()))),
+        }
+    }
+
     fn branch_head(&self, label: &str) -> Result<usize, TargetError> {
         let root = self.lookup(label)?;
         let below = self.progeny([root]);
@@ -345,43 +445,68 @@ impl Graph {
         }
     }
 
-    /// The revisions that only the branch of `label` has: the ancestors of its head that
-    /// no other head needs.
-    fn branch_members(&self, label: &str) -> Result<Vec<bool>, TargetError> {
-        let head = self.branch_head(label)?;
-        let mut own = self.lineage([head]);
-        let others = self.lineage(self.heads().iter().copied().filter(|&h| h != head));
-        for (o, other) in own.iter_mut().zip(others) {
-            *o &= !other;
+    fn describe_spot(&self, spot: Spot) -> String {
+        match spot {
+            Spot::Base => "base".to_owned(),
+            Spot::At(i) => format!("`{}`", self.id(i)),
         }
-        Ok(own)
     }
 
-    /// Walks `n` steps from revision `from` along children (n > 0) or parents (n < 0).
-    fn walk_from(&self, target: &Target, from: usize, n: i64) -> Result<usize, TargetError> {
+    /// Walks `n` steps from `from`, as Alembic does: up (n > 0) to the one child through
+    /// `Revises` (only children on the lineage of `branch` when given; from base, the one
+    /// base), down (n < 0) to the one parent (base below a base). Refuses a step with
+    /// several ways to go, and a walk past the ends.
+    fn walk(
+        &self,
+        target: &Target,
+        from: Spot,
+        n: i64,
+        branch: Option<usize>,
+    ) -> Result<Spot, TargetError> {
+        let upward = n > 0;
         let mut at = from;
         for done in 0..n.unsigned_abs() {
-            let next: Vec<usize> = if n > 0 {
-                self.children(at).to_vec()
-            } else {
-                self.node(at).parents.clone()
-            };
+            let next: Vec<Spot> = match (at, upward) {
+                (Spot::Base, true) => self.bases(),
+                (Spot::At(i), true) => self.children(i).to_vec(),
+                (Spot::Base, false) => Vec::new(),
+                (Spot::At(i), false) if self.node(i).parents.is_empty() => {
+                    vec![usize::MAX]
+                }
+                (Spot::At(i), false) => self.node(i).parents.clone(),
+            }
+            .into_iter()
+            .filter(|&c| c == usize::MAX || !upward || branch.is_none_or(|b| self.on_lineage(c, b)))
+            .map(|c| {
+                if c == usize::MAX {
+                    Spot::Base
+                } else {
+                    Spot::At(c)
+                }
+            })
+            .collect();
             at = match next.as_slice() {
                 [one] => *one,
                 [] => {
                     return Err(TargetError::OutOfRange {
                         target: target.to_string(),
-                        from: format!("`{}`", self.id(from)),
-                        upward: n > 0,
+                        from: self.describe_spot(from),
+                        upward,
                         available: done,
                     });
                 }
                 many => {
                     return Err(TargetError::RelativeAmbiguous {
                         target: target.to_string(),
-                        from: format!("at `{}`", self.id(at)),
-                        upward: n > 0,
-                        candidates: self.ids(many.iter().copied()),
+                        from: self.describe_spot(at),
+                        upward,
+                        candidates: many
+                            .iter()
+                            .filter_map(|s| match s {
+                                Spot::At(i) => Some(self.id(*i).to_owned()),
+                                Spot::Base => None,
+                            })
+                            .collect(),
                     });
                 }
             };
@@ -389,122 +514,213 @@ impl Graph {
         Ok(at)
     }
 
-    fn describe_state(&self, applied: &[bool]) -> String {
-        let heads = self.heads_of(applied);
-        if heads.is_empty() {
-            "from base".to_owned()
-        } else {
-            format!("after {}", list(&self.ids(heads)))
+    fn one_start(
+        &self,
+        target: &Target,
+        step: i64,
+        starts: Vec<usize>,
+    ) -> Result<Option<usize>, TargetError> {
+        match starts.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            many => Err(TargetError::SeveralCurrent {
+                target: target.to_string(),
+                step: format!("{step:+}"),
+                current: self.ids(many.iter().copied()),
+            }),
         }
     }
 
-    /// `+N` from a state: each step takes the one revision whose parents are all applied.
-    fn walk_up(
+    /// Where `label@+N` starts (Alembic's rule): the tip on the label's lineage; else the
+    /// newest applied revision on that lineage; else base.
+    fn branch_start_up(
+        &self,
+        target: &Target,
+        step: i64,
+        label: usize,
+        applied: &[bool],
+    ) -> Result<Spot, TargetError> {
+        let mut starts: Vec<usize> = self
+            .tips_of(applied)
+            .into_iter()
+            .filter(|&t| self.on_lineage(t, label))
+            .collect();
+        if starts.is_empty() {
+            let on: Vec<bool> = (0..self.len())
+                .map(|i| applied[i] && self.on_lineage(i, label))
+                .collect();
+            starts = (0..self.len())
+                .filter(|&i| on[i] && !self.needed_by(i).any(|c| on[c]))
+                .collect();
+        }
+        Ok(self
+            .one_start(target, step, starts)?
+            .map_or(Spot::Base, Spot::At))
+    }
+
+    /// Where `label@-N` starts (Alembic's rule): the tip on the label's lineage; else the
+    /// head of the applied set on it. There must be exactly one.
+    fn branch_start_down(
+        &self,
+        target: &Target,
+        step: i64,
+        label: usize,
+        applied: &[bool],
+    ) -> Result<usize, TargetError> {
+        let mut starts: Vec<usize> = self
+            .tips_of(applied)
+            .into_iter()
+            .filter(|&t| self.on_lineage(t, label))
+            .collect();
+        if starts.is_empty() {
+            starts = self
+                .heads_of(applied)
+                .into_iter()
+                .filter(|&h| self.on_lineage(h, label))
+                .collect();
+        }
+        self.one_start(target, step, starts)?
+            .ok_or_else(|| TargetError::OutOfRange {
+                target: target.to_string(),
+                from: format!("the branch of `{}` (none of it is applied)", self.id(label)),
+                upward: false,
+                available: 0,
+            })
+    }
+
+    /// The one current tip that `+N`/`-N` start from (`None` when nothing is applied).
+    fn current_start(
+        &self,
+        target: &Target,
+        step: i64,
+        applied: &[bool],
+    ) -> Result<Option<usize>, TargetError> {
+        self.one_start(target, step, self.tips_of(applied))
+    }
+
+    /// `<id>+N`/`<id>-N` (or a label or id that contains the sign itself).
+    fn from_revision(&self, target: &Target, r: &str, n: i64) -> Result<Spot, TargetError> {
+        let whole = target.to_string();
+        match self.find_label(&whole).or_else(|| self.find(&whole)) {
+            Some(i) => Ok(Spot::At(i)),
+            None => self.walk(target, Spot::At(self.lookup(r)?), n, None),
+        }
+    }
+
+    /// The revisions an upgrade to `target` reaches (with their ancestors).
+    fn upgrade_targets(
         &self,
         target: &Target,
         applied: &[bool],
-        n: u64,
     ) -> Result<Vec<usize>, TargetError> {
-        let mut state = applied.to_vec();
-        let mut chosen = Vec::new();
-        for done in 0..n {
-            let candidates: Vec<usize> = (0..self.len())
-                .filter(|&i| !state[i] && self.node(i).parents.iter().all(|&p| state[p]))
-                .collect();
-            match candidates.as_slice() {
-                [one] => {
-                    for (s, a) in state.iter_mut().zip(self.ancestors([*one])) {
-                        *s |= a;
-                    }
-                    chosen.push(*one);
-                }
-                [] => {
-                    return Err(TargetError::OutOfRange {
-                        target: target.to_string(),
-                        from: "the current state".to_owned(),
-                        upward: true,
-                        available: done,
-                    });
-                }
-                many => {
-                    return Err(TargetError::RelativeAmbiguous {
-                        target: target.to_string(),
-                        from: self.describe_state(&state),
-                        upward: true,
-                        candidates: self.ids(many.iter().copied()),
-                    });
-                }
+        let spot = match target {
+            Target::Head => return Ok(self.single_head()?.into_iter().collect()),
+            Target::Heads => return Ok(self.heads().to_vec()),
+            Target::Base => return Ok(Vec::new()),
+            Target::BranchBase(l) => {
+                self.lookup(l)?;
+                return Ok(Vec::new());
             }
+            Target::Revision(r) => return Ok(vec![self.lookup(r)?]),
+            Target::BranchHead(l) => return Ok(vec![self.branch_head(l)?]),
+            Target::FromRevision(r, n) => self.from_revision(target, r, *n)?,
+            Target::Relative(n) if *n > 0 => {
+                let from = self.current_start(target, *n, applied)?;
+                self.walk(target, from.map_or(Spot::Base, Spot::At), *n, None)?
+            }
+            Target::BranchRelative(l, n) if *n > 0 => {
+                let label = self.lookup(l)?;
+                let from = self.branch_start_up(target, *n, label, applied)?;
+                self.walk(target, from, *n, Some(label))?
+            }
+            Target::Relative(_) | Target::BranchRelative(..) => Spot::Base,
+        };
+        match spot {
+            Spot::At(i) => Ok(vec![i]),
+            Spot::Base => Err(TargetError::WrongDirection {
+                target: target.to_string(),
+                direction: Direction::Upgrade,
+            }),
         }
-        Ok(chosen)
     }
 
-    /// `-N` from a state: each step reverts the one applied revision nothing applied needs.
-    fn walk_down(
-        &self,
-        target: &Target,
-        applied: &[bool],
-        n: u64,
-    ) -> Result<Vec<bool>, TargetError> {
-        let mut state = applied.to_vec();
-        for done in 0..n {
-            let leaves: Vec<usize> = (0..self.len())
-                .filter(|&i| {
-                    state[i]
-                        && !self.children(i).iter().any(|&c| state[c])
-                        && !self.dependents(i).iter().any(|&d| state[d])
-                })
-                .collect();
-            match leaves.as_slice() {
-                [one] => state[*one] = false,
-                [] => {
-                    return Err(TargetError::OutOfRange {
-                        target: target.to_string(),
-                        from: "the current state".to_owned(),
-                        upward: false,
-                        available: done,
-                    });
-                }
-                many => {
-                    return Err(TargetError::RelativeAmbiguous {
-                        target: target.to_string(),
-                        from: "the database has several heads, so".to_owned(),
-                        upward: false,
-                        candidates: self.ids(many.iter().copied()),
-                    });
-                }
-            }
-        }
-        Ok(state)
-    }
-
-    /// The revisions a target names, for moves that go up (and for stamp).
-    fn target_set(&self, target: &Target, applied: &[bool]) -> Result<Vec<usize>, TargetError> {
-        Ok(match target {
-            Target::Head => match self.heads() {
-                [] => Vec::new(),
-                [one] => vec![*one],
-                many => return Err(TargetError::MultipleHeads(self.ids(many.iter().copied()))),
+    /// Where a downgrade to `target` goes (Alembic's `_parse_downgrade_target`).
+    fn downgrade_to(&self, target: &Target, applied: &[bool]) -> Result<DowngradeTo, TargetError> {
+        let plain = |spot| Ok(DowngradeTo { spot, branch: None });
+        match target {
+            Target::Base => plain(Spot::Base),
+            Target::BranchBase(l) => Ok(DowngradeTo {
+                spot: Spot::Base,
+                branch: Some(self.lookup(l)?),
+            }),
+            Target::Head => plain(self.single_head()?.map_or(Spot::Base, Spot::At)),
+            Target::Heads => match self.real_heads().as_slice() {
+                [] => plain(Spot::Base),
+                [one] => plain(Spot::At(*one)),
+                many => Err(TargetError::MultipleHeads(self.ids(many.iter().copied()))),
             },
-            Target::Heads => self.heads().to_vec(),
-            Target::Base => Vec::new(),
-            Target::Revision(r) => vec![self.lookup(r)?],
-            Target::BranchHead(l) => vec![self.branch_head(l)?],
-            Target::FromRevision(r, n) => {
-                let whole = target.to_string();
-                match self.find_label(&whole).or_else(|| self.find(&whole)) {
-                    Some(i) => vec![i],
-                    None => vec![self.walk_from(target, self.lookup(r)?, *n)?],
-                }
+            Target::Revision(r) => plain(Spot::At(self.lookup(r)?)),
+            Target::BranchHead(l) => Ok(DowngradeTo {
+                spot: Spot::At(self.branch_head(l)?),
+                branch: Some(self.lookup(l)?),
+            }),
+            Target::FromRevision(r, n) => plain(self.from_revision(target, r, *n)?),
+            Target::Relative(n) if *n < 0 => {
+                let Some(tip) = self.current_start(target, *n, applied)? else {
+                    return Err(TargetError::OutOfRange {
+                        target: target.to_string(),
+                        from: "base (nothing is applied)".to_owned(),
+                        upward: false,
+                        available: 0,
+                    });
+                };
+                Ok(DowngradeTo {
+                    spot: self.walk(target, Spot::At(tip), *n, None)?,
+                    branch: Some(tip),
+                })
             }
-            Target::Relative(n) if *n > 0 => self.walk_up(target, applied, n.unsigned_abs())?,
-            Target::Relative(_) | Target::BranchBase(_) => {
-                return Err(TargetError::WrongDirection {
+            Target::BranchRelative(l, n) if *n < 0 => {
+                let label = self.lookup(l)?;
+                let from = self.branch_start_down(target, *n, label, applied)?;
+                Ok(DowngradeTo {
+                    spot: self.walk(target, Spot::At(from), *n, None)?,
+                    branch: Some(label),
+                })
+            }
+            Target::Relative(_) | Target::BranchRelative(..) => Err(TargetError::WrongDirection {
+                target: target.to_string(),
+                direction: Direction::Downgrade,
+            }),
+        }
+    }
+
+    /// The applied set a downgrade to `target` leaves: every applied revision that descends
+    /// (through `Revises` or `Depends On`) from a child of the target goes; the target
+    /// stays, and so does what depends only on it. Going to base, what descends from the
+    /// bases goes (from the bases of the branch's lineage for `label@base`).
+    fn after_downgrade(&self, target: &Target, applied: &[bool]) -> Result<Vec<bool>, TargetError> {
+        let to = self.downgrade_to(target, applied)?;
+        let mut roots = match to.spot {
+            Spot::Base => self.bases(),
+            Spot::At(t) if !applied[t] => {
+                return Err(TargetError::NotApplied(self.id(t).to_owned()));
+            }
+            Spot::At(t) => self.children(t).to_vec(),
+        };
+        if let Some(branch) = to.branch
+            && roots.len() > 1
+        {
+            let line = self.lineage([branch]);
+            roots.retain(|&r| line[r]);
+            if roots.is_empty() {
+                return Err(TargetError::OffBranch {
                     target: target.to_string(),
-                    direction: Direction::Upgrade,
+                    branch: self.id(branch).to_owned(),
                 });
             }
-        })
+        }
+        let gone = self.descendants(roots);
+        Ok((0..self.len()).map(|i| applied[i] && !gone[i]).collect())
     }
 
     fn check_current(&self, current: &[usize]) -> Result<(), TargetError> {
@@ -521,8 +737,7 @@ impl Graph {
     pub fn plan_upgrade(&self, target: &Target, current: &[usize]) -> Result<Plan, TargetError> {
         self.check_current(current)?;
         let applied = self.applied(current);
-        let set = self.target_set(target, &applied)?;
-        let wanted = self.ancestors(set);
+        let wanted = self.ancestors(self.upgrade_targets(target, &applied)?);
         let revisions: Vec<usize> = (0..self.len())
             .filter(|&i| wanted[i] && !applied[i])
             .collect();
@@ -531,39 +746,13 @@ impl Graph {
 
     /// Plans `downgrade target` from the state whose heads are `current`.
     ///
-    /// Every applied revision that descends from the target is reverted, children first.
+    /// Every applied revision that descends from a child of the target is reverted,
+    /// children first (see the module documentation for relative and branch targets).
     /// Fails before anything runs if one of them is irreversible.
     pub fn plan_downgrade(&self, target: &Target, current: &[usize]) -> Result<Plan, TargetError> {
         self.check_current(current)?;
         let applied = self.applied(current);
-        let keep: Vec<bool> = match target {
-            Target::Base => vec![false; self.len()],
-            Target::Relative(n) if *n < 0 => self.walk_down(target, &applied, n.unsigned_abs())?,
-            Target::Relative(_) => {
-                return Err(TargetError::WrongDirection {
-                    target: target.to_string(),
-                    direction: Direction::Downgrade,
-                });
-            }
-            Target::BranchBase(l) => {
-                let members = self.branch_members(l)?;
-                let gone = self.descendants((0..self.len()).filter(|&i| members[i]));
-                (0..self.len()).map(|i| applied[i] && !gone[i]).collect()
-            }
-            _ => {
-                let set = self.target_set(target, &applied)?;
-                if let Some(&missing) = set.iter().find(|&&s| !applied[s]) {
-                    return Err(TargetError::NotApplied(self.id(missing).to_owned()));
-                }
-                // What the target's members need stays, even when it descends from another
-                // member (`heads` where one head's branch depends on the other's base).
-                let below = self.descendants(set.iter().copied());
-                let needed = self.ancestors(set.iter().copied());
-                (0..self.len())
-                    .map(|i| applied[i] && (!below[i] || needed[i]))
-                    .collect()
-            }
-        };
+        let keep = self.after_downgrade(target, &applied)?;
         let revisions: Vec<usize> = (0..self.len())
             .rev()
             .filter(|&i| applied[i] && !keep[i])
@@ -574,30 +763,17 @@ impl Graph {
         Ok(self.simulate(Direction::Downgrade, &applied, revisions))
     }
 
-    /// Plans `stamp target`: the applied set that `upgrade` or `downgrade` to the target
-    /// would leave, reached without running SQL (irreversible revisions do not matter).
+    /// Plans `stamp target`, reached without running SQL (irreversible revisions do not
+    /// matter). As in Alembic, the state's tips on the target's lineage give way to the
+    /// target: stamping below a merge forgets the merge's other parents; a target on no
+    /// current lineage is added beside them; `base` forgets everything and `label@base` the
+    /// tips on the label's lineage. `heads` stamps each head in turn, so every head ends up
+    /// applied. Relative targets (`+N`, `-N`, `label@±N`) stamp where `upgrade` or
+    /// `downgrade` would go.
     pub fn plan_stamp(&self, target: &Target, current: &[usize]) -> Result<StampPlan, TargetError> {
         self.check_current(current)?;
         let applied = self.applied(current);
-        let new: Vec<bool> = match target {
-            Target::Base => vec![false; self.len()],
-            Target::Relative(n) if *n < 0 => self.walk_down(target, &applied, n.unsigned_abs())?,
-            Target::BranchBase(l) => {
-                let members = self.branch_members(l)?;
-                let gone = self.descendants((0..self.len()).filter(|&i| members[i]));
-                (0..self.len()).map(|i| applied[i] && !gone[i]).collect()
-            }
-            _ => {
-                let set = self.target_set(target, &applied)?;
-                let up = self.ancestors(set.iter().copied());
-                let below = self.descendants(set.iter().copied());
-                (0..self.len())
-                    // What the target needs, and what was applied and does not descend
-                    // from it.
-                    .map(|i| up[i] || (applied[i] && !below[i]))
-                    .collect()
-            }
-        };
+        let new = self.after_stamp(target, &applied)?;
         Ok(StampPlan {
             added: (0..self.len()).filter(|&i| new[i] && !applied[i]).collect(),
             removed: (0..self.len())
@@ -607,6 +783,61 @@ impl Graph {
             heads_before: self.heads_of(&applied),
             heads_after: self.heads_of(&new),
         })
+    }
+
+    fn after_stamp(&self, target: &Target, applied: &[bool]) -> Result<Vec<bool>, TargetError> {
+        let (dest, anchors) = match target {
+            Target::Relative(n) | Target::BranchRelative(_, n) if *n > 0 => {
+                let wanted = self.ancestors(self.upgrade_targets(target, applied)?);
+                return Ok((0..self.len()).map(|i| applied[i] || wanted[i]).collect());
+            }
+            Target::Relative(_) | Target::BranchRelative(..) => {
+                return self.after_downgrade(target, applied);
+            }
+            Target::Heads => {
+                let mut state = applied.to_vec();
+                for &h in self.heads() {
+                    state = self.stamp_one(&state, Some(h), &[h]);
+                }
+                return Ok(state);
+            }
+            Target::Base => (None, Vec::new()),
+            Target::BranchBase(l) => (None, vec![self.lookup(l)?]),
+            Target::BranchHead(l) => {
+                let head = self.branch_head(l)?;
+                (Some(head), vec![self.lookup(l)?, head])
+            }
+            Target::FromRevision(r, n) => match self.from_revision(target, r, *n)? {
+                Spot::At(i) => (Some(i), vec![i]),
+                Spot::Base => (None, Vec::new()),
+            },
+            Target::Head | Target::Revision(_) => {
+                match self.upgrade_targets(target, applied)?[..] {
+                    [one] => (Some(one), vec![one]),
+                    _ => (None, Vec::new()),
+                }
+            }
+        };
+        Ok(self.stamp_one(applied, dest, &anchors))
+    }
+
+    /// Alembic's stamp of one destination: the tips related to one of `anchors` (every tip
+    /// when there is none) are replaced by `dest` when one of them is related to it (it
+    /// moves that lineage up or down), else `dest` joins them as a new branch.
+    fn stamp_one(&self, applied: &[bool], dest: Option<usize>, anchors: &[usize]) -> Vec<bool> {
+        let tips = self.tips_of(applied);
+        let (replaced, kept): (Vec<usize>, Vec<usize>) = tips
+            .iter()
+            .partition(|&&t| anchors.is_empty() || anchors.iter().any(|&a| self.related(t, a)));
+        let rows: Vec<usize> = match dest {
+            Some(d) if replaced.contains(&d) => return applied.to_vec(),
+            Some(d) if replaced.iter().any(|&t| self.related(t, d)) => {
+                kept.into_iter().chain([d]).collect()
+            }
+            Some(d) => tips.into_iter().chain([d]).collect(),
+            None => kept,
+        };
+        self.ancestors(rows)
     }
 
     /// Turns an ordered list of revisions into steps with their version-table changes.

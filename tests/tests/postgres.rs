@@ -53,7 +53,9 @@ async fn shop_fixture_up_down_stamp_and_back() {
     // Step over the irreversible data migration knowingly, then go to base.
     let s = m.stamp(&pool, "4d5e6f708192", false).await.unwrap();
     assert_eq!(s.unstamped, ["5e6f708192a3"]);
-    m.downgrade(&pool, "-1").await.unwrap();
+    // `-1` from the merge is ambiguous (as in Alembic): name a parent to keep both.
+    assert!(m.downgrade(&pool, "-1").await.is_err());
+    m.downgrade(&pool, "2b3c4d5e6f70").await.unwrap();
     assert_eq!(heads(&m, &pool).await, ["2b3c4d5e6f70", "3c4d5e6f7081"]);
     m.downgrade(&pool, "base").await.unwrap();
     assert!(heads(&m, &pool).await.is_empty());

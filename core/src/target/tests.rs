@@ -148,9 +148,10 @@ fn relative_upgrade() {
     let err = up(&g, "+2", &[]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "`+2` is ambiguous: after a the next revisions are (b, c); name the revision instead"
+        "`+2` is ambiguous: from `a` the walk can go up to 2 (b, c); name the revision instead"
     );
-    assert_eq!(up(&g, "+1", &["b"]).unwrap().0, ["c"]);
+    // As in Alembic, the walk goes from b to its one child m, which needs c too.
+    assert_eq!(up(&g, "+1", &["b"]).unwrap().0, ["c", "m"]);
     assert_eq!(up(&g, "+2", &["m"]).unwrap().0, ["d", "e"]);
     assert!(matches!(
         up(&g, "+3", &["m"]),
@@ -180,23 +181,23 @@ fn relative_from_revision() {
         Err(TargetError::OutOfRange { available: 0, .. })
     ));
     assert!(matches!(
-        down(&g, "b-2", &["e"]),
-        Err(TargetError::OutOfRange { available: 1, .. })
+        down(&g, "b-3", &["e"]),
+        Err(TargetError::OutOfRange { available: 2, .. })
     ));
 }
 
 #[test]
 fn downgrade_minus_one_from_a_merge_then_ambiguity() {
     let g = shop();
-    assert_eq!(
-        down(&g, "-1", &["m"]).unwrap(),
-        (vec!["m".into()], vec!["b".into(), "c".into()])
-    );
-    let err = down(&g, "-2", &["m"]).unwrap_err();
-    assert!(
-        matches!(&err, TargetError::RelativeAmbiguous { candidates, .. } if candidates == &["b", "c"]),
-        "{err}"
-    );
+    // Alembic refuses to walk down from a merge ("Ambiguous walk"): which parent is -1?
+    for target in ["-1", "-2"] {
+        let err = down(&g, target, &["m"]).unwrap_err();
+        assert!(
+            matches!(&err, TargetError::RelativeAmbiguous { candidates, upward: false, .. } if candidates == &["b", "c"]),
+            "{err}"
+        );
+    }
+    assert_eq!(down(&g, "-1", &["e"]).unwrap().0, ["e"]);
     assert!(matches!(
         down(&g, "-4", &["b"]),
         Err(TargetError::OutOfRange { available: 2, .. })
@@ -263,9 +264,11 @@ fn head_with_several_heads_and_labels() {
         up(&g, "cart@head", &[]).unwrap(),
         (vec!["a".into(), "c".into(), "d".into()], vec!["d".into()])
     );
+    // As in Alembic, label@base goes down from the bases of the label's lineage: here `a`,
+    // the one base, so b goes too.
     assert_eq!(
         down(&g, "cart@base", &["b", "d"]).unwrap(),
-        (vec!["d".into(), "c".into()], vec!["b".into()])
+        (vec!["d".into(), "c".into(), "b".into(), "a".into()], vec![])
     );
     assert!(matches!(
         up(&g, "a@head", &[]),
@@ -275,10 +278,8 @@ fn head_with_several_heads_and_labels() {
         up(&g, "nope@head", &[]),
         Err(TargetError::Unknown(_))
     ));
-    assert!(matches!(
-        up(&g, "cart@base", &[]),
-        Err(TargetError::WrongDirection { .. })
-    ));
+    // Upgrading to a base does nothing, as `upgrade base` does.
+    assert_eq!(up(&g, "cart@base", &["b"]).unwrap().0, Vec::<String>::new());
 }
 
 #[test]
@@ -297,7 +298,7 @@ fn depends_on_is_applied_first_and_reverted_after() {
         )
     );
     assert_eq!(down(&g, "base", &["b", "x"]).unwrap().0, ["b", "x", "a"]);
-    // Reverting x needs b reverted first.
+    // Reverting x needs b reverted first; other@base leaves a, on another lineage.
     assert_eq!(down(&g, "other@base", &["b", "x"]).unwrap().0, ["b", "x"]);
 }
 
@@ -308,9 +309,9 @@ fn stamp_moves_both_ways() {
     assert_eq!(ids(&g, &s.added), ["a", "b", "c", "m"]);
     assert_eq!(ids(&g, &s.heads_after), ["m"]);
     let s = g.plan_stamp(&t("b"), &at(&g, &["e"])).unwrap();
-    // Like `downgrade b`: only b's descendants go; c is on the other branch.
-    assert_eq!(ids(&g, &s.removed), ["e", "d", "m"]);
-    assert_eq!(ids(&g, &s.heads_after), ["b", "c"]);
+    // As in Alembic, the current row e gives way to b: m's other parent c is forgotten too.
+    assert_eq!(ids(&g, &s.removed), ["e", "d", "m", "c"]);
+    assert_eq!(ids(&g, &s.heads_after), ["b"]);
     let s = g.plan_stamp(&Target::Base, &at(&g, &["e"])).unwrap();
     assert!(s.heads_after.is_empty());
     assert_eq!(s.removed.len(), 6);
@@ -341,8 +342,8 @@ fn downgrade_and_stamp_to_several_revisions_keep_what_each_needs() {
     let s = g.plan_stamp(&Target::Heads, &heads).unwrap();
     assert!(s.removed.is_empty() && s.added.is_empty());
     assert_eq!(ids(&g, &s.heads_after), ["b1", "c"]);
-    // One member alone still takes what descends from it.
-    assert_eq!(down(&g, "b1", &["b1", "c"]).unwrap().0, ["c", "b12"]);
+    // b12 and c only depend on b1: a downgrade to b1 keeps them, as in Alembic.
+    assert!(down(&g, "b1", &["b1", "c"]).unwrap().0.is_empty());
 }
 
 #[test]
@@ -466,12 +467,12 @@ proptest! {
         };
         let down = g.plan_downgrade(&target, &heads).unwrap();
         let mid = replay(&g, &down, &applied);
-        // Nothing outside the target's descendants was touched.
+        // Exactly what descends from the target's children went.
         if let Target::Revision(id) = &target {
             let t = g.find(id).unwrap();
-            let below = g.descendants([t]);
+            let below = g.descendants(g.children(t).iter().copied());
             for i in 0..g.len() {
-                prop_assert_eq!(mid[i], applied[i] && (!below[i] || i == t));
+                prop_assert_eq!(mid[i], applied[i] && !below[i]);
             }
         }
         let mut current = down.heads_after.clone();
@@ -484,18 +485,28 @@ proptest! {
     }
 
     #[test]
-    fn stamp_matches_what_a_move_would_leave(g in dag(), seed in any::<u64>(), pick in any::<usize>()) {
+    fn stamp_is_an_upgrade_or_keeps_the_target_as_a_tip(g in dag(), seed in any::<u64>(), pick in any::<usize>()) {
         let start: Vec<usize> = (0..g.len()).filter(|i| (seed >> (i % 64)) & 1 == 1).collect();
         let applied = g.applied(&start);
         let r = pick % g.len();
         let target = Target::Revision(g.id(r).to_owned());
         let stamp = g.plan_stamp(&target, &start).unwrap();
-        let moved = if applied[r] {
-            g.plan_downgrade(&target, &start).unwrap().heads_after
+        let after = g.applied(&stamp.heads_after);
+        if !applied[r] {
+            // Stamping what is not applied records what the upgrade would.
+            prop_assert_eq!(stamp.heads_after, g.plan_upgrade(&target, &start).unwrap().heads_after);
+        } else if g.tips_of(&applied).contains(&r) {
+            prop_assert_eq!(after, applied);
         } else {
-            g.plan_upgrade(&target, &start).unwrap().heads_after
-        };
-        prop_assert_eq!(stamp.heads_after, moved);
+            // Below the tips: r becomes one, nothing is added, and what does not need r
+            // and r does not need, on lineages r is not on, stays.
+            prop_assert!(g.tips_of(&after).contains(&r));
+            prop_assert!(stamp.added.is_empty());
+            for t in g.tips_of(&applied) {
+                let related = g.ancestors([t])[r] || g.ancestors([r])[t];
+                prop_assert_eq!(after[t], !related || g.ancestors([r])[t]);
+            }
+        }
     }
 
     #[test]
@@ -506,5 +517,176 @@ proptest! {
             let _ = g.plan_downgrade(&target, &start);
             let _ = g.plan_stamp(&target, &start);
         }
+    }
+}
+
+/// Issue 14, class by class: each expectation is what Alembic 1.20 does on the same graph
+/// (`tests/tests/alembic_conformance.rs` checks them on random graphs).
+mod alembic {
+    use super::*;
+
+    fn graph(files: &[(&str, &[&str], &str)]) -> Graph {
+        let files: Vec<_> = files
+            .iter()
+            .map(|(id, parents, extra)| file_with(id, parents, extra))
+            .collect();
+        build(&files).unwrap().0
+    }
+
+    #[test]
+    fn plus_n_walks_from_the_one_current_tip() {
+        // b1 → b2 beside a0 → c1: after b1, +1 applies b2 (the other base is not a step).
+        let g = graph(&[
+            ("a0", &[], ""),
+            ("b1", &[], "-- Branch Labels: bee"),
+            ("b2", &["b1"], ""),
+            ("c1", &["a0"], ""),
+        ]);
+        assert_eq!(up(&g, "+1", &["b1"]).unwrap().0, ["b2"]);
+        assert!(matches!(
+            up(&g, "+1", &["c1"]),
+            Err(TargetError::OutOfRange { available: 0, .. })
+        ));
+        // With two current tips Alembic refuses the walk as ambiguous.
+        let err = up(&g, "+1", &["b1", "a0"]).unwrap_err();
+        assert!(
+            matches!(&err, TargetError::SeveralCurrent { current, .. } if current == &["a0", "b1"]),
+            "{err}"
+        );
+        // From nothing, several bases are several ways to go.
+        assert!(matches!(
+            up(&g, "+1", &[]),
+            Err(TargetError::RelativeAmbiguous { .. })
+        ));
+        // Below a merge, the walk takes the merge and what it needs.
+        assert_eq!(up(&shop(), "+1", &["b"]).unwrap().0, ["c", "m"]);
+        assert_eq!(up(&shop(), "+2", &["c"]).unwrap().0, ["b", "m", "d"]);
+    }
+
+    #[test]
+    fn minus_one_from_a_merge_is_ambiguous() {
+        let err = down(&shop(), "-1", &["m"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`-1` is ambiguous: from `m` the walk can go down to 2 (b, c); name the revision \
+             instead"
+        );
+        // With several current revisions, -1 names none of them.
+        assert!(matches!(
+            down(&shop(), "-1", &["b", "c"]),
+            Err(TargetError::SeveralCurrent { .. })
+        ));
+    }
+
+    #[test]
+    fn stamp_below_a_merge_replaces_the_tips_above() {
+        let g = shop();
+        let s = g.plan_stamp(&t("b"), &at(&g, &["m"])).unwrap();
+        assert_eq!(ids(&g, &s.heads_after), ["b"]);
+        assert_eq!(ids(&g, &s.removed), ["m", "c"]);
+        // A target on another lineage joins the current tips.
+        let g = graph(&[("a", &[], ""), ("x", &[], "-- Branch Labels: other")]);
+        let s = g.plan_stamp(&t("x"), &at(&g, &["a"])).unwrap();
+        assert_eq!(ids(&g, &s.heads_after), ["a", "x"]);
+        // `heads` records every head, whatever is current.
+        let s = g.plan_stamp(&Target::Heads, &at(&g, &["a"])).unwrap();
+        assert_eq!(ids(&g, &s.heads_after), ["a", "x"]);
+        // Alembic's `stamp heads` from x and h2 merges both rows into h1 and then skips h2,
+        // already a row: h2 is lost. revchain keeps every head.
+        let g2 = graph(&[
+            ("a", &[], ""),
+            ("x", &["a"], ""),
+            ("h1", &["x"], ""),
+            ("b", &[], "-- Branch Labels: other"),
+            ("h2", &["b"], ""),
+        ]);
+        let s = g2
+            .plan_stamp(&Target::Heads, &at(&g2, &["x", "h2"]))
+            .unwrap();
+        assert_eq!(ids(&g2, &s.heads_after), ["h2", "h1"]);
+        // label@base forgets the tips on the label's lineage only.
+        let s = g
+            .plan_stamp(&t("other@base"), &at(&g, &["a", "x"]))
+            .unwrap();
+        assert_eq!(ids(&g, &s.heads_after), ["a"]);
+    }
+
+    #[test]
+    fn base_id_minus_one_is_base() {
+        let g = shop();
+        assert_eq!(down(&g, "a-1", &["m"]).unwrap().0, ["m", "c", "b", "a"]);
+        assert_eq!(down(&g, "b-2", &["m"]).unwrap().0, ["m", "c", "b", "a"]);
+        assert!(matches!(
+            down(&g, "a-2", &["m"]),
+            Err(TargetError::OutOfRange { available: 1, .. })
+        ));
+        // Upgrading to base is a downgrade.
+        assert!(matches!(
+            up(&g, "a-1", &[]),
+            Err(TargetError::WrongDirection { .. })
+        ));
+        let s = g.plan_stamp(&t("a-1"), &at(&g, &["m"])).unwrap();
+        assert!(s.heads_after.is_empty());
+    }
+
+    #[test]
+    fn label_steps_walk_the_label_lineage() {
+        // a → b (cart) → c, and a → x beside it.
+        let g = graph(&[
+            ("a", &[], ""),
+            ("b", &["a"], "-- Branch Labels: cart"),
+            ("c", &["b"], ""),
+            ("x", &["a"], "-- Branch Labels: other"),
+        ]);
+        assert_eq!(t("cart@-2"), Target::BranchRelative("cart".into(), -2));
+        assert_eq!(t("cart@+1").to_string(), "cart@+1");
+        assert_eq!(up(&g, "cart@+1", &[]).unwrap().0, ["a"]);
+        assert_eq!(up(&g, "cart@+2", &[]).unwrap().0, ["a", "b"]);
+        // From x (on another branch), the label's lineage starts at a.
+        assert_eq!(up(&g, "cart@+1", &["x"]).unwrap().0, ["b"]);
+        assert_eq!(down(&g, "cart@-1", &["c", "x"]).unwrap().0, ["c"]);
+        assert_eq!(down(&g, "other@-1", &["c", "x"]).unwrap().0, ["x"]);
+        assert!(matches!(
+            up(&g, "cart@-1", &["c"]),
+            Err(TargetError::WrongDirection { .. })
+        ));
+        assert!(matches!(
+            down(&g, "cart@+1", &["c"]),
+            Err(TargetError::WrongDirection { .. })
+        ));
+    }
+
+    #[test]
+    fn label_base_goes_down_from_the_label_lineage_bases() {
+        // Two bases: other@base reverts from x, the base of its own lineage, and what
+        // depends on it.
+        let g = graph(&[
+            ("a", &[], ""),
+            ("b", &["a"], ""),
+            ("x", &[], "-- Branch Labels: other"),
+            ("y", &["x"], ""),
+            ("z", &["b"], "-- Depends On: y"),
+        ]);
+        assert_eq!(down(&g, "other@base", &["z"]).unwrap().0, ["z", "y", "x"]);
+        // On a shared trunk, the label's base is the trunk's.
+        assert_eq!(down(&g, "b@base", &["z"]).unwrap().0, ["z", "b", "a"]);
+    }
+
+    #[test]
+    fn downgrade_keeps_what_only_depends_on_the_target() {
+        // x depends on a; downgrading to a reverts b (a's child) and keeps x.
+        let g = graph(&[
+            ("a", &[], ""),
+            ("b", &["a"], ""),
+            ("x", &[], "-- Branch Labels: other\n-- Depends On: a"),
+        ]);
+        assert_eq!(down(&g, "a", &["b", "x"]).unwrap().0, ["b"]);
+        // What depends on a reverted child goes with it.
+        let g = graph(&[
+            ("a", &[], ""),
+            ("b", &["a"], ""),
+            ("x", &[], "-- Branch Labels: other\n-- Depends On: b"),
+        ]);
+        assert_eq!(down(&g, "a", &["b", "x"]).unwrap().0, ["x", "b"]);
     }
 }

@@ -238,7 +238,7 @@ pub enum Command {
     TestRoundtrip,
     /// Upgrade the database to a target (default `head`).
     Upgrade {
-        /// `head`, `heads`, an id or prefix, `label@head`, `+N`, `<id>+N`; with --sql,
+        /// `head`, `heads`, an id or prefix, `label@head`, `+N`, `<id>+N`, `label@+N`; with --sql,
         /// `START:END`.
         #[arg(default_value = "head", allow_negative_numbers = true)]
         target: String,
@@ -251,7 +251,7 @@ pub enum Command {
     },
     /// Downgrade the database to a target.
     Downgrade {
-        /// `base`, an id or prefix, `-N`, `<id>-N`, `label@base`; with --sql, `START:END`.
+        /// `base`, an id or prefix, `-N`, `<id>-N`, `label@-N`, `label@base`; with --sql, `START:END`.
         #[arg(allow_negative_numbers = true)]
         target: String,
         /// Print the SQL script instead of running it (offline mode).
