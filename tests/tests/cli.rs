@@ -428,6 +428,9 @@ async fn copy_from_stdin_is_refused_before_it_can_block() {
     assert!(
         !revchain_tests::table_exists(&pool, "t").await,
         "nothing ran"
+    );
+}
+
 /// Ids that differ only in case (`abc`, `ABC`) are one id to MariaDB's default collation
 /// and to case-insensitive file systems: `check` refuses them, and so does every command,
 /// before touching the database.
