@@ -599,7 +599,7 @@ impl Graph {
     }
 
     /// `<id>+N`/`<id>-N` (or a label or id that contains the sign itself).
-    fn from_revision(&self, target: &Target, r: &str, n: i64) -> Result<Spot, TargetError> {
+    fn spot_from_revision(&self, target: &Target, r: &str, n: i64) -> Result<Spot, TargetError> {
         let whole = target.to_string();
         match self.find_label(&whole).or_else(|| self.find(&whole)) {
             Some(i) => Ok(Spot::At(i)),
@@ -623,7 +623,7 @@ impl Graph {
             }
             Target::Revision(r) => return Ok(vec![self.lookup(r)?]),
             Target::BranchHead(l) => return Ok(vec![self.branch_head(l)?]),
-            Target::FromRevision(r, n) => self.from_revision(target, r, *n)?,
+            Target::FromRevision(r, n) => self.spot_from_revision(target, r, *n)?,
             Target::Relative(n) if *n > 0 => {
                 let from = self.current_start(target, *n, applied)?;
                 self.walk(target, from.map_or(Spot::Base, Spot::At), *n, None)?
@@ -664,7 +664,7 @@ impl Graph {
                 spot: Spot::At(self.branch_head(l)?),
                 branch: Some(self.lookup(l)?),
             }),
-            Target::FromRevision(r, n) => plain(self.from_revision(target, r, *n)?),
+            Target::FromRevision(r, n) => plain(self.spot_from_revision(target, r, *n)?),
             Target::Relative(n) if *n < 0 => {
                 let Some(tip) = self.current_start(target, *n, applied)? else {
                     return Err(TargetError::OutOfRange {
@@ -807,7 +807,7 @@ impl Graph {
                 let head = self.branch_head(l)?;
                 (Some(head), vec![self.lookup(l)?, head])
             }
-            Target::FromRevision(r, n) => match self.from_revision(target, r, *n)? {
+            Target::FromRevision(r, n) => match self.spot_from_revision(target, r, *n)? {
                 Spot::At(i) => (Some(i), vec![i]),
                 Spot::Base => (None, Vec::new()),
             },
