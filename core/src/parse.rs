@@ -1359,6 +1359,154 @@ DROP TABLE users;
         );
     }
 
+    /// Generated shapes of every key line: either the canonical line, which takes effect,
+    /// or exactly one error whose corrected line, put in its place, takes effect. Never a
+    /// comment that silently drops the key.
+    #[test]
+    fn every_shape_of_a_key_line_takes_effect_or_is_one_error() {
+        use proptest::prelude::*;
+        let case = |c: char, upper: bool| {
+            if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        };
+        let shapes = (
+            0..KNOWN_KEYS.len(),
+            prop::collection::vec(any::<bool>(), 16),
+            any::<bool>(),
+            prop::sample::select(vec!["--", "-- ", "--  ", "--\t", " -- "]),
+            prop::sample::select(vec![" ", "", "  ", "_", "-"]),
+            prop::sample::select(vec![": ", ":", "::", " : ", "=", " = ", ":=", " "]),
+        );
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&shapes, |(k, upper, keep_case, dash, space, separator)| {
+                let key = KNOWN_KEYS[k];
+                let value = match key {
+                    "Revision ID" => "a",
+                    "Create Date" => "2026-01-01",
+                    "Transactional" => "false",
+                    _ => "p1",
+                };
+                let written: String = key
+                    .split(' ')
+                    .collect::<Vec<_>>()
+                    .join(space)
+                    .chars()
+                    .zip(&upper)
+                    .map(|(c, &u)| if keep_case { c } else { case(c, u) })
+                    .collect();
+                let line = format!("{dash}{written}{separator}{value}");
+                let file = |line: &str| {
+                    let id = if key == "Revision ID" {
+                        ""
+                    } else {
+                        "-- Revision ID: a\n"
+                    };
+                    format!("-- m\n{id}{line}\n-- migrate:upgrade\nSELECT 1;\n")
+                };
+                let took_effect = |r: &RevisionFile| match key {
+                    "Revision ID" => r.id == "a",
+                    "Revises" => r.parents == ["p1"],
+                    "Create Date" => r.create_date.as_deref() == Some("2026-01-01"),
+                    "Branch Labels" => r.branch_labels == ["p1"],
+                    "Depends On" => r.depends_on == ["p1"],
+                    _ => !r.transactional,
+                };
+                let line_at = if key == "Revision ID" { 2 } else { 3 };
+                match parse("m.sql", &file(&line)) {
+                    Ok(r) => {
+                        prop_assert!(took_effect(&r), "{line:?} was read as a comment");
+                        // The one accepted shape (any spacing after the colon).
+                        let canonical = format!("-- {key}:");
+                        let rest = line.trim().strip_prefix(&canonical);
+                        prop_assert!(
+                            rest.is_some_and(|v| v.trim() == value),
+                            "{:?} was accepted",
+                            line
+                        );
+                    }
+                    Err(es) => {
+                        prop_assert_eq!(es.len(), 1, "{:?}: {:?}", line, es);
+                        let ParseErrorKind::MalformedKey { corrected, .. } = &es[0].kind else {
+                            return Err(TestCaseError::fail(format!("{line:?}: {}", es[0])));
+                        };
+                        prop_assert_eq!(es[0].line, line_at);
+                        let fixed = parse("m.sql", &file(corrected));
+                        prop_assert!(fixed.as_ref().is_ok_and(took_effect), "{:?}", fixed);
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// Generated shapes of section markers: the exact marker opens its section; any other
+    /// shape is exactly one error (never also "no upgrade section"), and the marker it
+    /// names, put in its place, parses.
+    #[test]
+    fn every_shape_of_a_marker_is_exact_or_one_error() {
+        use proptest::prelude::*;
+        let shapes = (
+            prop::sample::select(vec!["--", "-- ", "--  ", " -- "]),
+            prop::sample::select(vec!["migrate", "MIGRATE", "Migrate"]),
+            prop::sample::select(vec![":", ": ", " :", "::", "=", " ", " = "]),
+            prop::sample::select(vec![
+                "upgrade",
+                "UPGRADE",
+                "Upgrade",
+                "up",
+                "upgarde",
+                "upgrad",
+                "downgrade",
+                "down",
+                "DOWNGRADE",
+                "downgarde",
+            ]),
+        );
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&shapes, |(dash, word, separator, name)| {
+                let marker = format!("{dash}{word}{separator}{name}");
+                let file = |marker: &str| {
+                    let (first, second) = if section_named(name) == Some("upgrade") {
+                        (marker.to_owned(), DOWNGRADE_MARKER.to_owned())
+                    } else {
+                        (UPGRADE_MARKER.to_owned(), marker.to_owned())
+                    };
+                    format!("-- m\n-- Revision ID: a\n{first}\nSELECT 1;\n{second}\nSELECT 2;\n")
+                };
+                match parse("m.sql", &file(&marker)) {
+                    Ok(r) => {
+                        prop_assert!(
+                            marker.trim() == UPGRADE_MARKER || marker.trim() == DOWNGRADE_MARKER,
+                            "{:?} was accepted",
+                            marker
+                        );
+                        prop_assert_eq!(r.upgrade.sql.as_str(), "SELECT 1;");
+                    }
+                    Err(es) => {
+                        prop_assert_eq!(es.len(), 1, "{:?}: {:?}", marker, es);
+                        let corrected = match &es[0].kind {
+                            ParseErrorKind::MalformedMarker { corrected, .. } => *corrected,
+                            ParseErrorKind::UnknownSection {
+                                suggestion: Some(s),
+                                ..
+                            } => *s,
+                            other => {
+                                return Err(TestCaseError::fail(format!("{marker:?}: {other}")));
+                            }
+                        };
+                        prop_assert!(parse("m.sql", &file(corrected)).is_ok());
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
     #[test]
     fn descriptions_that_start_with_a_key_word_stay_comments() {
         for line in [

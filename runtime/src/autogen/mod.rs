@@ -244,14 +244,15 @@ impl<'m> Autogen<'m> {
             path: shown.clone(),
             message,
         };
-        let bytes = revchain_core::history::read_file(schema_file, &shown).map_err(|e| {
-            let text = e.to_string();
-            unreadable(
-                text.strip_prefix(&format!("{shown}: "))
-                    .unwrap_or(&text)
-                    .to_owned(),
-            )
-        })?;
+        let bytes =
+            revchain_core::history::read_file(schema_file, &shown).map_err(|e| match e {
+                revchain_core::LoadError::Io { message, .. } => unreadable(message),
+                other => {
+                    let text = other.to_string();
+                    let prefix = format!("{shown}: ");
+                    unreadable(text.strip_prefix(&prefix).unwrap_or(&text).to_owned())
+                }
+            })?;
         let sql = String::from_utf8(bytes)
             .map_err(|_| unreadable("the file is not valid UTF-8; save it as UTF-8".to_owned()))?;
         let mut roots = Vec::new();
