@@ -510,4 +510,70 @@ mod tests {
             "{errors:?}"
         );
     }
+
+    use proptest::prelude::*;
+
+    /// Each refused form, as words, with the name the refusal gives it.
+    const FORMS: [(&[&str], &str); 12] = [
+        (&["commit"], "COMMIT"),
+        (&["commit", "and", "chain"], "COMMIT"),
+        (&["rollback", "work"], "ROLLBACK"),
+        (&["begin", "transaction"], "BEGIN"),
+        (&["begin", "immediate"], "BEGIN"),
+        (&["start", "transaction"], "START TRANSACTION"),
+        (&["end", "work"], "END"),
+        (&["abort"], "ABORT"),
+        (&["prepare", "transaction", "'x'"], "PREPARE TRANSACTION"),
+        (&["set", "autocommit", "=", "1"], "SET autocommit"),
+        (
+            &["create", "index", "concurrently", "i", "on", "t", "(a)"],
+            "CREATE INDEX CONCURRENTLY",
+        ),
+        (&["vacuum"], "VACUUM"),
+    ];
+
+    fn spelled(word: &str, case: u8) -> String {
+        match case % 3 {
+            0 => word.to_ascii_uppercase(),
+            1 => word.to_owned(),
+            _ => word
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    proptest! {
+        /// Any spelling of a refused form (case, comments and line breaks between its
+        /// words), after any number of harmless statements, is refused at its own line, and
+        /// accepted in a `Transactional: false` revision.
+        #[test]
+        fn every_spelling_is_refused_at_its_line(
+            form in 0..FORMS.len(),
+            before in 0..4usize,
+            cases in proptest::collection::vec(any::<u8>(), 8),
+            gaps in proptest::collection::vec(0..5usize, 8),
+        ) {
+            const GAPS: [&str; 5] = [" ", "\t", " /* c; */ ", " -- c;\n", "\n  "];
+            let (words, statement) = FORMS[form];
+            let mut sql = "SELECT 'x;' AS begin, \"end\" FROM event;\n".repeat(before);
+            for (k, w) in words.iter().enumerate() {
+                if k > 0 {
+                    sql.push_str(GAPS[gaps[k]]);
+                }
+                sql.push_str(&spelled(w, cases[k]));
+            }
+            sql.push_str(";\nSELECT 1;");
+            let r = refused_statement(&sql, Dialect::Generic, true);
+            prop_assert_eq!(r.as_ref().map(|r| (r.line, r.statement)), Some((before + 1, statement)), "{}", sql);
+            prop_assert_eq!(refused_statement(&sql, Dialect::Generic, false), None);
+        }
+    }
 }
