@@ -737,7 +737,9 @@ async fn slow_statements_are_not_printed() {
     let holder = lock_users(&db.url, Duration::from_millis(1600));
     let server = app.serve(&[]);
     holder.join().expect("the lock holder");
+    assert_eq!(server.get("/health").status, 200);
     let log = log + &server.stop(&app);
+    assert!(log.matches("applied e61f8a2b4d57").count() == 2, "{log}");
     for text in [
         "UPDATE users",
         "1970-01-01",
