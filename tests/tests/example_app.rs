@@ -607,18 +607,32 @@ fn app_output(app: &App, url: &str) -> String {
         &["migrate", "current", "-v"],
         &["migrate", "upgrade", "head"],
     ] {
-        let out = app
-            .command()
-            .env("DATABASE_URL", url)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running example-app");
+        let out = output_retrying(
+            app.command()
+                .env("DATABASE_URL", url)
+                .args(args)
+                .stdin(Stdio::null()),
+        );
         assert!(!out.status.success(), "{url} {args:?} succeeded");
         all.push_str(&String::from_utf8_lossy(&out.stdout));
         all.push_str(&String::from_utf8_lossy(&out.stderr));
     }
     all
+}
+
+/// Runs `command` to completion. A binary just copied may still be open for writing in a
+/// child that another test thread forked meanwhile (until that child execs): Linux then
+/// refuses to run it ("text file busy") for a moment.
+fn output_retrying(command: &mut Command) -> Output {
+    for _ in 0..50 {
+        match command.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.expect("running example-app"),
+        }
+    }
+    panic!("example-app stayed busy")
 }
 
 /// The URLs a password is tried in, as (prefix, suffix) around it: a dead port, a refused
@@ -724,7 +738,9 @@ async fn slow_statements_are_not_printed() {
     let holder = lock_users(&db.url, Duration::from_millis(1600));
     let server = app.serve(&[]);
     holder.join().expect("the lock holder");
+    assert_eq!(server.get("/health").status, 200);
     let log = log + &server.stop(&app);
+    assert!(log.matches("applied e61f8a2b4d57").count() == 2, "{log}");
     for text in [
         "UPDATE users",
         "1970-01-01",
