@@ -137,10 +137,13 @@ fn leading_words(sql: &str, dialect: Dialect) -> Vec<Word> {
             comment.find("*/").map_or(sql.len(), |n| i + 2 + n + 2)
         } else if matches!(c, '"' | '`' | '\'') || (c == '[' && dialect == Dialect::Sqlite) {
             let close = if c == '[' { ']' } else { c };
-            let end = rest[1..].find(close).map_or(sql.len(), |n| i + 1 + n + 1);
-            words.push(Word::Quoted(
-                sql[i + 1..end.saturating_sub(1).max(i + 1)].to_owned(),
-            ));
+            // The opening quote is ASCII, so the body starts one byte on.
+            let body = &rest[1..];
+            let (content, end) = match body.find(close) {
+                Some(n) => (&body[..n], i + 1 + n + 1),
+                None => (body, sql.len()),
+            };
+            words.push(Word::Quoted(content.to_owned()));
             end
         } else if c.is_alphanumeric() || c == '_' {
             let len = rest
@@ -271,6 +274,26 @@ mod tests {
 
     fn refused(sql: &str, d: Dialect) -> Option<&'static str> {
         refused_statement(sql, d, true).map(|r| r.statement)
+    }
+
+    /// An unclosed quote before a multi-byte character once sliced inside it.
+    #[test]
+    fn unclosed_quotes_before_multibyte_text_do_not_panic() {
+        for d in [Dialect::Generic, Dialect::Postgres, Dialect::MySql, Dialect::Sqlite] {
+            for sql in ["x'a  xé", "\"é", "`ü", "[ß", "COMMIT 'é"] {
+                let _ = refused_statement(sql, d, true);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// No text, however broken, makes the checks panic (they run on every file).
+        #[test]
+        fn any_text_is_checked_without_panic(sql in "(?s)[ -~\t\né'\"`\\[\\];$#/*-]{0,80}") {
+            for d in [Dialect::Generic, Dialect::Postgres, Dialect::MySql, Dialect::Sqlite] {
+                let _ = refused_statement(&sql, d, true);
+            }
+        }
     }
 
     #[test]
