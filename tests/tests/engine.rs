@@ -557,3 +557,39 @@ async fn a_revision_that_resets_all_settings_is_not_taken_for_one_that_ended_its
     assert_eq!(scalar(&pool, "SELECT count(*) FROM t").await, 0);
     assert!(m.status(&pool).await.unwrap().dirty.is_empty());
 }
+
+#[tokio::test]
+async fn a_syntax_error_deep_in_a_long_run_applies_everything_before_it_on_postgres() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    let dir = Dir::new();
+    dir.creates_table("r000", "", "t000");
+    for k in 1..120 {
+        let (id, parent) = (format!("r{k:03}"), format!("r{:03}", k - 1));
+        if k == 97 {
+            // A multi-byte character before the error: the position counts characters.
+            dir.rev(
+                &id,
+                &parent,
+                "",
+                "INSERT INTO t000 VALUES (1); -- é ü\nSELEC 1;",
+                Some("SELECT 1;"),
+            );
+        } else {
+            dir.creates_table(&id, &parent, &format!("t{k:03}"));
+        }
+    }
+    let m = dir.load();
+    let err = m.run(&pool).await.unwrap_err();
+    assert_failed(
+        &err,
+        "r097",
+        8,
+        Aftermath::NeverRan,
+        "r097_rev.sql:8: upgrade of revision r097 failed: syntax error at or near \"SELEC\"",
+    );
+    assert_eq!(heads(&m, &pool).await, ["r096"]);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM revchain_log").await, 97);
+    assert!(table_exists(&pool, "t096").await);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM t000").await, 0);
+}
