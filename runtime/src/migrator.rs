@@ -2,9 +2,11 @@
 //!
 //! The boot path ([`Migrator::run`]) reads the version table once: when its heads and chain
 //! digests equal the embedded heads, the database is up to date and nothing else happens.
-//! Otherwise the migration lock is taken, the state read again, checked (dirty marks,
-//! revisions unknown to this binary, edited history) and what is missing is applied, each
-//! revision in its own transaction together with its bookkeeping.
+//! Otherwise the migration lock is taken, both tables are read again and checked by the
+//! one state check that every writing command runs first (`check_state`: damaged rows,
+//! edited, renamed or removed revisions, a log that disagrees with the version rows, dirty
+//! marks, revisions unknown to this binary), and what is missing is applied, each revision
+//! in its own transaction together with its bookkeeping.
 
 use std::collections::HashSet;
 use std::sync::Mutex;

@@ -295,19 +295,6 @@ pub(crate) mod sealed {
             tables: &'a Tables,
         ) -> impl Future<Output = Result<Vec<LogRow>, sqlx::Error>> + Send + 'a;
 
-        /// The log rows marked dirty (none when the table does not exist): all that a
-        /// locked run needs from the log unless the history differs. By default the whole
-        /// log is read and filtered.
-        fn read_dirty<'a>(
-            conn: &'a mut Self::Connection,
-            tables: &'a Tables,
-        ) -> impl Future<Output = Result<Vec<LogRow>, sqlx::Error>> + Send + 'a {
-            async move {
-                let log = Self::read_log(conn, tables).await?;
-                Ok(log.into_iter().filter(|l| l.dirty).collect())
-            }
-        }
-
         /// Creates both tables if needed. `timeout` bounds the wait for a database whose
         /// lock is taken per transaction (SQLite: [`Error::LockTimeout`] once it passes);
         /// the others hold the session lock already.

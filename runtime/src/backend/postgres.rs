@@ -712,14 +712,6 @@ impl Driver for Postgres {
         read_log_rows(conn, tables.select_log(D), is_missing_table).await
     }
 
-    async fn read_dirty(
-        conn: &mut PgConnection,
-        tables: &Tables,
-    ) -> Result<Vec<LogRow>, sqlx::Error> {
-        let sql = format!("{} WHERE dirty", tables.select_log(D));
-        read_log_rows(conn, sql, is_missing_table).await
-    }
-
     async fn ensure_tables(
         conn: &mut PgConnection,
         tables: &Tables,
