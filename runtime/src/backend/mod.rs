@@ -558,3 +558,9 @@ impl WaitLog {
         }
     }
 }
+
+/// The run-time check behind the parser's and the pre-flight's refusal of transaction
+/// control: driven through the backends directly, since every public path refuses such a
+/// revision before it runs.
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
+mod transaction_ended_tests;
