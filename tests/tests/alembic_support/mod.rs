@@ -55,10 +55,14 @@ pub struct Case {
 
 const ID_GROUPS: [&str; 3] = ["aaa", "aab", "abb"];
 
+/// The raw choices of one revision: shape (base, child or merge), two parent picks, a
+/// dependency pick, whether it has a label, and its id number.
+type RevChoice = (u8, u8, u8, Option<u8>, bool, u16);
+
 impl Graph {
     /// Builds a graph from raw choices (each `(shape, a, b, dep, labelled, id)`), repairing
     /// choices that do not fit (a merge of related revisions becomes a child).
-    fn from_choices(choices: &[(u8, u8, u8, Option<u8>, bool, u16)]) -> Graph {
+    fn from_choices(choices: &[RevChoice]) -> Graph {
         let mut revs: Vec<Rev> = Vec::new();
         let mut ids = BTreeSet::new();
         for (i, &(shape, a, b, dep, labelled, id)) in choices.iter().enumerate() {
