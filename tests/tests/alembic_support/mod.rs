@@ -442,6 +442,22 @@ pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[
                 && s.graph.applied(&s.revchain.rows).as_ref() == Ok(s.before)
         },
     },
+    KnownDifference {
+        name: "stamp-heads-keeps-every-head",
+        reason: "Alembic's stamp heads computes every head's step from the rows before the \
+                 stamp: when one head is already a row and another branch is below its head, \
+                 the first step merges both rows away and the second is skipped, so a head is \
+                 lost; revchain stamps each head in turn and records all of them",
+        recognises: |s| {
+            s.cmd.op == "stamp"
+                && s.cmd.target == "heads"
+                && s.alembic.ok
+                && s.revchain.ok
+                && s.graph
+                    .applied(&s.revchain.rows)
+                    .is_ok_and(|a| a.len() == s.graph.revs.len())
+        },
+    },
 ];
 
 /// Whether a target is a step: `+N`, `-N`, `<id>±N`, `label@±N`.
