@@ -466,25 +466,7 @@ impl Graph {
         let upward = n > 0;
         let mut at = from;
         for done in 0..n.unsigned_abs() {
-            let next: Vec<Spot> = match (at, upward) {
-                (Spot::Base, true) => self.bases(),
-                (Spot::At(i), true) => self.children(i).to_vec(),
-                (Spot::Base, false) => Vec::new(),
-                (Spot::At(i), false) if self.node(i).parents.is_empty() => {
-                    vec![usize::MAX]
-                }
-                (Spot::At(i), false) => self.node(i).parents.clone(),
-            }
-            .into_iter()
-            .filter(|&c| c == usize::MAX || !upward || branch.is_none_or(|b| self.on_lineage(c, b)))
-            .map(|c| {
-                if c == usize::MAX {
-                    Spot::Base
-                } else {
-                    Spot::At(c)
-                }
-            })
-            .collect();
+            let next = self.next_spots(at, upward, branch);
             at = match next.as_slice() {
                 [one] => *one,
                 [] => {
@@ -512,6 +494,29 @@ impl Graph {
             };
         }
         Ok(at)
+    }
+
+    /// The spots one step from `at`: its children (on the lineage of `branch` when given)
+    /// or, from base, the bases; or its parents (base below a base).
+    fn next_spots(&self, at: Spot, upward: bool, branch: Option<usize>) -> Vec<Spot> {
+        match (at, upward) {
+            (Spot::Base, false) => Vec::new(),
+            (Spot::At(i), false) => match self.node(i).parents.as_slice() {
+                [] => vec![Spot::Base],
+                parents => parents.iter().map(|&p| Spot::At(p)).collect(),
+            },
+            (from, true) => {
+                let children = match from {
+                    Spot::Base => self.bases(),
+                    Spot::At(i) => self.children(i).to_vec(),
+                };
+                children
+                    .into_iter()
+                    .filter(|&c| branch.is_none_or(|b| self.on_lineage(c, b)))
+                    .map(Spot::At)
+                    .collect()
+            }
+        }
     }
 
     fn one_start(
@@ -599,7 +604,7 @@ impl Graph {
     }
 
     /// `<id>+N`/`<id>-N` (or a label or id that contains the sign itself).
-    fn spot_from_revision(&self, target: &Target, r: &str, n: i64) -> Result<Spot, TargetError> {
+    fn step_from_revision(&self, target: &Target, r: &str, n: i64) -> Result<Spot, TargetError> {
         let whole = target.to_string();
         match self.find_label(&whole).or_else(|| self.find(&whole)) {
             Some(i) => Ok(Spot::At(i)),
@@ -623,7 +628,7 @@ impl Graph {
             }
             Target::Revision(r) => return Ok(vec![self.lookup(r)?]),
             Target::BranchHead(l) => return Ok(vec![self.branch_head(l)?]),
-            Target::FromRevision(r, n) => self.spot_from_revision(target, r, *n)?,
+            Target::FromRevision(r, n) => self.step_from_revision(target, r, *n)?,
             Target::Relative(n) if *n > 0 => {
                 let from = self.current_start(target, *n, applied)?;
                 self.walk(target, from.map_or(Spot::Base, Spot::At), *n, None)?
@@ -664,7 +669,7 @@ impl Graph {
                 spot: Spot::At(self.branch_head(l)?),
                 branch: Some(self.lookup(l)?),
             }),
-            Target::FromRevision(r, n) => plain(self.spot_from_revision(target, r, *n)?),
+            Target::FromRevision(r, n) => plain(self.step_from_revision(target, r, *n)?),
             Target::Relative(n) if *n < 0 => {
                 let Some(tip) = self.current_start(target, *n, applied)? else {
                     return Err(TargetError::OutOfRange {
@@ -807,7 +812,7 @@ impl Graph {
                 let head = self.branch_head(l)?;
                 (Some(head), vec![self.lookup(l)?, head])
             }
-            Target::FromRevision(r, n) => match self.spot_from_revision(target, r, *n)? {
+            Target::FromRevision(r, n) => match self.step_from_revision(target, r, *n)? {
                 Spot::At(i) => (Some(i), vec![i]),
                 Spot::Base => (None, Vec::new()),
             },

@@ -55,10 +55,14 @@ pub struct Case {
 
 const ID_GROUPS: [&str; 3] = ["aaa", "aab", "abb"];
 
+/// The raw choices of one revision: shape (base, child or merge), two parent picks, a
+/// dependency pick, whether it has a label, and its id number.
+type RevChoice = (u8, u8, u8, Option<u8>, bool, u16);
+
 impl Graph {
     /// Builds a graph from raw choices (each `(shape, a, b, dep, labelled, id)`), repairing
     /// choices that do not fit (a merge of related revisions becomes a child).
-    fn from_choices(choices: &[(u8, u8, u8, Option<u8>, bool, u16)]) -> Graph {
+    fn from_choices(choices: &[RevChoice]) -> Graph {
         let mut revs: Vec<Rev> = Vec::new();
         let mut ids = BTreeSet::new();
         for (i, &(shape, a, b, dep, labelled, id)) in choices.iter().enumerate() {
@@ -436,6 +440,22 @@ pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[
                 && s.revchain.ok
                 && s.revchain.tables == s.alembic.tables
                 && s.graph.applied(&s.revchain.rows).as_ref() == Ok(s.before)
+        },
+    },
+    KnownDifference {
+        name: "stamp-heads-keeps-every-head",
+        reason: "Alembic's stamp heads computes every head's step from the rows before the \
+                 stamp: when one head is already a row and another branch is below its head, \
+                 the first step merges both rows away and the second is skipped, so a head is \
+                 lost; revchain stamps each head in turn and records all of them",
+        recognises: |s| {
+            s.cmd.op == "stamp"
+                && s.cmd.target == "heads"
+                && s.alembic.ok
+                && s.revchain.ok
+                && s.graph
+                    .applied(&s.revchain.rows)
+                    .is_ok_and(|a| a.len() == s.graph.revs.len())
         },
     },
 ];
