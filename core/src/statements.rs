@@ -279,7 +279,12 @@ mod tests {
     /// An unclosed quote before a multi-byte character once sliced inside it.
     #[test]
     fn unclosed_quotes_before_multibyte_text_do_not_panic() {
-        for d in [Dialect::Generic, Dialect::Postgres, Dialect::MySql, Dialect::Sqlite] {
+        for d in [
+            Dialect::Generic,
+            Dialect::Postgres,
+            Dialect::MySql,
+            Dialect::Sqlite,
+        ] {
             for sql in ["x'a  xé", "\"é", "`ü", "[ß", "COMMIT 'é"] {
                 let _ = refused_statement(sql, d, true);
             }

@@ -21,6 +21,9 @@ fn env_number(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
+/// The seed CI replays (400 graphs of it agreed with Alembic 1.20.1 when it was chosen).
+const DEFAULT_SEED: u64 = 9;
+
 #[test]
 fn random_graphs_agree_with_alembic() {
     let Some(python) = alembic_python() else {
@@ -30,11 +33,9 @@ fn random_graphs_agree_with_alembic() {
         );
         return;
     };
-    let seed = env_number("ALEMBIC_CONFORMANCE_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-    });
+    // A fixed seed by default, so that CI is repeatable; the bench (and this variable)
+    // explore other seeds.
+    let seed = env_number("ALEMBIC_CONFORMANCE_SEED").unwrap_or(DEFAULT_SEED);
     let count = env_number("ALEMBIC_CONFORMANCE_CASES").unwrap_or(60) as usize;
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());

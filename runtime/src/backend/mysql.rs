@@ -335,12 +335,8 @@ impl Driver for MySql {
         for (index, work) in works.iter().enumerate() {
             let atomic = runs_atomically(work);
             if atomic
-                && writes_non_transactional(
-                    conn,
-                    work,
-                    &statements(work.sql(), D, work.sql_line()),
-                )
-                .await?
+                && writes_non_transactional(conn, work, &statements(work.sql(), D, work.sql_line()))
+                    .await?
             {
                 apply_marked_with::<MySql>(
                     conn,

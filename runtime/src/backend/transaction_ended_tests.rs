@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use revchain_core::Direction;
 use revchain_core::history::{History, Mode};
 use revchain_core::parse::parse_with;
-use revchain_core::Direction;
 use sqlx::{Connection, Row};
 
 use super::{Backend, Failure};
