@@ -160,6 +160,13 @@ pub enum ParseErrorKind {
     /// The file is not valid UTF-8.
     #[error("the file is not valid UTF-8; save it as UTF-8")]
     NotUtf8,
+    /// A NUL byte, which no database takes in SQL text (PostgreSQL's protocol would cut
+    /// the statement there).
+    #[error(
+        "the file holds a NUL byte (\\0), which is not SQL text; the file is probably damaged \
+         or binary: remove the byte"
+    )]
+    NulByte,
     /// No `Revision ID` line in the header.
     #[error(
         "the header has no `Revision ID:` line; every `.sql` file in a migrations directory is a \
@@ -710,6 +717,9 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
         path,
         errors: Vec::new(),
     };
+    if let Some(at) = text.find('\0') {
+        b.error(1 + text[..at].matches('\n').count(), ParseErrorKind::NulByte);
+    }
 
     // The header: every line before the first section marker.
     let mut message: Option<String> = None;
@@ -1661,6 +1671,12 @@ DROP TABLE users;
         ] {
             assert_eq!(refused(fine, "SELECT 1;"), [], "{fine}");
         }
+    }
+
+    #[test]
+    fn a_nul_byte_is_an_error_at_its_line() {
+        let k = kinds("-- m\n-- Revision ID: a\n-- migrate:upgrade\nSELECT 'a\0b';\n");
+        assert_eq!(k, vec![(4, ParseErrorKind::NulByte)]);
     }
 
     #[test]
