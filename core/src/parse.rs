@@ -718,7 +718,10 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
         errors: Vec::new(),
     };
     if let Some(at) = text.find('\0') {
-        b.error(1 + text[..at].matches('\n').count(), ParseErrorKind::NulByte);
+        b.error(
+            1 + text[..at].matches('\n').count(),
+            ParseErrorKind::NulByte,
+        );
     }
 
     // The header: every line before the first section marker.

@@ -492,16 +492,17 @@ async fn ending_the_transaction_is_refused<DB: Db>(pool: &Pool<DB>, sql: &str) {
     assert!(!sqlx::Connection::is_in_transaction(&*conn), "{sql}");
 }
 
-#[tokio::test]
-async fn a_revision_that_ends_its_transaction_is_refused_before_it_runs_on_postgres() {
+/// Each on a fresh database of `kind`, through a one-connection pool (so that the
+/// connection checked afterwards is the one that ran the revision).
+async fn endings_are_refused<DB: Db>(kind: Kind) {
     for sql in [
         "INSERT INTO t VALUES (1);\nCOMMIT;\nINSERT INTO t VALUES (2);",
         "INSERT INTO t VALUES (1);\nROLLBACK;",
         "COMMIT;\nBEGIN;\nINSERT INTO t VALUES (2);",
         "END;",
     ] {
-        let db = TestDb::new(Kind::Postgres).await;
-        let pool: PgPool = sqlx::postgres::PgPoolOptions::new()
+        let db = TestDb::new(kind).await;
+        let pool = sqlx::pool::PoolOptions::<DB>::new()
             .max_connections(1)
             .connect(&db.url)
             .await
@@ -511,21 +512,13 @@ async fn a_revision_that_ends_its_transaction_is_refused_before_it_runs_on_postg
 }
 
 #[tokio::test]
+async fn a_revision_that_ends_its_transaction_is_refused_before_it_runs_on_postgres() {
+    endings_are_refused::<sqlx::Postgres>(Kind::Postgres).await;
+}
+
+#[tokio::test]
 async fn a_revision_that_ends_its_transaction_is_refused_before_it_runs_on_sqlite() {
-    for sql in [
-        "INSERT INTO t VALUES (1);\nCOMMIT;\nINSERT INTO t VALUES (2);",
-        "INSERT INTO t VALUES (1);\nROLLBACK;",
-        "COMMIT;\nBEGIN;\nINSERT INTO t VALUES (2);",
-        "END;",
-    ] {
-        let db = TestDb::new(Kind::Sqlite).await;
-        let pool: SqlitePool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&db.url)
-            .await
-            .unwrap();
-        ending_the_transaction_is_refused(&pool, sql).await;
-    }
+    endings_are_refused::<sqlx::Sqlite>(Kind::Sqlite).await;
 }
 
 #[tokio::test]
