@@ -545,11 +545,7 @@ impl Graph {
         label: usize,
         applied: &[bool],
     ) -> Result<Spot, TargetError> {
-        let mut starts: Vec<usize> = self
-            .tips_of(applied)
-            .into_iter()
-            .filter(|&t| self.on_lineage(t, label))
-            .collect();
+        let mut starts = self.tips_on_lineage(applied, label);
         if starts.is_empty() {
             let on: Vec<bool> = (0..self.len())
                 .map(|i| applied[i] && self.on_lineage(i, label))
@@ -563,6 +559,14 @@ impl Graph {
             .map_or(Spot::Base, Spot::At))
     }
 
+    /// The tips of the applied set `applied` that lie on `label`'s lineage.
+    fn tips_on_lineage(&self, applied: &[bool], label: usize) -> Vec<usize> {
+        self.tips_of(applied)
+            .into_iter()
+            .filter(|&t| self.on_lineage(t, label))
+            .collect()
+    }
+
     /// Where `label@-N` starts (Alembic's rule): the tip on the label's lineage; else the
     /// head of the applied set on it. There must be exactly one.
     fn branch_start_down(
@@ -572,11 +576,7 @@ impl Graph {
         label: usize,
         applied: &[bool],
     ) -> Result<usize, TargetError> {
-        let mut starts: Vec<usize> = self
-            .tips_of(applied)
-            .into_iter()
-            .filter(|&t| self.on_lineage(t, label))
-            .collect();
+        let mut starts = self.tips_on_lineage(applied, label);
         if starts.is_empty() {
             starts = self
                 .heads_of(applied)

@@ -377,16 +377,22 @@ fn assert_failed_at_commit(err: &Error, says: &str) {
     );
 }
 
-#[tokio::test]
-async fn a_deferred_constraint_failing_at_commit_is_reported_so_on_postgres() {
-    let db = TestDb::new(Kind::Postgres).await;
-    let pool: PgPool = db.pool().await;
+/// a1 makes a deferred foreign key (`references` is the clause's target), b2 breaks it and
+/// creates `v`, c3 creates `w`: the run fails at b2's COMMIT with `message`, and nothing of
+/// b2 or c3 is there or logged.
+async fn deferred_constraint_fails_at_commit<DB: Db>(
+    pool: &Pool<DB>,
+    references: &str,
+    message: &str,
+) {
     let dir = Dir::new();
     dir.rev(
         "a1",
         "",
         "",
-        "CREATE TABLE p (id INT PRIMARY KEY);\nCREATE TABLE c (pid INT REFERENCES p DEFERRABLE INITIALLY DEFERRED);",
+        &format!(
+            "CREATE TABLE p (id INT PRIMARY KEY);\nCREATE TABLE c (pid INT REFERENCES {references} DEFERRABLE INITIALLY DEFERRED);"
+        ),
         Some("DROP TABLE c; DROP TABLE p;"),
     )
     .rev(
@@ -398,12 +404,19 @@ async fn a_deferred_constraint_failing_at_commit_is_reported_so_on_postgres() {
     )
     .creates_table("c3", "b2", "w");
     let m = dir.load();
-    let err = m.run(&pool).await.unwrap_err();
-    assert_failed_at_commit(&err, "violates foreign key constraint");
-    assert_eq!(heads(&m, &pool).await, ["a1"]);
-    assert_eq!(logged(&pool).await, ["a1"]);
-    assert!(!table_exists(&pool, "v").await);
-    assert!(!table_exists(&pool, "w").await);
+    let err = m.run(pool).await.unwrap_err();
+    assert_failed_at_commit(&err, message);
+    assert_eq!(heads(&m, pool).await, ["a1"]);
+    assert_eq!(logged(pool).await, ["a1"]);
+    assert!(!table_exists(pool, "v").await);
+    assert!(!table_exists(pool, "w").await);
+}
+
+#[tokio::test]
+async fn a_deferred_constraint_failing_at_commit_is_reported_so_on_postgres() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    deferred_constraint_fails_at_commit(&pool, "p", "violates foreign key constraint").await;
 }
 
 #[tokio::test]
@@ -419,29 +432,7 @@ async fn a_deferred_constraint_failing_at_commit_is_reported_so_on_sqlite() {
         )
         .await
         .unwrap();
-    let dir = Dir::new();
-    dir.rev(
-        "a1",
-        "",
-        "",
-        "CREATE TABLE p (id INT PRIMARY KEY);\nCREATE TABLE c (pid INT REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED);",
-        Some("DROP TABLE c; DROP TABLE p;"),
-    )
-    .rev(
-        "b2",
-        "a1",
-        "",
-        "INSERT INTO c VALUES (42);\nCREATE TABLE v (id INT);",
-        Some("DROP TABLE v;"),
-    )
-    .creates_table("c3", "b2", "w");
-    let m = dir.load();
-    let err = m.run(&pool).await.unwrap_err();
-    assert_failed_at_commit(&err, "FOREIGN KEY constraint failed");
-    assert_eq!(heads(&m, &pool).await, ["a1"]);
-    assert_eq!(logged(&pool).await, ["a1"]);
-    assert!(!table_exists(&pool, "v").await);
-    assert!(!table_exists(&pool, "w").await);
+    deferred_constraint_fails_at_commit(&pool, "p (id)", "FOREIGN KEY constraint failed").await;
     // The connection is usable, outside any transaction.
     sqlx::raw_sql("BEGIN; SELECT 1; COMMIT;")
         .execute(&pool)
