@@ -79,6 +79,18 @@ impl Failure {
     pub fn db(context: &str, e: &sqlx::Error) -> Failure {
         Failure::Other(Error::db(context, e))
     }
+
+    /// `work` ended its own transaction; `dirty_marked` says whether the mark was written.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    pub fn transaction_ended(work: &Work<'_>, dirty_marked: bool) -> Failure {
+        Failure::Other(Error::TransactionEnded {
+            id: work.revision.id().to_owned(),
+            path: work.revision.path().to_owned(),
+            line: work.sql_line(),
+            direction: work.direction,
+            dirty_marked,
+        })
+    }
 }
 
 /// What [`lock`](sealed::Driver::lock) changed on the connection, for
@@ -113,6 +125,7 @@ pub(crate) fn log_disagrees(id: &str, in_log: bool) -> String {
 
 /// A token no revision can know in advance (`rc` and 24 hex digits), made afresh for each
 /// call: it marks revchain's own result rows, settings and savepoints among a revision's.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn token() -> String {
     use std::hash::{BuildHasher, Hasher};
     // Seeded from the operating system's randomness.

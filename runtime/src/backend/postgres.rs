@@ -569,13 +569,7 @@ async fn transaction_ended(conn: &mut PgConnection, tables: &Tables, work: &Work
             tracing::debug!(target: "revchain", "marking revision {} dirty: {e}", work.revision.id())
         })
         .is_ok();
-    Failure::Other(Error::TransactionEnded {
-        id: work.revision.id().to_owned(),
-        path: work.revision.path().to_owned(),
-        line: work.sql_line(),
-        direction: work.direction,
-        dirty_marked,
-    })
+    Failure::transaction_ended(work, dirty_marked)
 }
 
 impl SessionLocked for Postgres {

@@ -284,13 +284,7 @@ async fn transaction_ended(
     )
     .await
     .is_ok();
-    Failure::Other(Error::TransactionEnded {
-        id: work.revision.id().to_owned(),
-        path: work.revision.path().to_owned(),
-        line: work.sql_line(),
-        direction: work.direction,
-        dirty_marked,
-    })
+    Failure::transaction_ended(work, dirty_marked)
 }
 
 /// Runs a `Transactional: false` revision: mark it dirty (under the write lock, if it is
