@@ -107,12 +107,7 @@ impl App {
 
     /// Runs `example-app <args>` to completion.
     fn run(&self, args: &[&str]) -> Output {
-        let out = self
-            .command()
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running example-app");
+        let out = output_retrying(self.command().args(args).stdin(Stdio::null()));
         self.record(&String::from_utf8_lossy(&out.stdout));
         self.record(&String::from_utf8_lossy(&out.stderr));
         out
@@ -134,15 +129,14 @@ impl App {
     /// Starts `example-app serve --bind 127.0.0.1:0 <args>` and waits for its address.
     fn serve(&self, args: &[&str]) -> Server {
         let started = Instant::now();
-        let mut child = self
-            .command()
+        let mut command = self.command();
+        command
             .args(["serve", "--bind", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting example-app");
+            .stderr(Stdio::piped());
+        let mut child = retrying_busy(|| command.spawn());
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
@@ -509,12 +503,11 @@ fn scenario(app: &App, database: &str) {
         ),
         "{log}"
     );
-    let refused = app
-        .command()
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("MIGRATE_ON_START", "false")
-        .output()
-        .expect("running example-app");
+    let refused = output_retrying(
+        app.command()
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("MIGRATE_ON_START", "false"),
+    );
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("is behind this binary"));
     // `check` exits 3: revisions pending.
@@ -620,12 +613,17 @@ fn app_output(app: &App, url: &str) -> String {
     all
 }
 
-/// Runs `command` to completion. A binary just copied may still be open for writing in a
-/// child that another test thread forked meanwhile (until that child execs): Linux then
-/// refuses to run it ("text file busy") for a moment.
+/// Runs `command` to completion; see [`retrying_busy`].
 fn output_retrying(command: &mut Command) -> Output {
+    retrying_busy(|| command.output())
+}
+
+/// What `start` returns, tried again while it fails with "text file busy": a binary just
+/// copied may still be open for writing in a child that another test thread forked
+/// meanwhile (until that child execs), and Linux refuses to run it for that moment.
+fn retrying_busy<T>(mut start: impl FnMut() -> std::io::Result<T>) -> T {
     for _ in 0..50 {
-        match command.output() {
+        match start() {
             Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
                 std::thread::sleep(Duration::from_millis(20));
             }
