@@ -648,9 +648,143 @@ fn classify(line: &str) -> LineKind<'_> {
     }
 }
 
+/// Collects the problems of one file while its phases run (see [`parse_with`]).
 struct Builder<'a> {
     path: &'a str,
     errors: Vec<ParseError>,
+}
+
+/// The header's fields, as the header phase read them.
+struct Header {
+    /// The first comment line; `Some("")` when that line is a key line.
+    message: Option<String>,
+    /// The line of each key, in [`Key`] order, once seen.
+    seen: [Option<usize>; 6],
+    /// `Revision ID`, kept even when invalid so that it is not also reported missing.
+    id: Option<String>,
+    parents: Vec<String>,
+    create_date: Option<String>,
+    branch_labels: Vec<String>,
+    depends_on: Vec<String>,
+    transactional: bool,
+}
+
+impl Header {
+    fn new() -> Self {
+        Header {
+            message: None,
+            seen: [None; 6],
+            id: None,
+            parents: Vec::new(),
+            create_date: None,
+            branch_labels: Vec::new(),
+            depends_on: Vec::new(),
+            transactional: true,
+        }
+    }
+
+    /// The line where `key` was written, if it was.
+    fn line(&self, key: Key) -> Option<usize> {
+        self.seen[key as usize]
+    }
+
+    /// The lines recorded in the [`RevisionFile`].
+    fn lines(&self) -> HeaderLines {
+        HeaderLines {
+            id: self.line(Key::RevisionId).unwrap_or(1),
+            revises: self.line(Key::Revises),
+            depends_on: self.line(Key::DependsOn),
+            branch_labels: self.line(Key::BranchLabels),
+        }
+    }
+}
+
+/// The sections, as the section phase read them.
+#[derive(Default)]
+struct Sections {
+    upgrade: Option<Section>,
+    downgrade: Option<Section>,
+    /// Whether a misspelt or misshapen marker was reported (then a missing upgrade is not).
+    marker_misread: bool,
+}
+
+impl Sections {
+    /// The slot of the section named `upgrade` or `downgrade`.
+    fn slot(&mut self, name: &str) -> &mut Option<Section> {
+        if name == "upgrade" {
+            &mut self.upgrade
+        } else {
+            &mut self.downgrade
+        }
+    }
+}
+
+/// Parses the text of one revision file; `path` is the path shown in messages.
+///
+/// Every problem in the file is reported, not just the first.
+///
+/// ```
+/// use revchain_core::parse::parse;
+/// let text = "-- add users\n-- Revision ID: a1\n-- Revises:\n\n-- migrate:upgrade\nCREATE TABLE users (id INT);\n\n-- migrate:downgrade\nDROP TABLE users;\n";
+/// let rev = parse("migrations/a1_add_users.sql", text).unwrap();
+/// assert_eq!(rev.id, "a1");
+/// assert_eq!(rev.message, "add users");
+/// assert_eq!(rev.upgrade.sql, "CREATE TABLE users (id INT);");
+/// assert_eq!(rev.upgrade.line, 6);
+/// assert!(rev.parents.is_empty());
+///
+/// let errors = parse("x.sql", "-- Revison ID: a1\n").unwrap_err();
+/// assert_eq!(errors[0].to_string(), "x.sql:1: the header has no `Revision ID:` line; every `.sql` file in a migrations directory is a revision and needs one (create files with `revchain revision -m \"...\"`)");
+/// ```
+pub fn parse(path: &str, text: &str) -> Result<RevisionFile, Vec<ParseError>> {
+    parse_with(path, text, Mode::Strict)
+}
+
+/// Like [`parse`]; in [`Mode::Drafts`] an empty upgrade section is accepted.
+///
+/// The phases, in order: NUL bytes; the header (every line before the first section
+/// marker: message, keys, stray SQL); the sections (each from its marker to the next);
+/// the checks across them (id present, `Revises`/`Depends On` against the id, refused
+/// statements, the upgrade section, copies from the client). Every phase adds its
+/// problems to one list, which is reported sorted by line (problems on one line keep the
+/// order in which they were found).
+pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Vec<ParseError>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut b = Builder {
+        path,
+        errors: Vec::new(),
+    };
+    b.check_nul_byte(text);
+    let markers = markers(&lines);
+    let body = markers.first().map_or(lines.len(), |(idx, _)| *idx);
+    let header = b.header(&lines[..body]);
+    let Sections {
+        upgrade,
+        downgrade,
+        marker_misread,
+    } = b.sections(text, &lines, markers);
+    b.check_references(&header);
+    b.check_statements(upgrade.iter().chain(&downgrade), header.transactional);
+    b.check_upgrade(upgrade.as_ref(), marker_misread, &header, mode, lines.len());
+
+    for section in upgrade.iter().chain(&downgrade) {
+        refuse_copy_from_stdin(&mut b, section);
+    }
+
+    b.finish(header, upgrade, downgrade)
+}
+
+/// The section markers among `lines`, well written or not, with their indexes.
+fn markers<'a>(lines: &[&'a str]) -> Vec<(usize, Marker<'a>)> {
+    lines
+        .iter()
+        .copied()
+        .enumerate()
+        .filter_map(|(idx, line)| match classify(line) {
+            LineKind::Marker(marker) => Some((idx, marker)),
+            _ => None,
+        })
+        .collect()
 }
 
 impl Builder<'_> {
@@ -660,6 +794,105 @@ impl Builder<'_> {
             line,
             kind: kind.into(),
         });
+    }
+
+    /// A NUL byte anywhere: reported at the line of the first one.
+    fn check_nul_byte(&mut self, text: &str) {
+        if let Some(at) = text.find('\0') {
+            self.error(
+                1 + text[..at].matches('\n').count(),
+                ParseErrorKind::NulByte,
+            );
+        }
+    }
+
+    /// The header phase: `lines` are the lines before the first section marker.
+    fn header(&mut self, lines: &[&str]) -> Header {
+        let mut header = Header::new();
+        let mut sql_outside_reported = false;
+        for (idx, line) in lines.iter().enumerate() {
+            let line_no = idx + 1;
+            match classify(line) {
+                LineKind::Sql if !sql_outside_reported => {
+                    self.error(line_no, ParseErrorKind::SqlOutsideSection);
+                    sql_outside_reported = true;
+                }
+                LineKind::Comment(content) if !content.is_empty() => {
+                    self.header_comment(&mut header, line_no, line, content);
+                }
+                _ => {}
+            }
+        }
+        header
+    }
+
+    /// One non-empty header comment line: a key line, the message, or a description.
+    fn header_comment(&mut self, header: &mut Header, line_no: usize, line: &str, content: &str) {
+        let first_content = header.message.is_none();
+        let Some(k) = key_line(line) else {
+            if first_content {
+                header.message = Some(content.to_owned());
+            } else {
+                self.unknown_key(line_no, content);
+            }
+            return;
+        };
+        if !k.well_formed {
+            self.error(line_no, malformed_key(line, &k));
+        }
+        if first_content {
+            header.message = Some(String::new());
+        }
+        self.header_key(header, line_no, k.key, k.value);
+    }
+
+    /// A description line after the message is free text, unless it reads as
+    /// `Key: value` with a key that revchain does not know.
+    fn unknown_key(&mut self, line_no: usize, content: &str) {
+        if let Some((written, _)) = split_key(content) {
+            self.error(
+                line_no,
+                ParseErrorKind::UnknownKey {
+                    key: written.to_owned(),
+                    suggestion: closest(written, &KNOWN_KEYS),
+                },
+            );
+        }
+    }
+
+    /// Records the value of `key`, written at `line_no`, in `header`; the first of two
+    /// lines with the same key wins.
+    fn header_key(&mut self, header: &mut Header, line_no: usize, key: Key, value: &str) {
+        if let Some(first_line) = header.line(key) {
+            let key = key.name();
+            self.error(line_no, ParseErrorKind::DuplicateKey { key, first_line });
+            return;
+        }
+        header.seen[key as usize] = Some(line_no);
+        match key {
+            Key::RevisionId => {
+                if let Err(e) = id::validate_id(value) {
+                    self.error(line_no, e);
+                }
+                header.id = Some(value.to_owned());
+            }
+            Key::Revises => header.parents = self.list(key, value, line_no, id::validate_id),
+            Key::CreateDate => header.create_date = Some(value.to_owned()),
+            Key::BranchLabels => {
+                header.branch_labels = self.list(key, value, line_no, id::validate_label);
+            }
+            Key::DependsOn => {
+                header.depends_on = self.list(key, value, line_no, id::validate_label);
+            }
+            Key::Transactional => match value.to_ascii_lowercase().as_str() {
+                "true" => header.transactional = true,
+                "false" => header.transactional = false,
+                _ => self.error(
+                    line_no,
+                    ParseErrorKind::InvalidTransactional(value.to_owned()),
+                ),
+            },
+        }
     }
 
     /// Splits a comma list and checks each item with `check`.
@@ -686,278 +919,162 @@ impl Builder<'_> {
         }
         items
     }
-}
 
-/// Parses the text of one revision file; `path` is the path shown in messages.
-///
-/// Every problem in the file is reported, not just the first.
-///
-/// ```
-/// use revchain_core::parse::parse;
-/// let text = "-- add users\n-- Revision ID: a1\n-- Revises:\n\n-- migrate:upgrade\nCREATE TABLE users (id INT);\n\n-- migrate:downgrade\nDROP TABLE users;\n";
-/// let rev = parse("migrations/a1_add_users.sql", text).unwrap();
-/// assert_eq!(rev.id, "a1");
-/// assert_eq!(rev.message, "add users");
-/// assert_eq!(rev.upgrade.sql, "CREATE TABLE users (id INT);");
-/// assert_eq!(rev.upgrade.line, 6);
-/// assert!(rev.parents.is_empty());
-///
-/// let errors = parse("x.sql", "-- Revison ID: a1\n").unwrap_err();
-/// assert_eq!(errors[0].to_string(), "x.sql:1: the header has no `Revision ID:` line; every `.sql` file in a migrations directory is a revision and needs one (create files with `revchain revision -m \"...\"`)");
-/// ```
-pub fn parse(path: &str, text: &str) -> Result<RevisionFile, Vec<ParseError>> {
-    parse_with(path, text, Mode::Strict)
-}
-
-/// Like [`parse`]; in [`Mode::Drafts`] an empty upgrade section is accepted.
-pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Vec<ParseError>> {
-    let lines: Vec<&str> = text.lines().collect();
-    let starts = line_starts(text, lines.len());
-    let mut b = Builder {
-        path,
-        errors: Vec::new(),
-    };
-    if let Some(at) = text.find('\0') {
-        b.error(
-            1 + text[..at].matches('\n').count(),
-            ParseErrorKind::NulByte,
-        );
-    }
-
-    // The header: every line before the first section marker.
-    let mut message: Option<String> = None;
-    let mut seen: [Option<usize>; 6] = [None; 6];
-    let mut id: Option<String> = None;
-    let mut parents = Vec::new();
-    let mut create_date = None;
-    let mut branch_labels = Vec::new();
-    let mut depends_on = Vec::new();
-    let mut transactional = true;
-    let mut sql_outside_reported = false;
-
-    let mut idx = 0;
-    while idx < lines.len() {
-        let line_no = idx + 1;
-        match classify(lines[idx]) {
-            LineKind::Marker(..) => break,
-            LineKind::Blank => {}
-            LineKind::Sql => {
-                if !sql_outside_reported {
-                    b.error(line_no, ParseErrorKind::SqlOutsideSection);
-                    sql_outside_reported = true;
-                }
-            }
-            LineKind::Comment("") => {}
-            LineKind::Comment(content) => {
-                let first_content = message.is_none();
-                let key_line = key_line(lines[idx]);
-                if let Some(k) = &key_line
-                    && !k.well_formed
-                {
-                    b.error(line_no, malformed_key(lines[idx], k));
-                }
-                match key_line.map(|k| (k.key, k.value)).ok_or(content) {
-                    Ok((key, value)) => {
-                        {
-                            if first_content {
-                                message = Some(String::new());
-                            }
-                            if let Some(first_line) = seen[key as usize] {
-                                b.error(
-                                    line_no,
-                                    ParseErrorKind::DuplicateKey {
-                                        key: key.name(),
-                                        first_line,
-                                    },
-                                );
-                            } else {
-                                seen[key as usize] = Some(line_no);
-                                match key {
-                                    Key::RevisionId => match id::validate_id(value) {
-                                        Ok(()) => id = Some(value.to_owned()),
-                                        Err(e) => {
-                                            // Remember the id anyway so that other checks
-                                            // do not also report it as missing.
-                                            id = Some(value.to_owned());
-                                            b.error(line_no, e);
-                                        }
-                                    },
-                                    Key::Revises => {
-                                        parents = b.list(key, value, line_no, id::validate_id)
-                                    }
-                                    Key::CreateDate => create_date = Some(value.to_owned()),
-                                    Key::BranchLabels => {
-                                        branch_labels =
-                                            b.list(key, value, line_no, id::validate_label)
-                                    }
-                                    Key::DependsOn => {
-                                        depends_on = b.list(key, value, line_no, id::validate_label)
-                                    }
-                                    Key::Transactional => {
-                                        match value.to_ascii_lowercase().as_str() {
-                                            "true" => transactional = true,
-                                            "false" => transactional = false,
-                                            _ => b.error(
-                                                line_no,
-                                                ParseErrorKind::InvalidTransactional(
-                                                    value.to_owned(),
-                                                ),
-                                            ),
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    Err(content) if first_content => message = Some(content.to_owned()),
-                    Err(content) => {
-                        // Free description text after the message, unless it reads as
-                        // `Key: value` with a key that revchain does not know.
-                        if let Some((written, _)) = split_key(content) {
-                            b.error(
-                                line_no,
-                                ParseErrorKind::UnknownKey {
-                                    key: written.to_owned(),
-                                    suggestion: closest(written, &KNOWN_KEYS),
-                                },
-                            );
-                        }
-                    }
+    /// The section phase: each marker of `markers` (indexes into `lines`) opens a section
+    /// that runs to the next marker.
+    ///
+    /// A section opened by a misspelt or misshapen marker (reported here) stands in for the
+    /// section it is close to when the file has no exact marker for it, so that one mistake
+    /// gives one error (not also "no upgrade section").
+    fn sections(
+        &mut self,
+        text: &str,
+        lines: &[&str],
+        markers: Vec<(usize, Marker<'_>)>,
+    ) -> Sections {
+        let starts = line_starts(text, lines.len());
+        let ends: Vec<usize> = (markers.iter().skip(1).map(|(idx, _)| *idx))
+            .chain([lines.len()])
+            .collect();
+        let mut found = Sections::default();
+        let mut misread: Vec<(&'static str, Section)> = Vec::new();
+        for ((idx, marker), end) in markers.into_iter().zip(ends) {
+            let (sql, first) = exact_section(text, lines, &starts, idx + 1..end);
+            let section = Section {
+                sql,
+                line: idx + 2 + first,
+                marker_line: idx + 1,
+            };
+            if marker.is_exact() {
+                self.exact_marker(&mut found, &marker, section);
+            } else {
+                found.marker_misread = true;
+                self.error(section.marker_line, misread_marker(&marker));
+                if let Some(name) = marker.section {
+                    misread.push((name, section));
                 }
             }
         }
-        idx += 1;
+        for (name, section) in misread {
+            found.slot(name).get_or_insert(section);
+        }
+        found
     }
 
-    // The sections.
-    let mut upgrade: Option<Section> = None;
-    let mut downgrade: Option<Section> = None;
-    // Sections opened by a misspelt or misshapen marker (already reported): they stand in
-    // for the section they are close to when the file has no exact marker for it, so that
-    // one mistake gives one error (not also "no upgrade section").
-    let mut misread: Vec<(&'static str, Section)> = Vec::new();
-    let mut marker_misread = false;
-    while idx < lines.len() {
-        let marker_line = idx + 1;
-        let LineKind::Marker(marker) = classify(lines[idx]) else {
-            unreachable_marker(&mut b, marker_line);
-            idx += 1;
-            continue;
-        };
-        let end = (idx + 1..lines.len())
-            .find(|&i| matches!(classify(lines[i]), LineKind::Marker(..)))
-            .unwrap_or(lines.len());
-        let (sql, first) = exact_section(text, &lines, &starts, idx + 1..end);
-        let section = Section {
-            sql,
-            line: marker_line + 1 + first,
-            marker_line,
-        };
-        idx = end;
-        if !marker.is_exact() {
-            marker_misread = true;
-            b.error(marker_line, misread_marker(&marker));
-            if let Some(name) = marker.section {
-                misread.push((name, section));
-            }
-            continue;
-        }
+    /// Files `section`, opened by the exact marker `marker`, unless its section is already
+    /// there; text after the marker is reported.
+    fn exact_marker(&mut self, found: &mut Sections, marker: &Marker<'_>, section: Section) {
         if !marker.rest.is_empty() {
-            b.error(
-                marker_line,
+            self.error(
+                section.marker_line,
                 ParseErrorKind::TextAfterMarker(marker.rest.to_owned()),
             );
         }
-        let (section_name, slot) = if marker.name == "upgrade" {
-            ("upgrade", &mut upgrade)
+        let name = if marker.name == "upgrade" {
+            "upgrade"
         } else {
-            ("downgrade", &mut downgrade)
+            "downgrade"
         };
-        match slot {
-            Some(existing) => b.error(
-                marker_line,
+        match found.slot(name) {
+            Some(existing) => self.error(
+                section.marker_line,
                 ParseErrorKind::DuplicateSection {
-                    section: section_name,
+                    section: name,
                     first_line: existing.marker_line,
                 },
             ),
-            None => *slot = Some(section),
+            slot => *slot = Some(section),
         }
     }
-    for (name, section) in misread {
-        let slot = if name == "upgrade" {
-            &mut upgrade
-        } else {
-            &mut downgrade
-        };
-        slot.get_or_insert(section);
-    }
 
-    let id_line = seen[Key::RevisionId as usize];
-    if id.is_none() {
-        b.error(1, ParseErrorKind::MissingRevisionId);
-    }
-    if let Some(own) = &id {
-        let line = seen[Key::Revises as usize].unwrap_or(1);
+    /// The id is present, and `Revises`/`Depends On` do not name it (nor a parent twice).
+    fn check_references(&mut self, header: &Header) {
+        let Some(own) = &header.id else {
+            self.error(1, ParseErrorKind::MissingRevisionId);
+            return;
+        };
+        let line = header.line(Key::Revises).unwrap_or(1);
         let mut listed = std::collections::HashSet::new();
-        for p in &parents {
+        for p in &header.parents {
             if p == own {
-                b.error(line, ParseErrorKind::SelfReference(own.clone(), "Revises"));
+                self.error(line, ParseErrorKind::SelfReference(own.clone(), "Revises"));
             } else if !listed.insert(p.as_str()) {
-                b.error(line, ParseErrorKind::DuplicateParent(p.clone()));
+                self.error(line, ParseErrorKind::DuplicateParent(p.clone()));
             }
         }
-        if depends_on.iter().any(|d| d == own) {
-            let line = seen[Key::DependsOn as usize].unwrap_or(1);
-            b.error(
-                line,
-                ParseErrorKind::SelfReference(own.clone(), "Depends On"),
-            );
+        if header.depends_on.iter().any(|d| d == own) {
+            let line = header.line(Key::DependsOn).unwrap_or(1);
+            let kind = ParseErrorKind::SelfReference(own.clone(), "Depends On");
+            self.error(line, kind);
         }
-    }
-    for section in upgrade.iter().chain(&downgrade) {
-        if let Some(refusal) = refused_statement(&section.sql, Dialect::Generic, transactional) {
-            b.error(
-                section.line + refusal.line - 1,
-                ParseErrorKind::RefusedStatement(refusal),
-            );
-        }
-    }
-    match &upgrade {
-        None if marker_misread => {}
-        None => b.error(lines.len().max(1), ParseErrorKind::MissingUpgrade),
-        Some(section) if mode == Mode::Strict && parents.len() < 2 && section.is_empty() => {
-            b.error(section.marker_line, ParseErrorKind::EmptyUpgrade)
-        }
-        Some(_) => {}
     }
 
-    for section in upgrade.iter().chain(&downgrade) {
-        refuse_copy_from_stdin(&mut b, section);
+    /// The first statement of each section that a revision may not hold
+    /// ([`refused_statement`]), at its line.
+    fn check_statements<'s>(
+        &mut self,
+        sections: impl Iterator<Item = &'s Section>,
+        transactional: bool,
+    ) {
+        for section in sections {
+            if let Some(refusal) = refused_statement(&section.sql, Dialect::Generic, transactional)
+            {
+                self.error(
+                    section.line + refusal.line - 1,
+                    ParseErrorKind::RefusedStatement(refusal),
+                );
+            }
+        }
     }
 
-    match (id, upgrade) {
-        (Some(id), Some(upgrade)) if b.errors.is_empty() => Ok(RevisionFile {
-            path: path.to_owned(),
-            id,
-            message: message.unwrap_or_default(),
-            parents,
-            create_date,
-            branch_labels,
-            depends_on,
-            transactional,
-            upgrade,
-            downgrade,
-            lines: HeaderLines {
-                id: id_line.unwrap_or(1),
-                revises: seen[Key::Revises as usize],
-                depends_on: seen[Key::DependsOn as usize],
-                branch_labels: seen[Key::BranchLabels as usize],
-            },
-        }),
-        _ => {
-            b.errors.sort_by_key(|e| e.line);
-            Err(b.errors)
+    /// The upgrade section exists (unless a misread marker was reported in its place) and,
+    /// in [`Mode::Strict`], holds a statement unless the revision is a merge.
+    fn check_upgrade(
+        &mut self,
+        upgrade: Option<&Section>,
+        marker_misread: bool,
+        header: &Header,
+        mode: Mode,
+        line_count: usize,
+    ) {
+        match upgrade {
+            None if marker_misread => {}
+            None => self.error(line_count.max(1), ParseErrorKind::MissingUpgrade),
+            Some(section)
+                if mode == Mode::Strict && header.parents.len() < 2 && section.is_empty() =>
+            {
+                self.error(section.marker_line, ParseErrorKind::EmptyUpgrade)
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The revision, or every problem found, sorted by line.
+    fn finish(
+        mut self,
+        header: Header,
+        upgrade: Option<Section>,
+        downgrade: Option<Section>,
+    ) -> Result<RevisionFile, Vec<ParseError>> {
+        let lines = header.lines();
+        match (header.id, upgrade) {
+            (Some(id), Some(upgrade)) if self.errors.is_empty() => Ok(RevisionFile {
+                path: self.path.to_owned(),
+                id,
+                message: header.message.unwrap_or_default(),
+                parents: header.parents,
+                create_date: header.create_date,
+                branch_labels: header.branch_labels,
+                depends_on: header.depends_on,
+                transactional: header.transactional,
+                upgrade,
+                downgrade,
+                lines,
+            }),
+            _ => {
+                self.errors.sort_by_key(|e| e.line);
+                Err(self.errors)
+            }
         }
     }
 }
@@ -1022,12 +1139,6 @@ fn refuse_copy_from_stdin(b: &mut Builder<'_>, section: &Section) {
             }
         }
     }
-}
-
-/// The section loop only starts on a marker line and only stops on one, so this is never
-/// reached; reporting instead of panicking keeps the parser total.
-fn unreachable_marker(b: &mut Builder<'_>, line: usize) {
-    b.error(line, ParseErrorKind::SqlOutsideSection);
 }
 
 impl fmt::Display for RevisionFile {
