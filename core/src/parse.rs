@@ -1,4 +1,4 @@
-//! The migration file format (DESIGN.md §1): a header of `--` comment lines, then the
+//! The migration file format (docs/design.md §1): a header of `--` comment lines, then the
 //! `-- migrate:upgrade` and `-- migrate:downgrade` sections.
 //!
 //! [`parse`] turns one file's text into a [`RevisionFile`] or into *every* problem it finds,
@@ -126,7 +126,7 @@ pub struct RevisionFile {
 }
 
 impl RevisionFile {
-    /// The checksum of the upgrade section (DESIGN.md §3).
+    /// The checksum of the upgrade section (docs/design.md §1.4).
     pub fn checksum(&self) -> Digest {
         Digest::checksum(&self.upgrade.checksum_text())
     }
@@ -318,8 +318,9 @@ pub fn decode(path: &str, bytes: &[u8]) -> Result<String, ParseError> {
     }
 }
 
-/// The normalised form of section text that the checksum is computed from (DESIGN.md §3):
-/// [`normalize_section`] applied to its lines (`\n` and `\r\n` both end a line).
+/// The normalised form of section text that the checksum is computed from
+/// (docs/design.md §1.4): [`normalize_section`] applied to its lines (`\n` and `\r\n` both
+/// end a line).
 ///
 /// ```
 /// use revchain_core::parse::checksum_text;
