@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use revchain_core::history::{self, LoadError, Mode};
-use revchain_core::{History, parse};
+use revchain_core::{History, RevisionFile, parse};
 
 /// A validated directory, ready to expand.
 pub(crate) struct Validated {
@@ -38,6 +38,24 @@ pub(crate) fn validate(
     written: &str,
     allow_multiple_heads: bool,
 ) -> Result<Validated, Vec<String>> {
+    let (display, dir, abs_dir) = locate_dir(manifest_dir, written)?;
+    let (parsed, mut sources) = read_files(&dir, &display)?;
+    let history = build_history(parsed, written, allow_multiple_heads)?;
+    let files = files_in_order(&history, &mut sources)?;
+    Ok(Validated {
+        display,
+        abs_dir,
+        history,
+        files,
+    })
+}
+
+/// Step one: the directory as shown in messages, its path, and its absolute path as UTF-8
+/// (what `include_bytes!` needs).
+fn locate_dir(
+    manifest_dir: Option<OsString>,
+    written: &str,
+) -> Result<(String, PathBuf, String), Vec<String>> {
     let Some(manifest_dir) = manifest_dir else {
         return Err(vec![
             "CARGO_MANIFEST_DIR is not set, so the migrations directory cannot be found: \
@@ -55,8 +73,16 @@ pub(crate) fn validate(
             dir.display()
         )]);
     };
+    Ok((display, dir, abs_dir))
+}
 
-    let names = history::revision_file_names(&dir, &display).map_err(|e| match e {
+/// Step two: every revision file of the directory, read and parsed, each with its source;
+/// or every problem of every file.
+fn read_files(
+    dir: &Path,
+    display: &str,
+) -> Result<(Vec<RevisionFile>, HashMap<String, SourceFile>), Vec<String>> {
+    let names = history::revision_file_names(dir, display).map_err(|e| match e {
         // Core's message suits the CLI (`--dir`); the macro's path comes from the call.
         LoadError::MissingDir(shown) => vec![format!(
             "{shown}: the migrations directory does not exist; the path is relative to the \
@@ -68,38 +94,45 @@ pub(crate) fn validate(
     let mut sources: HashMap<String, SourceFile> = HashMap::with_capacity(names.len());
     let mut errors: Vec<String> = Vec::new();
     for name in names {
-        let shown = display_join(&display, &name);
-        let path = dir.join(&name);
-        let Some(abs_path) = path.to_str().map(str::to_owned) else {
-            errors.push(format!(
-                "{shown}: the file's absolute path is not valid UTF-8, which `include_bytes!` \
-                 needs; move the crate to a UTF-8 path"
-            ));
-            continue;
-        };
-        let bytes = match history::read_file(&path, &shown) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                errors.push(error.to_string());
-                continue;
-            }
-        };
-        let file = parse::decode(&shown, &bytes)
-            .map_err(|e| vec![e])
-            .and_then(|text| parse::parse_with(&shown, &text, Mode::Strict));
-        match file {
-            Ok(file) => {
-                let source = SourceFile { abs_path };
+        let shown = display_join(display, &name);
+        match read_file(&dir.join(&name), &shown) {
+            Ok((file, source)) => {
                 sources.insert(shown, source);
                 parsed.push(file);
             }
-            Err(es) => errors.extend(es.iter().map(ToString::to_string)),
+            Err(es) => errors.extend(es),
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
+    if errors.is_empty() {
+        Ok((parsed, sources))
+    } else {
+        Err(errors)
     }
+}
 
+/// One revision file, read (core's file rule), decoded and parsed strictly.
+fn read_file(path: &Path, shown: &str) -> Result<(RevisionFile, SourceFile), Vec<String>> {
+    let Some(abs_path) = path.to_str().map(str::to_owned) else {
+        return Err(vec![format!(
+            "{shown}: the file's absolute path is not valid UTF-8, which `include_bytes!` \
+             needs; move the crate to a UTF-8 path"
+        )]);
+    };
+    let bytes = history::read_file(path, shown).map_err(|e| vec![e.to_string()])?;
+    let file = parse::decode(shown, &bytes)
+        .map_err(|e| vec![e])
+        .and_then(|text| parse::parse_with(shown, &text, Mode::Strict))
+        .map_err(|es| es.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    Ok((file, SourceFile { abs_path }))
+}
+
+/// Step three: the graph over the parsed files, with the single-head rule unless the call
+/// allows several heads.
+fn build_history(
+    parsed: Vec<RevisionFile>,
+    written: &str,
+    allow_multiple_heads: bool,
+) -> Result<History, Vec<String>> {
     let history = History::from_files(parsed)
         .map_err(|es| es.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     if !allow_multiple_heads && let Err(e) = history.check_single_head() {
@@ -108,6 +141,14 @@ pub(crate) fn validate(
              `revchain::migrations!(\"{written}\", allow_multiple_heads)`"
         )]);
     }
+    Ok(history)
+}
+
+/// Step four: each revision's source file, in the history's order.
+fn files_in_order(
+    history: &History,
+    sources: &mut HashMap<String, SourceFile>,
+) -> Result<Vec<SourceFile>, Vec<String>> {
     let mut files = Vec::with_capacity(history.revisions().len());
     for revision in history.revisions() {
         match sources.remove(&revision.path) {
@@ -123,12 +164,7 @@ pub(crate) fn validate(
             }
         }
     }
-    Ok(Validated {
-        display,
-        abs_dir,
-        history,
-        files,
-    })
+    Ok(files)
 }
 
 /// The directory as written, without trailing separators (`migrations/` shows as

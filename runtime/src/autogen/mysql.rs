@@ -118,6 +118,9 @@ struct RawIndex {
     parts: Vec<String>,
 }
 
+/// The tables being read, by name.
+type Tables = BTreeMap<String, Table>;
+
 /// Reads the connection's database.
 pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> {
     let version: String = sqlx::query("SELECT CAST(VERSION() AS CHAR)")
@@ -125,11 +128,27 @@ pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
         .await?
         .try_get(0)?;
     let mariadb = version.to_ascii_lowercase().contains("mariadb");
-    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+    let mut tables: Tables = BTreeMap::new();
     for row in sqlx::query(TABLES).fetch_all(pool).await? {
         let name: String = row.try_get(0)?;
         tables.insert(name.clone(), Table::new(&name));
     }
+    read_columns(pool, &mut tables, mariadb).await?;
+    read_indexes(pool, &mut tables).await?;
+    read_foreign_keys(pool, &mut tables).await?;
+    read_checks(pool, &mut tables, mariadb).await?;
+    Ok(Schema {
+        tables: tables.into_values().collect(),
+        enums: Vec::new(),
+    })
+}
+
+/// Every column of every table, in order.
+async fn read_columns(
+    pool: &MySqlPool,
+    tables: &mut Tables,
+    mariadb: bool,
+) -> Result<(), sqlx::Error> {
     for row in sqlx::query(COLUMNS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -164,14 +183,17 @@ pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
             auto_increment: upper.contains("AUTO_INCREMENT"),
         });
     }
+    Ok(())
+}
+
+/// Every index (STATISTICS, row by row), sorted into primary keys, unique constraints and
+/// other indexes.
+async fn read_indexes(pool: &MySqlPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
     let mut raw: BTreeMap<(String, String), RawIndex> = BTreeMap::new();
     for row in sqlx::query(STATISTICS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
         let name: String = row.try_get(1)?;
         let non_unique: Option<String> = row.try_get(2)?;
-        let column: Option<String> = row.try_get(3)?;
-        let sub_part: Option<String> = row.try_get(4)?;
-        let collation: Option<String> = row.try_get(5)?;
         let kind: Option<String> = row.try_get(6)?;
         let entry = raw.entry((table, name)).or_insert_with(|| RawIndex {
             unique: non_unique.as_deref() == Some("0"),
@@ -179,44 +201,66 @@ pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
             plain: true,
             ..RawIndex::default()
         });
-        // A functional key part (MySQL 8) has no column name.
+        entry.add_part(row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
+    }
+    for ((table, name), ix) in raw {
+        if let Some(t) = tables.get_mut(&table) {
+            ix.add_to(t, name);
+        }
+    }
+    Ok(())
+}
+
+impl RawIndex {
+    /// One key part: a column (none for a functional part, MySQL 8), a prefix length and a
+    /// collation (`D` for descending).
+    fn add_part(
+        &mut self,
+        column: Option<String>,
+        sub_part: Option<String>,
+        collation: Option<String>,
+    ) {
         let column = column.unwrap_or_else(|| "(?)".to_owned());
         let mut part = quote_ident(&column, Dialect::MySql);
         if let Some(n) = sub_part {
             part.push_str(&format!("({n})"));
-            entry.plain = false;
+            self.plain = false;
         }
         if collation.as_deref() == Some("D") {
             part.push_str(" DESC");
-            entry.plain = false;
+            self.plain = false;
         }
-        entry.columns.push(column);
-        entry.parts.push(part);
+        self.columns.push(column);
+        self.parts.push(part);
     }
-    for ((table, name), ix) in raw {
-        let Some(t) = tables.get_mut(&table) else {
-            continue;
-        };
+
+    /// Files the index on its table: the primary key, a unique constraint (unique, plain
+    /// columns, B-tree) or an index.
+    fn add_to(self, t: &mut Table, name: String) {
         if name == "PRIMARY" {
             t.primary_key = Some(PrimaryKey {
                 name: Some(name),
-                columns: ix.columns,
+                columns: self.columns,
             });
-        } else if ix.unique && ix.plain && ix.kind == "btree" {
+        } else if self.unique && self.plain && self.kind == "btree" {
             t.uniques.push(Unique {
                 name: Some(name),
-                columns: ix.columns,
+                columns: self.columns,
             });
         } else {
             t.indexes.push(Index {
                 name,
-                parts: ix.parts,
-                unique: ix.unique,
+                parts: self.parts,
+                unique: self.unique,
                 predicate: None,
-                method: (ix.kind != "btree" && !ix.kind.is_empty()).then_some(ix.kind),
+                method: (self.kind != "btree" && !self.kind.is_empty()).then_some(self.kind),
             });
         }
     }
+}
+
+/// Every foreign key, with its columns in order.
+async fn read_foreign_keys(pool: &MySqlPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
     let mut fks: BTreeMap<(String, String), ForeignKey> = BTreeMap::new();
     for row in sqlx::query(FOREIGN_KEYS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
@@ -243,6 +287,15 @@ pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
             t.foreign_keys.push(fk);
         }
     }
+    Ok(())
+}
+
+/// Every check constraint (MariaDB and MySQL keep them in different places).
+async fn read_checks(
+    pool: &MySqlPool,
+    tables: &mut Tables,
+    mariadb: bool,
+) -> Result<(), sqlx::Error> {
     let checks = if mariadb {
         CHECKS_MARIADB
     } else {
@@ -257,8 +310,5 @@ pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
             });
         }
     }
-    Ok(Schema {
-        tables: tables.into_values().collect(),
-        enums: Vec::new(),
-    })
+    Ok(())
 }
