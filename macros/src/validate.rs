@@ -76,12 +76,12 @@ fn locate_dir(
     Ok((display, dir, abs_dir))
 }
 
+/// The parsed revision files, and each one's source by the path messages show.
+type ReadFiles = (Vec<RevisionFile>, HashMap<String, SourceFile>);
+
 /// Step two: every revision file of the directory, read and parsed, each with its source;
 /// or every problem of every file.
-fn read_files(
-    dir: &Path,
-    display: &str,
-) -> Result<(Vec<RevisionFile>, HashMap<String, SourceFile>), Vec<String>> {
+fn read_files(dir: &Path, display: &str) -> Result<ReadFiles, Vec<String>> {
     let names = history::revision_file_names(dir, display).map_err(|e| match e {
         // Core's message suits the CLI (`--dir`); the macro's path comes from the call.
         LoadError::MissingDir(shown) => vec![format!(
