@@ -167,8 +167,19 @@ impl Graph {
         self.nodes[index].parents.len() > 1
     }
 
-    /// Marks `roots` and everything they need (parents and dependencies, transitively).
-    pub fn ancestors(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    /// Marks `roots` and their ancestors through both kinds of edge, `Revises` (parents)
+    /// and `Depends On` (dependencies), transitively: everything `roots` need applied. The
+    /// applied set of a state is this closure of its heads.
+    ///
+    /// ```
+    /// # use revchain_core::{Graph, graph::Node};
+    /// let node = |id: &str, parents: Vec<usize>, depends_on: Vec<usize>| Node { id: id.into(), parents, depends_on, branch_labels: vec![], reversible: true };
+    /// // a ← b, and c depends on b.
+    /// let g = Graph::from_nodes(vec![node("a", vec![], vec![]), node("b", vec![0], vec![]), node("c", vec![], vec![1])]).unwrap();
+    /// assert_eq!(g.ancestors_with_dependencies([2]), [true, true, true]);
+    /// assert_eq!(g.ancestors_by_revises([2]), [false, false, true]);
+    /// ```
+    pub fn ancestors_with_dependencies(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
         let mut mark = vec![false; self.len()];
         for r in roots {
             mark[r] = true;
@@ -185,9 +196,10 @@ impl Graph {
         mark
     }
 
-    /// Marks `roots` and their ancestors through `Revises` only (not `Depends On`): the
-    /// branch lineage used for labels.
-    pub fn lineage(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    /// Marks `roots` and their ancestors through `Revises` edges (parents) only, not
+    /// `Depends On`: the branch lineage used for labels and relative steps. See
+    /// [`ancestors_with_dependencies`](Self::ancestors_with_dependencies) for an example.
+    pub fn ancestors_by_revises(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
         let mut mark = vec![false; self.len()];
         for r in roots {
             mark[r] = true;
@@ -202,8 +214,19 @@ impl Graph {
         mark
     }
 
-    /// Marks `roots` and everything that needs them (children and dependents, transitively).
-    pub fn descendants(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    /// Marks `roots` and their descendants through both kinds of edge, `Revises`
+    /// (children) and `Depends On` (dependents), transitively: everything that needs `roots`,
+    /// which a downgrade below them reverts.
+    ///
+    /// ```
+    /// # use revchain_core::{Graph, graph::Node};
+    /// let node = |id: &str, parents: Vec<usize>, depends_on: Vec<usize>| Node { id: id.into(), parents, depends_on, branch_labels: vec![], reversible: true };
+    /// // a ← b, and c depends on a.
+    /// let g = Graph::from_nodes(vec![node("a", vec![], vec![]), node("b", vec![0], vec![]), node("c", vec![], vec![0])]).unwrap();
+    /// assert_eq!(g.descendants_with_dependents([0]), [true, true, true]);
+    /// assert_eq!(g.descendants_by_revises([0]), [true, true, false]);
+    /// ```
+    pub fn descendants_with_dependents(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
         let mut mark = vec![false; self.len()];
         for r in roots {
             mark[r] = true;
@@ -772,7 +795,7 @@ pub fn check_heads(graph: &Graph, member: impl Fn(usize) -> Member) -> Result<()
     // How many heads reach each node, and the last one that did.
     let mut reach = vec![(0usize, usize::MAX); graph.len()];
     for &h in heads {
-        let marks = graph.lineage([h]);
+        let marks = graph.ancestors_by_revises([h]);
         for (i, m) in marks.into_iter().enumerate() {
             if m {
                 reach[i].0 += 1;
@@ -950,7 +973,7 @@ mod tests {
         let b = g.find("b").unwrap();
         let x = g.find("x").unwrap();
         assert!(x < b);
-        let anc = g.ancestors([b]);
+        let anc = g.ancestors_with_dependencies([b]);
         assert!(anc[x]);
         assert_eq!(g.dependents(x), [b]);
         // x is a head: nobody revises it.
