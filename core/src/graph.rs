@@ -167,8 +167,19 @@ impl Graph {
         self.nodes[index].parents.len() > 1
     }
 
-    /// Marks `roots` and everything they need (parents and dependencies, transitively).
-    pub fn ancestors(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    /// Marks `roots` and their ancestors through both kinds of edge, `Revises` (parents)
+    /// and `Depends On` (dependencies), transitively: everything `roots` need applied. The
+    /// applied set of a state is this closure of its heads.
+    ///
+    /// ```
+    /// # use revchain_core::{Graph, graph::Node};
+    /// let node = |id: &str, parents: Vec<usize>, depends_on: Vec<usize>| Node { id: id.into(), parents, depends_on, branch_labels: vec![], reversible: true };
+    /// // a ← b, and c depends on b.
+    /// let g = Graph::from_nodes(vec![node("a", vec![], vec![]), node("b", vec![0], vec![]), node("c", vec![], vec![1])]).unwrap();
+    /// assert_eq!(g.ancestors_with_dependencies([2]), [true, true, true]);
+    /// assert_eq!(g.ancestors_by_revises([2]), [false, false, true]);
+    /// ```
+    pub fn ancestors_with_dependencies(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
         let mut mark = vec![false; self.len()];
         for r in roots {
             mark[r] = true;
@@ -185,9 +196,10 @@ impl Graph {
         mark
     }
 
-    /// Marks `roots` and their ancestors through `Revises` only (not `Depends On`): the
-    /// branch lineage used for labels.
-    pub fn lineage(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    /// Marks `roots` and their ancestors through `Revises` edges (parents) only, not
+    /// `Depends On`: the branch lineage used for labels and relative steps. See
+    /// [`ancestors_with_dependencies`](Self::ancestors_with_dependencies) for an example.
+    pub fn ancestors_by_revises(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
         let mut mark = vec![false; self.len()];
         for r in roots {
             mark[r] = true;
@@ -202,8 +214,19 @@ impl Graph {
         mark
     }
 
-    /// Marks `roots` and everything that needs them (children and dependents, transitively).
-    pub fn descendants(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    /// Marks `roots` and their descendants through both kinds of edge, `Revises`
+    /// (children) and `Depends On` (dependents), transitively: everything that needs `roots`,
+    /// which a downgrade below them reverts.
+    ///
+    /// ```
+    /// # use revchain_core::{Graph, graph::Node};
+    /// let node = |id: &str, parents: Vec<usize>, depends_on: Vec<usize>| Node { id: id.into(), parents, depends_on, branch_labels: vec![], reversible: true };
+    /// // a ← b, and c depends on a.
+    /// let g = Graph::from_nodes(vec![node("a", vec![], vec![]), node("b", vec![0], vec![]), node("c", vec![], vec![0])]).unwrap();
+    /// assert_eq!(g.descendants_with_dependents([0]), [true, true, true]);
+    /// assert_eq!(g.descendants_by_revises([0]), [true, true, false]);
+    /// ```
+    pub fn descendants_with_dependents(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
         let mut mark = vec![false; self.len()];
         for r in roots {
             mark[r] = true;
@@ -453,18 +476,42 @@ fn label_case_twin(
 /// Validates `files` as one revision graph and returns it with the order of `files` in it:
 /// `order[k]` is the index into `files` of the graph's node `k`.
 ///
-/// Every problem is reported. The one-head rule is not checked here; see
-/// [`check_heads`].
+/// Every problem is reported, sorted by file and line. The steps: `collect_ids`, then
+/// `collect_labels`, `resolve_edges`, `stable_order` and `cycles`; when nothing is wrong,
+/// `assemble`. The one-head rule is not checked here; see [`check_heads`].
 pub fn build(files: &[RevisionFile]) -> Result<(Graph, Vec<usize>), Vec<GraphError>> {
     let mut errors = Vec::new();
+    let ids = collect_ids(files, &mut errors);
+    let labels = collect_labels(files, &ids, &mut errors);
+    let edges = resolve_edges(files, &ids, &labels, &mut errors);
+    let order = stable_order(files, &ids.live, &edges);
+    errors.extend(cycles(files, &ids.live, &edges, &order));
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| a.location().cmp(&b.location()));
+        return Err(errors);
+    }
+    assemble(files, &edges, order)
+}
 
-    // Ids: the first file to declare an id owns it.
-    let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(files.len());
-    // The same ids folded to lower case: ids that differ only in case are refused.
-    let mut by_folded_id: HashMap<String, usize> = HashMap::with_capacity(files.len());
-    let mut live = vec![true; files.len()];
+/// The ids the files declare: the first file to declare an id owns it.
+struct Ids<'f> {
+    /// Each id's file.
+    by_id: HashMap<&'f str, usize>,
+    /// The same ids folded to lower case: ids that differ only in case are refused.
+    by_folded_id: HashMap<String, usize>,
+    /// Whether each file takes part in the graph (a duplicate id does not).
+    live: Vec<bool>,
+}
+
+/// Step 1: the ids, refusing duplicates and ids that differ only in letter case.
+fn collect_ids<'f>(files: &'f [RevisionFile], errors: &mut Vec<GraphError>) -> Ids<'f> {
+    let mut ids = Ids {
+        by_id: HashMap::with_capacity(files.len()),
+        by_folded_id: HashMap::with_capacity(files.len()),
+        live: vec![true; files.len()],
+    };
     for (i, f) in files.iter().enumerate() {
-        if let Some(&first) = by_id.get(f.id.as_str()) {
+        if let Some(&first) = ids.by_id.get(f.id.as_str()) {
             errors.push(GraphError::DuplicateId {
                 id: f.id.clone(),
                 path: f.path.clone(),
@@ -472,8 +519,8 @@ pub fn build(files: &[RevisionFile]) -> Result<(Graph, Vec<usize>), Vec<GraphErr
                 first_path: files[first].path.clone(),
                 first_line: files[first].lines.id,
             });
-            live[i] = false;
-        } else if let Some(&first) = by_folded_id.get(&f.id.to_lowercase()) {
+            ids.live[i] = false;
+        } else if let Some(&first) = ids.by_folded_id.get(&f.id.to_lowercase()) {
             errors.push(GraphError::IdsDifferOnlyInCase {
                 id: f.id.clone(),
                 path: f.path.clone(),
@@ -483,73 +530,129 @@ pub fn build(files: &[RevisionFile]) -> Result<(Graph, Vec<usize>), Vec<GraphErr
                 first_line: files[first].lines.id,
             });
             // Still an id for the edges: `Revises` lines that name it get no second error.
-            by_id.insert(&f.id, i);
+            ids.by_id.insert(&f.id, i);
         } else {
-            by_id.insert(&f.id, i);
-            by_folded_id.insert(f.id.to_lowercase(), i);
+            ids.by_id.insert(&f.id, i);
+            ids.by_folded_id.insert(f.id.to_lowercase(), i);
         }
     }
+    ids
+}
 
-    // Labels.
-    let mut labels: HashMap<&str, usize> = HashMap::new();
-    let mut folded_labels: HashMap<String, (String, usize)> = HashMap::new();
-    for (i, f) in files.iter().enumerate().filter(|(i, _)| live[*i]) {
+/// The branch labels accepted so far.
+#[derive(Default)]
+struct Labels<'f> {
+    /// Each label's file.
+    by_label: HashMap<&'f str, usize>,
+    /// The labels folded to lower case, with the label as written and its file.
+    folded: HashMap<String, (String, usize)>,
+}
+
+/// Step 2: the branch labels of the live files, each label's file. A label that is an
+/// id, repeats another, or differs from an id or a label only in case is refused.
+fn collect_labels<'f>(
+    files: &'f [RevisionFile],
+    ids: &Ids<'f>,
+    errors: &mut Vec<GraphError>,
+) -> HashMap<&'f str, usize> {
+    let mut labels = Labels::default();
+    for (i, f) in files.iter().enumerate().filter(|(i, _)| ids.live[*i]) {
         let line = f.lines.branch_labels.unwrap_or(f.lines.id);
         for label in &f.branch_labels {
-            if let Some(&other) = by_id.get(label.as_str()) {
-                errors.push(GraphError::LabelIsId {
-                    label: label.clone(),
-                    path: f.path.clone(),
-                    line,
-                    other_path: files[other].path.clone(),
-                });
-            } else if let Some(&first) = labels.get(label.as_str()) {
-                errors.push(GraphError::DuplicateLabel {
-                    label: label.clone(),
-                    path: f.path.clone(),
-                    line,
-                    first_id: files[first].id.clone(),
-                    first_path: files[first].path.clone(),
-                });
-            } else if let Some(other) = label_case_twin(label, files, &by_folded_id, &folded_labels)
-            {
-                errors.push(GraphError::LabelsDifferOnlyInCase {
-                    label: label.clone(),
-                    path: f.path.clone(),
-                    line,
-                    other: other.0,
-                    other_path: other.1,
-                });
-            } else {
-                labels.insert(label, i);
-                folded_labels.insert(label.to_lowercase(), (label.clone(), i));
+            match label_error(label, (f, line), files, ids, &labels) {
+                Some(error) => errors.push(error),
+                None => {
+                    labels.by_label.insert(label, i);
+                    labels
+                        .folded
+                        .insert(label.to_lowercase(), (label.clone(), i));
+                }
             }
         }
     }
+    labels.by_label
+}
 
-    // Edges, as indices into `files`.
-    let mut parents: Vec<Vec<usize>> = vec![Vec::new(); files.len()];
-    let mut depends: Vec<Vec<usize>> = vec![Vec::new(); files.len()];
-    for (i, f) in files.iter().enumerate().filter(|(i, _)| live[*i]) {
+/// Why `label`, written in file `at.0` on line `at.1`, cannot be a label given the ids
+/// and the labels accepted so far, if it cannot.
+fn label_error(
+    label: &str,
+    (f, line): (&RevisionFile, usize),
+    files: &[RevisionFile],
+    ids: &Ids<'_>,
+    labels: &Labels<'_>,
+) -> Option<GraphError> {
+    let (label, path) = (label.to_owned(), f.path.clone());
+    if let Some(&other) = ids.by_id.get(label.as_str()) {
+        return Some(GraphError::LabelIsId {
+            label,
+            path,
+            line,
+            other_path: files[other].path.clone(),
+        });
+    }
+    if let Some(&first) = labels.by_label.get(label.as_str()) {
+        return Some(GraphError::DuplicateLabel {
+            label,
+            path,
+            line,
+            first_id: files[first].id.clone(),
+            first_path: files[first].path.clone(),
+        });
+    }
+    let (other, other_path) = label_case_twin(&label, files, &ids.by_folded_id, &labels.folded)?;
+    Some(GraphError::LabelsDifferOnlyInCase {
+        label,
+        path,
+        line,
+        other,
+        other_path,
+    })
+}
+
+/// The edges of the live files, as indices into the files.
+struct Edges {
+    /// `Revises`, in the order written.
+    parents: Vec<Vec<usize>>,
+    /// `Depends On` (ids or labels), each once.
+    depends: Vec<Vec<usize>>,
+}
+
+impl Edges {
+    /// What file `i` needs: its parents, then its dependencies.
+    fn prerequisites(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.parents[i].iter().chain(&self.depends[i]).copied()
+    }
+}
+
+/// Step 3: `Revises` and `Depends On` resolved to files; a name nobody declares is refused.
+fn resolve_edges(
+    files: &[RevisionFile],
+    ids: &Ids<'_>,
+    labels: &HashMap<&str, usize>,
+    errors: &mut Vec<GraphError>,
+) -> Edges {
+    let mut edges = Edges {
+        parents: vec![Vec::new(); files.len()],
+        depends: vec![Vec::new(); files.len()],
+    };
+    for (i, f) in files.iter().enumerate().filter(|(i, _)| ids.live[*i]) {
         for p in &f.parents {
-            match by_id.get(p.as_str()) {
-                Some(&j) => parents[i].push(j),
+            match ids.by_id.get(p.as_str()) {
+                Some(&j) => edges.parents[i].push(j),
                 None => errors.push(GraphError::MissingParent {
                     id: f.id.clone(),
                     parent: p.clone(),
                     path: f.path.clone(),
                     line: f.revises_line(),
-                    hint: missing_parent_hint(p, files, &labels),
+                    hint: missing_parent_hint(p, files, labels),
                 }),
             }
         }
         for d in &f.depends_on {
-            match by_id.get(d.as_str()).or_else(|| labels.get(d.as_str())) {
-                Some(&j) => {
-                    if !depends[i].contains(&j) {
-                        depends[i].push(j);
-                    }
-                }
+            match ids.by_id.get(d.as_str()).or_else(|| labels.get(d.as_str())) {
+                Some(&j) if edges.depends[i].contains(&j) => {}
+                Some(&j) => edges.depends[i].push(j),
                 None => errors.push(GraphError::MissingDependency {
                     id: f.id.clone(),
                     dependency: d.clone(),
@@ -559,12 +662,16 @@ pub fn build(files: &[RevisionFile]) -> Result<(Graph, Vec<usize>), Vec<GraphErr
             }
         }
     }
+    edges
+}
 
-    // Stable topological order: Kahn's algorithm, smallest id first among the ready.
+/// Step 4: the stable topological order of the live files (Kahn's algorithm, smallest id
+/// first among the ready). Files on or behind a cycle are left out.
+fn stable_order(files: &[RevisionFile], live: &[bool], edges: &Edges) -> Vec<usize> {
     let mut pending = vec![0usize; files.len()];
     let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); files.len()];
     for i in (0..files.len()).filter(|&i| live[i]) {
-        let mut prereqs: Vec<usize> = parents[i].iter().chain(&depends[i]).copied().collect();
+        let mut prereqs: Vec<usize> = edges.prerequisites(i).collect();
         prereqs.sort_unstable();
         prereqs.dedup();
         pending[i] = prereqs.len();
@@ -586,17 +693,30 @@ pub fn build(files: &[RevisionFile]) -> Result<(Graph, Vec<usize>), Vec<GraphErr
             }
         }
     }
-    let live_count = live.iter().filter(|&&l| l).count();
-    if order.len() < live_count {
-        let mut placed = vec![false; files.len()];
-        for &i in &order {
-            placed[i] = true;
-        }
-        let stuck: Vec<usize> = (0..files.len())
-            .filter(|&i| live[i] && !placed[i])
-            .collect();
-        for cycle in find_cycles(&stuck, |i| parents[i].iter().chain(&depends[i]).copied()) {
-            errors.push(GraphError::Cycle(
+    order
+}
+
+/// Step 5: one cycle error for each cycle among the live files that `order` left out.
+fn cycles(
+    files: &[RevisionFile],
+    live: &[bool],
+    edges: &Edges,
+    order: &[usize],
+) -> Vec<GraphError> {
+    let mut placed = vec![false; files.len()];
+    for &i in order {
+        placed[i] = true;
+    }
+    let stuck: Vec<usize> = (0..files.len())
+        .filter(|&i| live[i] && !placed[i])
+        .collect();
+    if stuck.is_empty() {
+        return Vec::new();
+    }
+    find_cycles(&stuck, |i| edges.prerequisites(i))
+        .into_iter()
+        .map(|cycle| {
+            GraphError::Cycle(
                 cycle
                     .into_iter()
                     .map(|i| Member {
@@ -605,15 +725,17 @@ pub fn build(files: &[RevisionFile]) -> Result<(Graph, Vec<usize>), Vec<GraphErr
                         line: files[i].revises_line(),
                     })
                     .collect(),
-            ));
-        }
-    }
+            )
+        })
+        .collect()
+}
 
-    if !errors.is_empty() {
-        errors.sort_by(|a, b| a.location().cmp(&b.location()));
-        return Err(errors);
-    }
-
+/// Step 6: the graph of a valid set of files, its nodes in `order`.
+fn assemble(
+    files: &[RevisionFile],
+    edges: &Edges,
+    order: Vec<usize>,
+) -> Result<(Graph, Vec<usize>), Vec<GraphError>> {
     let mut position = vec![0usize; files.len()];
     for (k, &i) in order.iter().enumerate() {
         position[i] = k;
@@ -622,8 +744,8 @@ pub fn build(files: &[RevisionFile]) -> Result<(Graph, Vec<usize>), Vec<GraphErr
         .iter()
         .map(|&i| Node {
             id: files[i].id.clone(),
-            parents: parents[i].iter().map(|&p| position[p]).collect(),
-            depends_on: depends[i].iter().map(|&d| position[d]).collect(),
+            parents: edges.parents[i].iter().map(|&p| position[p]).collect(),
+            depends_on: edges.depends[i].iter().map(|&d| position[d]).collect(),
             branch_labels: files[i].branch_labels.clone(),
             reversible: files[i].downgrade.is_some(),
         })
@@ -772,7 +894,7 @@ pub fn check_heads(graph: &Graph, member: impl Fn(usize) -> Member) -> Result<()
     // How many heads reach each node, and the last one that did.
     let mut reach = vec![(0usize, usize::MAX); graph.len()];
     for &h in heads {
-        let marks = graph.lineage([h]);
+        let marks = graph.ancestors_by_revises([h]);
         for (i, m) in marks.into_iter().enumerate() {
             if m {
                 reach[i].0 += 1;
@@ -950,7 +1072,7 @@ mod tests {
         let b = g.find("b").unwrap();
         let x = g.find("x").unwrap();
         assert!(x < b);
-        let anc = g.ancestors([b]);
+        let anc = g.ancestors_with_dependencies([b]);
         assert!(anc[x]);
         assert_eq!(g.dependents(x), [b]);
         // x is a head: nobody revises it.

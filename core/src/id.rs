@@ -23,15 +23,44 @@ pub enum IdError {
         "`{0}` is reserved (head, heads, base and current name targets) and cannot be a revision id"
     )]
     Reserved(String),
-    /// The label is empty or holds a character outside `[A-Za-z0-9_-]`.
-    #[error("branch label `{0}` is invalid: labels are 1 to 64 ASCII letters, digits, `_` or `-`")]
+    /// The label is not a [name](is_name): empty, longer than [`MAX_ID_LEN`], starting with
+    /// `-`, or holding a character outside `[A-Za-z0-9_-]`.
+    #[error(
+        "branch label `{0}` is invalid: labels are 1 to 64 ASCII letters, digits, `_` or `-`, \
+         not starting with `-`"
+    )]
     BadLabel(String),
     /// The label is one of [`RESERVED`].
     #[error("`{0}` is reserved and cannot be a branch label")]
     ReservedLabel(String),
 }
 
-/// Checks a revision id: 1 to 64 characters of `[A-Za-z0-9_]`, not a reserved word.
+/// Whether `name` has the shape of a name in the revision graph, the one rule for revision
+/// ids, branch labels and the names a target uses (DESIGN.md §1–§2): 1 to
+/// [`MAX_ID_LEN`] characters of `[A-Za-z0-9_-]`, not starting with `-` (a leading `-` reads
+/// as a relative step, `-N`). Ids are the names without `-` ([`validate_id`]); reserved
+/// words are refused by [`validate_id`] and [`validate_label`], not here, so that a target
+/// such as `current` is reported as an unknown revision.
+///
+/// ```
+/// use revchain_core::id::is_name;
+/// assert!(is_name("3f2a9c01b7de"));
+/// assert!(is_name("shopping-cart"));
+/// assert!(!is_name("-cart"));
+/// assert!(!is_name(""));
+/// assert!(!is_name("a@b"));
+/// ```
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_ID_LEN
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Checks a revision id: a [name](is_name) without `-` (1 to 64 characters of
+/// `[A-Za-z0-9_]`), not a reserved word.
 ///
 /// ```
 /// use revchain_core::id::validate_id;
@@ -46,7 +75,7 @@ pub fn validate_id(id: &str) -> Result<(), IdError> {
     if id.len() > MAX_ID_LEN {
         return Err(IdError::TooLong(id.to_owned()));
     }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if !is_name(id) || id.contains('-') {
         return Err(IdError::BadCharacter(id.to_owned()));
     }
     if is_reserved(id) {
@@ -55,12 +84,10 @@ pub fn validate_id(id: &str) -> Result<(), IdError> {
     Ok(())
 }
 
-/// Checks a branch label: 1 to 64 characters of `[A-Za-z0-9_-]`, not a reserved word.
+/// Checks a branch label: a [name](is_name) (1 to 64 characters of `[A-Za-z0-9_-]`, not
+/// starting with `-`), not a reserved word.
 pub fn validate_label(label: &str) -> Result<(), IdError> {
-    let ok_chars = label
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if label.is_empty() || label.len() > MAX_ID_LEN || !ok_chars {
+    if !is_name(label) {
         return Err(IdError::BadLabel(label.to_owned()));
     }
     if is_reserved(label) {
@@ -103,6 +130,12 @@ mod tests {
         assert!(validate_label("shopping-cart").is_ok());
         assert!(matches!(validate_label("a@b"), Err(IdError::BadLabel(_))));
         assert!(matches!(validate_label(""), Err(IdError::BadLabel(_))));
+        // `-cart@head` and `-1` could never name it: a leading `-` is a relative step.
+        assert!(matches!(validate_label("-cart"), Err(IdError::BadLabel(_))));
+        assert!(matches!(
+            validate_label(&"a".repeat(65)),
+            Err(IdError::BadLabel(_))
+        ));
         assert!(matches!(
             validate_label("base"),
             Err(IdError::ReservedLabel(_))

@@ -6,6 +6,8 @@
 //! - [`target`]: targets (`head`, `+2`, `ae10-1`, `label@head`, …) and the exact plan of an
 //!   upgrade, a downgrade or a stamp (§2);
 //! - [`digest`]: checksums and chain digests (§3);
+//! - [`applied`]: the database's applied state as read, and its check against the
+//!   embedded revisions (§3–§4);
 //! - [`split`]: the SQL statement splitter (§4);
 //! - [`statements`]: statements a revision may not hold (transaction control, …);
 //! - [`history`]: a loaded and validated directory;
@@ -25,6 +27,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod applied;
 pub mod digest;
 pub mod graph;
 pub mod history;

@@ -17,6 +17,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::graph::Graph;
+use crate::id::is_name;
 
 /// A parsed revision target.
 ///
@@ -66,13 +67,6 @@ impl fmt::Display for Target {
             Target::FromRevision(r, n) => write!(f, "{r}{n:+}"),
         }
     }
-}
-
-fn is_name(s: &str) -> bool {
-    s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Parses `+N`/`-N` with N ≥ 1.
@@ -368,12 +362,14 @@ impl Graph {
 
     /// The applied set of a state given by its heads.
     pub fn applied(&self, current: &[usize]) -> Vec<bool> {
-        self.ancestors(current.iter().copied())
+        self.ancestors_with_dependencies(current.iter().copied())
     }
 
-    /// Marks `roots` and their descendants through `Revises` only (the branches below
-    /// them), the counterpart of [`lineage`](Self::lineage).
-    pub fn progeny(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    /// Marks `roots` and their descendants through `Revises` edges (children) only, not
+    /// `Depends On`: the branches below them, the counterpart of
+    /// [`ancestors_by_revises`](Self::ancestors_by_revises). See
+    /// [`descendants_with_dependents`](Self::descendants_with_dependents) for an example.
+    pub fn descendants_by_revises(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
         let mut mark = vec![false; self.len()];
         for r in roots {
             mark[r] = true;
@@ -407,12 +403,12 @@ impl Graph {
     /// other, or they are the same): Alembic's "shares lineage" without dependencies.
     fn on_lineage(&self, a: usize, b: usize) -> bool {
         // In topological order an ancestor has the smaller index.
-        self.lineage([a.max(b)])[a.min(b)]
+        self.ancestors_by_revises([a.max(b)])[a.min(b)]
     }
 
     /// Whether one of `a` and `b` needs the other (through `Revises` and `Depends On`).
     fn related(&self, a: usize, b: usize) -> bool {
-        self.ancestors([a.max(b)])[a.min(b)]
+        self.ancestors_with_dependencies([a.max(b)])[a.min(b)]
     }
 
     /// The heads that nothing depends on (Alembic's "real" heads).
@@ -434,7 +430,7 @@ impl Graph {
 
     fn branch_head(&self, label: &str) -> Result<usize, TargetError> {
         let root = self.lookup(label)?;
-        let below = self.progeny([root]);
+        let below = self.descendants_by_revises([root]);
         let heads: Vec<usize> = self.heads().iter().copied().filter(|&h| below[h]).collect();
         match heads.as_slice() {
             [one] => Ok(*one),
@@ -715,7 +711,7 @@ impl Graph {
         if let Some(branch) = to.branch
             && roots.len() > 1
         {
-            let line = self.lineage([branch]);
+            let line = self.ancestors_by_revises([branch]);
             roots.retain(|&r| line[r]);
             if roots.is_empty() {
                 return Err(TargetError::OffBranch {
@@ -724,7 +720,7 @@ impl Graph {
                 });
             }
         }
-        let gone = self.descendants(roots);
+        let gone = self.descendants_with_dependents(roots);
         Ok((0..self.len()).map(|i| applied[i] && !gone[i]).collect())
     }
 
@@ -742,7 +738,7 @@ impl Graph {
     pub fn plan_upgrade(&self, target: &Target, current: &[usize]) -> Result<Plan, TargetError> {
         self.check_current(current)?;
         let applied = self.applied(current);
-        let wanted = self.ancestors(self.upgrade_targets(target, &applied)?);
+        let wanted = self.ancestors_with_dependencies(self.upgrade_targets(target, &applied)?);
         let revisions: Vec<usize> = (0..self.len())
             .filter(|&i| wanted[i] && !applied[i])
             .collect();
@@ -793,7 +789,8 @@ impl Graph {
     fn after_stamp(&self, target: &Target, applied: &[bool]) -> Result<Vec<bool>, TargetError> {
         let (dest, anchors) = match target {
             Target::Relative(n) | Target::BranchRelative(_, n) if *n > 0 => {
-                let wanted = self.ancestors(self.upgrade_targets(target, applied)?);
+                let wanted =
+                    self.ancestors_with_dependencies(self.upgrade_targets(target, applied)?);
                 return Ok((0..self.len()).map(|i| applied[i] || wanted[i]).collect());
             }
             Target::Relative(_) | Target::BranchRelative(..) => {
@@ -842,7 +839,7 @@ impl Graph {
             Some(d) => tips.into_iter().chain([d]).collect(),
             None => kept,
         };
-        self.ancestors(rows)
+        self.ancestors_with_dependencies(rows)
     }
 
     /// Turns an ordered list of revisions into steps with their version-table changes.

@@ -20,7 +20,7 @@ use tracing::Instrument;
 use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff};
 use crate::error::{Aftermath, Error, driver_message};
 use crate::report::{CurrentHead, Report, Status, StepReport};
-use crate::state::{StateCheck, check_state};
+use crate::state::{StateCheck, check_state, refusal_error};
 use crate::table::{Migrations, Revision};
 use crate::tables::{TableName, Tables, Work};
 
@@ -188,10 +188,7 @@ impl<'m> Migrator<'m> {
             .await
             .map_err(|e| Error::db("reading the log table", &e))?;
         let check = check_state(self.migrations, &self.tables, &rows, &log);
-        let refusal = check
-            .refusal()
-            .or_else(|| self.refuse_dirty(&rows, &log).err())
-            .map(|e| e.to_string());
+        let refusal = check.refusal(false).map(|r| refusal_error(r).to_string());
         let graph = self.migrations.graph();
         let ids = |applied: bool| -> Vec<String> {
             (0..graph.len())
@@ -217,45 +214,22 @@ impl<'m> Migrator<'m> {
 
     fn current_heads(&self, rows: &[HeadRow]) -> Vec<CurrentHead> {
         let graph = self.migrations.graph();
-        let mut heads: Vec<(usize, CurrentHead)> = rows
-            .iter()
-            .map(|r| match graph.find(&r.revision) {
-                Some(i) => (
-                    i,
-                    CurrentHead {
-                        id: r.revision.clone(),
-                        known: true,
-                        is_head: graph.is_head(i),
-                        is_merge_point: graph.is_merge_point(i),
-                        is_branch_point: graph.is_branch_point(i),
-                    },
-                ),
-                None => (
-                    usize::MAX,
-                    CurrentHead {
-                        id: r.revision.clone(),
-                        known: false,
-                        is_head: false,
-                        is_merge_point: false,
-                        is_branch_point: false,
-                    },
-                ),
+        revchain_core::applied::ordered_heads(graph, rows)
+            .into_iter()
+            .map(|(index, r)| CurrentHead {
+                id: r.revision.clone(),
+                known: index.is_some(),
+                is_head: index.is_some_and(|i| graph.is_head(i)),
+                is_merge_point: index.is_some_and(|i| graph.is_merge_point(i)),
+                is_branch_point: index.is_some_and(|i| graph.is_branch_point(i)),
             })
-            .collect();
-        heads.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
-        heads.into_iter().map(|(_, h)| h).collect()
+            .collect()
     }
 
     /// Whether the version rows are exactly the embedded heads with their digests.
     fn at_embedded_heads(&self, rows: &[HeadRow]) -> bool {
-        let heads: Vec<&Revision> = self.migrations.heads().collect();
-        rows.len() == heads.len()
-            && heads.iter().all(|h| {
-                rows.iter().any(|r| {
-                    r.revision == h.id()
-                        && r.chain_digest.parse::<revchain_core::Digest>() == Ok(h.chain_digest())
-                })
-            })
+        let heads = self.migrations.heads().map(|h| (h.id(), h.chain_digest()));
+        revchain_core::applied::at_embedded_heads(heads, rows)
     }
 
     async fn migrate<DB: Backend>(
@@ -341,7 +315,7 @@ impl<'m> Migrator<'m> {
             }
             let (rows, log) = self.read_state::<DB>(conn).await?;
             let check = check_state(self.migrations, &self.tables, &rows, &log);
-            match self.refuse_state(&check, &rows, &log, op, boot) {
+            match self.refuse_state(&check, &rows, op, boot) {
                 Ok(None) => {}
                 Ok(Some(tolerated)) => return Ok(tolerated),
                 Err(e) => {
@@ -459,15 +433,11 @@ impl<'m> Migrator<'m> {
         &self,
         check: &StateCheck,
         rows: &[HeadRow],
-        log: &[LogRow],
         op: &Op,
         boot: bool,
     ) -> Result<Option<Report>, Error> {
-        if let Some(refusal) = check.refusal() {
-            return Err(refusal);
-        }
-        if !matches!(op, Op::Stamp(..)) {
-            self.refuse_dirty(rows, log)?;
+        if let Some(refusal) = check.refusal(matches!(op, Op::Stamp(..))) {
+            return Err(refusal_error(refusal));
         }
         if check.ahead.is_empty() {
             return Ok(None);
@@ -506,62 +476,6 @@ impl<'m> Migrator<'m> {
                     .is_none_or(|r| !r.is_transactional()),
                 _ => false,
             }
-    }
-
-    /// Refuses to run over a revision that a previous run left half done.
-    fn refuse_dirty(&self, rows: &[HeadRow], log: &[LogRow]) -> Result<(), Error> {
-        let Some(dirty) = log.iter().find(|l| l.dirty) else {
-            return Ok(());
-        };
-        let graph = self.migrations.graph();
-        let id = dirty.revision.clone();
-        let index = graph.find(&id);
-        let path = index
-            .and_then(|i| self.migrations.at(i))
-            .map_or_else(|| "?".to_owned(), |r| r.path().to_owned());
-        let known: Vec<usize> = rows
-            .iter()
-            .filter_map(|r| graph.find(&r.revision))
-            .collect();
-        let applied = graph.applied(&known);
-        // An upgrade records its head only at the end, so a dirty revision that the version
-        // table already covers was being downgraded.
-        let downgrading = index.is_some_and(|i| applied[i]);
-        let row_ids: Vec<&str> = rows.iter().map(|r| r.revision.as_str()).collect();
-        // What to stamp once the database is repaired by hand: the revision itself when its
-        // changes are all in place; otherwise the state before it.
-        let before_upgrade = if row_ids.is_empty() {
-            "base".to_owned()
-        } else {
-            row_ids.join(" ")
-        };
-        let before_revision = || {
-            let parents: Vec<&str> = index
-                .and_then(|i| self.migrations.at(i))
-                .map(|r| r.parents().collect())
-                .unwrap_or_default();
-            if !parents.is_empty() {
-                return parents.join(" ");
-            }
-            let others: Vec<&str> = row_ids.iter().copied().filter(|r| *r != id).collect();
-            if others.is_empty() {
-                "base".to_owned()
-            } else {
-                format!("--purge {}", others.join(" "))
-            }
-        };
-        let (direction, if_reverted) = if downgrading {
-            (Direction::Downgrade, before_revision())
-        } else {
-            (Direction::Upgrade, before_upgrade)
-        };
-        Err(Error::Dirty {
-            if_applied: id.clone(),
-            id,
-            path,
-            direction,
-            if_reverted,
-        })
     }
 
     async fn stamp_locked<DB: Backend>(

@@ -263,7 +263,7 @@ impl<'m> Autogen<'m> {
                     .ok_or_else(|| Error::UnknownRevision((*h).to_owned()))?,
             );
         }
-        let marked = self.migrations.graph().ancestors(roots);
+        let marked = self.migrations.graph().ancestors_with_dependencies(roots);
         let revisions: Vec<usize> = (0..self.migrations.len()).filter(|&i| marked[i]).collect();
         let m = self.migrations;
         let exclude = &self.exclude;

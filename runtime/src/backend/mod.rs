@@ -34,27 +34,7 @@ pub trait Backend: sealed::Driver {}
 
 impl<T: sealed::Driver> Backend for T {}
 
-/// One row of the version table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HeadRow {
-    pub revision: String,
-    pub chain_digest: String,
-    /// Why the row cannot be trusted as read (a NULL, an empty string, a value of the
-    /// wrong type, a digest that is not one), or `None` for a well-formed row. A damaged
-    /// row never matches a revision: the state check refuses it by name.
-    pub defect: Option<String>,
-}
-
-/// One row of the log table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LogRow {
-    pub revision: String,
-    pub checksum: String,
-    pub chain_digest: String,
-    pub dirty: bool,
-    /// As [`HeadRow::defect`].
-    pub defect: Option<String>,
-}
+pub(crate) use revchain_core::applied::{HeadRow, LogRow, shorten};
 
 /// How applying a list of steps failed.
 #[derive(Debug)]
@@ -111,16 +91,7 @@ pub(crate) type Done<'a> = Option<&'a (dyn Fn(&[HeadRow]) -> bool + Sync)>;
 /// was edited by hand): the log records it as applied and the version table does not
 /// include it (`in_log`), or the other way round. Nothing of it ran.
 pub(crate) fn log_disagrees(id: &str, in_log: bool) -> String {
-    let (log, version) = if in_log {
-        ("records", "does not include")
-    } else {
-        ("has no record of", "includes")
-    };
-    format!(
-        "the log {log} revision {id} as applied, but the version table {version} it (one of \
-         the two was edited by hand); check the schema, then record the true state with \
-         `revchain stamp --purge <revision>`"
-    )
+    revchain_core::applied::log_disagrees(&[id], in_log)
 }
 
 /// A token no revision can know in advance (`rc` and 24 hex digits), made afresh for each
@@ -165,9 +136,11 @@ where
             let revision = text_cell(row, 0, "revision", &mut defects);
             let chain_digest = text_cell(row, 1, "chain_digest", &mut defects);
             // `dirty` is the mark of a head being downgraded (`Tables::poison_head`).
-            if chain_digest != "dirty" {
-                digest_cell(&chain_digest, "chain_digest", &mut defects);
-            }
+            let chain_digest = if chain_digest == "dirty" {
+                None
+            } else {
+                digest_cell(&chain_digest, "chain_digest", &mut defects)
+            };
             HeadRow {
                 revision,
                 chain_digest,
@@ -196,9 +169,9 @@ where
             let mut defects = Vec::new();
             let revision = text_cell(row, 0, "revision", &mut defects);
             let checksum = text_cell(row, 1, "checksum", &mut defects);
-            digest_cell(&checksum, "checksum", &mut defects);
+            let checksum = digest_cell(&checksum, "checksum", &mut defects);
             let chain_digest = text_cell(row, 2, "chain_digest", &mut defects);
-            digest_cell(&chain_digest, "chain_digest", &mut defects);
+            let chain_digest = digest_cell(&chain_digest, "chain_digest", &mut defects);
             let dirty = match row.try_get::<Option<bool>, _>(3) {
                 Ok(Some(dirty)) => dirty,
                 Ok(None) => {
@@ -261,26 +234,19 @@ where
     }
 }
 
-/// Records in `defects` that `text` (column `name`, already read) is not a digest, unless
-/// it is empty (a defect recorded already).
-fn digest_cell(text: &str, name: &str, defects: &mut Vec<String>) {
-    if !text.is_empty() && text.parse::<revchain_core::Digest>().is_err() {
+/// `text` (column `name`, already read) parsed as a digest, the one time it is parsed; when
+/// it is not one, `None`, and the defect recorded in `defects` unless `text` is empty (a
+/// defect recorded already).
+fn digest_cell(text: &str, name: &str, defects: &mut Vec<String>) -> Option<revchain_core::Digest> {
+    let digest = text.parse::<revchain_core::Digest>().ok();
+    if !text.is_empty() && digest.is_none() {
         defects.push(format!("{name} `{}` is not a digest", shorten(text)));
     }
+    digest
 }
 
 fn join_defects(defects: Vec<String>) -> Option<String> {
     (!defects.is_empty()).then(|| defects.join(", "))
-}
-
-/// `text` cut to at most 80 characters, for messages about values read from the database
-/// (which may be megabytes long).
-pub(crate) fn shorten(text: &str) -> String {
-    const MAX: usize = 80;
-    match text.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
 }
 
 pub(crate) mod sealed {

@@ -164,7 +164,7 @@ pub(crate) fn merge(
         )));
     }
     for &p in &parents {
-        let below = graph.lineage(parents.iter().copied().filter(|&q| q != p));
+        let below = graph.ancestors_by_revises(parents.iter().copied().filter(|&q| q != p));
         if below[p] {
             return Err(CliError::user(format!(
                 "revision {} is already an ancestor of another revision given; merge heads only",

@@ -858,8 +858,8 @@ fn history_range(
         "" | "heads" => None,
         e => endpoint(e, false)?,
     };
-    let below = upper.map(|u| g.ancestors(u));
-    let above = lower.map(|l| g.progeny(l));
+    let below = upper.map(|u| g.ancestors_with_dependencies(u));
+    let above = lower.map(|l| g.descendants_by_revises(l));
     Ok((0..g.len())
         .filter(|&i| below.as_ref().is_none_or(|b| b[i]) && above.as_ref().is_none_or(|a| a[i]))
         .collect())
