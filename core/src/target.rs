@@ -18,6 +18,10 @@ use std::str::FromStr;
 
 use crate::graph::Graph;
 
+mod range;
+
+pub use range::{Bound, Range, RangeError};
+
 /// A parsed revision target.
 ///
 /// ```
@@ -892,6 +896,34 @@ impl Graph {
             heads_before,
             heads_after: (0..self.len()).filter(|&i| heads[i]).collect(),
         }
+    }
+}
+
+/// Resolving a target on the graph alone, without a database state.
+impl Graph {
+    /// The revisions `target` names, resolved as from an empty database: the heads of
+    /// everything `upgrade target` would apply there, in topological order. This is the
+    /// graph's one way to turn a target into revisions wherever no state is involved
+    /// (`show`, `revision --head`, the ends of a [`Range`]).
+    ///
+    /// `base` and `label@base` name nothing; `heads` names every head; `head` the single
+    /// head (an error when there are several); a relative step walks from base, so `-N`
+    /// fails as going the other way.
+    ///
+    /// ```
+    /// # use revchain_core::{Graph, Target, graph::Node};
+    /// let node = |id: &str, parents: Vec<usize>| Node { id: id.into(), parents, depends_on: vec![], branch_labels: vec![], reversible: true };
+    /// let g = Graph::from_nodes(vec![node("a1", vec![]), node("b2", vec![0]), node("c3", vec![0])]).unwrap();
+    /// assert_eq!(g.target_set(&Target::Heads).unwrap(), [1, 2]);
+    /// assert_eq!(g.target_set(&"a1+1".parse().unwrap()).unwrap_err().to_string().contains("ambiguous"), true);
+    /// assert_eq!(g.target_set(&"b2".parse().unwrap()).unwrap(), [1]);
+    /// assert!(g.target_set(&Target::Base).unwrap().is_empty());
+    /// assert!(g.target_set(&Target::Head).is_err());
+    /// ```
+    pub fn target_set(&self, target: &Target) -> Result<Vec<usize>, TargetError> {
+        let nothing = vec![false; self.len()];
+        let reached = self.upgrade_targets(target, &nothing)?;
+        Ok(self.heads_of(&self.ancestors(reached)))
     }
 }
 
