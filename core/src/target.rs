@@ -899,6 +899,29 @@ impl Graph {
     }
 }
 
+impl Target {
+    /// Whether the target is a fixed place in the graph: `head`, `heads`, `base`, a
+    /// revision (id, prefix or label) or `label@head`; not a step (`+N`, `-N`, `<id>±N`,
+    /// `label@±N`) nor a branch's base. Only these can name the parents of a new revision.
+    ///
+    /// ```
+    /// use revchain_core::Target;
+    /// assert!("cart@head".parse::<Target>().unwrap().is_fixed());
+    /// assert!(!"ae10+1".parse::<Target>().unwrap().is_fixed());
+    /// assert!(!"cart@base".parse::<Target>().unwrap().is_fixed());
+    /// ```
+    pub fn is_fixed(&self) -> bool {
+        matches!(
+            self,
+            Target::Head
+                | Target::Heads
+                | Target::Base
+                | Target::Revision(_)
+                | Target::BranchHead(_)
+        )
+    }
+}
+
 /// Resolving a target on the graph alone, without a database state.
 impl Graph {
     /// The revisions `target` names, resolved as from an empty database: the heads of

@@ -1,0 +1,77 @@
+//! `merge`: writes a revision that revises several others.
+
+use std::path::Path;
+
+use revchain_core::{Mode, id};
+
+use crate::cli::context::Context;
+use crate::cli::{CliError, files};
+
+/// The arguments of `merge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MergeArgs {
+    /// The message.
+    #[arg(short, long)]
+    pub message: String,
+    /// The revisions to merge, or `heads`.
+    #[arg(required = true)]
+    pub revisions: Vec<String>,
+    /// Use this id instead of a generated one.
+    #[arg(long, value_name = "ID")]
+    pub rev_id: Option<String>,
+    /// A branch label for the merge revision.
+    #[arg(long, value_name = "LABEL")]
+    pub branch_label: Option<String>,
+}
+
+pub(super) fn exec(ctx: &Context<'_>, dir: &Path, args: &MergeArgs) -> Result<String, CliError> {
+    let m = ctx.load(Mode::Drafts)?;
+    let graph = m.graph();
+    let mut parents: Vec<usize> = Vec::new();
+    for r in &args.revisions {
+        let found = if r == "heads" {
+            graph.heads().to_vec()
+        } else {
+            vec![graph.lookup(r).map_err(CliError::from_display)?]
+        };
+        for p in found {
+            if !parents.contains(&p) {
+                parents.push(p);
+            }
+        }
+    }
+    if parents.len() < 2 {
+        return Err(CliError::user(format!(
+            "nothing to merge: {} names {} revision(s); a merge needs two or more heads",
+            args.revisions.join(" "),
+            parents.len()
+        )));
+    }
+    for &p in &parents {
+        let below = graph.lineage(parents.iter().copied().filter(|&q| q != p));
+        if below[p] {
+            return Err(CliError::user(format!(
+                "revision {} is already an ancestor of another revision given; merge heads only",
+                graph.id(p)
+            )));
+        }
+    }
+    let mut labels = Vec::new();
+    if let Some(label) = &args.branch_label {
+        id::validate_label(label).map_err(CliError::from_display)?;
+        labels.push(label.clone());
+    }
+    let parent_ids = parents.iter().map(|&p| graph.id(p).to_owned()).collect();
+    files::write_revision(
+        dir,
+        graph,
+        args.rev_id.as_deref(),
+        &args.message,
+        parent_ids,
+        labels,
+        Vec::new(),
+        "",
+        "",
+        true,
+    )
+}
