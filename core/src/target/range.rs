@@ -66,12 +66,23 @@ pub enum RangeError {
     /// A downgrade script without the state to start from.
     #[error("downgrade --sql needs a range START:END (the state to start from, then the target)")]
     MissingStart(String),
-    /// The start is not a target.
+    /// START is not a revision target. The error quotes the whole text, never one end of
+    /// it: a URL given by mistake is then recognised, and its password hidden, by whoever
+    /// prints the message.
+    #[error(
+        "`{0}` is not a range: START is not a revision target (head, heads, base, current, an \
+         id or a unique prefix of one, a label, label@head, <id>+N, …)"
+    )]
+    InvalidStart(String),
+    /// END is not a revision target (the whole text, as for [`InvalidStart`](Self::InvalidStart)).
+    #[error(
+        "`{0}` is not a range: END is not a revision target (head, heads, base, current, an id \
+         or a unique prefix of one, a label, label@head, <id>-N, …)"
+    )]
+    InvalidEnd(String),
+    /// The bare target of an upgrade script is not a target.
     #[error(transparent)]
-    Start(TargetError),
-    /// The end is not a target.
-    #[error(transparent)]
-    End(TargetError),
+    Target(TargetError),
 }
 
 impl FromStr for Range {
@@ -81,9 +92,10 @@ impl FromStr for Range {
         let Some((start, end)) = text.split_once(':') else {
             return Err(RangeError::NotARange(text.to_owned()));
         };
+        let whole = || text.to_owned();
         Ok(Range {
-            start: Bound::parse(start).map_err(RangeError::Start)?,
-            end: Bound::parse(end).map_err(RangeError::End)?,
+            start: Bound::parse(start).map_err(|_| RangeError::InvalidStart(whole()))?,
+            end: Bound::parse(end).map_err(|_| RangeError::InvalidEnd(whole()))?,
         })
     }
 }
@@ -113,7 +125,7 @@ impl Range {
         match (text.parse(), direction) {
             (Err(RangeError::NotARange(_)), Direction::Upgrade) => Ok(Range {
                 start: Bound::Open,
-                end: Bound::Target(text.parse().map_err(RangeError::End)?),
+                end: Bound::Target(text.parse().map_err(RangeError::Target)?),
             }),
             (Err(RangeError::NotARange(_)), Direction::Downgrade) => {
                 Err(RangeError::MissingStart(text.to_owned()))

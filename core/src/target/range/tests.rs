@@ -41,7 +41,7 @@ fn parses_both_ends() {
     assert_eq!(range(":current").end, Bound::Current);
     assert_eq!(
         "a:b:c".parse::<Range>(),
-        Err(RangeError::End(TargetError::Invalid("b:c".into())))
+        Err(RangeError::InvalidEnd("a:b:c".into()))
     );
 }
 
@@ -53,21 +53,25 @@ fn parse_errors_say_which_end() {
     );
     assert_eq!(
         "a b:c".parse::<Range>(),
-        Err(RangeError::Start(TargetError::Invalid("a b".into())))
+        Err(RangeError::InvalidStart("a b:c".into()))
     );
     assert_eq!(
         "a:c d".parse::<Range>(),
-        Err(RangeError::End(TargetError::Invalid("c d".into())))
+        Err(RangeError::InvalidEnd("a:c d".into()))
     );
     assert_eq!(
         "abc".parse::<Range>().unwrap_err().to_string(),
         "`abc` is not a range; use START:END, START: or :END"
     );
-    // The message of a target error is the target's own.
-    assert_eq!(
-        "a b:".parse::<Range>().unwrap_err().to_string(),
-        TargetError::Invalid("a b".into()).to_string()
+    // The message quotes the whole text (a URL given by mistake stays whole, so that its
+    // password can be found and hidden), never one end of it.
+    let url = "postgres://u:secret@db:5432/x";
+    let message = url.parse::<Range>().unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!("`{url}` is not a range: END")),
+        "{message}"
     );
+    assert_eq!(message.matches("secret").count(), 1, "{message}");
 }
 
 #[test]
@@ -88,7 +92,7 @@ fn script_ranges() {
     );
     assert_eq!(
         Range::parse_script("a b", Direction::Upgrade),
-        Err(RangeError::End(TargetError::Invalid("a b".into())))
+        Err(RangeError::Target(TargetError::Invalid("a b".into())))
     );
     assert_eq!(
         Range::parse_script("c:a", Direction::Downgrade).unwrap(),
