@@ -18,8 +18,10 @@ use std::str::FromStr;
 
 use crate::graph::Graph;
 
+mod new_revision;
 mod range;
 
+pub use new_revision::NewRevisionError;
 pub use range::{Bound, Range, RangeError};
 
 /// A parsed revision target.

@@ -5,8 +5,8 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use revchain_core::Graph;
 use revchain_core::writer::{self, NewRevision};
-use revchain_core::{Graph, id};
 
 use super::CliError;
 
@@ -26,12 +26,7 @@ pub(crate) fn write_revision(
 ) -> Result<String, CliError> {
     let id = match rev_id {
         Some(id) => {
-            id::validate_id(id).map_err(CliError::from_display)?;
-            if graph.find(id).is_some() {
-                return Err(CliError::user(format!(
-                    "revision id `{id}` is already used; choose another"
-                )));
-            }
+            graph.check_new_id(id).map_err(CliError::from_display)?;
             id.to_owned()
         }
         None => {

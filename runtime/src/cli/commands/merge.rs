@@ -27,35 +27,9 @@ pub struct MergeArgs {
 pub(super) fn exec(ctx: &Context<'_>, dir: &Path, args: &MergeArgs) -> Result<String, CliError> {
     let m = ctx.load(Mode::Drafts)?;
     let graph = m.graph();
-    let mut parents: Vec<usize> = Vec::new();
-    for r in &args.revisions {
-        let found = if r == "heads" {
-            graph.heads().to_vec()
-        } else {
-            vec![graph.lookup(r).map_err(CliError::from_display)?]
-        };
-        for p in found {
-            if !parents.contains(&p) {
-                parents.push(p);
-            }
-        }
-    }
-    if parents.len() < 2 {
-        return Err(CliError::user(format!(
-            "nothing to merge: {} names {} revision(s); a merge needs two or more heads",
-            args.revisions.join(" "),
-            parents.len()
-        )));
-    }
-    for &p in &parents {
-        let below = graph.lineage(parents.iter().copied().filter(|&q| q != p));
-        if below[p] {
-            return Err(CliError::user(format!(
-                "revision {} is already an ancestor of another revision given; merge heads only",
-                graph.id(p)
-            )));
-        }
-    }
+    let parents = graph
+        .merge_parents(&args.revisions)
+        .map_err(CliError::from_display)?;
     let mut labels = Vec::new();
     if let Some(label) = &args.branch_label {
         id::validate_label(label).map_err(CliError::from_display)?;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use revchain_core::{Graph, Mode, Target, TargetError, id};
+use revchain_core::{Graph, Mode, Target};
 
 use crate::cli::context::Context;
 use crate::cli::{CliError, autogen, files};
@@ -84,28 +84,9 @@ pub(crate) fn resolve_head(
     splice: bool,
 ) -> Result<Vec<usize>, CliError> {
     let target: Target = head.parse().map_err(CliError::from_display)?;
-    if !target.is_fixed() {
-        return Err(CliError::user(format!(
-            "`--head {target}` is not a revision; use an id, a prefix, a label, label@head, \
-             head, heads or base"
-        )));
-    }
-    let parents = graph.target_set(&target).map_err(|e| match e {
-        TargetError::MultipleHeads(ids) => CliError::user(format!(
-            "the directory has {} heads ({}); pass `--head <id>` to choose the parent, or \
-             merge them first with `revchain merge -m \"merge heads\" heads`",
-            ids.len(),
-            ids.join(", ")
-        )),
-        other => CliError::from_display(other),
-    })?;
-    if !splice && let Some(&p) = parents.iter().find(|&&p| !graph.is_head(p)) {
-        return Err(CliError::user(format!(
-            "revision {} is not a head; pass `--splice` to start a new branch from it",
-            graph.id(p)
-        )));
-    }
-    Ok(parents)
+    graph
+        .new_revision_parents(&target, splice)
+        .map_err(CliError::from_display)
 }
 
 /// Writes a new revision on top of the head `opts` names.
@@ -115,24 +96,17 @@ pub(crate) fn write(
     opts: &RevisionOptions<'_>,
 ) -> Result<String, CliError> {
     let parents = resolve_head(graph, opts.head, opts.splice)?;
-    let mut depends_on = Vec::new();
-    for d in opts.depends_on {
-        let i = graph.lookup(d).map_err(CliError::from_display)?;
-        // Keep a label as written (it follows its branch); otherwise the full id.
-        depends_on.push(if graph.find_label(d) == Some(i) {
-            d.clone()
-        } else {
-            graph.id(i).to_owned()
-        });
-    }
+    let depends_on = opts
+        .depends_on
+        .iter()
+        .map(|d| graph.dependency_name(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CliError::from_display)?;
     let mut labels = Vec::new();
     if let Some(label) = opts.branch_label {
-        id::validate_label(label).map_err(CliError::from_display)?;
-        if graph.find_label(label).is_some() || graph.find(label).is_some() {
-            return Err(CliError::user(format!(
-                "branch label `{label}` is already used by another revision; choose another"
-            )));
-        }
+        graph
+            .check_new_label(label)
+            .map_err(CliError::from_display)?;
         labels.push(label.to_owned());
     }
     let parent_ids: Vec<String> = parents.iter().map(|&p| graph.id(p).to_owned()).collect();
