@@ -10,53 +10,35 @@ use revchain_core::writer::{self, NewRevision};
 
 use super::CliError;
 
-/// Writes a new revision file in `dir` (a generated id unless `rev_id` is given).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn write_revision(
+/// The id of a new revision in `dir`: `rev_id` when given (and free), else a generated one.
+pub(crate) fn new_id(
     dir: &Path,
     graph: &Graph,
     rev_id: Option<&str>,
     message: &str,
-    parents: Vec<String>,
-    branch_labels: Vec<String>,
-    depends_on: Vec<String>,
-    upgrade: &str,
-    downgrade: &str,
-    transactional: bool,
 ) -> Result<String, CliError> {
-    let id = match rev_id {
-        Some(id) => {
-            graph.check_new_id(id).map_err(CliError::from_display)?;
-            id.to_owned()
-        }
-        None => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
-            let entropy = format!(
-                "{}:{}:{}:{message}",
-                now.as_nanos(),
-                std::process::id(),
-                dir.display()
-            );
-            writer::generate_id(entropy.as_bytes(), |candidate| {
-                graph.find(candidate).is_some()
-            })
-        }
-    };
-    let text = writer::render(&NewRevision {
-        id: id.clone(),
-        message: message.to_owned(),
-        parents,
-        create_date: create_date(SystemTime::now()),
-        branch_labels,
-        depends_on,
-        transactional,
-        upgrade: upgrade.to_owned(),
-        downgrade: Some(downgrade.to_owned()),
-    })
-    .map_err(CliError::from_display)?;
-    let path = dir.join(writer::file_name(&id, message));
+    if let Some(id) = rev_id {
+        graph.check_new_id(id).map_err(CliError::from_display)?;
+        return Ok(id.to_owned());
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let entropy = format!(
+        "{}:{}:{}:{message}",
+        now.as_nanos(),
+        std::process::id(),
+        dir.display()
+    );
+    Ok(writer::generate_id(entropy.as_bytes(), |candidate| {
+        graph.find(candidate).is_some()
+    }))
+}
+
+/// Writes `revision` as a new file in `dir` (never over an existing one).
+pub(crate) fn write_revision(dir: &Path, revision: &NewRevision) -> Result<String, CliError> {
+    let text = writer::render(revision).map_err(CliError::from_display)?;
+    let path = dir.join(writer::file_name(&revision.id, &revision.message));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -1,7 +1,9 @@
 //! `merge`: writes a revision that revises several others.
 
 use std::path::Path;
+use std::time::SystemTime;
 
+use revchain_core::writer::NewRevision;
 use revchain_core::{Mode, id};
 
 use crate::cli::context::Context;
@@ -35,17 +37,16 @@ pub(super) fn exec(ctx: &Context<'_>, dir: &Path, args: &MergeArgs) -> Result<St
         id::validate_label(label).map_err(CliError::from_display)?;
         labels.push(label.clone());
     }
-    let parent_ids = parents.iter().map(|&p| graph.id(p).to_owned()).collect();
-    files::write_revision(
-        dir,
-        graph,
-        args.rev_id.as_deref(),
-        &args.message,
-        parent_ids,
-        labels,
-        Vec::new(),
-        "",
-        "",
-        true,
-    )
+    let revision = NewRevision {
+        id: files::new_id(dir, graph, args.rev_id.as_deref(), &args.message)?,
+        message: args.message.clone(),
+        parents: parents.iter().map(|&p| graph.id(p).to_owned()).collect(),
+        create_date: files::create_date(SystemTime::now()),
+        branch_labels: labels,
+        depends_on: Vec::new(),
+        transactional: true,
+        upgrade: String::new(),
+        downgrade: Some(String::new()),
+    };
+    files::write_revision(dir, &revision)
 }

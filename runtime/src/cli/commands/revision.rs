@@ -2,7 +2,9 @@
 //! the SQL that takes the migrations' schema to the schema file's).
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
+use revchain_core::writer::NewRevision;
 use revchain_core::{Graph, Mode, Target};
 
 use crate::cli::context::Context;
@@ -109,17 +111,16 @@ pub(crate) fn write(
             .map_err(CliError::from_display)?;
         labels.push(label.to_owned());
     }
-    let parent_ids: Vec<String> = parents.iter().map(|&p| graph.id(p).to_owned()).collect();
-    files::write_revision(
-        dir,
-        graph,
-        opts.rev_id,
-        opts.message,
-        parent_ids,
-        labels,
+    let revision = NewRevision {
+        id: files::new_id(dir, graph, opts.rev_id, opts.message)?,
+        message: opts.message.to_owned(),
+        parents: parents.iter().map(|&p| graph.id(p).to_owned()).collect(),
+        create_date: files::create_date(SystemTime::now()),
+        branch_labels: labels,
         depends_on,
-        &opts.upgrade,
-        &opts.downgrade,
-        opts.transactional,
-    )
+        transactional: opts.transactional,
+        upgrade: opts.upgrade.clone(),
+        downgrade: Some(opts.downgrade.clone()),
+    };
+    files::write_revision(dir, &revision)
 }
