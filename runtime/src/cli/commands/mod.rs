@@ -156,3 +156,61 @@ impl AppCommand {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+    use crate::cli::{Args, ToolArgs};
+
+    #[derive(Parser)]
+    struct App {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[derive(Parser)]
+    struct Tool {
+        #[command(flatten)]
+        args: ToolArgs,
+    }
+
+    #[test]
+    fn the_embedded_cli_names_the_file_commands_only_to_refuse_them() {
+        for (words, tool_only) in [
+            (&["app", "revision", "-m", "x", "--autogenerate"][..], true),
+            (&["app", "merge", "--help"], true),
+            (&["app", "init"], true),
+            (&["app", "upgrade", "+1"], false),
+        ] {
+            let parsed = App::try_parse_from(words).unwrap().args.command;
+            assert_eq!(
+                !matches!(parsed, AppCommand::Run(_)),
+                tool_only,
+                "{words:?}"
+            );
+        }
+        let help = App::command().render_help().to_string();
+        assert!(help.contains("upgrade"), "{help}");
+        for tool_only in ["init", "revision", "merge"] {
+            assert!(!help.contains(&format!("  {tool_only} ")), "{help}");
+        }
+    }
+
+    #[test]
+    fn the_tool_has_every_command() {
+        let parsed = Tool::try_parse_from(["revchain", "revision", "-m", "x"]).unwrap();
+        assert!(matches!(
+            parsed.args.command,
+            ToolCommand::Revision(RevisionArgs { ref message, .. }) if message == "x"
+        ));
+        let parsed = Tool::try_parse_from(["revchain", "history", "-r", "-1:"]).unwrap();
+        assert!(matches!(
+            parsed.args.command,
+            ToolCommand::Run(Command::History(HistoryArgs { ref rev_range, .. }))
+                if rev_range.as_deref() == Some("-1:")
+        ));
+        assert!(Tool::try_parse_from(["revchain", "frobnicate"]).is_err());
+    }
+}
