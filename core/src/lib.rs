@@ -47,4 +47,4 @@ pub use graph::{Graph, GraphError};
 pub use history::{History, LoadError, LoadErrors, Mode};
 pub use parse::{ParseError, RevisionFile, Section};
 pub use split::{Dialect, Statement, split_statements, split_statements_checked};
-pub use target::{Direction, Plan, StampPlan, Step, Target, TargetError};
+pub use target::{Bound, Direction, Plan, Range, RangeError, StampPlan, Step, Target, TargetError};

@@ -19,6 +19,12 @@ use std::str::FromStr;
 use crate::graph::Graph;
 use crate::id::is_name;
 
+mod new_revision;
+mod range;
+
+pub use new_revision::NewRevisionError;
+pub use range::{Bound, Range, RangeError};
+
 /// A parsed revision target.
 ///
 /// ```
@@ -889,6 +895,57 @@ impl Graph {
             heads_before,
             heads_after: (0..self.len()).filter(|&i| heads[i]).collect(),
         }
+    }
+}
+
+impl Target {
+    /// Whether the target is a fixed place in the graph: `head`, `heads`, `base`, a
+    /// revision (id, prefix or label) or `label@head`; not a step (`+N`, `-N`, `<id>±N`,
+    /// `label@±N`) nor a branch's base. Only these can name the parents of a new revision.
+    ///
+    /// ```
+    /// use revchain_core::Target;
+    /// assert!("cart@head".parse::<Target>().unwrap().is_fixed());
+    /// assert!(!"ae10+1".parse::<Target>().unwrap().is_fixed());
+    /// assert!(!"cart@base".parse::<Target>().unwrap().is_fixed());
+    /// ```
+    pub fn is_fixed(&self) -> bool {
+        matches!(
+            self,
+            Target::Head
+                | Target::Heads
+                | Target::Base
+                | Target::Revision(_)
+                | Target::BranchHead(_)
+        )
+    }
+}
+
+/// Resolving a target on the graph alone, without a database state.
+impl Graph {
+    /// The revisions `target` names, resolved as from an empty database: the heads of
+    /// everything `upgrade target` would apply there, in topological order. This is the
+    /// graph's one way to turn a target into revisions wherever no state is involved
+    /// (`show`, `revision --head`, the ends of a [`Range`]).
+    ///
+    /// `base` and `label@base` name nothing; `heads` names every head; `head` the single
+    /// head (an error when there are several); a relative step walks from base, so `-N`
+    /// fails as going the other way.
+    ///
+    /// ```
+    /// # use revchain_core::{Graph, Target, graph::Node};
+    /// let node = |id: &str, parents: Vec<usize>| Node { id: id.into(), parents, depends_on: vec![], branch_labels: vec![], reversible: true };
+    /// let g = Graph::from_nodes(vec![node("a1", vec![]), node("b2", vec![0]), node("c3", vec![0])]).unwrap();
+    /// assert_eq!(g.target_set(&Target::Heads).unwrap(), [1, 2]);
+    /// assert_eq!(g.target_set(&"a1+1".parse().unwrap()).unwrap_err().to_string().contains("ambiguous"), true);
+    /// assert_eq!(g.target_set(&"b2".parse().unwrap()).unwrap(), [1]);
+    /// assert!(g.target_set(&Target::Base).unwrap().is_empty());
+    /// assert!(g.target_set(&Target::Head).is_err());
+    /// ```
+    pub fn target_set(&self, target: &Target) -> Result<Vec<usize>, TargetError> {
+        let nothing = vec![false; self.len()];
+        let reached = self.upgrade_targets(target, &nothing)?;
+        Ok(self.heads_of(&self.ancestors_with_dependencies(reached)))
     }
 }
 

@@ -118,8 +118,8 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Migrate(mut args)) => {
             revchain::cli::init_logging();
-            if args.database_url.is_none() {
-                args.database_url = Some(db::DEFAULT_URL.to_owned());
+            if args.options.database_url.is_none() {
+                args.options.database_url = Some(db::DEFAULT_URL.to_owned());
             }
             runtime.block_on(revchain::cli::run(&MIGRATIONS, args))
         }

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use revchain_core::Mode;
 
-use super::files::{self, RevisionOptions};
-use super::{Args, CliError, Source, url};
+use super::CliError;
+use super::commands::revision::{self, RevisionOptions};
+use super::context::Context;
 use crate::autogen::{Autogen, Comparison, Error};
-use crate::tables::TableName;
 use crate::testing::{Roundtrip, RoundtripError};
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells report it.
@@ -37,10 +37,10 @@ fn default_schema(dir: &Path) -> PathBuf {
 
 /// The schema file to use; refuses one inside the migrations directory, where every
 /// `.sql` file is a revision.
-fn schema_path(args: &Args, given: Option<&Path>) -> Result<PathBuf, CliError> {
-    let path = given.map_or_else(|| default_schema(&args.dir), Path::to_path_buf);
+fn schema_path(ctx: &Context<'_>, given: Option<&Path>) -> Result<PathBuf, CliError> {
+    let path = given.map_or_else(|| default_schema(ctx.dir), Path::to_path_buf);
     if let (Ok(dir), Some(Ok(parent))) = (
-        args.dir.canonicalize(),
+        ctx.dir.canonicalize(),
         path.parent().map(|p| {
             if p.as_os_str().is_empty() {
                 Path::new(".").canonicalize()
@@ -54,8 +54,8 @@ fn schema_path(args: &Args, given: Option<&Path>) -> Result<PathBuf, CliError> {
             "{}: the schema file must not be inside the migrations directory {}, where every \
              .sql file is a revision; keep it next to the directory (the default is {})",
             path.display(),
-            args.dir.display(),
-            default_schema(&args.dir).display()
+            ctx.dir.display(),
+            default_schema(ctx.dir).display()
         )));
     }
     if !path.is_file() {
@@ -68,24 +68,17 @@ fn schema_path(args: &Args, given: Option<&Path>) -> Result<PathBuf, CliError> {
     Ok(path)
 }
 
-fn table_names(args: &Args) -> Result<(TableName, TableName), CliError> {
-    Ok((
-        TableName::parse(&args.version_table).map_err(CliError::from_display)?,
-        TableName::parse(&args.log_table).map_err(CliError::from_display)?,
-    ))
-}
-
 async fn compare(
-    args: &Args,
+    ctx: &Context<'_>,
     m: &crate::Migrations,
     heads: &[&str],
     schema: &Path,
     command: &str,
 ) -> Result<Comparison, CliError> {
-    let url = url(args, command)?;
-    let (version, log) = table_names(args)?;
-    Autogen::new(&url, m)
-        .exclude_tables(&[version.name(), log.name()])
+    let url = ctx.url(command)?;
+    let tables = &ctx.tables;
+    Autogen::new(url, m)
+        .exclude_tables(&[tables.version.name(), tables.log.name()])
         .handle_signals(true)
         .compare(heads, schema)
         .await
@@ -95,20 +88,19 @@ async fn compare(
 /// `revision --autogenerate`: a new revision whose SQL takes the schema at its parent to
 /// the schema file's.
 pub(super) async fn revision(
-    source: &Source<'_>,
-    args: &Args,
+    ctx: &Context<'_>,
+    dir: &Path,
     opts: &RevisionOptions<'_>,
     schema: Option<&Path>,
 ) -> Result<String, CliError> {
     let command = "revision --autogenerate";
-    let dir = source.dir_for(command)?;
-    url(args, command)?;
-    let schema = schema_path(args, schema)?;
+    ctx.url(command)?;
+    let schema = schema_path(ctx, schema)?;
     // Every revision is applied to a scratch database, so drafts are errors here.
-    let m = source.load(Mode::Strict)?;
-    let parents = files::resolve_head(m.graph(), opts.head, opts.splice)?;
+    let m = ctx.load(Mode::Strict)?;
+    let parents = revision::resolve_head(m.graph(), opts.head, opts.splice)?;
     let heads: Vec<&str> = parents.iter().map(|&p| m.graph().id(p)).collect();
-    let cmp = compare(args, &m, &heads, &schema, command).await?;
+    let cmp = compare(ctx, &m, &heads, &schema, command).await?;
     let Some(generated) = cmp.migration() else {
         return Ok(format!(
             "No changes in schema detected: the migrations at {} already produce {}; no \
@@ -124,7 +116,7 @@ pub(super) async fn revision(
     for change in &generated.changes {
         tracing::info!(target: "revchain", "Detected {change}");
     }
-    let written = files::revision(
+    let written = revision::write(
         dir,
         m.graph(),
         &RevisionOptions {
@@ -143,16 +135,15 @@ pub(super) async fn revision(
 
 /// `check --schema`: fails when the migrations at head do not produce the schema file.
 pub(super) async fn check_schema(
-    source: &Source<'_>,
-    args: &Args,
+    ctx: &Context<'_>,
     schema: Option<&Path>,
 ) -> Result<String, CliError> {
     let command = "check --schema";
-    url(args, command)?;
-    let schema = schema_path(args, schema)?;
-    let m = source.load(Mode::Strict)?;
+    ctx.url(command)?;
+    let schema = schema_path(ctx, schema)?;
+    let m = ctx.load(Mode::Strict)?;
     let heads: Vec<&str> = m.heads().map(|h| h.id()).collect();
-    let cmp = compare(args, &m, &heads, &schema, command).await?;
+    let cmp = compare(ctx, &m, &heads, &schema, command).await?;
     let changes = cmp.changes();
     if changes.is_empty() {
         return Ok(format!(
@@ -180,12 +171,11 @@ pub(super) async fn check_schema(
 }
 
 /// `test-roundtrip`: every downgrade undoes its upgrade, on a scratch database.
-pub(super) async fn test_roundtrip(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
-    let url = url(args, "test-roundtrip")?;
-    let m = source.load(Mode::Strict)?;
-    let (version, log) = table_names(args)?;
-    let report = Roundtrip::new(&url, &m)
-        .tables(version, log)
+pub(super) async fn test_roundtrip(ctx: &Context<'_>) -> Result<String, CliError> {
+    let url = ctx.url("test-roundtrip")?;
+    let m = ctx.load(Mode::Strict)?;
+    let report = Roundtrip::new(url, &m)
+        .tables(ctx.tables.version.clone(), ctx.tables.log.clone())
         .handle_signals(true)
         .run()
         .await

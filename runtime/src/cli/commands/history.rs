@@ -1,0 +1,97 @@
+//! `history`: the revisions, newest first, optionally of a range `START:END`.
+
+use std::collections::HashSet;
+
+use revchain_core::{Mode, Range};
+
+use crate::cli::context::{Context, Loaded};
+use crate::cli::{CliError, db, output};
+use crate::table::Migrations;
+
+/// The arguments of `history`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// A range `START:END` (ids, prefixes, labels, `base`, `heads`, `current`).
+    #[arg(
+        short = 'r',
+        long = "rev-range",
+        value_name = "START:END",
+        allow_hyphen_values = true
+    )]
+    pub rev_range: Option<String>,
+    /// Show each revision in full.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Mark the database's current revisions (needs --database-url).
+    #[arg(short = 'i', long)]
+    pub indicate_current: bool,
+}
+
+pub(super) async fn exec(ctx: &Context<'_>, args: &HistoryArgs) -> Result<String, CliError> {
+    let m = ctx.load(Mode::Drafts)?;
+    let range = args
+        .rev_range
+        .as_deref()
+        .map(Range::parse)
+        .transpose()
+        .map_err(CliError::from_display)?;
+    let current = if args.indicate_current || range.as_ref().is_some_and(Range::uses_current) {
+        current_ids(ctx, &m).await?
+    } else {
+        Vec::new()
+    };
+    let selected = select(&m, range.as_ref(), &current)?;
+    let marks: HashSet<String> = if args.indicate_current {
+        current.into_iter().collect()
+    } else {
+        HashSet::new()
+    };
+    Ok(selected
+        .into_iter()
+        .rev()
+        .map(|i| {
+            if args.verbose {
+                output::log_entry(&m, i, &marks)
+            } else {
+                output::history_line(&m, i, &marks) + "\n"
+            }
+        })
+        .collect())
+}
+
+/// The database's current revisions.
+async fn current_ids(ctx: &Context<'_>, m: &Loaded<'_>) -> Result<Vec<String>, CliError> {
+    let db = db::connect(ctx.url("history --indicate-current")?, false).await?;
+    let heads = db
+        .current(&ctx.migrator(m))
+        .await
+        .map_err(CliError::runtime);
+    db.close().await;
+    Ok(heads?.into_iter().map(|h| h.id).collect())
+}
+
+/// The revisions of `range` (all without one), in table order.
+fn select(
+    m: &Migrations,
+    range: Option<&Range>,
+    current: &[String],
+) -> Result<Vec<usize>, CliError> {
+    let g = m.graph();
+    let Some(range) = range else {
+        return Ok((0..g.len()).collect());
+    };
+    let current = if range.uses_current() {
+        current
+            .iter()
+            .map(|id| {
+                g.find(id).ok_or_else(|| {
+                    CliError::user(format!("the current revision {id} is not in {}", m.dir()))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    g.range_revisions(range, &current)
+        .map_err(CliError::from_display)
+}

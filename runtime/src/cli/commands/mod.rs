@@ -1,0 +1,216 @@
+//! The commands, one file each, as cargo lays out its own: each file holds the command's
+//! arguments and its `exec`, which runs on the [`Context`] resolved once from the global
+//! options.
+//!
+//! [`Command`] is what every migration CLI has. The commands that write revision files,
+//! `init`, `revision` and `merge`, form their own set, [`ToolCommand`]: only the `revchain`
+//! tool, which works on the source tree, has them. The CLI embedded in an application
+//! parses [`AppCommand`], which knows their names only to say where they are.
+
+mod branches;
+mod check;
+mod current;
+mod downgrade;
+mod heads;
+mod history;
+mod init;
+mod merge;
+pub(crate) mod revision;
+mod show;
+mod stamp;
+mod test_roundtrip;
+mod upgrade;
+
+use std::path::Path;
+
+use clap::Subcommand;
+
+pub use branches::BranchesArgs;
+pub use check::{CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs};
+pub use current::CurrentArgs;
+pub use downgrade::DowngradeArgs;
+pub use heads::HeadsArgs;
+pub use history::HistoryArgs;
+pub use merge::MergeArgs;
+pub use revision::RevisionArgs;
+pub use show::ShowArgs;
+pub use stamp::StampArgs;
+pub use upgrade::{DialectArg, UpgradeArgs};
+
+use super::CliError;
+use super::context::Context;
+
+/// The commands of every migration CLI, as in Alembic.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Show the heads: `<id> (head)`.
+    Heads(HeadsArgs),
+    /// Show the branch points and their branches.
+    Branches(BranchesArgs),
+    /// List the revisions, newest first.
+    History(HistoryArgs),
+    /// Show one revision, with its SQL (`head`, `heads`, an id, a prefix or a label).
+    Show(ShowArgs),
+    /// Check the revision graph (one head, every rule); with --database-url, also the
+    /// database's state, as every command that changes it checks it. Exit codes: 0 up to
+    /// date, 3 revisions pending, 4 refused (edited, deleted or renamed applied revisions, a
+    /// dirty mark, damaged tables: the message names every one), 5 the database is ahead of
+    /// this binary, 6 ahead and behind, 1 any other error.
+    Check(CheckArgs),
+    /// Check on a scratch database of the --database-url server that every downgrade undoes
+    /// its upgrade (irreversible revisions are stepped over).
+    TestRoundtrip,
+    /// Upgrade the database to a target (default `head`).
+    Upgrade(UpgradeArgs),
+    /// Downgrade the database to a target.
+    Downgrade(DowngradeArgs),
+    /// Show the database's current revisions.
+    Current(CurrentArgs),
+    /// Record targets as applied without running SQL (repairs, adopting a database).
+    Stamp(StampArgs),
+}
+
+impl Command {
+    /// Runs the command; the text is what it prints.
+    pub(crate) async fn exec(&self, ctx: &Context<'_>) -> Result<String, CliError> {
+        match self {
+            Command::Heads(args) => heads::exec(ctx, args),
+            Command::Branches(args) => branches::exec(ctx, args),
+            Command::History(args) => history::exec(ctx, args).await,
+            Command::Show(args) => show::exec(ctx, args),
+            Command::Check(args) => check::exec(ctx, args).await,
+            Command::TestRoundtrip => test_roundtrip::exec(ctx).await,
+            Command::Upgrade(args) => upgrade::exec(ctx, args).await,
+            Command::Downgrade(args) => downgrade::exec(ctx, args).await,
+            Command::Current(args) => current::exec(ctx, args).await,
+            Command::Stamp(args) => stamp::exec(ctx, args).await,
+        }
+    }
+}
+
+/// The commands of the `revchain` tool: the ones that write revision files in the
+/// migrations directory, then every [`Command`].
+#[derive(Debug, Clone, Subcommand)]
+pub enum ToolCommand {
+    /// Create an empty migrations directory.
+    Init,
+    /// Create a new revision file on top of the head.
+    Revision(RevisionArgs),
+    /// Create a revision that merges several heads (`heads` merges them all).
+    Merge(MergeArgs),
+    /// A command every CLI has.
+    #[command(flatten)]
+    Run(Command),
+}
+
+impl ToolCommand {
+    /// Runs the command on the migrations directory `dir`.
+    pub(crate) async fn exec(&self, ctx: &Context<'_>, dir: &Path) -> Result<String, CliError> {
+        match self {
+            ToolCommand::Init => init::exec(dir),
+            ToolCommand::Revision(args) => revision::exec(ctx, dir, args).await,
+            ToolCommand::Merge(args) => merge::exec(ctx, dir, args),
+            ToolCommand::Run(command) => command.exec(ctx).await,
+        }
+    }
+}
+
+/// The commands of the CLI embedded in an application: every [`Command`]. The names of the
+/// tool's file commands are known (and hidden) only to say that they need the source tree.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AppCommand {
+    /// A command every CLI has.
+    #[command(flatten)]
+    Run(Command),
+    /// `init`, which only the `revchain` tool has.
+    #[command(hide = true, disable_help_flag = true)]
+    Init(ToolOnly),
+    /// `revision`, which only the `revchain` tool has.
+    #[command(hide = true, disable_help_flag = true)]
+    Revision(ToolOnly),
+    /// `merge`, which only the `revchain` tool has.
+    #[command(hide = true, disable_help_flag = true)]
+    Merge(ToolOnly),
+}
+
+/// Whatever follows a command that only the `revchain` tool has.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ToolOnly {
+    #[arg(num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+impl AppCommand {
+    /// Runs the command on the embedded table.
+    pub(crate) async fn exec(&self, ctx: &Context<'_>) -> Result<String, CliError> {
+        let tool_only = match self {
+            AppCommand::Run(command) => return command.exec(ctx).await,
+            AppCommand::Init(_) => "init",
+            AppCommand::Revision(_) => "revision",
+            AppCommand::Merge(_) => "merge",
+        };
+        Err(CliError::user(format!(
+            "`{tool_only}` writes revision files, so it needs the source tree: run it in your \
+             repository with the `revchain` tool (`cargo install revchain`, then `revchain \
+             {tool_only} …`); this binary only carries the compiled migrations"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+    use crate::cli::{Args, ToolArgs};
+
+    #[derive(Parser)]
+    struct App {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[derive(Parser)]
+    struct Tool {
+        #[command(flatten)]
+        args: ToolArgs,
+    }
+
+    #[test]
+    fn the_embedded_cli_names_the_file_commands_only_to_refuse_them() {
+        for (words, tool_only) in [
+            (&["app", "revision", "-m", "x", "--autogenerate"][..], true),
+            (&["app", "merge", "--help"], true),
+            (&["app", "init"], true),
+            (&["app", "upgrade", "+1"], false),
+        ] {
+            let parsed = App::try_parse_from(words).unwrap().args.command;
+            assert_eq!(
+                !matches!(parsed, AppCommand::Run(_)),
+                tool_only,
+                "{words:?}"
+            );
+        }
+        let help = App::command().render_help().to_string();
+        assert!(help.contains("upgrade"), "{help}");
+        for tool_only in ["init", "revision", "merge"] {
+            assert!(!help.contains(&format!("  {tool_only} ")), "{help}");
+        }
+    }
+
+    #[test]
+    fn the_tool_has_every_command() {
+        let parsed = Tool::try_parse_from(["revchain", "revision", "-m", "x"]).unwrap();
+        assert!(matches!(
+            parsed.args.command,
+            ToolCommand::Revision(RevisionArgs { ref message, .. }) if message == "x"
+        ));
+        let parsed = Tool::try_parse_from(["revchain", "history", "-r", "-1:"]).unwrap();
+        assert!(matches!(
+            parsed.args.command,
+            ToolCommand::Run(Command::History(HistoryArgs { ref rev_range, .. }))
+                if rev_range.as_deref() == Some("-1:")
+        ));
+        assert!(Tool::try_parse_from(["revchain", "frobnicate"]).is_err());
+    }
+}

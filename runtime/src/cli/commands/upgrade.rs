@@ -1,0 +1,104 @@
+//! `upgrade`: applies revisions up to a target, or with `--sql` prints the script that
+//! would (the offline path, which `downgrade --sql` shares).
+
+use clap::ValueEnum;
+use revchain_core::{Dialect, Direction, Mode, Range};
+
+use crate::cli::context::Context;
+use crate::cli::{CliError, db};
+use crate::table::Migrations;
+use crate::url::DatabaseKind;
+
+/// The arguments of `upgrade`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpgradeArgs {
+    /// `head`, `heads`, an id or prefix, `label@head`, `+N`, `<id>+N`, `label@+N`; with --sql,
+    /// `START:END`.
+    #[arg(default_value = "head", allow_negative_numbers = true)]
+    pub target: String,
+    /// Print the SQL script instead of running it (offline mode).
+    #[arg(long)]
+    pub sql: bool,
+    /// The dialect of --sql (default: from --database-url, else postgres).
+    #[arg(long, value_enum)]
+    pub dialect: Option<DialectArg>,
+}
+
+/// The SQL dialect of an offline script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DialectArg {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL and MariaDB.
+    Mysql,
+    /// SQLite.
+    Sqlite,
+}
+
+pub(super) async fn exec(ctx: &Context<'_>, args: &UpgradeArgs) -> Result<String, CliError> {
+    migrate(
+        ctx,
+        Direction::Upgrade,
+        &args.target,
+        args.sql,
+        args.dialect,
+    )
+    .await
+}
+
+/// `upgrade` or `downgrade`: on the database, or with `sql`, as a script.
+pub(super) async fn migrate(
+    ctx: &Context<'_>,
+    direction: Direction,
+    target: &str,
+    sql: bool,
+    dialect: Option<DialectArg>,
+) -> Result<String, CliError> {
+    if sql {
+        let m = ctx.load(Mode::Strict)?;
+        return offline(ctx, &m, direction, target, dialect);
+    }
+    let url = ctx.url(&direction.to_string())?;
+    let m = ctx.load(Mode::Strict)?;
+    let db = db::connect(url, direction == Direction::Upgrade).await?;
+    let mig = ctx.migrator(&m);
+    let result = match direction {
+        Direction::Upgrade => db.upgrade(&mig, target).await,
+        Direction::Downgrade => db.downgrade(&mig, target).await,
+    };
+    db.close().await;
+    result.map_err(CliError::runtime)?;
+    Ok(String::new())
+}
+
+/// `upgrade START:END --sql` / `downgrade START:END --sql`.
+fn offline(
+    ctx: &Context<'_>,
+    m: &Migrations,
+    direction: Direction,
+    target: &str,
+    dialect: Option<DialectArg>,
+) -> Result<String, CliError> {
+    let dialect = match dialect {
+        Some(DialectArg::Postgres) => Dialect::Postgres,
+        Some(DialectArg::Mysql) => Dialect::MySql,
+        Some(DialectArg::Sqlite) => Dialect::Sqlite,
+        None => match ctx.database_url.and_then(DatabaseKind::of) {
+            Some(DatabaseKind::MySql) => Dialect::MySql,
+            Some(DatabaseKind::Sqlite) => Dialect::Sqlite,
+            _ => Dialect::Postgres,
+        },
+    };
+    let range = Range::parse_script(target, direction).map_err(CliError::from_display)?;
+    let plan = m
+        .graph()
+        .plan_range(&range, direction)
+        .map_err(CliError::from_display)?;
+    Ok(crate::offline::script(
+        m,
+        &ctx.tables,
+        dialect,
+        &plan,
+        plan.heads_before.is_empty(),
+    ))
+}

@@ -1,0 +1,100 @@
+//! What every command runs on, resolved once from the global options: the source of the
+//! revisions, the database URL, the bookkeeping tables and the lock timeout.
+
+use std::path::Path;
+use std::time::Duration;
+
+use revchain_core::{History, Mode};
+
+use super::{CliError, Options};
+use crate::migrator::Migrator;
+use crate::table::Migrations;
+use crate::tables::{TableName, Tables};
+
+/// Where the revisions come from.
+pub(crate) enum Source<'a> {
+    /// The table compiled into the binary.
+    Embedded(&'a Migrations),
+    /// A directory read at run time.
+    Dir(&'a Path),
+}
+
+/// A loaded table, borrowed or owned.
+pub(crate) enum Loaded<'a> {
+    Borrowed(&'a Migrations),
+    Owned(Box<Migrations>),
+}
+
+impl std::ops::Deref for Loaded<'_> {
+    type Target = Migrations;
+    fn deref(&self) -> &Migrations {
+        match self {
+            Loaded::Borrowed(m) => m,
+            Loaded::Owned(m) => m,
+        }
+    }
+}
+
+/// The resolved global options of one run.
+pub(crate) struct Context<'a> {
+    /// Where the revisions come from.
+    pub source: Source<'a>,
+    /// `--dir` as given: the default schema file sits next to it.
+    pub dir: &'a Path,
+    /// `--database-url`, when given.
+    pub database_url: Option<&'a str>,
+    /// `--version-table` and `--log-table`.
+    pub tables: Tables,
+    /// `--lock-timeout`.
+    pub lock_timeout: Duration,
+}
+
+impl<'a> Context<'a> {
+    /// Resolves `options` for a run on `source`; fails on a table name that is not one.
+    pub fn new(source: Source<'a>, options: &'a Options) -> Result<Context<'a>, CliError> {
+        let table = |text: &str| TableName::parse(text).map_err(CliError::from_display);
+        Ok(Context {
+            source,
+            dir: &options.dir,
+            database_url: options.database_url.as_deref(),
+            tables: Tables {
+                version: table(&options.version_table)?,
+                log: table(&options.log_table)?,
+            },
+            lock_timeout: Duration::from_secs(options.lock_timeout),
+        })
+    }
+
+    /// The revisions, read in `mode` from a directory (the embedded table is already read).
+    pub fn load(&self, mode: Mode) -> Result<Loaded<'a>, CliError> {
+        match self.source {
+            Source::Embedded(m) => Ok(Loaded::Borrowed(m)),
+            Source::Dir(dir) => {
+                let display = dir.display().to_string();
+                let history =
+                    History::load_as(dir, &display, mode).map_err(CliError::from_display)?;
+                Ok(Loaded::Owned(Box::new(Migrations::from_history(
+                    history, &display,
+                ))))
+            }
+        }
+    }
+
+    /// The database URL, which `command` needs.
+    pub fn url(&self, command: &str) -> Result<&'a str, CliError> {
+        self.database_url.ok_or_else(|| {
+            CliError::user(format!(
+                "`{command}` needs a database: pass --database-url or set DATABASE_URL \
+                 (postgres://…, mysql://…, sqlite://…)"
+            ))
+        })
+    }
+
+    /// A migrator of `m` with the run's tables and lock timeout.
+    pub fn migrator<'m>(&self, m: &'m Migrations) -> Migrator<'m> {
+        Migrator::new(m)
+            .version_table(self.tables.version.clone())
+            .log_table(self.tables.log.clone())
+            .lock_timeout(self.lock_timeout)
+    }
+}
