@@ -4,6 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+#[cfg(feature = "autogen")]
 use revchain_core::Dialect;
 
 use crate::url::{DatabaseKind, Redactor, UrlError, redact};
@@ -154,6 +155,7 @@ impl AnyPool {
     }
 
     /// The SQL dialect of the database.
+    #[cfg(feature = "autogen")]
     pub fn dialect(&self) -> Dialect {
         match self {
             #[cfg(feature = "postgres")]

@@ -40,7 +40,7 @@ use std::future::Future;
 use std::path::Path;
 
 use revchain_core::Dialect;
-use revchain_core::schema::{Migration, Schema, changes, generate};
+use revchain_schema::{Migration, Schema, changes, generate};
 
 use crate::table::Migrations;
 use scratch::Scratches;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use revchain_core::Dialect;
-use revchain_core::schema::{
+use revchain_schema::{
     Action, Check, Column, ForeignKey, Index, PrimaryKey, Schema, Table, Unique, quote_ident,
 };
 use sqlx::{MySqlPool, Row};

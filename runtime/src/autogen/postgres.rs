@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use revchain_core::schema::{
+use revchain_schema::{
     Action, Check, Column, EnumType, ForeignKey, Index, PrimaryKey, Schema, Table, Unique,
 };
 use sqlx::{PgPool, Row};

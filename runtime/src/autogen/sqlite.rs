@@ -2,8 +2,8 @@
 //! `AUTOINCREMENT` and index expressions come from the stored `CREATE` statements.
 
 use revchain_core::Dialect;
-use revchain_core::schema::sqlite::{parse_create_index, parse_create_table};
-use revchain_core::schema::{
+use revchain_schema::sqlite::{parse_create_index, parse_create_table};
+use revchain_schema::{
     Action, Column, ForeignKey, Index, PrimaryKey, Schema, Table, Unique, quote_ident,
 };
 use sqlx::{Row, SqlitePool};

@@ -49,6 +49,7 @@
 //! is both ahead and behind; 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
 //! --schema`, `test-roundtrip`, after dropping their scratch databases).
 
+#[cfg(feature = "autogen")]
 mod autogen;
 mod db;
 mod files;
@@ -165,10 +166,12 @@ pub enum Command {
         depends_on: Vec<String>,
         /// Write the SQL too: compare the migrations with the schema file on scratch
         /// databases of the --database-url server (created and dropped again).
+        #[cfg(feature = "autogen")]
         #[arg(long)]
         autogenerate: bool,
         /// The declarative schema for --autogenerate (default: schema.sql next to the
         /// migrations directory).
+        #[cfg(feature = "autogen")]
         #[arg(long, value_name = "FILE", requires = "autogenerate")]
         schema: Option<PathBuf>,
     },
@@ -230,11 +233,13 @@ pub enum Command {
         /// Instead of checking the database: fail when the migrations at head do not
         /// produce this schema file (default: schema.sql next to the migrations directory),
         /// compared on scratch databases of the --database-url server.
+        #[cfg(feature = "autogen")]
         #[arg(long, value_name = "FILE", num_args = 0..=1)]
         schema: Option<Option<PathBuf>>,
     },
     /// Check on a scratch database of the --database-url server that every downgrade undoes
     /// its upgrade (irreversible revisions are stepped over).
+    #[cfg(feature = "autogen")]
     TestRoundtrip,
     /// Upgrade the database to a target (default `head`).
     Upgrade {
@@ -509,7 +514,9 @@ async fn execute(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
             splice,
             branch_label,
             depends_on,
+            #[cfg(feature = "autogen")]
             autogenerate,
+            #[cfg(feature = "autogen")]
             schema,
         } => {
             let options = files::RevisionOptions {
@@ -523,6 +530,7 @@ async fn execute(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
                 downgrade: String::new(),
                 transactional: true,
             };
+            #[cfg(feature = "autogen")]
             if *autogenerate {
                 return autogen::revision(source, args, &options, schema.as_deref()).await;
             }
@@ -629,7 +637,11 @@ async fn execute(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
                 .collect::<Vec<_>>()
                 .join("\n"))
         }
-        Command::Check { schema: None } => check(source, args, true).await,
+        Command::Check {
+            #[cfg(feature = "autogen")]
+                schema: None,
+        } => check(source, args, true).await,
+        #[cfg(feature = "autogen")]
         Command::Check {
             schema: Some(schema),
         } => {
@@ -637,6 +649,7 @@ async fn execute(source: &Source<'_>, args: &Args) -> Result<String, CliError> {
             out.push_str(&autogen::check_schema(source, args, schema.as_deref()).await?);
             Ok(out)
         }
+        #[cfg(feature = "autogen")]
         Command::TestRoundtrip => autogen::test_roundtrip(source, args).await,
         Command::Upgrade {
             target,

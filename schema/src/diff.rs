@@ -15,7 +15,7 @@ use super::{
     Check, Column, EnumType, ForeignKey, Index, PrimaryKey, Schema, Table, Unique, check_key,
     default_key, fk_key, index_key, normalize_expr, quote_ident, same_column, type_key,
 };
-use crate::split::Dialect;
+use revchain_core::Dialect;
 
 /// A column that uses an enum type whose labels change: it is converted to the new type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,7 +368,7 @@ pub fn diff(from: &Schema, to: &Schema, dialect: Dialect) -> Vec<Op> {
 /// are equal.
 ///
 /// ```
-/// use revchain_core::schema::{Column, Schema, Table, changes};
+/// use revchain_schema::{Column, Schema, Table, changes};
 /// use revchain_core::Dialect;
 /// let mut t = Table::new("t");
 /// t.columns.push(Column::new("a", "INTEGER"));
@@ -1019,7 +1019,7 @@ pub(crate) fn default_changes(from: &Column, to: &Column, d: Dialect) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Action;
+    use crate::Action;
 
     fn table(name: &str, cols: &[(&str, &str)]) -> Table {
         let mut t = Table::new(name);
@@ -1335,7 +1335,7 @@ mod tests {
                 }
                 proptest::prop_assert!(changes(&state, &from, d).is_empty(), "{d:?} back: {:?}", changes(&state, &from, d));
                 // Rendering never panics and is empty exactly when nothing changes.
-                proptest::prop_assert_eq!(ops.is_empty(), crate::schema::generate(&from, &to, d).is_none());
+                proptest::prop_assert_eq!(ops.is_empty(), crate::generate(&from, &to, d).is_none());
             }
         }
     }

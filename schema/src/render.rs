@@ -10,7 +10,7 @@ use super::{
     Action, Check, Column, EnumType, ForeignKey, Index, PrimaryKey, Schema, Table, Unique,
     quote_ident, type_key,
 };
-use crate::split::Dialect;
+use revchain_core::Dialect;
 
 /// Rendered SQL for one direction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -197,14 +197,14 @@ fn bare_default(expr: &str, d: Dialect) -> bool {
     match toks.as_slice() {
         [] => false,
         [t] => match t.kind {
-            Kind::Str | Kind::Num => true,
+            Kind::Str | Kind::Number => true,
             Kind::Word => ["null", "true", "false"]
                 .iter()
                 .chain(&["current_timestamp", "current_date", "current_time"])
                 .any(|w| t.is_word(w)),
             _ => false,
         },
-        [s, n] => (s.is_punct("-") || s.is_punct("+")) && n.kind == Kind::Num,
+        [s, n] => (s.is_punct("-") || s.is_punct("+")) && n.kind == Kind::Number,
         [first, ..] if first.is_punct("(") => matching_paren(&toks, 0) == Some(toks.len() - 1),
         [f, open, rest @ ..] if d == Dialect::MySql && open.is_punct("(") => {
             [
@@ -220,7 +220,7 @@ fn bare_default(expr: &str, d: Dialect) -> bool {
             .iter()
             .any(|w| f.is_word(w))
                 && matches!(rest, [c] if c.is_punct(")"))
-                    | matches!(rest, [n, c] if n.kind == Kind::Num && c.is_punct(")"))
+                    | matches!(rest, [n, c] if n.kind == Kind::Number && c.is_punct(")"))
         }
         _ => false,
     }
@@ -795,7 +795,7 @@ fn rebuild(from: &Table, to: &Table, d: Dialect, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{EnumType, PrimaryKey};
+    use crate::{EnumType, PrimaryKey};
 
     fn users() -> Table {
         let mut t = Table::new("users");
