@@ -128,21 +128,43 @@ pub fn unquote(text: &str) -> String {
     }
 }
 
-/// `text` as an SQL string literal of `dialect`: quotes doubled, and in MySQL backslashes
-/// doubled too (they escape there). The one place revchain quotes a literal.
+/// `text` as an SQL string literal of `dialect`, the one place revchain quotes a literal:
+/// quotes doubled; in MySQL backslashes doubled too (they escape there); in PostgreSQL a
+/// text with a backslash becomes an `E'…'` string with the backslashes doubled, which means
+/// the same whatever `standard_conforming_strings` says.
 ///
 /// ```
 /// use revchain_core::lex::quote_literal;
 /// use revchain_core::Dialect;
-/// assert_eq!(quote_literal("it's", Dialect::Postgres), "'it''s'");
-/// assert_eq!(quote_literal("a\\b", Dialect::MySql), "'a\\\\b'");
+/// assert_eq!(quote_literal(Dialect::Postgres, "it's"), "'it''s'");
+/// assert_eq!(quote_literal(Dialect::Postgres, "a\\b"), "E'a\\\\b'");
+/// assert_eq!(quote_literal(Dialect::MySql, "a\\b"), "'a\\\\b'");
+/// assert_eq!(quote_literal(Dialect::Sqlite, "a\\b"), "'a\\b'");
 /// ```
-pub fn quote_literal(text: &str, dialect: Dialect) -> String {
-    let mut s = text.replace('\'', "''");
-    if dialect == Dialect::MySql {
-        s = s.replace('\\', "\\\\");
+pub fn quote_literal(dialect: Dialect, text: &str) -> String {
+    match dialect {
+        Dialect::Postgres if text.contains('\\') => {
+            format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+        }
+        Dialect::MySql => format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''")),
+        _ => format!("'{}'", text.replace('\'', "''")),
     }
-    format!("'{s}'")
+}
+
+/// `name` as a quoted identifier of `dialect` (backticks for MySQL, double quotes
+/// otherwise), the quote doubled inside; the one place revchain quotes an identifier.
+///
+/// ```
+/// use revchain_core::lex::quote_identifier;
+/// use revchain_core::Dialect;
+/// assert_eq!(quote_identifier(Dialect::Postgres, "Users"), "\"Users\"");
+/// assert_eq!(quote_identifier(Dialect::MySql, "my`col"), "`my``col`");
+/// ```
+pub fn quote_identifier(dialect: Dialect, name: &str) -> String {
+    match dialect {
+        Dialect::MySql => format!("`{}`", name.replace('`', "``")),
+        _ => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
 }
 
 /// Whether `c` may continue an unquoted word (any non-ASCII character may: PostgreSQL,
@@ -376,6 +398,14 @@ mod tests {
 
     fn kinds(sql: &str, d: Dialect) -> Vec<(TokenKind, &str)> {
         Lexer::new(sql, d).map(|t| (t.kind, t.text)).collect()
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(quote_literal(Dialect::Postgres, "it's"), "'it''s'");
+        assert_eq!(quote_literal(Dialect::Postgres, "a\\b'"), "E'a\\\\b'''");
+        assert_eq!(quote_literal(Dialect::MySql, "a\\b'"), "'a\\\\b'''");
+        assert_eq!(quote_literal(Dialect::Sqlite, "a\\b'"), "'a\\b'''");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! top-level commas, quoting identifiers, and reading SQLite's stored `CREATE` statements.
 
 use revchain_core::Dialect;
+use revchain_core::lex::quote_identifier;
 pub(crate) use revchain_core::lex::{Token, TokenKind as Kind, quote_literal, span, unquote};
 
 /// Operators of two or three characters that read as one token.
@@ -217,10 +218,7 @@ pub fn quote_ident(name: &str, dialect: Dialect) -> String {
     if plain {
         return name.to_owned();
     }
-    match dialect {
-        Dialect::MySql => format!("`{}`", name.replace('`', "``")),
-        _ => format!("\"{}\"", name.replace('"', "\"\"")),
-    }
+    quote_identifier(dialect, name)
 }
 
 #[cfg(test)]
@@ -267,6 +265,35 @@ mod tests {
         // Unterminated quotes end the input instead of failing.
         assert_eq!(kinds("'abc", Dialect::Postgres), [(Kind::Str, "'abc")]);
         assert_eq!(kinds("/* abc", Dialect::Postgres), []);
+    }
+
+    /// Where this lexer once disagreed with the statement splitter, it now reads SQL as the
+    /// splitter (and the database) does.
+    #[test]
+    fn reads_comments_and_escape_strings_as_the_splitter_does() {
+        // MySQL: `--` starts a comment only before whitespace.
+        assert_eq!(normalize_expr("a--1", Dialect::MySql), "a - - 1");
+        assert_eq!(normalize_expr("a-- 1", Dialect::MySql), "a");
+        assert_eq!(normalize_expr("a--1", Dialect::Postgres), "a");
+        // PostgreSQL nests `/* */`; MySQL and SQLite end at the first `*/`.
+        assert_eq!(
+            normalize_expr("/* a /* b */ c */ x", Dialect::Postgres),
+            "x"
+        );
+        assert_eq!(
+            normalize_expr("/* a /* b */ c */ x", Dialect::Sqlite),
+            "c * / x"
+        );
+        // PostgreSQL `E'…'` strings escape with backslashes.
+        assert_eq!(
+            kinds("E'a\\'b' || x", Dialect::Postgres),
+            [
+                (Kind::Str, "E'a\\'b'"),
+                (Kind::Punct, "||"),
+                (Kind::Word, "x")
+            ]
+        );
+        assert_eq!(normalize_expr("E'it\\'s'", Dialect::Postgres), "E'it\\'s'");
     }
 
     #[test]

@@ -491,7 +491,7 @@ fn type_warning(table: &str, from: &Column, to: &Column, d: Dialect) -> Option<S
 fn enum_values(e: &EnumType, d: Dialect) -> String {
     e.values
         .iter()
-        .map(|v| quote_literal(v, d))
+        .map(|v| quote_literal(d, v))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -509,7 +509,7 @@ fn render_op(op: &Op, d: Dialect, out: &mut Vec<String>) {
                 .values
                 .iter()
                 .filter(|v| !to.values.contains(v))
-                .map(|v| quote_literal(v, d))
+                .map(|v| quote_literal(d, v))
                 .collect();
             if !removed.is_empty() {
                 out.push(format!(

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use revchain_core::Dialect;
+use revchain_core::lex::quote_literal;
 use revchain_schema::{
     Action, Check, Column, ForeignKey, Index, PrimaryKey, Schema, Table, Unique, quote_ident,
 };
@@ -96,7 +97,7 @@ fn default_expr(
     Some(if numeric_type(data_type) {
         raw
     } else {
-        format!("'{}'", raw.replace('\\', "\\\\").replace('\'', "''"))
+        quote_literal(Dialect::MySql, &raw)
     })
 }
 

@@ -105,7 +105,7 @@ pub struct Args {
         long,
         global = true,
         value_name = "NAME",
-        default_value = "revchain_version"
+        default_value = TableName::DEFAULT_VERSION
     )]
     pub version_table: String,
 
@@ -114,7 +114,7 @@ pub struct Args {
         long,
         global = true,
         value_name = "NAME",
-        default_value = "revchain_log"
+        default_value = TableName::DEFAULT_LOG
     )]
     pub log_table: String,
 
