@@ -48,7 +48,7 @@ mod render;
 pub mod sqlite;
 mod types;
 
-pub use diff::{EnumUse, Op, changes, diff};
+pub use diff::{EnumUse, SchemaChange, changes, diff};
 pub use lex::{normalize_expr, quote_ident};
 pub use render::{Migration, Script, generate, render};
 
