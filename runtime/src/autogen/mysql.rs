@@ -119,6 +119,9 @@ struct RawIndex {
     parts: Vec<String>,
 }
 
+/// The tables being read, by name.
+type Tables = BTreeMap<String, Table>;
+
 /// Reads the connection's database.
 pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> {
     let version: String = sqlx::query("SELECT CAST(VERSION() AS CHAR)")
@@ -126,11 +129,23 @@ pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
         .await?
         .try_get(0)?;
     let mariadb = version.to_ascii_lowercase().contains("mariadb");
-    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+    let mut tables = Tables::new();
     for row in sqlx::query(TABLES).fetch_all(pool).await? {
         let name: String = row.try_get(0)?;
         tables.insert(name.clone(), Table::new(&name));
     }
+    columns(pool, &mut tables, mariadb).await?;
+    indexes(pool, &mut tables).await?;
+    foreign_keys(pool, &mut tables).await?;
+    checks(pool, &mut tables, mariadb).await?;
+    Ok(Schema {
+        tables: tables.into_values().collect(),
+        enums: Vec::new(),
+    })
+}
+
+/// The columns of every table (`information_schema.COLUMNS`).
+async fn columns(pool: &MySqlPool, tables: &mut Tables, mariadb: bool) -> Result<(), sqlx::Error> {
     for row in sqlx::query(COLUMNS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -165,6 +180,43 @@ pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
             auto_increment: upper.contains("AUTO_INCREMENT"),
         });
     }
+    Ok(())
+}
+
+/// The primary keys, unique constraints and indexes of every table
+/// (`information_schema.STATISTICS`).
+async fn indexes(pool: &MySqlPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
+    for ((table, name), ix) in raw_indexes(pool).await? {
+        let Some(t) = tables.get_mut(&table) else {
+            continue;
+        };
+        if name == "PRIMARY" {
+            t.primary_key = Some(PrimaryKey {
+                name: Some(name),
+                columns: ix.columns,
+            });
+        } else if ix.unique && ix.plain && ix.kind == "btree" {
+            t.uniques.push(Unique {
+                name: Some(name),
+                columns: ix.columns,
+            });
+        } else {
+            t.indexes.push(Index {
+                name,
+                parts: ix.parts,
+                unique: ix.unique,
+                predicate: None,
+                method: (ix.kind != "btree" && !ix.kind.is_empty()).then_some(ix.kind),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every index, by table and name, from its `STATISTICS` rows.
+async fn raw_indexes(
+    pool: &MySqlPool,
+) -> Result<BTreeMap<(String, String), RawIndex>, sqlx::Error> {
     let mut raw: BTreeMap<(String, String), RawIndex> = BTreeMap::new();
     for row in sqlx::query(STATISTICS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
@@ -194,30 +246,11 @@ pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
         entry.columns.push(column);
         entry.parts.push(part);
     }
-    for ((table, name), ix) in raw {
-        let Some(t) = tables.get_mut(&table) else {
-            continue;
-        };
-        if name == "PRIMARY" {
-            t.primary_key = Some(PrimaryKey {
-                name: Some(name),
-                columns: ix.columns,
-            });
-        } else if ix.unique && ix.plain && ix.kind == "btree" {
-            t.uniques.push(Unique {
-                name: Some(name),
-                columns: ix.columns,
-            });
-        } else {
-            t.indexes.push(Index {
-                name,
-                parts: ix.parts,
-                unique: ix.unique,
-                predicate: None,
-                method: (ix.kind != "btree" && !ix.kind.is_empty()).then_some(ix.kind),
-            });
-        }
-    }
+    Ok(raw)
+}
+
+/// The foreign keys of every table (`KEY_COLUMN_USAGE` and `REFERENTIAL_CONSTRAINTS`).
+async fn foreign_keys(pool: &MySqlPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
     let mut fks: BTreeMap<(String, String), ForeignKey> = BTreeMap::new();
     for row in sqlx::query(FOREIGN_KEYS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
@@ -244,6 +277,11 @@ pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
             t.foreign_keys.push(fk);
         }
     }
+    Ok(())
+}
+
+/// The check constraints of every table (their catalog differs between MySQL and MariaDB).
+async fn checks(pool: &MySqlPool, tables: &mut Tables, mariadb: bool) -> Result<(), sqlx::Error> {
     let checks = if mariadb {
         CHECKS_MARIADB
     } else {
@@ -258,8 +296,5 @@ pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
             });
         }
     }
-    Ok(Schema {
-        tables: tables.into_values().collect(),
-        enums: Vec::new(),
-    })
+    Ok(())
 }

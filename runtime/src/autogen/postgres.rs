@@ -78,13 +78,35 @@ fn action(code: &str) -> Action {
     }
 }
 
+/// The tables being read, by name.
+type Tables = BTreeMap<String, Table>;
+
 /// Reads the current schema's tables and enum types.
 pub(crate) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
-    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+    let mut tables = Tables::new();
     for row in sqlx::query(TABLES).fetch_all(pool).await? {
         let name: String = row.try_get(0)?;
         tables.insert(name.clone(), Table::new(&name));
     }
+    columns(pool, &mut tables).await?;
+    constraints(pool, &mut tables).await?;
+    indexes(pool, &mut tables).await?;
+    let mut enums = Vec::new();
+    for row in sqlx::query(ENUMS).fetch_all(pool).await? {
+        enums.push(EnumType {
+            name: row.try_get(0)?,
+            values: row.try_get(1)?,
+        });
+    }
+    Ok(Schema {
+        tables: tables.into_values().collect(),
+        enums,
+    })
+}
+
+/// The columns of every table; a serial or identity column is an auto-increment column
+/// without a default, a stored generated column keeps its expression in its type.
+async fn columns(pool: &PgPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
     for row in sqlx::query(COLUMNS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -120,6 +142,11 @@ pub(crate) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
             auto_increment,
         });
     }
+    Ok(())
+}
+
+/// The primary keys, unique constraints, foreign keys and checks of every table.
+async fn constraints(pool: &PgPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
     for row in sqlx::query(CONSTRAINTS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -162,6 +189,11 @@ pub(crate) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
             }
         }
     }
+    Ok(())
+}
+
+/// The indexes of every table that no constraint owns.
+async fn indexes(pool: &PgPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
     for row in sqlx::query(INDEXES).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -176,15 +208,5 @@ pub(crate) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
             parts: row.try_get(5)?,
         });
     }
-    let mut enums = Vec::new();
-    for row in sqlx::query(ENUMS).fetch_all(pool).await? {
-        enums.push(EnumType {
-            name: row.try_get(0)?,
-            values: row.try_get(1)?,
-        });
-    }
-    Ok(Schema {
-        tables: tables.into_values().collect(),
-        enums,
-    })
+    Ok(())
 }
