@@ -12,8 +12,8 @@
 //! - [`statements`]: statements a revision may not hold (transaction control, …);
 //! - [`history`]: a loaded and validated directory;
 //! - [`writer`]: new revision files;
-//! - [`schema`]: a database schema as a value, its comparison, and the SQL that turns one
-//!   schema into another (autogenerate).
+//! - [`lex`]: the one SQL tokenizer that the splitter, the statement checks, the schema
+//!   crate (`revchain-schema`) and the runtime read SQL with.
 //!
 //! ```
 //! use revchain_core::{History, Target};
@@ -32,8 +32,8 @@ pub mod digest;
 pub mod graph;
 pub mod history;
 pub mod id;
+pub mod lex;
 pub mod parse;
-pub mod schema;
 pub mod split;
 pub mod statements;
 pub mod target;

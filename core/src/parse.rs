@@ -33,9 +33,8 @@ use std::fmt;
 use crate::digest::Digest;
 use crate::history::Mode;
 use crate::id::{self, IdError};
-use crate::schema::lex;
-use crate::split::{Dialect, has_statement, split_statements};
-use crate::statements::refused_statement;
+use crate::split::{Dialect, has_statement};
+use crate::statements::{copy_through_stdio, refused_statement};
 
 /// The header keys a revision file may use.
 pub const KNOWN_KEYS: [&str; 6] = [
@@ -769,7 +768,9 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
     b.check_upgrade(upgrade.as_ref(), marker_misread, &header, mode, lines.len());
 
     for section in upgrade.iter().chain(&downgrade) {
-        refuse_copy_from_stdin(&mut b, section);
+        for (line, shown) in copy_through_stdio(&section.sql) {
+            b.error(section.line + line - 1, ParseErrorKind::CopyFromStdin(shown));
+        }
     }
 
     b.finish(header, upgrade, downgrade)
@@ -1093,52 +1094,6 @@ fn misread_marker(marker: &Marker<'_>) -> ParseErrorKind {
             name: marker.name.to_owned(),
             suggestion: suggestion.map(marker_text),
         },
-    }
-}
-
-/// Reports every statement of `section` that is `COPY … FROM STDIN` (or `PSTDIN`) or
-/// `COPY … TO STDOUT` (or `PSTDOUT`), at its line: nothing can feed or read the copy
-/// protocol while a revision runs, so such a statement would block forever. Statements are
-/// found by core's splitter and read as tokens, so `COPY` in a string, a comment or a `$$`
-/// body is not mistaken for one.
-fn refuse_copy_from_stdin(b: &mut Builder<'_>, section: &Section) {
-    let mentions_copy = section
-        .sql
-        .as_bytes()
-        .windows(4)
-        .any(|w| w.eq_ignore_ascii_case(b"copy"));
-    if !mentions_copy {
-        return;
-    }
-    for statement in split_statements(&section.sql, Dialect::Postgres) {
-        let tokens = lex::tokens(statement.sql, Dialect::Postgres);
-        if !tokens.first().is_some_and(|t| t.is_word("copy")) {
-            continue;
-        }
-        let mut depth = 0usize;
-        for (k, pair) in tokens.windows(2).enumerate() {
-            let (word, target) = (&pair[0], &pair[1]);
-            if word.is_punct("(") {
-                depth += 1;
-            } else if word.is_punct(")") {
-                depth = depth.saturating_sub(1);
-            }
-            let ends = if word.is_word("from") {
-                ["stdin", "pstdin"]
-            } else if word.is_word("to") {
-                ["stdout", "pstdout"]
-            } else {
-                continue;
-            };
-            if depth == 0 && ends.iter().any(|w| target.is_word(w)) {
-                let shown = lex::span(statement.sql, &tokens[..k + 2]);
-                b.error(
-                    section.line + statement.line - 1,
-                    ParseErrorKind::CopyFromStdin(shown.to_owned()),
-                );
-                break;
-            }
-        }
     }
 }
 

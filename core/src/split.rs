@@ -3,7 +3,9 @@
 //!
 //! It is used to run non-transactional revisions one statement at a time, to run revisions
 //! on databases that take one statement per call, and to report the line of a failed
-//! statement.
+//! statement. It reads SQL with core's one tokenizer ([`crate::lex`]).
+
+use crate::lex::{Lexer, Token, TokenKind};
 
 /// The SQL dialect, which decides a few lexical rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,10 +100,9 @@ pub fn has_statement(sql: &str, dialect: Dialect) -> bool {
 }
 
 struct Splitter<'a> {
-    src: &'a [u8],
     text: &'a str,
     dialect: Dialect,
-    pos: usize,
+    /// The 1-based line the next token starts on.
     line: usize,
     out: Vec<Statement<'a>>,
     doubt: Option<Doubt>,
@@ -334,95 +335,94 @@ const BODY_ONLY: [&str; 10] = [
     "END", "ELSE", "ELSEIF", "UNTIL", "DECLARE", "LEAVE", "ITERATE", "RETURN", "WHEN", "THEN",
 ];
 
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
-}
-
 impl<'a> Splitter<'a> {
     fn new(sql: &'a str, dialect: Dialect) -> Splitter<'a> {
         Splitter {
-            src: sql.as_bytes(),
             text: sql,
             dialect,
-            pos: 0,
             line: 1,
             out: Vec::new(),
             doubt: None,
         }
     }
 
-    /// Skips whitespace, comments and empty statements; the offset of the first token.
-    fn first_token(mut self) -> Option<usize> {
-        while let Some(c) = self.peek(0) {
-            match c {
-                b'-' if self.peek(1) == Some(b'-') && self.dash_comment_allowed() => {
-                    self.skip_line()
-                }
-                b'#' if self.dialect == Dialect::MySql => self.skip_line(),
-                b'/' if self.peek(1) == Some(b'*') => self.skip_block_comment(),
-                b';' => self.bump(),
-                c if c.is_ascii_whitespace() => self.bump(),
-                _ => return Some(self.pos),
-            }
-        }
-        None
+    /// The offset of the first token that is not whitespace, a comment or a `;`.
+    fn first_token(self) -> Option<usize> {
+        Lexer::new(self.text, self.dialect)
+            .find(|t| !t.is_trivia() && !t.is_punct(";"))
+            .map(|t| t.start)
     }
 
-    fn peek(&self, k: usize) -> Option<u8> {
-        self.src.get(self.pos + k).copied()
-    }
-
-    /// Advances one byte, counting lines.
-    fn bump(&mut self) {
-        if self.src.get(self.pos) == Some(&b'\n') {
-            self.line += 1;
+    /// Records the first doubt, at `line`.
+    fn doubt_at(&mut self, line: usize, reason: &'static str) {
+        if self.doubt.is_none() {
+            self.doubt = Some(Doubt { line, reason });
         }
-        self.pos += 1;
     }
 
     /// Records the first doubt, at the current line.
     fn doubt(&mut self, reason: &'static str) {
-        if self.doubt.is_none() {
-            self.doubt = Some(Doubt {
-                line: self.line,
-                reason,
-            });
-        }
+        self.doubt_at(self.line, reason);
     }
 
     fn run(&mut self) {
         let mut cur = Current::default();
-        while let Some(c) = self.peek(0) {
-            match c {
-                b'-' if self.peek(1) == Some(b'-') && self.dash_comment_allowed() => {
-                    self.skip_line()
-                }
-                b'#' if self.dialect == Dialect::MySql => self.skip_line(),
-                b'/' if self.peek(1) == Some(b'*') => {
-                    if self.dialect == Dialect::MySql && matches!(self.peek(2), Some(b'!' | b'M')) {
-                        self.doubt("a MySQL executable comment `/*! … */`");
+        for t in Lexer::new(self.text, self.dialect) {
+            let line = self.line;
+            self.line += t.text.bytes().filter(|&b| b == b'\n').count();
+            match t.kind {
+                TokenKind::Whitespace => {}
+                TokenKind::Comment => self.comment(line, &t),
+                TokenKind::Punct if t.text == ";" => {
+                    if self.semicolon_ends(&mut cur) {
+                        self.finish(&cur, t.start);
+                        cur = Current::default();
                     }
-                    self.skip_block_comment()
                 }
-                b';' if self.semicolon_ends(&mut cur) => {
-                    self.finish(&cur, self.pos);
-                    cur = Current::default();
-                    self.bump();
-                }
-                b';' => self.bump(),
-                c if c.is_ascii_whitespace() => self.bump(),
                 _ => {
                     if cur.start.is_none() {
-                        cur.start = Some((self.pos, self.line));
+                        cur.start = Some((t.start, line));
                     }
-                    let tok = self.token();
+                    let tok = self.tok(&t);
                     self.feed(&mut cur, tok);
                     cur.prev = Some(tok);
                 }
             }
         }
         self.end_of_input(&cur);
-        self.finish(&cur, self.src.len());
+        self.finish(&cur, self.text.len());
+    }
+
+    /// Doubts raised by a comment that started on `line`.
+    fn comment(&mut self, line: usize, t: &Token<'_>) {
+        if self.dialect == Dialect::MySql
+            && (t.text.starts_with("/*!") || t.text.starts_with("/*M"))
+        {
+            self.doubt_at(line, "a MySQL executable comment `/*! … */`");
+        }
+        if !t.closed {
+            self.doubt("a `/*` comment that is never closed");
+        }
+    }
+
+    /// A lexer token as the block tracker sees it; an unclosed quote raises a doubt.
+    fn tok(&mut self, t: &Token<'a>) -> Tok<'a> {
+        match t.kind {
+            TokenKind::Str | TokenKind::QuotedIdent => {
+                if !t.closed {
+                    self.doubt(if t.text.starts_with('$') {
+                        "a `$$` body that is never closed"
+                    } else {
+                        "a quote that is never closed"
+                    });
+                }
+                Tok::Quoted
+            }
+            TokenKind::Word | TokenKind::Number => Tok::Word(t.text),
+            // `:=` counts as `=`, so that `:` is only a label's colon.
+            _ if t.text == ":=" => Tok::Punct(b'='),
+            _ => Tok::Punct(t.text.as_bytes()[0]),
+        }
     }
 
     fn end_of_input(&mut self, cur: &Current<'_>) {
@@ -458,11 +458,6 @@ impl<'a> Splitter<'a> {
         true
     }
 
-    fn dash_comment_allowed(&self) -> bool {
-        // MySQL needs whitespace (or the end) after `--`.
-        self.dialect != Dialect::MySql || self.peek(2).is_none_or(|b| b.is_ascii_whitespace())
-    }
-
     fn finish(&mut self, cur: &Current<'_>, end: usize) {
         if let Some((start, line)) = cur.start {
             let sql = self.text[start..end].trim_end();
@@ -472,147 +467,6 @@ impl<'a> Splitter<'a> {
                     line,
                     offset: start,
                 });
-            }
-        }
-    }
-
-    fn skip_line(&mut self) {
-        while let Some(c) = self.peek(0) {
-            if c == b'\n' {
-                break;
-            }
-            self.bump();
-        }
-    }
-
-    fn skip_block_comment(&mut self) {
-        let nested = matches!(self.dialect, Dialect::Postgres | Dialect::Generic);
-        self.bump();
-        self.bump();
-        let mut depth = 1usize;
-        while let Some(c) = self.peek(0) {
-            if c == b'*' && self.peek(1) == Some(b'/') {
-                self.bump();
-                self.bump();
-                depth -= 1;
-                if depth == 0 {
-                    return;
-                }
-            } else if nested && c == b'/' && self.peek(1) == Some(b'*') {
-                self.bump();
-                self.bump();
-                depth += 1;
-            } else {
-                self.bump();
-            }
-        }
-        self.doubt("a `/*` comment that is never closed");
-    }
-
-    /// Skips a quoted run that ends with `close`; a doubled `close` stands for itself, and a
-    /// backslash escapes the next byte when `backslash` is set.
-    fn skip_quoted(&mut self, close: u8, backslash: bool) {
-        self.bump();
-        while let Some(c) = self.peek(0) {
-            if backslash && c == b'\\' {
-                self.bump();
-                if self.peek(0).is_some() {
-                    self.bump();
-                }
-            } else if c == close {
-                self.bump();
-                if self.peek(0) == Some(close) && close != b']' {
-                    self.bump();
-                } else {
-                    return;
-                }
-            } else {
-                self.bump();
-            }
-        }
-        self.doubt("a quote that is never closed");
-    }
-
-    /// At a `$`: skips a dollar-quoted body if one starts here, and says whether it did.
-    fn try_dollar_quote(&mut self) -> bool {
-        let rest = &self.src[self.pos + 1..];
-        let tag_len = rest
-            .iter()
-            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80))
-            .unwrap_or(rest.len());
-        if rest.get(tag_len) != Some(&b'$') || rest.first().is_some_and(u8::is_ascii_digit) {
-            return false;
-        }
-        let delim_len = tag_len + 2;
-        let delim = &self.src[self.pos..self.pos + delim_len];
-        let body_start = self.pos + delim_len;
-        let close = self.src[body_start..]
-            .windows(delim_len)
-            .position(|w| w == delim)
-            .map(|p| body_start + p + delim_len);
-        if close.is_none() {
-            self.doubt("a `$$` body that is never closed");
-        }
-        while self.pos < close.unwrap_or(self.src.len()) {
-            self.bump();
-        }
-        true
-    }
-
-    /// Reads one token of a statement: a quoted run, a word, or one other byte.
-    fn token(&mut self) -> Tok<'a> {
-        let c = self.src[self.pos];
-        let prev_is_ident = self.pos > 0 && is_ident_byte(self.src[self.pos - 1]);
-        match c {
-            b'\'' => {
-                let escape_string = self.dialect == Dialect::MySql
-                    || (matches!(self.dialect, Dialect::Postgres)
-                        && self.pos > 0
-                        && matches!(self.src[self.pos - 1], b'e' | b'E')
-                        && (self.pos < 2 || !is_ident_byte(self.src[self.pos - 2])));
-                self.skip_quoted(b'\'', escape_string);
-                Tok::Quoted
-            }
-            b'"' => {
-                self.skip_quoted(b'"', self.dialect == Dialect::MySql);
-                Tok::Quoted
-            }
-            b'`' if self.dialect != Dialect::Postgres => {
-                self.skip_quoted(b'`', false);
-                Tok::Quoted
-            }
-            b'[' if self.dialect == Dialect::Sqlite => {
-                self.skip_quoted(b']', false);
-                Tok::Quoted
-            }
-            b'$' if !prev_is_ident
-                && matches!(self.dialect, Dialect::Postgres | Dialect::Generic)
-                && self.try_dollar_quote() =>
-            {
-                Tok::Quoted
-            }
-            c if is_ident_byte(c) => {
-                let start = self.pos;
-                while self.peek(0).is_some_and(is_ident_byte) {
-                    self.bump();
-                }
-                Tok::Word(&self.text[start..self.pos])
-            }
-            b':' if self.peek(1) == Some(b'=') => {
-                self.bump();
-                self.bump();
-                Tok::Punct(b'=')
-            }
-            _ => {
-                // One whole character, so that the text stays valid UTF-8 at every cut.
-                let len = self.text[self.pos..]
-                    .chars()
-                    .next()
-                    .map_or(1, char::len_utf8);
-                for _ in 0..len {
-                    self.bump();
-                }
-                Tok::Punct(c)
             }
         }
     }

@@ -23,6 +23,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use crate::lex::{Lexer, TokenKind, span, tokens, unquote};
 use crate::split::{Dialect, split_statements};
 
 /// A statement that a revision may not hold, and where.
@@ -121,45 +122,90 @@ impl Word {
 /// The first tokens of a statement (enough to classify it), comments skipped.
 fn leading_words(sql: &str, dialect: Dialect) -> Vec<Word> {
     const ENOUGH: usize = 12;
-    let mut words = Vec::new();
-    let mut chars = sql.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if words.len() == ENOUGH {
-            break;
+    Lexer::new(sql, dialect)
+        .filter(|t| !t.is_trivia())
+        .take(ENOUGH)
+        .map(|t| match t.kind {
+            TokenKind::Word | TokenKind::Number => Word::Bare(t.text.to_ascii_uppercase()),
+            TokenKind::QuotedIdent => Word::Quoted(unquote(t.text)),
+            TokenKind::Str => Word::Quoted(string_body(t.text).to_owned()),
+            _ => Word::Other(t.text.chars().next().unwrap_or(' ')),
+        })
+        .collect()
+}
+
+/// The text between the quotes of a string literal token (`E'…'`, `'…'`, `"…"`, `$$…$$`),
+/// escapes left as written.
+fn string_body(text: &str) -> &str {
+    let text = text.strip_prefix(['E', 'e']).unwrap_or(text);
+    let Some(open) = text.chars().next() else {
+        return "";
+    };
+    if open == '$' {
+        let tag = text[1..].find('$').map_or(text.len(), |n| n + 2);
+        let body = text.get(tag..).unwrap_or("");
+        return body
+            .strip_suffix(&text[..tag.min(text.len())])
+            .unwrap_or(body);
+    }
+    let body = &text[open.len_utf8()..];
+    body.strip_suffix(open).unwrap_or(body)
+}
+
+/// Every `COPY … FROM STDIN` (or `PSTDIN`) and `COPY … TO STDOUT` (or `PSTDOUT`) statement
+/// of `sql`: its 1-based line and its text up to the `STDIN`/`STDOUT`. Nothing can feed or
+/// read the copy protocol while a revision runs, so such a statement would block forever.
+/// Statements are found by core's splitter and read as tokens, so `COPY` in a string, a
+/// comment or a `$$` body is not mistaken for one.
+///
+/// ```
+/// use revchain_core::statements::copy_through_stdio;
+/// let found = copy_through_stdio("SELECT 'copy t from stdin';\nCOPY t FROM STDIN;");
+/// assert_eq!(found, [(2, "COPY t FROM STDIN".to_owned())]);
+/// ```
+pub fn copy_through_stdio(sql: &str) -> Vec<(usize, String)> {
+    let mentions_copy = sql
+        .as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"copy"));
+    if !mentions_copy {
+        return Vec::new();
+    }
+    split_statements(sql, Dialect::Postgres)
+        .into_iter()
+        .filter_map(|statement| {
+            let shown = copy_stdio_clause(statement.sql)?;
+            Some((statement.line, shown.to_owned()))
+        })
+        .collect()
+}
+
+/// The text of a `COPY` statement up to its top-level `FROM STDIN`/`TO STDOUT`, if it has one.
+fn copy_stdio_clause(sql: &str) -> Option<&str> {
+    let tokens = tokens(sql, Dialect::Postgres);
+    if !tokens.first().is_some_and(|t| t.is_word("copy")) {
+        return None;
+    }
+    let mut depth = 0usize;
+    for (k, pair) in tokens.windows(2).enumerate() {
+        let (word, target) = (&pair[0], &pair[1]);
+        if word.is_punct("(") {
+            depth += 1;
+        } else if word.is_punct(")") {
+            depth = depth.saturating_sub(1);
         }
-        let rest = &sql[i..];
-        if c.is_whitespace() {
-            continue;
-        }
-        let skip_to = if rest.starts_with("--") || (c == '#' && dialect == Dialect::MySql) {
-            rest.find('\n').map_or(sql.len(), |n| i + n)
-        } else if let Some(comment) = rest.strip_prefix("/*") {
-            comment.find("*/").map_or(sql.len(), |n| i + 2 + n + 2)
-        } else if matches!(c, '"' | '`' | '\'') || (c == '[' && dialect == Dialect::Sqlite) {
-            let close = if c == '[' { ']' } else { c };
-            // The opening quote is ASCII, so the body starts one byte on.
-            let body = &rest[1..];
-            let (content, end) = match body.find(close) {
-                Some(n) => (&body[..n], i + 1 + n + 1),
-                None => (body, sql.len()),
-            };
-            words.push(Word::Quoted(content.to_owned()));
-            end
-        } else if c.is_alphanumeric() || c == '_' {
-            let len = rest
-                .find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '$'))
-                .unwrap_or(rest.len());
-            words.push(Word::Bare(rest[..len].to_ascii_uppercase()));
-            i + len
+        let ends = if word.is_word("from") {
+            ["stdin", "pstdin"]
+        } else if word.is_word("to") {
+            ["stdout", "pstdout"]
         } else {
-            words.push(Word::Other(c));
-            i + c.len_utf8()
+            continue;
         };
-        while chars.peek().is_some_and(|&(j, _)| j < skip_to) {
-            chars.next();
+        if depth == 0 && ends.iter().any(|w| target.is_word(w)) {
+            return Some(span(sql, &tokens[..k + 2]));
         }
     }
-    words
+    None
 }
 
 /// What a statement is, from its first words: `None` when a revision may hold it.

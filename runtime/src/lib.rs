@@ -33,7 +33,10 @@
 #![warn(missing_docs)]
 
 // The parts that talk to a database by URL need at least one backend compiled in.
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+#[cfg(all(
+    feature = "autogen",
+    any(feature = "postgres", feature = "mysql", feature = "sqlite")
+))]
 pub mod autogen;
 mod backend;
 pub mod build;
@@ -56,7 +59,10 @@ mod report;
 mod state;
 mod table;
 mod tables;
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+#[cfg(all(
+    feature = "autogen",
+    any(feature = "postgres", feature = "mysql", feature = "sqlite")
+))]
 pub mod testing;
 pub mod url;
 

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use revchain_core::lex::{Lexer, TokenKind};
 use revchain_core::{Dialect, Direction, Plan, split_statements};
 
 use crate::table::Migrations;
@@ -100,9 +101,10 @@ fn write_statement(out: &mut String, sql: &str, dialect: Dialect) {
         );
         return;
     }
-    let last_line = sql.rsplit('\n').next().unwrap_or(sql);
-    let comment_at_end =
-        last_line.contains("--") || (dialect == Dialect::MySql && last_line.contains('#'));
+    let comment_at_end = Lexer::new(sql, dialect)
+        .filter(|t| t.kind != TokenKind::Whitespace)
+        .last()
+        .is_some_and(|t| t.kind == TokenKind::Comment && !t.text.starts_with("/*"));
     let terminator = if comment_at_end { "\n;" } else { ";" };
     let _ = write!(out, "{sql}{terminator}\n\n");
 }

@@ -1,13 +1,18 @@
 //! A pool on whichever database a URL names, for the parts that start from a URL (the CLI,
-//! autogenerate, the roundtrip test) rather than from a pool the application holds.
+//! autogenerate, the roundtrip test) rather than from a pool the application holds: only
+//! with the `cli` or `autogen` feature. [`quiet_statements`] is for every build.
 
+#[cfg(any(feature = "cli", feature = "autogen"))]
 use std::str::FromStr;
 use std::time::Duration;
 
+#[cfg(feature = "autogen")]
 use revchain_core::Dialect;
 
+#[cfg(any(feature = "cli", feature = "autogen"))]
 use crate::url::{DatabaseKind, Redactor, UrlError, redact};
 
+#[cfg(any(feature = "cli", feature = "autogen"))]
 /// A pool on one of the databases this build supports.
 #[derive(Debug, Clone)]
 pub(crate) enum AnyPool {
@@ -19,6 +24,7 @@ pub(crate) enum AnyPool {
     Sqlite(sqlx::SqlitePool),
 }
 
+#[cfg(any(feature = "cli", feature = "autogen"))]
 /// Runs the same expression on whichever pool `$db` holds (the expression is compiled once
 /// per database type).
 macro_rules! on_any {
@@ -33,8 +39,10 @@ macro_rules! on_any {
         }
     };
 }
+#[cfg(any(feature = "cli", feature = "autogen"))]
 pub(crate) use on_any;
 
+#[cfg(any(feature = "cli", feature = "autogen"))]
 /// Why a URL gave no pool.
 #[derive(Debug)]
 pub(crate) enum ConnectError {
@@ -67,6 +75,7 @@ pub fn quiet_statements<O: sqlx::ConnectOptions>(options: O) -> O {
         .log_slow_statements(log::LevelFilter::Trace, Duration::from_secs(1))
 }
 
+#[cfg(any(feature = "cli", feature = "autogen"))]
 /// The databases this build was compiled for.
 pub(crate) fn supported() -> String {
     let mut kinds = Vec::new();
@@ -82,12 +91,14 @@ pub(crate) fn supported() -> String {
     kinds.join(", ")
 }
 
+#[cfg(any(feature = "cli", feature = "autogen"))]
 fn options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
     sqlx::pool::PoolOptions::new()
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(15))
 }
 
+#[cfg(any(feature = "cli", feature = "autogen"))]
 /// Opens the pool after one connection made directly. A pool retries a refused or failed
 /// connection until its acquire timeout, then says only "pool timed out while waiting for
 /// an open connection": a dead port cost 15 s and hid the reason. The direct connection
@@ -102,6 +113,7 @@ async fn open<DB: sqlx::Database>(
     options().connect_with(opts).await
 }
 
+#[cfg(any(feature = "cli", feature = "autogen"))]
 impl AnyPool {
     /// Connects to `url` (two connections at most); `create` lets SQLite create a missing
     /// file.
@@ -154,6 +166,7 @@ impl AnyPool {
     }
 
     /// The SQL dialect of the database.
+    #[cfg(feature = "autogen")]
     pub fn dialect(&self) -> Dialect {
         match self {
             #[cfg(feature = "postgres")]

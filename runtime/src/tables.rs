@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use revchain_core::lex::quote_identifier;
 use revchain_core::{Dialect, Digest};
 
 use crate::table::Revision;
@@ -38,6 +39,12 @@ fn valid_part(s: &str) -> bool {
 }
 
 impl TableName {
+    /// The default name of the version table (one row per current head).
+    pub const DEFAULT_VERSION: &'static str = "revchain_version";
+
+    /// The default name of the log table (one row per applied revision).
+    pub const DEFAULT_LOG: &'static str = "revchain_log";
+
     /// Validates `text` as a table name.
     pub fn parse(text: &str) -> Result<TableName, InvalidTableName> {
         let bad = || InvalidTableName(text.to_owned());
@@ -66,10 +73,7 @@ impl TableName {
 
     /// The name quoted for `dialect`, schema-qualified when a schema was given.
     pub fn quoted(&self, dialect: Dialect) -> String {
-        let q = |s: &str| match dialect {
-            Dialect::MySql => format!("`{s}`"),
-            _ => format!("\"{s}\""),
-        };
+        let q = |s: &str| quote_identifier(dialect, s);
         match &self.schema {
             Some(schema) => format!("{}.{}", q(schema), q(&self.name)),
             None => q(&self.name),
@@ -98,27 +102,18 @@ impl Default for Tables {
         Tables {
             version: TableName {
                 schema: None,
-                name: "revchain_version".into(),
+                name: TableName::DEFAULT_VERSION.into(),
             },
             log: TableName {
                 schema: None,
-                name: "revchain_log".into(),
+                name: TableName::DEFAULT_LOG.into(),
             },
         }
     }
 }
 
-/// A string literal for `dialect`.
-pub(crate) fn literal(dialect: Dialect, s: &str) -> String {
-    match dialect {
-        // An E-string means the same whatever `standard_conforming_strings` says.
-        Dialect::Postgres if s.contains('\\') => {
-            format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-        }
-        Dialect::MySql => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
-        _ => format!("'{}'", s.replace('\'', "''")),
-    }
-}
+/// A string literal for `dialect`: core's one quoting function.
+pub(crate) use revchain_core::lex::quote_literal as literal;
 
 /// A boolean literal for `dialect`.
 pub(crate) fn boolean(dialect: Dialect, b: bool) -> &'static str {
@@ -394,13 +389,5 @@ mod tests {
         ] {
             assert!(TableName::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn literals() {
-        assert_eq!(literal(Dialect::Postgres, "it's"), "'it''s'");
-        assert_eq!(literal(Dialect::Postgres, "a\\b'"), "E'a\\\\b'''");
-        assert_eq!(literal(Dialect::MySql, "a\\b'"), "'a\\\\b'''");
-        assert_eq!(literal(Dialect::Sqlite, "a\\b'"), "'a\\b'''");
     }
 }

@@ -22,10 +22,10 @@
 //! ```
 //!
 //! The comparison is the one `revchain check --schema` makes (see
-//! [`revchain_core::schema`]): tables, columns, keys, indexes, foreign keys, checks and
+//! [`revchain_schema`]): tables, columns, keys, indexes, foreign keys, checks and
 //! PostgreSQL enum types; not data, views or triggers.
 
-use revchain_core::schema::{Schema, changes};
+use revchain_schema::{Schema, changes};
 
 use crate::autogen::db::{AnyPool, on_any};
 use crate::autogen::scratch::Scratches;

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use revchain::autogen::Autogen;
 use revchain::core::Dialect;
-use revchain::core::schema::{Schema, changes};
 use revchain::core::writer::{NewRevision, render};
 use revchain::testing::{RoundtripError, roundtrip};
+use revchain_schema::{Schema, changes};
 use revchain_tests::{Dir, Kind, TestDb, fixture, load, server_url};
 
 /// The URL autogenerate gets for `kind`: the server (SQLite: any `sqlite:` URL).
@@ -84,12 +84,7 @@ fn case_file(case: &Path, base: &str, kind: Kind) -> Option<PathBuf> {
     common.exists().then_some(common)
 }
 
-fn write_revision(
-    dir: &Path,
-    id: &str,
-    parent: Option<&str>,
-    m: &revchain::core::schema::Migration,
-) {
+fn write_revision(dir: &Path, id: &str, parent: Option<&str>, m: &revchain_schema::Migration) {
     let text = render(&NewRevision {
         id: id.to_owned(),
         message: format!("revision {id}"),

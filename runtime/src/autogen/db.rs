@@ -2,7 +2,7 @@
 //! script statement by statement (naming the file and line of a rejected statement), and
 //! read its schema.
 
-use revchain_core::schema::Schema;
+use revchain_schema::Schema;
 use sqlx::AssertSqlSafe;
 
 use super::Error;

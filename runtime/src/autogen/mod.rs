@@ -40,9 +40,10 @@ use std::future::Future;
 use std::path::Path;
 
 use revchain_core::Dialect;
-use revchain_core::schema::{Migration, Schema, changes, generate};
+use revchain_schema::{Migration, Schema, changes, generate};
 
 use crate::table::Migrations;
+use crate::tables::TableName;
 use scratch::Scratches;
 
 pub use scratch::PREFIX as SCRATCH_PREFIX;
@@ -166,7 +167,10 @@ pub(crate) async fn guarded<T>(
 
 /// The tables left out of every snapshot by default: revchain's own.
 fn default_exclude() -> Vec<String> {
-    vec!["revchain_version".to_owned(), "revchain_log".to_owned()]
+    vec![
+        TableName::DEFAULT_VERSION.to_owned(),
+        TableName::DEFAULT_LOG.to_owned(),
+    ]
 }
 
 /// Compares migrations with a schema file on scratch databases. See the [module

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use revchain_core::Dialect;
-use revchain_core::schema::{
+use revchain_core::lex::quote_literal;
+use revchain_schema::{
     Action, Check, Column, ForeignKey, Index, PrimaryKey, Schema, Table, Unique, quote_ident,
 };
 use sqlx::{MySqlPool, Row};
@@ -96,7 +97,7 @@ fn default_expr(
     Some(if numeric_type(data_type) {
         raw
     } else {
-        format!("'{}'", raw.replace('\\', "\\\\").replace('\'', "''"))
+        quote_literal(Dialect::MySql, &raw)
     })
 }
 
@@ -128,27 +129,23 @@ pub(crate) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
         .await?
         .try_get(0)?;
     let mariadb = version.to_ascii_lowercase().contains("mariadb");
-    let mut tables: Tables = BTreeMap::new();
+    let mut tables = Tables::new();
     for row in sqlx::query(TABLES).fetch_all(pool).await? {
         let name: String = row.try_get(0)?;
         tables.insert(name.clone(), Table::new(&name));
     }
-    read_columns(pool, &mut tables, mariadb).await?;
-    read_indexes(pool, &mut tables).await?;
-    read_foreign_keys(pool, &mut tables).await?;
-    read_checks(pool, &mut tables, mariadb).await?;
+    columns(pool, &mut tables, mariadb).await?;
+    indexes(pool, &mut tables).await?;
+    foreign_keys(pool, &mut tables).await?;
+    checks(pool, &mut tables, mariadb).await?;
     Ok(Schema {
         tables: tables.into_values().collect(),
         enums: Vec::new(),
     })
 }
 
-/// Every column of every table, in order.
-async fn read_columns(
-    pool: &MySqlPool,
-    tables: &mut Tables,
-    mariadb: bool,
-) -> Result<(), sqlx::Error> {
+/// The columns of every table (`information_schema.COLUMNS`).
+async fn columns(pool: &MySqlPool, tables: &mut Tables, mariadb: bool) -> Result<(), sqlx::Error> {
     for row in sqlx::query(COLUMNS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -186,14 +183,48 @@ async fn read_columns(
     Ok(())
 }
 
-/// Every index (STATISTICS, row by row), sorted into primary keys, unique constraints and
-/// other indexes.
-async fn read_indexes(pool: &MySqlPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
+/// The primary keys, unique constraints and indexes of every table
+/// (`information_schema.STATISTICS`).
+async fn indexes(pool: &MySqlPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
+    for ((table, name), ix) in raw_indexes(pool).await? {
+        let Some(t) = tables.get_mut(&table) else {
+            continue;
+        };
+        if name == "PRIMARY" {
+            t.primary_key = Some(PrimaryKey {
+                name: Some(name),
+                columns: ix.columns,
+            });
+        } else if ix.unique && ix.plain && ix.kind == "btree" {
+            t.uniques.push(Unique {
+                name: Some(name),
+                columns: ix.columns,
+            });
+        } else {
+            t.indexes.push(Index {
+                name,
+                parts: ix.parts,
+                unique: ix.unique,
+                predicate: None,
+                method: (ix.kind != "btree" && !ix.kind.is_empty()).then_some(ix.kind),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every index, by table and name, from its `STATISTICS` rows.
+async fn raw_indexes(
+    pool: &MySqlPool,
+) -> Result<BTreeMap<(String, String), RawIndex>, sqlx::Error> {
     let mut raw: BTreeMap<(String, String), RawIndex> = BTreeMap::new();
     for row in sqlx::query(STATISTICS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
         let name: String = row.try_get(1)?;
         let non_unique: Option<String> = row.try_get(2)?;
+        let column: Option<String> = row.try_get(3)?;
+        let sub_part: Option<String> = row.try_get(4)?;
+        let collation: Option<String> = row.try_get(5)?;
         let kind: Option<String> = row.try_get(6)?;
         let entry = raw.entry((table, name)).or_insert_with(|| RawIndex {
             unique: non_unique.as_deref() == Some("0"),
@@ -201,66 +232,25 @@ async fn read_indexes(pool: &MySqlPool, tables: &mut Tables) -> Result<(), sqlx:
             plain: true,
             ..RawIndex::default()
         });
-        entry.add_part(row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
-    }
-    for ((table, name), ix) in raw {
-        if let Some(t) = tables.get_mut(&table) {
-            ix.add_to(t, name);
-        }
-    }
-    Ok(())
-}
-
-impl RawIndex {
-    /// One key part: a column (none for a functional part, MySQL 8), a prefix length and a
-    /// collation (`D` for descending).
-    fn add_part(
-        &mut self,
-        column: Option<String>,
-        sub_part: Option<String>,
-        collation: Option<String>,
-    ) {
+        // A functional key part (MySQL 8) has no column name.
         let column = column.unwrap_or_else(|| "(?)".to_owned());
         let mut part = quote_ident(&column, Dialect::MySql);
         if let Some(n) = sub_part {
             part.push_str(&format!("({n})"));
-            self.plain = false;
+            entry.plain = false;
         }
         if collation.as_deref() == Some("D") {
             part.push_str(" DESC");
-            self.plain = false;
+            entry.plain = false;
         }
-        self.columns.push(column);
-        self.parts.push(part);
+        entry.columns.push(column);
+        entry.parts.push(part);
     }
-
-    /// Files the index on its table: the primary key, a unique constraint (unique, plain
-    /// columns, B-tree) or an index.
-    fn add_to(self, t: &mut Table, name: String) {
-        if name == "PRIMARY" {
-            t.primary_key = Some(PrimaryKey {
-                name: Some(name),
-                columns: self.columns,
-            });
-        } else if self.unique && self.plain && self.kind == "btree" {
-            t.uniques.push(Unique {
-                name: Some(name),
-                columns: self.columns,
-            });
-        } else {
-            t.indexes.push(Index {
-                name,
-                parts: self.parts,
-                unique: self.unique,
-                predicate: None,
-                method: (self.kind != "btree" && !self.kind.is_empty()).then_some(self.kind),
-            });
-        }
-    }
+    Ok(raw)
 }
 
-/// Every foreign key, with its columns in order.
-async fn read_foreign_keys(pool: &MySqlPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
+/// The foreign keys of every table (`KEY_COLUMN_USAGE` and `REFERENTIAL_CONSTRAINTS`).
+async fn foreign_keys(pool: &MySqlPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
     let mut fks: BTreeMap<(String, String), ForeignKey> = BTreeMap::new();
     for row in sqlx::query(FOREIGN_KEYS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
@@ -290,12 +280,8 @@ async fn read_foreign_keys(pool: &MySqlPool, tables: &mut Tables) -> Result<(), 
     Ok(())
 }
 
-/// Every check constraint (MariaDB and MySQL keep them in different places).
-async fn read_checks(
-    pool: &MySqlPool,
-    tables: &mut Tables,
-    mariadb: bool,
-) -> Result<(), sqlx::Error> {
+/// The check constraints of every table (their catalog differs between MySQL and MariaDB).
+async fn checks(pool: &MySqlPool, tables: &mut Tables, mariadb: bool) -> Result<(), sqlx::Error> {
     let checks = if mariadb {
         CHECKS_MARIADB
     } else {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use revchain_core::schema::{
+use revchain_schema::{
     Action, Check, Column, EnumType, ForeignKey, Index, PrimaryKey, Schema, Table, Unique,
 };
 use sqlx::{PgPool, Row};
@@ -83,14 +83,14 @@ type Tables = BTreeMap<String, Table>;
 
 /// Reads the current schema's tables and enum types.
 pub(crate) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
-    let mut tables: Tables = BTreeMap::new();
+    let mut tables = Tables::new();
     for row in sqlx::query(TABLES).fetch_all(pool).await? {
         let name: String = row.try_get(0)?;
         tables.insert(name.clone(), Table::new(&name));
     }
-    read_columns(pool, &mut tables).await?;
-    read_constraints(pool, &mut tables).await?;
-    read_indexes(pool, &mut tables).await?;
+    columns(pool, &mut tables).await?;
+    constraints(pool, &mut tables).await?;
+    indexes(pool, &mut tables).await?;
     let mut enums = Vec::new();
     for row in sqlx::query(ENUMS).fetch_all(pool).await? {
         enums.push(EnumType {
@@ -104,9 +104,9 @@ pub(crate) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
     })
 }
 
-/// Every column of every table, in order; identity and serial columns are auto-increment,
-/// a stored generated column's expression is part of its type.
-async fn read_columns(pool: &PgPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
+/// The columns of every table; a serial or identity column is an auto-increment column
+/// without a default, a stored generated column keeps its expression in its type.
+async fn columns(pool: &PgPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
     for row in sqlx::query(COLUMNS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -145,8 +145,8 @@ async fn read_columns(pool: &PgPool, tables: &mut Tables) -> Result<(), sqlx::Er
     Ok(())
 }
 
-/// Every primary key, unique, foreign key and check constraint.
-async fn read_constraints(pool: &PgPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
+/// The primary keys, unique constraints, foreign keys and checks of every table.
+async fn constraints(pool: &PgPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
     for row in sqlx::query(CONSTRAINTS).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
         let Some(t) = tables.get_mut(&table) else {
@@ -192,8 +192,8 @@ async fn read_constraints(pool: &PgPool, tables: &mut Tables) -> Result<(), sqlx
     Ok(())
 }
 
-/// Every index that no constraint owns.
-async fn read_indexes(pool: &PgPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
+/// The indexes of every table that no constraint owns.
+async fn indexes(pool: &PgPool, tables: &mut Tables) -> Result<(), sqlx::Error> {
     for row in sqlx::query(INDEXES).fetch_all(pool).await? {
         let table: String = row.try_get(0)?;
         let Some(t) = tables.get_mut(&table) else {

@@ -2,8 +2,8 @@
 //! `AUTOINCREMENT` and index expressions come from the stored `CREATE` statements.
 
 use revchain_core::Dialect;
-use revchain_core::schema::sqlite::{parse_create_index, parse_create_table};
-use revchain_core::schema::{
+use revchain_schema::sqlite::{parse_create_index, parse_create_table};
+use revchain_schema::{
     Action, Column, ForeignKey, Index, PrimaryKey, Schema, Table, Unique, quote_ident,
 };
 use sqlx::{Row, SqlitePool};
@@ -20,7 +20,7 @@ pub(crate) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
     for row in rows {
         let name: String = row.try_get(0)?;
         let sql: Option<String> = row.try_get(1)?;
-        tables.push(read_table(pool, &name, sql.as_deref().unwrap_or("")).await?);
+        tables.push(table(pool, &name, sql.as_deref().unwrap_or("")).await?);
     }
     resolve_implicit_references(&mut tables);
     Ok(Schema {
@@ -29,21 +29,20 @@ pub(crate) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
     })
 }
 
-/// One table: what its stored `CREATE TABLE` says (checks, options, `AUTOINCREMENT`), then
-/// its columns, indexes and foreign keys from the pragmas.
-async fn read_table(pool: &SqlitePool, name: &str, create: &str) -> Result<Table, sqlx::Error> {
-    let parsed = parse_create_table(create);
+/// One table, from its stored `CREATE TABLE` statement and its pragmas.
+async fn table(pool: &SqlitePool, name: &str, sql: &str) -> Result<Table, sqlx::Error> {
+    let parsed = parse_create_table(sql);
     let mut t = Table::new(name);
     t.checks = parsed.checks;
     t.options = parsed.options;
-    read_columns(pool, &mut t, &parsed.autoincrement).await?;
-    read_indexes(pool, &mut t).await?;
-    t.foreign_keys = read_foreign_keys(pool, name).await?;
+    columns(pool, &mut t, &parsed.autoincrement).await?;
+    indexes(pool, &mut t).await?;
+    t.foreign_keys = foreign_keys(pool, name).await?;
     Ok(t)
 }
 
-/// The columns of `t` and its primary key, in column order.
-async fn read_columns(
+/// The columns and the primary key of `t` (`pragma_table_info`).
+async fn columns(
     pool: &SqlitePool,
     t: &mut Table,
     autoincrement: &[String],
@@ -80,8 +79,9 @@ async fn read_columns(
     Ok(())
 }
 
-/// The unique constraints and indexes of `t` (the primary key's own index is not one).
-async fn read_indexes(pool: &SqlitePool, t: &mut Table) -> Result<(), sqlx::Error> {
+/// The unique constraints and indexes of `t` (`pragma_index_list`; the primary key's own
+/// index is left out).
+async fn indexes(pool: &SqlitePool, t: &mut Table) -> Result<(), sqlx::Error> {
     for ix in sqlx::query("SELECT name, \"unique\", origin FROM pragma_index_list(?)")
         .bind(&t.name)
         .fetch_all(pool)
@@ -96,13 +96,13 @@ async fn read_indexes(pool: &SqlitePool, t: &mut Table) -> Result<(), sqlx::Erro
                 name: None,
                 columns: index_columns(pool, &index).await?,
             }),
-            _ => t.indexes.push(read_index(pool, index, unique != 0).await?),
+            _ => t.indexes.push(self::index(pool, index, unique != 0).await?),
         }
     }
     Ok(())
 }
 
-/// The column names of an index, in order.
+/// The columns an index covers, in order (`pragma_index_info`; an expression has none).
 async fn index_columns(pool: &SqlitePool, index: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
         .bind(index)
@@ -116,9 +116,9 @@ async fn index_columns(pool: &SqlitePool, index: &str) -> Result<Vec<String>, sq
         .collect()
 }
 
-/// A created index: its parts and predicate from its stored `CREATE INDEX`, or its quoted
-/// column names when that statement cannot be read.
-async fn read_index(pool: &SqlitePool, name: String, unique: bool) -> Result<Index, sqlx::Error> {
+/// An index made by `CREATE INDEX`: its parts and predicate from the stored statement, or
+/// its columns when the statement cannot be read.
+async fn index(pool: &SqlitePool, name: String, unique: bool) -> Result<Index, sqlx::Error> {
     let sql: Option<String> =
         sqlx::query("SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?")
             .bind(&name)
@@ -147,37 +147,41 @@ async fn read_index(pool: &SqlitePool, name: String, unique: bool) -> Result<Ind
     })
 }
 
-/// The foreign keys of table `name`, each with its columns in order. An empty referenced
-/// column means the referenced table's primary key ([`resolve_implicit_references`]).
-async fn read_foreign_keys(pool: &SqlitePool, name: &str) -> Result<Vec<ForeignKey>, sqlx::Error> {
+/// The foreign keys of `table` (`pragma_foreign_key_list`), one per id.
+async fn foreign_keys(pool: &SqlitePool, table: &str) -> Result<Vec<ForeignKey>, sqlx::Error> {
     let mut fks: Vec<(i64, ForeignKey)> = Vec::new();
     for f in sqlx::query(
         "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete \
          FROM pragma_foreign_key_list(?) ORDER BY id, seq",
     )
-    .bind(name)
+    .bind(table)
     .fetch_all(pool)
     .await?
     {
         let id: i64 = f.try_get(0)?;
+        let ref_table: String = f.try_get(1)?;
+        let from: String = f.try_get(2)?;
+        let to: Option<String> = f.try_get(3)?;
+        let on_update: String = f.try_get(4)?;
+        let on_delete: String = f.try_get(5)?;
         let k = match fks.iter().position(|(i, _)| *i == id) {
             Some(k) => k,
             None => {
-                let on_update: String = f.try_get(4)?;
-                let on_delete: String = f.try_get(5)?;
-                let key = ForeignKey {
-                    name: None,
-                    ref_table: f.try_get(1)?,
-                    on_update: Action::parse(&on_update),
-                    on_delete: Action::parse(&on_delete),
-                    ..ForeignKey::default()
-                };
-                fks.push((id, key));
+                fks.push((
+                    id,
+                    ForeignKey {
+                        name: None,
+                        ref_table,
+                        on_update: Action::parse(&on_update),
+                        on_delete: Action::parse(&on_delete),
+                        ..ForeignKey::default()
+                    },
+                ));
                 fks.len() - 1
             }
         };
-        let to: Option<String> = f.try_get(3)?;
-        fks[k].1.columns.push(f.try_get(2)?);
+        fks[k].1.columns.push(from);
+        // An empty `to` means the referenced table's primary key (resolved afterwards).
         fks[k].1.ref_columns.push(to.unwrap_or_default());
     }
     Ok(fks.into_iter().map(|(_, f)| f).collect())

@@ -14,6 +14,7 @@
 //! are not followed).
 
 use revchain_core::Dialect;
+use revchain_core::lex::{Lexer, TokenKind, unquote};
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -60,77 +61,66 @@ impl Token {
     }
 }
 
-/// The text of a quoted token starting at byte `start` (the quote), and where it ends;
-/// a doubled quote stands for itself, and in strings a backslash escapes.
-fn quoted(sql: &str, start: usize, quote: char, backslash: bool) -> (String, usize) {
+/// The text of a `"…"` token read as an identifier (under `ANSI_QUOTES`): the quotes
+/// removed, a doubled quote standing for itself and a backslash escaping the next character.
+fn ansi_quoted(text: &str) -> String {
+    let inner = text.strip_prefix('"').unwrap_or(text);
     let mut out = String::new();
-    let mut chars = sql[start + 1..].char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if backslash && c == '\\' {
-            if let Some((_, next)) = chars.next() {
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
                 out.push(next);
             }
-        } else if c == quote {
-            if chars.peek().is_some_and(|&(_, n)| n == quote) {
-                chars.next();
-                out.push(quote);
-            } else {
-                return (out, start + 1 + i + 1);
+        } else if c == '"' {
+            if chars.next_if_eq(&'"').is_none() {
+                break;
             }
+            out.push('"');
         } else {
             out.push(c);
         }
     }
-    (out, sql.len())
+    out
 }
 
-/// The tokens of one statement. Comments are skipped, except executable comments
-/// (`/*! … */`, `/*M!100100 … */`), whose content MySQL runs and so is read.
+/// The tokens of one statement, read with core's tokenizer for MySQL. Comments are
+/// skipped, except executable comments (`/*! … */`, `/*M!100100 … */`), whose content
+/// MySQL runs and so is read.
 fn tokens(sql: &str) -> Vec<Token> {
     let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(c) = sql[i..].chars().next() {
-        let rest = &sql[i..];
-        if c.is_whitespace() {
-            i += c.len_utf8();
-        } else if rest.starts_with("/*!") || rest.starts_with("/*M!") {
-            i += if rest.starts_with("/*!") { 3 } else { 4 };
-            i += sql[i..].chars().take_while(char::is_ascii_digit).count();
-        } else if rest.starts_with("*/") {
-            i += 2;
-        } else if let Some(body) = rest.strip_prefix("/*") {
-            i = body.find("*/").map_or(sql.len(), |e| i + 2 + e + 2);
-        } else if c == '#'
-            || (rest.starts_with("--") && rest[2..].starts_with(char::is_whitespace))
-            || rest == "--"
-        {
-            i = rest.find('\n').map_or(sql.len(), |e| i + e + 1);
-        } else if c == '`' || c == '"' {
-            let (text, end) = quoted(sql, i, c, c == '"');
-            out.push(Token::Quoted(text));
-            i = end;
-        } else if c == '\'' {
-            i = quoted(sql, i, c, true).1;
-            out.push(Token::Other);
-        } else if c.is_alphanumeric() || c == '_' || c == '$' {
-            let len: usize = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
-                .map(char::len_utf8)
-                .sum();
-            out.push(Token::Word(rest[..len].to_owned()));
-            i += len;
-        } else {
-            out.push(match c {
-                '.' => Token::Dot,
-                '(' => Token::Open,
-                ')' => Token::Close,
+    for t in Lexer::new(sql, Dialect::MySql) {
+        match t.kind {
+            TokenKind::Whitespace => {}
+            TokenKind::Comment => {
+                if let Some(body) = executable_comment_body(t.text) {
+                    out.extend(tokens(body));
+                }
+            }
+            TokenKind::QuotedIdent => out.push(Token::Quoted(unquote(t.text))),
+            TokenKind::Str if t.text.starts_with('"') => {
+                out.push(Token::Quoted(ansi_quoted(t.text)))
+            }
+            TokenKind::Word | TokenKind::Number => out.push(Token::Word(t.text.to_owned())),
+            _ => out.push(match t.text {
+                "." => Token::Dot,
+                "(" => Token::Open,
+                ")" => Token::Close,
                 _ => Token::Other,
-            });
-            i += c.len_utf8();
+            }),
         }
     }
     out
+}
+
+/// The SQL inside an executable comment (`/*!50100 … */`, `/*M!100100 … */`), without its
+/// version number; `None` for an ordinary comment.
+fn executable_comment_body(comment: &str) -> Option<&str> {
+    let body = comment
+        .strip_prefix("/*!")
+        .or_else(|| comment.strip_prefix("/*M!"))?;
+    let body = body.trim_start_matches(|c: char| c.is_ascii_digit());
+    Some(body.strip_suffix("*/").unwrap_or(body))
 }
 
 /// The table named at `tokens[at..]` (`t` or `db.t`), and the index after it.

@@ -49,6 +49,7 @@
 //! is both ahead and behind; 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
 //! --schema`, `test-roundtrip`, after dropping their scratch databases).
 
+#[cfg(feature = "autogen")]
 mod autogen;
 mod commands;
 mod context;
@@ -72,6 +73,7 @@ use clap::Parser;
 
 use crate::error::Error;
 use crate::table::Migrations;
+use crate::tables::TableName;
 use crate::url::Redactor;
 use context::{Context, Source};
 
@@ -105,7 +107,7 @@ pub struct Options {
         long,
         global = true,
         value_name = "NAME",
-        default_value = "revchain_version"
+        default_value = TableName::DEFAULT_VERSION
     )]
     pub version_table: String,
 
@@ -114,7 +116,7 @@ pub struct Options {
         long,
         global = true,
         value_name = "NAME",
-        default_value = "revchain_log"
+        default_value = TableName::DEFAULT_LOG
     )]
     pub log_table: String,
 

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use revchain_core::{History, Mode};
 
 use crate::cli::context::{Context, Source};
-use crate::cli::{CliError, autogen, db};
+#[cfg(feature = "autogen")]
+use crate::cli::autogen;
+use crate::cli::{CliError, db};
 use crate::report::{DatabaseState, Status};
 use crate::table::Migrations;
 
@@ -27,19 +29,19 @@ pub struct CheckArgs {
     /// Instead of checking the database: fail when the migrations at head do not
     /// produce this schema file (default: schema.sql next to the migrations directory),
     /// compared on scratch databases of the --database-url server.
+    #[cfg(feature = "autogen")]
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub schema: Option<Option<PathBuf>>,
 }
 
 pub(super) async fn exec(ctx: &Context<'_>, args: &CheckArgs) -> Result<String, CliError> {
-    match &args.schema {
-        None => check(ctx, true).await,
-        Some(schema) => {
-            let mut out = check(ctx, false).await?;
-            out.push_str(&autogen::check_schema(ctx, schema.as_deref()).await?);
-            Ok(out)
-        }
+    #[cfg(feature = "autogen")]
+    if let Some(schema) = &args.schema {
+        let mut out = check(ctx, false).await?;
+        out.push_str(&autogen::check_schema(ctx, schema.as_deref()).await?);
+        return Ok(out);
     }
+    check(ctx, true).await
 }
 
 /// The graph, and with a database (when `database`), its state.

@@ -18,6 +18,7 @@ mod merge;
 pub(crate) mod revision;
 mod show;
 mod stamp;
+#[cfg(feature = "autogen")]
 mod test_roundtrip;
 mod upgrade;
 
@@ -57,6 +58,7 @@ pub enum Command {
     /// dirty mark, damaged tables: the message names every one), 5 the database is ahead of
     /// this binary, 6 ahead and behind, 1 any other error.
     Check(CheckArgs),
+    #[cfg(feature = "autogen")]
     /// Check on a scratch database of the --database-url server that every downgrade undoes
     /// its upgrade (irreversible revisions are stepped over).
     TestRoundtrip,
@@ -79,6 +81,7 @@ impl Command {
             Command::History(args) => history::exec(ctx, args).await,
             Command::Show(args) => show::exec(ctx, args),
             Command::Check(args) => check::exec(ctx, args).await,
+            #[cfg(feature = "autogen")]
             Command::TestRoundtrip => test_roundtrip::exec(ctx).await,
             Command::Upgrade(args) => upgrade::exec(ctx, args).await,
             Command::Downgrade(args) => downgrade::exec(ctx, args).await,

@@ -8,7 +8,9 @@ use revchain_core::writer::NewRevision;
 use revchain_core::{Graph, Mode, Target};
 
 use crate::cli::context::Context;
-use crate::cli::{CliError, autogen, files};
+#[cfg(feature = "autogen")]
+use crate::cli::autogen;
+use crate::cli::{CliError, files};
 
 /// The arguments of `revision`.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,10 +36,12 @@ pub struct RevisionArgs {
     pub depends_on: Vec<String>,
     /// Write the SQL too: compare the migrations with the schema file on scratch
     /// databases of the --database-url server (created and dropped again).
+    #[cfg(feature = "autogen")]
     #[arg(long)]
     pub autogenerate: bool,
     /// The declarative schema for --autogenerate (default: schema.sql next to the
     /// migrations directory).
+    #[cfg(feature = "autogen")]
     #[arg(long, value_name = "FILE", requires = "autogenerate")]
     pub schema: Option<PathBuf>,
 }
@@ -72,6 +76,7 @@ pub(super) async fn exec(
         downgrade: String::new(),
         transactional: true,
     };
+    #[cfg(feature = "autogen")]
     if args.autogenerate {
         return autogen::revision(ctx, dir, &options, args.schema.as_deref()).await;
     }

@@ -3,7 +3,7 @@
 
 use super::Check;
 use super::lex::{Token, matching_paren, span, split_commas, tokens};
-use crate::split::Dialect;
+use revchain_core::Dialect;
 
 const D: Dialect = Dialect::Sqlite;
 
@@ -40,7 +40,7 @@ fn check_at(sql: &str, toks: &[Token<'_>], k: usize) -> Option<(String, usize)> 
 /// Reads the check constraints and `AUTOINCREMENT` columns of a stored `CREATE TABLE`.
 ///
 /// ```
-/// use revchain_core::schema::sqlite::parse_create_table;
+/// use revchain_schema::sqlite::parse_create_table;
 /// let t = parse_create_table("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, \
 ///     price NUMERIC CHECK (price > 0), CONSTRAINT ck_pos CHECK(id >= 0))");
 /// assert_eq!(t.autoincrement, ["id"]);
@@ -111,7 +111,7 @@ pub fn parse_create_table(sql: &str) -> TableSql {
 /// Reads the key parts and predicate of a stored `CREATE INDEX`.
 ///
 /// ```
-/// use revchain_core::schema::sqlite::parse_create_index;
+/// use revchain_schema::sqlite::parse_create_index;
 /// let i = parse_create_index("CREATE INDEX ix ON t (lower(a), b DESC) WHERE b > 0").unwrap();
 /// assert_eq!(i.parts, ["lower(a)", "b DESC"]);
 /// assert_eq!(i.predicate.as_deref(), Some("b > 0"));

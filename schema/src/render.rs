@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use super::diff::{Op, changes, default_changes, diff, type_change};
+use super::diff::{SchemaChange, changes, default_changes, diff, type_change};
 use super::lex::{Kind, matching_paren, quote_literal, tokens};
 use super::types::TypeChange;
 use super::{
     Action, Check, Column, EnumType, ForeignKey, Index, PrimaryKey, Schema, Table, Unique,
     quote_ident, type_key,
 };
-use crate::split::Dialect;
+use revchain_core::Dialect;
 
 /// Rendered SQL for one direction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub fn generate(from: &Schema, to: &Schema, dialect: Dialect) -> Option<Migratio
     if ops.is_empty() {
         return None;
     }
-    let inverse: Vec<Op> = ops.iter().rev().map(Op::inverse).collect();
+    let inverse: Vec<SchemaChange> = ops.iter().rev().map(SchemaChange::inverse).collect();
     let up = render(&ops, dialect);
     let down = render(&inverse, dialect);
     let wrap = up.needs_foreign_keys_off || down.needs_foreign_keys_off;
@@ -55,7 +55,7 @@ pub fn generate(from: &Schema, to: &Schema, dialect: Dialect) -> Option<Migratio
     };
     let mut described = changes(from, to, dialect);
     if described.is_empty() {
-        described = ops.iter().map(Op::describe).collect();
+        described = ops.iter().map(SchemaChange::describe).collect();
     }
     Some(Migration {
         upgrade: finish(up),
@@ -76,7 +76,7 @@ fn wrap_foreign_keys_off(sql: &str) -> String {
 }
 
 /// Renders operations, in order, as SQL of `dialect`.
-pub fn render(ops: &[Op], dialect: Dialect) -> Script {
+pub fn render(ops: &[SchemaChange], dialect: Dialect) -> Script {
     let d = match dialect {
         Dialect::Generic => Dialect::Postgres,
         other => other,
@@ -88,13 +88,15 @@ pub fn render(ops: &[Op], dialect: Dialect) -> Script {
         let mut block = Vec::new();
         if matches!(
             op,
-            Op::AddColumn { .. } | Op::DropColumn { .. } | Op::RebuildTable { .. }
+            SchemaChange::AddColumn { .. }
+                | SchemaChange::DropColumn { .. }
+                | SchemaChange::RebuildTable { .. }
         ) && let Some(table) = op.table()
             && let Some(note) = notes.remove(table)
         {
             block.extend(note);
         }
-        if let Op::RebuildTable {
+        if let SchemaChange::RebuildTable {
             referenced: true, ..
         } = op
         {
@@ -123,19 +125,19 @@ pub fn render(ops: &[Op], dialect: Dialect) -> Script {
 }
 
 /// `-- NOTE` lines for tables where a column goes and another of the same type comes.
-fn rename_notes(ops: &[Op], d: Dialect) -> BTreeMap<String, Vec<String>> {
+fn rename_notes(ops: &[SchemaChange], d: Dialect) -> BTreeMap<String, Vec<String>> {
     let mut dropped: BTreeMap<String, Vec<Column>> = BTreeMap::new();
     let mut added: BTreeMap<String, Vec<Column>> = BTreeMap::new();
     for op in ops {
         match op {
-            Op::DropColumn { table, column } => dropped
+            SchemaChange::DropColumn { table, column } => dropped
                 .entry(table.clone())
                 .or_default()
                 .push(column.clone()),
-            Op::AddColumn { table, column } => {
+            SchemaChange::AddColumn { table, column } => {
                 added.entry(table.clone()).or_default().push(column.clone())
             }
-            Op::RebuildTable { from, to, .. } => {
+            SchemaChange::RebuildTable { from, to, .. } => {
                 for c in &from.columns {
                     if to.column(&c.name).is_none() {
                         dropped.entry(to.name.clone()).or_default().push(c.clone());
@@ -197,14 +199,14 @@ fn bare_default(expr: &str, d: Dialect) -> bool {
     match toks.as_slice() {
         [] => false,
         [t] => match t.kind {
-            Kind::Str | Kind::Num => true,
+            Kind::Str | Kind::Number => true,
             Kind::Word => ["null", "true", "false"]
                 .iter()
                 .chain(&["current_timestamp", "current_date", "current_time"])
                 .any(|w| t.is_word(w)),
             _ => false,
         },
-        [s, n] => (s.is_punct("-") || s.is_punct("+")) && n.kind == Kind::Num,
+        [s, n] => (s.is_punct("-") || s.is_punct("+")) && n.kind == Kind::Number,
         [first, ..] if first.is_punct("(") => matching_paren(&toks, 0) == Some(toks.len() - 1),
         [f, open, rest @ ..] if d == Dialect::MySql && open.is_punct("(") => {
             [
@@ -220,7 +222,7 @@ fn bare_default(expr: &str, d: Dialect) -> bool {
             .iter()
             .any(|w| f.is_word(w))
                 && matches!(rest, [c] if c.is_punct(")"))
-                    | matches!(rest, [n, c] if n.kind == Kind::Num && c.is_punct(")"))
+                    | matches!(rest, [n, c] if n.kind == Kind::Number && c.is_punct(")"))
         }
         _ => false,
     }
@@ -491,25 +493,25 @@ fn type_warning(table: &str, from: &Column, to: &Column, d: Dialect) -> Option<S
 fn enum_values(e: &EnumType, d: Dialect) -> String {
     e.values
         .iter()
-        .map(|v| quote_literal(v, d))
+        .map(|v| quote_literal(d, v))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn render_op(op: &Op, d: Dialect, out: &mut Vec<String>) {
+fn render_op(op: &SchemaChange, d: Dialect, out: &mut Vec<String>) {
     match op {
-        Op::CreateEnum(e) => out.push(format!(
+        SchemaChange::CreateEnum(e) => out.push(format!(
             "CREATE TYPE {} AS ENUM ({});",
             q(&e.name, d),
             enum_values(e, d)
         )),
-        Op::DropEnum(e) => out.push(format!("DROP TYPE {};", q(&e.name, d))),
-        Op::ReplaceEnum { from, to, uses } => {
+        SchemaChange::DropEnum(e) => out.push(format!("DROP TYPE {};", q(&e.name, d))),
+        SchemaChange::ReplaceEnum { from, to, uses } => {
             let removed: Vec<String> = from
                 .values
                 .iter()
                 .filter(|v| !to.values.contains(v))
-                .map(|v| quote_literal(v, d))
+                .map(|v| quote_literal(d, v))
                 .collect();
             if !removed.is_empty() {
                 out.push(format!(
@@ -565,15 +567,15 @@ fn render_op(op: &Op, d: Dialect, out: &mut Vec<String>) {
             }
             out.push(format!("DROP TYPE {};", q(&old, d)));
         }
-        Op::CreateTable(t) => out.extend(create_table(t, &t.name, d, true)),
-        Op::DropTable(t) => {
+        SchemaChange::CreateTable(t) => out.extend(create_table(t, &t.name, d, true)),
+        SchemaChange::DropTable(t) => {
             out.push(format!(
                 "-- WARNING: drops table {} and all of its rows.",
                 t.name
             ));
             out.push(format!("DROP TABLE {};", q(&t.name, d)));
         }
-        Op::AddColumn { table, column } => {
+        SchemaChange::AddColumn { table, column } => {
             if !column.nullable && column.default.is_none() && !column.auto_increment {
                 out.push(format!(
                     "-- NOTE: {table}.{} is NOT NULL without a default: this fails if the table \
@@ -587,7 +589,7 @@ fn render_op(op: &Op, d: Dialect, out: &mut Vec<String>) {
                 &format!("ADD COLUMN {}", column_def(column, d, false)),
             ));
         }
-        Op::DropColumn { table, column } => {
+        SchemaChange::DropColumn { table, column } => {
             out.push(format!(
                 "-- WARNING: drops column {table}.{} and its data.",
                 column.name
@@ -598,8 +600,8 @@ fn render_op(op: &Op, d: Dialect, out: &mut Vec<String>) {
                 &format!("DROP COLUMN {}", q(&column.name, d)),
             ));
         }
-        Op::AlterColumn { table, from, to } => alter_column(table, from, to, d, out),
-        Op::AddPrimaryKey { table, key } => out.push(match d {
+        SchemaChange::AlterColumn { table, from, to } => alter_column(table, from, to, d, out),
+        SchemaChange::AddPrimaryKey { table, key } => out.push(match d {
             Dialect::MySql => alter(
                 table,
                 d,
@@ -607,19 +609,19 @@ fn render_op(op: &Op, d: Dialect, out: &mut Vec<String>) {
             ),
             _ => alter(table, d, &format!("ADD {}", pk_clause(key, d))),
         }),
-        Op::DropPrimaryKey { table, key } => out.push(match d {
+        SchemaChange::DropPrimaryKey { table, key } => out.push(match d {
             Dialect::MySql => alter(table, d, "DROP PRIMARY KEY"),
             _ => {
                 let name = key.name.clone().unwrap_or_else(|| format!("{table}_pkey"));
                 alter(table, d, &format!("DROP CONSTRAINT {}", q(&name, d)))
             }
         }),
-        Op::AddUnique { table, unique } => out.push(alter(
+        SchemaChange::AddUnique { table, unique } => out.push(alter(
             table,
             d,
             &format!("ADD {}", unique_clause(unique, d)),
         )),
-        Op::DropUnique { table, unique } => match &unique.name {
+        SchemaChange::DropUnique { table, unique } => match &unique.name {
             Some(n) if d == Dialect::MySql => {
                 out.push(alter(table, d, &format!("DROP INDEX {}", q(n, d))))
             }
@@ -629,22 +631,22 @@ fn render_op(op: &Op, d: Dialect, out: &mut Vec<String>) {
                 unique.columns.join(", ")
             )),
         },
-        Op::AddCheck { table, check } => {
+        SchemaChange::AddCheck { table, check } => {
             out.push(alter(table, d, &format!("ADD {}", check_clause(check, d))))
         }
-        Op::DropCheck { table, check } => match &check.name {
+        SchemaChange::DropCheck { table, check } => match &check.name {
             Some(n) => out.push(alter(table, d, &format!("DROP CONSTRAINT {}", q(n, d)))),
             None => out.push(format!(
                 "-- cannot drop the unnamed check constraint on {table} ({}) by name",
                 check.expression
             )),
         },
-        Op::CreateIndex { table, index } => out.push(create_index(table, index, d)),
-        Op::DropIndex { table, index } => out.push(drop_index(table, index, d)),
-        Op::AddForeignKey { table, key } => {
+        SchemaChange::CreateIndex { table, index } => out.push(create_index(table, index, d)),
+        SchemaChange::DropIndex { table, index } => out.push(drop_index(table, index, d)),
+        SchemaChange::AddForeignKey { table, key } => {
             out.push(alter(table, d, &format!("ADD {}", fk_clause(key, d))))
         }
-        Op::DropForeignKey { table, key } => match &key.name {
+        SchemaChange::DropForeignKey { table, key } => match &key.name {
             Some(n) if d == Dialect::MySql => {
                 out.push(alter(table, d, &format!("DROP FOREIGN KEY {}", q(n, d))))
             }
@@ -654,7 +656,7 @@ fn render_op(op: &Op, d: Dialect, out: &mut Vec<String>) {
                 key.columns.join(", ")
             )),
         },
-        Op::RebuildTable { from, to, .. } => rebuild(from, to, d, out),
+        SchemaChange::RebuildTable { from, to, .. } => rebuild(from, to, d, out),
     }
 }
 
@@ -795,7 +797,7 @@ fn rebuild(from: &Table, to: &Table, d: Dialect, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{EnumType, PrimaryKey};
+    use crate::{EnumType, PrimaryKey};
 
     fn users() -> Table {
         let mut t = Table::new("users");

@@ -24,7 +24,7 @@
 //!   are equal. Renaming an index or a constraint is therefore not a difference.
 //!
 //! ```
-//! use revchain_core::schema::{Column, Schema, Table, generate};
+//! use revchain_schema::{Column, Schema, Table, generate};
 //! use revchain_core::Dialect;
 //!
 //! let mut users = Table::new("users");
@@ -39,17 +39,20 @@
 //! assert_eq!(m.changes, ["added column users.email (text)"]);
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod diff;
-pub(crate) mod lex;
+mod lex;
 mod render;
 pub mod sqlite;
 mod types;
 
-pub use diff::{EnumUse, Op, changes, diff};
+pub use diff::{EnumUse, SchemaChange, changes, diff};
 pub use lex::{normalize_expr, quote_ident};
 pub use render::{Migration, Script, generate, render};
 
-use crate::split::Dialect;
+pub use revchain_core::Dialect;
 
 /// A whole schema: its tables and (PostgreSQL) enum types.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

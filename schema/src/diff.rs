@@ -2,11 +2,28 @@
 //! inverse: the downgrade of a generated revision is the upgrade's operations reversed and
 //! inverted, so it passes back through the same intermediate states.
 //!
-//! The order (upgrade): create and change enum types; drop foreign keys that go or must be
-//! re-made; drop tables (dependents first); drop indexes, checks, unique constraints and
-//! primary keys; create tables (referenced tables first); add, change and drop columns
-//! (SQLite: or rebuild the table); add primary keys, unique constraints and checks; create
-//! indexes; add foreign keys; drop enum types.
+//! A `Planner` collects the changes phase by phase; the upgrade runs them in this order
+//! (`Phases::in_order`):
+//!
+//! 1. create enum types;
+//! 2. drop foreign keys that go or must be re-made (those of dropped tables in a cycle,
+//!    those removed, those whose columns or referenced keys change);
+//! 3. drop tables (dependents first);
+//! 4. drop indexes, checks, unique constraints and primary keys (and the checks and indexes
+//!    that compare a converted enum column with a label);
+//! 5. replace the labels of changed enum types, converting the columns that use them;
+//! 6. create tables (referenced tables first);
+//! 7. add, change and drop columns (SQLite: or rebuild the table);
+//! 8. add primary keys, unique constraints and checks;
+//! 9. create indexes;
+//! 10. add foreign keys;
+//! 11. drop enum types.
+//!
+//! The planner's methods run in a different order, since later phases depend on what the
+//! earlier ones found: `Planner::enums` (phases 1, 5, 11), `Planner::touched_foreign_keys`,
+//! `Planner::dropped_tables` (2, 3), `Planner::created_tables` (6, 10),
+//! `Planner::enum_bound`, then `Planner::changed_table` for each table in both schemas
+//! (2, 4, 7–10).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,7 +32,7 @@ use super::{
     Check, Column, EnumType, ForeignKey, Index, PrimaryKey, Schema, Table, Unique, check_key,
     default_key, fk_key, index_key, normalize_expr, quote_ident, same_column, type_key,
 };
-use crate::split::Dialect;
+use revchain_core::Dialect;
 
 /// A column that uses an enum type whose labels change: it is converted to the new type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +64,7 @@ impl EnumUse {
 #[allow(missing_docs)]
 // A revision holds a handful of operations: plain values read better than boxes here.
 #[allow(clippy::large_enum_variant)]
-pub enum Op {
+pub enum SchemaChange {
     /// Create a PostgreSQL enum type.
     CreateEnum(EnumType),
     /// Drop a PostgreSQL enum type.
@@ -185,41 +202,49 @@ fn labels(e: &EnumType) -> String {
         .join(", ")
 }
 
-impl Op {
+impl SchemaChange {
     /// The operation that undoes this one.
-    pub fn inverse(&self) -> Op {
+    pub fn inverse(&self) -> SchemaChange {
         match self.clone() {
-            Op::CreateEnum(e) => Op::DropEnum(e),
-            Op::DropEnum(e) => Op::CreateEnum(e),
-            Op::ReplaceEnum { from, to, uses } => Op::ReplaceEnum {
+            SchemaChange::CreateEnum(e) => SchemaChange::DropEnum(e),
+            SchemaChange::DropEnum(e) => SchemaChange::CreateEnum(e),
+            SchemaChange::ReplaceEnum { from, to, uses } => SchemaChange::ReplaceEnum {
                 from: to,
                 to: from,
                 uses: uses.iter().map(EnumUse::inverse).collect(),
             },
-            Op::CreateTable(t) => Op::DropTable(t),
-            Op::DropTable(t) => Op::CreateTable(t),
-            Op::AddColumn { table, column } => Op::DropColumn { table, column },
-            Op::DropColumn { table, column } => Op::AddColumn { table, column },
-            Op::AlterColumn { table, from, to } => Op::AlterColumn {
+            SchemaChange::CreateTable(t) => SchemaChange::DropTable(t),
+            SchemaChange::DropTable(t) => SchemaChange::CreateTable(t),
+            SchemaChange::AddColumn { table, column } => SchemaChange::DropColumn { table, column },
+            SchemaChange::DropColumn { table, column } => SchemaChange::AddColumn { table, column },
+            SchemaChange::AlterColumn { table, from, to } => SchemaChange::AlterColumn {
                 table,
                 from: to,
                 to: from,
             },
-            Op::AddPrimaryKey { table, key } => Op::DropPrimaryKey { table, key },
-            Op::DropPrimaryKey { table, key } => Op::AddPrimaryKey { table, key },
-            Op::AddUnique { table, unique } => Op::DropUnique { table, unique },
-            Op::DropUnique { table, unique } => Op::AddUnique { table, unique },
-            Op::AddCheck { table, check } => Op::DropCheck { table, check },
-            Op::DropCheck { table, check } => Op::AddCheck { table, check },
-            Op::CreateIndex { table, index } => Op::DropIndex { table, index },
-            Op::DropIndex { table, index } => Op::CreateIndex { table, index },
-            Op::AddForeignKey { table, key } => Op::DropForeignKey { table, key },
-            Op::DropForeignKey { table, key } => Op::AddForeignKey { table, key },
-            Op::RebuildTable {
+            SchemaChange::AddPrimaryKey { table, key } => {
+                SchemaChange::DropPrimaryKey { table, key }
+            }
+            SchemaChange::DropPrimaryKey { table, key } => {
+                SchemaChange::AddPrimaryKey { table, key }
+            }
+            SchemaChange::AddUnique { table, unique } => SchemaChange::DropUnique { table, unique },
+            SchemaChange::DropUnique { table, unique } => SchemaChange::AddUnique { table, unique },
+            SchemaChange::AddCheck { table, check } => SchemaChange::DropCheck { table, check },
+            SchemaChange::DropCheck { table, check } => SchemaChange::AddCheck { table, check },
+            SchemaChange::CreateIndex { table, index } => SchemaChange::DropIndex { table, index },
+            SchemaChange::DropIndex { table, index } => SchemaChange::CreateIndex { table, index },
+            SchemaChange::AddForeignKey { table, key } => {
+                SchemaChange::DropForeignKey { table, key }
+            }
+            SchemaChange::DropForeignKey { table, key } => {
+                SchemaChange::AddForeignKey { table, key }
+            }
+            SchemaChange::RebuildTable {
                 from,
                 to,
                 referenced,
-            } => Op::RebuildTable {
+            } => SchemaChange::RebuildTable {
                 from: to,
                 to: from,
                 referenced,
@@ -230,49 +255,51 @@ impl Op {
     /// The table the operation is about (`None` for enum types).
     pub fn table(&self) -> Option<&str> {
         match self {
-            Op::CreateEnum(_) | Op::DropEnum(_) | Op::ReplaceEnum { .. } => None,
-            Op::CreateTable(t) | Op::DropTable(t) => Some(&t.name),
-            Op::RebuildTable { to, .. } => Some(&to.name),
-            Op::AddColumn { table, .. }
-            | Op::DropColumn { table, .. }
-            | Op::AlterColumn { table, .. }
-            | Op::AddPrimaryKey { table, .. }
-            | Op::DropPrimaryKey { table, .. }
-            | Op::AddUnique { table, .. }
-            | Op::DropUnique { table, .. }
-            | Op::AddCheck { table, .. }
-            | Op::DropCheck { table, .. }
-            | Op::CreateIndex { table, .. }
-            | Op::DropIndex { table, .. }
-            | Op::AddForeignKey { table, .. }
-            | Op::DropForeignKey { table, .. } => Some(table),
+            SchemaChange::CreateEnum(_)
+            | SchemaChange::DropEnum(_)
+            | SchemaChange::ReplaceEnum { .. } => None,
+            SchemaChange::CreateTable(t) | SchemaChange::DropTable(t) => Some(&t.name),
+            SchemaChange::RebuildTable { to, .. } => Some(&to.name),
+            SchemaChange::AddColumn { table, .. }
+            | SchemaChange::DropColumn { table, .. }
+            | SchemaChange::AlterColumn { table, .. }
+            | SchemaChange::AddPrimaryKey { table, .. }
+            | SchemaChange::DropPrimaryKey { table, .. }
+            | SchemaChange::AddUnique { table, .. }
+            | SchemaChange::DropUnique { table, .. }
+            | SchemaChange::AddCheck { table, .. }
+            | SchemaChange::DropCheck { table, .. }
+            | SchemaChange::CreateIndex { table, .. }
+            | SchemaChange::DropIndex { table, .. }
+            | SchemaChange::AddForeignKey { table, .. }
+            | SchemaChange::DropForeignKey { table, .. } => Some(table),
         }
     }
 
     /// One line that says what the operation changes, for people.
     pub fn describe(&self) -> String {
         match self {
-            Op::CreateEnum(e) => format!("added enum type {} ({})", e.name, labels(e)),
-            Op::DropEnum(e) => format!("removed enum type {} ({})", e.name, labels(e)),
-            Op::ReplaceEnum { from, to, .. } => format!(
+            SchemaChange::CreateEnum(e) => format!("added enum type {} ({})", e.name, labels(e)),
+            SchemaChange::DropEnum(e) => format!("removed enum type {} ({})", e.name, labels(e)),
+            SchemaChange::ReplaceEnum { from, to, .. } => format!(
                 "changed enum type {} from ({}) to ({})",
                 to.name,
                 labels(from),
                 labels(to)
             ),
-            Op::CreateTable(t) => format!("added table {}", t.name),
-            Op::DropTable(t) => format!("removed table {}", t.name),
-            Op::AddColumn { table, column } => format!(
+            SchemaChange::CreateTable(t) => format!("added table {}", t.name),
+            SchemaChange::DropTable(t) => format!("removed table {}", t.name),
+            SchemaChange::AddColumn { table, column } => format!(
                 "added column {table}.{} ({})",
                 column.name,
                 column_text(column)
             ),
-            Op::DropColumn { table, column } => format!(
+            SchemaChange::DropColumn { table, column } => format!(
                 "removed column {table}.{} ({})",
                 column.name,
                 column_text(column)
             ),
-            Op::AlterColumn { table, from, to } => {
+            SchemaChange::AlterColumn { table, from, to } => {
                 let mut what = Vec::new();
                 if from.data_type != to.data_type {
                     what.push(format!("type {} -> {}", from.data_type, to.data_type));
@@ -301,33 +328,39 @@ impl Op {
                 }
                 format!("changed column {table}.{}: {}", to.name, what.join(", "))
             }
-            Op::AddPrimaryKey { table, key } => {
+            SchemaChange::AddPrimaryKey { table, key } => {
                 format!("added primary key on {table} ({})", cols(&key.columns))
             }
-            Op::DropPrimaryKey { table, key } => {
+            SchemaChange::DropPrimaryKey { table, key } => {
                 format!("removed primary key on {table} ({})", cols(&key.columns))
             }
-            Op::AddUnique { table, unique } => {
+            SchemaChange::AddUnique { table, unique } => {
                 format!(
                     "added unique constraint on {table} ({})",
                     cols(&unique.columns)
                 )
             }
-            Op::DropUnique { table, unique } => format!(
+            SchemaChange::DropUnique { table, unique } => format!(
                 "removed unique constraint on {table} ({})",
                 cols(&unique.columns)
             ),
-            Op::AddCheck { table, check } => {
+            SchemaChange::AddCheck { table, check } => {
                 format!("added check constraint on {table}: {}", check.expression)
             }
-            Op::DropCheck { table, check } => {
+            SchemaChange::DropCheck { table, check } => {
                 format!("removed check constraint on {table}: {}", check.expression)
             }
-            Op::CreateIndex { table, index } => format!("added {}", index_text(table, index)),
-            Op::DropIndex { table, index } => format!("removed {}", index_text(table, index)),
-            Op::AddForeignKey { table, key } => format!("added {}", fk_text(table, key)),
-            Op::DropForeignKey { table, key } => format!("removed {}", fk_text(table, key)),
-            Op::RebuildTable { from, to, .. } if from.options != to.options => {
+            SchemaChange::CreateIndex { table, index } => {
+                format!("added {}", index_text(table, index))
+            }
+            SchemaChange::DropIndex { table, index } => {
+                format!("removed {}", index_text(table, index))
+            }
+            SchemaChange::AddForeignKey { table, key } => format!("added {}", fk_text(table, key)),
+            SchemaChange::DropForeignKey { table, key } => {
+                format!("removed {}", fk_text(table, key))
+            }
+            SchemaChange::RebuildTable { from, to, .. } if from.options != to.options => {
                 let o = |t: &Table| {
                     if t.options.is_empty() {
                         "none".to_owned()
@@ -342,20 +375,20 @@ impl Op {
                     o(to)
                 )
             }
-            Op::RebuildTable { to, .. } => format!("rebuilt table {}", to.name),
+            SchemaChange::RebuildTable { to, .. } => format!("rebuilt table {}", to.name),
         }
     }
 }
 
 /// The operations that take a database from `from` to `to`, in an order the database
 /// accepts. Render them with [`render`](super::render) or [`generate`](super::generate).
-pub fn diff(from: &Schema, to: &Schema, dialect: Dialect) -> Vec<Op> {
+pub fn diff(from: &Schema, to: &Schema, dialect: Dialect) -> Vec<SchemaChange> {
     let sqlite = dialect == Dialect::Sqlite;
-    plan(
+    Planner::run(
         from,
         to,
         dialect,
-        Mode {
+        PlanOptions {
             rebuild: sqlite,
             touch: !sqlite,
             inline_all: sqlite,
@@ -368,7 +401,7 @@ pub fn diff(from: &Schema, to: &Schema, dialect: Dialect) -> Vec<Op> {
 /// are equal.
 ///
 /// ```
-/// use revchain_core::schema::{Column, Schema, Table, changes};
+/// use revchain_schema::{Column, Schema, Table, changes};
 /// use revchain_core::Dialect;
 /// let mut t = Table::new("t");
 /// t.columns.push(Column::new("a", "INTEGER"));
@@ -378,23 +411,23 @@ pub fn diff(from: &Schema, to: &Schema, dialect: Dialect) -> Vec<Op> {
 /// assert!(changes(&a, &b, Dialect::Sqlite).is_empty());
 /// ```
 pub fn changes(from: &Schema, to: &Schema, dialect: Dialect) -> Vec<String> {
-    plan(
+    Planner::run(
         from,
         to,
         dialect,
-        Mode {
+        PlanOptions {
             rebuild: false,
             touch: false,
             inline_all: dialect == Dialect::Sqlite,
         },
     )
     .iter()
-    .map(Op::describe)
+    .map(SchemaChange::describe)
     .collect()
 }
 
 #[derive(Clone, Copy)]
-struct Mode {
+struct PlanOptions {
     /// SQLite: rebuild tables that `ALTER TABLE` cannot change.
     rebuild: bool,
     /// Re-make foreign keys whose columns or referenced keys change.
@@ -722,84 +755,157 @@ fn order_tables(
     (ordered, deferred)
 }
 
-fn plan(from: &Schema, to: &Schema, d: Dialect, mode: Mode) -> Vec<Op> {
-    // The steps, in order (see the module documentation).
-    let mut enums_first = Vec::new();
-    let mut replace_enums = Vec::new();
-    let mut drop_fks = Vec::new();
-    let mut drop_tables = Vec::new();
-    let mut drop_keys = Vec::new();
-    let mut create_tables = Vec::new();
-    let mut columns = Vec::new();
-    let mut add_keys = Vec::new();
-    let mut add_indexes = Vec::new();
-    let mut add_fks = Vec::new();
-    let mut enums_last = Vec::new();
+/// The changes of one plan, one list per phase; `Phases::in_order` puts them in the order
+/// of the module documentation.
+#[derive(Default)]
+struct Phases {
+    create_enums: Vec<SchemaChange>,
+    drop_foreign_keys: Vec<SchemaChange>,
+    drop_tables: Vec<SchemaChange>,
+    drop_table_parts: Vec<SchemaChange>,
+    replace_enums: Vec<SchemaChange>,
+    create_tables: Vec<SchemaChange>,
+    columns: Vec<SchemaChange>,
+    add_keys: Vec<SchemaChange>,
+    create_indexes: Vec<SchemaChange>,
+    add_foreign_keys: Vec<SchemaChange>,
+    drop_enums: Vec<SchemaChange>,
+}
 
-    let mut to_enums: Vec<&EnumType> = to.enums.iter().collect();
-    to_enums.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut enum_columns: BTreeSet<(String, String)> = BTreeSet::new();
-    for e in to_enums {
-        match from.enum_type(&e.name) {
-            None => enums_first.push(Op::CreateEnum(e.clone())),
-            Some(f) if f.values != e.values => {
-                let uses = enum_uses(from, to, &e.name);
-                enum_columns.extend(uses.iter().map(|u| (u.table.clone(), u.column.clone())));
-                replace_enums.push(Op::ReplaceEnum {
-                    from: f.clone(),
-                    to: e.clone(),
-                    uses,
-                });
-            }
-            Some(_) => {}
-        }
+impl Phases {
+    /// The changes of every phase, in upgrade order.
+    fn in_order(self) -> Vec<SchemaChange> {
+        [
+            self.create_enums,
+            self.drop_foreign_keys,
+            self.drop_tables,
+            self.drop_table_parts,
+            self.replace_enums,
+            self.create_tables,
+            self.columns,
+            self.add_keys,
+            self.create_indexes,
+            self.add_foreign_keys,
+            self.drop_enums,
+        ]
+        .concat()
     }
-    let mut from_enums: Vec<&EnumType> = from.enums.iter().collect();
-    from_enums.sort_by(|a, b| a.name.cmp(&b.name));
-    for e in from_enums {
-        if to.enum_type(&e.name).is_none() {
-            enums_last.push(Op::DropEnum(e.clone()));
-        }
-    }
+}
 
-    let mut from_tables: Vec<&Table> = from.tables.iter().collect();
-    from_tables.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut to_tables: Vec<&Table> = to.tables.iter().collect();
-    to_tables.sort_by(|a, b| a.name.cmp(&b.name));
-    let dropped: Vec<&Table> = from_tables
-        .iter()
-        .copied()
-        .filter(|t| to.table(&t.name).is_none())
-        .collect();
-    let created: Vec<&Table> = to_tables
-        .iter()
-        .copied()
-        .filter(|t| from.table(&t.name).is_none())
-        .collect();
-    let diffs: Vec<TableDiff<'_>> = to_tables
-        .iter()
-        .filter_map(|t| {
-            from.table(&t.name)
-                .map(|f| table_diff(f, t, d, &enum_columns))
-        })
-        .collect();
-    let by_name: BTreeMap<&str, &TableDiff<'_>> =
-        diffs.iter().map(|td| (td.to.name.as_str(), td)).collect();
+/// The checks and indexes of a table that compare a converted enum column with a label:
+/// dropped before the conversion and made again after it.
+type EnumBound<'a> = (Vec<&'a Check>, Vec<&'a Index>);
 
-    // Foreign keys that stay but must be re-made because what they use changes.
-    let mut touched: BTreeMap<&str, Vec<&ForeignKey>> = BTreeMap::new();
-    if mode.touch {
+/// Plans the changes from one schema to another, one method per phase (see the module
+/// documentation); `Planner::run` calls them in order.
+struct Planner<'a> {
+    from: &'a Schema,
+    to: &'a Schema,
+    d: Dialect,
+    options: PlanOptions,
+    phases: Phases,
+}
+
+impl<'a> Planner<'a> {
+    fn run(
+        from: &'a Schema,
+        to: &'a Schema,
+        d: Dialect,
+        options: PlanOptions,
+    ) -> Vec<SchemaChange> {
+        let mut planner = Planner {
+            from,
+            to,
+            d,
+            options,
+            phases: Phases::default(),
+        };
+        let enum_columns = planner.enums();
+        let diffs: Vec<TableDiff<'a>> = sorted(&to.tables)
+            .into_iter()
+            .filter_map(|t| {
+                from.table(&t.name)
+                    .map(|f| table_diff(f, t, d, &enum_columns))
+            })
+            .collect();
+        let by_name: BTreeMap<&str, &TableDiff<'_>> =
+            diffs.iter().map(|td| (td.to.name.as_str(), td)).collect();
+        let touched = planner.touched_foreign_keys(&diffs, &by_name);
+        planner.dropped_tables();
+        planner.created_tables(&by_name);
+        let enum_bound = planner.enum_bound(&diffs, &enum_columns);
         for td in &diffs {
-            let altered: Vec<String> = td.altered.iter().map(|(_, c)| c.name.clone()).collect();
+            let bound = enum_bound.get(td.to.name.as_str());
+            let retouched = touched.get(td.to.name.as_str());
+            if td.is_empty()
+                && retouched.is_none()
+                && bound.is_none_or(|(c, i)| c.is_empty() && i.is_empty())
+            {
+                continue;
+            }
+            let bound = bound.cloned().unwrap_or_default();
+            planner.changed_table(td, retouched.cloned().unwrap_or_default(), bound);
+        }
+        planner.phases.in_order()
+    }
+
+    /// Phase 1 (and the last): enum types created, replaced (their labels change) and
+    /// dropped. Returns the `(table, column)` pairs converted to a replaced type.
+    fn enums(&mut self) -> BTreeSet<(String, String)> {
+        let (from, to) = (self.from, self.to);
+        let mut enum_columns = BTreeSet::new();
+        for e in sorted_enums(&to.enums) {
+            match from.enum_type(&e.name) {
+                None => self
+                    .phases
+                    .create_enums
+                    .push(SchemaChange::CreateEnum(e.clone())),
+                Some(f) if f.values != e.values => {
+                    let uses = enum_uses(from, to, &e.name);
+                    enum_columns.extend(uses.iter().map(|u| (u.table.clone(), u.column.clone())));
+                    self.phases.replace_enums.push(SchemaChange::ReplaceEnum {
+                        from: f.clone(),
+                        to: e.clone(),
+                        uses,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        for e in sorted_enums(&from.enums) {
+            if to.enum_type(&e.name).is_none() {
+                self.phases
+                    .drop_enums
+                    .push(SchemaChange::DropEnum(e.clone()));
+            }
+        }
+        enum_columns
+    }
+
+    /// Foreign keys that stay but must be re-made because the columns or keys they use
+    /// change, by table.
+    fn touched_foreign_keys<'t>(
+        &self,
+        diffs: &'t [TableDiff<'a>],
+        by_name: &BTreeMap<&str, &TableDiff<'a>>,
+    ) -> BTreeMap<&'t str, Vec<&'a ForeignKey>> {
+        let mut touched: BTreeMap<&str, Vec<&ForeignKey>> = BTreeMap::new();
+        if !self.options.touch {
+            return touched;
+        }
+        let d = self.d;
+        let altered_names = |td: &TableDiff<'_>| -> Vec<String> {
+            td.altered.iter().map(|(_, c)| c.name.clone()).collect()
+        };
+        for td in diffs {
+            let altered = altered_names(td);
             let removed = td.removed_key_columns(d);
             for f in &td.fks_kept {
                 let mut hit = intersects(&f.columns, &altered)
                     || removed.iter().any(|k| intersects(k, &f.columns));
                 if let Some(r) = by_name.get(f.ref_table.as_str()) {
-                    let r_altered: Vec<String> =
-                        r.altered.iter().map(|(_, c)| c.name.clone()).collect();
                     hit = hit
-                        || intersects(&f.ref_columns, &r_altered)
+                        || intersects(&f.ref_columns, &altered_names(r))
                         || r.removed_key_columns(d)
                             .iter()
                             .any(|k| intersects(k, &f.ref_columns));
@@ -809,123 +915,163 @@ fn plan(from: &Schema, to: &Schema, d: Dialect, mode: Mode) -> Vec<Op> {
                 }
             }
         }
+        touched
     }
 
-    // Tables that go: dependents first; foreign keys in cycles dropped before.
-    let (drop_order, drop_deferred) = order_tables(&dropped, mode.inline_all, &|_| true);
-    for (table, key) in drop_deferred {
-        drop_fks.push(Op::DropForeignKey { table, key });
-    }
-    for t in drop_order.into_iter().rev() {
-        drop_tables.push(Op::DropTable(t));
-    }
-
-    // Tables that come: referenced tables first.
-    let external_ok = |f: &ForeignKey| match by_name.get(f.ref_table.as_str()) {
-        Some(td) => key_stable(td, &f.ref_columns, d),
-        None => true,
-    };
-    let (create_order, create_deferred) = order_tables(&created, mode.inline_all, &external_ok);
-    for t in create_order {
-        create_tables.push(Op::CreateTable(t));
-    }
-    for (table, key) in create_deferred {
-        add_fks.push(Op::AddForeignKey { table, key });
-    }
-
-    let referenced = |name: &str| {
-        from.tables
-            .iter()
-            .chain(&to.tables)
-            .any(|t| t.name != name && t.foreign_keys.iter().any(|f| f.ref_table == name))
-    };
-
-    // Checks and index expressions or predicates that compare a converted enum column with
-    // a label would compare it with the old type: dropped before and made again after.
-    let mut enum_bound: BTreeMap<&str, (Vec<&Check>, Vec<&Index>)> = BTreeMap::new();
-    for td in &diffs {
-        let cols: Vec<String> = enum_columns
-            .iter()
-            .filter(|(t, _)| *t == td.to.name)
-            .map(|(_, c)| c.to_lowercase())
+    /// Tables that go: dependents first; foreign keys in cycles dropped before.
+    fn dropped_tables(&mut self) {
+        let dropped: Vec<&Table> = sorted(&self.from.tables)
+            .into_iter()
+            .filter(|t| self.to.table(&t.name).is_none())
             .collect();
-        if cols.is_empty() {
-            continue;
+        let (order, deferred) = order_tables(&dropped, self.options.inline_all, &|_| true);
+        for (table, key) in deferred {
+            self.phases
+                .drop_foreign_keys
+                .push(SchemaChange::DropForeignKey { table, key });
         }
-        let mentions = |expr: &str| {
-            normalize_expr(expr, d)
-                .split(' ')
-                .any(|tok| cols.iter().any(|c| c == tok))
+        for t in order.into_iter().rev() {
+            self.phases.drop_tables.push(SchemaChange::DropTable(t));
+        }
+    }
+
+    /// Tables that come: referenced tables first; foreign keys that cannot be made inside
+    /// `CREATE TABLE` are added at the end.
+    fn created_tables(&mut self, by_name: &BTreeMap<&str, &TableDiff<'a>>) {
+        let created: Vec<&Table> = sorted(&self.to.tables)
+            .into_iter()
+            .filter(|t| self.from.table(&t.name).is_none())
+            .collect();
+        let d = self.d;
+        let external_ok = |f: &ForeignKey| match by_name.get(f.ref_table.as_str()) {
+            Some(td) => key_stable(td, &f.ref_columns, d),
+            None => true,
         };
-        let entry = enum_bound.entry(td.to.name.as_str()).or_default();
-        let (_, _, kept_checks) = match_by(&td.from.checks, &td.to.checks, |c| check_key(c, d));
-        entry.0 = kept_checks
-            .into_iter()
-            .map(|(_, c)| c)
-            .filter(|c| mentions(&c.expression))
-            .collect();
-        let (_, _, kept_indexes) = match_by(&td.from.indexes, &td.to.indexes, |i| index_key(i, d));
-        entry.1 = kept_indexes
-            .into_iter()
-            .map(|(_, i)| i)
-            .filter(|i| {
-                i.predicate.as_deref().is_some_and(mentions)
-                    || i.parts.iter().any(|p| {
-                        let plain = cols.contains(&part_column(p, d))
-                            && normalize_expr(p, d).split(' ').count() <= 2;
-                        !plain && mentions(p)
-                    })
-            })
-            .collect();
+        let (order, deferred) = order_tables(&created, self.options.inline_all, &external_ok);
+        for t in order {
+            self.phases.create_tables.push(SchemaChange::CreateTable(t));
+        }
+        for (table, key) in deferred {
+            self.phases
+                .add_foreign_keys
+                .push(SchemaChange::AddForeignKey { table, key });
+        }
     }
 
-    for td in &diffs {
-        let bound = enum_bound.get(td.to.name.as_str());
-        if td.is_empty()
-            && !touched.contains_key(td.to.name.as_str())
-            && bound.is_none_or(|(c, i)| c.is_empty() && i.is_empty())
-        {
-            continue;
+    /// Checks and index expressions or predicates that compare a converted enum column with
+    /// a label would compare it with the old type: they are dropped before and made again
+    /// after, by table.
+    fn enum_bound<'t>(
+        &self,
+        diffs: &'t [TableDiff<'a>],
+        enum_columns: &BTreeSet<(String, String)>,
+    ) -> BTreeMap<&'t str, EnumBound<'a>> {
+        let d = self.d;
+        let mut enum_bound = BTreeMap::new();
+        for td in diffs {
+            let cols: Vec<String> = enum_columns
+                .iter()
+                .filter(|(t, _)| *t == td.to.name)
+                .map(|(_, c)| c.to_lowercase())
+                .collect();
+            if cols.is_empty() {
+                continue;
+            }
+            let mentions = |expr: &str| {
+                normalize_expr(expr, d)
+                    .split(' ')
+                    .any(|tok| cols.iter().any(|c| c == tok))
+            };
+            let (_, _, kept_checks) = match_by(&td.from.checks, &td.to.checks, |c| check_key(c, d));
+            let checks = kept_checks
+                .into_iter()
+                .map(|(_, c)| c)
+                .filter(|c| mentions(&c.expression))
+                .collect();
+            let (_, _, kept_indexes) =
+                match_by(&td.from.indexes, &td.to.indexes, |i| index_key(i, d));
+            let indexes = kept_indexes
+                .into_iter()
+                .map(|(_, i)| i)
+                .filter(|i| {
+                    i.predicate.as_deref().is_some_and(mentions)
+                        || i.parts.iter().any(|p| {
+                            let plain = cols.contains(&part_column(p, d))
+                                && normalize_expr(p, d).split(' ').count() <= 2;
+                            !plain && mentions(p)
+                        })
+                })
+                .collect();
+            enum_bound.insert(td.to.name.as_str(), (checks, indexes));
         }
-        let (bound_checks, bound_indexes) = bound.cloned().unwrap_or_default();
-        let table = td.to.name.clone();
-        if mode.rebuild && !sqlite_simple(td) {
-            columns.push(Op::RebuildTable {
-                from: td.from.clone(),
-                to: td.to.clone(),
-                referenced: referenced(&table),
-            });
-            continue;
+        enum_bound
+    }
+
+    /// The changes inside one table present in both schemas: a rebuild (SQLite), or its
+    /// parts dropped, its columns changed and its parts added, each in its phase.
+    fn changed_table(
+        &mut self,
+        td: &TableDiff<'a>,
+        retouched: Vec<&'a ForeignKey>,
+        bound: EnumBound<'a>,
+    ) {
+        if self.options.rebuild && !sqlite_simple(td) {
+            let rebuild = self.rebuild(td);
+            self.phases.columns.push(rebuild);
+            return;
         }
         if td.options_changed {
             // Only a rebuild changes table options; listed as such among the changes.
-            columns.push(Op::RebuildTable {
-                from: td.from.clone(),
-                to: td.to.clone(),
-                referenced: referenced(&table),
-            });
+            let rebuild = self.rebuild(td);
+            self.phases.columns.push(rebuild);
         }
-        let retouched = touched.get(table.as_str()).cloned().unwrap_or_default();
-        for key in td.fks_removed.iter().chain(&retouched) {
-            drop_fks.push(Op::DropForeignKey {
+        self.drop_parts(td, &retouched, &bound);
+        self.change_columns(td);
+        self.add_parts(td, &retouched, &bound);
+    }
+
+    /// SQLite: the table rebuilt (copy-and-swap); `referenced` when a table other than it
+    /// has a foreign key to it, before or after.
+    fn rebuild(&self, td: &TableDiff<'a>) -> SchemaChange {
+        let name = &td.to.name;
+        let referenced = self
+            .from
+            .tables
+            .iter()
+            .chain(&self.to.tables)
+            .any(|t| t.name != *name && t.foreign_keys.iter().any(|f| f.ref_table == *name));
+        SchemaChange::RebuildTable {
+            from: td.from.clone(),
+            to: td.to.clone(),
+            referenced,
+        }
+    }
+
+    /// The foreign keys, indexes, checks, unique constraints and primary key of a table
+    /// that go or must be re-made.
+    fn drop_parts(&mut self, td: &TableDiff<'a>, retouched: &[&ForeignKey], bound: &EnumBound<'a>) {
+        let table = &td.to.name;
+        let p = &mut self.phases;
+        for key in td.fks_removed.iter().chain(retouched) {
+            p.drop_foreign_keys.push(SchemaChange::DropForeignKey {
                 table: table.clone(),
                 key: (*key).clone(),
             });
         }
-        for index in td.indexes_removed.iter().chain(&bound_indexes) {
-            drop_keys.push(Op::DropIndex {
+        for index in td.indexes_removed.iter().chain(&bound.1) {
+            p.drop_table_parts.push(SchemaChange::DropIndex {
                 table: table.clone(),
                 index: (*index).clone(),
             });
         }
-        for check in td.checks_removed.iter().chain(&bound_checks) {
-            drop_keys.push(Op::DropCheck {
+        for check in td.checks_removed.iter().chain(&bound.0) {
+            p.drop_table_parts.push(SchemaChange::DropCheck {
                 table: table.clone(),
                 check: (*check).clone(),
             });
         }
         for unique in &td.uniques_removed {
-            drop_keys.push(Op::DropUnique {
+            p.drop_table_parts.push(SchemaChange::DropUnique {
                 table: table.clone(),
                 unique: (*unique).clone(),
             });
@@ -933,76 +1079,90 @@ fn plan(from: &Schema, to: &Schema, d: Dialect, mode: Mode) -> Vec<Op> {
         if td.pk_changed
             && let Some(key) = &td.from.primary_key
         {
-            drop_keys.push(Op::DropPrimaryKey {
+            p.drop_table_parts.push(SchemaChange::DropPrimaryKey {
                 table: table.clone(),
                 key: key.clone(),
             });
         }
+    }
+
+    /// Columns added, changed and dropped.
+    fn change_columns(&mut self, td: &TableDiff<'a>) {
+        let table = &td.to.name;
+        let columns = &mut self.phases.columns;
         for c in &td.added {
-            columns.push(Op::AddColumn {
+            columns.push(SchemaChange::AddColumn {
                 table: table.clone(),
                 column: (*c).clone(),
             });
         }
         for (f, t) in &td.altered {
-            columns.push(Op::AlterColumn {
+            columns.push(SchemaChange::AlterColumn {
                 table: table.clone(),
                 from: f.clone(),
                 to: (*t).clone(),
             });
         }
         for c in &td.dropped {
-            columns.push(Op::DropColumn {
+            columns.push(SchemaChange::DropColumn {
                 table: table.clone(),
                 column: (*c).clone(),
             });
         }
+    }
+
+    /// The primary key, unique constraints, checks, indexes and foreign keys of a table that
+    /// come or are made again.
+    fn add_parts(&mut self, td: &TableDiff<'a>, retouched: &[&ForeignKey], bound: &EnumBound<'a>) {
+        let table = &td.to.name;
+        let p = &mut self.phases;
         if td.pk_changed
             && let Some(key) = &td.to.primary_key
         {
-            add_keys.push(Op::AddPrimaryKey {
+            p.add_keys.push(SchemaChange::AddPrimaryKey {
                 table: table.clone(),
                 key: key.clone(),
             });
         }
         for unique in &td.uniques_added {
-            add_keys.push(Op::AddUnique {
+            p.add_keys.push(SchemaChange::AddUnique {
                 table: table.clone(),
                 unique: (*unique).clone(),
             });
         }
-        for check in td.checks_added.iter().chain(&bound_checks) {
-            add_keys.push(Op::AddCheck {
+        for check in td.checks_added.iter().chain(&bound.0) {
+            p.add_keys.push(SchemaChange::AddCheck {
                 table: table.clone(),
                 check: (*check).clone(),
             });
         }
-        for index in td.indexes_added.iter().chain(&bound_indexes) {
-            add_indexes.push(Op::CreateIndex {
+        for index in td.indexes_added.iter().chain(&bound.1) {
+            p.create_indexes.push(SchemaChange::CreateIndex {
                 table: table.clone(),
                 index: (*index).clone(),
             });
         }
-        for key in td.fks_added.iter().chain(&retouched) {
-            add_fks.push(Op::AddForeignKey {
+        for key in td.fks_added.iter().chain(retouched) {
+            p.add_foreign_keys.push(SchemaChange::AddForeignKey {
                 table: table.clone(),
                 key: (*key).clone(),
             });
         }
     }
+}
 
-    let mut ops = enums_first;
-    ops.extend(drop_fks);
-    ops.extend(drop_tables);
-    ops.extend(drop_keys);
-    ops.extend(replace_enums);
-    ops.extend(create_tables);
-    ops.extend(columns);
-    ops.extend(add_keys);
-    ops.extend(add_indexes);
-    ops.extend(add_fks);
-    ops.extend(enums_last);
-    ops
+/// The tables sorted by name.
+fn sorted(tables: &[Table]) -> Vec<&Table> {
+    let mut out: Vec<&Table> = tables.iter().collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The enum types sorted by name.
+fn sorted_enums(enums: &[EnumType]) -> Vec<&EnumType> {
+    let mut out: Vec<&EnumType> = enums.iter().collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 /// What a change of column type does to existing values.
@@ -1019,7 +1179,7 @@ pub(crate) fn default_changes(from: &Column, to: &Column, d: Dialect) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Action;
+    use crate::Action;
 
     fn table(name: &str, cols: &[(&str, &str)]) -> Table {
         let mut t = Table::new(name);
@@ -1055,7 +1215,7 @@ mod tests {
     }
 
     /// What an operation does to the model: the reference the renderers must agree with.
-    fn apply(s: &mut Schema, op: &Op, d: Dialect) {
+    fn apply(s: &mut Schema, op: &SchemaChange, d: Dialect) {
         fn table<'a>(s: &'a mut Schema, name: &str) -> &'a mut Table {
             s.tables
                 .iter_mut()
@@ -1088,13 +1248,13 @@ mod tests {
                 own || referenced_by_others(s, t, Some(&c))
             };
             match op {
-                Op::DropTable(t) => assert!(
+                SchemaChange::DropTable(t) => assert!(
                     !referenced_by_others(s, &t.name, None),
                     "{} is dropped while referenced",
                     t.name
                 ),
-                Op::DropColumn { table: n, column }
-                | Op::AlterColumn {
+                SchemaChange::DropColumn { table: n, column }
+                | SchemaChange::AlterColumn {
                     table: n,
                     from: column,
                     ..
@@ -1105,15 +1265,15 @@ mod tests {
                         column.name
                     )
                 }
-                Op::DropPrimaryKey { table: n, key } => assert!(
+                SchemaChange::DropPrimaryKey { table: n, key } => assert!(
                     !referenced_by_others(s, n, Some(&key.columns)),
                     "the primary key of {n} goes while referenced"
                 ),
-                Op::DropUnique { table: n, unique } => assert!(
+                SchemaChange::DropUnique { table: n, unique } => assert!(
                     !referenced_by_others(s, n, Some(&unique.columns)),
                     "a unique key of {n} goes while referenced"
                 ),
-                Op::AddForeignKey { key, .. } => {
+                SchemaChange::AddForeignKey { key, .. } => {
                     let target = s
                         .table(&key.ref_table)
                         .expect("the referenced table exists");
@@ -1128,9 +1288,9 @@ mod tests {
             }
         }
         match op {
-            Op::CreateEnum(e) => s.enums.push(e.clone()),
-            Op::DropEnum(e) => remove(&mut s.enums, |x| x.name == e.name),
-            Op::ReplaceEnum { to, uses, .. } => {
+            SchemaChange::CreateEnum(e) => s.enums.push(e.clone()),
+            SchemaChange::DropEnum(e) => remove(&mut s.enums, |x| x.name == e.name),
+            SchemaChange::ReplaceEnum { to, uses, .. } => {
                 remove(&mut s.enums, |x| x.name == to.name);
                 s.enums.push(to.clone());
                 for u in uses {
@@ -1139,49 +1299,55 @@ mod tests {
                     c.default = u.default_after.clone();
                 }
             }
-            Op::CreateTable(t) => {
+            SchemaChange::CreateTable(t) => {
                 assert!(s.table(&t.name).is_none());
                 s.tables.push(t.clone())
             }
-            Op::DropTable(t) => remove(&mut s.tables, |x| x.name == t.name),
-            Op::AddColumn { table: n, column } => table(s, n).columns.push(column.clone()),
-            Op::DropColumn { table: n, column } => {
+            SchemaChange::DropTable(t) => remove(&mut s.tables, |x| x.name == t.name),
+            SchemaChange::AddColumn { table: n, column } => {
+                table(s, n).columns.push(column.clone())
+            }
+            SchemaChange::DropColumn { table: n, column } => {
                 remove(&mut table(s, n).columns, |c| c.name == column.name)
             }
-            Op::AlterColumn { table: n, to, .. } => {
+            SchemaChange::AlterColumn { table: n, to, .. } => {
                 let t = table(s, n);
                 let c = t.columns.iter_mut().find(|c| c.name == to.name).unwrap();
                 *c = to.clone();
             }
-            Op::AddPrimaryKey { table: n, key } => {
+            SchemaChange::AddPrimaryKey { table: n, key } => {
                 let t = table(s, n);
                 assert!(t.primary_key.is_none());
                 t.primary_key = Some(key.clone());
             }
-            Op::DropPrimaryKey { table: n, .. } => table(s, n).primary_key = None,
-            Op::AddUnique { table: n, unique } => table(s, n).uniques.push(unique.clone()),
-            Op::DropUnique { table: n, unique } => {
+            SchemaChange::DropPrimaryKey { table: n, .. } => table(s, n).primary_key = None,
+            SchemaChange::AddUnique { table: n, unique } => {
+                table(s, n).uniques.push(unique.clone())
+            }
+            SchemaChange::DropUnique { table: n, unique } => {
                 remove(&mut table(s, n).uniques, |u| u.columns == unique.columns)
             }
-            Op::AddCheck { table: n, check } => table(s, n).checks.push(check.clone()),
-            Op::DropCheck { table: n, check } => remove(&mut table(s, n).checks, |c| {
+            SchemaChange::AddCheck { table: n, check } => table(s, n).checks.push(check.clone()),
+            SchemaChange::DropCheck { table: n, check } => remove(&mut table(s, n).checks, |c| {
                 check_key(c, d) == check_key(check, d)
             }),
-            Op::CreateIndex { table: n, index } => table(s, n).indexes.push(index.clone()),
-            Op::DropIndex { table: n, index } => remove(&mut table(s, n).indexes, |i| {
+            SchemaChange::CreateIndex { table: n, index } => {
+                table(s, n).indexes.push(index.clone())
+            }
+            SchemaChange::DropIndex { table: n, index } => remove(&mut table(s, n).indexes, |i| {
                 index_key(i, d) == index_key(index, d)
             }),
-            Op::AddForeignKey { table: n, key } => {
+            SchemaChange::AddForeignKey { table: n, key } => {
                 assert!(s.table(&key.ref_table).is_some(), "{key:?}");
                 table(s, n).foreign_keys.push(key.clone())
             }
-            Op::DropForeignKey { table: n, key } => {
+            SchemaChange::DropForeignKey { table: n, key } => {
                 remove(&mut table(s, n).foreign_keys, |f| fk_key(f) == fk_key(key))
             }
-            Op::RebuildTable { to, .. } => *table(s, &to.name) = to.clone(),
+            SchemaChange::RebuildTable { to, .. } => *table(s, &to.name) = to.clone(),
         }
         // Inline foreign keys only name tables that exist (SQLite excepted).
-        if let Op::CreateTable(t) = op
+        if let SchemaChange::CreateTable(t) = op
             && d != Dialect::Sqlite
         {
             for f in &t.foreign_keys {
@@ -1335,13 +1501,13 @@ mod tests {
                 }
                 proptest::prop_assert!(changes(&state, &from, d).is_empty(), "{d:?} back: {:?}", changes(&state, &from, d));
                 // Rendering never panics and is empty exactly when nothing changes.
-                proptest::prop_assert_eq!(ops.is_empty(), crate::schema::generate(&from, &to, d).is_none());
+                proptest::prop_assert_eq!(ops.is_empty(), crate::generate(&from, &to, d).is_none());
             }
         }
     }
 
-    fn kinds(ops: &[Op]) -> Vec<String> {
-        ops.iter().map(Op::describe).collect()
+    fn kinds(ops: &[SchemaChange]) -> Vec<String> {
+        ops.iter().map(SchemaChange::describe).collect()
     }
 
     #[test]
@@ -1368,12 +1534,12 @@ mod tests {
         assert_eq!(
             diff(&full, &empty, Dialect::Postgres)
                 .iter()
-                .map(Op::describe)
+                .map(SchemaChange::describe)
                 .collect::<Vec<_>>(),
             ["removed table a_orders", "removed table users"]
         );
         // The inverse of the reversed list is the list the other way.
-        let inv: Vec<Op> = ops.iter().rev().map(Op::inverse).collect();
+        let inv: Vec<SchemaChange> = ops.iter().rev().map(SchemaChange::inverse).collect();
         assert_eq!(inv, diff(&full, &empty, Dialect::Postgres));
     }
 
@@ -1433,14 +1599,14 @@ mod tests {
         assert_eq!(ops.len(), 2);
         assert!(matches!(
             &ops[1],
-            Op::RebuildTable {
+            SchemaChange::RebuildTable {
                 referenced: true,
                 ..
             }
         ));
         assert!(matches!(
             &ops[0],
-            Op::RebuildTable {
+            SchemaChange::RebuildTable {
                 referenced: false,
                 ..
             }
@@ -1454,19 +1620,19 @@ mod tests {
         let b = schema(vec![t.clone()]);
         assert!(matches!(
             diff(&a, &b, Dialect::Sqlite)[..],
-            [Op::AddColumn { .. }]
+            [SchemaChange::AddColumn { .. }]
         ));
         t.columns[1].nullable = false;
         let b = schema(vec![t.clone()]);
         assert!(matches!(
             diff(&a, &b, Dialect::Sqlite)[..],
-            [Op::RebuildTable { .. }]
+            [SchemaChange::RebuildTable { .. }]
         ));
         t.columns[1].default = Some("'x'".into());
         let b = schema(vec![t]);
         assert!(matches!(
             diff(&a, &b, Dialect::Sqlite)[..],
-            [Op::AddColumn { .. }]
+            [SchemaChange::AddColumn { .. }]
         ));
     }
 
@@ -1485,7 +1651,7 @@ mod tests {
         b.enums[0].values.push("c".into());
         let ops = diff(&a, &b, Dialect::Postgres);
         assert_eq!(ops.len(), 1, "{ops:?}");
-        let Op::ReplaceEnum { uses, .. } = &ops[0] else {
+        let SchemaChange::ReplaceEnum { uses, .. } = &ops[0] else {
             panic!("{ops:?}")
         };
         assert_eq!(uses[0].column, "s");
