@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use revchain_core::Digest;
 
 use crate::backend::{HeadRow, LogRow, log_disagrees, shorten};
-use crate::error::Error;
+use crate::error::{DriftKind, Error};
 use crate::table::Migrations;
 use crate::tables::Tables;
 
@@ -83,17 +83,11 @@ impl StateCheck {
                 applied: applied.clone(),
                 embedded: embedded.clone(),
             }),
-            problems => {
-                let mut detail = problems
-                    .iter()
-                    .map(Problem::text)
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                if problems.len() > 1 {
-                    detail = format!("{} problems: {detail}", problems.len());
-                }
-                Some(Error::Drift { detail })
-            }
+            problems => Some(Error::Drift {
+                kind: DriftKind::State {
+                    problems: problems.iter().map(Problem::text).collect(),
+                },
+            }),
         }
     }
 }

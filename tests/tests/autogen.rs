@@ -8,10 +8,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use revchain::autogen::Autogen;
-use revchain::core::Dialect;
-use revchain::core::schema::{Schema, changes};
-use revchain::core::writer::{NewRevision, render};
 use revchain::testing::{RoundtripError, roundtrip};
+use revchain_core::Dialect;
+use revchain_core::schema::{Schema, changes};
+use revchain_core::writer::{NewRevision, render};
 use revchain_tests::{Dir, Kind, TestDb, fixture, load, server_url};
 
 /// The URL autogenerate gets for `kind`: the server (SQLite: any `sqlite:` URL).
@@ -88,7 +88,7 @@ fn write_revision(
     dir: &Path,
     id: &str,
     parent: Option<&str>,
-    m: &revchain::core::schema::Migration,
+    m: &revchain_core::schema::Migration,
 ) {
     let text = render(&NewRevision {
         id: id.to_owned(),

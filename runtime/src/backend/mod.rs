@@ -89,6 +89,7 @@ impl Failure {
             line: work.sql_line(),
             direction: work.direction,
             dirty_marked,
+            applied_before: Box::default(),
         })
     }
 }

@@ -22,10 +22,9 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 use super::nontransactional::non_transactional_targets;
 use super::{
     Done, Failure, FirstFailure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked,
-    apply_marked_with, lock_session, log_disagrees, read_head_rows, read_log_rows, sealed::Driver,
-    statements,
+    apply_marked_with, lock_session, read_head_rows, read_log_rows, sealed::Driver, statements,
 };
-use crate::error::{Aftermath, Error, Stage};
+use crate::error::{Aftermath, DriftKind, Error, Stage};
 use crate::tables::{Tables, Work, literal};
 
 const D: Dialect = Dialect::MySql;
@@ -193,7 +192,10 @@ async fn writes_non_transactional(
 fn log_conflict(e: &sqlx::Error, work: &Work<'_>) -> Option<Failure> {
     (error_number(e) == Some(1062)).then(|| {
         Failure::Other(Error::Drift {
-            detail: log_disagrees(work.revision.id(), work.direction == Direction::Upgrade),
+            kind: DriftKind::LogDisagrees {
+                id: work.revision.id().to_owned(),
+                in_log: work.direction == Direction::Upgrade,
+            },
         })
     })
 }

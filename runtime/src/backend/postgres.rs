@@ -53,9 +53,9 @@ use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
     Done, Failure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked, lock_session,
-    log_disagrees, read_head_rows, read_log_rows, sealed::Driver, token,
+    read_head_rows, read_log_rows, sealed::Driver, token,
 };
-use crate::error::{Aftermath, Error, Stage, is_cancelled, is_connection_lost};
+use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connection_lost};
 use crate::tables::{Tables, Work, literal};
 
 const D: Dialect = Dialect::Postgres;
@@ -533,7 +533,10 @@ async fn locate(
                 // The log already has the revision's row that the version table says is
                 // to do: one of the two was edited by hand.
                 return Failure::Other(Error::Drift {
-                    detail: log_disagrees(id, work.direction == Direction::Upgrade),
+                    kind: DriftKind::LogDisagrees {
+                        id: id.to_owned(),
+                        in_log: work.direction == Direction::Upgrade,
+                    },
                 });
             } else {
                 return Failure::db(&format!("recording revision {id}"), &error);

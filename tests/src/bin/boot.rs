@@ -100,10 +100,9 @@ where
             sqlx::raw_sql("SELECT 1").execute(&mut *conn).await
         };
         select.await.map_err(|e| (1, format!("SELECT 1: {e}")))?;
-        Report {
-            up_to_date: true,
-            ..Report::default()
-        }
+        let mut report = Report::default();
+        report.up_to_date = true;
+        report
     } else {
         Migrator::new(migrations)
             .lock_timeout(o.lock_timeout)
