@@ -52,8 +52,7 @@ use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, PgRow, Post
 use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
-    Done, Failure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked, lock_session,
-    read_head_rows, read_log_rows, sealed::Driver, token,
+    Done, Failure, Held, Progress, SessionLocked, apply_marked, lock_session, sealed::Driver, token,
 };
 use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connection_lost};
 use crate::tables::{Tables, Work, literal};
@@ -590,10 +589,6 @@ impl SessionLocked for Postgres {
     async fn lock_holder(conn: &mut PgConnection, tables: &Tables) -> Option<String> {
         holder(conn, lock_key(tables)).await
     }
-
-    async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
-        run(conn, sql).await
-    }
 }
 
 /// Applies the steps, batching consecutive transactional ones.
@@ -695,28 +690,19 @@ async fn in_transaction(conn: &mut PgConnection, statements: &[String]) -> Resul
 impl Driver for Postgres {
     const DIALECT: Dialect = D;
 
-    async fn read_heads(
-        conn: &mut PgConnection,
-        tables: &Tables,
-    ) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
-        read_head_rows(conn, tables.select_heads(D), is_missing_table).await
+    fn is_missing_table(error: &sqlx::Error) -> bool {
+        is_missing_table(error)
     }
 
-    async fn read_log(
-        conn: &mut PgConnection,
-        tables: &Tables,
-    ) -> Result<Vec<LogRow>, sqlx::Error> {
-        read_log_rows(conn, tables.select_log(D), is_missing_table).await
+    async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
+        run(conn, sql).await
     }
 
-    async fn ensure_tables(
+    async fn fetch_all(
         conn: &mut PgConnection,
-        tables: &Tables,
-        _timeout: Duration,
-    ) -> Result<(), Error> {
-        run(conn, tables.create(D).join(";\n"))
-            .await
-            .map_err(|e| Error::db("creating revchain's tables", &e))
+        sql: String,
+    ) -> Result<Vec<Self::Row>, sqlx::Error> {
+        sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(conn).await
     }
 
     async fn lock(

@@ -158,7 +158,8 @@ async fn main_async(o: Options) -> Result<String, (u8, String)> {
                 .map_err(connect_error)?;
             boot::<sqlx::Sqlite>(pool, &SQLITE, &o).await
         }
-        None => Err((2, format!("not a database URL: {}", redact(&o.url)))),
+        // None, or a database this program does not know.
+        _ => Err((2, format!("not a database URL: {}", redact(&o.url)))),
     }
 }
 
