@@ -8,8 +8,8 @@
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 
+use sqlx::Pool;
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection as _, Pool};
 
 use crate::backend::Backend;
 use crate::error::Error;
@@ -19,10 +19,17 @@ use crate::error::Error;
 ///
 /// From a pool, revchain takes a connection for the run and hands it back. On a connection
 /// the caller holds, it runs exactly as on a pool's: it takes the migration lock (and
-/// releases it), and runs each revision in its own transaction with its bookkeeping. A
-/// connection inside a transaction (`&mut *tx`) is refused with [`Error::InTransaction`]:
-/// revchain's per-revision transactions (and MySQL's DDL, which commits implicitly) would
-/// end the caller's.
+/// releases it), and runs each revision in its own transaction with its bookkeeping.
+///
+/// On a connection inside the caller's transaction (`&mut *tx`), PostgreSQL and SQLite run
+/// the whole operation in that transaction, and commit nothing: the migration lock is the
+/// transaction's (PostgreSQL's `pg_advisory_xact_lock`; on SQLite the transaction's write
+/// lock), every revision and its bookkeeping run with no transaction of their own, and the
+/// caller's commit or rollback decides for all of them at once. A `Transactional: false`
+/// revision is refused there ([`Error::Refused`]), and a failed revision leaves
+/// [`Aftermath::InCallersTransaction`](crate::Aftermath::InCallersTransaction): roll back.
+/// MySQL/MariaDB refuse a transaction ([`Error::InTransaction`]): their DDL commits
+/// implicitly.
 ///
 /// ```no_run
 /// # static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
@@ -30,6 +37,12 @@ use crate::error::Error;
 /// use sqlx::Connection as _;
 /// let mut conn = sqlx::PgConnection::connect(url).await?;
 /// MIGRATIONS.run(&mut conn).await?;
+///
+/// // Schema and data changes that commit, or not, together:
+/// let mut tx = conn.begin().await?;
+/// MIGRATIONS.upgrade(&mut *tx, "heads").await?;
+/// sqlx::raw_sql("INSERT INTO settings VALUES ('migrated', 'yes')").execute(&mut *tx).await?;
+/// tx.commit().await?;
 /// # Ok(()) }
 /// ```
 pub trait PoolOrConnection: sealed::Lend {}
@@ -77,14 +90,6 @@ impl<DB: sqlx::Database> DerefMut for Lease<'_, DB> {
     }
 }
 
-/// A caller's connection, refused when it is inside a transaction.
-fn borrowed<DB: Backend>(conn: &mut DB::Connection) -> Result<Lease<'_, DB>, Error> {
-    if conn.is_in_transaction() {
-        return Err(Error::InTransaction);
-    }
-    Ok(Lease::Borrowed(conn))
-}
-
 pub(crate) mod sealed {
     use super::*;
 
@@ -117,7 +122,7 @@ pub(crate) mod sealed {
                 type Database = $db;
 
                 async fn lease(&mut self) -> Result<Lease<'_, $db>, Error> {
-                    borrowed::<$db>(self)
+                    Ok(Lease::Borrowed(&mut **self))
                 }
             }
         };

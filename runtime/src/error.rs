@@ -21,6 +21,11 @@ pub enum Aftermath {
     /// whole batch of revisions before running it, so a syntax error is found before the
     /// revisions ahead of it run; those were then applied): nothing of it ran.
     NeverRan,
+    /// The revision ran inside the caller's transaction (see
+    /// [`PoolOrConnection`](crate::PoolOrConnection)): what the run did, the failed
+    /// revision's earlier statements included, is in that transaction, uncommitted; the
+    /// caller rolls it back.
+    InCallersTransaction,
 }
 
 /// When a revision's statement failed.
@@ -209,13 +214,11 @@ pub enum Error {
         kind: DriftKind,
     },
 
-    /// The connection given is inside a transaction: revchain runs each revision in its own
-    /// transaction with its bookkeeping (and MySQL's DDL commits implicitly), which would
-    /// end the caller's.
+    /// The MySQL/MariaDB connection given is inside a transaction: their DDL commits
+    /// implicitly, which would end the caller's transaction part-way.
     #[error(
-        "the connection is inside a transaction: revchain runs each revision in its own \
-         transaction (and MySQL's DDL commits implicitly), which would end yours; migrate on a \
-         connection outside any transaction; nothing was run"
+        "the connection is inside a transaction, and MySQL/MariaDB commit DDL implicitly, which \
+         would end it part-way: migrate on a connection outside any transaction; nothing was run"
     )]
     InTransaction,
 
@@ -370,12 +373,16 @@ fn aftermath_text(a: Aftermath, id: &str) -> String {
             "part of the revision may have run and cannot be rolled back, so {id} is marked \
              dirty: repair the database by hand, then `revchain stamp` it"
         ),
+        Aftermath::InCallersTransaction => format!(
+            "{id} ran inside your transaction, which holds what this run did before the \
+             failure, uncommitted: roll the transaction back, fix the SQL and run again"
+        ),
     }
 }
 
 fn cancelled_text(a: Aftermath, id: &str) -> String {
     match a {
-        Aftermath::Dirty => aftermath_text(a, id),
+        Aftermath::Dirty | Aftermath::InCallersTransaction => aftermath_text(a, id),
         _ => format!(
             "the revision was rolled back, so the database is as it was before {id}; run again \
              (with a longer timeout, if one expired)"

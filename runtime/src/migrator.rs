@@ -18,9 +18,9 @@ use revchain_core::{Direction, Plan, Target, TargetError};
 use tracing::Instrument;
 
 use crate::backend::sealed::Driver as _;
-use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff};
+use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff, statements};
 use crate::connection::PoolOrConnection;
-use crate::error::{Aftermath, DriftKind, Error, FailedStep, driver_message};
+use crate::error::{Aftermath, DriftKind, Error, FailedStep, Stage, driver_message};
 use crate::report::{CurrentHead, Report, Status, StepReport};
 use crate::state::{StateCheck, check_state};
 use crate::table::{Migrations, Revision};
@@ -167,7 +167,7 @@ impl<'m> Migrator<'m> {
     /// The database's current heads (the version table), ordered as the table is.
     pub async fn current<D: PoolOrConnection>(&self, mut db: D) -> Result<Vec<CurrentHead>, Error> {
         let mut conn = db.lease().await?;
-        let rows = D::Database::read_heads(&mut conn, &self.tables)
+        let rows = read_heads::<D::Database>(&mut conn, &self.tables)
             .await
             .map_err(|e| Error::db("reading the version table", &e))?
             .unwrap_or_default();
@@ -179,11 +179,11 @@ impl<'m> Migrator<'m> {
     /// (the same state check: see [`Status::state`]).
     pub async fn status<D: PoolOrConnection>(&self, mut db: D) -> Result<Status, Error> {
         let mut conn = db.lease().await?;
-        let rows = D::Database::read_heads(&mut conn, &self.tables)
+        let rows = read_heads::<D::Database>(&mut conn, &self.tables)
             .await
             .map_err(|e| Error::db("reading the version table", &e))?
             .unwrap_or_default();
-        let log = D::Database::read_log(&mut conn, &self.tables)
+        let log = read_log::<D::Database>(&mut conn, &self.tables)
             .await
             .map_err(|e| Error::db("reading the log table", &e))?;
         let check = check_state(self.migrations, &self.tables, &rows, &log);
@@ -270,6 +270,11 @@ impl<'m> Migrator<'m> {
         if boot && let Some(report) = self.boot_check::<D::Database>(&mut conn).await {
             return Ok(report);
         }
+        if sqlx::Connection::is_in_transaction(&*conn) {
+            return self
+                .migrate_in_transaction::<D::Database>(&mut conn, &request, boot)
+                .await;
+        }
         let done = |rows: &[HeadRow]| self.at_embedded_heads(rows);
         let lock = D::Database::lock(
             &mut conn,
@@ -301,7 +306,7 @@ impl<'m> Migrator<'m> {
 
     /// The boot path's one read: the report when the version rows are the embedded heads.
     async fn boot_check<DB: Backend>(&self, conn: &mut DB::Connection) -> Option<Report> {
-        let rows = DB::read_heads(conn, &self.tables).await.ok()??;
+        let rows = read_heads::<DB>(conn, &self.tables).await.ok()??;
         if !self.at_embedded_heads(&rows) {
             return None;
         }
@@ -324,7 +329,9 @@ impl<'m> Migrator<'m> {
         } = request
         {
             // The repair: it must work whatever the tables hold, so it reads nothing.
-            return self.stamp_locked::<DB>(conn, targets, true, &[], &[]).await;
+            return self
+                .stamp_locked::<DB>(conn, targets, true, &[], &[], false)
+                .await;
         }
         let mut attempts = Attempts::default();
         while attempts.races < RACE_RETRIES {
@@ -343,7 +350,7 @@ impl<'m> Migrator<'m> {
             let plan = match request {
                 Request::Stamp { targets, .. } => {
                     return self
-                        .stamp_locked::<DB>(conn, targets, false, &check.current, &log)
+                        .stamp_locked::<DB>(conn, targets, false, &check.current, &log, false)
                         .await;
                 }
                 Request::Upgrade(target) | Request::Downgrade(target) => {
@@ -367,6 +374,143 @@ impl<'m> Migrator<'m> {
         Err(Error::Drift {
             kind: DriftKind::KeptRacing,
         })
+    }
+
+    /// A run inside the caller's transaction (see [`PoolOrConnection`]): the lock is the
+    /// transaction's, every revision and its bookkeeping run in it with no transaction of
+    /// their own, and nothing is committed. Refused on MySQL/MariaDB, whose DDL commits.
+    async fn migrate_in_transaction<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        request: &Request,
+        boot: bool,
+    ) -> Result<Report, Error> {
+        if !DB::TRANSACTIONAL_DDL {
+            return Err(Error::InTransaction);
+        }
+        self.lock_in_transaction::<DB>(conn).await?;
+        DB::execute(conn, self.tables.create(DB::DIALECT).join(";\n"))
+            .await
+            .map_err(|e| Error::db("creating revchain's tables", &e))?;
+        if let Request::Stamp {
+            targets,
+            purge: true,
+        } = request
+        {
+            return self
+                .stamp_locked::<DB>(conn, targets, true, &[], &[], true)
+                .await;
+        }
+        let (rows, log) = self.read_state::<DB>(conn).await?;
+        let check = check_state(self.migrations, &self.tables, &rows, &log);
+        if let Some(tolerated) = self.refuse_state(&check, &rows, &log, request, boot)? {
+            return Ok(tolerated);
+        }
+        let plan = match request {
+            Request::Stamp { targets, .. } => {
+                return self
+                    .stamp_locked::<DB>(conn, targets, false, &check.current, &log, true)
+                    .await;
+            }
+            Request::Upgrade(target) | Request::Downgrade(target) => {
+                self.plan::<DB>(request, target, &check.current)?
+            }
+        };
+        if plan.is_empty() {
+            return Ok(self.nothing_to_do(&plan));
+        }
+        self.refuse_non_transactional(&plan)?;
+        let (report, result) = self.apply_in_transaction::<DB>(conn, &plan).await;
+        match result {
+            Ok(()) => Ok(report),
+            Err(failure) => {
+                let mut error = self.failure_error(failure, &plan);
+                error.set_applied_before(report);
+                Err(error)
+            }
+        }
+    }
+
+    /// Takes the migration lock for the rest of the caller's transaction, waiting at most
+    /// the lock timeout.
+    async fn lock_in_transaction<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+    ) -> Result<(), Error> {
+        let mut wait = WaitLog::new();
+        let mut attempt = 0;
+        while !DB::try_lock_in_transaction(conn, &self.tables)
+            .await
+            .map_err(|e| Error::db("taking the migration lock", &e))?
+        {
+            if wait.elapsed() >= self.lock_timeout {
+                return Err(Error::LockTimeout {
+                    waited: wait.elapsed(),
+                    holder: None,
+                });
+            }
+            if wait.due() {
+                wait.log(None);
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+        }
+        Ok(())
+    }
+
+    /// Refuses a plan with a `Transactional: false` revision: it cannot run inside the
+    /// caller's transaction.
+    fn refuse_non_transactional(&self, plan: &Plan) -> Result<(), Error> {
+        let works = self.works(plan);
+        let Some(work) = works.iter().find(|w| !w.revision.is_transactional()) else {
+            return Ok(());
+        };
+        Err(Error::Refused {
+            id: work.revision.id().to_owned(),
+            path: work.revision.path().to_owned(),
+            line: work.sql_line(),
+            direction: work.direction,
+            reason: "it is `Transactional: false`, so it cannot run inside the caller's \
+                     transaction; run it on a connection outside any transaction"
+                .to_owned(),
+        })
+    }
+
+    /// Applies a plan inside the caller's transaction: each revision's statements, then its
+    /// bookkeeping, with no transaction of their own. The report of the steps done, and how
+    /// it ended.
+    async fn apply_in_transaction<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        plan: &Plan,
+    ) -> (Report, Result<(), Failure>) {
+        let mut report = Report {
+            direction: Some(plan.direction),
+            heads_before: self.ids(&plan.heads_before),
+            ..Report::default()
+        };
+        for (index, work) in self.works(plan).iter().enumerate() {
+            let started = Instant::now();
+            if let Err(failure) = run_in_transaction::<DB>(conn, &self.tables, work, index).await {
+                return (report, Err(failure));
+            }
+            let took = started.elapsed();
+            tracing::info!(
+                target: "revchain",
+                revision = work.revision.id(),
+                "{} {} ({}) in {took:.1?}, in the caller's transaction",
+                match plan.direction { Direction::Upgrade => "applied", Direction::Downgrade => "reverted" },
+                work.revision.id(),
+                work.revision.message()
+            );
+            report.steps.push(StepReport {
+                id: work.revision.id().to_owned(),
+                message: work.revision.message().to_owned(),
+                duration: took,
+            });
+        }
+        report.heads_after = self.ids(&plan.heads_after);
+        (report, Ok(()))
     }
 
     /// Waits for a dirty mark that another process may be running right now (see
@@ -593,6 +737,16 @@ impl<'m> Migrator<'m> {
         Ok(heads)
     }
 
+    /// The statements that empty the version table and delete the log rows of `gone`.
+    fn unrecord(&self, d: revchain_core::Dialect, gone: Vec<&str>) -> Vec<String> {
+        let t = &self.tables;
+        let mut statements = vec![format!("DELETE FROM {}", t.version.quoted(d))];
+        for chunk in gone.chunks(500) {
+            statements.extend(t.delete_log(d, chunk));
+        }
+        statements
+    }
+
     async fn stamp_locked<DB: Backend>(
         &self,
         conn: &mut DB::Connection,
@@ -601,6 +755,7 @@ impl<'m> Migrator<'m> {
         current: &[usize],
         // The dirty log rows (a stamp re-records them).
         dirty_rows: &[LogRow],
+        in_callers_transaction: bool,
     ) -> Result<Report, Error> {
         let graph = self.migrations.graph();
         let start: Vec<usize> = if purge { Vec::new() } else { current.to_vec() };
@@ -622,26 +777,16 @@ impl<'m> Migrator<'m> {
             .rev()
             .filter(|&i| before[i] && !after[i])
             .collect();
-        let mut statements = Vec::new();
-        if purge {
-            statements.extend(t.purge(d));
+        let mut statements = if purge {
+            t.purge(d)
         } else {
-            statements.push(format!("DELETE FROM {}", t.version.quoted(d)));
-            let mut gone: Vec<&str> = added
+            let gone = added.iter().chain(&removed).map(|&i| revs[i].id());
+            let dirty_gone = dirty
                 .iter()
-                .chain(&removed)
-                .map(|&i| revs[i].id())
-                .collect();
-            gone.extend(
-                dirty
-                    .iter()
-                    .copied()
-                    .filter(|id| graph.find(id).is_none_or(|i| !after[i])),
-            );
-            for chunk in gone.chunks(500) {
-                statements.extend(t.delete_log(d, chunk));
-            }
-        }
+                .copied()
+                .filter(|id| graph.find(id).is_none_or(|i| !after[i]));
+            self.unrecord(d, gone.chain(dirty_gone).collect())
+        };
         let head_rows: Vec<(&str, revchain_core::Digest)> = heads
             .iter()
             .map(|&h| (revs[h].id(), revs[h].chain_digest()))
@@ -655,9 +800,12 @@ impl<'m> Migrator<'m> {
         for &i in &to_log {
             statements.push(t.insert_log(d, revs[i], "0", false, true));
         }
-        DB::exec_in_transaction(conn, &statements)
-            .await
-            .map_err(|e| Error::db("writing the stamp", &e))?;
+        let written = if in_callers_transaction {
+            DB::execute(conn, statements.join(";\n")).await
+        } else {
+            DB::exec_in_transaction(conn, &statements).await
+        };
+        written.map_err(|e| Error::db("writing the stamp", &e))?;
         let report = Report {
             stamped: to_log.iter().map(|&i| revs[i].id().to_owned()).collect(),
             unstamped: removed.iter().map(|&i| revs[i].id().to_owned()).collect(),
@@ -791,6 +939,64 @@ impl<'m> Migrator<'m> {
             Failure::Other(e) => e,
         }
     }
+}
+
+/// The version rows, as [`Driver::read_heads`](crate::backend::sealed::Driver::read_heads);
+/// inside the caller's transaction, in a savepoint rolled back afterwards, so that a table
+/// not created yet does not abort that transaction (PostgreSQL).
+async fn read_heads<DB: Backend>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
+    use sqlx::Connection as _;
+    if !conn.is_in_transaction() {
+        return DB::read_heads(conn, tables).await;
+    }
+    let mut savepoint = conn.begin().await?;
+    let rows = DB::read_heads(&mut savepoint, tables).await;
+    savepoint.rollback().await?;
+    rows
+}
+
+/// The log rows, as [`read_heads`] reads the version rows.
+async fn read_log<DB: Backend>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+) -> Result<Vec<LogRow>, sqlx::Error> {
+    use sqlx::Connection as _;
+    if !conn.is_in_transaction() {
+        return DB::read_log(conn, tables).await;
+    }
+    let mut savepoint = conn.begin().await?;
+    let log = DB::read_log(&mut savepoint, tables).await;
+    savepoint.rollback().await?;
+    log
+}
+
+/// Runs `work` (step `index`) and its bookkeeping in the caller's transaction.
+async fn run_in_transaction<DB: Backend>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+    work: &Work<'_>,
+    index: usize,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    for (sql, line) in statements(work.sql(), DB::DIALECT, work.sql_line()) {
+        DB::execute(conn, sql)
+            .await
+            .map_err(|error| Failure::Step {
+                index,
+                line,
+                error,
+                aftermath: Aftermath::InCallersTransaction,
+                stage: Stage::Statement,
+            })?;
+    }
+    let millis = started.elapsed().as_millis().to_string();
+    let bookkeeping = tables.step_bookkeeping(DB::DIALECT, work, &millis);
+    DB::execute(conn, bookkeeping.join(";\n"))
+        .await
+        .map_err(|e| Failure::db(&format!("recording revision {}", work.revision.id()), &e))
 }
 
 /// Awaits `fut` (a backend applying `total` steps), logging every five seconds how many

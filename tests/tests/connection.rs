@@ -1,13 +1,14 @@
 //! Migrating through a connection the caller holds (`&mut PgConnection`, …), as sqlx's
 //! `Migrator::run_direct` does, on each database: the same runs as on a pool, the lock
-//! released and no transaction left open afterwards; a connection inside a transaction is
-//! refused before anything runs. And what a failed step's error carries: the driver's
+//! released and no transaction left open afterwards. Inside the caller's transaction on
+//! PostgreSQL and SQLite, where the caller's commit or rollback decides; refused on
+//! MariaDB, whose DDL commits. And what a failed step's error carries: the driver's
 //! error as its `source()` (with its SQLSTATE) and the report of what ran before it.
 
 use std::error::Error as _;
 use std::time::Duration;
 
-use revchain::{Error, Migrator, PoolOrConnection};
+use revchain::{Aftermath, Error, Migrator, PoolOrConnection};
 use revchain_tests::scenarios::duplicate_key_history;
 use revchain_tests::{Db, Dir, Kind, TestDb, exec, heads, table_exists};
 use sqlx::{Connection, MySql, Pool, Postgres, Sqlite};
@@ -104,13 +105,98 @@ where
     conn.close().await.unwrap();
 }
 
-/// A connection inside a transaction is refused, and nothing is written.
-async fn refuses_a_transaction<DB: Db>()
+/// Inside the caller's transaction (PostgreSQL, SQLite): everything runs in it, and its
+/// rollback or commit decides for all of it; a failed revision leaves the transaction to
+/// roll back; a `Transactional: false` revision is refused.
+async fn runs_inside_a_transaction<DB: Db>()
 where
     for<'c> &'c mut DB::Connection: PoolOrConnection,
 {
     let db = TestDb::new(DB::KIND).await;
+    let pool: Pool<DB> = db.pool().await;
     let mut conn = DB::Connection::connect(&db.url).await.unwrap();
+    let dir = Dir::new();
+    dir.creates_table("a1", "", "w")
+        .creates_table("b2", "a1", "x");
+    let m = dir.load();
+
+    // Rolled back: nothing stays, revchain's tables included.
+    let mut tx = conn.begin().await.unwrap();
+    let report = m.run(&mut *tx).await.unwrap();
+    let steps: Vec<&str> = report.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(steps, ["a1", "b2"]);
+    assert_eq!(report.heads_after, ["b2"]);
+    assert_eq!(m.status(&mut *tx).await.unwrap().heads, ["b2"]);
+    if DB::KIND == Kind::Postgres {
+        // The transaction holds the migration lock until it ends.
+        let err = Migrator::new(&m)
+            .lock_timeout(Duration::from_millis(300))
+            .run(&pool)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::LockTimeout { .. }), "{err:?}");
+    }
+    tx.rollback().await.unwrap();
+    assert!(!table_exists(&pool, "revchain_version").await);
+    assert!(!table_exists(&pool, "w").await);
+
+    // Committed: all of it stays.
+    let mut tx = conn.begin().await.unwrap();
+    m.upgrade(&mut *tx, "heads").await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(heads(&m, &pool).await, ["b2"]);
+    assert!(table_exists(&pool, "x").await);
+
+    // A failed revision: the caller rolls back, and the database is as it was.
+    dir.rev(
+        "c3",
+        "b2",
+        "",
+        "CREATE TABLE y (id INT);\nINSERT INTO nope VALUES (1);",
+        None,
+    );
+    let m = dir.load();
+    let mut tx = conn.begin().await.unwrap();
+    let err = m.run(&mut *tx).await.unwrap_err();
+    let Error::Statement { step, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(step.id, "c3");
+    assert_eq!(step.aftermath, Aftermath::InCallersTransaction);
+    assert!(step.applied_before.steps.is_empty(), "{err}");
+    assert!(
+        err.to_string().contains("roll the transaction back"),
+        "{err}"
+    );
+    tx.rollback().await.unwrap();
+    assert_eq!(heads(&m, &pool).await, ["b2"]);
+    assert!(!table_exists(&pool, "y").await);
+
+    // A revision that must run outside a transaction is refused inside one.
+    dir.rev(
+        "c3",
+        "b2",
+        "-- Transactional: false",
+        "CREATE TABLE y (id INT);",
+        None,
+    );
+    let m = dir.load();
+    let mut tx = conn.begin().await.unwrap();
+    let err = m.run(&mut *tx).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused { id, .. } if id == "c3"),
+        "{err:?}"
+    );
+    tx.rollback().await.unwrap();
+    assert!(!table_exists(&pool, "y").await);
+}
+
+/// MySQL/MariaDB refuse a connection inside a transaction (their DDL commits implicitly),
+/// and nothing is written.
+#[tokio::test]
+async fn mysql_refuses_a_transaction() {
+    let db = TestDb::new(Kind::MySql).await;
+    let mut conn = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
     let dir = Dir::new();
     dir.creates_table("a1", "", "w");
     let m = dir.load();
@@ -122,7 +208,7 @@ where
         "{err}"
     );
     tx.rollback().await.unwrap();
-    let pool: Pool<DB> = db.pool().await;
+    let pool: Pool<MySql> = db.pool().await;
     assert!(!table_exists(&pool, "revchain_version").await);
     assert!(!table_exists(&pool, "w").await);
 }
@@ -143,16 +229,11 @@ async fn mysql_runs_on_a_connection() {
 }
 
 #[tokio::test]
-async fn postgres_refuses_a_transaction() {
-    refuses_a_transaction::<Postgres>().await;
+async fn postgres_runs_inside_a_transaction() {
+    runs_inside_a_transaction::<Postgres>().await;
 }
 
 #[tokio::test]
-async fn sqlite_refuses_a_transaction() {
-    refuses_a_transaction::<Sqlite>().await;
-}
-
-#[tokio::test]
-async fn mysql_refuses_a_transaction() {
-    refuses_a_transaction::<MySql>().await;
+async fn sqlite_runs_inside_a_transaction() {
+    runs_inside_a_transaction::<Sqlite>().await;
 }

@@ -313,6 +313,21 @@ pub(crate) mod sealed {
         /// process is running at this moment, so the engine waits before refusing it.
         const SESSION_LOCK: bool = true;
 
+        /// Whether DDL takes part in transactions. Not on MySQL/MariaDB, whose DDL commits
+        /// implicitly: there revchain refuses to run inside a caller's transaction.
+        const TRANSACTIONAL_DDL: bool = true;
+
+        /// Tries once, without waiting, to take the migration lock for the rest of the
+        /// caller's transaction that the connection is in (released when it ends): whether
+        /// it was taken. SQLite has nothing to take: the transaction's first write takes the
+        /// database's write lock.
+        fn try_lock_in_transaction<'a>(
+            _conn: &'a mut Self::Connection,
+            _tables: &'a Tables,
+        ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'a {
+            std::future::ready(Ok(true))
+        }
+
         /// Whether a driver error says that the queried table (or database) does not
         /// exist.
         fn is_missing_table(error: &sqlx::Error) -> bool;

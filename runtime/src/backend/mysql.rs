@@ -280,6 +280,7 @@ impl SessionLocked for MySql {
 
 impl Driver for MySql {
     const DIALECT: Dialect = D;
+    const TRANSACTIONAL_DDL: bool = false;
 
     fn is_missing_table(error: &sqlx::Error) -> bool {
         is_missing_table(error)

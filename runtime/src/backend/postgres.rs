@@ -690,6 +690,20 @@ async fn in_transaction(conn: &mut PgConnection, statements: &[String]) -> Resul
 impl Driver for Postgres {
     const DIALECT: Dialect = D;
 
+    async fn try_lock_in_transaction(
+        conn: &mut PgConnection,
+        tables: &Tables,
+    ) -> Result<bool, sqlx::Error> {
+        let sql = format!(
+            "SELECT pg_try_advisory_xact_lock({})",
+            key_value(lock_key(tables))
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .fetch_one(conn)
+            .await?
+            .try_get(0)
+    }
+
     fn is_missing_table(error: &sqlx::Error) -> bool {
         is_missing_table(error)
     }
