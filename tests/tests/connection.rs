@@ -147,6 +147,17 @@ where
     assert_eq!(heads(&m, &pool).await, ["b2"]);
     assert!(table_exists(&pool, "x").await);
 
+    // A stamp and a downgrade, rolled back: the committed state stays.
+    let mut tx = conn.begin().await.unwrap();
+    let stamped = m.stamp(&mut *tx, &["a1"], false).await.unwrap();
+    assert_eq!(stamped.unstamped, ["b2"]);
+    m.stamp(&mut *tx, &["heads"], false).await.unwrap();
+    m.downgrade(&mut *tx, "base").await.unwrap();
+    assert!(m.current(&mut *tx).await.unwrap().is_empty());
+    tx.rollback().await.unwrap();
+    assert_eq!(heads(&m, &pool).await, ["b2"]);
+    assert!(table_exists(&pool, "x").await);
+
     // A failed revision: the caller rolls back, and the database is as it was.
     dir.rev(
         "c3",
