@@ -77,10 +77,14 @@ pub use revchain_macros::migrations;
 pub use table::{Migrations, Revision};
 pub use tables::{InvalidTableName, TableName};
 
-/// The schema model that [`autogen`] compares and generates revisions from.
+/// The schema model that [`autogen`] reads from a database and compares
+/// ([`autogen::Comparison`]), and the revision it generates from a difference.
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub mod schema {
-    pub use revchain_core::schema::*;
+    pub use revchain_core::schema::{
+        Action, Check, Column, EnumType, ForeignKey, Index, Migration, PrimaryKey, Schema, Script,
+        Table, Unique,
+    };
 }
 
 /// Support for the code that `migrations!` generates. Not public API: the macro crate is
