@@ -291,7 +291,7 @@ impl StateCheck {
 
 /// The text of a refusal for several findings: each of them, counted when there are more
 /// than one.
-pub fn describe_findings(findings: &[Finding]) -> String {
+pub fn describe_findings<T: std::fmt::Display>(findings: &[T]) -> String {
     let text = join(findings, "; ");
     if findings.len() > 1 {
         format!("{} problems: {text}", findings.len())

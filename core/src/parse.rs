@@ -769,7 +769,10 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
 
     for section in upgrade.iter().chain(&downgrade) {
         for (line, shown) in copy_through_stdio(&section.sql) {
-            b.error(section.line + line - 1, ParseErrorKind::CopyFromStdin(shown));
+            b.error(
+                section.line + line - 1,
+                ParseErrorKind::CopyFromStdin(shown),
+            );
         }
     }
 

@@ -63,28 +63,29 @@ pub async fn connect(url: &str) -> Result<Db, String> {
         )
     };
     revchain::url::check(url).map_err(|e| e.to_string())?;
-    let kind = DatabaseKind::of(url).ok_or_else(|| {
-        format!(
-            "`{}` is not a database URL this app can use: use postgres://…, mysql://… (or \
-             mariadb://…) or sqlite://…",
-            redact(url)
-        )
-    })?;
-    Ok(match kind {
-        DatabaseKind::Postgres => {
+    Ok(match DatabaseKind::of(url) {
+        Some(DatabaseKind::Postgres) => {
             let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(fail)?;
             Db::Postgres(open(opts).await.map_err(fail)?)
         }
-        DatabaseKind::MySql => {
+        Some(DatabaseKind::MySql) => {
             let opts = sqlx::mysql::MySqlConnectOptions::from_str(url).map_err(fail)?;
             Db::MySql(open(opts).await.map_err(fail)?)
         }
-        DatabaseKind::Sqlite => {
+        Some(DatabaseKind::Sqlite) => {
             let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
                 .map_err(fail)?
                 .create_if_missing(true)
                 .foreign_keys(true);
             Db::Sqlite(open(opts).await.map_err(fail)?)
+        }
+        // None, or a database a later revchain knows and this app does not.
+        _ => {
+            return Err(format!(
+                "`{}` is not a database URL this app can use: use postgres://…, mysql://… (or \
+                 mariadb://…) or sqlite://…",
+                redact(url)
+            ));
         }
     })
 }

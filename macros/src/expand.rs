@@ -2,17 +2,17 @@
 //!
 //! ```text
 //! {
-//!     static __REVCHAIN_REVISIONS: [::revchain::__private::Revision; N] = [
-//!         ::revchain::__private::Revision { __parts: ::revchain::__private::RevisionParts {
-//!             id: ::revchain::__private::Cow::Borrowed("3f2a9c01b7de"),
-//!             upgrade_sql: ::revchain::__private::Cow::Borrowed("CREATE TABLE ..."),
-//!             checksum: ::revchain::__private::Digest(*b"..."),
+//!     static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; N] = [
+//!         ::revchain::__private::v1::Revision { __parts: ::revchain::__private::v1::RevisionParts {
+//!             id: ::revchain::__private::v1::Cow::Borrowed("3f2a9c01b7de"),
+//!             upgrade_sql: ::revchain::__private::v1::Cow::Borrowed("CREATE TABLE ..."),
+//!             checksum: ::revchain::__private::v1::Digest(*b"..."),
 //!             ...
 //!         } },
 //!     ];
 //!     // Ties every file into the build: editing or deleting one recompiles the crate.
 //!     const _: &[&[u8]] = &[::core::include_bytes!("/abs/migrations/x.sql"), ...];
-//!     ::revchain::__private::Migrations::__from_static(&__REVCHAIN_REVISIONS, &[heads], "migrations", source_dir, false)
+//!     ::revchain::__private::v1::Migrations::__from_static(&__REVCHAIN_REVISIONS, &[heads], "migrations", source_dir, false)
 //! }
 //! ```
 //!
@@ -32,7 +32,7 @@ use revchain_core::Digest;
 use crate::validate::Validated;
 
 /// The path of the support module, written in front of every name the table uses.
-const P: &str = "::revchain::__private::";
+const P: &str = "::revchain::__private::v1::";
 
 /// The expression for a validated directory.
 ///
@@ -103,9 +103,9 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     let source_dir = Literal::string(&v.abs_dir);
     quote! {
         {
-            static __REVCHAIN_REVISIONS: [::revchain::__private::Revision; #count] = [#revisions];
+            static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
             #ties
-            ::revchain::__private::Migrations::__from_static(
+            ::revchain::__private::v1::Migrations::__from_static(
                 &__REVCHAIN_REVISIONS,
                 #heads,
                 #dir,
@@ -135,7 +135,7 @@ pub(crate) fn expand_errors(
     quote! {
         {
             #errors
-            ::revchain::__private::Migrations::__from_static(
+            ::revchain::__private::v1::Migrations::__from_static(
                 &[],
                 &[],
                 #dir,

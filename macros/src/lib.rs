@@ -190,7 +190,7 @@ mod tests {
         std::fs::create_dir(tmp.path().join("migrations")).unwrap();
         let out = expand(quote!("migrations/"), tmp.path());
         assert!(
-            out.contains("[:: revchain :: __private :: Revision ; 0usize] = []"),
+            out.contains("[:: revchain :: __private :: v1 :: Revision ; 0usize] = []"),
             "{out}"
         );
         assert!(out.contains("\"migrations\""), "{out}");

@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use revchain_core::{Direction, TargetError};
 
+use crate::report::Report;
 use crate::tables::InvalidTableName;
 
 /// What a failed revision left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Aftermath {
     /// The revision's transaction was rolled back: the database is as it was before it.
     RolledBack,
@@ -19,6 +21,11 @@ pub enum Aftermath {
     /// whole batch of revisions before running it, so a syntax error is found before the
     /// revisions ahead of it run; those were then applied): nothing of it ran.
     NeverRan,
+    /// The revision ran inside the caller's transaction (see
+    /// [`PoolOrConnection`](crate::PoolOrConnection)): what the run did, the failed
+    /// revision's earlier statements included, is in that transaction, uncommitted; the
+    /// caller rolls it back.
+    InCallersTransaction,
 }
 
 /// When a revision's statement failed.
@@ -67,98 +74,61 @@ pub enum Error {
         reason: String,
     },
 
-    /// A statement of a revision failed.
-    #[error("{path}:{line}: {direction} of revision {id} failed: {message}{}; {}",
-        .code.as_ref().map(|c| format!(" (error code {c})")).unwrap_or_default(),
-        aftermath_text(*.aftermath, .id))]
+    /// A statement of a revision failed. [`source`](std::error::Error::source) is the
+    /// driver's error (`sqlx::Error`), with the database's SQLSTATE.
+    #[error("{}: {} of revision {} failed: {}{}; {}",
+        .step.location(), .step.direction, .step.id, .step.message, code_text(&.step.code),
+        aftermath_text(.step.aftermath, &.step.id))]
     Statement {
-        /// The revision.
-        id: String,
-        /// Its file.
-        path: String,
-        /// The file line of the failed statement.
-        line: usize,
-        /// Upgrade or downgrade.
-        direction: Direction,
-        /// The database's message.
-        message: String,
-        /// The database's error code, when it gives one.
-        code: Option<String>,
-        /// What the failure left behind.
-        aftermath: Aftermath,
+        /// The revision, the statement and what the failure left behind.
+        step: Box<FailedStep>,
+        /// The driver's error.
+        source: sqlx::Error,
     },
 
     /// The connection broke during a revision: the server ended the session
-    /// (`pg_terminate_backend`, `KILL`, a restart) or the network failed.
-    #[error("{path}:{line}: the connection to the database was lost during the {direction} of \
-        revision {id}: {message}{}; {}",
-        .code.as_ref().map(|c| format!(" (error code {c})")).unwrap_or_default(),
-        lost_text(*.aftermath, .id))]
+    /// (`pg_terminate_backend`, `KILL`, a restart) or the network failed. The step's line
+    /// is that of the statement that was running, or where the revision's SQL starts when
+    /// that is not known.
+    #[error("{}: the connection to the database was lost during the {} of revision {}: {}{}; {}",
+        .step.location(), .step.direction, .step.id, .step.message, code_text(&.step.code),
+        lost_text(.step.aftermath, &.step.id))]
     ConnectionLost {
-        /// The revision.
-        id: String,
-        /// Its file.
-        path: String,
-        /// The file line of the statement that was running, or where the revision's SQL
-        /// starts when that is not known.
-        line: usize,
-        /// Upgrade or downgrade.
-        direction: Direction,
-        /// The driver's or the database's message.
-        message: String,
-        /// The database's error code, when it gives one.
-        code: Option<String>,
-        /// What the failure left behind.
-        aftermath: Aftermath,
+        /// The revision, the statement and what the failure left behind.
+        step: Box<FailedStep>,
+        /// The driver's error.
+        source: sqlx::Error,
     },
 
     /// A revision was cancelled while it ran: by an operator (`pg_cancel_backend`,
     /// `KILL QUERY`) or by a timeout (`statement_timeout`, `max_statement_time`). Its SQL
     /// is not at fault.
-    #[error("{path}:{line}: the {direction} of revision {id} was cancelled: {message}{}: an \
-        operator cancelled it (pg_cancel_backend, KILL QUERY) or a statement timeout expired; \
-        this is not an error in the SQL; {}",
-        .code.as_ref().map(|c| format!(" (error code {c})")).unwrap_or_default(),
-        cancelled_text(*.aftermath, .id))]
+    #[error("{}: the {} of revision {} was cancelled: {}{}: an operator cancelled it \
+        (pg_cancel_backend, KILL QUERY) or a statement timeout expired; this is not an error in \
+        the SQL; {}",
+        .step.location(), .step.direction, .step.id, .step.message, code_text(&.step.code),
+        cancelled_text(.step.aftermath, &.step.id))]
     Cancelled {
-        /// The revision.
-        id: String,
-        /// Its file.
-        path: String,
-        /// The file line of the statement that was running.
-        line: usize,
-        /// Upgrade or downgrade.
-        direction: Direction,
-        /// The database's message.
-        message: String,
-        /// The database's error code.
-        code: Option<String>,
-        /// What the cancellation left behind.
-        aftermath: Aftermath,
+        /// The revision, the statement and what the cancellation left behind.
+        step: Box<FailedStep>,
+        /// The driver's error.
+        source: sqlx::Error,
     },
 
     /// Every statement of a revision ran, but its `COMMIT` failed: a deferred constraint
     /// (`DEFERRABLE INITIALLY DEFERRED`, SQLite's `PRAGMA defer_foreign_keys`) is checked
-    /// only then. The revision was rolled back.
-    #[error("{path}:{line}: the {direction} of revision {id} failed at COMMIT: {message}{}; a \
-        deferred constraint is checked only when the revision's transaction commits, after all \
-        of its statements ran; {}",
-        .code.as_ref().map(|c| format!(" (error code {c})")).unwrap_or_default(),
-        aftermath_text(Aftermath::RolledBack, .id))]
+    /// only then. The revision was rolled back ([`Aftermath::RolledBack`]); the step's line
+    /// is the first line of the revision's section (the constraint belongs to no single
+    /// statement).
+    #[error("{}: the {} of revision {} failed at COMMIT: {}{}; a deferred constraint is checked \
+        only when the revision's transaction commits, after all of its statements ran; {}",
+        .step.location(), .step.direction, .step.id, .step.message, code_text(&.step.code),
+        aftermath_text(Aftermath::RolledBack, &.step.id))]
     CommitFailed {
-        /// The revision.
-        id: String,
-        /// Its file.
-        path: String,
-        /// The first line of the revision's section (the constraint belongs to no single
-        /// statement).
-        line: usize,
-        /// Upgrade or downgrade.
-        direction: Direction,
-        /// The database's message.
-        message: String,
-        /// The database's error code.
-        code: Option<String>,
+        /// The revision and the database's message.
+        step: Box<FailedStep>,
+        /// The driver's error.
+        source: sqlx::Error,
     },
 
     /// A transactional revision ended its own transaction (`COMMIT`, `ROLLBACK`, `END`,
@@ -182,6 +152,8 @@ pub enum Error {
         direction: Direction,
         /// Whether the revision could be marked dirty.
         dirty_marked: bool,
+        /// What this run applied before the revision.
+        applied_before: Box<Report>,
     },
 
     /// A previous run died in the middle of a revision that could not be rolled back.
@@ -236,11 +208,19 @@ pub enum Error {
     },
 
     /// The applied history differs from the binary's in some other way.
-    #[error("the database's history differs from this binary's: {detail}; nothing was run")]
+    #[error("the database's history differs from this binary's: {kind}; nothing was run")]
     Drift {
-        /// What differs, naming the first revision concerned.
-        detail: String,
+        /// What differs.
+        kind: DriftKind,
     },
+
+    /// The MySQL/MariaDB connection given is inside a transaction: their DDL commits
+    /// implicitly, which would end the caller's transaction part-way.
+    #[error(
+        "the connection is inside a transaction, and MySQL/MariaDB commit DDL implicitly, which \
+         would end it part-way: migrate on a connection outside any transaction; nothing was run"
+    )]
+    InTransaction,
 
     /// The lock could not be taken in time.
     #[error(
@@ -275,6 +255,102 @@ pub enum Error {
     UnsupportedUrl(String, String),
 }
 
+/// A revision whose statement failed: what [`Error::Statement`], [`Error::ConnectionLost`],
+/// [`Error::Cancelled`] and [`Error::CommitFailed`] hold, with what the run applied before
+/// it.
+///
+/// ```no_run
+/// # static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+/// # async fn boot(pool: sqlx::PgPool) {
+/// match MIGRATIONS.run(&pool).await {
+///     Err(revchain::Error::Statement { step, source }) => {
+///         eprintln!("{}:{} failed ({source})", step.path, step.line);
+///         eprintln!("applied before it: {:?}", step.applied_before.steps);
+///     }
+///     other => { let _ = other; }
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FailedStep {
+    /// The revision.
+    pub id: String,
+    /// Its file.
+    pub path: String,
+    /// The file line of the failed statement.
+    pub line: usize,
+    /// Upgrade or downgrade.
+    pub direction: Direction,
+    /// The database's (or the driver's) message, passwords removed.
+    pub message: String,
+    /// The database's error code (SQLSTATE), when it gives one.
+    pub code: Option<String>,
+    /// What the failure left behind.
+    pub aftermath: Aftermath,
+    /// What this run applied before the revision (the steps that committed), as a
+    /// successful run would have reported them.
+    pub applied_before: Report,
+}
+
+impl FailedStep {
+    /// `path:line`.
+    fn location(&self) -> String {
+        format!("{}:{}", self.path, self.line)
+    }
+}
+
+/// How the database's history differs from this binary's ([`Error::Drift`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DriftKind {
+    /// The state check found revchain's tables damaged or out of step with the embedded
+    /// revisions (deleted, renamed or unknown revisions, hand-edited rows): one sentence per
+    /// problem, each naming the revision concerned.
+    State {
+        /// The problems, every one of them.
+        problems: Vec<String>,
+    },
+    /// While a revision was applied, the log and the version table disagreed about it:
+    /// the log records it as applied and the version table does not include it
+    /// (`in_log`), or the other way round. One of the two was edited by hand.
+    LogDisagrees {
+        /// The revision.
+        id: String,
+        /// Whether the log records it (and the version table does not include it).
+        in_log: bool,
+    },
+    /// Another process changed the database while this one applied revisions.
+    Raced,
+    /// Other processes kept changing the database while this one planned, every time.
+    KeptRacing,
+}
+
+impl std::fmt::Display for DriftKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriftKind::State { problems } => {
+                f.write_str(&revchain_core::applied::describe_findings(problems))
+            }
+            DriftKind::LogDisagrees { id, in_log } => {
+                f.write_str(&crate::backend::log_disagrees(id, *in_log))
+            }
+            DriftKind::Raced => {
+                f.write_str("another process changed the database while this one applied revisions")
+            }
+            DriftKind::KeptRacing => {
+                f.write_str("other processes kept changing the database while this one planned")
+            }
+        }
+    }
+}
+
+fn code_text(code: &Option<String>) -> String {
+    code.as_ref()
+        .map(|c| format!(" (error code {c})"))
+        .unwrap_or_default()
+}
+
 fn list(ids: &[String]) -> String {
     ids.join(", ")
 }
@@ -294,12 +370,16 @@ fn aftermath_text(a: Aftermath, id: &str) -> String {
             "part of the revision may have run and cannot be rolled back, so {id} is marked \
              dirty: repair the database by hand, then `revchain stamp` it"
         ),
+        Aftermath::InCallersTransaction => format!(
+            "{id} ran inside your transaction, which holds what this run did before the \
+             failure, uncommitted: roll the transaction back, fix the SQL and run again"
+        ),
     }
 }
 
 fn cancelled_text(a: Aftermath, id: &str) -> String {
     match a {
-        Aftermath::Dirty => aftermath_text(a, id),
+        Aftermath::Dirty | Aftermath::InCallersTransaction => aftermath_text(a, id),
         _ => format!(
             "the revision was rolled back, so the database is as it was before {id}; run again \
              (with a longer timeout, if one expired)"
@@ -346,57 +426,47 @@ pub(crate) fn is_connection_lost(e: &sqlx::Error) -> bool {
 }
 
 impl Error {
-    /// The error of a revision (`id`, in `path`) whose statement at `line` failed with
-    /// `error` at `stage`, leaving `aftermath`: a lost connection, a cancellation, a failed
-    /// `COMMIT` or a failed statement.
-    pub(crate) fn of_step(
-        (id, path): (String, String),
-        line: usize,
-        direction: Direction,
-        error: &sqlx::Error,
-        aftermath: Aftermath,
-        stage: Stage,
-    ) -> Error {
-        let (message, code) = (driver_message(error), driver_code(error));
-        if is_connection_lost(error) {
-            Error::ConnectionLost {
-                id,
-                path,
-                line,
-                direction,
-                message,
-                code,
-                aftermath,
-            }
-        } else if is_cancelled(error) {
-            Error::Cancelled {
-                id,
-                path,
-                line,
-                direction,
-                message,
-                code,
-                aftermath,
-            }
+    /// The error of `step` (its message and code still empty) whose statement failed with
+    /// `error` at `stage`: a lost connection, a cancellation, a failed `COMMIT` or a failed
+    /// statement.
+    pub(crate) fn of_step(mut step: FailedStep, source: sqlx::Error, stage: Stage) -> Error {
+        step.message = driver_message(&source);
+        step.code = driver_code(&source);
+        let step = Box::new(step);
+        if is_connection_lost(&source) {
+            Error::ConnectionLost { step, source }
+        } else if is_cancelled(&source) {
+            Error::Cancelled { step, source }
         } else if stage == Stage::Commit {
-            Error::CommitFailed {
-                id,
-                path,
-                line,
-                direction,
-                message,
-                code,
-            }
+            Error::CommitFailed { step, source }
         } else {
-            Error::Statement {
-                id,
-                path,
-                line,
-                direction,
-                message,
-                code,
-                aftermath,
-            }
+            Error::Statement { step, source }
+        }
+    }
+
+    /// What this run applied before the revision that failed, for an error of a revision
+    /// that ran (or began to run); `None` for the others, which stop a run before it
+    /// applies anything.
+    pub fn applied_before(&self) -> Option<&Report> {
+        match self {
+            Error::Statement { step, .. }
+            | Error::ConnectionLost { step, .. }
+            | Error::Cancelled { step, .. }
+            | Error::CommitFailed { step, .. } => Some(&step.applied_before),
+            Error::TransactionEnded { applied_before, .. } => Some(applied_before),
+            _ => None,
+        }
+    }
+
+    /// Records `report` as what this run applied before the failed revision.
+    pub(crate) fn set_applied_before(&mut self, report: Report) {
+        match self {
+            Error::Statement { step, .. }
+            | Error::ConnectionLost { step, .. }
+            | Error::Cancelled { step, .. }
+            | Error::CommitFailed { step, .. } => step.applied_before = report,
+            Error::TransactionEnded { applied_before, .. } => **applied_before = report,
+            _ => {}
         }
     }
 
@@ -424,5 +494,50 @@ pub(crate) fn driver_code(e: &sqlx::Error) -> Option<String> {
     match e {
         sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drift(kind: DriftKind) -> String {
+        Error::Drift { kind }.to_string()
+    }
+
+    #[test]
+    fn drift_kinds_read_as_the_sentences_they_replace() {
+        let one = drift(DriftKind::State {
+            problems: vec!["revision x is gone".into()],
+        });
+        assert_eq!(
+            one,
+            "the database's history differs from this binary's: revision x is gone; nothing was run"
+        );
+        let two = drift(DriftKind::State {
+            problems: vec!["a".into(), "b".into()],
+        });
+        assert_eq!(
+            two,
+            "the database's history differs from this binary's: 2 problems: a; b; nothing was run"
+        );
+        assert_eq!(
+            drift(DriftKind::Raced),
+            "the database's history differs from this binary's: another process changed the \
+             database while this one applied revisions; nothing was run"
+        );
+        assert_eq!(
+            drift(DriftKind::KeptRacing),
+            "the database's history differs from this binary's: other processes kept changing \
+             the database while this one planned; nothing was run"
+        );
+        let disagrees = drift(DriftKind::LogDisagrees {
+            id: "b2".into(),
+            in_log: true,
+        });
+        assert!(
+            disagrees.contains(&crate::backend::log_disagrees("b2", true)),
+            "{disagrees}"
+        );
     }
 }

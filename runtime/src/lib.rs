@@ -45,6 +45,7 @@ pub mod build;
     any(feature = "postgres", feature = "mysql", feature = "sqlite")
 ))]
 pub mod cli;
+mod connection;
 mod error;
 mod migrator;
 #[cfg(all(
@@ -67,21 +68,40 @@ pub mod testing;
 pub mod url;
 
 pub use backend::Backend;
-pub use error::{Aftermath, Error};
+pub use connection::PoolOrConnection;
+pub use error::{Aftermath, DriftKind, Error, FailedStep};
 pub use migrator::Migrator;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub use pool::quiet_statements;
 pub use report::{CurrentHead, DatabaseState, Report, Status, StepReport};
-pub use revchain_core as core;
-pub use revchain_core::{Digest, Direction, Plan, StampPlan, Target, TargetError};
+// The parts of `revchain-core` that this crate's API speaks (no glob, no `core` module:
+// `pub use revchain_core as core` shadowed the built-in `core` for `use revchain::*`).
+pub use revchain_core::{
+    Dialect, Digest, Direction, Graph, History, Mode, Plan, StampPlan, Target, TargetError,
+};
 pub use revchain_macros::migrations;
 pub use table::{Migrations, Revision};
 pub use tables::{InvalidTableName, TableName};
 
-/// Support for the code that `migrations!` generates. Not public API.
+/// The schema model that [`autogen`] reads from a database and compares
+/// ([`autogen::Comparison`]), and the revision it generates from a difference.
+#[cfg(feature = "autogen")]
+pub mod schema {
+    pub use revchain_schema::{
+        Action, Check, Column, EnumType, ForeignKey, Index, Migration, PrimaryKey, Schema, Script,
+        Table, Unique,
+    };
+}
+
+/// Support for the code that `migrations!` generates. Not public API: the macro crate is
+/// pinned to this crate's exact version, and each change of this module's contents gets a
+/// new `vN` (the old one kept while a published macro may still name it).
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::table::{Migrations, Revision, RevisionParts};
-    pub use revchain_core::Digest;
-    pub use std::borrow::Cow;
+    /// What `revchain-macros` 0.1 generates code against.
+    pub mod v1 {
+        pub use crate::table::{Migrations, Revision, RevisionParts};
+        pub use revchain_core::Digest;
+        pub use std::borrow::Cow;
+    }
 }

@@ -9,16 +9,18 @@
 //! in its own transaction together with its bookkeeping.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use revchain_core::{Direction, Plan, Target, TargetError};
-use sqlx::Pool;
 use tracing::Instrument;
 
-use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff};
-use crate::error::{Aftermath, Error, driver_message};
+use crate::backend::sealed::Driver as _;
+use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff, statements};
+use crate::connection::PoolOrConnection;
+use crate::error::{Aftermath, DriftKind, Error, FailedStep, Stage, driver_message};
 use crate::report::{CurrentHead, Report, Status, StepReport};
 use crate::state::{StateCheck, check_state, refusal_error};
 use crate::table::{Migrations, Revision};
@@ -57,11 +59,11 @@ pub struct Migrator<'m> {
     span: Option<tracing::Span>,
 }
 
-/// What a locked run does.
-enum Op {
+/// What a run under the lock is asked to do.
+enum Request {
     Upgrade(Target),
     Downgrade(Target),
-    Stamp(Vec<Target>, bool),
+    Stamp { targets: Vec<Target>, purge: bool },
 }
 
 impl<'m> Migrator<'m> {
@@ -117,42 +119,39 @@ impl<'m> Migrator<'m> {
     }
 
     /// Upgrades to every head: the call an application makes at boot. When the database is
-    /// already up to date this is one query and no lock.
-    pub async fn run<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Report, Error> {
-        self.migrate(pool, Op::Upgrade(Target::Heads), true)
+    /// already up to date this is one query and no lock. `db` is a pool or a connection
+    /// ([`PoolOrConnection`]).
+    pub async fn run<D: PoolOrConnection>(&self, db: D) -> Result<Report, Error> {
+        self.migrate(db, Request::Upgrade(Target::Heads), true)
             .instrument(self.span_or_default())
             .await
     }
 
     /// Upgrades to `target` (`head`, `heads`, an id or prefix, `label@head`, `+N`, …).
-    pub async fn upgrade<DB: Backend>(
-        &self,
-        pool: &Pool<DB>,
-        target: &str,
-    ) -> Result<Report, Error> {
+    pub async fn upgrade<D: PoolOrConnection>(&self, db: D, target: &str) -> Result<Report, Error> {
         let target: Target = target.parse()?;
-        self.migrate(pool, Op::Upgrade(target), false)
+        self.migrate(db, Request::Upgrade(target), false)
             .instrument(self.span_or_default())
             .await
     }
 
     /// Downgrades to `target` (`base`, an id or prefix, `-N`, `<id>-N`, `label@base`, …).
-    pub async fn downgrade<DB: Backend>(
+    pub async fn downgrade<D: PoolOrConnection>(
         &self,
-        pool: &Pool<DB>,
+        db: D,
         target: &str,
     ) -> Result<Report, Error> {
         let target: Target = target.parse()?;
-        self.migrate(pool, Op::Downgrade(target), false)
+        self.migrate(db, Request::Downgrade(target), false)
             .instrument(self.span_or_default())
             .await
     }
 
     /// Records `targets` as the database's state without running any SQL. With `purge`,
     /// the version and log tables are emptied first (repairing unknown or dirty states).
-    pub async fn stamp<DB: Backend>(
+    pub async fn stamp<D: PoolOrConnection>(
         &self,
-        pool: &Pool<DB>,
+        db: D,
         targets: &[&str],
         purge: bool,
     ) -> Result<Report, Error> {
@@ -160,15 +159,15 @@ impl<'m> Migrator<'m> {
             .iter()
             .map(|t| t.parse::<Target>())
             .collect::<Result<Vec<_>, _>>()?;
-        self.migrate(pool, Op::Stamp(targets, purge), false)
+        self.migrate(db, Request::Stamp { targets, purge }, false)
             .instrument(self.span_or_default())
             .await
     }
 
     /// The database's current heads (the version table), ordered as the table is.
-    pub async fn current<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Vec<CurrentHead>, Error> {
-        let mut conn = acquire(pool).await?;
-        let rows = DB::read_heads(&mut conn, &self.tables)
+    pub async fn current<D: PoolOrConnection>(&self, mut db: D) -> Result<Vec<CurrentHead>, Error> {
+        let mut conn = db.lease().await?;
+        let rows = read_heads::<D::Database>(&mut conn, &self.tables)
             .await
             .map_err(|e| Error::db("reading the version table", &e))?
             .unwrap_or_default();
@@ -178,13 +177,13 @@ impl<'m> Migrator<'m> {
     /// Where the database stands: applied, pending, unknown, ahead, edited and dirty
     /// revisions, and the refusal that every command that changes the database would give
     /// (the same state check: see [`Status::state`]).
-    pub async fn status<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Status, Error> {
-        let mut conn = acquire(pool).await?;
-        let rows = DB::read_heads(&mut conn, &self.tables)
+    pub async fn status<D: PoolOrConnection>(&self, mut db: D) -> Result<Status, Error> {
+        let mut conn = db.lease().await?;
+        let rows = read_heads::<D::Database>(&mut conn, &self.tables)
             .await
             .map_err(|e| Error::db("reading the version table", &e))?
             .unwrap_or_default();
-        let log = DB::read_log(&mut conn, &self.tables)
+        let log = read_log::<D::Database>(&mut conn, &self.tables)
             .await
             .map_err(|e| Error::db("reading the log table", &e))?;
         let check = check_state(self.migrations, &self.tables, &rows, &log);
@@ -232,153 +231,313 @@ impl<'m> Migrator<'m> {
         revchain_core::applied::at_embedded_heads(heads, rows)
     }
 
-    async fn migrate<DB: Backend>(
+    /// A run of `request`: the boot check (`boot`: one read, no lock, when up to date),
+    /// then the work under the lock.
+    async fn migrate<D: PoolOrConnection>(
         &self,
-        pool: &Pool<DB>,
-        op: Op,
+        mut db: D,
+        request: Request,
         boot: bool,
     ) -> Result<Report, Error> {
         self.migrations.warn_if_stale();
-        let mut conn = acquire(pool).await?;
-        if boot
-            && let Ok(Some(rows)) = DB::read_heads(&mut conn, &self.tables).await
-            && self.at_embedded_heads(&rows)
-        {
-            let heads: Vec<String> = rows.into_iter().map(|r| r.revision).collect();
-            tracing::debug!(target: "revchain", "the database is up to date");
-            return Ok(Report {
-                heads_before: heads.clone(),
-                heads_after: heads,
-                up_to_date: true,
-                ..Report::default()
-            });
+        let mut conn = db.lease().await?;
+        if boot && let Some(report) = self.boot_check::<D::Database>(&mut conn).await {
+            return Ok(report);
+        }
+        if sqlx::Connection::is_in_transaction(&*conn) {
+            return self
+                .migrate_in_transaction::<D::Database>(&mut conn, &request, boot)
+                .await;
         }
         let done = |rows: &[HeadRow]| self.at_embedded_heads(rows);
-        let Some(held) = DB::lock(
+        let lock = D::Database::lock(
             &mut conn,
             &self.tables,
             self.lock_timeout,
             if boot { Some(&done) } else { None },
-        )
-        .await?
-        else {
-            // Another process brought the database up to date while this one waited.
-            let heads: Vec<String> = self.migrations.heads().map(|h| h.id().to_owned()).collect();
+        );
+        let Some(held) = lock.await? else {
             tracing::debug!(
                 target: "revchain",
                 "another process brought the database up to date while this one waited for the lock"
             );
-            return Ok(Report {
-                heads_before: heads.clone(),
-                heads_after: heads,
-                up_to_date: true,
-                ..Report::default()
-            });
+            let heads: Vec<String> = self.migrations.heads().map(|h| h.id().to_owned()).collect();
+            return Ok(up_to_date(heads));
         };
-        let result = self.migrate_locked::<DB>(&mut conn, &op, boot).await;
-        if let Err(e) = DB::unlock(&mut conn, &self.tables, held).await {
+        let result = self
+            .migrate_locked::<D::Database>(&mut conn, &request, boot)
+            .await;
+        if let Err(e) = D::Database::unlock(&mut conn, &self.tables, held).await {
             tracing::warn!(
                 target: "revchain",
                 "could not release the migration lock ({}); closing the connection releases it",
                 driver_message(&e)
             );
-            conn.close_on_drop();
+            conn.discard();
         }
         result
     }
 
+    /// The boot path's one read: the report when the version rows are the embedded heads.
+    async fn boot_check<DB: Backend>(&self, conn: &mut DB::Connection) -> Option<Report> {
+        let rows = read_heads::<DB>(conn, &self.tables).await.ok()??;
+        if !self.at_embedded_heads(&rows) {
+            return None;
+        }
+        tracing::debug!(target: "revchain", "the database is up to date");
+        Some(up_to_date(rows.into_iter().map(|r| r.revision).collect()))
+    }
+
+    /// The work under the lock: read and check the state, plan, apply; plan again when
+    /// another process raced this one (SQLite, locked per revision).
     async fn migrate_locked<DB: Backend>(
         &self,
         conn: &mut DB::Connection,
-        op: &Op,
+        request: &Request,
         boot: bool,
     ) -> Result<Report, Error> {
         DB::ensure_tables(conn, &self.tables, self.lock_timeout).await?;
-        // What this process applied before another one raced it (SQLite): still its work.
-        let mut earlier = Earlier::default();
-        // Without a session lock (SQLite) a dirty mark may be a `Transactional: false`
-        // revision that another process is running right now: wait for it, up to the lock
-        // timeout, before refusing.
-        let mut dirty_wait: Option<(WaitLog, u32)> = None;
-        let mut races = 0;
-        // The version rows a plan was made on when it met a step no longer pending, that
-        // step's revision and direction.
-        let mut raced: Option<(Vec<HeadRow>, String, Direction)> = None;
-        while races < RACE_RETRIES {
-            let (targets, purge) = match op {
-                Op::Stamp(targets, purge) => (targets.as_slice(), *purge),
-                Op::Upgrade(_) | Op::Downgrade(_) => (&[][..], false),
-            };
-            if purge {
-                // The repair: it must work whatever the tables hold, so it reads nothing.
-                return self.stamp_locked::<DB>(conn, targets, true, &[], &[]).await;
-            }
+        if let Request::Stamp {
+            targets,
+            purge: true,
+        } = request
+        {
+            // The repair: it must work whatever the tables hold, so it reads nothing.
+            return self
+                .stamp_locked::<DB>(conn, targets, true, &[], &[], false)
+                .await;
+        }
+        let mut attempts = Attempts::default();
+        while attempts.races < RACE_RETRIES {
             let (rows, log) = self.read_state::<DB>(conn).await?;
             let check = check_state(self.migrations, &self.tables, &rows, &log);
-            match self.refuse_state(&check, &rows, op, boot) {
+            match self.refuse_state(&check, &rows, request, boot) {
                 Ok(None) => {}
                 Ok(Some(tolerated)) => return Ok(tolerated),
-                Err(e) => {
-                    let (wait, attempt) = dirty_wait.get_or_insert_with(|| (WaitLog::new(), 0));
-                    if !self.may_be_running::<DB>(&e) || wait.elapsed() >= self.lock_timeout {
-                        return Err(e);
-                    }
-                    if wait.due()
-                        && let Error::Dirty { id, .. } = &e
-                    {
-                        wait.log(Some(&format!(
-                            "the process running revision {id} (if none is, a crashed run \
-                             left it dirty)"
-                        )));
-                    }
-                    tokio::time::sleep(backoff(*attempt)).await;
-                    *attempt += 1;
+                Err(refusal) => {
+                    self.wait_for_dirty::<DB>(refusal, &mut attempts.dirty_wait)
+                        .await?;
                     continue;
                 }
             }
-            let current = check.current.clone();
-            // A race changes the version table (a step and its head rows commit together,
-            // and a running `Transactional: false` step is a dirty mark, waited for above):
-            // when it is as it was, the log and the version table disagree.
-            if let Some((before, id, direction)) = raced.take()
-                && before == rows
-            {
-                return Err(Error::Drift {
-                    detail: crate::backend::log_disagrees(&id, direction == Direction::Upgrade),
-                });
-            }
-            let plan = match op {
-                Op::Stamp(..) => {
+            attempts.refuse_repeated_race(&rows)?;
+            let plan = match request {
+                Request::Stamp { targets, .. } => {
                     return self
-                        .stamp_locked::<DB>(conn, targets, false, &current, &log)
+                        .stamp_locked::<DB>(conn, targets, false, &check.current, &log, false)
                         .await;
                 }
-                Op::Upgrade(target) => self.migrations.graph().plan_upgrade(target, &current),
-                Op::Downgrade(target) => self.migrations.graph().plan_downgrade(target, &current),
-            }
-            .map_err(|e| self.target_error(e))?;
-            crate::preflight::refuse_statements(self.migrations, &plan, DB::DIALECT)?;
-            if plan.is_empty() {
-                let heads = self.ids(&plan.heads_after);
-                tracing::info!(target: "revchain", "nothing to do: the database is at {}", describe(&heads));
-                return Ok(earlier.into_report(Report {
-                    heads_before: heads.clone(),
-                    heads_after: heads,
-                    ..Report::default()
-                }));
-            }
-            match self.apply::<DB>(conn, &plan, &mut earlier).await {
-                Err(Failure::Raced(id)) => {
-                    races += 1;
-                    raced = Some((rows, id, plan.direction));
+                Request::Upgrade(target) | Request::Downgrade(target) => {
+                    self.plan::<DB>(request, target, &check.current)?
                 }
-                Ok(report) => return Ok(earlier.into_report(report)),
-                Err(f) => return Err(self.failure_error(f, &plan)),
+            };
+            if plan.is_empty() {
+                return Ok(attempts.applied.into_report(self.nothing_to_do(&plan)));
+            }
+            let (report, result) = self.apply::<DB>(conn, &plan).await;
+            match result {
+                Ok(()) => return Ok(attempts.applied.into_report(report)),
+                Err(Failure::Raced(id)) => attempts.raced(rows, id, report),
+                Err(failure) => {
+                    let mut error = self.failure_error(failure, &plan);
+                    error.set_applied_before(attempts.applied.into_report(report));
+                    return Err(error);
+                }
             }
         }
         Err(Error::Drift {
-            detail: "other processes kept changing the database while this one planned".into(),
+            kind: DriftKind::KeptRacing,
         })
+    }
+
+    /// A run inside the caller's transaction (see [`PoolOrConnection`]): the lock is the
+    /// transaction's, every revision and its bookkeeping run in it with no transaction of
+    /// their own, and nothing is committed. Refused on MySQL/MariaDB, whose DDL commits.
+    async fn migrate_in_transaction<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        request: &Request,
+        boot: bool,
+    ) -> Result<Report, Error> {
+        if !DB::TRANSACTIONAL_DDL {
+            return Err(Error::InTransaction);
+        }
+        self.lock_in_transaction::<DB>(conn).await?;
+        DB::execute(conn, self.tables.create(DB::DIALECT).join(";\n"))
+            .await
+            .map_err(|e| Error::db("creating revchain's tables", &e))?;
+        if let Request::Stamp {
+            targets,
+            purge: true,
+        } = request
+        {
+            return self
+                .stamp_locked::<DB>(conn, targets, true, &[], &[], true)
+                .await;
+        }
+        let (rows, log) = self.read_state::<DB>(conn).await?;
+        let check = check_state(self.migrations, &self.tables, &rows, &log);
+        if let Some(tolerated) = self.refuse_state(&check, &rows, request, boot)? {
+            return Ok(tolerated);
+        }
+        let plan = match request {
+            Request::Stamp { targets, .. } => {
+                return self
+                    .stamp_locked::<DB>(conn, targets, false, &check.current, &log, true)
+                    .await;
+            }
+            Request::Upgrade(target) | Request::Downgrade(target) => {
+                self.plan::<DB>(request, target, &check.current)?
+            }
+        };
+        if plan.is_empty() {
+            return Ok(self.nothing_to_do(&plan));
+        }
+        self.refuse_non_transactional(&plan)?;
+        let (report, result) = self.apply_in_transaction::<DB>(conn, &plan).await;
+        match result {
+            Ok(()) => Ok(report),
+            Err(failure) => {
+                let mut error = self.failure_error(failure, &plan);
+                error.set_applied_before(report);
+                Err(error)
+            }
+        }
+    }
+
+    /// Takes the migration lock for the rest of the caller's transaction, waiting at most
+    /// the lock timeout.
+    async fn lock_in_transaction<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+    ) -> Result<(), Error> {
+        let mut wait = WaitLog::new();
+        let mut attempt = 0;
+        while !DB::try_lock_in_transaction(conn, &self.tables)
+            .await
+            .map_err(|e| Error::db("taking the migration lock", &e))?
+        {
+            if wait.elapsed() >= self.lock_timeout {
+                return Err(Error::LockTimeout {
+                    waited: wait.elapsed(),
+                    holder: None,
+                });
+            }
+            if wait.due() {
+                wait.log(None);
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+        }
+        Ok(())
+    }
+
+    /// Refuses a plan with a `Transactional: false` revision: it cannot run inside the
+    /// caller's transaction.
+    fn refuse_non_transactional(&self, plan: &Plan) -> Result<(), Error> {
+        let works = self.works(plan);
+        let Some(work) = works.iter().find(|w| !w.revision.is_transactional()) else {
+            return Ok(());
+        };
+        Err(Error::Refused {
+            id: work.revision.id().to_owned(),
+            path: work.revision.path().to_owned(),
+            line: work.sql_line(),
+            direction: work.direction,
+            reason: "it is `Transactional: false`, so it cannot run inside the caller's \
+                     transaction; run it on a connection outside any transaction"
+                .to_owned(),
+        })
+    }
+
+    /// Applies a plan inside the caller's transaction: each revision's statements, then its
+    /// bookkeeping, with no transaction of their own. The report of the steps done, and how
+    /// it ended.
+    async fn apply_in_transaction<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        plan: &Plan,
+    ) -> (Report, Result<(), Failure>) {
+        let mut report = Report {
+            direction: Some(plan.direction),
+            heads_before: self.ids(&plan.heads_before),
+            ..Report::default()
+        };
+        for (index, work) in self.works(plan).iter().enumerate() {
+            let started = Instant::now();
+            if let Err(failure) = run_in_transaction::<DB>(conn, &self.tables, work, index).await {
+                return (report, Err(failure));
+            }
+            let took = started.elapsed();
+            tracing::info!(
+                target: "revchain",
+                revision = work.revision.id(),
+                "{} {} ({}) in {took:.1?}, in the caller's transaction",
+                match plan.direction { Direction::Upgrade => "applied", Direction::Downgrade => "reverted" },
+                work.revision.id(),
+                work.revision.message()
+            );
+            report.steps.push(StepReport {
+                id: work.revision.id().to_owned(),
+                message: work.revision.message().to_owned(),
+                duration: took,
+            });
+        }
+        report.heads_after = self.ids(&plan.heads_after);
+        (report, Ok(()))
+    }
+
+    /// Waits for a dirty mark that another process may be running right now (see
+    /// [`may_be_running`](Self::may_be_running)), or returns `refusal` when it cannot be
+    /// one or the lock timeout has passed.
+    async fn wait_for_dirty<DB: Backend>(
+        &self,
+        refusal: Error,
+        dirty_wait: &mut Option<(WaitLog, u32)>,
+    ) -> Result<(), Error> {
+        let (wait, attempt) = dirty_wait.get_or_insert_with(|| (WaitLog::new(), 0));
+        if !self.may_be_running::<DB>(&refusal) || wait.elapsed() >= self.lock_timeout {
+            return Err(refusal);
+        }
+        if wait.due()
+            && let Error::Dirty { id, .. } = &refusal
+        {
+            wait.log(Some(&format!(
+                "the process running revision {id} (if none is, a crashed run left it dirty)"
+            )));
+        }
+        tokio::time::sleep(backoff(*attempt)).await;
+        *attempt += 1;
+        Ok(())
+    }
+
+    /// The plan of an upgrade or a downgrade to `target` from `current`, with its
+    /// statements checked against the database's refusals before anything runs.
+    fn plan<DB: Backend>(
+        &self,
+        request: &Request,
+        target: &Target,
+        current: &[usize],
+    ) -> Result<Plan, Error> {
+        let graph = self.migrations.graph();
+        let plan = match request {
+            Request::Downgrade(_) => graph.plan_downgrade(target, current),
+            _ => graph.plan_upgrade(target, current),
+        }
+        .map_err(|e| self.target_error(e))?;
+        crate::preflight::refuse_statements(self.migrations, &plan, DB::DIALECT)?;
+        Ok(plan)
+    }
+
+    /// The report of an empty plan.
+    fn nothing_to_do(&self, plan: &Plan) -> Report {
+        let heads = self.ids(&plan.heads_after);
+        tracing::info!(target: "revchain", "nothing to do: the database is at {}", describe(&heads));
+        Report {
+            heads_before: heads.clone(),
+            heads_after: heads,
+            ..Report::default()
+        }
     }
 
     fn ids(&self, indices: &[usize]) -> Vec<String> {
@@ -425,7 +584,7 @@ impl<'m> Migrator<'m> {
         Ok((rows, log))
     }
 
-    /// The state check's verdict for `op`, the same for every command that writes: a
+    /// The state check's verdict for `request`, the same for every command that writes: a
     /// damaged, edited or inconsistent state is refused; then a dirty mark (except by a
     /// stamp, which is its repair); then a database ahead of this binary, which a boot run
     /// with [`allow_database_ahead`](Self::allow_database_ahead) tolerates (`Ok(Some(_))`).
@@ -433,10 +592,10 @@ impl<'m> Migrator<'m> {
         &self,
         check: &StateCheck,
         rows: &[HeadRow],
-        op: &Op,
+        request: &Request,
         boot: bool,
     ) -> Result<Option<Report>, Error> {
-        if let Some(refusal) = check.refusal(matches!(op, Op::Stamp(..))) {
+        if let Some(refusal) = check.refusal(matches!(request, Request::Stamp { .. })) {
             return Err(refusal_error(refusal));
         }
         if check.ahead.is_empty() {
@@ -478,6 +637,30 @@ impl<'m> Migrator<'m> {
             }
     }
 
+    /// The heads after stamping `targets`, one after the other, from `start`.
+    fn stamped_heads(&self, targets: &[Target], start: &[usize]) -> Result<Vec<usize>, Error> {
+        let mut heads = start.to_vec();
+        for target in targets {
+            heads = self
+                .migrations
+                .graph()
+                .plan_stamp(target, &heads)
+                .map_err(|e| self.target_error(e))?
+                .heads_after;
+        }
+        Ok(heads)
+    }
+
+    /// The statements that empty the version table and delete the log rows of `gone`.
+    fn unrecord(&self, d: revchain_core::Dialect, gone: Vec<&str>) -> Vec<String> {
+        let t = &self.tables;
+        let mut statements = vec![format!("DELETE FROM {}", t.version.quoted(d))];
+        for chunk in gone.chunks(500) {
+            statements.extend(t.delete_log(d, chunk));
+        }
+        statements
+    }
+
     async fn stamp_locked<DB: Backend>(
         &self,
         conn: &mut DB::Connection,
@@ -486,16 +669,11 @@ impl<'m> Migrator<'m> {
         current: &[usize],
         // The dirty log rows (a stamp re-records them).
         dirty_rows: &[LogRow],
+        in_callers_transaction: bool,
     ) -> Result<Report, Error> {
         let graph = self.migrations.graph();
         let start: Vec<usize> = if purge { Vec::new() } else { current.to_vec() };
-        let mut heads = start.clone();
-        for target in targets {
-            heads = graph
-                .plan_stamp(target, &heads)
-                .map_err(|e| self.target_error(e))?
-                .heads_after;
-        }
+        let heads = self.stamped_heads(targets, &start)?;
         let before = graph.applied(&start);
         let after = graph.applied(&heads);
         let d = DB::DIALECT;
@@ -513,26 +691,16 @@ impl<'m> Migrator<'m> {
             .rev()
             .filter(|&i| before[i] && !after[i])
             .collect();
-        let mut statements = Vec::new();
-        if purge {
-            statements.extend(t.purge(d));
+        let mut statements = if purge {
+            t.purge(d)
         } else {
-            statements.push(format!("DELETE FROM {}", t.version.quoted(d)));
-            let mut gone: Vec<&str> = added
+            let gone = added.iter().chain(&removed).map(|&i| revs[i].id());
+            let dirty_gone = dirty
                 .iter()
-                .chain(&removed)
-                .map(|&i| revs[i].id())
-                .collect();
-            gone.extend(
-                dirty
-                    .iter()
-                    .copied()
-                    .filter(|id| graph.find(id).is_none_or(|i| !after[i])),
-            );
-            for chunk in gone.chunks(500) {
-                statements.extend(t.delete_log(d, chunk));
-            }
-        }
+                .copied()
+                .filter(|id| graph.find(id).is_none_or(|i| !after[i]));
+            self.unrecord(d, gone.chain(dirty_gone).collect())
+        };
         let head_rows: Vec<(&str, revchain_core::Digest)> = heads
             .iter()
             .map(|&h| (revs[h].id(), revs[h].chain_digest()))
@@ -546,9 +714,12 @@ impl<'m> Migrator<'m> {
         for &i in &to_log {
             statements.push(t.insert_log(d, revs[i], "0", false, true));
         }
-        DB::exec_in_transaction(conn, &statements)
-            .await
-            .map_err(|e| Error::db("writing the stamp", &e))?;
+        let written = if in_callers_transaction {
+            DB::execute(conn, statements.join(";\n")).await
+        } else {
+            DB::exec_in_transaction(conn, &statements).await
+        };
+        written.map_err(|e| Error::db("writing the stamp", &e))?;
         let report = Report {
             stamped: to_log.iter().map(|&i| revs[i].id().to_owned()).collect(),
             unstamped: removed.iter().map(|&i| revs[i].id().to_owned()).collect(),
@@ -564,30 +735,15 @@ impl<'m> Migrator<'m> {
         Ok(report)
     }
 
-    /// Applies a plan, logging each revision and a progress line every few seconds.
-    /// When another process races it (`Failure::Raced`), the steps done so far go to
-    /// `earlier`.
+    /// Applies a plan, logging each revision and a progress line every few seconds: the
+    /// report of the steps that were done (all of them, or those before a failure or a
+    /// race), and how it ended.
     async fn apply<DB: Backend>(
         &self,
         conn: &mut DB::Connection,
         plan: &Plan,
-        earlier: &mut Earlier,
-    ) -> Result<Report, Failure> {
-        let revs: Vec<&Revision> = self.migrations.iter().collect();
-        let works: Vec<Work<'_>> = plan
-            .steps
-            .iter()
-            .map(|s| Work {
-                revision: revs[s.revision],
-                direction: plan.direction,
-                remove_heads: s.remove_heads.iter().map(|&h| revs[h].id()).collect(),
-                add_heads: s
-                    .add_heads
-                    .iter()
-                    .map(|&h| (revs[h].id(), revs[h].chain_digest()))
-                    .collect(),
-            })
-            .collect();
+    ) -> (Report, Result<(), Failure>) {
+        let works = self.works(plan);
         let total = works.len();
         let verb = match plan.direction {
             Direction::Upgrade => "applied",
@@ -621,58 +777,49 @@ impl<'m> Migrator<'m> {
             }
             done.fetch_add(1, Ordering::Relaxed);
         };
-        let started = Instant::now();
-        let result = {
-            let fut = DB::apply(conn, &self.tables, &works, &progress, self.lock_timeout);
-            tokio::pin!(fut);
-            let mut ticker = tokio::time::interval_at(
-                tokio::time::Instant::now() + Duration::from_secs(5),
-                Duration::from_secs(5),
-            );
-            loop {
-                tokio::select! {
-                    r = &mut fut => break r,
-                    _ = ticker.tick() => tracing::info!(
-                        target: "revchain",
-                        "still migrating: {} of {total} revision(s) {verb} after {:.0?}",
-                        done.load(Ordering::Relaxed),
-                        started.elapsed()
-                    ),
-                }
-            }
-        };
+        let fut = DB::apply(conn, &self.tables, &works, &progress, self.lock_timeout);
+        let result = with_progress_lines(fut, &done, total, verb).await;
         let durations = durations.into_inner().unwrap_or_else(|p| p.into_inner());
-        if matches!(result, Err(Failure::Raced(_))) && durations.iter().any(Option::is_some) {
-            earlier.direction.get_or_insert(plan.direction);
-            earlier
-                .heads_before
-                .get_or_insert_with(|| self.ids(&plan.heads_before));
-            earlier
-                .steps
-                .extend(works.iter().zip(&durations).filter_map(|(w, d)| {
-                    d.map(|d| StepReport {
-                        id: w.revision.id().to_owned(),
-                        message: w.revision.message().to_owned(),
-                        duration: d,
-                    })
-                }));
-        }
-        result?;
-        Ok(Report {
-            direction: Some(plan.direction),
-            steps: works
-                .iter()
-                .zip(durations)
-                .map(|(w, d)| StepReport {
+        let steps = works.iter().zip(durations).filter_map(|(w, d)| {
+            // A step without a duration did not finish (all of them did when `result` is Ok).
+            d.or(result.is_ok().then_some(Duration::ZERO))
+                .map(|d| StepReport {
                     id: w.revision.id().to_owned(),
                     message: w.revision.message().to_owned(),
-                    duration: d.unwrap_or_default(),
+                    duration: d,
                 })
-                .collect(),
+        });
+        let report = Report {
+            direction: Some(plan.direction),
+            steps: steps.collect(),
             heads_before: self.ids(&plan.heads_before),
-            heads_after: self.ids(&plan.heads_after),
+            // Where a failed or raced plan stopped is not known here.
+            heads_after: if result.is_ok() {
+                self.ids(&plan.heads_after)
+            } else {
+                Vec::new()
+            },
             ..Report::default()
-        })
+        };
+        (report, result)
+    }
+
+    /// The steps of `plan` as the backends take them.
+    fn works(&self, plan: &Plan) -> Vec<Work<'_>> {
+        let revs: Vec<&Revision> = self.migrations.iter().collect();
+        plan.steps
+            .iter()
+            .map(|s| Work {
+                revision: revs[s.revision],
+                direction: plan.direction,
+                remove_heads: s.remove_heads.iter().map(|&h| revs[h].id()).collect(),
+                add_heads: s
+                    .add_heads
+                    .iter()
+                    .map(|&h| (revs[h].id(), revs[h].chain_digest()))
+                    .collect(),
+            })
+            .collect()
     }
 
     fn failure_error(&self, f: Failure, plan: &Plan) -> Error {
@@ -688,29 +835,176 @@ impl<'m> Migrator<'m> {
                     .steps
                     .get(index)
                     .and_then(|s| self.migrations.at(s.revision));
-                let id = rev.map_or_else(|| "?".into(), |r| r.id().to_owned());
-                let path = rev.map_or_else(|| "?".into(), |r| r.path().to_owned());
-                Error::of_step((id, path), line, plan.direction, &error, aftermath, stage)
+                let step = FailedStep {
+                    id: rev.map_or_else(|| "?".into(), |r| r.id().to_owned()),
+                    path: rev.map_or_else(|| "?".into(), |r| r.path().to_owned()),
+                    line,
+                    direction: plan.direction,
+                    message: String::new(),
+                    code: None,
+                    aftermath,
+                    applied_before: Report::default(),
+                };
+                Error::of_step(step, error, stage)
             }
             Failure::Raced(_) => Error::Drift {
-                detail: "another process changed the database while this one applied revisions"
-                    .into(),
+                kind: DriftKind::Raced,
             },
             Failure::Other(e) => e,
         }
     }
 }
 
-/// The steps a process applied before another process raced it (SQLite, whose lock is per
-/// revision): the engine plans again, and the final report still lists them.
+/// The version rows, as [`Driver::read_heads`](crate::backend::sealed::Driver::read_heads);
+/// inside the caller's transaction, in a savepoint rolled back afterwards, so that a table
+/// not created yet does not abort that transaction (PostgreSQL).
+async fn read_heads<DB: Backend>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
+    use sqlx::Connection as _;
+    if !conn.is_in_transaction() {
+        return DB::read_heads(conn, tables).await;
+    }
+    let mut savepoint = conn.begin().await?;
+    let rows = DB::read_heads(&mut savepoint, tables).await;
+    savepoint.rollback().await?;
+    rows
+}
+
+/// The log rows, as [`read_heads`] reads the version rows.
+async fn read_log<DB: Backend>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+) -> Result<Vec<LogRow>, sqlx::Error> {
+    use sqlx::Connection as _;
+    if !conn.is_in_transaction() {
+        return DB::read_log(conn, tables).await;
+    }
+    let mut savepoint = conn.begin().await?;
+    let log = DB::read_log(&mut savepoint, tables).await;
+    savepoint.rollback().await?;
+    log
+}
+
+/// Runs `work` (step `index`) and its bookkeeping in the caller's transaction.
+async fn run_in_transaction<DB: Backend>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+    work: &Work<'_>,
+    index: usize,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    for (sql, line) in statements(work.sql(), DB::DIALECT, work.sql_line()) {
+        DB::execute(conn, sql)
+            .await
+            .map_err(|error| Failure::Step {
+                index,
+                line,
+                error,
+                aftermath: Aftermath::InCallersTransaction,
+                stage: Stage::Statement,
+            })?;
+    }
+    let millis = started.elapsed().as_millis().to_string();
+    let bookkeeping = tables.step_bookkeeping(DB::DIALECT, work, &millis);
+    DB::execute(conn, bookkeeping.join(";\n"))
+        .await
+        .map_err(|e| Failure::db(&format!("recording revision {}", work.revision.id()), &e))
+}
+
+/// Awaits `fut` (a backend applying `total` steps), logging every five seconds how many
+/// are `done`.
+async fn with_progress_lines<T>(
+    fut: impl Future<Output = T>,
+    done: &AtomicUsize,
+    total: usize,
+    verb: &str,
+) -> T {
+    let started = Instant::now();
+    tokio::pin!(fut);
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(5),
+        Duration::from_secs(5),
+    );
+    loop {
+        tokio::select! {
+            r = &mut fut => break r,
+            _ = ticker.tick() => tracing::info!(
+                target: "revchain",
+                "still migrating: {} of {total} revision(s) {verb} after {:.0?}",
+                done.load(Ordering::Relaxed),
+                started.elapsed()
+            ),
+        }
+    }
+}
+
+/// The state of a run's attempts under the lock: another process may race it (SQLite,
+/// whose lock is per revision), and it plans again.
 #[derive(Default)]
-struct Earlier {
+struct Attempts {
+    /// What the run applied in the plans that were raced: still its work.
+    applied: Applied,
+    /// How many plans were raced.
+    races: usize,
+    /// The version rows a plan was made on when it met a step no longer pending, that
+    /// step's revision and direction.
+    raced: Option<(Vec<HeadRow>, String, Direction)>,
+    /// Without a session lock (SQLite) a dirty mark may be a `Transactional: false`
+    /// revision that another process is running right now: the wait for it, up to the
+    /// lock timeout, before refusing.
+    dirty_wait: Option<(WaitLog, u32)>,
+}
+
+impl Attempts {
+    /// A plan was raced at revision `id`: it was made on `rows`, and did `report`.
+    fn raced(&mut self, rows: Vec<HeadRow>, id: String, report: Report) {
+        self.races += 1;
+        let direction = report.direction.unwrap_or(Direction::Upgrade);
+        self.applied.add(report);
+        self.raced = Some((rows, id, direction));
+    }
+
+    /// A race changes the version table (a step and its head rows commit together, and a
+    /// running `Transactional: false` step is a dirty mark, waited for): when `rows` are
+    /// as they were when the last plan was raced, the log and the version table disagree.
+    fn refuse_repeated_race(&mut self, rows: &[HeadRow]) -> Result<(), Error> {
+        match self.raced.take() {
+            Some((before, id, direction)) if before == rows => Err(Error::Drift {
+                kind: DriftKind::LogDisagrees {
+                    id,
+                    in_log: direction == Direction::Upgrade,
+                },
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The steps a run applied in plans that another process raced: the final report (or the
+/// error of a failed step) still lists them, from the first plan's heads.
+#[derive(Default)]
+struct Applied {
     direction: Option<Direction>,
     heads_before: Option<Vec<String>>,
     steps: Vec<StepReport>,
 }
 
-impl Earlier {
+impl Applied {
+    /// Adds the steps of a plan that was raced.
+    fn add(&mut self, report: Report) {
+        if report.steps.is_empty() {
+            return;
+        }
+        if let Some(direction) = report.direction {
+            self.direction.get_or_insert(direction);
+        }
+        self.heads_before.get_or_insert(report.heads_before);
+        self.steps.extend(report.steps);
+    }
+
+    /// `report` (of the last plan), preceded by the steps of the earlier ones.
     fn into_report(self, mut report: Report) -> Report {
         if self.steps.is_empty() {
             return report;
@@ -726,18 +1020,22 @@ impl Earlier {
     }
 }
 
+/// The report of a run that found the database at `heads`, the embedded heads.
+fn up_to_date(heads: Vec<String>) -> Report {
+    Report {
+        heads_before: heads.clone(),
+        heads_after: heads,
+        up_to_date: true,
+        ..Report::default()
+    }
+}
+
 fn describe(heads: &[String]) -> String {
     if heads.is_empty() {
         "base".to_owned()
     } else {
         heads.join(", ")
     }
-}
-
-async fn acquire<DB: Backend>(pool: &Pool<DB>) -> Result<sqlx::pool::PoolConnection<DB>, Error> {
-    pool.acquire()
-        .await
-        .map_err(|e| Error::db("cannot connect to the database", &e))
 }
 
 impl Aftermath {
@@ -750,6 +1048,7 @@ impl Aftermath {
 impl Migrations {
     /// Upgrades the database to every head: the call to make at boot. When the database is
     /// up to date it costs one query and takes no lock, whatever the number of revisions.
+    /// `db` is a pool or a connection ([`PoolOrConnection`]).
     ///
     /// ```no_run
     /// # static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
@@ -757,45 +1056,48 @@ impl Migrations {
     /// MIGRATIONS.run(&pool).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn run<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Report, Error> {
-        Migrator::new(self).run(pool).await
+    pub async fn run<D: PoolOrConnection>(&self, db: D) -> Result<Report, Error> {
+        Migrator::new(self).run(db).await
     }
 
     /// Upgrades to `target`; see [`Migrator::upgrade`].
-    pub async fn upgrade<DB: Backend>(
-        &self,
-        pool: &Pool<DB>,
-        target: &str,
-    ) -> Result<Report, Error> {
-        Migrator::new(self).upgrade(pool, target).await
+    pub async fn upgrade<D: PoolOrConnection>(&self, db: D, target: &str) -> Result<Report, Error> {
+        Migrator::new(self).upgrade(db, target).await
     }
 
     /// Downgrades to `target`; see [`Migrator::downgrade`].
-    pub async fn downgrade<DB: Backend>(
+    pub async fn downgrade<D: PoolOrConnection>(
         &self,
-        pool: &Pool<DB>,
+        db: D,
         target: &str,
     ) -> Result<Report, Error> {
-        Migrator::new(self).downgrade(pool, target).await
+        Migrator::new(self).downgrade(db, target).await
     }
 
-    /// Records `target` without running SQL; see [`Migrator::stamp`].
-    pub async fn stamp<DB: Backend>(
+    /// Records `targets` without running SQL; see [`Migrator::stamp`].
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+    /// # async fn repair(pool: sqlx::SqlitePool) -> Result<(), revchain::Error> {
+    /// MIGRATIONS.stamp(&pool, &["heads"], false).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn stamp<D: PoolOrConnection>(
         &self,
-        pool: &Pool<DB>,
-        target: &str,
+        db: D,
+        targets: &[&str],
         purge: bool,
     ) -> Result<Report, Error> {
-        Migrator::new(self).stamp(pool, &[target], purge).await
+        Migrator::new(self).stamp(db, targets, purge).await
     }
 
     /// The current heads; see [`Migrator::current`].
-    pub async fn current<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Vec<CurrentHead>, Error> {
-        Migrator::new(self).current(pool).await
+    pub async fn current<D: PoolOrConnection>(&self, db: D) -> Result<Vec<CurrentHead>, Error> {
+        Migrator::new(self).current(db).await
     }
 
     /// Applied, pending, unknown and dirty revisions; see [`Migrator::status`].
-    pub async fn status<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Status, Error> {
-        Migrator::new(self).status(pool).await
+    pub async fn status<D: PoolOrConnection>(&self, db: D) -> Result<Status, Error> {
+        Migrator::new(self).status(db).await
     }
 }

@@ -6,6 +6,7 @@ use revchain_core::Direction;
 
 /// One revision that was applied or reverted.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StepReport {
     /// The revision id.
     pub id: String,
@@ -17,6 +18,7 @@ pub struct StepReport {
 
 /// The outcome of `run`, `upgrade`, `downgrade` or `stamp`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Report {
     /// Upgrade or downgrade; `None` for a stamp or when nothing ran.
     pub direction: Option<Direction>,
@@ -45,6 +47,7 @@ impl Report {
 
 /// One current head of a database (a row of the version table).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CurrentHead {
     /// The revision id.
     pub id: String,
@@ -61,6 +64,7 @@ pub struct CurrentHead {
 /// Where a database stands against the embedded revisions: what every command that
 /// changes the database would do with it ([`Status::state`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Status {
     /// Applied revisions, in order.
     pub applied: Vec<String>,

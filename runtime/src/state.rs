@@ -14,7 +14,7 @@ use revchain_core::applied::{
 
 pub(crate) use revchain_core::applied::StateCheck;
 
-use crate::error::Error;
+use crate::error::{DriftKind, Error};
 use crate::table::Migrations;
 use crate::tables::Tables;
 
@@ -68,7 +68,9 @@ pub(crate) fn refusal_error(refusal: Refusal<'_>) -> Error {
             embedded: embedded.to_string(),
         },
         Refusal::Findings(findings) => Error::Drift {
-            detail: applied::describe_findings(findings),
+            kind: DriftKind::State {
+                problems: findings.iter().map(ToString::to_string).collect(),
+            },
         },
         Refusal::Dirty(mark) => Error::Dirty {
             if_applied: mark.id.clone(),

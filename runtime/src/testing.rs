@@ -36,6 +36,7 @@ use crate::tables::TableName;
 
 /// What the roundtrip found for one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Checked {
     /// The revision id.
     pub id: String,
@@ -51,6 +52,7 @@ pub struct Checked {
 
 /// The outcome of a successful roundtrip.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Report {
     /// Every revision, in the order they were checked (the table order).
     pub revisions: Vec<Checked>,

@@ -5,6 +5,7 @@ use std::fmt;
 
 /// The databases revchain speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DatabaseKind {
     /// `postgres://` or `postgresql://`.
     Postgres,

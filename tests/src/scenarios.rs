@@ -79,7 +79,7 @@ pub async fn portable_fixture_up_down_stamp_and_back<DB: Db>() {
     assert!(matches!(&err, Error::Irreversible { .. }), "{err}");
 
     // Step over the irreversible data migration knowingly, then on to base.
-    let s = m.stamp(&pool, "e5f6a7b8c9d0", false).await.unwrap();
+    let s = m.stamp(&pool, &["e5f6a7b8c9d0"], false).await.unwrap();
     assert_eq!(s.unstamped, ["f6a7b8c9d0e1"]);
     m.downgrade(&pool, "-1").await.unwrap();
     assert!(!table_exists(&pool, "order_statuses").await);
@@ -94,17 +94,17 @@ pub async fn portable_fixture_up_down_stamp_and_back<DB: Db>() {
     assert_eq!(scalar(&pool, "SELECT count(*) FROM revchain_log").await, 0);
 
     // Stamping records without running SQL; --purge starts from an empty record.
-    let s = m.stamp(&pool, "heads", false).await.unwrap();
+    let s = m.stamp(&pool, &["heads"], false).await.unwrap();
     assert_eq!(s.stamped.len(), 8);
     assert!(!table_exists(&pool, "users").await);
     assert_eq!(
         scalar(&pool, "SELECT count(*) FROM revchain_log WHERE stamped").await,
         8
     );
-    let s = m.stamp(&pool, "c3d4e5f6a7b8", true).await.unwrap();
+    let s = m.stamp(&pool, &["c3d4e5f6a7b8"], true).await.unwrap();
     assert_eq!(s.stamped, ["a1b2c3d4e5f6", "c3d4e5f6a7b8"]);
     assert_eq!(heads(&m, &pool).await, ["c3d4e5f6a7b8"]);
-    m.stamp(&pool, "base", true).await.unwrap();
+    m.stamp(&pool, &["base"], true).await.unwrap();
     assert!(heads(&m, &pool).await.is_empty());
 
     // And up again to head, for real.
@@ -126,15 +126,10 @@ pub fn duplicate_key_history(dir: &Dir) {
 /// `aftermath`.
 pub fn assert_statement_failed(err: &Error, id: &str, line: usize, aftermath: Aftermath) {
     match err {
-        Error::Statement {
-            id: failed,
-            line: at,
-            aftermath: left,
-            ..
-        } => {
-            assert_eq!(failed, id, "{err}");
-            assert_eq!(*at, line, "{err}");
-            assert_eq!(*left, aftermath, "{err}");
+        Error::Statement { step, .. } => {
+            assert_eq!(step.id, id, "{err}");
+            assert_eq!(step.line, line, "{err}");
+            assert_eq!(step.aftermath, aftermath, "{err}");
         }
         other => panic!("{other}"),
     }
@@ -151,7 +146,7 @@ pub fn assert_duplicate_key(err: &Error, kind: Kind, aftermath: Aftermath) {
         Kind::Sqlite => ("1555", "UNIQUE constraint failed: t.id"),
     };
     assert!(
-        matches!(err, Error::Statement { code: Some(code), .. } if code == duplicate_code),
+        matches!(err, Error::Statement { step, .. } if step.code.as_deref() == Some(duplicate_code)),
         "{err:?}"
     );
     let text = err.to_string();

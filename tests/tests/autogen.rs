@@ -8,9 +8,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use revchain::autogen::Autogen;
-use revchain::core::Dialect;
-use revchain::core::writer::{NewRevision, render};
 use revchain::testing::{RoundtripError, roundtrip};
+use revchain_core::Dialect;
+use revchain_core::writer::{NewRevision, render};
 use revchain_schema::{Schema, changes};
 use revchain_tests::{Dir, Kind, TestDb, fixture, load, server_url};
 

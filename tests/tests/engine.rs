@@ -31,8 +31,8 @@ async fn logged<DB: Db>(pool: &Pool<DB>) -> Vec<String> {
 fn assert_failed(err: &Error, id: &str, line: usize, aftermath: Aftermath, says: &str) {
     let text = err.to_string();
     assert!(
-        matches!(err, Error::Statement { id: i, line: l, aftermath: a, .. }
-            if i == id && *l == line && *a == aftermath),
+        matches!(err, Error::Statement { step, .. }
+            if step.id == id && step.line == line && step.aftermath == aftermath),
         "{err:?}\n{text}"
     );
     assert!(text.contains(says), "{text}");
@@ -139,8 +139,9 @@ async fn a_cancelled_revision_is_reported_as_cancelled_and_not_run_again_on_post
     let (m, probe, err) = interrupted_on_postgres(&db, "SELECT pg_cancel_backend({pid})").await;
     let text = err.to_string();
     assert!(
-        matches!(&err, Error::Cancelled { id, line: 8, aftermath: Aftermath::RolledBack, code: Some(code), .. }
-            if id == "b2" && code == "57014"),
+        matches!(&err, Error::Cancelled { step, .. }
+            if step.id == "b2" && step.line == 8 && step.aftermath == Aftermath::RolledBack
+                && step.code.as_deref() == Some("57014")),
         "{err:?}"
     );
     assert!(
@@ -169,7 +170,8 @@ async fn a_terminated_session_is_reported_as_such_and_not_run_again_on_postgres(
     let (m, probe, err) = interrupted_on_postgres(&db, "SELECT pg_terminate_backend({pid})").await;
     let text = err.to_string();
     assert!(
-        matches!(&err, Error::ConnectionLost { id, line: 8, aftermath: Aftermath::RolledBack, .. } if id == "b2"),
+        matches!(&err, Error::ConnectionLost { step, .. }
+            if step.id == "b2" && step.line == 8 && step.aftermath == Aftermath::RolledBack),
         "{err:?}"
     );
     assert!(
@@ -268,7 +270,8 @@ async fn an_unterminated_string_blames_its_own_revision_on_postgres() {
     let m = dir.load();
     let err = m.run(&pool).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Statement { id, aftermath: Aftermath::NeverRan, line: 8, .. } if id == "r4"),
+        matches!(&err, Error::Statement { step, .. }
+            if step.id == "r4" && step.aftermath == Aftermath::NeverRan && step.line == 8),
         "{err:?}"
     );
     assert_eq!(heads(&m, &pool).await, ["r3"]);
@@ -366,7 +369,7 @@ async fn result_rows_shaped_like_revchains_own_do_not_count_on_sqlite() {
 fn assert_failed_at_commit(err: &Error, says: &str) {
     let text = err.to_string();
     assert!(
-        matches!(err, Error::CommitFailed { id, line: 7, .. } if id == "b2"),
+        matches!(err, Error::CommitFailed { step, .. } if step.id == "b2" && step.line == 7),
         "{err:?}\n{text}"
     );
     assert!(

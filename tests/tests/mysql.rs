@@ -55,7 +55,7 @@ async fn ddl_failure_leaves_a_dirty_mark_until_stamped() {
 
     // Finish the revision by hand, record it, and the run goes on.
     exec(&pool, "CREATE TABLE v (id INT)").await;
-    m.stamp(&pool, "b2", false).await.unwrap();
+    m.stamp(&pool, &["b2"], false).await.unwrap();
     assert!(m.status(&pool).await.unwrap().dirty.is_empty());
     let r = m.run(&pool).await.unwrap();
     assert_eq!(r.steps.len(), 1);
@@ -82,7 +82,7 @@ async fn ddl_failure_leaves_a_dirty_mark_until_stamped() {
             .contains("`revchain stamp c3` if all of its changes are in place, or `revchain stamp b2` if none of them are"),
         "{err}"
     );
-    m.stamp(&pool, "b2", false).await.unwrap();
+    m.stamp(&pool, &["b2"], false).await.unwrap();
     assert_eq!(heads(&m, &pool).await, ["b2"]);
     assert!(m.status(&pool).await.unwrap().dirty.is_empty());
 }

@@ -25,7 +25,8 @@ fn history(b2_up: &str) -> Dir {
 
 fn assert_dirty_failure(err: &Error, line: usize) {
     assert!(
-        matches!(err, Error::Statement { id, aftermath: Aftermath::Dirty, line: l, .. } if id == "b2" && *l == line),
+        matches!(err, Error::Statement { step, .. }
+            if step.id == "b2" && step.aftermath == Aftermath::Dirty && step.line == line),
         "{err:?}"
     );
     let text = err.to_string();
@@ -84,10 +85,7 @@ async fn other_engines_and_innodb() {
     assert!(
         matches!(
             &err,
-            Error::Statement {
-                aftermath: Aftermath::RolledBack,
-                ..
-            }
+            Error::Statement { step, .. } if step.aftermath == Aftermath::RolledBack
         ),
         "{err}"
     );

@@ -51,7 +51,7 @@ async fn shop_fixture_up_down_stamp_and_back() {
     assert_eq!(heads(&m, &pool).await, ["5e6f708192a3"]);
 
     // Step over the irreversible data migration knowingly, then go to base.
-    let s = m.stamp(&pool, "4d5e6f708192", false).await.unwrap();
+    let s = m.stamp(&pool, &["4d5e6f708192"], false).await.unwrap();
     assert_eq!(s.unstamped, ["5e6f708192a3"]);
     // `-1` from the merge is ambiguous (as in Alembic): name a parent to keep both.
     assert!(m.downgrade(&pool, "-1").await.is_err());

@@ -478,7 +478,8 @@ async fn a_terminated_session_rolls_back_the_revision_in_flight_on_postgres() {
     let text = err.to_string();
     println!("PostgreSQL, pg_terminate_backend: {text}");
     assert!(
-        matches!(&err, revchain::Error::ConnectionLost { id, aftermath: revchain::Aftermath::RolledBack, .. } if id == "b2")
+        matches!(&err, revchain::Error::ConnectionLost { step, .. }
+            if step.id == "b2" && step.aftermath == revchain::Aftermath::RolledBack)
             && text.contains("b2_rev.sql:8: the connection to the database was lost during the upgrade of revision b2")
             && text.contains("terminating connection due to administrator command (error code 57P01)")
             && text.contains("run again to finish"),
@@ -529,7 +530,8 @@ async fn a_killed_connection_rolls_back_a_data_revision_on_mariadb() {
     let text = err.to_string();
     println!("MariaDB, KILL during a data revision: {text}");
     assert!(
-        matches!(&err, revchain::Error::ConnectionLost { id, aftermath: revchain::Aftermath::RolledBack, .. } if id == "b2")
+        matches!(&err, revchain::Error::ConnectionLost { step, .. }
+            if step.id == "b2" && step.aftermath == revchain::Aftermath::RolledBack)
             && text.contains("b2_rev.sql:8: the connection to the database was lost during the upgrade of revision b2")
             && text.contains("all of it or none of it"),
         "{text}"
@@ -573,7 +575,8 @@ async fn a_killed_connection_leaves_a_ddl_revision_dirty_on_mariadb() {
     let text = err.to_string();
     println!("MariaDB, KILL during a DDL revision: {text}");
     assert!(
-        matches!(&err, revchain::Error::ConnectionLost { id, aftermath: revchain::Aftermath::Dirty, .. } if id == "b2")
+        matches!(&err, revchain::Error::ConnectionLost { step, .. }
+            if step.id == "b2" && step.aftermath == revchain::Aftermath::Dirty)
             && text.contains("b2_rev.sql:8: the connection to the database was lost during the upgrade of revision b2")
             && text.contains("so b2 is marked dirty"),
         "{text}"
@@ -591,7 +594,7 @@ async fn a_killed_connection_leaves_a_ddl_revision_dirty_on_mariadb() {
     assert!(!probe.has_table("u").await);
     // Repaired by hand (the rest of b2), stamped, the run goes on.
     probe.exec("INSERT INTO t VALUES (2)").await;
-    m.stamp(&pool, "b2", false).await.unwrap();
+    m.stamp(&pool, &["b2"], false).await.unwrap();
     let r = m.run(&pool).await.unwrap();
     assert_eq!(r.steps.len(), 1, "{r:?}");
     assert!(probe.has_table("u").await);

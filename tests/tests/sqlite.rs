@@ -78,7 +78,7 @@ async fn non_transactional_revisions_use_the_dirty_protocol() {
     assert!(!table_exists(&pool, "w").await);
 
     // The first INSERT is all c3 needed: record it, and the run goes on.
-    m.stamp(&pool, "c3", false).await.unwrap();
+    m.stamp(&pool, &["c3"], false).await.unwrap();
     let r = m.run(&pool).await.unwrap();
     assert_eq!(r.steps.len(), 1);
     assert!(table_exists(&pool, "w").await);

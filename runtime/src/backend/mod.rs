@@ -28,8 +28,9 @@ mod sqlite;
 /// A database revchain can migrate: `sqlx::Postgres`, `sqlx::MySql` or `sqlx::Sqlite`.
 ///
 /// Every operation of [`Migrations`](crate::Migrations) and [`Migrator`](crate::Migrator)
-/// takes a `&sqlx::Pool<DB>` for any `DB: Backend`, so `&PgPool`, `&MySqlPool` and
-/// `&SqlitePool` all work.
+/// takes a `&sqlx::Pool<DB>` for any `DB: Backend` (`&PgPool`, `&MySqlPool`,
+/// `&SqlitePool`), or a connection of one (`&mut PgConnection`, …): see
+/// [`PoolOrConnection`](crate::PoolOrConnection).
 pub trait Backend: sealed::Driver {}
 
 impl<T: sealed::Driver> Backend for T {}
@@ -69,6 +70,7 @@ impl Failure {
             line: work.sql_line(),
             direction: work.direction,
             dirty_marked,
+            applied_before: Box::default(),
         })
     }
 }
@@ -117,82 +119,88 @@ pub(crate) fn token() -> String {
 /// Called after each step: its index and how long it took.
 pub(crate) type Progress<'a> = &'a (dyn Fn(usize, Duration) + Sync);
 
-/// The version rows that `sql` (a [`Tables::select_heads`] query) selects, or `None` when
-/// `missing` says the query failed because the table does not exist. One round trip.
-pub(crate) fn read_head_rows<'c, E>(
-    conn: E,
-    sql: String,
-    missing: fn(&sqlx::Error) -> bool,
-) -> impl Future<Output = Result<Option<Vec<HeadRow>>, sqlx::Error>> + Send + 'c
+/// A row of revchain's own queries, read by column index: the bounds that sqlx's rows
+/// meet only for each concrete database, stated once.
+pub(crate) trait BookkeepingRow: Send {
+    /// Column `index` as (nullable) text.
+    fn text(&self, index: usize) -> Result<Option<String>, sqlx::Error>;
+
+    /// Column `index` as a (nullable) boolean.
+    fn flag(&self, index: usize) -> Result<Option<bool>, sqlx::Error>;
+}
+
+impl<R: Row> BookkeepingRow for R
 where
-    E: sqlx::Executor<'c>,
-    usize: sqlx::ColumnIndex<<E::Database as sqlx::Database>::Row>,
-    String: for<'r> sqlx::Decode<'r, E::Database> + sqlx::Type<E::Database>,
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let fetched = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(conn);
-    async move {
-        decode_rows(fetched.await, missing, |row| {
-            let mut defects = Vec::new();
-            let revision = text_cell(row, 0, "revision", &mut defects);
-            let chain_digest = text_cell(row, 1, "chain_digest", &mut defects);
-            // `dirty` is the mark of a head being downgraded (`Tables::poison_head`).
-            let chain_digest = if chain_digest == "dirty" {
-                None
-            } else {
-                digest_cell(&chain_digest, "chain_digest", &mut defects)
-            };
-            HeadRow {
-                revision,
-                chain_digest,
-                defect: join_defects(defects),
-            }
-        })
+    fn text(&self, index: usize) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(index)
+    }
+
+    fn flag(&self, index: usize) -> Result<Option<bool>, sqlx::Error> {
+        self.try_get(index)
     }
 }
 
-/// The log rows that `sql` (a [`Tables::select_log`] query, possibly filtered) selects;
-/// none when `missing` says the query failed because the table does not exist.
-pub(crate) fn read_log_rows<'c, E>(
-    conn: E,
-    sql: String,
+/// The version rows of a [`Tables::select_heads`] query's result, or `None` when `missing`
+/// says the query failed because the table does not exist.
+fn head_rows<R: BookkeepingRow>(
+    fetched: Result<Vec<R>, sqlx::Error>,
     missing: fn(&sqlx::Error) -> bool,
-) -> impl Future<Output = Result<Vec<LogRow>, sqlx::Error>> + Send + 'c
-where
-    E: sqlx::Executor<'c>,
-    usize: sqlx::ColumnIndex<<E::Database as sqlx::Database>::Row>,
-    String: for<'r> sqlx::Decode<'r, E::Database> + sqlx::Type<E::Database>,
-    bool: for<'r> sqlx::Decode<'r, E::Database> + sqlx::Type<E::Database>,
-{
-    let fetched = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(conn);
-    async move {
-        let rows = decode_rows(fetched.await, missing, |row| {
-            let mut defects = Vec::new();
-            let revision = text_cell(row, 0, "revision", &mut defects);
-            let checksum = text_cell(row, 1, "checksum", &mut defects);
-            let checksum = digest_cell(&checksum, "checksum", &mut defects);
-            let chain_digest = text_cell(row, 2, "chain_digest", &mut defects);
-            let chain_digest = digest_cell(&chain_digest, "chain_digest", &mut defects);
-            let dirty = match row.try_get::<Option<bool>, _>(3) {
-                Ok(Some(dirty)) => dirty,
-                Ok(None) => {
-                    defects.push("dirty is NULL".to_owned());
-                    false
-                }
-                Err(_) => {
-                    defects.push("dirty is not a boolean".to_owned());
-                    false
-                }
-            };
-            LogRow {
-                revision,
-                checksum,
-                chain_digest,
-                dirty,
-                defect: join_defects(defects),
+) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
+    decode_rows(fetched, missing, |row| {
+        let mut defects = Vec::new();
+        let revision = text_cell(row, 0, "revision", &mut defects);
+        let chain_digest = text_cell(row, 1, "chain_digest", &mut defects);
+        // `dirty` is the mark of a head being downgraded (`Tables::poison_head`).
+        let chain_digest = if chain_digest == "dirty" {
+            None
+        } else {
+            digest_cell(&chain_digest, "chain_digest", &mut defects)
+        };
+        HeadRow {
+            revision,
+            chain_digest,
+            defect: join_defects(defects),
+        }
+    })
+}
+
+/// The log rows of a [`Tables::select_log`] query's result; none when `missing` says the
+/// query failed because the table does not exist.
+fn log_rows<R: BookkeepingRow>(
+    fetched: Result<Vec<R>, sqlx::Error>,
+    missing: fn(&sqlx::Error) -> bool,
+) -> Result<Vec<LogRow>, sqlx::Error> {
+    let rows = decode_rows(fetched, missing, |row| {
+        let mut defects = Vec::new();
+        let revision = text_cell(row, 0, "revision", &mut defects);
+        let checksum = text_cell(row, 1, "checksum", &mut defects);
+        let checksum = digest_cell(&checksum, "checksum", &mut defects);
+        let chain_digest = text_cell(row, 2, "chain_digest", &mut defects);
+        let chain_digest = digest_cell(&chain_digest, "chain_digest", &mut defects);
+        let dirty = match row.flag(3) {
+            Ok(Some(dirty)) => dirty,
+            Ok(None) => {
+                defects.push("dirty is NULL".to_owned());
+                false
             }
-        })?;
-        Ok(rows.unwrap_or_default())
-    }
+            Err(_) => {
+                defects.push("dirty is not a boolean".to_owned());
+                false
+            }
+        };
+        LogRow {
+            revision,
+            checksum,
+            chain_digest,
+            dirty,
+            defect: join_defects(defects),
+        }
+    })?;
+    Ok(rows.unwrap_or_default())
 }
 
 /// Fetched rows, each decoded with `decode` (which never fails: a damaged row carries
@@ -212,12 +220,13 @@ fn decode_rows<R, T>(
 
 /// Column `index` (named `name`) of a bookkeeping row as text: a NULL, an empty string or
 /// a value that is not text is recorded in `defects` (and read as an empty string).
-fn text_cell<R: Row>(row: &R, index: usize, name: &str, defects: &mut Vec<String>) -> String
-where
-    usize: sqlx::ColumnIndex<R>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    match row.try_get::<Option<String>, _>(index) {
+fn text_cell<R: BookkeepingRow>(
+    row: &R,
+    index: usize,
+    name: &str,
+    defects: &mut Vec<String>,
+) -> String {
+    match row.text(index) {
         Ok(Some(text)) if !text.is_empty() => text,
         Ok(Some(_)) => {
             defects.push(format!("{name} is empty"));
@@ -252,8 +261,12 @@ fn join_defects(defects: Vec<String>) -> Option<String> {
 pub(crate) mod sealed {
     use super::*;
 
-    /// The operations each database implements. Internal: the trait is sealed.
-    pub trait Driver: sqlx::Database {
+    /// The operations each database implements: what really differs from one to the
+    /// next is required (the SQL dialect, how it says a table is missing, running and
+    /// fetching raw SQL, the lock, applying steps, a bookkeeping transaction); the rest
+    /// has a default written once over those (refinery's model). Internal: the trait is
+    /// sealed.
+    pub trait Driver: sqlx::Database<Row: BookkeepingRow> {
         /// The SQL dialect.
         const DIALECT: Dialect;
 
@@ -262,26 +275,72 @@ pub(crate) mod sealed {
         /// process is running at this moment, so the engine waits before refusing it.
         const SESSION_LOCK: bool = true;
 
+        /// Whether DDL takes part in transactions. Not on MySQL/MariaDB, whose DDL commits
+        /// implicitly: there revchain refuses to run inside a caller's transaction.
+        const TRANSACTIONAL_DDL: bool = true;
+
+        /// Tries once, without waiting, to take the migration lock for the rest of the
+        /// caller's transaction that the connection is in (released when it ends): whether
+        /// it was taken. SQLite has nothing to take: the transaction's first write takes the
+        /// database's write lock.
+        fn try_lock_in_transaction<'a>(
+            _conn: &'a mut Self::Connection,
+            _tables: &'a Tables,
+        ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'a {
+            std::future::ready(Ok(true))
+        }
+
+        /// Whether a driver error says that the queried table (or database) does not
+        /// exist.
+        fn is_missing_table(error: &sqlx::Error) -> bool;
+
+        /// Runs `sql` (one or more statements) as it is, outside any transaction revchain
+        /// opens.
+        fn execute<'a>(
+            conn: &'a mut Self::Connection,
+            sql: String,
+        ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+
+        /// The rows `sql` (one query) selects.
+        fn fetch_all<'a>(
+            conn: &'a mut Self::Connection,
+            sql: String,
+        ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'a;
+
         /// The version rows, or `None` when the table does not exist. One round trip.
         fn read_heads<'a>(
             conn: &'a mut Self::Connection,
             tables: &'a Tables,
-        ) -> impl Future<Output = Result<Option<Vec<HeadRow>>, sqlx::Error>> + Send + 'a;
+        ) -> impl Future<Output = Result<Option<Vec<HeadRow>>, sqlx::Error>> + Send + 'a {
+            let fetched = Self::fetch_all(conn, tables.select_heads(Self::DIALECT));
+            async move { head_rows(fetched.await, Self::is_missing_table) }
+        }
 
         /// The log rows (none when the table does not exist).
         fn read_log<'a>(
             conn: &'a mut Self::Connection,
             tables: &'a Tables,
-        ) -> impl Future<Output = Result<Vec<LogRow>, sqlx::Error>> + Send + 'a;
+        ) -> impl Future<Output = Result<Vec<LogRow>, sqlx::Error>> + Send + 'a {
+            let fetched = Self::fetch_all(conn, tables.select_log(Self::DIALECT));
+            async move { log_rows(fetched.await, Self::is_missing_table) }
+        }
 
         /// Creates both tables if needed. `timeout` bounds the wait for a database whose
-        /// lock is taken per transaction (SQLite: [`Error::LockTimeout`] once it passes);
-        /// the others hold the session lock already.
+        /// lock is taken per transaction (SQLite, which overrides this:
+        /// [`Error::LockTimeout`] once it passes); the others hold the session lock
+        /// already.
         fn ensure_tables<'a>(
             conn: &'a mut Self::Connection,
             tables: &'a Tables,
-            timeout: Duration,
-        ) -> impl Future<Output = Result<(), Error>> + Send + 'a;
+            _timeout: Duration,
+        ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+            let create = Self::execute(conn, tables.create(Self::DIALECT).join(";\n"));
+            async move {
+                create
+                    .await
+                    .map_err(|e| Error::db("creating revchain's tables", &e))
+            }
+        }
 
         /// Takes the migration lock, waiting at most `timeout`, logging who holds it.
         /// While it waits, the version rows are read again at each attempt: when `done`
@@ -336,12 +395,6 @@ pub(crate) trait SessionLocked: sealed::Driver {
         conn: &'a mut Self::Connection,
         tables: &'a Tables,
     ) -> impl Future<Output = Option<String>> + Send + 'a;
-
-    /// Runs user SQL (one statement) outside any transaction.
-    fn execute<'a>(
-        conn: &'a mut Self::Connection,
-        sql: String,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
 
     /// The refusal when marking the revision as running fails because the log already has
     /// its row (`None` when that is not why).

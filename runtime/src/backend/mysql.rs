@@ -21,11 +21,10 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::nontransactional::non_transactional_targets;
 use super::{
-    Done, Failure, FirstFailure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked,
-    apply_marked_with, lock_session, log_disagrees, read_head_rows, read_log_rows, sealed::Driver,
-    statements,
+    Done, Failure, FirstFailure, Held, Progress, SessionLocked, apply_marked, apply_marked_with,
+    lock_session, sealed::Driver, statements,
 };
-use crate::error::{Aftermath, Error, Stage};
+use crate::error::{Aftermath, DriftKind, Error, Stage};
 use crate::tables::{Tables, Work, literal};
 
 const D: Dialect = Dialect::MySql;
@@ -193,7 +192,10 @@ async fn writes_non_transactional(
 fn log_conflict(e: &sqlx::Error, work: &Work<'_>) -> Option<Failure> {
     (error_number(e) == Some(1062)).then(|| {
         Failure::Other(Error::Drift {
-            detail: log_disagrees(work.revision.id(), work.direction == Direction::Upgrade),
+            kind: DriftKind::LogDisagrees {
+                id: work.revision.id().to_owned(),
+                in_log: work.direction == Direction::Upgrade,
+            },
         })
     })
 }
@@ -271,10 +273,6 @@ impl SessionLocked for MySql {
         holder(conn, &lock_name(tables)).await
     }
 
-    async fn execute(conn: &mut MySqlConnection, sql: String) -> Result<(), sqlx::Error> {
-        run(conn, sql).await
-    }
-
     fn mark_conflict(e: &sqlx::Error, work: &Work<'_>) -> Option<Failure> {
         log_conflict(e, work)
     }
@@ -282,30 +280,21 @@ impl SessionLocked for MySql {
 
 impl Driver for MySql {
     const DIALECT: Dialect = D;
+    const TRANSACTIONAL_DDL: bool = false;
 
-    async fn read_heads(
-        conn: &mut MySqlConnection,
-        tables: &Tables,
-    ) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
-        read_head_rows(conn, tables.select_heads(D), is_missing_table).await
+    fn is_missing_table(error: &sqlx::Error) -> bool {
+        is_missing_table(error)
     }
 
-    async fn read_log(
-        conn: &mut MySqlConnection,
-        tables: &Tables,
-    ) -> Result<Vec<LogRow>, sqlx::Error> {
-        read_log_rows(conn, tables.select_log(D), is_missing_table).await
+    async fn execute(conn: &mut MySqlConnection, sql: String) -> Result<(), sqlx::Error> {
+        run(conn, sql).await
     }
 
-    async fn ensure_tables(
+    async fn fetch_all(
         conn: &mut MySqlConnection,
-        tables: &Tables,
-        _timeout: Duration,
-    ) -> Result<(), Error> {
-        // Under the session lock already.
-        run(conn, tables.create(D).join(";\n"))
-            .await
-            .map_err(|e| Error::db("creating revchain's tables", &e))
+        sql: String,
+    ) -> Result<Vec<Self::Row>, sqlx::Error> {
+        sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(conn).await
     }
 
     async fn lock(

@@ -52,10 +52,9 @@ use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, PgRow, Post
 use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
-    Done, Failure, HeadRow, Held, LogRow, Progress, SessionLocked, apply_marked, lock_session,
-    log_disagrees, read_head_rows, read_log_rows, sealed::Driver, token,
+    Done, Failure, Held, Progress, SessionLocked, apply_marked, lock_session, sealed::Driver, token,
 };
-use crate::error::{Aftermath, Error, Stage, is_cancelled, is_connection_lost};
+use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connection_lost};
 use crate::tables::{Tables, Work, literal};
 
 const D: Dialect = Dialect::Postgres;
@@ -533,7 +532,10 @@ async fn locate(
                 // The log already has the revision's row that the version table says is
                 // to do: one of the two was edited by hand.
                 return Failure::Other(Error::Drift {
-                    detail: log_disagrees(id, work.direction == Direction::Upgrade),
+                    kind: DriftKind::LogDisagrees {
+                        id: id.to_owned(),
+                        in_log: work.direction == Direction::Upgrade,
+                    },
                 });
             } else {
                 return Failure::db(&format!("recording revision {id}"), &error);
@@ -586,10 +588,6 @@ impl SessionLocked for Postgres {
 
     async fn lock_holder(conn: &mut PgConnection, tables: &Tables) -> Option<String> {
         holder(conn, lock_key(tables)).await
-    }
-
-    async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
-        run(conn, sql).await
     }
 }
 
@@ -692,28 +690,33 @@ async fn in_transaction(conn: &mut PgConnection, statements: &[String]) -> Resul
 impl Driver for Postgres {
     const DIALECT: Dialect = D;
 
-    async fn read_heads(
+    async fn try_lock_in_transaction(
         conn: &mut PgConnection,
         tables: &Tables,
-    ) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
-        read_head_rows(conn, tables.select_heads(D), is_missing_table).await
+    ) -> Result<bool, sqlx::Error> {
+        let sql = format!(
+            "SELECT pg_try_advisory_xact_lock({})",
+            key_value(lock_key(tables))
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .fetch_one(conn)
+            .await?
+            .try_get(0)
     }
 
-    async fn read_log(
-        conn: &mut PgConnection,
-        tables: &Tables,
-    ) -> Result<Vec<LogRow>, sqlx::Error> {
-        read_log_rows(conn, tables.select_log(D), is_missing_table).await
+    fn is_missing_table(error: &sqlx::Error) -> bool {
+        is_missing_table(error)
     }
 
-    async fn ensure_tables(
+    async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
+        run(conn, sql).await
+    }
+
+    async fn fetch_all(
         conn: &mut PgConnection,
-        tables: &Tables,
-        _timeout: Duration,
-    ) -> Result<(), Error> {
-        run(conn, tables.create(D).join(";\n"))
-            .await
-            .map_err(|e| Error::db("creating revchain's tables", &e))
+        sql: String,
+    ) -> Result<Vec<Self::Row>, sqlx::Error> {
+        sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(conn).await
     }
 
     async fn lock(

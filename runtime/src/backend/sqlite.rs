@@ -25,10 +25,7 @@ use revchain_core::{Dialect, Direction};
 use sqlx::sqlite::{Sqlite, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-use super::{
-    Done, Failure, HeadRow, Held, LogRow, Progress, WaitLog, backoff, read_head_rows,
-    read_log_rows, sealed::Driver, statements, token,
-};
+use super::{Done, Failure, Held, Progress, WaitLog, backoff, sealed::Driver, statements, token};
 use crate::error::{Aftermath, Error, Stage, driver_code, driver_message};
 use crate::tables::{Tables, Work, literal};
 
@@ -360,18 +357,19 @@ impl Driver for Sqlite {
     const DIALECT: Dialect = D;
     const SESSION_LOCK: bool = false;
 
-    async fn read_heads(
-        conn: &mut SqliteConnection,
-        tables: &Tables,
-    ) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
-        read_head_rows(conn, tables.select_heads(D), is_missing_table).await
+    fn is_missing_table(error: &sqlx::Error) -> bool {
+        is_missing_table(error)
     }
 
-    async fn read_log(
+    async fn execute(conn: &mut SqliteConnection, sql: String) -> Result<(), sqlx::Error> {
+        run(conn, sql).await
+    }
+
+    async fn fetch_all(
         conn: &mut SqliteConnection,
-        tables: &Tables,
-    ) -> Result<Vec<LogRow>, sqlx::Error> {
-        read_log_rows(conn, tables.select_log(D), is_missing_table).await
+        sql: String,
+    ) -> Result<Vec<Self::Row>, sqlx::Error> {
+        sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(conn).await
     }
 
     async fn ensure_tables(

@@ -100,10 +100,9 @@ where
             sqlx::raw_sql("SELECT 1").execute(&mut *conn).await
         };
         select.await.map_err(|e| (1, format!("SELECT 1: {e}")))?;
-        Report {
-            up_to_date: true,
-            ..Report::default()
-        }
+        let mut report = Report::default();
+        report.up_to_date = true;
+        report
     } else {
         Migrator::new(migrations)
             .lock_timeout(o.lock_timeout)
@@ -159,7 +158,8 @@ async fn main_async(o: Options) -> Result<String, (u8, String)> {
                 .map_err(connect_error)?;
             boot::<sqlx::Sqlite>(pool, &SQLITE, &o).await
         }
-        None => Err((2, format!("not a database URL: {}", redact(&o.url)))),
+        // None, or a database this program does not know.
+        _ => Err((2, format!("not a database URL: {}", redact(&o.url)))),
     }
 }
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use revchain_core::{History, Mode};
 
-use crate::cli::context::{Context, Source};
 #[cfg(feature = "autogen")]
 use crate::cli::autogen;
+use crate::cli::context::{Context, Source};
 use crate::cli::{CliError, db};
 use crate::report::{DatabaseState, Status};
 use crate::table::Migrations;

@@ -7,9 +7,9 @@ use std::time::SystemTime;
 use revchain_core::writer::NewRevision;
 use revchain_core::{Graph, Mode, Target};
 
-use crate::cli::context::Context;
 #[cfg(feature = "autogen")]
 use crate::cli::autogen;
+use crate::cli::context::Context;
 use crate::cli::{CliError, files};
 
 /// The arguments of `revision`.
