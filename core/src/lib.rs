@@ -32,6 +32,7 @@ pub mod digest;
 pub mod graph;
 pub mod history;
 pub mod id;
+pub mod import;
 pub mod lex;
 pub mod parse;
 pub mod split;
