@@ -1,4 +1,4 @@
-//! The applied state: the database's bookkeeping as read (DESIGN.md §3), and the one check
+//! The applied state: the database's bookkeeping as read (docs/design.md §3), and the one check
 //! of it against the embedded revisions.
 //!
 //! The runtime decodes the rows of the version and log tables into [`HeadRow`]s and

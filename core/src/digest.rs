@@ -1,4 +1,4 @@
-//! Checksums and chain digests (DESIGN.md §3).
+//! Checksums and chain digests (docs/design.md §3.2).
 //!
 //! A revision's **checksum** is the SHA-256 of its normalised upgrade section (see
 //! [`checksum_text`](crate::parse::checksum_text)): what the database executed, with line

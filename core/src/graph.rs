@@ -1,4 +1,4 @@
-//! The revision graph (DESIGN.md §2): validation of a set of revision files, the stable
+//! The revision graph (docs/design.md §2.1): validation of a set of revision files, the stable
 //! topological order, heads, bases, branch and merge points, labels and dependencies.
 
 use std::cmp::Reverse;

@@ -11,7 +11,7 @@ use crate::parse::{self, ParseError, RevisionFile};
 /// How strictly to read revision files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
-    /// Every rule of DESIGN.md §1 (what the macro, `check` and database commands use).
+    /// Every rule of docs/design.md §1 (what the macro, `check` and database commands use).
     #[default]
     Strict,
     /// Also accept revisions whose upgrade section is still empty: freshly created files
@@ -385,7 +385,7 @@ impl History {
         }
     }
 
-    /// The one-head rule (DESIGN.md §2).
+    /// The one-head rule (docs/design.md §2.1).
     pub fn check_single_head(&self) -> Result<(), GraphError> {
         graph::check_heads(&self.graph, |i| self.member(i))
     }

@@ -1,4 +1,4 @@
-//! Revision ids and branch labels: what is valid and what is reserved (DESIGN.md §1).
+//! Revision ids and branch labels: what is valid and what is reserved (docs/design.md §2.1).
 
 /// Words that can never be a revision id or a branch label, because targets use them.
 pub const RESERVED: [&str; 4] = ["head", "heads", "base", "current"];
@@ -36,7 +36,7 @@ pub enum IdError {
 }
 
 /// Whether `name` has the shape of a name in the revision graph, the one rule for revision
-/// ids, branch labels and the names a target uses (DESIGN.md §1–§2): 1 to
+/// ids, branch labels and the names a target uses (docs/design.md §2.1–§2.2): 1 to
 /// [`MAX_ID_LEN`] characters of `[A-Za-z0-9_-]`, not starting with `-` (a leading `-` reads
 /// as a relative step, `-N`). Ids are the names without `-` ([`validate_id`]); reserved
 /// words are refused by [`validate_id`] and [`validate_label`], not here, so that a target

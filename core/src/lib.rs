@@ -1,7 +1,7 @@
 //! The heart of revchain, shared by the `migrations!` macro (at build time) and the runtime
 //! and CLI (at run time), so that they can never disagree:
 //!
-//! - [`parse`]: the migration file format (DESIGN.md §1);
+//! - [`parse`]: the migration file format (docs/design.md §1);
 //! - [`graph`]: the revision graph, its validation and stable order (§2);
 //! - [`target`]: targets (`head`, `+2`, `ae10-1`, `label@head`, …) and the exact plan of an
 //!   upgrade, a downgrade or a stamp (§2);

@@ -1,4 +1,4 @@
-//! The statement splitter (DESIGN.md §4): cuts SQL text at the `;` that end statements,
+//! The statement splitter (docs/design.md §4): cuts SQL text at the `;` that end statements,
 //! never inside quotes, comments, `$tag$` bodies or `BEGIN … END` blocks of routines.
 //!
 //! It is used to run non-transactional revisions one statement at a time, to run revisions

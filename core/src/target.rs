@@ -1,4 +1,4 @@
-//! Targets and their resolution (DESIGN.md §2): what `upgrade X`, `downgrade X` and
+//! Targets and their resolution (docs/design.md §2.2): what `upgrade X`, `downgrade X` and
 //! `stamp X` do from a given set of current heads.
 //!
 //! A *state* is the set of applied revisions: every ancestor (through `Revises` and

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use revchain_core::{Direction, TargetError};
 
+use crate::bookkeeping::InvalidTableName;
 use crate::report::Report;
-use crate::tables::InvalidTableName;
 
 /// What a failed revision left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

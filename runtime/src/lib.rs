@@ -39,6 +39,7 @@
 ))]
 pub mod autogen;
 mod backend;
+mod bookkeeping;
 pub mod build;
 #[cfg(all(
     feature = "cli",
@@ -46,6 +47,7 @@ pub mod build;
 ))]
 pub mod cli;
 mod connection;
+mod embedded;
 mod error;
 mod migrator;
 #[cfg(all(
@@ -58,8 +60,6 @@ mod pool;
 mod preflight;
 mod report;
 mod state;
-mod table;
-mod tables;
 #[cfg(all(
     feature = "autogen",
     any(feature = "postgres", feature = "mysql", feature = "sqlite")
@@ -76,12 +76,12 @@ pub use pool::quiet_statements;
 pub use report::{CurrentHead, DatabaseState, Report, Status, StepReport};
 // The parts of `revchain-core` that this crate's API speaks (no glob, no `core` module:
 // `pub use revchain_core as core` shadowed the built-in `core` for `use revchain::*`).
+pub use bookkeeping::{InvalidTableName, TableName};
+pub use embedded::{Migrations, Revision};
 pub use revchain_core::{
     Dialect, Digest, Direction, Graph, History, Mode, Plan, StampPlan, Target, TargetError,
 };
 pub use revchain_macros::migrations;
-pub use table::{Migrations, Revision};
-pub use tables::{InvalidTableName, TableName};
 
 /// The schema model that [`autogen`] reads from a database and compares
 /// ([`autogen::Comparison`]), and the revision it generates from a difference.
@@ -100,7 +100,7 @@ pub mod schema {
 pub mod __private {
     /// What `revchain-macros` 0.1 generates code against.
     pub mod v1 {
-        pub use crate::table::{Migrations, Revision, RevisionParts};
+        pub use crate::embedded::{Migrations, Revision, RevisionParts};
         pub use revchain_core::Digest;
         pub use std::borrow::Cow;
     }

@@ -1,4 +1,4 @@
-//! Applying a [`Migrations`] table to a database (DESIGN.md §4).
+//! Applying a [`Migrations`] table to a database (docs/design.md §4).
 //!
 //! The boot path ([`Migrator::run`]) reads the version table once: when its heads and chain
 //! digests equal the embedded heads, the database is up to date and nothing else happens.
@@ -19,12 +19,12 @@ use tracing::Instrument;
 
 use crate::backend::sealed::Driver as _;
 use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff, statements};
+use crate::bookkeeping::{TableName, Tables, Work};
 use crate::connection::PoolOrConnection;
+use crate::embedded::{Migrations, Revision};
 use crate::error::{Aftermath, DriftKind, Error, FailedStep, Stage, driver_message};
 use crate::report::{CurrentHead, Report, Status, StepReport};
 use crate::state::{StateCheck, check_state, refusal_error};
-use crate::table::{Migrations, Revision};
-use crate::tables::{TableName, Tables, Work};
 
 /// How many times a plan is made again when another process changed the database between
 /// planning and applying (SQLite, whose lock is per transaction).

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use revchain_core::lex::{Lexer, TokenKind};
 use revchain_core::{Dialect, Direction, Plan, split_statements};
 
-use crate::table::Migrations;
-use crate::tables::{Tables, Work};
+use crate::bookkeeping::{Tables, Work};
+use crate::embedded::Migrations;
 
 /// Renders `plan` as a script for `dialect`: one `BEGIN`/`COMMIT` block per transactional
 /// revision, non-transactional revisions outside any transaction, each statement followed

@@ -3,8 +3,8 @@
 use revchain_core::statements::refused_statement;
 use revchain_core::{Dialect, Direction, Plan};
 
+use crate::embedded::Migrations;
 use crate::error::Error;
-use crate::table::Migrations;
 
 /// Refuses a plan whose revisions hold a statement they may not hold on this database
 /// (transaction control in a transactional revision, `DELIMITER`, …): the parser checks the

@@ -14,9 +14,9 @@ use revchain_core::applied::{
 
 pub(crate) use revchain_core::applied::StateCheck;
 
+use crate::bookkeeping::Tables;
+use crate::embedded::Migrations;
 use crate::error::{DriftKind, Error};
-use crate::table::Migrations;
-use crate::tables::Tables;
 
 impl Embedded for Migrations {
     fn graph(&self) -> &Graph {

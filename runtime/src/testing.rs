@@ -30,9 +30,9 @@ use revchain_schema::{Schema, changes};
 use crate::autogen::db::{AnyPool, on_any};
 use crate::autogen::scratch::Scratches;
 use crate::autogen::{Error, guarded};
+use crate::bookkeeping::TableName;
+use crate::embedded::Migrations;
 use crate::migrator::Migrator;
-use crate::table::Migrations;
-use crate::tables::TableName;
 
 /// What the roundtrip found for one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +133,7 @@ fn failed(context: impl Into<String>) -> impl FnOnce(Error) -> RoundtripError {
 impl<'m> Roundtrip<'m> {
     /// The test of `migrations` on a scratch database of the server `url` names.
     pub fn new(url: &str, migrations: &'m Migrations) -> Roundtrip<'m> {
-        let d = crate::tables::Tables::default();
+        let d = crate::bookkeeping::Tables::default();
         Roundtrip {
             server: url.to_owned(),
             migrations,

@@ -6,9 +6,9 @@ use revchain_schema::Schema;
 use sqlx::AssertSqlSafe;
 
 use super::Error;
+use crate::embedded::Migrations;
 use crate::error::driver_message;
 pub(crate) use crate::pool::{AnyPool, on_any};
-use crate::table::Migrations;
 
 impl AnyPool {
     /// Runs `statements` (text and file line) one by one on one connection; on failure,

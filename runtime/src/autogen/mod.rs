@@ -42,8 +42,8 @@ use std::path::Path;
 use revchain_core::Dialect;
 use revchain_schema::{Migration, Schema, changes, generate};
 
-use crate::table::Migrations;
-use crate::tables::TableName;
+use crate::bookkeeping::TableName;
+use crate::embedded::Migrations;
 use scratch::Scratches;
 
 pub use scratch::PREFIX as SCRATCH_PREFIX;

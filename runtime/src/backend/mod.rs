@@ -13,8 +13,8 @@ use std::time::Duration;
 use revchain_core::Dialect;
 use sqlx::Row;
 
+use crate::bookkeeping::{Tables, Work};
 use crate::error::{Aftermath, Error, Stage};
-use crate::tables::{Tables, Work};
 
 #[cfg(feature = "mysql")]
 mod mysql;

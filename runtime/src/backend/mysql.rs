@@ -24,8 +24,8 @@ use super::{
     Done, Failure, FirstFailure, Held, Progress, SessionLocked, apply_marked, apply_marked_with,
     lock_session, sealed::Driver, statements,
 };
+use crate::bookkeeping::{Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage};
-use crate::tables::{Tables, Work, literal};
 
 const D: Dialect = Dialect::MySql;
 

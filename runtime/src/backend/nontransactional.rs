@@ -18,7 +18,7 @@ use revchain_core::lex::{Lexer, TokenKind, unquote};
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::tables::{Work, literal};
+use crate::bookkeeping::{Work, literal};
 
 /// A table a statement may write to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -54,8 +54,8 @@ use sqlx::{AssertSqlSafe, Either, Row};
 use super::{
     Done, Failure, Held, Progress, SessionLocked, apply_marked, lock_session, sealed::Driver, token,
 };
+use crate::bookkeeping::{Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connection_lost};
-use crate::tables::{Tables, Work, literal};
 
 const D: Dialect = Dialect::Postgres;
 

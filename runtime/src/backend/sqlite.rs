@@ -26,8 +26,8 @@ use sqlx::sqlite::{Sqlite, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::{Done, Failure, Held, Progress, WaitLog, backoff, sealed::Driver, statements, token};
+use crate::bookkeeping::{Tables, Work, literal};
 use crate::error::{Aftermath, Error, Stage, driver_code, driver_message};
-use crate::tables::{Tables, Work, literal};
 
 const D: Dialect = Dialect::Sqlite;
 

@@ -11,9 +11,9 @@ use revchain_core::parse::parse_with;
 use sqlx::{Connection, Row};
 
 use super::{Backend, Failure};
+use crate::bookkeeping::{Tables, Work};
+use crate::embedded::Migrations;
 use crate::error::Error;
-use crate::table::Migrations;
-use crate::tables::{Tables, Work};
 
 const ENDINGS: [&str; 4] = [
     "INSERT INTO t VALUES (1);\nCOMMIT;\nINSERT INTO t VALUES (2);",

@@ -7,9 +7,9 @@ use std::time::Duration;
 use revchain_core::{History, Mode};
 
 use super::{CliError, Options};
+use crate::bookkeeping::{TableName, Tables};
+use crate::embedded::Migrations;
 use crate::migrator::Migrator;
-use crate::table::Migrations;
-use crate::tables::{TableName, Tables};
 
 /// Where the revisions come from.
 pub(crate) enum Source<'a> {
@@ -40,6 +40,7 @@ pub(crate) struct Context<'a> {
     /// Where the revisions come from.
     pub source: Source<'a>,
     /// `--dir` as given: the default schema file sits next to it.
+    #[cfg_attr(not(feature = "autogen"), allow(dead_code))]
     pub dir: &'a Path,
     /// `--database-url`, when given.
     pub database_url: Option<&'a str>,

@@ -71,9 +71,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::bookkeeping::TableName;
+use crate::embedded::Migrations;
 use crate::error::Error;
-use crate::table::Migrations;
-use crate::tables::TableName;
 use crate::url::Redactor;
 use context::{Context, Source};
 

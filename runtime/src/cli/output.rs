@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
+use crate::embedded::{Migrations, Revision};
 use crate::report::CurrentHead;
-use crate::table::{Migrations, Revision};
 
 fn labels(rev: &Revision) -> String {
     let l: Vec<&str> = rev.branch_labels().collect();

@@ -1,7 +1,7 @@
 //! `check`: the revision graph, and with a database its state (or, with `--schema`,
 //! whether the migrations produce the schema file).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use revchain_core::{History, Mode};
 
@@ -9,8 +9,8 @@ use revchain_core::{History, Mode};
 use crate::cli::autogen;
 use crate::cli::context::{Context, Source};
 use crate::cli::{CliError, db};
+use crate::embedded::Migrations;
 use crate::report::{DatabaseState, Status};
-use crate::table::Migrations;
 
 /// `check`'s exit code when revisions are pending (`upgrade` would apply them).
 pub const CHECK_BEHIND: u8 = 3;
@@ -31,9 +31,10 @@ pub struct CheckArgs {
     /// compared on scratch databases of the --database-url server.
     #[cfg(feature = "autogen")]
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
-    pub schema: Option<Option<PathBuf>>,
+    pub schema: Option<Option<std::path::PathBuf>>,
 }
 
+#[cfg_attr(not(feature = "autogen"), allow(unused_variables))]
 pub(super) async fn exec(ctx: &Context<'_>, args: &CheckArgs) -> Result<String, CliError> {
     #[cfg(feature = "autogen")]
     if let Some(schema) = &args.schema {

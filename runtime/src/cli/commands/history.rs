@@ -6,7 +6,7 @@ use revchain_core::{Mode, Range};
 
 use crate::cli::context::{Context, Loaded};
 use crate::cli::{CliError, db, output};
-use crate::table::Migrations;
+use crate::embedded::Migrations;
 
 /// The arguments of `history`.
 #[derive(Debug, Clone, clap::Args)]

@@ -1,7 +1,7 @@
 //! `revision`: writes a new revision file on top of a head (with `--autogenerate`, with
 //! the SQL that takes the migrations' schema to the schema file's).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use revchain_core::writer::NewRevision;
@@ -43,7 +43,7 @@ pub struct RevisionArgs {
     /// migrations directory).
     #[cfg(feature = "autogen")]
     #[arg(long, value_name = "FILE", requires = "autogenerate")]
-    pub schema: Option<PathBuf>,
+    pub schema: Option<std::path::PathBuf>,
 }
 
 /// What to write: the options of `revchain revision` and the SQL.

@@ -6,7 +6,7 @@ use revchain_core::{Dialect, Direction, Mode, Range};
 
 use crate::cli::context::Context;
 use crate::cli::{CliError, db};
-use crate::table::Migrations;
+use crate::embedded::Migrations;
 use crate::url::DatabaseKind;
 
 /// The arguments of `upgrade`.

@@ -1,4 +1,4 @@
-//! The names of revchain's two tables (DESIGN.md §3), validated so that they can be spliced
+//! The names of revchain's two tables (docs/design.md §3.1), validated so that they can be spliced
 //! into SQL without injection, and the bookkeeping SQL each dialect needs.
 
 use std::fmt;
@@ -6,7 +6,7 @@ use std::fmt;
 use revchain_core::lex::quote_identifier;
 use revchain_core::{Dialect, Digest};
 
-use crate::table::Revision;
+use crate::embedded::Revision;
 
 /// A validated table name: `name` or `schema.name`, each part 1 to 63 ASCII letters,
 /// digits or `_`, not starting with a digit.

@@ -90,7 +90,7 @@ impl Revision {
     }
 
     /// The upgrade SQL exactly as the file has it (what runs); the checksum is computed
-    /// from its normalised form (`revchain_core::parse::checksum_text`, DESIGN.md §3).
+    /// from its normalised form (`revchain_core::parse::checksum_text`, docs/design.md §1.4).
     pub fn upgrade_sql(&self) -> &str {
         &self.__parts.upgrade_sql
     }
