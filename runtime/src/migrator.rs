@@ -862,14 +862,7 @@ async fn read_heads<DB: Backend>(
     conn: &mut DB::Connection,
     tables: &Tables,
 ) -> Result<Option<Vec<HeadRow>>, sqlx::Error> {
-    use sqlx::Connection as _;
-    if !conn.is_in_transaction() {
-        return DB::read_heads(conn, tables).await;
-    }
-    let mut savepoint = conn.begin().await?;
-    let rows = DB::read_heads(&mut savepoint, tables).await;
-    savepoint.rollback().await?;
-    rows
+    outside_or_in_savepoint::<DB, _>(conn, async |c| DB::read_heads(c, tables).await).await
 }
 
 /// The log rows, as [`read_heads`] reads the version rows.
@@ -877,14 +870,23 @@ async fn read_log<DB: Backend>(
     conn: &mut DB::Connection,
     tables: &Tables,
 ) -> Result<Vec<LogRow>, sqlx::Error> {
+    outside_or_in_savepoint::<DB, _>(conn, async |c| DB::read_log(c, tables).await).await
+}
+
+/// Runs `read` on `conn`, or, inside the caller's transaction, in a savepoint rolled back
+/// afterwards (a failed read must not abort the caller's PostgreSQL transaction).
+async fn outside_or_in_savepoint<DB: Backend, T>(
+    conn: &mut DB::Connection,
+    read: impl AsyncFnOnce(&mut DB::Connection) -> Result<T, sqlx::Error>,
+) -> Result<T, sqlx::Error> {
     use sqlx::Connection as _;
     if !conn.is_in_transaction() {
-        return DB::read_log(conn, tables).await;
+        return read(conn).await;
     }
     let mut savepoint = conn.begin().await?;
-    let log = DB::read_log(&mut savepoint, tables).await;
+    let result = read(&mut savepoint).await;
     savepoint.rollback().await?;
-    log
+    result
 }
 
 /// Runs `work` (step `index`) and its bookkeeping in the caller's transaction.
