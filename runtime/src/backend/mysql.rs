@@ -99,23 +99,11 @@ async fn holder(conn: &mut MySqlConnection, name: &str) -> Option<String> {
 /// The first keyword of a statement, upper-cased, after leading comments; `None` when it
 /// starts with anything else, such as a parenthesis or an executable comment `/*! … */`.
 fn first_keyword(sql: &str) -> Option<String> {
-    let mut s = sql.trim_start();
-    loop {
-        if s.starts_with("--") || s.starts_with('#') {
-            s = s.split_once('\n').map_or("", |(_, rest)| rest).trim_start();
-        } else if s.starts_with("/*!") || s.starts_with("/*M!") {
-            return None;
-        } else if let Some(rest) = s.strip_prefix("/*") {
-            s = rest.split_once("*/")?.1.trim_start();
-        } else {
-            break;
-        }
-    }
-    let word: String = s
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic() || *c == '_')
-        .collect();
-    (!word.is_empty()).then(|| word.to_ascii_uppercase())
+    use revchain_core::lex::{Lexer, TokenKind};
+    let executable = |text: &str| text.starts_with("/*!") || text.starts_with("/*M!");
+    let first = Lexer::new(sql, D).find(|t| !t.is_trivia() || executable(t.text))?;
+    let is_keyword = first.kind == TokenKind::Word && !executable(first.text);
+    is_keyword.then(|| first.text.to_ascii_uppercase())
 }
 
 /// Whether a statement only reads or writes data, so that it runs inside a transaction
