@@ -18,7 +18,7 @@ use alembic_support::alembic_python;
 use revchain_tests::{Kind, TestDb};
 
 /// The revision files of the project: (file name, text).
-const REVISIONS: [(&str, &str); 7] = [
+const REVISIONS: [(&str, &str); 8] = [
     (
         "a1_users.py",
         r#""""create users
@@ -225,12 +225,9 @@ def downgrade():
     op.drop_column('users', 'theme')
 "#,
     ),
-];
-
-/// A revision whose offline SQL Alembic cannot produce: it reads the database.
-const READS_THE_DATABASE: (&str, &str) = (
-    "h8_reflect.py",
-    r#""""looks at the database
+    (
+        "h8_concurrently.py",
+        r#""""index posts concurrently
 
 Revision ID: h8h8h8h8h8h8
 Revises: f6f6f6f6f6f6
@@ -238,10 +235,43 @@ Create Date: 2024-01-09 00:00:00
 
 """
 from alembic import op
-import sqlalchemy as sa
 
 revision = 'h8h8h8h8h8h8'
 down_revision = 'f6f6f6f6f6f6'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.get_context().autocommit_block():
+        op.create_index('ix_posts_title', 'posts', ['title'], postgresql_concurrently=True)
+
+
+def downgrade():
+    with op.get_context().autocommit_block():
+        op.drop_index('ix_posts_title', table_name='posts', postgresql_concurrently=True)
+"#,
+    ),
+];
+
+/// Revisions whose offline SQL Alembic cannot produce, each after [`REVISIONS`]: one that
+/// reads the database, one whose downgrade raises.
+const WITHOUT_OFFLINE_SQL: [(&str, &str, &str); 2] = [
+    (
+        "upgrade",
+        "i9_reflect.py",
+        r#""""looks at the database
+
+Revision ID: i9i9i9i9i9i9
+Revises: h8h8h8h8h8h8
+Create Date: 2024-01-10 00:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = 'i9i9i9i9i9i9'
+down_revision = 'h8h8h8h8h8h8'
 branch_labels = None
 depends_on = None
 
@@ -254,7 +284,34 @@ def upgrade():
 def downgrade():
     pass
 "#,
-);
+    ),
+    (
+        "downgrade",
+        "i9_irreversible.py",
+        r#""""drop the legacy table
+
+Revision ID: i9i9i9i9i9i9
+Revises: h8h8h8h8h8h8
+Create Date: 2024-01-10 00:00:00
+
+"""
+from alembic import op
+
+revision = 'i9i9i9i9i9i9'
+down_revision = 'h8h8h8h8h8h8'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("DROP TABLE IF EXISTS legacy")
+
+
+def downgrade():
+    raise NotImplementedError("the legacy table is gone for good")
+"#,
+    ),
+];
 
 /// An Alembic project (`alembic init`) whose `sqlalchemy.url` is `url`, with `revisions`;
 /// its `env.py` takes `ALEMBIC_TEST_URL` instead when set (the online reference run).
@@ -309,7 +366,14 @@ fn alembic_cmd(python: &Path) -> String {
 fn import(source: &Path, python: &Path) -> Result<(tempfile::TempDir, PathBuf), String> {
     let out = tempfile::tempdir().expect("a temporary directory");
     let dir = out.path().join("migrations");
-    revchain::cli::__import_alembic_for_tests(source, &alembic_cmd(python), &dir)?;
+    let imported = revchain::cli::__import_alembic_for_tests(source, &alembic_cmd(python), &dir);
+    if let Err(e) = imported {
+        assert!(
+            !dir.exists(),
+            "nothing is written when a revision cannot be converted"
+        );
+        return Err(e);
+    }
     Ok((out, dir))
 }
 
@@ -530,24 +594,36 @@ fn a_revision_without_offline_sql_is_refused_by_name() {
         eprintln!("skipped: no Alembic venv (see .ci/run)");
         return;
     };
-    let mut revisions = REVISIONS.to_vec();
-    revisions.push(READS_THE_DATABASE);
-    let source = project(&python, "postgresql://localhost/nowhere", &revisions);
-    let out = tempfile::tempdir().expect("a temporary directory");
-    let dir = out.path().join("migrations");
-    let err = revchain::cli::__import_alembic_for_tests(source.path(), &alembic_cmd(&python), &dir)
-        .expect_err("a revision that reads the database has no offline SQL");
-    assert!(err.contains("revision h8h8h8h8h8h8"), "{err}");
-    assert!(err.contains("h8_reflect.py"), "{err}");
-    // Alembic's own error, from its stderr.
-    assert!(err.contains("NoInspectionAvailable"), "{err}");
-    assert!(
-        !dir.exists(),
-        "nothing is written when a revision cannot be converted"
-    );
+    for (direction, name, text) in WITHOUT_OFFLINE_SQL {
+        let mut revisions = REVISIONS.to_vec();
+        revisions.push((name, text));
+        let source = project(
+            &python,
+            "postgresql+psycopg2://localhost/nowhere",
+            &revisions,
+        );
+        let err = import(source.path(), &python).expect_err("a revision without offline SQL");
+        assert!(
+            err.contains(&format!("offline {direction} SQL of revision i9i9i9i9i9i9")),
+            "{err}"
+        );
+        assert!(err.contains(name), "{err}");
+        // Alembic's own error, from its stderr.
+        let alembic_error = match direction {
+            "upgrade" => "NoInspectionAvailable",
+            _ => "the legacy table is gone for good",
+        };
+        assert!(err.contains(alembic_error), "{err}");
+    }
 
-    let err = revchain::cli::__import_alembic_for_tests(source.path(), "'/no/such/alembic'", &dir)
-        .expect_err("a command that does not run");
+    let source = project(&python, "sqlite:///nowhere.db", &REVISIONS);
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let err = revchain::cli::__import_alembic_for_tests(
+        source.path(),
+        "'/no/such/alembic'",
+        &out.path().join("m"),
+    )
+    .expect_err("a command that does not run");
     assert!(
         err.contains("cannot run `'/no/such/alembic' history --verbose`"),
         "{err}"
