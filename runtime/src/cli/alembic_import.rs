@@ -4,14 +4,17 @@
 //! - The graph (ids, `down_revision` with merges, `depends_on`, the docstring with the
 //!   message and `Create Date`) comes from `CMD history --verbose`.
 //! - The SQL comes from Alembic's offline mode: `CMD upgrade heads --sql` and
-//!   `CMD downgrade heads:base --sql` print every revision's SQL once, each after Alembic's
-//!   own `-- Running upgrade A -> B` line, so one run in each direction gives the SQL of
-//!   every revision. Alembic's bookkeeping (the version table's `CREATE`/`INSERT`/`UPDATE`/
+//!   `CMD downgrade HEAD:base --sql` (for each head) print every revision's SQL, each after
+//!   Alembic's own `-- Running upgrade A -> B` line, so a few runs give the SQL of every
+//!   revision. Alembic's bookkeeping (the version table's `CREATE`/`INSERT`/`UPDATE`/
 //!   `DELETE`/`DROP`, `BEGIN;`/`COMMIT;`, its `-- Running` lines) is left out; the
 //!   `COMMIT;`…`BEGIN;` of an `autocommit_block()` makes the revision `Transactional: false`.
 //! - `history` shows the branch labels a revision inherits as well as its own, so the
 //!   label's owner is read from the `branch_labels = …` line of the file Alembic names
 //!   (checked against what Alembic shows).
+//!
+//! A revision that is not a merge and whose `upgrade()` emits no SQL gets a no-op
+//! `SELECT 1;` (revchain allows an empty upgrade in a merge only).
 //!
 //! A revision whose offline SQL Alembic cannot produce (one that reads the database with
 //! `op.get_bind()`, one whose `downgrade()` raises) is an error naming it, with Alembic's
@@ -22,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use revchain_core::import::revision_id;
+use revchain_core::split::{Dialect, has_statement};
 use revchain_core::writer::NewRevision;
 
 use super::CliError;
@@ -39,16 +43,15 @@ pub(crate) fn revisions(source: &Path, alembic_cmd: &str) -> Result<Vec<NewRevis
         return Ok(Vec::new());
     }
     let up_args = ["upgrade", "heads", "--sql"];
-    let up = alembic.offline(&up_args, Direction::Upgrade, &scripts)?;
-    let down_args = ["downgrade", "heads:base", "--sql"];
-    let down = alembic.offline(&down_args, Direction::Downgrade, &scripts)?;
+    let up = alembic.offline(&up_args, Direction::Upgrade, &scripts, None)?;
+    let down = downgrades(&alembic, &scripts, &up.table)?;
     let labels = own_labels(source, &scripts)?;
     let ids = revchain_ids(&scripts)?;
     scripts
         .iter()
         .rev()
         .map(|s| {
-            let (Some(upgrade), Some(downgrade)) = (up.get(&s.id), down.get(&s.id)) else {
+            let (Some(upgrade), Some(downgrade)) = (up.sections.get(&s.id), down.get(&s.id)) else {
                 return Err(CliError::user(format!(
                     "Alembic's offline SQL has no `-- Running` section for revision {} ({}); \
                      does env.py write the offline SQL somewhere else than stdout?",
@@ -59,6 +62,32 @@ pub(crate) fn revisions(source: &Path, alembic_cmd: &str) -> Result<Vec<NewRevis
             Ok(new_revision(s, &ids, &labels, upgrade, downgrade))
         })
         .collect()
+}
+
+/// The upgrade of a revision that is not a merge and whose `upgrade()` emits no SQL:
+/// revchain allows an empty upgrade in a merge only.
+const NO_OP_UPGRADE: &str =
+    "-- Alembic's upgrade() emits no SQL for this revision: a no-op.\nSELECT 1;";
+
+/// The downgrade SQL of every revision: `downgrade HEAD:base --sql` for each head, since
+/// Alembic refuses `heads:base` when there are several. A revision under several heads
+/// has the same SQL in each run.
+fn downgrades(
+    alembic: &Alembic<'_>,
+    scripts: &[Script],
+    table: &str,
+) -> Result<HashMap<String, Sql>, CliError> {
+    let mut sections = HashMap::new();
+    for head in scripts.iter().filter(|s| s.is_head) {
+        let range = format!("{}:base", head.id);
+        let args = ["downgrade", range.as_str(), "--sql"];
+        // A downgrade does not create the version table: its name comes from the upgrade.
+        let run = alembic.offline(&args, Direction::Downgrade, scripts, Some(table))?;
+        for (id, sql) in run.sections {
+            sections.entry(id).or_insert(sql);
+        }
+    }
+    Ok(sections)
 }
 
 fn new_revision(
@@ -77,7 +106,11 @@ fn new_revision(
         branch_labels: labels.get(&script.id).cloned().unwrap_or_default(),
         depends_on: script.depends_on.iter().map(id_of).collect(),
         transactional: upgrade.transactional && downgrade.transactional,
-        upgrade: upgrade.text.clone(),
+        upgrade: if script.parents.len() < 2 && !has_statement(&upgrade.text, Dialect::Generic) {
+            NO_OP_UPGRADE.to_owned()
+        } else {
+            upgrade.text.clone()
+        },
         downgrade: Some(downgrade.text.clone()),
     }
 }
@@ -184,10 +217,11 @@ impl<'a> Alembic<'a> {
         args: &[&str],
         direction: Direction,
         scripts: &[Script],
-    ) -> Result<HashMap<String, Sql>, CliError> {
+        table: Option<&str>,
+    ) -> Result<Offline, CliError> {
         let ran = self.run(args)?;
         let ids = scripts.iter().map(|s| s.id.as_str()).collect();
-        let parsed = parse_offline(&ran.stdout, direction, &ids);
+        let parsed = parse_offline(&ran.stdout, direction, &ids, table);
         if ran.ok {
             return parsed.map_err(CliError::user);
         }
@@ -275,6 +309,8 @@ fn split_command(line: &str) -> Result<Vec<String>, String> {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Script {
     id: String,
+    /// Shown as `(head)`: nothing revises it.
+    is_head: bool,
     parents: Vec<String>,
     depends_on: Vec<String>,
     /// Its labels and the ones it inherits (Alembic shows both).
@@ -316,9 +352,11 @@ fn parse_history(stdout: &str) -> Result<Vec<Script>, CliError> {
     let mut scripts: Vec<Script> = Vec::new();
     for line in stdout.lines() {
         if let Some(rest) = line.strip_prefix("Rev: ") {
-            let id = rest.split_whitespace().next().unwrap_or_default();
+            let mut words = rest.split_whitespace();
+            let id = words.next().unwrap_or_default();
             scripts.push(Script {
                 id: id.to_owned(),
+                is_head: words.any(|w| w == "(head)"),
                 ..Script::default()
             });
             continue;
@@ -399,12 +437,23 @@ fn last_section(stdout: &str, direction: Direction) -> Option<String> {
         .last()
 }
 
-/// Alembic's offline output cut at its `-- Running` lines: the SQL of each revision.
+/// What one offline run printed, by revision.
+#[derive(Debug)]
+struct Offline {
+    /// The SQL of each revision, by Alembic id.
+    sections: HashMap<String, Sql>,
+    /// The version table's name.
+    table: String,
+}
+
+/// Alembic's offline output cut at its `-- Running` lines: the SQL of each revision. The
+/// version table is the one the output creates, else `table`, else `alembic_version`.
 fn parse_offline(
     stdout: &str,
     direction: Direction,
     ids: &BTreeSet<&str>,
-) -> Result<HashMap<String, Sql>, String> {
+    table: Option<&str>,
+) -> Result<Offline, String> {
     let mut sections: Vec<(String, Vec<&str>)> = Vec::new();
     let mut preamble: Vec<&str> = Vec::new();
     for chunk in stdout.split("\n\n") {
@@ -417,7 +466,9 @@ fn parse_offline(
             preamble.push(chunk);
         }
     }
-    let table = version_table(&preamble);
+    let table = version_table(&preamble)
+        .or_else(|| table.map(str::to_owned))
+        .unwrap_or_else(|| "alembic_version".to_owned());
     let mut by_id = HashMap::new();
     for (id, chunks) in sections {
         let sql = section_sql(chunks, &table, ids);
@@ -429,18 +480,20 @@ fn parse_offline(
             ));
         }
     }
-    Ok(by_id)
+    Ok(Offline {
+        sections: by_id,
+        table,
+    })
 }
 
-/// The version table's name as Alembic's offline upgrade creates it, `alembic_version` when
-/// it does not (a downgrade).
-fn version_table(preamble: &[&str]) -> String {
+/// The version table's name as Alembic's offline upgrade creates it (a downgrade does not).
+fn version_table(preamble: &[&str]) -> Option<String> {
     preamble
         .iter()
         .filter(|c| c.contains("version_num"))
         .find_map(|c| c.strip_prefix("CREATE TABLE "))
         .and_then(|rest| rest.split_once(" ("))
-        .map_or_else(|| "alembic_version".to_owned(), |(name, _)| name.to_owned())
+        .map(|(name, _)| name.to_owned())
 }
 
 /// A revision's SQL: its chunks without Alembic's bookkeeping at the end (version table,
@@ -701,6 +754,7 @@ Path: versions/a1.py
         let s = parse_history(HISTORY).unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].id, "e5");
+        assert!(s[0].is_head && !s[1].is_head);
         assert_eq!(s[0].parents, ["b2", "d4"]);
         assert_eq!(s[0].depends_on, ["g7", "settings"]);
         assert_eq!(s[0].shown_labels, ["audit"]);
@@ -769,7 +823,9 @@ COMMIT;
     #[test]
     fn keeps_each_revisions_sql_and_drops_alembics_bookkeeping() {
         let ids = BTreeSet::from(["a1", "b2", "d4", "e5", "f6"]);
-        let s = parse_offline(UPGRADE, Direction::Upgrade, &ids).unwrap();
+        let s = parse_offline(UPGRADE, Direction::Upgrade, &ids, None).unwrap();
+        assert_eq!(s.table, "alembic_version");
+        let s = s.sections;
         assert_eq!(s.len(), 4);
         assert_eq!(
             s["a1"].text,
@@ -802,16 +858,18 @@ COMMIT;
                    VALUES ('b2') RETURNING alembic_version.version_num;\n\nDELETE FROM alembic_version \
                    WHERE alembic_version.version_num = 'a1';\n\nDROP TABLE alembic_version;\n\n";
         let ids = BTreeSet::from(["a1", "b2", "e5"]);
-        let s = parse_offline(out, Direction::Downgrade, &ids).unwrap();
-        assert_eq!(s["a1"].text, "DROP TABLE u;");
-        // Without the upgrade's CREATE TABLE, the default name is assumed.
-        assert!(s["e5"].text.ends_with("version_num = 'e5';"));
+        let s = parse_offline(out, Direction::Downgrade, &ids, None).unwrap();
+        assert_eq!(s.sections["a1"].text, "DROP TABLE u;");
+        // Without the upgrade's CREATE TABLE, nor a name from it, the default is assumed.
+        assert!(s.sections["e5"].text.ends_with("version_num = 'e5';"));
+        let s = parse_offline(out, Direction::Downgrade, &ids, Some("s.vt")).unwrap();
+        assert_eq!(s.sections["e5"].text, "DROP TABLE t;");
         assert_eq!(
-            version_table(&["CREATE TABLE s.vt (\n    version_num VARCHAR(32)"]),
-            "s.vt"
+            version_table(&["CREATE TABLE s.vt (\n    version_num VARCHAR(32)"]).as_deref(),
+            Some("s.vt")
         );
         let twice = "-- Running upgrade  -> a\n\nX;\n\n-- Running upgrade  -> a\n\n";
-        assert!(parse_offline(twice, Direction::Upgrade, &ids).is_err());
+        assert!(parse_offline(twice, Direction::Upgrade, &ids, None).is_err());
     }
 
     #[test]
@@ -864,5 +922,14 @@ COMMIT;
         assert_eq!(r.downgrade.as_deref(), Some(""));
         let text = revchain_core::writer::render(&r).unwrap();
         assert!(text.contains("-- Revises: b2, d4\n"), "{text}");
+        // A docstring without `Create Date` (nor a message) still makes a file that reads
+        // back.
+        let base = new_revision(&scripts[1], &ids, &labels, &sql("", true), &sql("", true));
+        let text = revchain_core::writer::render(&base).unwrap();
+        let parsed = revchain_core::parse::parse_with("a1.sql", &text, revchain_core::Mode::Strict)
+            .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        assert_eq!(parsed.message, "alembic revision a1");
+        assert_eq!(parsed.upgrade.sql, NO_OP_UPGRADE);
+        assert!(parsed.parents.is_empty());
     }
 }
