@@ -196,7 +196,8 @@ impl<'a> Alembic<'a> {
         };
         Ok(Ran {
             ok: out.status.success(),
-            stdout: text(out.stdout, "output")?,
+            // Python on Windows writes its text-mode `\n` as `\r\n`.
+            stdout: text(out.stdout, "output")?.replace("\r\n", "\n"),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
     }
