@@ -106,12 +106,20 @@ fn new_revision(
         branch_labels: labels.get(&script.id).cloned().unwrap_or_default(),
         depends_on: script.depends_on.iter().map(id_of).collect(),
         transactional: upgrade.transactional && downgrade.transactional,
-        upgrade: if script.parents.len() < 2 && !has_statement(&upgrade.text, Dialect::Generic) {
-            NO_OP_UPGRADE.to_owned()
-        } else {
-            upgrade.text.clone()
-        },
+        upgrade: upgrade_sql(script, &upgrade.text),
         downgrade: Some(downgrade.text.clone()),
+    }
+}
+
+/// The upgrade section: Alembic's SQL, followed by [`NO_OP_UPGRADE`] when it has no
+/// statement and the revision is not a merge.
+fn upgrade_sql(script: &Script, sql: &str) -> String {
+    if script.parents.len() >= 2 || has_statement(sql, Dialect::Generic) {
+        sql.to_owned()
+    } else if sql.is_empty() {
+        NO_OP_UPGRADE.to_owned()
+    } else {
+        format!("{sql}\n{NO_OP_UPGRADE}")
     }
 }
 
@@ -931,6 +939,11 @@ COMMIT;
             .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
         assert_eq!(parsed.message, "alembic revision a1");
         assert_eq!(parsed.upgrade.sql, NO_OP_UPGRADE);
+        assert_eq!(
+            upgrade_sql(&scripts[1], "-- a note;"),
+            format!("-- a note;\n{NO_OP_UPGRADE}")
+        );
+        assert_eq!(upgrade_sql(&scripts[0], ""), "", "a merge may be empty");
         assert!(parsed.parents.is_empty());
     }
 }
