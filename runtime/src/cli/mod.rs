@@ -49,6 +49,7 @@
 //! is both ahead and behind; 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
 //! --schema`, `test-roundtrip`, after dropping their scratch databases).
 
+mod alembic_import;
 #[cfg(feature = "autogen")]
 mod autogen;
 mod commands;
@@ -149,6 +150,23 @@ pub struct ToolArgs {
     /// The command.
     #[command(subcommand)]
     pub command: ToolCommand,
+}
+
+/// Test hook of the Alembic import (helper I3, issue 16), until `revchain import --from
+/// alembic` calls it: writes the revisions of the Alembic project in `source` into `dir`
+/// (created when missing), nothing when any revision cannot be converted.
+#[doc(hidden)]
+pub fn __import_alembic_for_tests(
+    source: &std::path::Path,
+    alembic_cmd: &str,
+    dir: &std::path::Path,
+) -> Result<(), String> {
+    let revisions = alembic_import::revisions(source, alembic_cmd).map_err(|e| e.message)?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for revision in &revisions {
+        files::write_revision(dir, revision).map_err(|e| e.message)?;
+    }
+    Ok(())
 }
 
 /// An error of the CLI: a message for stderr and an exit code.
