@@ -41,7 +41,7 @@ pub(crate) async fn read_rows<DB: Backend>(
     conn: &mut DB::Connection,
     tool: Tool,
 ) -> Result<Option<Vec<HistoryRow>>, Error> {
-    let fail = |e: &sqlx::Error| Error::db(&format!("reading {tool}'s table"), e);
+    let fail = |e: &sqlx::Error| Error::db(format!("reading {tool}'s table"), e);
     let other = match tool {
         Tool::Dbmate => Some(Tool::GolangMigrate),
         Tool::GolangMigrate => Some(Tool::Dbmate),

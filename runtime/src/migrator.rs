@@ -315,7 +315,7 @@ impl<'m> Migrator<'m> {
         statements.extend(stamp);
         DB::exec_in_transaction(conn, &statements)
             .await
-            .map_err(|e| Error::db(&format!("recording what {tool} applied"), &e))?;
+            .map_err(|e| Error::db(format!("recording what {tool} applied"), &e))?;
         tracing::info!(
             target: "revchain",
             "adopted the database from {tool}: {} revision(s) recorded as applied, at {} (no SQL ran)",
