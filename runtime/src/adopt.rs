@@ -15,7 +15,9 @@ use crate::error::Error;
 /// [`adopt::columns`], each as text, in the order the tool applied them.
 fn select(tool: Tool, dialect: Dialect) -> String {
     let (columns, order) = adopt::columns(tool);
-    let q = |c: &str| quote_identifier(dialect, c);
+    let table = quote_identifier(dialect, tool.history_table());
+    // Qualified, so that SQLite cannot read a missing column's quoted name as a string.
+    let q = |c: &str| format!("{table}.{}", quote_identifier(dialect, c));
     let cells: Vec<String> = columns
         .iter()
         .map(|&(name, cell)| match (cell, dialect) {
@@ -30,7 +32,7 @@ fn select(tool: Tool, dialect: Dialect) -> String {
     format!(
         "SELECT {} FROM {} ORDER BY {}",
         cells.join(", "),
-        q(tool.history_table()),
+        table,
         q(order)
     )
 }

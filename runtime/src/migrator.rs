@@ -268,7 +268,8 @@ impl<'m> Migrator<'m> {
                 )],
             });
         }
-        let Some(report) = self.adopt_tool::<DB>(conn, tool, write).await? else {
+        let create = write.then(|| self.tables.create(DB::DIALECT));
+        let Some(report) = self.adopt_tool::<DB>(conn, tool, create).await? else {
             return Err(Error::AdoptRefused {
                 tool,
                 problems: vec![format!(
@@ -280,13 +281,14 @@ impl<'m> Migrator<'m> {
         Ok(report)
     }
 
-    /// Reads and checks `tool`'s table and, when `write`, records what it applied: the
+    /// Reads and checks `tool`'s table and, unless `create` is `None` (a dry run), records
+    /// what it applied in one transaction that starts with the `create` statements: the
     /// stamp's report (`None` when the table does not exist).
     async fn adopt_tool<DB: Backend>(
         &self,
         conn: &mut DB::Connection,
         tool: Tool,
-        write: bool,
+        create: Option<Vec<String>>,
     ) -> Result<Option<Report>, Error> {
         let Some(rows) = crate::adopt::read_rows::<DB>(conn, tool).await? else {
             return Ok(None);
@@ -308,10 +310,9 @@ impl<'m> Migrator<'m> {
             .map(|&h| Target::Revision(revs[h].id().to_owned()))
             .collect();
         let (stamp, report) = self.stamp_statements(DB::DIALECT, &targets, false, &[], &[])?;
-        if !write || adoption.applied.is_empty() {
+        let Some(mut statements) = create.filter(|_| !adoption.applied.is_empty()) else {
             return Ok(Some(report));
-        }
-        let mut statements = self.tables.create(DB::DIALECT);
+        };
         statements.extend(stamp);
         DB::exec_in_transaction(conn, &statements)
             .await
@@ -471,9 +472,10 @@ impl<'m> Migrator<'m> {
     }
 
     /// [`adopt`](Self::adopt)'s work at boot: when the version table does not exist, the
-    /// adoption of `tool`'s table, if there is one. Without a session lock (SQLite), another
-    /// process may adopt at the same moment: its stamp conflicts with this one, which rolls
-    /// back, and the version table then exists.
+    /// adoption of `tool`'s table, if there is one, in a transaction that creates revchain's
+    /// tables first and fails if they exist. Without a session lock (SQLite), another
+    /// process may adopt or migrate at the same moment: then this transaction rolls back,
+    /// and the version table exists.
     async fn adopt_at_boot<DB: Backend>(
         &self,
         conn: &mut DB::Connection,
@@ -487,7 +489,8 @@ impl<'m> Migrator<'m> {
         if exists(DB::read_heads(conn, &self.tables).await)? {
             return Ok(None);
         }
-        match self.adopt_tool::<DB>(conn, tool, true).await {
+        let create = self.tables.create_new(DB::DIALECT);
+        match self.adopt_tool::<DB>(conn, tool, Some(create)).await {
             Err(Error::Database { .. }) if exists(DB::read_heads(conn, &self.tables).await)? => {
                 tracing::debug!(target: "revchain", "another process adopted the database meanwhile");
                 Ok(None)
