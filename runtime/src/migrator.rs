@@ -19,7 +19,7 @@ use revchain_core::{Direction, Plan, Target, TargetError};
 use tracing::Instrument;
 
 use crate::backend::sealed::Driver as _;
-use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff, statements};
+use crate::backend::{Backend, Failure, HeadRow, Held, LogRow, WaitLog, backoff, statements};
 use crate::connection::PoolOrConnection;
 use crate::error::{Aftermath, DriftKind, Error, FailedStep, Stage, driver_message};
 use crate::report::{CurrentHead, Report, Status, StepReport};
@@ -232,10 +232,7 @@ impl<'m> Migrator<'m> {
             let result = self
                 .take_over_locked::<D::Database>(&mut conn, tool, true)
                 .await;
-            if D::Database::unlock(&mut conn, &self.tables, held)
-                .await
-                .is_err()
-            {
+            if !release::<D::Database>(&mut conn, &self.tables, held).await {
                 conn.discard();
             }
             result
@@ -429,12 +426,7 @@ impl<'m> Migrator<'m> {
         let result = self
             .migrate_locked::<D::Database>(&mut conn, &request, boot)
             .await;
-        if let Err(e) = D::Database::unlock(&mut conn, &self.tables, held).await {
-            tracing::warn!(
-                target: "revchain",
-                "could not release the migration lock ({}); closing the connection releases it",
-                driver_message(&e)
-            );
+        if !release::<D::Database>(&mut conn, &self.tables, held).await {
             conn.discard();
         }
         result
@@ -1076,6 +1068,22 @@ impl<'m> Migrator<'m> {
                 kind: DriftKind::Raced,
             },
             Failure::Other(e) => e,
+        }
+    }
+}
+
+/// Releases the migration lock: whether it was released (when not, the failure is logged,
+/// and closing the connection releases it).
+async fn release<DB: Backend>(conn: &mut DB::Connection, tables: &Tables, held: Held) -> bool {
+    match DB::unlock(conn, tables, held).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(
+                target: "revchain",
+                "could not release the migration lock ({}); closing the connection releases it",
+                driver_message(&e)
+            );
+            false
         }
     }
 }

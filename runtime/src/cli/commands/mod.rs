@@ -193,6 +193,7 @@ mod tests {
             (&["app", "merge", "--help"], true),
             (&["app", "init"], true),
             (&["app", "upgrade", "+1"], false),
+            (&["app", "adopt", "--from", "sqlx"], false),
         ] {
             let parsed = App::try_parse_from(words).unwrap().args.command;
             assert_eq!(
@@ -220,6 +221,12 @@ mod tests {
             parsed.args.command,
             ToolCommand::Run(Command::History(HistoryArgs { ref rev_range, .. }))
                 if rev_range.as_deref() == Some("-1:")
+        ));
+        let parsed = Tool::try_parse_from(["revchain", "adopt", "--from", "flyway"]).unwrap();
+        assert!(matches!(
+            parsed.args.command,
+            ToolCommand::Run(Command::Adopt(AdoptArgs { from, dry_run: false }))
+                if from == revchain_core::import::Tool::Flyway
         ));
         assert!(Tool::try_parse_from(["revchain", "frobnicate"]).is_err());
     }
