@@ -260,7 +260,8 @@ impl<'m> Migrator<'m> {
             return Err(Error::AdoptRefused {
                 tool,
                 problems: vec![format!(
-                    "revchain's tables ({}, {}) already record revisions: the database was                      adopted already, or revchain migrated it",
+                    "revchain's tables ({}, {}) already record revisions: the database was \
+                     adopted already, or revchain migrated it",
                     self.tables.version, self.tables.log
                 )],
             });
@@ -892,7 +893,7 @@ impl<'m> Migrator<'m> {
 
     /// The bookkeeping statements of a stamp of `targets` from `current` (from nothing
     /// with `purge`, which empties both tables first), and its report.
-    pub(crate) fn stamp_statements(
+    fn stamp_statements(
         &self,
         d: revchain_core::Dialect,
         targets: &[Target],

@@ -81,10 +81,10 @@ pub enum Status {
     /// The migration may have run part-way (golang-migrate's `dirty`).
     Dirty,
     /// The migration was rolled back after it ran (goose's `is_applied = false`, Flyway's
-    /// undo): a later row of its version says otherwise.
+    /// undo and `repair`'s delete marks): a later row of its version says otherwise.
     Reverted,
     /// The tool's own bookkeeping, not a migration (goose's version 0, Flyway's schema
-    /// marker and repair rows).
+    /// marker).
     Ignored,
 }
 
@@ -280,9 +280,11 @@ fn flyway_row(
 ) -> Result<HistoryRow, Finding> {
     let kind = kind.unwrap_or_default().trim().to_ascii_uppercase();
     let status = match kind.as_str() {
-        "SCHEMA" | "DELETE" => Status::Ignored,
+        "SCHEMA" => Status::Ignored,
+        // `flyway repair` marks a migration that is no longer applied with a `DELETE` row.
+        "DELETE" => Status::Reverted,
         _ if !success => Status::Failed,
-        "BASELINE" => Status::Head,
+        k if k.ends_with("BASELINE") => Status::Head,
         k if k.starts_with("UNDO") => Status::Reverted,
         "SQL" | "JDBC" | "SPRING_JDBC" | "SCRIPT" => Status::Applied,
         other => return Err(damaged(&format!("unknown migration type `{other}`"))),
