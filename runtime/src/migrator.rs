@@ -218,6 +218,16 @@ impl<'m> Migrator<'m> {
     ) -> Result<Report, Error> {
         let run = async {
             let mut conn = db.lease().await?;
+            if sqlx::Connection::is_in_transaction(&*conn) {
+                return Err(Error::AdoptRefused {
+                    tool,
+                    problems: vec![
+                        "the connection is inside a transaction, which the adoption's own \
+                         transaction would end: adopt on a connection outside any transaction"
+                            .to_owned(),
+                    ],
+                });
+            }
             if dry_run {
                 return self
                     .take_over_locked::<D::Database>(&mut conn, tool, false)

@@ -549,3 +549,19 @@ async fn a_missing_table_is_named() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn taking_over_inside_a_callers_transaction_is_refused() {
+    use sqlx::Connection as _;
+    let db = TestDb::new(Kind::Postgres).await;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx_migrate(&db.pool::<sqlx::Postgres>().await, 2).await;
+    let m = revchain_dir(None, None).load();
+    let mut tx = conn.begin().await.unwrap();
+    let err = Migrator::new(&m)
+        .take_over(&mut *tx, Tool::Sqlx, false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("inside a transaction"), "{err}");
+    tx.rollback().await.unwrap();
+}
