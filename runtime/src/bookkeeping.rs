@@ -156,6 +156,16 @@ impl Tables {
         ]
     }
 
+    /// [`create`](Self::create) without `IF NOT EXISTS`: fails when a table exists, so that
+    /// a transaction that starts with it runs only on a database without revchain's tables
+    /// (an adoption at boot, which several processes may attempt at once).
+    pub fn create_new(&self, d: Dialect) -> Vec<String> {
+        self.create(d)
+            .into_iter()
+            .map(|s| s.replacen("CREATE TABLE IF NOT EXISTS", "CREATE TABLE", 1))
+            .collect()
+    }
+
     /// Reads the version rows.
     pub fn select_heads(&self, d: Dialect) -> String {
         format!(

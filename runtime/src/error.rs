@@ -243,6 +243,23 @@ pub enum Error {
         message: String,
     },
 
+    /// Taking over the database of another tool was refused ([`Migrator::adopt`],
+    /// [`Migrator::take_over`]): every problem, each naming the entry of the tool's table.
+    /// Nothing was recorded.
+    ///
+    /// [`Migrator::adopt`]: crate::Migrator::adopt
+    /// [`Migrator::take_over`]: crate::Migrator::take_over
+    #[error(
+        "cannot adopt the database from {tool}: {}; nothing was recorded",
+        revchain_core::applied::describe_findings(.problems)
+    )]
+    AdoptRefused {
+        /// The tool whose table was read.
+        tool: revchain_core::import::Tool,
+        /// The problems, every one of them.
+        problems: Vec<String>,
+    },
+
     /// A table name that is not a plain identifier.
     #[error(transparent)]
     InvalidTableName(#[from] InvalidTableName),

@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 // The parts that talk to a database by URL need at least one backend compiled in.
+mod adopt;
 #[cfg(all(
     feature = "autogen",
     any(feature = "postgres", feature = "mysql", feature = "sqlite")
@@ -78,6 +79,7 @@ pub use report::{CurrentHead, DatabaseState, Report, Status, StepReport};
 // `pub use revchain_core as core` shadowed the built-in `core` for `use revchain::*`).
 pub use bookkeeping::{InvalidTableName, TableName};
 pub use embedded::{Migrations, Revision};
+pub use revchain_core::import::Tool;
 pub use revchain_core::{
     Dialect, Digest, Direction, Graph, History, Mode, Plan, StampPlan, Target, TargetError,
 };

@@ -14,11 +14,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use revchain_core::import::Tool;
 use revchain_core::{Direction, Plan, Target, TargetError};
 use tracing::Instrument;
 
 use crate::backend::sealed::Driver as _;
-use crate::backend::{Backend, Failure, HeadRow, LogRow, WaitLog, backoff, statements};
+use crate::backend::{Backend, Failure, HeadRow, Held, LogRow, WaitLog, backoff, statements};
 use crate::bookkeeping::{TableName, Tables, Work};
 use crate::connection::PoolOrConnection;
 use crate::embedded::{Migrations, Revision};
@@ -56,6 +57,7 @@ pub struct Migrator<'m> {
     tables: Tables,
     lock_timeout: Duration,
     allow_ahead: bool,
+    adopt: Option<Tool>,
     span: Option<tracing::Span>,
 }
 
@@ -75,6 +77,7 @@ impl<'m> Migrator<'m> {
             tables: Tables::default(),
             lock_timeout: Duration::from_secs(60),
             allow_ahead: false,
+            adopt: None,
             span: None,
         }
     }
@@ -102,6 +105,29 @@ impl<'m> Migrator<'m> {
     /// (an old replica during a rolling deploy): it logs a warning and applies nothing.
     pub fn allow_database_ahead(mut self, allow: bool) -> Self {
         self.allow_ahead = allow;
+        self
+    }
+
+    /// Takes over a database that `tool` migrated, at its first [`run`](Self::run): when
+    /// the database has no revchain version table and has `tool`'s history table, the run
+    /// checks the tool's rows against the embedded revisions (imported with `revchain
+    /// import --from TOOL`) and records them as applied, under the migration lock and in
+    /// one transaction with the creation of revchain's tables, then applies the rest.
+    /// Replicas booting at once adopt exactly once. The tool's table is left as it is.
+    /// See [`take_over`](Self::take_over) for the checks.
+    ///
+    /// ```no_run
+    /// use revchain::{Migrator, Tool};
+    ///
+    /// static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+    ///
+    /// # async fn boot(pool: sqlx::PgPool) -> Result<(), revchain::Error> {
+    /// // Was `sqlx::migrate!().run(&pool)`; `migrations/` is `revchain import --from sqlx`'s.
+    /// Migrator::new(&MIGRATIONS).adopt(Tool::Sqlx).run(&pool).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn adopt(mut self, tool: Tool) -> Self {
+        self.adopt = Some(tool);
         self
     }
 
@@ -162,6 +188,150 @@ impl<'m> Migrator<'m> {
         self.migrate(db, Request::Stamp { targets, purge }, false)
             .instrument(self.span_or_default())
             .await
+    }
+
+    /// Takes over a database that `tool` migrated (`revchain adopt --from TOOL`): reads the
+    /// tool's history table and records its applied migrations as applied revisions,
+    /// without running SQL, in one transaction; the tool's table is left as it is. Every
+    /// applied entry must be an embedded revision (its id is
+    /// [`revision_id`](revchain_core::import::revision_id) of the version), with the
+    /// checksum the tool stored where it stores one (sqlx's SHA-384, refinery's SipHash,
+    /// Flyway's CRC-32) computed again from the revision's upgrade SQL; a failed, dirty or
+    /// out-of-order entry is refused by name ([`Error::AdoptRefused`]), and so is a
+    /// database whose revchain tables already record revisions. With `dry_run`, nothing is
+    /// written: the report says what would be recorded.
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
+    /// # async fn switch(pool: sqlx::PgPool) -> Result<(), revchain::Error> {
+    /// let report = revchain::Migrator::new(&MIGRATIONS)
+    ///     .take_over(&pool, revchain::Tool::Flyway, true)
+    ///     .await?;
+    /// println!("would record {:?}", report.stamped);
+    /// # Ok(()) }
+    /// ```
+    pub async fn take_over<D: PoolOrConnection>(
+        &self,
+        mut db: D,
+        tool: Tool,
+        dry_run: bool,
+    ) -> Result<Report, Error> {
+        let run = async {
+            let mut conn = db.lease().await?;
+            if sqlx::Connection::is_in_transaction(&*conn) {
+                return Err(Error::AdoptRefused {
+                    tool,
+                    problems: vec![
+                        "the connection is inside a transaction, which the adoption's own \
+                         transaction would end: adopt on a connection outside any transaction"
+                            .to_owned(),
+                    ],
+                });
+            }
+            if dry_run {
+                return self
+                    .take_over_locked::<D::Database>(&mut conn, tool, false)
+                    .await;
+            }
+            let lock = D::Database::lock(&mut conn, &self.tables, self.lock_timeout, None);
+            let Some(held) = lock.await? else {
+                return Err(Error::Drift {
+                    kind: DriftKind::Raced,
+                });
+            };
+            let result = self
+                .take_over_locked::<D::Database>(&mut conn, tool, true)
+                .await;
+            if !release::<D::Database>(&mut conn, &self.tables, held).await {
+                conn.discard();
+            }
+            result
+        };
+        run.instrument(self.span_or_default()).await
+    }
+
+    /// [`take_over`](Self::take_over) once the lock is held (or without writing).
+    async fn take_over_locked<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        tool: Tool,
+        write: bool,
+    ) -> Result<Report, Error> {
+        let heads = DB::read_heads(conn, &self.tables)
+            .await
+            .map_err(|e| Error::db("reading the version table", &e))?;
+        let log = match heads {
+            Some(_) => DB::read_log(conn, &self.tables)
+                .await
+                .map_err(|e| Error::db("reading the log table", &e))?,
+            None => Vec::new(),
+        };
+        if heads.is_some_and(|h| !h.is_empty()) || !log.is_empty() {
+            return Err(Error::AdoptRefused {
+                tool,
+                problems: vec![format!(
+                    "revchain's tables ({}, {}) already record revisions: the database was \
+                     adopted already, or revchain migrated it",
+                    self.tables.version, self.tables.log
+                )],
+            });
+        }
+        let create = write.then(|| self.tables.create(DB::DIALECT));
+        let Some(report) = self.adopt_tool::<DB>(conn, tool, create).await? else {
+            return Err(Error::AdoptRefused {
+                tool,
+                problems: vec![format!(
+                    "the database has no table {}",
+                    tool.history_table()
+                )],
+            });
+        };
+        Ok(report)
+    }
+
+    /// Reads and checks `tool`'s table and, unless `create` is `None` (a dry run), records
+    /// what it applied in one transaction that starts with the `create` statements: the
+    /// stamp's report (`None` when the table does not exist).
+    async fn adopt_tool<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        tool: Tool,
+        create: Option<Vec<String>>,
+    ) -> Result<Option<Report>, Error> {
+        let Some(rows) = crate::adopt::read_rows::<DB>(conn, tool).await? else {
+            return Ok(None);
+        };
+        let revs: Vec<&Revision> = self.migrations.iter().collect();
+        let sql = |i: usize| {
+            revs.get(i)
+                .map_or_else(String::new, |r| r.upgrade_sql().to_owned())
+        };
+        let adoption =
+            revchain_core::import::adopt::check(tool, &rows, self.migrations.graph(), &sql)
+                .map_err(|findings| Error::AdoptRefused {
+                    tool,
+                    problems: findings.iter().map(ToString::to_string).collect(),
+                })?;
+        let targets: Vec<Target> = adoption
+            .heads
+            .iter()
+            .map(|&h| Target::Revision(revs[h].id().to_owned()))
+            .collect();
+        let (stamp, report) = self.stamp_statements(DB::DIALECT, &targets, false, &[], &[])?;
+        let Some(mut statements) = create.filter(|_| !adoption.applied.is_empty()) else {
+            return Ok(Some(report));
+        };
+        statements.extend(stamp);
+        DB::exec_in_transaction(conn, &statements)
+            .await
+            .map_err(|e| Error::db(format!("recording what {tool} applied"), &e))?;
+        tracing::info!(
+            target: "revchain",
+            "adopted the database from {tool}: {} revision(s) recorded as applied, at {} (no SQL ran)",
+            report.stamped.len(),
+            describe(&report.heads_after)
+        );
+        Ok(Some(report))
     }
 
     /// The database's current heads (the version table), ordered as the table is.
@@ -267,12 +437,7 @@ impl<'m> Migrator<'m> {
         let result = self
             .migrate_locked::<D::Database>(&mut conn, &request, boot)
             .await;
-        if let Err(e) = D::Database::unlock(&mut conn, &self.tables, held).await {
-            tracing::warn!(
-                target: "revchain",
-                "could not release the migration lock ({}); closing the connection releases it",
-                driver_message(&e)
-            );
+        if !release::<D::Database>(&mut conn, &self.tables, held).await {
             conn.discard();
         }
         result
@@ -288,9 +453,58 @@ impl<'m> Migrator<'m> {
         Some(up_to_date(rows.into_iter().map(|r| r.revision).collect()))
     }
 
-    /// The work under the lock: read and check the state, plan, apply; plan again when
-    /// another process raced this one (SQLite, locked per revision).
+    /// The work under the lock: a boot run first adopts the database of the tool given to
+    /// [`adopt`](Self::adopt), then the run proper; its report lists what was adopted as
+    /// stamped.
     async fn migrate_locked<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        request: &Request,
+        boot: bool,
+    ) -> Result<Report, Error> {
+        let adopted = match self.adopt {
+            Some(tool) if boot => self.adopt_at_boot::<DB>(conn, tool).await?,
+            _ => None,
+        };
+        let mut report = self.run_locked::<DB>(conn, request, boot).await?;
+        if let Some(adopted) = adopted {
+            report.stamped = adopted.stamped;
+            report.heads_before = adopted.heads_before;
+        }
+        Ok(report)
+    }
+
+    /// [`adopt`](Self::adopt)'s work at boot: when the version table does not exist, the
+    /// adoption of `tool`'s table, if there is one, in a transaction that creates revchain's
+    /// tables first and fails if they exist. Without a session lock (SQLite), another
+    /// process may adopt or migrate at the same moment: then this transaction rolls back,
+    /// and the version table exists.
+    async fn adopt_at_boot<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        tool: Tool,
+    ) -> Result<Option<Report>, Error> {
+        let exists = |heads: Result<Option<Vec<HeadRow>>, sqlx::Error>| {
+            heads
+                .map(|h| h.is_some())
+                .map_err(|e| Error::db("reading the version table", &e))
+        };
+        if exists(DB::read_heads(conn, &self.tables).await)? {
+            return Ok(None);
+        }
+        let create = self.tables.create_new(DB::DIALECT);
+        match self.adopt_tool::<DB>(conn, tool, Some(create)).await {
+            Err(Error::Database { .. }) if exists(DB::read_heads(conn, &self.tables).await)? => {
+                tracing::debug!(target: "revchain", "another process adopted the database meanwhile");
+                Ok(None)
+            }
+            adopted => adopted,
+        }
+    }
+
+    /// The run under the lock: read and check the state, plan, apply; plan again when
+    /// another process raced this one (SQLite, locked per revision).
+    async fn run_locked<DB: Backend>(
         &self,
         conn: &mut DB::Connection,
         request: &Request,
@@ -671,12 +885,37 @@ impl<'m> Migrator<'m> {
         dirty_rows: &[LogRow],
         in_callers_transaction: bool,
     ) -> Result<Report, Error> {
+        let (statements, report) =
+            self.stamp_statements(DB::DIALECT, targets, purge, current, dirty_rows)?;
+        let written = if in_callers_transaction {
+            DB::execute(conn, statements.join(";\n")).await
+        } else {
+            DB::exec_in_transaction(conn, &statements).await
+        };
+        written.map_err(|e| Error::db("writing the stamp", &e))?;
+        tracing::info!(
+            target: "revchain",
+            "stamped the database at {} (no SQL ran)",
+            describe(&report.heads_after)
+        );
+        Ok(report)
+    }
+
+    /// The bookkeeping statements of a stamp of `targets` from `current` (from nothing
+    /// with `purge`, which empties both tables first), and its report.
+    fn stamp_statements(
+        &self,
+        d: revchain_core::Dialect,
+        targets: &[Target],
+        purge: bool,
+        current: &[usize],
+        dirty_rows: &[LogRow],
+    ) -> Result<(Vec<String>, Report), Error> {
         let graph = self.migrations.graph();
         let start: Vec<usize> = if purge { Vec::new() } else { current.to_vec() };
         let heads = self.stamped_heads(targets, &start)?;
         let before = graph.applied(&start);
         let after = graph.applied(&heads);
-        let d = DB::DIALECT;
         let t = &self.tables;
         let dirty: HashSet<&str> = dirty_rows
             .iter()
@@ -714,12 +953,6 @@ impl<'m> Migrator<'m> {
         for &i in &to_log {
             statements.push(t.insert_log(d, revs[i], "0", false, true));
         }
-        let written = if in_callers_transaction {
-            DB::execute(conn, statements.join(";\n")).await
-        } else {
-            DB::exec_in_transaction(conn, &statements).await
-        };
-        written.map_err(|e| Error::db("writing the stamp", &e))?;
         let report = Report {
             stamped: to_log.iter().map(|&i| revs[i].id().to_owned()).collect(),
             unstamped: removed.iter().map(|&i| revs[i].id().to_owned()).collect(),
@@ -727,12 +960,7 @@ impl<'m> Migrator<'m> {
             heads_after: self.ids(&heads),
             ..Report::default()
         };
-        tracing::info!(
-            target: "revchain",
-            "stamped the database at {} (no SQL ran)",
-            describe(&report.heads_after)
-        );
-        Ok(report)
+        Ok((statements, report))
     }
 
     /// Applies a plan, logging each revision and a progress line every few seconds: the
@@ -851,6 +1079,22 @@ impl<'m> Migrator<'m> {
                 kind: DriftKind::Raced,
             },
             Failure::Other(e) => e,
+        }
+    }
+}
+
+/// Releases the migration lock: whether it was released (when not, the failure is logged,
+/// and closing the connection releases it).
+async fn release<DB: Backend>(conn: &mut DB::Connection, tables: &Tables, held: Held) -> bool {
+    match DB::unlock(conn, tables, held).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(
+                target: "revchain",
+                "could not release the migration lock ({}); closing the connection releases it",
+                driver_message(&e)
+            );
+            false
         }
     }
 }

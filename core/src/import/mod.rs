@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use crate::id;
 
+pub mod adopt;
+
 /// A migration tool whose history revchain can import and whose database it can adopt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

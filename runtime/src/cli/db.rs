@@ -49,6 +49,15 @@ impl AnyPool {
         on_any!(self, p => m.stamp(p, targets, purge).await)
     }
 
+    pub async fn take_over(
+        &self,
+        m: &Migrator<'_>,
+        tool: revchain_core::import::Tool,
+        dry_run: bool,
+    ) -> Result<Report, Error> {
+        on_any!(self, p => m.take_over(p, tool, dry_run).await)
+    }
+
     pub async fn current(&self, m: &Migrator<'_>) -> Result<Vec<CurrentHead>, Error> {
         on_any!(self, p => m.current(p).await)
     }

@@ -7,6 +7,7 @@
 //! tool, which works on the source tree, has them. The CLI embedded in an application
 //! parses [`AppCommand`], which knows their names only to say where they are.
 
+mod adopt;
 mod branches;
 mod check;
 mod current;
@@ -26,6 +27,7 @@ use std::path::Path;
 
 use clap::Subcommand;
 
+pub use adopt::AdoptArgs;
 pub use branches::BranchesArgs;
 pub use check::{CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs};
 pub use current::CurrentArgs;
@@ -70,6 +72,10 @@ pub enum Command {
     Current(CurrentArgs),
     /// Record targets as applied without running SQL (repairs, adopting a database).
     Stamp(StampArgs),
+    /// Take over a database that another tool migrated (`--from sqlx`, `flyway`, …): record
+    /// what its history table says it applied, after checking it against the revisions
+    /// (imported with `revchain import`), without running SQL; its table is left as it was.
+    Adopt(AdoptArgs),
 }
 
 impl Command {
@@ -87,6 +93,7 @@ impl Command {
             Command::Downgrade(args) => downgrade::exec(ctx, args).await,
             Command::Current(args) => current::exec(ctx, args).await,
             Command::Stamp(args) => stamp::exec(ctx, args).await,
+            Command::Adopt(args) => adopt::exec(ctx, args).await,
         }
     }
 }
@@ -186,6 +193,7 @@ mod tests {
             (&["app", "merge", "--help"], true),
             (&["app", "init"], true),
             (&["app", "upgrade", "+1"], false),
+            (&["app", "adopt", "--from", "sqlx"], false),
         ] {
             let parsed = App::try_parse_from(words).unwrap().args.command;
             assert_eq!(
@@ -213,6 +221,12 @@ mod tests {
             parsed.args.command,
             ToolCommand::Run(Command::History(HistoryArgs { ref rev_range, .. }))
                 if rev_range.as_deref() == Some("-1:")
+        ));
+        let parsed = Tool::try_parse_from(["revchain", "adopt", "--from", "flyway"]).unwrap();
+        assert!(matches!(
+            parsed.args.command,
+            ToolCommand::Run(Command::Adopt(AdoptArgs { from, dry_run: false }))
+                if from == revchain_core::import::Tool::Flyway
         ));
         assert!(Tool::try_parse_from(["revchain", "frobnicate"]).is_err());
     }
