@@ -697,3 +697,54 @@ fn a_revision_without_offline_sql_is_refused_by_name() {
         "{err}"
     );
 }
+
+/// Real Alembic migrates half the history (up to the merge); `revchain adopt --from alembic`
+/// takes the database over; revchain applies the rest. The schema equals Alembic's whole
+/// history's, and `alembic_version` is left as Alembic wrote it.
+async fn adopted_after_alembic(python: &Path, kind: Kind) {
+    let reference = TestDb::new(kind).await;
+    let source = project(python, &sqlalchemy_url(&reference), &REVISIONS);
+    let (_out, dir) = import(source.path(), python).unwrap_or_else(|e| panic!("{e}"));
+    alembic_upgrade(python, source.path(), &sqlalchemy_url(&reference), "heads");
+    let expected = schema(&reference).await;
+
+    let db = TestDb::new(kind).await;
+    alembic_upgrade(python, source.path(), &sqlalchemy_url(&db), "e5e5e5e5e5e5");
+    let alembic_rows = "SELECT version_num FROM alembic_version ORDER BY 1";
+    let before = query_lines(&db, alembic_rows).await;
+    assert_eq!(before, ["e5e5e5e5e5e5"], "{kind:?}: Alembic's half");
+    revchain(&dir, &db.url, &["adopt", "--from", "alembic"]);
+    revchain(&dir, &db.url, &["upgrade", "heads"]);
+    assert_eq!(
+        schema(&db).await,
+        expected,
+        "{kind:?}: Alembic's half, adopted, then revchain's"
+    );
+    assert_eq!(
+        query_lines(&db, alembic_rows).await,
+        before,
+        "{kind:?}: alembic_version is left as it was"
+    );
+}
+
+#[tokio::test]
+async fn adopt_a_database_alembic_migrated_on_sqlite() {
+    let Some(python) = alembic_python() else {
+        eprintln!("skipped: no Alembic venv (see .ci/run)");
+        return;
+    };
+    adopted_after_alembic(&python, Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn adopt_a_database_alembic_migrated_on_postgres() {
+    let Some(python) = alembic_python() else {
+        eprintln!("skipped: no Alembic venv (see .ci/run)");
+        return;
+    };
+    if !has_psycopg2(&python) {
+        eprintln!("skipped: the Alembic venv has no psycopg2 (see .ci/run)");
+        return;
+    }
+    adopted_after_alembic(&python, Kind::Postgres).await;
+}
