@@ -4,15 +4,18 @@
 use std::path::Path;
 
 use super::error::{ImportError, ImportErrorKind};
-use super::source::{self, Line, Migration};
+use super::source::{self, Line, Migration, Read};
 
 const EXPECTED: &str = "`<version>_<name>.sql`, the version made of digits";
 
 /// dbmate's migrations in `dir`.
-pub(crate) fn read(dir: &Path) -> Result<Vec<Migration>, Vec<ImportError>> {
+pub(crate) fn read(dir: &Path) -> Read {
     let mut migrations = Vec::new();
     let mut errors = Vec::new();
-    for (file, is_dir) in source::entries(dir).map_err(|e| vec![e])? {
+    for (file, is_dir) in match source::entries(dir) {
+        Ok(entries) => entries,
+        Err(e) => return Read::failed(e),
+    } {
         if is_dir || !file.ends_with(".sql") {
             continue;
         }
@@ -34,11 +37,7 @@ pub(crate) fn read(dir: &Path) -> Result<Vec<Migration>, Vec<ImportError>> {
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() {
-        Ok(migrations)
-    } else {
-        Err(errors)
-    }
+    Read { migrations, errors }
 }
 
 fn name(file: &str) -> Option<(&str, &str)> {

@@ -4,13 +4,16 @@
 use std::path::Path;
 
 use super::error::{ImportError, ImportErrorKind};
-use super::source::{self, Migration, Sql};
+use super::source::{self, Migration, Read, Sql};
 
 /// diesel's migrations in `dir`.
-pub(crate) fn read(dir: &Path) -> Result<Vec<Migration>, Vec<ImportError>> {
+pub(crate) fn read(dir: &Path) -> Read {
     let mut migrations = Vec::new();
     let mut errors = Vec::new();
-    for (name, is_dir) in source::entries(dir).map_err(|e| vec![e])? {
+    for (name, is_dir) in match source::entries(dir) {
+        Ok(entries) => entries,
+        Err(e) => return Read::failed(e),
+    } {
         if !is_dir {
             continue;
         }
@@ -19,11 +22,7 @@ pub(crate) fn read(dir: &Path) -> Result<Vec<Migration>, Vec<ImportError>> {
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() {
-        Ok(migrations)
-    } else {
-        Err(errors)
-    }
+    Read { migrations, errors }
 }
 
 fn migration(dir: &Path, name: &str) -> Result<Migration, ImportError> {

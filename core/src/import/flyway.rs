@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::error::{ImportError, ImportErrorKind};
-use super::source::{self, Migration, Sql};
+use super::source::{self, Migration, Read, Sql};
 
 const EXPECTED: &str = "`V<version>__<description>.sql` (undo: `U<version>__…`), the version digits separated by `.` or `_`";
 
@@ -15,11 +15,14 @@ enum Kind {
 }
 
 /// Flyway's migrations in `dir` (its top level).
-pub(crate) fn read(dir: &Path) -> Result<Vec<Migration>, Vec<ImportError>> {
+pub(crate) fn read(dir: &Path) -> Read {
     let mut migrations: Vec<Migration> = Vec::new();
     let mut undos = Vec::new();
     let mut errors = Vec::new();
-    for (file, is_dir) in source::entries(dir).map_err(|e| vec![e])? {
+    for (file, is_dir) in match source::entries(dir) {
+        Ok(entries) => entries,
+        Err(e) => return Read::failed(e),
+    } {
         if is_dir || !file.ends_with(".sql") {
             continue;
         }
@@ -60,11 +63,7 @@ pub(crate) fn read(dir: &Path) -> Result<Vec<Migration>, Vec<ImportError>> {
             )),
         }
     }
-    if errors.is_empty() {
-        Ok(migrations)
-    } else {
-        Err(errors)
-    }
+    Read { migrations, errors }
 }
 
 /// The text of a script, refused when it uses a placeholder (`${name}`), which Flyway

@@ -169,7 +169,7 @@ pub fn revision_id(version: &str) -> Option<String> {
 /// assert_eq!(revisions[0].create_date, "2024-01-01 12:00:00.000000+00:00");
 /// ```
 pub fn from_dir(tool: Tool, source: &Path) -> Result<Vec<NewRevision>, Vec<ImportError>> {
-    let migrations = match tool {
+    let read = match tool {
         Tool::Sqlx => sqlx::read(source),
         Tool::Diesel => diesel::read(source),
         Tool::Refinery => refinery::read(source),
@@ -186,19 +186,23 @@ pub fn from_dir(tool: Tool, source: &Path) -> Result<Vec<NewRevision>, Vec<Impor
                 kind,
             )]);
         }
-    }?;
-    if migrations.is_empty() {
+    };
+    let mut errors = read.errors;
+    if read.migrations.is_empty() && errors.is_empty() {
         let kind = ImportErrorKind::NoMigrations {
             tool: tool.name(),
             expected: expected(tool),
         };
-        return Err(vec![ImportError::new(
-            source.display().to_string(),
-            None,
-            kind,
-        )]);
+        errors.push(ImportError::new(source.display().to_string(), None, kind));
     }
-    source::chain(tool, migrations)
+    match source::chain(tool, read.migrations) {
+        Ok(revisions) if errors.is_empty() => Ok(revisions),
+        Ok(_) => Err(errors),
+        Err(more) => {
+            errors.extend(more);
+            Err(errors)
+        }
+    }
 }
 
 fn expected(tool: Tool) -> &'static str {

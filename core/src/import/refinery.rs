@@ -4,15 +4,18 @@
 use std::path::Path;
 
 use super::error::{ImportError, ImportErrorKind};
-use super::source::{self, Migration, Sql};
+use super::source::{self, Migration, Read, Sql};
 
 const EXPECTED: &str = "`V<n>__<name>.sql` or `U<n>__<name>.sql`";
 
 /// refinery's migrations in `dir` (its top level).
-pub(crate) fn read(dir: &Path) -> Result<Vec<Migration>, Vec<ImportError>> {
+pub(crate) fn read(dir: &Path) -> Read {
     let mut migrations = Vec::new();
     let mut errors = Vec::new();
-    for (file, is_dir) in source::entries(dir).map_err(|e| vec![e])? {
+    for (file, is_dir) in match source::entries(dir) {
+        Ok(entries) => entries,
+        Err(e) => return Read::failed(e),
+    } {
         if is_dir {
             continue;
         }
@@ -54,11 +57,7 @@ pub(crate) fn read(dir: &Path) -> Result<Vec<Migration>, Vec<ImportError>> {
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() {
-        Ok(migrations)
-    } else {
-        Err(errors)
-    }
+    Read { migrations, errors }
 }
 
 /// The version and name of a refinery file name (`V1__init.sql`, `U2__x.rs`).

@@ -36,6 +36,36 @@ pub(crate) struct Sql {
     pub line: usize,
 }
 
+/// What reading a tool's directory found: the migrations that could be read, and the
+/// problems with the others.
+#[derive(Debug)]
+pub(crate) struct Read {
+    pub migrations: Vec<Migration>,
+    pub errors: Vec<ImportError>,
+}
+
+impl Read {
+    /// Nothing could be read.
+    pub fn failed(e: ImportError) -> Read {
+        Read {
+            migrations: Vec::new(),
+            errors: vec![e],
+        }
+    }
+
+    #[cfg(test)]
+    pub fn unwrap(self) -> Vec<Migration> {
+        assert_eq!(self.errors, []);
+        self.migrations
+    }
+
+    #[cfg(test)]
+    pub fn unwrap_err(self) -> Vec<ImportError> {
+        assert!(!self.errors.is_empty());
+        self.errors
+    }
+}
+
 /// The entries of `dir`, sorted by name, as (name, is a directory); hidden entries skipped.
 pub(crate) fn entries(dir: &Path) -> Result<Vec<(String, bool)>, ImportError> {
     let unreadable = |e: std::io::Error| {

@@ -4,16 +4,19 @@
 use std::path::Path;
 
 use super::error::{ImportError, ImportErrorKind};
-use super::source::{self, Migration, Sql};
+use super::source::{self, Migration, Read, Sql};
 
 const EXPECTED: &str = "`<version>_<description>.sql` or `<version>_<description>.up.sql` / `.down.sql`, the version a positive integer";
 
 /// sqlx's migrations in `dir`.
-pub(crate) fn read(dir: &Path) -> Result<Vec<Migration>, Vec<ImportError>> {
+pub(crate) fn read(dir: &Path) -> Read {
     let mut ups = Vec::new();
     let mut downs = Vec::new();
     let mut errors = Vec::new();
-    for (file, is_dir) in source::entries(dir).map_err(|e| vec![e])? {
+    for (file, is_dir) in match source::entries(dir) {
+        Ok(entries) => entries,
+        Err(e) => return Read::failed(e),
+    } {
         if is_dir || !file.ends_with(".sql") {
             continue;
         }
@@ -35,11 +38,7 @@ pub(crate) fn read(dir: &Path) -> Result<Vec<Migration>, Vec<ImportError>> {
     for (_, _, file) in downs {
         errors.push(ImportError::new(file, None, ImportErrorKind::DownWithoutUp));
     }
-    if errors.is_empty() {
-        Ok(migrations)
-    } else {
-        Err(errors)
-    }
+    Read { migrations, errors }
 }
 
 fn migration(

@@ -49,6 +49,7 @@
 //! is both ahead and behind; 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
 //! --schema`, `test-roundtrip`, after dropping their scratch databases).
 
+mod alembic_import;
 #[cfg(feature = "autogen")]
 mod autogen;
 mod commands;
@@ -60,7 +61,7 @@ mod output;
 
 pub use commands::{
     AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
-    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, MergeArgs,
+    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs, MergeArgs,
     RevisionArgs, ShowArgs, StampArgs, ToolCommand, ToolOnly, UpgradeArgs,
 };
 pub use logging::{LogLine, LogWriter, init_logging, redact_in_logs};
