@@ -334,8 +334,8 @@ up_and_down_tests! {
 /// The upgrade section of an imported revision is the source's SQL as written (what adopt
 /// recomputes the old tool's checksum from), and SQL that refers to the old tool's own
 /// table is carried over as it is.
-#[test]
-fn upgrade_text_is_the_source_text() {
+#[tokio::test]
+async fn upgrade_text_is_the_source_text() {
     let trigger = "CREATE TRIGGER keep AFTER DELETE ON __diesel_schema_migrations\nBEGIN\n  SELECT RAISE(ABORT, 'history is append-only');\nEND;\n";
     let src = source(&[
         ("2024-01-01-120000_create_users/up.sql", USERS),
@@ -351,6 +351,23 @@ fn upgrade_text_is_the_source_text() {
     let sql: Vec<&str> = history.iter().map(|r| r.upgrade_sql()).collect();
     assert_eq!(sql, [USERS.trim_end(), trigger.trim_end()]);
     assert!(history.iter().all(|r| !r.is_reversible()));
+    // On the database diesel managed, its table is there (adopt leaves it): the trigger
+    // applies, its `BEGIN … END` body kept whole.
+    let db = TestDb::new(Kind::Sqlite).await;
+    let pool = db.pool::<sqlx::Sqlite>().await;
+    sqlx::query("CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    ok(&dir, &["upgrade", "head", "--database-url", &db.url]);
+    sqlx::query("INSERT INTO __diesel_schema_migrations VALUES ('20240101120000')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let refused = sqlx::query("DELETE FROM __diesel_schema_migrations")
+        .execute(&pool)
+        .await;
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
 }
 
 /// A tool, its source files, and what the error must say.
