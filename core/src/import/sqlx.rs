@@ -6,7 +6,7 @@ use std::path::Path;
 use super::error::{ImportError, ImportErrorKind};
 use super::source::{self, Migration, Read, Sql};
 
-const EXPECTED: &str = "`<version>_<description>.sql` or `<version>_<description>.up.sql` / `.down.sql`, the version a positive integer";
+const EXPECTED: &str = "`<version>_<description>.sql` or `<version>_<description>.up.sql` / `.down.sql`, the version an integer";
 
 /// sqlx's migrations in `dir`.
 pub(crate) fn read(dir: &Path) -> Read {
@@ -97,7 +97,7 @@ enum Kind {
 /// The version, description and kind in a sqlx file name, as sqlx reads it.
 fn name(file: &str) -> Option<(i64, String, Kind)> {
     let (version, rest) = file.split_once('_')?;
-    let version: i64 = version.parse().ok().filter(|v| *v > 0)?;
+    let version: i64 = version.parse().ok()?;
     let (desc, kind) = if let Some(d) = rest.strip_suffix(".up.sql") {
         (d, Kind::Up)
     } else if let Some(d) = rest.strip_suffix(".down.sql") {
@@ -160,11 +160,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
         std::fs::write(p.join("users.sql"), "SELECT 1;").unwrap();
-        std::fs::write(p.join("0_zero.sql"), "SELECT 1;").unwrap();
+        std::fs::write(p.join("x_zero.sql"), "SELECT 1;").unwrap();
         std::fs::write(p.join("3_x.down.sql"), "SELECT 1;").unwrap();
         let errors = read(p).unwrap_err();
         let files: Vec<&str> = errors.iter().map(|e| e.file.as_str()).collect();
-        assert_eq!(files, ["0_zero.sql", "users.sql", "3_x.down.sql"]);
+        assert_eq!(files, ["users.sql", "x_zero.sql", "3_x.down.sql"]);
         assert_eq!(name("0001_a.sql").unwrap().0, 1);
     }
 }
