@@ -137,7 +137,7 @@ fn history(tool: &str) -> Vec<(String, String)> {
             f("000002_create_posts.down.sql", "DROP TABLE posts;\n"),
             f("000003_dropped_feature.up.sql", NOTE),
             f("000003_dropped_feature.down.sql", ""),
-            f("000004_seed.up.sql", SEED),
+            f("000004_seed.up.sql", &format!("BEGIN;\n{SEED}COMMIT;\n")),
             f("000004_seed.down.sql", "DELETE FROM users WHERE id = 1;\n"),
         ],
         "goose" => vec![
@@ -263,7 +263,7 @@ fn import(tool: &str) -> tempfile::TempDir {
     assert!(text.contains("\n-- imported from "), "{text}");
     assert_eq!(
         text.contains("-- Transactional: false\n"),
-        tool != "refinery" && tool != "golang-migrate" && tool != "flyway",
+        tool != "refinery" && tool != "flyway",
         "{text}"
     );
     // The source is read, never changed.

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::error::{ImportError, ImportErrorKind};
 use super::source::{self, Line, Migration, Read};
+use crate::split::{Dialect, has_statement};
 
 const EXPECTED: &str = "`<version>_<name>.sql`, the version made of digits";
 
@@ -78,8 +79,13 @@ fn migration(file: &str, text: &str, version: &str, title: &str) -> Result<Migra
         }
     };
     let transactional = transaction(file, up.0, up.1)?;
+    let down_sql = down.map(|d| source::between(text, file, d.0, None));
+    let down_runs = down_sql
+        .as_ref()
+        .is_some_and(|d| has_statement(&d.text, Dialect::Generic));
     if let Some((d, opts)) = down
         && transaction(file, d, opts)? != transactional
+        && down_runs
     {
         let what = "`transaction:false` on one section only; a revision runs both ways inside a transaction or both outside";
         return Err(malformed(Some(d.number), what));
@@ -88,7 +94,7 @@ fn migration(file: &str, text: &str, version: &str, title: &str) -> Result<Migra
         version: version.to_owned(),
         name: source::words(title),
         up: source::between(text, file, up.0, down.map(|d| d.0)),
-        down: down.map(|d| source::between(text, file, d.0, None)),
+        down: down_sql,
         transactional,
     })
 }
@@ -128,6 +134,9 @@ mod tests {
         assert_eq!(m.up.line, 2);
         assert_eq!(m.down.as_ref().unwrap().text, "DROP INDEX i;\n");
         assert_eq!(m.down.unwrap().line, 5);
+        let text =
+            "-- migrate:up transaction:false\nALTER TYPE e ADD VALUE 'b';\n-- migrate:down\n";
+        assert!(!migration("1_e.sql", text, "1", "e").unwrap().transactional);
     }
 
     #[test]
@@ -138,7 +147,7 @@ mod tests {
         assert_eq!(e.line, Some(3));
         let e = migration(
             "1_a.sql",
-            "-- migrate:up transaction:false\nSELECT 1;\n-- migrate:down\n",
+            "-- migrate:up transaction:false\nSELECT 1;\n-- migrate:down\nSELECT 2;\n",
             "1",
             "a",
         )

@@ -4,6 +4,8 @@ use std::path::Path;
 
 use super::error::{ImportError, ImportErrorKind};
 use super::source::{self, Migration, Read, Sql};
+use crate::split::Dialect;
+use crate::statements::refused_statement;
 
 const EXPECTED: &str =
     "`<version>_<title>.up.sql` and `<version>_<title>.down.sql`, the version an unsigned integer";
@@ -58,6 +60,7 @@ pub(crate) fn read(dir: &Path) -> Read {
                 down: down.map(read_down).transpose()?,
                 transactional: true,
             })
+            .map(own_transaction)
         });
         match result {
             Ok(m) => migrations.push(m),
@@ -68,6 +71,19 @@ pub(crate) fn read(dir: &Path) -> Read {
         errors.push(ImportError::new(file, None, ImportErrorKind::DownWithoutUp));
     }
     Read { migrations, errors }
+}
+
+/// golang-migrate runs each file as it is written, without a transaction of its own: a
+/// file that controls its transaction (`BEGIN; … COMMIT;`) or holds a statement that cannot
+/// run in one (`CREATE INDEX CONCURRENTLY`) becomes a revision with `Transactional: false`,
+/// which runs it the same way. Any other file runs in a transaction, as its statements ran
+/// in PostgreSQL's implicit transaction of one multi-statement query.
+fn own_transaction(mut m: Migration) -> Migration {
+    let needs = |sql: &Sql| refused_statement(&sql.text, Dialect::Generic, true).is_some();
+    if needs(&m.up) || m.down.as_ref().is_some_and(needs) {
+        m.transactional = false;
+    }
+    m
 }
 
 /// The version, title and direction (up: `true`) of a golang-migrate file name.
@@ -110,6 +126,13 @@ mod tests {
             "000001_create_users.down.sql"
         );
         assert!(ms[1].down.is_none());
+        assert!(ms[0].transactional);
+        std::fs::write(
+            p.join("000002_seed.up.sql"),
+            "BEGIN;\nINSERT INTO users VALUES (1);\nCOMMIT;\n",
+        )
+        .unwrap();
+        assert!(!read(p).unwrap()[1].transactional);
         std::fs::write(p.join("000003_x.sql"), "").unwrap();
         std::fs::write(p.join("000004_y.down.sql"), "").unwrap();
         let files: Vec<String> = read(p).unwrap_err().into_iter().map(|e| e.file).collect();

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::error::{ImportError, ImportErrorKind};
 use super::source::{self, Migration, Read, Sql};
+use crate::split::{Dialect, has_statement};
 
 const EXPECTED: &str = "`<version>_<description>.sql` or `<version>_<description>.up.sql` / `.down.sql`, the version an integer";
 
@@ -53,7 +54,9 @@ fn migration(
     let down = match down_file {
         Some(down_file) => {
             let down_text = source::read(dir, &down_file)?;
-            if no_transaction(&down_text) == transactional {
+            if no_transaction(&down_text) == transactional
+                && has_statement(&down_text, Dialect::Generic)
+            {
                 let kind = ImportErrorKind::Unsupported(
                     "`-- no-transaction` is on one of the up and down files only; a revision runs \
                      both ways inside a transaction or both outside: put it on both or on neither"
