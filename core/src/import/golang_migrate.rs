@@ -49,7 +49,7 @@ pub(crate) fn read(dir: &Path) -> Read {
             })
         };
         let result = source::read(dir, &file).and_then(|text| {
-            Ok(Migration {
+            Ok(own_transaction(Migration {
                 version: version.to_string(),
                 name: source::words(&title),
                 up: Sql {
@@ -59,8 +59,7 @@ pub(crate) fn read(dir: &Path) -> Read {
                 },
                 down: down.map(read_down).transpose()?,
                 transactional: true,
-            })
-            .map(own_transaction)
+            }))
         });
         match result {
             Ok(m) => migrations.push(m),
