@@ -19,14 +19,14 @@ pub(crate) fn read(dir: &Path) -> Read {
     let mut migrations: Vec<Migration> = Vec::new();
     let mut undos = Vec::new();
     let mut errors = Vec::new();
-    for (file, is_dir) in match source::entries(dir) {
-        Ok(entries) => entries,
+    for file in match source::files_under(dir) {
+        Ok(files) => files,
         Err(e) => return Read::failed(e),
     } {
-        if is_dir || !file.ends_with(".sql") {
+        if !file.ends_with(".sql") {
             continue;
         }
-        let result = match name(&file) {
+        let result = match name(source::base_name(&file)) {
             Some((Kind::Repeatable, ..)) => {
                 Err(ImportError::new(&file, None, ImportErrorKind::Repeatable))
             }

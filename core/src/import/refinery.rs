@@ -12,18 +12,15 @@ const EXPECTED: &str = "`V<n>__<name>.sql` or `U<n>__<name>.sql`";
 pub(crate) fn read(dir: &Path) -> Read {
     let mut migrations = Vec::new();
     let mut errors = Vec::new();
-    for (file, is_dir) in match source::entries(dir) {
-        Ok(entries) => entries,
+    for file in match source::files_under(dir) {
+        Ok(files) => files,
         Err(e) => return Read::failed(e),
     } {
-        if is_dir {
-            continue;
-        }
         let code = file.ends_with(".rs");
         if !code && !file.ends_with(".sql") {
             continue;
         }
-        let result = match name(&file) {
+        let result = match name(source::base_name(&file)) {
             Some(_) if code => Err(ImportError::new(
                 &file,
                 None,
@@ -86,9 +83,19 @@ mod tests {
         )
         .unwrap();
         std::fs::write(p.join("U2__seed.sql"), "INSERT INTO users VALUES (1);\n").unwrap();
+        std::fs::create_dir(p.join("2024")).unwrap();
+        std::fs::write(p.join("2024/V5__nested.sql"), "SELECT 5;\n").unwrap();
         let ms = read(p).unwrap();
-        assert_eq!((ms[0].version.as_str(), ms[0].name.as_str()), ("2", "seed"));
-        assert_eq!(ms[1].version, "1");
+        let got: Vec<(&str, &str, &str)> = ms
+            .iter()
+            .map(|m| (m.version.as_str(), m.name.as_str(), m.up.file.as_str()))
+            .collect();
+        let want = [
+            ("5", "nested", "2024/V5__nested.sql"),
+            ("2", "seed", "U2__seed.sql"),
+            ("1", "create users", "V1__create_users.sql"),
+        ];
+        assert_eq!(got, want);
         std::fs::write(p.join("V3__code.rs"), "fn migration() {}").unwrap();
         std::fs::write(p.join("V4-bad.sql"), "").unwrap();
         let errors = read(p).unwrap_err();

@@ -89,6 +89,42 @@ pub(crate) fn entries(dir: &Path) -> Result<Vec<(String, bool)>, ImportError> {
     Ok(out)
 }
 
+/// The files under `dir` and its subdirectories (not followed through symbolic links), as
+/// paths relative to `dir` with `/` between the parts, sorted; hidden entries skipped.
+/// refinery and Flyway find migrations at any depth.
+pub(crate) fn files_under(dir: &Path) -> Result<Vec<String>, ImportError> {
+    let mut out = Vec::new();
+    let mut pending = vec![String::new()];
+    while let Some(sub) = pending.pop() {
+        let here = if sub.is_empty() {
+            dir.to_owned()
+        } else {
+            dir.join(&sub)
+        };
+        for (name, is_dir) in entries(&here)? {
+            let path = if sub.is_empty() {
+                name
+            } else {
+                format!("{sub}/{name}")
+            };
+            let real_dir =
+                is_dir && std::fs::symlink_metadata(dir.join(&path)).is_ok_and(|m| m.is_dir());
+            if real_dir {
+                pending.push(path);
+            } else if !is_dir {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The last part of a path from [`files_under`].
+pub(crate) fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 /// The text of `dir/file`, decoded as revchain reads revision files.
 pub(crate) fn read(dir: &Path, file: &str) -> Result<String, ImportError> {
     let bytes = std::fs::read(dir.join(file))
