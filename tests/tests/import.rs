@@ -378,6 +378,7 @@ type Refusal<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
 #[test]
 fn refusals_name_the_file_and_write_nothing() {
     let cases: &[Refusal] = &[
+        ("goose", &[], &["no goose migration found"]),
         (
             "refinery",
             &[
@@ -468,6 +469,17 @@ fn a_non_empty_target_is_refused() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not an empty directory"));
+    let missing = src.path().join("missing");
+    let out = revchain(
+        &target.path().join("new"),
+        &["import", "--from", "sqlx", missing.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}: cannot read it", missing.display())),
+        "{err}"
+    );
     let out = revchain(
         target.path(),
         &["import", "--from", "alembic", src.path().to_str().unwrap()],

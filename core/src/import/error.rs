@@ -8,7 +8,7 @@ use std::fmt;
 #[non_exhaustive]
 pub struct ImportError {
     /// The file, relative to the source directory (`20240101120000_users.sql`,
-    /// `2024-01-01-120000_users/up.sql`).
+    /// `2024-01-01-120000_users/up.sql`); empty for the source directory itself.
     pub file: String,
     /// The 1-based line, when the problem is at one.
     pub line: Option<usize>,
@@ -31,6 +31,7 @@ impl ImportError {
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
+            _ if self.file.is_empty() => write!(f, "{}", self.kind),
             Some(line) => write!(f, "{}:{line}: {}", self.file, self.kind),
             None => write!(f, "{}: {}", self.file, self.kind),
         }

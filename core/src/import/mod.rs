@@ -201,11 +201,7 @@ pub fn from_dir(tool: Tool, source: &Path) -> Result<Vec<NewRevision>, Vec<Impor
         Tool::Alembic => {
             let what = "an Alembic project is imported through Alembic itself (`revchain import --from alembic`)";
             let kind = ImportErrorKind::Unsupported(what.to_owned());
-            return Err(vec![ImportError::new(
-                source.display().to_string(),
-                None,
-                kind,
-            )]);
+            return Err(vec![ImportError::new(String::new(), None, kind)]);
         }
     };
     let mut errors = read.errors;
@@ -214,7 +210,7 @@ pub fn from_dir(tool: Tool, source: &Path) -> Result<Vec<NewRevision>, Vec<Impor
             tool: tool.name(),
             expected: expected(tool),
         };
-        errors.push(ImportError::new(source.display().to_string(), None, kind));
+        errors.push(ImportError::new(String::new(), None, kind));
     }
     match source::chain(tool, read.migrations) {
         Ok(revisions) if errors.is_empty() => Ok(revisions),

@@ -68,13 +68,18 @@ impl Read {
 
 /// The entries of `dir`, sorted by name, as (name, is a directory); hidden entries skipped.
 pub(crate) fn entries(dir: &Path) -> Result<Vec<(String, bool)>, ImportError> {
-    let unreadable = |e: std::io::Error| {
-        ImportError::new(
-            dir.display().to_string(),
-            None,
-            ImportErrorKind::Unreadable(e.to_string()),
-        )
+    entries_in(dir, "")
+}
+
+/// The entries of `root/sub` (`sub` relative, empty for `root` itself, as errors name it).
+fn entries_in(root: &Path, sub: &str) -> Result<Vec<(String, bool)>, ImportError> {
+    let dir = if sub.is_empty() {
+        root.to_owned()
+    } else {
+        root.join(sub)
     };
+    let unreadable =
+        |e: std::io::Error| ImportError::new(sub, None, ImportErrorKind::Unreadable(e.to_string()));
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
@@ -96,12 +101,7 @@ pub(crate) fn files_under(dir: &Path) -> Result<Vec<String>, ImportError> {
     let mut out = Vec::new();
     let mut pending = vec![String::new()];
     while let Some(sub) = pending.pop() {
-        let here = if sub.is_empty() {
-            dir.to_owned()
-        } else {
-            dir.join(&sub)
-        };
-        for (name, is_dir) in entries(&here)? {
+        for (name, is_dir) in entries_in(dir, &sub)? {
             let path = if sub.is_empty() {
                 name
             } else {

@@ -61,11 +61,10 @@ pub(super) fn exec(dir: &Path, args: &ImportArgs) -> Result<String, CliError> {
 
 /// An error, its file shown with the source directory in front.
 fn with_dir(source: &Path, e: &import::ImportError) -> String {
-    let path = source.join(&e.file);
-    let shown = if Path::new(&e.file).is_absolute() || path == source {
-        e.file.clone()
+    let shown = if e.file.is_empty() {
+        source.display().to_string()
     } else {
-        path.display().to_string()
+        source.join(&e.file).display().to_string()
     };
     match e.line {
         Some(line) => format!("{shown}:{line}: {}", e.kind),
