@@ -263,8 +263,8 @@ pub enum WriteAllError {
 
 /// Writes `revisions` into `dir` as revision files (`<id>_<slug>.sql`), creating `dir`.
 /// `dir` must not exist or be an empty directory: an import starts a migrations directory,
-/// it never mixes into one. Every file is rendered before the first is written. Returns the
-/// paths written, in order.
+/// it never mixes into one. Every file is rendered before the first is written, and when a
+/// write fails the files already written are removed. Returns the paths written, in order.
 ///
 /// ```
 /// use revchain_core::import::{Tool, from_dir, write_all};
@@ -293,15 +293,28 @@ pub fn write_all(dir: &Path, revisions: &[NewRevision]) -> Result<Vec<PathBuf>, 
         files.push((dir.join(writer::file_name(&r.id, &r.message)), text));
     }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    for (path, text) in &files {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(io(path))?;
-        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io(path))?;
+    for (i, (path, text)) in files.iter().enumerate() {
+        if let Err(source) = write_new(path, text) {
+            // Leave the directory as it was found: empty.
+            for (written, _) in &files[..i] {
+                let _ = std::fs::remove_file(written);
+            }
+            return Err(WriteAllError::Io {
+                path: path.clone(),
+                source,
+            });
+        }
     }
     Ok(files.into_iter().map(|(path, _)| path).collect())
+}
+
+/// Writes `text` as the new file `path` (never over an existing one).
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
 }
 
 #[cfg(test)]
