@@ -239,11 +239,7 @@ pub(crate) fn chain(
 
 fn revision(tool: Tool, m: &Migration, id: String, parents: Vec<String>) -> NewRevision {
     NewRevision {
-        message: if m.name.is_empty() {
-            format!("{tool} migration {}", m.version)
-        } else {
-            m.name.clone()
-        },
+        message: message(tool, m),
         id,
         parents,
         create_date: create_date(&m.version).unwrap_or_default(),
@@ -252,6 +248,27 @@ fn revision(tool: Tool, m: &Migration, id: String, parents: Vec<String>) -> NewR
         downgrade: m.down.as_ref().map(|d| d.text.clone()),
         origin: Some(format!("{tool} ({})", m.up.file)),
         ..NewRevision::default()
+    }
+}
+
+/// The message: the migration's name, or `<tool> migration <version>` when it has none or
+/// when the name would be read back as something else (a name such as `revises users`
+/// reads as a `Revises` line).
+fn message(tool: Tool, m: &Migration) -> String {
+    let reads_back = |message: &str| {
+        let probe = NewRevision {
+            id: "probe".to_owned(),
+            message: message.to_owned(),
+            upgrade: "SELECT 1;".to_owned(),
+            transactional: true,
+            ..NewRevision::default()
+        };
+        writer::render(&probe).is_ok()
+    };
+    if !m.name.is_empty() && reads_back(&m.name) {
+        m.name.clone()
+    } else {
+        format!("{tool} migration {}", m.version)
     }
 }
 
@@ -347,6 +364,25 @@ pub(crate) fn between(text: &str, file: &str, from: &Line<'_>, to: Option<&Line<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_that_reads_as_a_header_key_is_not_the_message() {
+        let sql = |text: &str| Sql {
+            text: text.to_owned(),
+            file: "7_revises_users.sql".to_owned(),
+            line: 1,
+        };
+        let mut m = Migration {
+            version: "7".to_owned(),
+            name: "revises users".to_owned(),
+            up: sql("SELECT 1;"),
+            down: None,
+            transactional: true,
+        };
+        assert_eq!(message(Tool::Sqlx, &m), "sqlx migration 7");
+        m.name = "add users".to_owned();
+        assert_eq!(message(Tool::Sqlx, &m), "add users");
+    }
 
     #[test]
     fn versions_order_by_number() {
