@@ -46,6 +46,12 @@ pub const KNOWN_KEYS: [&str; 6] = [
     "Transactional",
 ];
 
+/// How a header description line that names the origin of an imported revision starts
+/// (`-- imported from sqlx (20240101120000_users.sql)`, written by `revchain import`). Such
+/// a revision may have an upgrade section without a statement: the other tool's migration
+/// held only comments, and it is carried over as it was (docs/design.md §1.3).
+pub const IMPORTED_FROM: &str = "imported from ";
+
 /// The marker that opens the upgrade section.
 pub const UPGRADE_MARKER: &str = "-- migrate:upgrade";
 /// The marker that opens the downgrade section.
@@ -667,6 +673,9 @@ struct Header {
     branch_labels: Vec<String>,
     depends_on: Vec<String>,
     transactional: bool,
+    /// A description line starts with [`IMPORTED_FROM`]: the revision was converted from
+    /// another tool's migration, whose SQL may hold no statement.
+    imported: bool,
 }
 
 impl Header {
@@ -680,6 +689,7 @@ impl Header {
             branch_labels: Vec::new(),
             depends_on: Vec::new(),
             transactional: true,
+            imported: false,
         }
     }
 
@@ -838,6 +848,7 @@ impl Builder<'_> {
             if first_content {
                 header.message = Some(content.to_owned());
             } else {
+                header.imported |= content.starts_with(IMPORTED_FROM);
                 self.unknown_key(line_no, content);
             }
             return;
@@ -1046,7 +1057,10 @@ impl Builder<'_> {
             None if marker_misread => {}
             None => self.error(line_count.max(1), ParseErrorKind::MissingUpgrade),
             Some(section)
-                if mode == Mode::Strict && header.parents.len() < 2 && section.is_empty() =>
+                if mode == Mode::Strict
+                    && header.parents.len() < 2
+                    && !header.imported
+                    && section.is_empty() =>
             {
                 self.error(section.marker_line, ParseErrorKind::EmptyUpgrade)
             }
@@ -1355,6 +1369,14 @@ DROP TABLE users;
             "-- m\n-- Revision ID: a\n-- Revises: b\n-- migrate:upgrade\n-- just a comment\n\n-- migrate:downgrade\n",
         );
         assert_eq!(k, vec![(4, ParseErrorKind::EmptyUpgrade)]);
+    }
+
+    #[test]
+    fn an_imported_revision_may_hold_only_comments() {
+        let text = "-- m\n-- imported from sqlx (1_m.sql)\n-- Revision ID: a\n-- migrate:upgrade\n-- nothing\n";
+        assert!(parse_with("f.sql", text, Mode::Strict).is_ok());
+        let text = "-- m\n-- Revision ID: a\n-- migrate:upgrade\n-- imported from sqlx\n";
+        assert!(parse_with("f.sql", text, Mode::Strict).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::digest::Digest;
 use crate::history::Mode;
-use crate::parse::{ParseError, parse_with};
+use crate::parse::{IMPORTED_FROM, ParseError, parse_with};
 
 /// What a new revision file holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,12 +25,16 @@ pub struct NewRevision {
     pub upgrade: String,
     /// The downgrade SQL; `None` leaves the section out (an irreversible revision).
     pub downgrade: Option<String>,
+    /// Where an imported revision came from, such as `sqlx (20240101120000_users.sql)`:
+    /// written as the header line `-- imported from <origin>` after the message
+    /// ([`IMPORTED_FROM`]).
+    pub origin: Option<String>,
 }
 
 /// Why a revision cannot be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
-    /// The message has a line break.
+    /// The message (or the origin) has a line break.
     #[error("the message must be one line")]
     MultilineMessage,
     /// The rendered file would not read back as written (e.g. a message that looks like a
@@ -61,11 +65,24 @@ pub enum WriteError {
 /// assert!(text.starts_with("-- add users table\n--\n-- Revision ID: 3f2a9c01b7de\n-- Revises: 9b1c44e0a2f3\n"));
 /// ```
 pub fn render(rev: &NewRevision) -> Result<String, WriteError> {
-    if rev.message.contains(['\n', '\r']) {
+    let out = compose(rev)?;
+    check_round_trip(rev, &out)?;
+    Ok(out)
+}
+
+/// The file text of `rev`, not yet read back (`import` reads it back itself, to report
+/// each problem at its source line).
+pub(crate) fn compose(rev: &NewRevision) -> Result<String, WriteError> {
+    let origin = rev.origin.as_deref().unwrap_or_default();
+    if rev.message.contains(['\n', '\r']) || origin.contains(['\n', '\r']) {
         return Err(WriteError::MultilineMessage);
     }
     let mut out = String::new();
-    out.push_str(&format!("-- {}\n--\n", rev.message.trim()));
+    out.push_str(&format!("-- {}\n", rev.message.trim()));
+    if rev.origin.is_some() {
+        out.push_str(&format!("-- {IMPORTED_FROM}{origin}\n"));
+    }
+    out.push_str("--\n");
     out.push_str(&format!("-- Revision ID: {}\n", rev.id));
     out.push_str(&format!("-- Revises: {}\n", rev.parents.join(", ")).replace(" \n", "\n"));
     out.push_str(&format!("-- Create Date: {}\n", rev.create_date));
@@ -87,7 +104,6 @@ pub fn render(rev: &NewRevision) -> Result<String, WriteError> {
         out.push_str("\n-- migrate:downgrade\n");
         push_body(&mut out, down);
     }
-    check_round_trip(rev, &out)?;
     Ok(out)
 }
 

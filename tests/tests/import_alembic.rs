@@ -410,17 +410,29 @@ fn alembic_cmd(python: &Path) -> String {
     format!("'{}' -m alembic", python.display())
 }
 
-/// Imports `source` into a new directory (the test hook until `revchain import` exists).
+/// `revchain import --from alembic SOURCE` into a new directory; the error is its stderr.
 fn import(source: &Path, python: &Path) -> Result<(tempfile::TempDir, PathBuf), String> {
+    import_with(source, &alembic_cmd(python))
+}
+
+/// `import` through the command `alembic_cmd`; checks that a refusal writes nothing.
+fn import_with(source: &Path, alembic_cmd: &str) -> Result<(tempfile::TempDir, PathBuf), String> {
     let out = tempfile::tempdir().expect("a temporary directory");
     let dir = out.path().join("migrations");
-    let imported = revchain::cli::__import_alembic_for_tests(source, &alembic_cmd(python), &dir);
-    if let Err(e) = imported {
+    let run = Command::new(env!("CARGO_BIN_EXE_revchain-cli"))
+        .arg("--dir")
+        .arg(&dir)
+        .args(["import", "--from", "alembic"])
+        .arg(source)
+        .args(["--alembic-cmd", alembic_cmd])
+        .output()
+        .expect("running revchain import");
+    if !run.status.success() {
         assert!(
-            !dir.exists(),
+            !dir.exists() || std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none()),
             "nothing is written when a revision cannot be converted"
         );
-        return Err(e);
+        return Err(String::from_utf8_lossy(&run.stderr).into_owned());
     }
     Ok((out, dir))
 }
@@ -587,8 +599,13 @@ async fn imported_history_matches_alembic(python: &Path, kind: Kind) {
             "{text}"
         );
     }
-    // revchain allows an empty upgrade in a merge only: an empty `upgrade()` is a no-op.
-    assert!(header_of(&dir, "j0j0j0j0j0j0").contains("-- migrate:upgrade\n-- Alembic's"));
+    // An `upgrade()` that emits no SQL: an empty upgrade section, which the `imported from` line allows.
+    let empty = header_of(&dir, "j0j0j0j0j0j0");
+    assert!(
+        empty.contains("-- imported from alembic (alembic/versions/"),
+        "{empty}"
+    );
+    assert!(empty.contains("-- migrate:upgrade\n"), "{empty}");
     // Alembic's `autocommit_block()`: its COMMIT/BEGIN go, the revision runs outside a
     // transaction.
     let concurrently = header_of(&dir, "h8h8h8h8h8h8");
@@ -685,13 +702,9 @@ fn a_revision_without_offline_sql_is_refused_by_name() {
     }
 
     let source = project(&python, "sqlite:///nowhere.db", &REVISIONS);
-    let out = tempfile::tempdir().expect("a temporary directory");
-    let err = revchain::cli::__import_alembic_for_tests(
-        source.path(),
-        "'/no/such/alembic'",
-        &out.path().join("m"),
-    )
-    .expect_err("a command that does not run");
+    let err = import_with(source.path(), "'/no/such/alembic'")
+        .map(|_| ())
+        .expect_err("a command that does not run");
     assert!(
         err.contains("cannot run `'/no/such/alembic' history --verbose`"),
         "{err}"

@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use revchain_core::import::revision_id;
-use revchain_core::split::{Dialect, has_statement};
 use revchain_core::writer::NewRevision;
 
 use super::CliError;
@@ -59,15 +58,12 @@ pub(crate) fn revisions(source: &Path, alembic_cmd: &str) -> Result<Vec<NewRevis
                     s.path.display()
                 )));
             };
-            Ok(new_revision(s, &ids, &labels, upgrade, downgrade))
+            let origin = s.path.strip_prefix(source).unwrap_or(&s.path);
+            let origin = format!("alembic ({})", origin.display());
+            Ok(new_revision(s, origin, &ids, &labels, upgrade, downgrade))
         })
         .collect()
 }
-
-/// The upgrade of a revision that is not a merge and whose `upgrade()` emits no SQL:
-/// revchain allows an empty upgrade in a merge only.
-const NO_OP_UPGRADE: &str =
-    "-- Alembic's upgrade() emits no SQL for this revision: a no-op.\nSELECT 1;";
 
 /// The downgrade SQL of every revision: `downgrade HEAD:base --sql` for each head, since
 /// Alembic refuses `heads:base` when there are several. A revision under several heads
@@ -90,8 +86,11 @@ fn downgrades(
     Ok(sections)
 }
 
+/// The revision file of `script`; `origin` is what its `-- imported from` line says (so
+/// that an `upgrade()` that emits no SQL imports as an empty upgrade section).
 fn new_revision(
     script: &Script,
+    origin: String,
     ids: &HashMap<String, String>,
     labels: &HashMap<String, Vec<String>>,
     upgrade: &Sql,
@@ -106,20 +105,9 @@ fn new_revision(
         branch_labels: labels.get(&script.id).cloned().unwrap_or_default(),
         depends_on: script.depends_on.iter().map(id_of).collect(),
         transactional: upgrade.transactional && downgrade.transactional,
-        upgrade: upgrade_sql(script, &upgrade.text),
+        upgrade: upgrade.text.clone(),
         downgrade: Some(downgrade.text.clone()),
-    }
-}
-
-/// The upgrade section: Alembic's SQL, followed by [`NO_OP_UPGRADE`] when it has no
-/// statement and the revision is not a merge.
-fn upgrade_sql(script: &Script, sql: &str) -> String {
-    if script.parents.len() >= 2 || has_statement(sql, Dialect::Generic) {
-        sql.to_owned()
-    } else if sql.is_empty() {
-        NO_OP_UPGRADE.to_owned()
-    } else {
-        format!("{sql}\n{NO_OP_UPGRADE}")
+        origin: Some(origin),
     }
 }
 
@@ -917,6 +905,7 @@ COMMIT;
         };
         let r = new_revision(
             &scripts[0],
+            "alembic (versions/e5.py)".to_owned(),
             &ids,
             &labels,
             &sql("UP;", true),
@@ -933,17 +922,25 @@ COMMIT;
         assert!(text.contains("-- Revises: b2, d4\n"), "{text}");
         // A docstring without `Create Date` (nor a message) still makes a file that reads
         // back.
-        let base = new_revision(&scripts[1], &ids, &labels, &sql("", true), &sql("", true));
+        let base = new_revision(
+            &scripts[1],
+            "alembic (versions/a1.py)".to_owned(),
+            &ids,
+            &labels,
+            &sql("", true),
+            &sql("", true),
+        );
         let text = revchain_core::writer::render(&base).unwrap();
         let parsed = revchain_core::parse::parse_with("a1.sql", &text, revchain_core::Mode::Strict)
             .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
         assert_eq!(parsed.message, "alembic revision a1");
-        assert_eq!(parsed.upgrade.sql, NO_OP_UPGRADE);
-        assert_eq!(
-            upgrade_sql(&scripts[1], "-- a note;"),
-            format!("-- a note;\n{NO_OP_UPGRADE}")
+        // An `upgrade()` that emits no SQL: an empty section, which an imported revision
+        // may have.
+        assert_eq!(parsed.upgrade.sql, "");
+        assert!(
+            text.contains("-- imported from alembic (versions/a1.py)\n"),
+            "{text}"
         );
-        assert_eq!(upgrade_sql(&scripts[0], ""), "", "a merge may be empty");
         assert!(parsed.parents.is_empty());
     }
 }

@@ -61,7 +61,7 @@ mod output;
 
 pub use commands::{
     AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
-    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, MergeArgs,
+    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs, MergeArgs,
     RevisionArgs, ShowArgs, StampArgs, ToolCommand, ToolOnly, UpgradeArgs,
 };
 pub use logging::{LogLine, LogWriter, init_logging, redact_in_logs};
@@ -150,23 +150,6 @@ pub struct ToolArgs {
     /// The command.
     #[command(subcommand)]
     pub command: ToolCommand,
-}
-
-/// Test hook of the Alembic import (helper I3, issue 16), until `revchain import --from
-/// alembic` calls it: writes the revisions of the Alembic project in `source` into `dir`
-/// (created when missing), nothing when any revision cannot be converted.
-#[doc(hidden)]
-pub fn __import_alembic_for_tests(
-    source: &std::path::Path,
-    alembic_cmd: &str,
-    dir: &std::path::Path,
-) -> Result<(), String> {
-    let revisions = alembic_import::revisions(source, alembic_cmd).map_err(|e| e.message)?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for revision in &revisions {
-        files::write_revision(dir, revision).map_err(|e| e.message)?;
-    }
-    Ok(())
 }
 
 /// An error of the CLI: a message for stderr and an exit code.

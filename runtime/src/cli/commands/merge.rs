@@ -47,6 +47,7 @@ pub(super) fn exec(ctx: &Context<'_>, dir: &Path, args: &MergeArgs) -> Result<St
         transactional: true,
         upgrade: String::new(),
         downgrade: Some(String::new()),
+        origin: None,
     };
     files::write_revision(dir, &revision)
 }

@@ -3,7 +3,7 @@
 //! options.
 //!
 //! [`Command`] is what every migration CLI has. The commands that write revision files,
-//! `init`, `revision` and `merge`, form their own set, [`ToolCommand`]: only the `revchain`
+//! `init`, `revision`, `merge` and `import`, form their own set, [`ToolCommand`]: only the `revchain`
 //! tool, which works on the source tree, has them. The CLI embedded in an application
 //! parses [`AppCommand`], which knows their names only to say where they are.
 
@@ -14,6 +14,7 @@ mod current;
 mod downgrade;
 mod heads;
 mod history;
+mod import;
 mod init;
 mod merge;
 pub(crate) mod revision;
@@ -34,6 +35,7 @@ pub use current::CurrentArgs;
 pub use downgrade::DowngradeArgs;
 pub use heads::HeadsArgs;
 pub use history::HistoryArgs;
+pub use import::ImportArgs;
 pub use merge::MergeArgs;
 pub use revision::RevisionArgs;
 pub use show::ShowArgs;
@@ -108,6 +110,10 @@ pub enum ToolCommand {
     Revision(RevisionArgs),
     /// Create a revision that merges several heads (`heads` merges them all).
     Merge(MergeArgs),
+    /// Convert another tool's migrations (sqlx, diesel, refinery, dbmate, golang-migrate,
+    /// goose, flyway, alembic) into revision files in a new --dir; nothing is written
+    /// unless every migration converts.
+    Import(ImportArgs),
     /// A command every CLI has.
     #[command(flatten)]
     Run(Command),
@@ -120,6 +126,7 @@ impl ToolCommand {
             ToolCommand::Init => init::exec(dir),
             ToolCommand::Revision(args) => revision::exec(ctx, dir, args).await,
             ToolCommand::Merge(args) => merge::exec(ctx, dir, args),
+            ToolCommand::Import(args) => import::exec(dir, args),
             ToolCommand::Run(command) => command.exec(ctx).await,
         }
     }
@@ -141,6 +148,9 @@ pub enum AppCommand {
     /// `merge`, which only the `revchain` tool has.
     #[command(hide = true, disable_help_flag = true)]
     Merge(ToolOnly),
+    /// `import`, which only the `revchain` tool has.
+    #[command(hide = true, disable_help_flag = true)]
+    Import(ToolOnly),
 }
 
 /// Whatever follows a command that only the `revchain` tool has.
@@ -158,6 +168,7 @@ impl AppCommand {
             AppCommand::Init(_) => "init",
             AppCommand::Revision(_) => "revision",
             AppCommand::Merge(_) => "merge",
+            AppCommand::Import(_) => "import",
         };
         Err(CliError::user(format!(
             "`{tool_only}` writes revision files, so it needs the source tree: run it in your \
@@ -192,6 +203,7 @@ mod tests {
             (&["app", "revision", "-m", "x", "--autogenerate"][..], true),
             (&["app", "merge", "--help"], true),
             (&["app", "init"], true),
+            (&["app", "import", "--from", "sqlx", "migrations"], true),
             (&["app", "upgrade", "+1"], false),
             (&["app", "adopt", "--from", "sqlx"], false),
         ] {
@@ -204,7 +216,7 @@ mod tests {
         }
         let help = App::command().render_help().to_string();
         assert!(help.contains("upgrade"), "{help}");
-        for tool_only in ["init", "revision", "merge"] {
+        for tool_only in ["init", "revision", "merge", "import"] {
             assert!(!help.contains(&format!("  {tool_only} ")), "{help}");
         }
     }
@@ -228,6 +240,15 @@ mod tests {
             ToolCommand::Run(Command::Adopt(AdoptArgs { from, dry_run: false }))
                 if from == revchain_core::import::Tool::Flyway
         ));
+        let parsed =
+            Tool::try_parse_from(["revchain", "import", "--from", "goose", "db/migrations"])
+                .unwrap();
+        assert!(matches!(
+            parsed.args.command,
+            ToolCommand::Import(ImportArgs { from: revchain_core::import::Tool::Goose, ref alembic_cmd, .. })
+                if alembic_cmd == "alembic"
+        ));
+        assert!(Tool::try_parse_from(["revchain", "import", "--from", "liquibase", "m"]).is_err());
         assert!(Tool::try_parse_from(["revchain", "frobnicate"]).is_err());
     }
 }

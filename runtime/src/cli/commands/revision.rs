@@ -126,6 +126,7 @@ pub(crate) fn write(
         transactional: opts.transactional,
         upgrade: opts.upgrade.clone(),
         downgrade: Some(opts.downgrade.clone()),
+        origin: None,
     };
     files::write_revision(dir, &revision)
 }
