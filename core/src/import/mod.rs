@@ -148,27 +148,6 @@ pub fn revision_id(version: &str) -> Option<String> {
     id::validate_id(&candidate).is_ok().then_some(candidate)
 }
 
-/// The texts an old tool may have computed its checksum from (sqlx's SHA-384 and
-/// refinery's hash cover a file's exact bytes) for a migration imported with the upgrade
-/// section `section` (`Section::sql`, the runtime's `Revision::upgrade_sql`): the section
-/// followed by `\n`, by `\r\n`, or by nothing. A section never holds the blank lines before
-/// its first line nor the whitespace after its last (docs/design.md §1.3), so these are the
-/// file's bytes whenever the file has no blank line at its start and ends with its last
-/// statement's line (the way editors save files). `adopt` compares the old tool's record
-/// with each.
-///
-/// ```
-/// use revchain_core::import::file_texts;
-/// assert!(file_texts("CREATE TABLE t (id INT);").contains(&"CREATE TABLE t (id INT);\n".to_owned()));
-/// ```
-pub fn file_texts(section: &str) -> [String; 3] {
-    [
-        format!("{section}\n"),
-        format!("{section}\r\n"),
-        section.to_owned(),
-    ]
-}
-
 /// Converts the migrations directory `source` of a file-based `tool` into revchain
 /// revisions: one per migration, in the tool's order, as a linear chain (each revises the
 /// one before). The source is only read. Each revision's upgrade section is the migration's
@@ -359,7 +338,8 @@ mod tests {
             files[0].upgrade.sql,
             "CREATE TABLE users (id INT);\r\n  INSERT INTO users VALUES (1);"
         );
-        assert!(file_texts(&files[1].upgrade.sql).contains(&up.to_owned()));
+        // `adopt` finds the file's bytes (sqlx checksums them) from the section.
+        assert!(adopt::source_texts(&files[1].upgrade.sql, true).any(|t| t == up));
         assert!(!files[1].transactional);
         assert!(files[2].upgrade.is_empty());
         assert!(
