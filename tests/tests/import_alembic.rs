@@ -546,6 +546,20 @@ fn sqlalchemy_url(db: &TestDb) -> String {
     }
 }
 
+/// The Alembic venv's python for a run on `kind`, or `None` (the test is skipped, said on
+/// stderr) when the venv, or for PostgreSQL its psycopg2, is missing.
+fn python_for(kind: Kind) -> Option<PathBuf> {
+    let Some(python) = alembic_python() else {
+        eprintln!("skipped: no Alembic venv (see .ci/run)");
+        return None;
+    };
+    if kind == Kind::Postgres && !has_psycopg2(&python) {
+        eprintln!("skipped: the Alembic venv has no psycopg2 (see .ci/run)");
+        return None;
+    }
+    Some(python)
+}
+
 fn has_psycopg2(python: &Path) -> bool {
     let works = Command::new(python)
         .args(["-c", "import psycopg2"])
@@ -653,8 +667,7 @@ async fn imported_history_matches_alembic(python: &Path, kind: Kind) {
 
 #[tokio::test]
 async fn alembic_history_on_sqlite() {
-    let Some(python) = alembic_python() else {
-        eprintln!("skipped: no Alembic venv (see .ci/run)");
+    let Some(python) = python_for(Kind::Sqlite) else {
         return;
     };
     imported_history_matches_alembic(&python, Kind::Sqlite).await;
@@ -662,14 +675,9 @@ async fn alembic_history_on_sqlite() {
 
 #[tokio::test]
 async fn alembic_history_on_postgres() {
-    let Some(python) = alembic_python() else {
-        eprintln!("skipped: no Alembic venv (see .ci/run)");
+    let Some(python) = python_for(Kind::Postgres) else {
         return;
     };
-    if !has_psycopg2(&python) {
-        eprintln!("skipped: the Alembic venv has no psycopg2 (see .ci/run)");
-        return;
-    }
     imported_history_matches_alembic(&python, Kind::Postgres).await;
 }
 
@@ -742,8 +750,7 @@ async fn adopted_after_alembic(python: &Path, kind: Kind) {
 
 #[tokio::test]
 async fn adopt_a_database_alembic_migrated_on_sqlite() {
-    let Some(python) = alembic_python() else {
-        eprintln!("skipped: no Alembic venv (see .ci/run)");
+    let Some(python) = python_for(Kind::Sqlite) else {
         return;
     };
     adopted_after_alembic(&python, Kind::Sqlite).await;
@@ -751,13 +758,8 @@ async fn adopt_a_database_alembic_migrated_on_sqlite() {
 
 #[tokio::test]
 async fn adopt_a_database_alembic_migrated_on_postgres() {
-    let Some(python) = alembic_python() else {
-        eprintln!("skipped: no Alembic venv (see .ci/run)");
+    let Some(python) = python_for(Kind::Postgres) else {
         return;
     };
-    if !has_psycopg2(&python) {
-        eprintln!("skipped: the Alembic venv has no psycopg2 (see .ci/run)");
-        return;
-    }
     adopted_after_alembic(&python, Kind::Postgres).await;
 }
