@@ -148,7 +148,7 @@ async fn routines(pool: &PgPool) -> (i64, i64) {
 #[tokio::test]
 async fn revchain_takes_over_a_database_dbmate_migrated() {
     let Some(dbmate) = dbmate() else {
-        eprintln!("skipped: REVCHAIN_DBMATE is not set (see .ci/run)");
+        eprintln!("skipped: REVCHAIN_DBMATE does not name dbmate (see .ci/run)");
         return;
     };
     let whole = TestDb::new(Kind::Postgres).await;
