@@ -2,14 +2,15 @@
 //! `Migrator::adopt` at boot). sqlx's own migrator produces the state on PostgreSQL, MariaDB
 //! and SQLite: half the history is applied by sqlx, adopted, and revchain applies the rest;
 //! the schema must equal the one sqlx gets from the whole history, and `_sqlx_migrations`
-//! stays as it was. The other tools' tables are written by hand, in each tool's layout.
+//! stays as it was. The revisions are what `revchain import --from sqlx` makes of sqlx's
+//! directory. The other tools' tables are written by hand, in each tool's layout (dbmate's
+//! real run: `adopt_dbmate.rs`).
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use revchain::{Error, Migrator, Tool};
 use revchain_core::import::adopt::{flyway_checksum, refinery_checksum};
-use revchain_core::import::revision_id;
 use revchain_tests::{Db, Dir, Kind, TestDb, exec, heads, scalar, table_exists};
 use sqlx::Pool;
 
@@ -36,34 +37,36 @@ const SQLX_FILES: [(&str, &str); 4] = [
 
 /// The sqlx directory with the first `n` files.
 fn sqlx_dir(n: usize) -> Dir {
+    sqlx_source(n, None, None)
+}
+
+/// The sqlx directory with the first `n` files; `edit` replaces the text of one file (as a
+/// developer edits a migration after it ran), `skip` leaves one out.
+fn sqlx_source(n: usize, edit: Option<(usize, &str)>, skip: Option<usize>) -> Dir {
     let dir = Dir::new();
-    for (name, text) in &SQLX_FILES[..n] {
+    for (i, (name, text)) in SQLX_FILES[..n].iter().enumerate() {
+        if skip == Some(i) {
+            continue;
+        }
+        let text = edit.filter(|(e, _)| *e == i).map_or(*text, |(_, t)| t);
         dir.write(name, text);
     }
     dir
 }
 
-/// The revchain revisions of the sqlx files: id `revision_id(version)`, upgrade section the
-/// file's exact bytes (what `revchain import --from sqlx` writes). `edit` replaces the text
-/// of one file; `skip` leaves one out.
+/// The revchain revisions of the whole sqlx directory (with `edit` and `skip` as
+/// [`sqlx_source`] takes them), written by `revchain import --from sqlx`: the ids `adopt`
+/// looks for, and upgrade sections that reproduce sqlx's checksums.
 fn revchain_dir(edit: Option<(usize, &str)>, skip: Option<usize>) -> Dir {
+    let source = sqlx_source(SQLX_FILES.len(), edit, skip);
     let dir = Dir::new();
-    let mut parent = String::new();
-    for (i, (name, text)) in SQLX_FILES.iter().enumerate() {
-        if skip == Some(i) {
-            continue;
-        }
-        let version = name.split('_').next().unwrap();
-        let id = revision_id(version).unwrap();
-        let text = edit.filter(|(e, _)| *e == i).map_or(*text, |(_, t)| t);
-        dir.write(
-            &format!("{id}_{name}"),
-            &format!(
-                "-- {name}\n--\n-- Revision ID: {id}\n-- Revises: {parent}\n\n-- migrate:upgrade\n{text}"
-            ),
-        );
-        parent = id;
-    }
+    let from = source.path().to_str().expect("a UTF-8 temporary path");
+    let out = ok(dir.path(), &["import", "--from", "sqlx", from]);
+    let count = SQLX_FILES.len() - usize::from(skip.is_some());
+    assert!(
+        out.starts_with(&format!("Imported {count} sqlx migration(s) from ")),
+        "{out}"
+    );
     dir
 }
 
@@ -326,15 +329,14 @@ async fn a_failed_sqlx_row_is_refused() {
 
 #[tokio::test]
 async fn an_applied_version_missing_from_the_revisions_is_refused() {
-    // The second revision is left out: the third revises the first.
-    let dir = Dir::new();
-    let full = revchain_dir(None, Some(1));
-    for entry in std::fs::read_dir(full.path()).unwrap() {
-        let entry = entry.unwrap();
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let text = text.replace("Revises: 20240102120000", "Revises: 20240101120000");
-        dir.write(entry.file_name().to_str().unwrap(), &text);
-    }
+    // The second migration is left out of the import: the third revises the first.
+    let dir = revchain_dir(None, Some(1));
+    let third = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|text| text.contains("-- Revision ID: 20240103120000\n"))
+        .expect("the third revision");
+    assert!(third.contains("-- Revises: 20240101120000\n"), "{third}");
     let (err, recorded) = refusal(&dir, "").await;
     assert!(
         err.contains("sqlx applied version 20240102120000, but no revision has id 20240102120000"),
