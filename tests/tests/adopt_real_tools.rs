@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use diesel::Connection;
 use diesel_migrations::{FileBasedMigrations, MigrationHarness};
-use revchain_tests::{Kind, TestDb};
+use revchain_tests::{Kind, TestDb, scalar};
 
 /// A diesel history as `diesel migration generate` lays it out: comments, a reversible
 /// change, a data migration.
@@ -118,6 +118,15 @@ async fn schema(url: &str) -> revchain::schema::Schema {
     revchain::autogen::snapshot(url).await.unwrap()
 }
 
+/// The rows of `users` (the last migration of each history seeds one).
+async fn users(db: &TestDb) -> i64 {
+    let sql = "SELECT count(*) FROM users";
+    match db.kind {
+        Kind::Sqlite => scalar(&db.pool::<sqlx::Sqlite>().await, sql).await,
+        _ => scalar(&db.pool::<sqlx::Postgres>().await, sql).await,
+    }
+}
+
 /// What diesel's connection string is for a test database (a file path for SQLite).
 fn diesel_url(db: &TestDb) -> String {
     match db.kind {
@@ -185,6 +194,7 @@ where
         "20240104120000 (head)\n"
     );
     assert_eq!(schema(url).await, schema(&whole.url).await);
+    assert_eq!(users(&db).await, 1, "the seed ran once");
     assert_eq!(
         diesel_applied(&mut conn),
         before,
@@ -269,6 +279,7 @@ async fn refinery_on_postgres() {
     ok(&dir, &["upgrade", "head", "--database-url", url]);
     assert_eq!(ok(&dir, &["current", "--database-url", url]), "4 (head)\n");
     assert_eq!(schema(url).await, schema(&whole.url).await);
+    assert_eq!(users(&db).await, 1, "the seed ran once");
     assert_eq!(
         refinery_applied(&mut client).await,
         before,
