@@ -314,3 +314,42 @@ pub fn leaked_part<'p>(
     }
     None
 }
+
+/// A revchain CLI binary of this package, run on a migrations directory: the tests name it
+/// with `env!("CARGO_BIN_EXE_…")`, which only test targets see.
+///
+/// ```no_run
+/// # use revchain_tests::Cli;
+/// # let dir = std::path::Path::new("migrations");
+/// const CLI: Cli = Cli("target/debug/revchain-cli");
+/// let heads = CLI.ok(dir, &["heads"]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Cli(pub &'static str);
+
+impl Cli {
+    /// Runs `--dir DIR ARGS…` with no `DATABASE_URL` from the environment and warnings only
+    /// on stderr.
+    pub fn run(self, dir: &Path, args: &[&str]) -> Output {
+        Command::new(self.0)
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("running the revchain CLI")
+    }
+
+    /// [`run`](Self::run), which must succeed: its stdout.
+    pub fn ok(self, dir: &Path, args: &[&str]) -> String {
+        let out = self.run(dir, args);
+        assert!(
+            out.status.success(),
+            "revchain {args:?} failed ({:?}):\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8 output")
+    }
+}

@@ -7,11 +7,11 @@
 //! real run: `adopt_dbmate.rs`).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use revchain::{Error, Migrator, Tool};
 use revchain_core::import::adopt::{flyway_checksum, refinery_checksum};
-use revchain_tests::{Db, Dir, Kind, TestDb, exec, heads, scalar, table_exists};
+use revchain_tests::{Cli, Db, Dir, Kind, TestDb, exec, heads, scalar, table_exists};
 use sqlx::Pool;
 
 /// A sqlx migrations directory: four files as `sqlx migrate add` names them, with what real
@@ -90,25 +90,14 @@ async fn sqlx_rows<DB: Db>(pool: &Pool<DB>) -> (i64, i64) {
     )
 }
 
+const CLI: Cli = Cli(env!("CARGO_BIN_EXE_revchain-cli"));
+
 fn revchain(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_revchain-cli"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("running revchain")
+    CLI.run(dir, args)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = revchain(dir, args);
-    assert!(
-        out.status.success(),
-        "revchain {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    CLI.ok(dir, args)
 }
 
 /// The schema of the database at `url`, without revchain's tables.

@@ -9,9 +9,9 @@
 //! Without `REVCHAIN_DBMATE` the tests are skipped, unless `CI=true`, where they fail.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use revchain_tests::{Kind, TestDb, scalar, table_exists};
+use revchain_tests::{Cli, Kind, TestDb, scalar, table_exists};
 use sqlx::{PgPool, Postgres};
 
 /// A dbmate history, `db/migrations/<timestamp>_<name>.sql`, with what real files hold:
@@ -94,25 +94,10 @@ fn dbmate_up(dbmate: &Path, url: &str, n: usize) {
     );
 }
 
-fn revchain(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_revchain-cli"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("running revchain")
-}
+const CLI: Cli = Cli(env!("CARGO_BIN_EXE_revchain-cli"));
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = revchain(dir, args);
-    assert!(
-        out.status.success(),
-        "revchain {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
+    CLI.ok(dir, args)
 }
 
 /// The versions in dbmate's `schema_migrations`, in order.

@@ -6,11 +6,11 @@
 //! the tool's history table must be as the tool left it.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use diesel::Connection;
 use diesel_migrations::{FileBasedMigrations, MigrationHarness};
-use revchain_tests::{Kind, TestDb, scalar};
+use revchain_tests::{Cli, Kind, TestDb, scalar};
 
 /// A diesel history as `diesel migration generate` lays it out: comments, a reversible
 /// change, a data migration.
@@ -79,25 +79,14 @@ fn refinery_dir(edit: Option<(usize, &str)>) -> tempfile::TempDir {
     dir
 }
 
+const CLI: Cli = Cli(env!("CARGO_BIN_EXE_revchain-cli"));
+
 fn revchain(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_revchain-cli"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("running revchain")
+    CLI.run(dir, args)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = revchain(dir, args);
-    assert!(
-        out.status.success(),
-        "revchain {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    CLI.ok(dir, args)
 }
 
 /// `revchain import --from tool source` into a fresh directory; returns it (kept alive by

@@ -4,30 +4,18 @@
 //! exiting non-zero and writing nothing.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use revchain_tests::{Kind, TestDb};
+use revchain_tests::{Cli, Kind, TestDb};
+
+const CLI: Cli = Cli(env!("CARGO_BIN_EXE_revchain-cli"));
 
 fn revchain(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_revchain-cli"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("running revchain")
+    CLI.run(dir, args)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = revchain(dir, args);
-    assert!(
-        out.status.success(),
-        "revchain {args:?} failed ({:?}):\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
+    CLI.ok(dir, args)
 }
 
 /// Writes `files` (paths relative to the directory, `/` making subdirectories).
