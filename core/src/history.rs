@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::digest::Digest;
 use crate::graph::{self, Graph, GraphError, Member};
 use crate::parse::{self, ParseError, RevisionFile};
+use crate::repeatable::{Repeatables, Spec};
 
 /// How strictly to read revision files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -317,6 +318,8 @@ pub struct History {
     graph: Graph,
     checksums: Vec<Digest>,
     chain_digests: Vec<Digest>,
+    repeatable_files: Vec<RevisionFile>,
+    repeatables: Repeatables,
 }
 
 impl History {
@@ -333,9 +336,21 @@ impl History {
     /// Validates parsed files as one graph (every graph error is reported) and computes
     /// checksums and chain digests. The one-head rule is separate: see
     /// [`check_single_head`](Self::check_single_head).
+    ///
+    /// Repeatable revisions (`Repeatable: true`) are kept out of the graph and resolved
+    /// against it ([`Repeatables::resolve`]).
     pub fn from_files(files: Vec<RevisionFile>) -> Result<History, LoadErrors> {
-        let (graph, order) = graph::build(&files)
-            .map_err(|es| LoadErrors(es.into_iter().map(LoadError::Graph).collect()))?;
+        let (repeatable, files): (Vec<RevisionFile>, Vec<RevisionFile>) =
+            files.into_iter().partition(|f| f.repeatable);
+        let graph_errors =
+            |es: Vec<GraphError>| LoadErrors(es.into_iter().map(LoadError::Graph).collect());
+        let (graph, order) = graph::build(&files).map_err(graph_errors)?;
+        let specs: Vec<Spec<'_>> = repeatable.iter().map(Spec::of).collect();
+        let repeatables = Repeatables::resolve(&specs, &graph).map_err(graph_errors)?;
+        let mut slots: Vec<Option<RevisionFile>> = repeatable.into_iter().map(Some).collect();
+        let repeatable_files = (repeatables.order().iter())
+            .filter_map(|item| slots[item.input].take())
+            .collect();
         let mut slots: Vec<Option<RevisionFile>> = files.into_iter().map(Some).collect();
         let revisions: Vec<RevisionFile> = order.iter().filter_map(|&i| slots[i].take()).collect();
         let checksums: Vec<Digest> = revisions.iter().map(RevisionFile::checksum).collect();
@@ -352,7 +367,20 @@ impl History {
             graph,
             checksums,
             chain_digests,
+            repeatable_files,
+            repeatables,
         })
+    }
+
+    /// The repeatable revisions, in the order they are applied (that of
+    /// [`repeatables`](Self::repeatables)).
+    pub fn repeatable_files(&self) -> &[RevisionFile] {
+        &self.repeatable_files
+    }
+
+    /// The repeatable revisions resolved against the graph: their order and plans.
+    pub fn repeatables(&self) -> &Repeatables {
+        &self.repeatables
     }
 
     /// The revisions in topological order (the graph's indices).

@@ -11,6 +11,7 @@
 //! - [`split`]: the SQL statement splitter (§4);
 //! - [`statements`]: statements a revision may not hold (transaction control, …);
 //! - [`history`]: a loaded and validated directory;
+//! - [`repeatable`]: repeatable revisions, their order and what a run re-applies;
 //! - [`writer`]: new revision files;
 //! - [`lex`]: the one SQL tokenizer that the splitter, the statement checks, the schema
 //!   crate (`revchain-schema`) and the runtime read SQL with.
@@ -35,6 +36,7 @@ pub mod id;
 pub mod import;
 pub mod lex;
 pub mod parse;
+pub mod repeatable;
 pub mod split;
 pub mod statements;
 pub mod target;

@@ -37,13 +37,14 @@ use crate::split::{Dialect, has_statement};
 use crate::statements::{copy_through_stdio, refused_statement};
 
 /// The header keys a revision file may use.
-pub const KNOWN_KEYS: [&str; 6] = [
+pub const KNOWN_KEYS: [&str; 7] = [
     "Revision ID",
     "Revises",
     "Create Date",
     "Branch Labels",
     "Depends On",
     "Transactional",
+    "Repeatable",
 ];
 
 /// How a header description line that names the origin of an imported revision starts
@@ -101,6 +102,8 @@ pub struct HeaderLines {
     pub depends_on: Option<usize>,
     /// The line of `Branch Labels`, if present.
     pub branch_labels: Option<usize>,
+    /// The line of `Repeatable`, if present.
+    pub repeatable: Option<usize>,
 }
 
 /// One parsed revision file.
@@ -128,6 +131,9 @@ pub struct RevisionFile {
     pub downgrade: Option<Section>,
     /// Lines of the header keys.
     pub lines: HeaderLines,
+    /// `Repeatable: true`: a repeatable revision (docs/design.md §4.10), applied after the
+    /// versioned revisions whenever its checksum changes; never a node of the graph.
+    pub repeatable: bool,
 }
 
 impl RevisionFile {
@@ -212,6 +218,16 @@ pub enum ParseErrorKind {
     /// `Transactional` is neither `true` nor `false`.
     #[error("`Transactional` must be `true` or `false`, not `{0}`")]
     InvalidTransactional(String),
+    /// `Repeatable` is neither `true` nor `false`.
+    #[error("`Repeatable` must be `true` or `false`, not `{0}`")]
+    InvalidRepeatable(String),
+    /// A repeatable revision with a key that places a revision in the graph.
+    #[error(
+        "a repeatable revision (`Repeatable: true`) is not part of the revision graph and \
+         cannot have `{0}`; remove that line (to order it after a revision, write \
+         `Depends On: <id or label>`)"
+    )]
+    RepeatableGraphKey(&'static str),
     /// No `-- migrate:upgrade` marker.
     #[error(
         "the file has no `-- migrate:upgrade` section; add that line, followed by the SQL that \
@@ -396,6 +412,7 @@ enum Key {
     BranchLabels,
     DependsOn,
     Transactional,
+    Repeatable,
 }
 
 impl Key {
@@ -403,13 +420,14 @@ impl Key {
         KNOWN_KEYS[self as usize]
     }
 
-    const ALL: [Key; 6] = [
+    const ALL: [Key; 7] = [
         Key::RevisionId,
         Key::Revises,
         Key::CreateDate,
         Key::BranchLabels,
         Key::DependsOn,
         Key::Transactional,
+        Key::Repeatable,
     ];
 
     /// Whether `value`, written after the key without a colon, could be this key's value
@@ -428,7 +446,7 @@ impl Key {
                 value.split(',').map(str::trim).all(token)
             }
             Key::CreateDate => value.starts_with(|c: char| c.is_ascii_digit()),
-            Key::Transactional => ["true", "false"]
+            Key::Transactional | Key::Repeatable => ["true", "false"]
                 .iter()
                 .any(|b| value.eq_ignore_ascii_case(b)),
         }
@@ -665,7 +683,7 @@ struct Header {
     /// The first comment line; `Some("")` when that line is a key line.
     message: Option<String>,
     /// The line of each key, in [`Key`] order, once seen.
-    seen: [Option<usize>; 6],
+    seen: [Option<usize>; 7],
     /// `Revision ID`, kept even when invalid so that it is not also reported missing.
     id: Option<String>,
     parents: Vec<String>,
@@ -673,6 +691,7 @@ struct Header {
     branch_labels: Vec<String>,
     depends_on: Vec<String>,
     transactional: bool,
+    repeatable: bool,
     /// A description line starts with [`IMPORTED_FROM`]: the revision was converted from
     /// another tool's migration, whose SQL may hold no statement.
     imported: bool,
@@ -682,13 +701,14 @@ impl Header {
     fn new() -> Self {
         Header {
             message: None,
-            seen: [None; 6],
+            seen: [None; 7],
             id: None,
             parents: Vec::new(),
             create_date: None,
             branch_labels: Vec::new(),
             depends_on: Vec::new(),
             transactional: true,
+            repeatable: false,
             imported: false,
         }
     }
@@ -705,6 +725,7 @@ impl Header {
             revises: self.line(Key::Revises),
             depends_on: self.line(Key::DependsOn),
             branch_labels: self.line(Key::BranchLabels),
+            repeatable: self.line(Key::Repeatable),
         }
     }
 }
@@ -908,6 +929,11 @@ impl Builder<'_> {
                     ParseErrorKind::InvalidTransactional(value.to_owned()),
                 ),
             },
+            Key::Repeatable => match value.to_ascii_lowercase().as_str() {
+                "true" => header.repeatable = true,
+                "false" => header.repeatable = false,
+                _ => self.error(line_no, ParseErrorKind::InvalidRepeatable(value.to_owned())),
+            },
         }
     }
 
@@ -1018,10 +1044,22 @@ impl Builder<'_> {
                 self.error(line, ParseErrorKind::DuplicateParent(p.clone()));
             }
         }
+        if header.repeatable {
+            self.check_repeatable(header);
+        }
         if header.depends_on.iter().any(|d| d == own) {
             let line = header.line(Key::DependsOn).unwrap_or(1);
             let kind = ParseErrorKind::SelfReference(own.clone(), "Depends On");
             self.error(line, kind);
+        }
+    }
+
+    /// A repeatable revision has no place in the graph: no `Revises`, no `Branch Labels`.
+    fn check_repeatable(&mut self, header: &Header) {
+        for key in [Key::Revises, Key::BranchLabels] {
+            if let Some(line) = header.line(key) {
+                self.error(line, ParseErrorKind::RepeatableGraphKey(key.name()));
+            }
         }
     }
 
@@ -1089,6 +1127,7 @@ impl Builder<'_> {
                 upgrade,
                 downgrade,
                 lines,
+                repeatable: header.repeatable,
             }),
             _ => {
                 self.errors.sort_by_key(|e| e.line);
@@ -1493,6 +1532,7 @@ DROP TABLE users;
                     "Revision ID" => "a",
                     "Create Date" => "2026-01-01",
                     "Transactional" => "false",
+                    "Repeatable" => "true",
                     _ => "p1",
                 };
                 let written: String = key
@@ -1518,6 +1558,7 @@ DROP TABLE users;
                     "Create Date" => r.create_date.as_deref() == Some("2026-01-01"),
                     "Branch Labels" => r.branch_labels == ["p1"],
                     "Depends On" => r.depends_on == ["p1"],
+                    "Repeatable" => r.repeatable,
                     _ => !r.transactional,
                 };
                 let line_at = if key == "Revision ID" { 2 } else { 3 };
