@@ -156,6 +156,18 @@ impl Repeatables {
         self.items.iter().position(|i| i.id == id)
     }
 
+    /// The ids among `recorded` that are not repeatables of this table (a file deleted or
+    /// renamed, or a newer binary's), sorted.
+    pub fn unshipped<'r>(&self, recorded: impl IntoIterator<Item = &'r str>) -> Vec<String> {
+        let mut out: Vec<String> = recorded
+            .into_iter()
+            .filter(|id| self.find(id).is_none())
+            .map(str::to_owned)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// Which repeatables can exist when the versioned revisions marked in `applied` (graph
     /// indices) are applied: every versioned dependency applied, directly or through the
     /// repeatables it depends on.

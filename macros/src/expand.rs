@@ -52,35 +52,8 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     let mut revisions = String::with_capacity(count * 1_536);
     for (i, f) in history.revisions().iter().enumerate() {
         let node = graph.node(i);
-        // Writing to a `String` cannot fail.
-        let _ = write!(
-            revisions,
-            "{P}Revision {{ __parts: {P}RevisionParts {{ \
-             id: {id}, message: {message}, parent_ids: {parent_ids}, parents: {parents}, \
-             depends_on_names: {depends_on_names}, depends_on: {depends_on}, \
-             branch_labels: {branch_labels}, create_date: {create_date}, \
-             transactional: {transactional}, upgrade_sql: {upgrade_sql}, \
-             upgrade_line: {upgrade_line}, downgrade_sql: {downgrade_sql}, \
-             downgrade_line: {downgrade_line}, path: {path}, id_line: {id_line}, \
-             checksum: {checksum}, chain_digest: {chain_digest} }} }},",
-            id = text(&f.id),
-            message = text(&f.message),
-            parent_ids = text(&f.parents.join(", ")),
-            parents = indices(&node.parents),
-            depends_on_names = text(&f.depends_on.join(", ")),
-            depends_on = indices(&node.depends_on),
-            branch_labels = text(&f.branch_labels.join(", ")),
-            create_date = optional(f.create_date.as_deref().map(text)),
-            transactional = f.transactional,
-            upgrade_sql = text(&f.upgrade.sql),
-            upgrade_line = line(f.upgrade.line),
-            downgrade_sql = optional(f.downgrade.as_ref().map(|d| text(&d.sql))),
-            downgrade_line = line(f.downgrade.as_ref().map_or(0, |d| d.line)),
-            path = text(&f.path),
-            id_line = line(f.lines.id),
-            checksum = digest(&history.checksum(i)),
-            chain_digest = digest(&history.chain_digest(i)),
-        );
+        let digests = (history.checksum(i), history.chain_digest(i));
+        write_revision(&mut revisions, f, &node.parents, &node.depends_on, digests);
     }
 
     // Ties every file into the build: editing or deleting it rebuilds the crate.
@@ -94,13 +67,38 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     let heads = u32_slice(graph.heads());
     let (Some(revisions), Some(ties), Some(heads)) = (lex(&revisions), lex(&ties), lex(&heads))
     else {
-        // Cannot happen for the text written above; reported rather than panicking.
-        let message = "internal error in revchain: the generated table does not lex; please \
-                       report this";
-        return quote!(::core::compile_error!(#message));
+        return internal_error();
     };
     let dir = Literal::string(&v.display);
     let source_dir = Literal::string(&v.abs_dir);
+    let source_dir = quote! {
+        if ::core::cfg!(debug_assertions) {
+            ::core::option::Option::Some(#source_dir)
+        } else {
+            ::core::option::Option::None
+        }
+    };
+    if !history.repeatable_files().is_empty() {
+        let Some(repeatables) = repeatables(history, lex) else {
+            return internal_error();
+        };
+        let repeatable_count = history.repeatable_files().len();
+        return quote! {
+            {
+                static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
+                static __REVCHAIN_REPEATABLES: [::revchain::__private::v1::Revision; #repeatable_count] = [#repeatables];
+                #ties
+                ::revchain::__private::v1::Migrations::__from_static_with_repeatables(
+                    &__REVCHAIN_REVISIONS,
+                    #heads,
+                    #dir,
+                    #source_dir,
+                    #allow_multiple_heads,
+                    &__REVCHAIN_REPEATABLES,
+                )
+            }
+        };
+    }
     quote! {
         {
             static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
@@ -109,15 +107,67 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
                 &__REVCHAIN_REVISIONS,
                 #heads,
                 #dir,
-                if ::core::cfg!(debug_assertions) {
-                    ::core::option::Option::Some(#source_dir)
-                } else {
-                    ::core::option::Option::None
-                },
+                #source_dir,
                 #allow_multiple_heads,
             )
         }
     }
+}
+
+/// The repeatable revisions as `Revision { … },` items: no parents, no dependency indices
+/// (resolved at run time from the names), the checksum as the chain digest.
+fn repeatables(history: &revchain_core::History, lex: Lexer) -> Option<TokenStream> {
+    let mut out = String::new();
+    for f in history.repeatable_files() {
+        write_revision(&mut out, f, &[], &[], (f.checksum(), f.checksum()));
+    }
+    lex(&out)
+}
+
+fn internal_error() -> TokenStream {
+    // Cannot happen for the text written by `expand`; reported rather than panicking.
+    let message = "internal error in revchain: the generated table does not lex; please \
+                   report this";
+    quote!(::core::compile_error!(#message))
+}
+
+/// Appends one `Revision { … },` to `out`.
+fn write_revision(
+    out: &mut String,
+    f: &revchain_core::RevisionFile,
+    parents: &[usize],
+    depends_on: &[usize],
+    (checksum, chain_digest): (Digest, Digest),
+) {
+    // Writing to a `String` cannot fail.
+    let _ = write!(
+        out,
+        "{P}Revision {{ __parts: {P}RevisionParts {{ \
+             id: {id}, message: {message}, parent_ids: {parent_ids}, parents: {parents}, \
+             depends_on_names: {depends_on_names}, depends_on: {depends_on}, \
+             branch_labels: {branch_labels}, create_date: {create_date}, \
+             transactional: {transactional}, upgrade_sql: {upgrade_sql}, \
+             upgrade_line: {upgrade_line}, downgrade_sql: {downgrade_sql}, \
+             downgrade_line: {downgrade_line}, path: {path}, id_line: {id_line}, \
+             checksum: {checksum}, chain_digest: {chain_digest} }} }},",
+        id = text(&f.id),
+        message = text(&f.message),
+        parent_ids = text(&f.parents.join(", ")),
+        parents = indices(parents),
+        depends_on_names = text(&f.depends_on.join(", ")),
+        depends_on = indices(depends_on),
+        branch_labels = text(&f.branch_labels.join(", ")),
+        create_date = optional(f.create_date.as_deref().map(text)),
+        transactional = f.transactional,
+        upgrade_sql = text(&f.upgrade.sql),
+        upgrade_line = line(f.upgrade.line),
+        downgrade_sql = optional(f.downgrade.as_ref().map(|d| text(&d.sql))),
+        downgrade_line = line(f.downgrade.as_ref().map_or(0, |d| d.line)),
+        path = text(&f.path),
+        id_line = line(f.lines.id),
+        checksum = digest(&checksum),
+        chain_digest = digest(&chain_digest),
+    );
 }
 
 /// Turns Rust source into tokens; `None` if it does not lex.

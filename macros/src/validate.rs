@@ -20,7 +20,8 @@ pub(crate) struct Validated {
     pub(crate) abs_dir: String,
     /// The revisions, in core's stable topological order.
     pub(crate) history: History,
-    /// For each revision of `history`, in the same order: its file.
+    /// For each revision of `history`, in the same order, then for each repeatable
+    /// revision: its file.
     pub(crate) files: Vec<SourceFile>,
 }
 
@@ -144,13 +145,13 @@ fn build_history(
     Ok(history)
 }
 
-/// Step four: each revision's source file, in the history's order.
+/// Step four: each revision's source file, in the history's order, then the repeatables'.
 fn files_in_order(
     history: &History,
     sources: &mut HashMap<String, SourceFile>,
 ) -> Result<Vec<SourceFile>, Vec<String>> {
     let mut files = Vec::with_capacity(history.revisions().len());
-    for revision in history.revisions() {
+    for revision in history.revisions().iter().chain(history.repeatable_files()) {
         match sources.remove(&revision.path) {
             Some(source) => files.push(source),
             // Every parsed file has a source; this would be a bug, reported rather than

@@ -45,6 +45,9 @@ impl TableName {
     /// The default name of the log table (one row per applied revision).
     pub const DEFAULT_LOG: &'static str = "revchain_log";
 
+    /// The default name of the repeatable revisions' table (docs/design.md §4.10).
+    pub const DEFAULT_REPEATABLE: &'static str = "revchain_repeatable";
+
     /// Validates `text` as a table name.
     pub fn parse(text: &str) -> Result<TableName, InvalidTableName> {
         let bad = || InvalidTableName(text.to_owned());
@@ -95,6 +98,8 @@ impl fmt::Display for TableName {
 pub(crate) struct Tables {
     pub version: TableName,
     pub log: TableName,
+    /// The repeatable revisions' table (docs/design.md §4.10).
+    pub repeatable: TableName,
 }
 
 impl Default for Tables {
@@ -107,6 +112,10 @@ impl Default for Tables {
             log: TableName {
                 schema: None,
                 name: TableName::DEFAULT_LOG.into(),
+            },
+            repeatable: TableName {
+                schema: None,
+                name: TableName::DEFAULT_REPEATABLE.into(),
             },
         }
     }

@@ -9,6 +9,8 @@ use std::borrow::Cow;
 use std::sync::{Once, OnceLock};
 
 use revchain_core::graph::Node;
+use revchain_core::parse::RevisionFile;
+use revchain_core::repeatable::{Repeatables, Spec};
 use revchain_core::{Digest, Graph, History, Plan, StampPlan, Target, TargetError};
 
 /// Text that is `'static` in the embedded table and owned when loaded from disk.
@@ -165,6 +167,8 @@ pub struct Migrations {
     multiple_heads_allowed: bool,
     graph: OnceLock<Graph>,
     stale_check: Once,
+    repeatables: Cow<'static, [Revision]>,
+    resolved_repeatables: OnceLock<Repeatables>,
 }
 
 impl Migrations {
@@ -175,6 +179,27 @@ impl Migrations {
         dir: &'static str,
         source_dir: Option<&'static str>,
         multiple_heads_allowed: bool,
+    ) -> Migrations {
+        Migrations::__from_static_with_repeatables(
+            revisions,
+            heads,
+            dir,
+            source_dir,
+            multiple_heads_allowed,
+            &[],
+        )
+    }
+
+    /// [`__from_static`](Self::__from_static) for a directory with repeatable revisions:
+    /// `repeatables` in the order they are applied.
+    #[doc(hidden)]
+    pub const fn __from_static_with_repeatables(
+        revisions: &'static [Revision],
+        heads: &'static [u32],
+        dir: &'static str,
+        source_dir: Option<&'static str>,
+        multiple_heads_allowed: bool,
+        repeatables: &'static [Revision],
     ) -> Migrations {
         Migrations {
             revisions: Cow::Borrowed(revisions),
@@ -187,6 +212,8 @@ impl Migrations {
             multiple_heads_allowed,
             graph: OnceLock::new(),
             stale_check: Once::new(),
+            repeatables: Cow::Borrowed(repeatables),
+            resolved_repeatables: OnceLock::new(),
         }
     }
 
@@ -200,33 +227,14 @@ impl Migrations {
             .enumerate()
             .map(|(i, f)| {
                 let node = graph.node(i);
-                let index = |v: &[usize]| -> Vec<u32> {
-                    v.iter()
-                        .map(|&p| u32::try_from(p).unwrap_or(u32::MAX))
-                        .collect()
-                };
-                Revision {
-                    __parts: RevisionParts {
-                        id: f.id.clone().into(),
-                        message: f.message.clone().into(),
-                        parent_ids: f.parents.join(", ").into(),
-                        parents: index(&node.parents).into(),
-                        depends_on_names: f.depends_on.join(", ").into(),
-                        depends_on: index(&node.depends_on).into(),
-                        branch_labels: f.branch_labels.join(", ").into(),
-                        create_date: f.create_date.clone().map(Into::into),
-                        transactional: f.transactional,
-                        upgrade_sql: f.upgrade.sql.clone().into(),
-                        upgrade_line: line(f.upgrade.line),
-                        downgrade_sql: f.downgrade.as_ref().map(|d| d.sql.clone().into()),
-                        downgrade_line: f.downgrade.as_ref().map_or(0, |d| line(d.line)),
-                        path: f.path.clone().into(),
-                        id_line: line(f.lines.id),
-                        checksum: history.checksum(i),
-                        chain_digest: history.chain_digest(i),
-                    },
-                }
+                let digests = (history.checksum(i), history.chain_digest(i));
+                revision_of(f, &node.parents, &node.depends_on, digests)
             })
+            .collect();
+        let repeatables: Vec<Revision> = history
+            .repeatable_files()
+            .iter()
+            .map(|f| revision_of(f, &[], &[], (f.checksum(), f.checksum())))
             .collect();
         let heads: Vec<u32> = graph
             .heads()
@@ -241,7 +249,42 @@ impl Migrations {
             multiple_heads_allowed: true,
             graph: OnceLock::from(graph),
             stale_check: Once::new(),
+            repeatables: Cow::Owned(repeatables),
+            resolved_repeatables: OnceLock::from(history.repeatables().clone()),
         }
+    }
+
+    /// The repeatable revisions (`Repeatable: true`, docs/design.md §4.10), in the order
+    /// they are applied. They are not part of [`iter`](Self::iter), the graph or the heads;
+    /// their [`chain_digest`](Revision::chain_digest) is their checksum, their
+    /// [`depends_on`](Revision::depends_on) the ids and labels as written.
+    pub fn repeatables(&self) -> &[Revision] {
+        &self.repeatables
+    }
+
+    /// The repeatables resolved against the graph (built on first use), in the order of
+    /// [`repeatables`](Self::repeatables).
+    pub fn resolved_repeatables(&self) -> &Repeatables {
+        self.resolved_repeatables.get_or_init(|| {
+            let specs: Vec<Spec<'_>> = self
+                .repeatables
+                .iter()
+                .map(|r| Spec {
+                    id: r.id(),
+                    depends_on: r.depends_on().collect(),
+                    checksum: r.checksum(),
+                    path: r.path(),
+                    id_line: r.id_line(),
+                    depends_on_line: r.id_line(),
+                })
+                .collect();
+            // The macro validated them; should the table be inconsistent, no repeatable
+            // runs, and the error is logged.
+            Repeatables::resolve(&specs, self.graph()).unwrap_or_else(|e| {
+                tracing::error!(target: "revchain", "the embedded repeatable revisions are inconsistent: {e:?}");
+                Repeatables::default()
+            })
+        })
     }
 
     /// The revisions in their stable topological order (parents before children).
@@ -391,6 +434,7 @@ impl Migrations {
             let embedded: std::collections::HashSet<&str> = self
                 .revisions
                 .iter()
+                .chain(self.repeatables.iter())
                 .filter_map(|r| r.path().rsplit(['/', '\\']).next())
                 .collect();
             for file in crate::build::revision_files(dir.as_ref()) {
@@ -406,6 +450,37 @@ impl Migrations {
                 }
             }
         });
+    }
+}
+
+/// The table entry of a parsed file; `parents` and `depends_on` are graph indices.
+fn revision_of(
+    f: &RevisionFile,
+    parents: &[usize],
+    depends_on: &[usize],
+    (checksum, chain_digest): (Digest, Digest),
+) -> Revision {
+    let index = |v: &[usize]| -> Vec<u32> { v.iter().map(|&p| line(p)).collect() };
+    Revision {
+        __parts: RevisionParts {
+            id: f.id.clone().into(),
+            message: f.message.clone().into(),
+            parent_ids: f.parents.join(", ").into(),
+            parents: index(parents).into(),
+            depends_on_names: f.depends_on.join(", ").into(),
+            depends_on: index(depends_on).into(),
+            branch_labels: f.branch_labels.join(", ").into(),
+            create_date: f.create_date.clone().map(Into::into),
+            transactional: f.transactional,
+            upgrade_sql: f.upgrade.sql.clone().into(),
+            upgrade_line: line(f.upgrade.line),
+            downgrade_sql: f.downgrade.as_ref().map(|d| d.sql.clone().into()),
+            downgrade_line: f.downgrade.as_ref().map_or(0, |d| line(d.line)),
+            path: f.path.clone().into(),
+            id_line: line(f.lines.id),
+            checksum,
+            chain_digest,
+        },
     }
 }
 

@@ -26,6 +26,10 @@ pub enum Aftermath {
     /// revision's earlier statements included, is in that transaction, uncommitted; the
     /// caller rolls it back.
     InCallersTransaction,
+    /// A repeatable revision failed (docs/design.md §4.10): it is not recorded as applied,
+    /// so the next run applies it again from the start; where its transaction rolled back,
+    /// nothing of it stays. The versioned revisions before it stay applied.
+    RepeatableNotRecorded,
 }
 
 /// When a revision's statement failed.
@@ -391,12 +395,19 @@ fn aftermath_text(a: Aftermath, id: &str) -> String {
             "{id} ran inside your transaction, which holds what this run did before the \
              failure, uncommitted: roll the transaction back, fix the SQL and run again"
         ),
+        Aftermath::RepeatableNotRecorded => format!(
+            "{id} is a repeatable revision: it is not recorded as applied (its transaction was \
+             rolled back where the database allows), and the versioned revisions of this run \
+             stay applied; fix the SQL and run again, which applies {id} again"
+        ),
     }
 }
 
 fn cancelled_text(a: Aftermath, id: &str) -> String {
     match a {
-        Aftermath::Dirty | Aftermath::InCallersTransaction => aftermath_text(a, id),
+        Aftermath::Dirty | Aftermath::InCallersTransaction | Aftermath::RepeatableNotRecorded => {
+            aftermath_text(a, id)
+        }
         _ => format!(
             "the revision was rolled back, so the database is as it was before {id}; run again \
              (with a longer timeout, if one expired)"

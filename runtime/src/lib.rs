@@ -59,6 +59,7 @@ mod offline;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 mod pool;
 mod preflight;
+mod repeatable;
 mod report;
 mod state;
 #[cfg(all(

@@ -94,6 +94,13 @@ impl<'m> Migrator<'m> {
         self
     }
 
+    /// The repeatable revisions' table (docs/design.md §4.10; default
+    /// `revchain_repeatable`), created by the first run that has repeatables to apply.
+    pub fn repeatable_table(mut self, name: TableName) -> Self {
+        self.tables.repeatable = name;
+        self
+    }
+
     /// How long to wait for the migration lock before giving up with
     /// [`Error::LockTimeout`].
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
@@ -358,6 +365,15 @@ impl<'m> Migrator<'m> {
             .map_err(|e| Error::db("reading the log table", &e))?;
         let check = check_state(self.migrations, &self.tables, &rows, &log);
         let refusal = check.refusal(false).map(|r| refusal_error(r).to_string());
+        let heads: Vec<&str> = rows.iter().map(|r| r.revision.as_str()).collect();
+        let repeatables = crate::repeatable::status::<D::Database>(
+            self.migrations,
+            &self.tables,
+            &mut conn,
+            &heads,
+            &check.applied,
+        )
+        .await?;
         let graph = self.migrations.graph();
         let ids = |applied: bool| -> Vec<String> {
             (0..graph.len())
@@ -378,6 +394,9 @@ impl<'m> Migrator<'m> {
             edited: check.edited,
             dirty: check.dirty,
             refusal,
+            repeatables_applied: repeatables.applied,
+            repeatables_pending: repeatables.pending,
+            repeatables_unknown: repeatables.unknown,
         })
     }
 
@@ -424,7 +443,13 @@ impl<'m> Migrator<'m> {
             &mut conn,
             &self.tables,
             self.lock_timeout,
-            if boot { Some(&done) } else { None },
+            // Another process's version rows are written before its repeatables run: with
+            // repeatables, wait for the lock.
+            if boot && self.migrations.repeatables().is_empty() {
+                Some(&done)
+            } else {
+                None
+            },
         );
         let Some(held) = lock.await? else {
             tracing::debug!(
@@ -444,8 +469,16 @@ impl<'m> Migrator<'m> {
     }
 
     /// The boot path's one read: the report when the version rows are the embedded heads.
+    /// With repeatable revisions, the same query also reads their checksums recorded at the
+    /// embedded heads, which must all be the embedded ones.
     async fn boot_check<DB: Backend>(&self, conn: &mut DB::Connection) -> Option<Report> {
-        let rows = read_heads::<DB>(conn, &self.tables).await.ok()??;
+        let rows = if self.migrations.repeatables().is_empty() {
+            read_heads::<DB>(conn, &self.tables).await.ok()??
+        } else if sqlx::Connection::is_in_transaction(&*conn) {
+            return None;
+        } else {
+            crate::repeatable::boot_rows::<DB>(self.migrations, &self.tables, conn).await?
+        };
         if !self.at_embedded_heads(&rows) {
             return None;
         }
@@ -546,11 +579,17 @@ impl<'m> Migrator<'m> {
                 }
             };
             if plan.is_empty() {
-                return Ok(attempts.applied.into_report(self.nothing_to_do(&plan)));
+                let report = attempts.applied.into_report(self.nothing_to_do(&plan));
+                return self.repeatables::<DB>(conn, &plan, report, false).await;
             }
+            let before = self.repeatables_before::<DB>(conn, &plan, false).await?;
             let (report, result) = self.apply::<DB>(conn, &plan).await;
             match result {
-                Ok(()) => return Ok(attempts.applied.into_report(report)),
+                Ok(()) => {
+                    let mut report = attempts.applied.into_report(report);
+                    report.repeatables_removed = before.repeatables_removed;
+                    return self.repeatables::<DB>(conn, &plan, report, false).await;
+                }
                 Err(Failure::Raced(id)) => attempts.raced(rows, id, report),
                 Err(failure) => {
                     let mut error = self.failure_error(failure, &plan);
@@ -605,12 +644,15 @@ impl<'m> Migrator<'m> {
             }
         };
         if plan.is_empty() {
-            return Ok(self.nothing_to_do(&plan));
+            let report = self.nothing_to_do(&plan);
+            return self.repeatables::<DB>(conn, &plan, report, true).await;
         }
         self.refuse_non_transactional(&plan)?;
-        let (report, result) = self.apply_in_transaction::<DB>(conn, &plan).await;
+        let before = self.repeatables_before::<DB>(conn, &plan, true).await?;
+        let (mut report, result) = self.apply_in_transaction::<DB>(conn, &plan).await;
+        report.repeatables_removed = before.repeatables_removed;
         match result {
-            Ok(()) => Ok(report),
+            Ok(()) => self.repeatables::<DB>(conn, &plan, report, true).await,
             Err(failure) => {
                 let mut error = self.failure_error(failure, &plan);
                 error.set_applied_before(report);
@@ -1030,6 +1072,59 @@ impl<'m> Migrator<'m> {
             ..Report::default()
         };
         (report, result)
+    }
+
+    /// The repeatable phase after `plan` ran (docs/design.md §4.10): adds what it did to
+    /// `report`.
+    async fn repeatables<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        plan: &Plan,
+        mut report: Report,
+        in_callers_transaction: bool,
+    ) -> Result<Report, Error> {
+        let versioned = self.versioned(plan, in_callers_transaction);
+        crate::repeatable::run::<DB>(self.migrations, &self.tables, conn, &versioned, &mut report)
+            .await?;
+        Ok(report)
+    }
+
+    /// Before the steps of a downgrade `plan`: the repeatables that depend on a revision it
+    /// reverts are removed; the report lists them.
+    async fn repeatables_before<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        plan: &Plan,
+        in_callers_transaction: bool,
+    ) -> Result<Report, Error> {
+        let mut report = Report::default();
+        let versioned = self.versioned(plan, in_callers_transaction);
+        crate::repeatable::before_downgrade::<DB>(
+            self.migrations,
+            &self.tables,
+            conn,
+            &versioned,
+            &mut report,
+        )
+        .await?;
+        Ok(report)
+    }
+
+    /// What the repeatable phase needs of `plan`.
+    fn versioned(
+        &self,
+        plan: &Plan,
+        in_callers_transaction: bool,
+    ) -> crate::repeatable::Versioned<'_> {
+        let graph = self.migrations.graph();
+        let ids = |v: &[usize]| -> Vec<&str> { v.iter().map(|&i| graph.id(i)).collect() };
+        crate::repeatable::Versioned {
+            direction: plan.direction,
+            heads_before: ids(&plan.heads_before),
+            heads_after: ids(&plan.heads_after),
+            applied_after: graph.ancestors_with_dependencies(plan.heads_after.iter().copied()),
+            in_callers_transaction,
+        }
     }
 
     /// The steps of `plan` as the backends take them.

@@ -36,12 +36,22 @@ pub struct Report {
     pub up_to_date: bool,
     /// The database is ahead of this binary and that was tolerated: nothing ran.
     pub database_ahead: bool,
+    /// The repeatable revisions (`Repeatable: true`) applied after the versioned steps
+    /// (new or changed ones; on a downgrade, the text recorded at the target), in order.
+    pub repeatables_applied: Vec<StepReport>,
+    /// The repeatable revisions removed (their downgrade section ran) because a revision
+    /// they depend on was reverted.
+    pub repeatables_removed: Vec<String>,
 }
 
 impl Report {
     /// Whether anything changed.
     pub fn changed(&self) -> bool {
-        !self.steps.is_empty() || !self.stamped.is_empty() || !self.unstamped.is_empty()
+        !self.steps.is_empty()
+            || !self.stamped.is_empty()
+            || !self.unstamped.is_empty()
+            || !self.repeatables_applied.is_empty()
+            || !self.repeatables_removed.is_empty()
     }
 }
 
@@ -85,6 +95,14 @@ pub struct Status {
     /// `downgrade`, `stamp` without `--purge`) refuses this state with, naming every
     /// edited, missing, unknown or damaged revision; `None` when they would proceed.
     pub refusal: Option<String>,
+    /// Repeatable revisions applied with the text this binary ships.
+    pub repeatables_applied: Vec<String>,
+    /// Repeatable revisions that `run` would apply: new, or changed since they were
+    /// applied (a pending one makes the state [`Behind`](DatabaseState::Behind)).
+    pub repeatables_pending: Vec<String>,
+    /// Repeatable revisions the database records that this binary does not ship (left as
+    /// they are; a warning, not a refusal).
+    pub repeatables_unknown: Vec<String>,
 }
 
 /// Where a database stands, in one word ([`Status::state`]).
@@ -93,7 +111,8 @@ pub struct Status {
 pub enum DatabaseState {
     /// Every embedded revision is applied, and nothing else.
     UpToDate,
-    /// Some embedded revisions are not applied yet: `upgrade` applies them.
+    /// Some embedded revisions are not applied yet, or a repeatable revision is new or
+    /// changed: `upgrade` applies them.
     Behind,
     /// The database has revisions this binary does not know, recorded in its log, and
     /// every embedded one: a newer release migrated it. `run` refuses unless
@@ -123,7 +142,7 @@ impl Status {
         match (
             &self.refusal,
             self.ahead.is_empty(),
-            self.pending.is_empty(),
+            self.pending.is_empty() && self.repeatables_pending.is_empty(),
         ) {
             (Some(_), _, _) if !self.edited.is_empty() => DatabaseState::Edited,
             (Some(_), _, _) if !self.dirty.is_empty() => DatabaseState::Dirty,

@@ -61,6 +61,7 @@ impl<'a> Context<'a> {
             tables: Tables {
                 version: table(&options.version_table)?,
                 log: table(&options.log_table)?,
+                repeatable: table(&options.repeatable_table)?,
             },
             lock_timeout: Duration::from_secs(options.lock_timeout),
         })
@@ -96,6 +97,7 @@ impl<'a> Context<'a> {
         Migrator::new(m)
             .version_table(self.tables.version.clone())
             .log_table(self.tables.log.clone())
+            .repeatable_table(self.tables.repeatable.clone())
             .lock_timeout(self.lock_timeout)
     }
 }

@@ -124,6 +124,16 @@ pub struct Options {
     /// Seconds to wait for the migration lock before giving up (exit code 75).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
     pub lock_timeout: u64,
+
+    /// The repeatable revisions' table (one row per repeatable revision and versioned
+    /// state).
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        default_value = TableName::DEFAULT_REPEATABLE
+    )]
+    pub repeatable_table: String,
 }
 
 /// The options and command of the migration CLI embedded in an application; nest it in
