@@ -30,6 +30,8 @@ pub(crate) fn script(
             stmt(&mut out, &s);
         }
     }
+    let (before, after) = crate::repeatable::offline(m, tables, dialect, plan);
+    write_blocks(&mut out, &before, dialect);
     let revs: Vec<_> = m.iter().collect();
     for step in &plan.steps {
         let rev = revs[step.revision];
@@ -76,7 +78,24 @@ pub(crate) fn script(
             stmt(&mut out, "COMMIT");
         }
     }
+    write_blocks(&mut out, &after, dialect);
     out
+}
+
+/// Writes the repeatable revisions' blocks (docs/design.md §4.10).
+fn write_blocks(out: &mut String, blocks: &[crate::repeatable::OfflineBlock], dialect: Dialect) {
+    for block in blocks {
+        let _ = write!(out, "{}\n\n", block.comment);
+        if block.transactional {
+            write_statement(out, "BEGIN", dialect);
+        }
+        for s in &block.statements {
+            write_statement(out, s, dialect);
+        }
+        if block.transactional {
+            write_statement(out, "COMMIT", dialect);
+        }
+    }
 }
 
 /// Writes one statement and its terminator so that the database's client ends it exactly

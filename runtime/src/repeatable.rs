@@ -526,3 +526,91 @@ pub(crate) async fn status<DB: Backend>(
         pending,
     })
 }
+
+/// One repeatable's block of an offline script: its `-- Running …` comment, whether it is
+/// wrapped in a transaction, its statements and bookkeeping.
+pub(crate) struct OfflineBlock {
+    pub comment: String,
+    pub transactional: bool,
+    pub statements: Vec<String>,
+}
+
+/// The repeatable part of an offline script of `plan` (docs/design.md §4.10): the blocks
+/// before its steps (a downgrade's removals) and after them (an upgrade applies every
+/// repeatable available at its end: a script cannot read which are applied already, and
+/// re-applying one is what a repeatable allows). A downgrade script cannot re-apply the
+/// text recorded at the target, which only the database holds: a comment says so.
+pub(crate) fn offline(
+    m: &Migrations,
+    tables: &Tables,
+    d: Dialect,
+    plan: &revchain_core::Plan,
+) -> (Vec<OfflineBlock>, Vec<OfflineBlock>) {
+    if m.repeatables().is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let graph = m.graph();
+    let key = |heads: &[usize]| heads_key(heads.iter().map(|&i| graph.id(i)));
+    let resolved = m.resolved_repeatables();
+    let available = |heads: &[usize]| {
+        resolved.available(&graph.ancestors_with_dependencies(heads.iter().copied()))
+    };
+    let create = OfflineBlock {
+        comment: format!("-- The repeatable revisions' table ({})", tables.repeatable),
+        transactional: false,
+        statements: vec![tables.create_repeatable(d)],
+    };
+    let mut blocks = vec![create];
+    let (now, then) = (available(&plan.heads_before), available(&plan.heads_after));
+    let rev = |p: usize| &m.repeatables()[resolved.order()[p].input];
+    match plan.direction {
+        Direction::Upgrade => {
+            let after = key(&plan.heads_after);
+            for p in (0..then.len()).filter(|&p| then[p]) {
+                let action = apply_shipped(rev(p));
+                let Some(record) = &action.record else {
+                    continue;
+                };
+                blocks.push(offline_block(
+                    &action,
+                    d,
+                    "apply",
+                    tables.record_repeatable(d, record, &after, 0).to_vec(),
+                ));
+            }
+            (Vec::new(), blocks)
+        }
+        Direction::Downgrade => {
+            let before = key(&plan.heads_before);
+            for p in (0..now.len()).rev().filter(|&p| now[p] && !then[p]) {
+                let action = removal(rev(p));
+                let delete = vec![tables.delete_repeatable(d, action.revision, &before)];
+                blocks.push(offline_block(&action, d, "remove", delete));
+            }
+            let note = OfflineBlock {
+                comment: "-- Repeatable revisions changed since the target was applied are not re-applied by this script: `revchain downgrade` without --sql re-applies the text the database recorded there".to_owned(),
+                transactional: false,
+                statements: Vec::new(),
+            };
+            (blocks, vec![note])
+        }
+    }
+}
+
+fn offline_block(
+    action: &Action<'_>,
+    d: Dialect,
+    verb: &str,
+    bookkeeping: Vec<String>,
+) -> OfflineBlock {
+    let mut statements: Vec<String> = statements(action.sql, d, action.line)
+        .into_iter()
+        .map(|(sql, _)| sql)
+        .collect();
+    statements.extend(bookkeeping);
+    OfflineBlock {
+        comment: format!("-- Running {verb} repeatable {}", action.revision),
+        transactional: action.transactional,
+        statements,
+    }
+}

@@ -115,7 +115,10 @@ where
             let b = d.as_bytes();
             let hi = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff;
             let lo = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-            format!("SELECT pg_advisory_lock({})", (i64::from(hi) << 32) | i64::from(lo))
+            format!(
+                "SELECT pg_advisory_lock({})",
+                (i64::from(hi) << 32) | i64::from(lo)
+            )
         }
         Kind::MySql => format!("DO GET_LOCK('revchain:{}.revchain_version', 0)", db.name),
         Kind::Sqlite => "BEGIN IMMEDIATE".to_owned(),
@@ -191,7 +194,10 @@ where
     let m = load(dir.path());
     let r = m.run(&pool).await.unwrap();
     assert_eq!(ids(&r.steps), ["b2"]);
-    assert_eq!(ids(&r.repeatables_applied), ["v_active_users", "v_user_emails"]);
+    assert_eq!(
+        ids(&r.repeatables_applied),
+        ["v_active_users", "v_user_emails"]
+    );
     assert_eq!(view_rows(&pool, "v_active_users").await, 3);
     assert_eq!(view_rows(&pool, "v_user_emails").await, 1);
     assert!(m.run(&pool).await.unwrap().up_to_date);
@@ -206,7 +212,11 @@ where
     assert_eq!(view_rows(&pool, "v_active_users").await, 2);
     assert_eq!(extra_state(&pool).await, extra(DB::KIND, 2).3);
     assert_eq!(
-        scalar(&pool, "SELECT count(*) FROM revchain_repeatable WHERE heads = 'a1'").await,
+        scalar(
+            &pool,
+            "SELECT count(*) FROM revchain_repeatable WHERE heads = 'a1'"
+        )
+        .await,
         2
     );
     // Release 2's binary sees an up-to-date database.
@@ -219,7 +229,10 @@ where
     // before it stays applied, the error names the file and line, nothing is recorded.
     release(dir.path(), DB::KIND, 3);
     let r = load(dir.path()).run(&pool).await.unwrap();
-    assert_eq!(ids(&r.repeatables_applied), ["v_active_users", "v_user_emails"]);
+    assert_eq!(
+        ids(&r.repeatables_applied),
+        ["v_active_users", "v_user_emails"]
+    );
     dir.rev(
         "c3",
         "b2",
@@ -246,7 +259,11 @@ where
     assert_eq!(heads(&m4, &pool).await, ["c3"]);
     assert_eq!(scalar(&pool, "SELECT count(*) FROM audit").await, 0);
     assert_eq!(
-        scalar(&pool, "SELECT count(*) FROM revchain_repeatable WHERE revision = 'v_broken'").await,
+        scalar(
+            &pool,
+            "SELECT count(*) FROM revchain_repeatable WHERE revision = 'v_broken'"
+        )
+        .await,
         0
     );
     let status = m4.status(&pool).await.unwrap();
@@ -266,4 +283,166 @@ async fn three_releases_mysql() {
 #[tokio::test]
 async fn three_releases_sqlite() {
     three_releases::<sqlx::Sqlite>().await;
+}
+
+/// The `revchain` CLI on releases 1 and 2: `upgrade`, and repeatables in `check`,
+/// `current` and `history`.
+async fn cli_releases(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let dir = Dir::new();
+    let url = ["--database-url", db.url.as_str()];
+    let with_url = |args: &[&'static str]| -> Vec<String> {
+        args.iter().copied().chain(url).map(str::to_owned).collect()
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        CLI.run(dir.path(), &args)
+    };
+    let extra_id = extra_id(kind);
+
+    release(dir.path(), kind, 1);
+    let history = CLI.ok(dir.path(), &["history"]);
+    assert_eq!(
+        history,
+        format!(
+            "<repeatable> -> v_active_users (repeatable), active users (portable: DROP then CREATE, which SQLite needs)\n<repeatable> (a1) -> {extra_id} (repeatable), {}\n<base> -> a1 (head), users\n",
+            if kind == Kind::Sqlite {
+                "a trigger"
+            } else {
+                "counts users"
+            }
+        )
+    );
+    let out = run(with_url(&["upgrade", "heads"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let check = run(with_url(&["check"]));
+    let stdout = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        stdout.contains("1 revision(s) and 2 repeatable revision(s), head a1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("up to date (1 revision(s) and 2 repeatable revision(s) applied)"),
+        "{stdout}"
+    );
+    let current = run(with_url(&["current"]));
+    assert_eq!(
+        String::from_utf8_lossy(&current.stdout),
+        format!("a1 (head)\n{extra_id} (repeatable)\nv_active_users (repeatable)\n")
+    );
+
+    // Release 2: both changed, pending until `upgrade`.
+    release(dir.path(), kind, 2);
+    let check = run(with_url(&["check"]));
+    assert_eq!(check.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&check.stderr).into_owned();
+    assert!(
+        stderr.contains(&format!("2 repeatable revision(s) new or changed: {extra_id}, v_active_users (run `upgrade heads`)")),
+        "{stderr}"
+    );
+    let current = run(with_url(&["current"]));
+    assert_eq!(
+        String::from_utf8_lossy(&current.stdout),
+        format!(
+            "a1 (head)\n{extra_id} (repeatable, pending)\nv_active_users (repeatable, pending)\n"
+        )
+    );
+    let out = run(with_url(&["upgrade"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(run(with_url(&["check"])).status.code(), Some(0));
+    let m = load(dir.path());
+    match kind {
+        Kind::Postgres => {
+            let pool: Pool<sqlx::Postgres> = db.pool().await;
+            assert_eq!(view_rows(&pool, "v_active_users").await, 2);
+            assert_eq!(extra_state(&pool).await, 3);
+            assert!(m.status(&pool).await.unwrap().is_up_to_date());
+        }
+        Kind::MySql => {
+            let pool: Pool<sqlx::MySql> = db.pool().await;
+            assert_eq!(view_rows(&pool, "v_active_users").await, 2);
+            assert_eq!(extra_state(&pool).await, 3);
+            assert!(m.status(&pool).await.unwrap().is_up_to_date());
+        }
+        Kind::Sqlite => {
+            let pool: Pool<sqlx::Sqlite> = db.pool().await;
+            assert_eq!(view_rows(&pool, "v_active_users").await, 2);
+            assert_eq!(extra_state(&pool).await, 1);
+            assert!(m.status(&pool).await.unwrap().is_up_to_date());
+        }
+    }
+}
+
+#[tokio::test]
+async fn cli_releases_postgres() {
+    cli_releases(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn cli_releases_mysql() {
+    cli_releases(Kind::MySql).await;
+}
+
+#[tokio::test]
+async fn cli_releases_sqlite() {
+    cli_releases(Kind::Sqlite).await;
+}
+
+/// The macro embeds the repeatables apart from the versioned revisions, in their order;
+/// the embedded table applies them like the one loaded at run time.
+#[tokio::test]
+async fn macro_embeds_repeatables() {
+    let ids: Vec<&str> = R3.repeatables().iter().map(|r| r.id()).collect();
+    assert_eq!(ids, ["v_active_users", "v_user_emails"]);
+    assert_eq!(R3.len(), 2);
+    assert_eq!(R3.heads().map(|h| h.id()).collect::<Vec<_>>(), ["b2"]);
+    assert_eq!(R3.repeatables()[1].depends_on().collect::<Vec<_>>(), ["b2"]);
+    let db = TestDb::new(Kind::Sqlite).await;
+    let pool: Pool<sqlx::Sqlite> = db.pool().await;
+    let r = R3.run(&pool).await.unwrap();
+    assert_eq!(
+        ids(&r.repeatables_applied),
+        ["v_active_users", "v_user_emails"]
+    );
+    assert_eq!(view_rows(&pool, "v_user_emails").await, 1);
+    assert!(R3.run(&pool).await.unwrap().up_to_date);
+}
+
+/// `upgrade --sql` writes the repeatables after the versioned part; the script, run by
+/// the database, leaves a database that `run` finds up to date.
+#[tokio::test]
+async fn offline_script_applies_repeatables_after_the_versioned_part() {
+    let dir = Dir::new();
+    release(dir.path(), Kind::Sqlite, 3);
+    let script = CLI.ok(
+        dir.path(),
+        &["upgrade", "base:heads", "--sql", "--dialect", "sqlite"],
+    );
+    let b2 = script
+        .find("-- Running upgrade a1 -> b2")
+        .expect("b2 in the script");
+    let view = script
+        .find("-- Running apply repeatable v_user_emails")
+        .expect("the view in the script");
+    assert!(b2 < view, "{script}");
+    let db = TestDb::new(Kind::Sqlite).await;
+    let pool: Pool<sqlx::Sqlite> = db.pool().await;
+    exec(&pool, &script).await;
+    assert_eq!(view_rows(&pool, "v_user_emails").await, 1);
+    let r = load(dir.path()).run(&pool).await.unwrap();
+    assert!(r.up_to_date, "{r:?}");
 }

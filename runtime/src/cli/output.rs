@@ -58,6 +58,39 @@ pub(crate) fn history_line(m: &Migrations, i: usize, current: &HashSet<String>) 
     s
 }
 
+/// `<repeatable>[ (deps)] -> <id> (repeatable), <message>`: a line of `history` for a
+/// repeatable revision (docs/design.md §4.10), which runs after every versioned one.
+pub(crate) fn repeatable_history_line(rev: &Revision) -> String {
+    let deps: Vec<&str> = rev.depends_on().collect();
+    let deps = if deps.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", deps.join(", "))
+    };
+    format!(
+        "<repeatable>{deps} -> {} (repeatable), {}",
+        rev.id(),
+        rev.message()
+    )
+}
+
+/// The lines of `current` for the repeatable revisions of `status`: `<id> (repeatable)`,
+/// with `, pending` when `run` would apply it (new or changed), `, unknown to this binary`
+/// when this binary does not ship it.
+pub(crate) fn current_repeatable_lines(status: &crate::report::Status) -> String {
+    let mut out = String::new();
+    for (ids, mark) in [
+        (&status.repeatables_applied, ""),
+        (&status.repeatables_pending, ", pending"),
+        (&status.repeatables_unknown, ", unknown to this binary"),
+    ] {
+        for id in ids {
+            let _ = writeln!(out, "{id} (repeatable{mark})");
+        }
+    }
+    out
+}
+
 /// `<id>[ (labels)] (head)`: a line of `heads`.
 pub(crate) fn head_line(m: &Migrations, i: usize) -> String {
     match m.at(i) {

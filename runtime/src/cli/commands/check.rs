@@ -52,8 +52,12 @@ async fn check(ctx: &Context<'_>, database: bool) -> Result<String, CliError> {
     }
     let m = ctx.load(Mode::Strict)?;
     let heads: Vec<&str> = m.heads().map(|h| h.id()).collect();
+    let repeatables = match m.repeatables().len() {
+        0 => String::new(),
+        n => format!(" and {n} repeatable revision(s)"),
+    };
     let mut out = format!(
-        "{}: {} revision(s), head {}: the revision graph is valid.\n",
+        "{}: {} revision(s){repeatables}, head {}: the revision graph is valid.\n",
         m.dir(),
         m.len(),
         if heads.is_empty() {
@@ -94,17 +98,42 @@ fn check_directory(dir: &Path) -> Result<(), CliError> {
     }
 }
 
+/// A warning line naming the repeatable revisions the database records that this binary
+/// does not ship (empty when there is none).
+fn unshipped_repeatables(status: &Status) -> String {
+    if status.repeatables_unknown.is_empty() {
+        return String::new();
+    }
+    format!(
+        "warning: the database records repeatable revision(s) that {} does not ship, left as \
+         they are: {}\n",
+        "this binary",
+        status.repeatables_unknown.join(", ")
+    )
+}
+
 /// What `check` says about the database's state (the state check that every command that
 /// changes the database runs): the line to print when it is up to date, otherwise an error
 /// whose exit code tells why (see [`CHECK_BEHIND`] and the following).
 fn database_verdict(m: &Migrations, status: &Status) -> Result<String, CliError> {
     let fail = |code: u8, message: String| Err(CliError { message, code });
     let pending = || {
-        format!(
-            "{} revision(s) not applied: {} (run `upgrade heads`)",
-            status.pending.len(),
-            status.pending.join(", ")
-        )
+        let mut parts = Vec::new();
+        if !status.pending.is_empty() {
+            parts.push(format!(
+                "{} revision(s) not applied: {}",
+                status.pending.len(),
+                status.pending.join(", ")
+            ));
+        }
+        if !status.repeatables_pending.is_empty() {
+            parts.push(format!(
+                "{} repeatable revision(s) new or changed: {}",
+                status.repeatables_pending.len(),
+                status.repeatables_pending.join(", ")
+            ));
+        }
+        format!("{} (run `upgrade heads`)", parts.join("; "))
     };
     let ahead = || {
         format!(
@@ -117,8 +146,13 @@ fn database_verdict(m: &Migrations, status: &Status) -> Result<String, CliError>
     let dir = m.dir();
     match status.state() {
         DatabaseState::UpToDate => Ok(format!(
-            "The database is up to date ({} revision(s) applied).\n",
-            status.applied.len()
+            "The database is up to date ({} revision(s){} applied).\n{}",
+            status.applied.len(),
+            match status.repeatables_applied.len() {
+                0 => String::new(),
+                n => format!(" and {n} repeatable revision(s)"),
+            },
+            unshipped_repeatables(status)
         )),
         DatabaseState::Behind => fail(
             CHECK_BEHIND,

@@ -21,6 +21,13 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &CurrentArgs) -> Result<String
         .current(&ctx.migrator(&m))
         .await
         .map_err(CliError::runtime);
+    let repeatables = if m.repeatables().is_empty() || heads.is_err() {
+        Ok(String::new())
+    } else {
+        (db.status(&ctx.migrator(&m)).await)
+            .map(|s| output::current_repeatable_lines(&s))
+            .map_err(CliError::runtime)
+    };
     db.close().await;
     let mut out = String::new();
     if args.verbose {
@@ -33,5 +40,6 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &CurrentArgs) -> Result<String
         out.push_str(&output::current_line(&h));
         out.push('\n');
     }
+    out.push_str(&repeatables?);
     Ok(out)
 }

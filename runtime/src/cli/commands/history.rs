@@ -46,7 +46,15 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &HistoryArgs) -> Result<String
     } else {
         HashSet::new()
     };
-    Ok(selected
+    // Repeatable revisions run after every versioned one: newest first, they come first.
+    let repeatables: String = if range.is_none() {
+        (m.repeatables().iter().rev())
+            .map(|r| output::repeatable_history_line(r) + "\n")
+            .collect()
+    } else {
+        String::new()
+    };
+    let versioned: String = selected
         .into_iter()
         .rev()
         .map(|i| {
@@ -56,7 +64,8 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &HistoryArgs) -> Result<String
                 output::history_line(&m, i, &marks) + "\n"
             }
         })
-        .collect())
+        .collect();
+    Ok(repeatables + &versioned)
 }
 
 /// The database's current revisions.
