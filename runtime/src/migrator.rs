@@ -1124,6 +1124,7 @@ impl<'m> Migrator<'m> {
             heads_after: ids(&plan.heads_after),
             applied_after: graph.ancestors_with_dependencies(plan.heads_after.iter().copied()),
             in_callers_transaction,
+            lock_timeout: self.lock_timeout,
         }
     }
 

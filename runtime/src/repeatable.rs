@@ -156,6 +156,8 @@ pub(crate) struct Versioned<'a> {
     pub applied_after: Vec<bool>,
     /// Whether the run is inside the caller's transaction (then no transaction of its own).
     pub in_callers_transaction: bool,
+    /// How long SQLite's `BEGIN IMMEDIATE` is retried while another connection writes.
+    pub lock_timeout: Duration,
 }
 
 /// One thing to run: a repeatable's text, with where it comes from.
@@ -314,13 +316,14 @@ async fn execute<DB: Backend>(
     report: &mut Report,
 ) -> Result<(), Error> {
     for action in actions {
-        let took = run_one::<DB>(conn, tables, action, key, v.in_callers_transaction)
-            .await
-            .map_err(|(line, error, stage)| {
-                let mut e = failed(action, line, v, error, stage);
-                e.set_applied_before(report.clone());
-                e
-            })?;
+        let took =
+            run_one::<DB>(conn, tables, action, key, v)
+                .await
+                .map_err(|(line, error, stage)| {
+                    let mut e = failed(action, line, v, error, stage);
+                    e.set_applied_before(report.clone());
+                    e
+                })?;
         tracing::info!(
             target: "revchain",
             revision = action.revision,
@@ -391,17 +394,12 @@ async fn run_one<DB: Backend>(
     tables: &Tables,
     action: &Action<'_>,
     key: &str,
-    in_callers_transaction: bool,
+    v: &Versioned<'_>,
 ) -> Result<Duration, (usize, sqlx::Error, Stage)> {
     let d = DB::DIALECT;
-    let own = action.transactional && !in_callers_transaction;
+    let own = action.transactional && !v.in_callers_transaction;
     if own {
-        let begin = if d == Dialect::Sqlite {
-            "BEGIN IMMEDIATE"
-        } else {
-            "BEGIN"
-        };
-        DB::execute(conn, begin.to_owned())
+        begin::<DB>(conn, v.lock_timeout)
             .await
             .map_err(|e| (action.line, e, Stage::Statement))?;
     }
@@ -440,6 +438,36 @@ async fn run_one<DB: Backend>(
         }
         other => other,
     }
+}
+
+/// Opens a transaction: `BEGIN`, or on SQLite `BEGIN IMMEDIATE`, which takes the write lock
+/// and is retried with a growing delay while another connection holds it, up to `timeout`.
+async fn begin<DB: Backend>(
+    conn: &mut DB::Connection,
+    timeout: Duration,
+) -> Result<(), sqlx::Error> {
+    if DB::DIALECT != Dialect::Sqlite {
+        return DB::execute(conn, "BEGIN".to_owned()).await;
+    }
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        match DB::execute(conn, "BEGIN IMMEDIATE".to_owned()).await {
+            Err(e) if is_busy(&e) && started.elapsed() < timeout => {
+                tracing::debug!(target: "revchain", "waiting for the SQLite write lock: {e}");
+                tokio::time::sleep(crate::backend::backoff(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether a SQLite error is `SQLITE_BUSY` or `SQLITE_LOCKED` (any extended code).
+fn is_busy(e: &sqlx::Error) -> bool {
+    let code = e.as_database_error().and_then(|d| d.code());
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|n| matches!(n & 0xff, 5 | 6))
 }
 
 /// The boot check with repeatables: one query reads the version rows and the checksums
