@@ -406,8 +406,8 @@ async fn cli_releases_sqlite() {
 /// the embedded table applies them like the one loaded at run time.
 #[tokio::test]
 async fn macro_embeds_repeatables() {
-    let ids: Vec<&str> = R3.repeatables().iter().map(|r| r.id()).collect();
-    assert_eq!(ids, ["v_active_users", "v_user_emails"]);
+    let embedded: Vec<&str> = R3.repeatables().iter().map(|r| r.id()).collect();
+    assert_eq!(embedded, ["v_active_users", "v_user_emails"]);
     assert_eq!(R3.len(), 2);
     assert_eq!(R3.heads().map(|h| h.id()).collect::<Vec<_>>(), ["b2"]);
     assert_eq!(R3.repeatables()[1].depends_on().collect::<Vec<_>>(), ["b2"]);
