@@ -446,3 +446,74 @@ async fn offline_script_applies_repeatables_after_the_versioned_part() {
     let r = load(dir.path()).run(&pool).await.unwrap();
     assert!(r.up_to_date, "{r:?}");
 }
+
+/// Replicas booting at once: every run succeeds, and each repeatable ends up recorded
+/// once at the heads, with its text applied.
+async fn concurrent_boots<DB: Db>()
+where
+    for<'p> &'p Pool<DB>: revchain::PoolOrConnection,
+{
+    let db = TestDb::new(DB::KIND).await;
+    let dir = Dir::new();
+    release(dir.path(), DB::KIND, 3);
+    let m = load(dir.path());
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        let pool: Pool<DB> = db.pool().await;
+        let m = &m;
+        runs.push(async move { m.run(&pool).await });
+    }
+    for result in futures_join(runs).await {
+        result.unwrap();
+    }
+    let pool: Pool<DB> = db.pool().await;
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT count(*) FROM revchain_repeatable WHERE heads = 'b2'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(view_rows(&pool, "v_user_emails").await, 1);
+    assert!(m.status(&pool).await.unwrap().is_up_to_date());
+}
+
+/// Polls the futures together on this task (no `'static` bound needed).
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+#[tokio::test]
+async fn concurrent_boots_postgres() {
+    concurrent_boots::<sqlx::Postgres>().await;
+}
+
+#[tokio::test]
+async fn concurrent_boots_mysql() {
+    concurrent_boots::<sqlx::MySql>().await;
+}
+
+#[tokio::test]
+async fn concurrent_boots_sqlite() {
+    concurrent_boots::<sqlx::Sqlite>().await;
+}
