@@ -642,3 +642,29 @@ fn offline_block(
         statements,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_keys_are_sorted_ids_or_a_digest_past_255_characters() {
+        assert_eq!(heads_key(["b2", "a1"]), "a1,b2");
+        assert_eq!(heads_key([]), "");
+        let long: Vec<String> = (0..40).map(|i| format!("revision_{i:02}")).collect();
+        let key = heads_key(long.iter().map(String::as_str));
+        assert!(key.starts_with("sha256:") && key.len() == 71, "{key}");
+        let mut reversed = long.clone();
+        reversed.reverse();
+        assert_eq!(heads_key(reversed.iter().map(String::as_str)), key);
+    }
+
+    #[test]
+    fn the_boot_query_reads_the_rows_at_the_embedded_heads_only() {
+        let sql = Tables::default().select_heads_and_repeatables(Dialect::MySql, "a1,b'2");
+        assert_eq!(
+            sql,
+            "SELECT 'v', revision, chain_digest FROM `revchain_version` UNION ALL SELECT 'r', revision, checksum FROM `revchain_repeatable` WHERE heads = 'a1,b''2'"
+        );
+    }
+}
