@@ -5,8 +5,8 @@
 //!
 //! Core reads no Rust: the header goes through the SQL header parser (each leading `//`
 //! becomes `--`, line for line, so every rule and line number is the SQL files'), and the
-//! functions are found by a textual look for `pub async fn upgrade` / `pub async fn
-//! downgrade` at the start of a line. The `migrations!` macro checks the signatures with a
+//! functions are found by a textual look for `fn upgrade` / `fn downgrade`
+//! ([`function_line`]). The `migrations!` macro checks the signatures with a
 //! real Rust parser at build time, and rustc type-checks them.
 //!
 //! Both sections of a [`RevisionFile`] of kind [`RevisionKind::Rust`] hold the code after
@@ -134,17 +134,19 @@ fn code_text(text: &str, lines: &[&str], header_end: usize) -> String {
     text[start..end].to_owned()
 }
 
-/// The 1-based line of `pub async fn <name>` at the start of a line (indentation aside),
-/// followed by `(` or `<` or whitespace.
+/// The 1-based line of the first declaration `fn <name>` (followed by `(` or `<`, after
+/// the start of the line or whitespace): where the function `name` is, by text. Its exact
+/// shape is the macro's check (docs/design.md §1.7).
 pub fn function_line(lines: &[&str], name: &str) -> Option<usize> {
-    let prefix = format!("pub async fn {name}");
+    let needle = format!("fn {name}");
     lines
         .iter()
         .position(|l| {
-            l.trim_start()
-                .strip_prefix(&prefix)
-                .and_then(|rest| rest.chars().next())
-                .is_some_and(|c| c == '(' || c == '<' || c.is_whitespace())
+            l.match_indices(&needle).any(|(at, _)| {
+                let before = l[..at].chars().next_back();
+                let after = l[at + needle.len()..].trim_start().chars().next();
+                before.is_none_or(char::is_whitespace) && matches!(after, Some('(' | '<'))
+            })
         })
         .map(|i| i + 1)
 }

@@ -309,7 +309,7 @@ pub enum ParseErrorKind {
     /// revision, `DELIMITER`, …).
     #[error("{0}")]
     RefusedStatement(crate::statements::Refusal),
-    /// A Rust code revision without `pub async fn upgrade` (docs/design.md §1.7).
+    /// A Rust code revision without an `upgrade` function (docs/design.md §1.7).
     #[error(
         "the Rust revision has no `pub async fn upgrade(conn: &mut sqlx::PgConnection) -> \
          Result<(), sqlx::Error>` (or `MySqlConnection`, `SqliteConnection`); add it after the \

@@ -62,7 +62,7 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
              transactional: {transactional}, upgrade_sql: {upgrade_sql}, \
              upgrade_line: {upgrade_line}, downgrade_sql: {downgrade_sql}, \
              downgrade_line: {downgrade_line}, path: {path}, id_line: {id_line}, \
-             checksum: {checksum}, chain_digest: {chain_digest} }} }},",
+             checksum: {checksum}, chain_digest: {chain_digest}, code: {code} }} }},",
             id = text(&f.id),
             message = text(&f.message),
             parent_ids = text(&f.parents.join(", ")),
@@ -80,7 +80,20 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
             id_line = line(f.lines.id),
             checksum = digest(&history.checksum(i)),
             chain_digest = digest(&history.chain_digest(i)),
+            code = optional(v.files[i].code.as_ref().map(|c| code_revision(i, c))),
         );
+    }
+
+    // Each Rust code revision's file, compiled as a module that the table's functions call.
+    let mut modules = String::new();
+    for (i, source) in v.files.iter().enumerate() {
+        if source.code.is_some() {
+            let _ = write!(
+                modules,
+                "#[path = {:?}] mod {}{i};",
+                source.abs_path, CODE_MODULE
+            );
+        }
     }
 
     // Ties every file into the build: editing or deleting it rebuilds the crate.
@@ -92,7 +105,8 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     ties.push_str("];");
 
     let heads = u32_slice(graph.heads());
-    let (Some(revisions), Some(ties), Some(heads)) = (lex(&revisions), lex(&ties), lex(&heads))
+    let (Some(revisions), Some(ties), Some(heads), Some(modules)) =
+        (lex(&revisions), lex(&ties), lex(&heads), lex(&modules))
     else {
         // Cannot happen for the text written above; reported rather than panicking.
         let message = "internal error in revchain: the generated table does not lex; please \
@@ -103,6 +117,7 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     let source_dir = Literal::string(&v.abs_dir);
     quote! {
         {
+            #modules
             static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
             #ties
             ::revchain::__private::v1::Migrations::__from_static(
@@ -144,6 +159,27 @@ pub(crate) fn expand_errors(
             )
         }
     }
+}
+
+/// The name of the module of the Rust code revision at index `i`: this and `i`.
+const CODE_MODULE: &str = "__revchain_code_";
+
+/// `CodeRevision { .. }` for the code revision at index `i`: each function wrapped in a
+/// closure that rustc type-checks against the user's function (docs/design.md §1.7).
+fn code_revision(i: usize, c: &crate::code::CodeFile) -> String {
+    let function = |name: &str| {
+        format!(
+            "{P}CodeFn::{variant}(|conn| {P}code_future({CODE_MODULE}{i}::{name}(conn)))",
+            variant = c.variant
+        )
+    };
+    format!(
+        "{P}CodeRevision {{ upgrade: {}, downgrade: {}, upgrade_line: {}, downgrade_line: {} }}",
+        optional(Some(function("upgrade"))),
+        optional(c.has_downgrade.then(|| function("downgrade"))),
+        line(c.upgrade_line),
+        line(c.downgrade_line),
+    )
 }
 
 /// `Cow::Borrowed("...")`. `{:?}` of a `str` is a valid Rust string literal.

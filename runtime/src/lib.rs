@@ -42,6 +42,7 @@ pub mod autogen;
 mod backend;
 mod bookkeeping;
 pub mod build;
+mod code;
 #[cfg(all(
     feature = "cli",
     any(feature = "postgres", feature = "mysql", feature = "sqlite")
@@ -69,6 +70,7 @@ pub mod testing;
 pub mod url;
 
 pub use backend::Backend;
+pub use code::{BoxError, CodeDatabase};
 pub use connection::PoolOrConnection;
 pub use error::{Aftermath, DriftKind, Error, FailedStep};
 pub use migrator::Migrator;
@@ -102,6 +104,7 @@ pub mod schema {
 pub mod __private {
     /// What `revchain-macros` 0.1 generates code against.
     pub mod v1 {
+        pub use crate::code::{CodeFn, CodeFuture, CodeRevision, code_future};
         pub use crate::embedded::{Migrations, Revision, RevisionParts};
         pub use revchain_core::Digest;
         pub use std::borrow::Cow;

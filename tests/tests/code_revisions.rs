@@ -1,0 +1,279 @@
+//! Rust code revisions (docs/design.md §1.7, §4.10) against the real databases: a history
+//! that mixes SQL and Rust revisions goes up, down to base and up again; a Rust revision
+//! that fails part-way leaves the database as it was; a revision written for PostgreSQL is
+//! refused on SQLite before anything changes; an edited code revision is refused as edited;
+//! the standalone `revchain` tool lists code revisions and refuses to run them.
+
+use std::path::Path;
+
+use revchain::{Aftermath, CodeDatabase, Error, Migrations};
+use revchain_tests::Db;
+use revchain_tests::{Cli, Kind, TestDb, fixture, heads, scalar, table_exists};
+use sqlx::{MySql, Postgres, Sqlite};
+
+static CODE_PG: Migrations = revchain::migrations!("fixtures/code_pg");
+static CODE_MYSQL: Migrations = revchain::migrations!("fixtures/code_mysql");
+static CODE_SQLITE: Migrations = revchain::migrations!("fixtures/code_sqlite");
+static FAIL_PG: Migrations = revchain::migrations!("fixtures/code_fail_pg");
+static FAIL_MYSQL: Migrations = revchain::migrations!("fixtures/code_fail_mysql");
+static FAIL_SQLITE: Migrations = revchain::migrations!("fixtures/code_fail_sqlite");
+
+const CLI: Cli = Cli(env!("CARGO_BIN_EXE_revchain-cli"));
+
+const BACKFILL: &str = "c3d4e5f6a7b8";
+
+async fn emails<DB: Db>(pool: &sqlx::Pool<DB>) -> i64 {
+    // How many emails are lower-case (MySQL's default collation ignores case).
+    let binary = if DB::KIND == Kind::MySql { "BINARY " } else { "" };
+    scalar(
+        pool,
+        &format!("SELECT count(*) FROM users WHERE {binary}email = lower(email)"),
+    )
+    .await
+}
+
+/// Up to head, down to base, up again, with the Rust revision between two SQL ones.
+async fn mixed_history_up_down_up<DB: Db>(m: &'static Migrations, database: CodeDatabase) {
+    let backfill = m.get(BACKFILL).unwrap();
+    assert!(backfill.is_rust());
+    assert_eq!(backfill.code_database(), Some(database));
+    assert!(backfill.is_reversible());
+    assert!(!m.get("a1b2c3d4e5f6").unwrap().is_rust());
+
+    let db = TestDb::new(DB::KIND).await;
+    let pool: sqlx::Pool<DB> = db.pool().await;
+    let report = m.run(&pool).await.unwrap();
+    assert_eq!(report.steps.len(), 3);
+    assert_eq!(emails(&pool).await, 2);
+    assert!(table_exists(&pool, "orders").await);
+    assert_eq!(heads(m, &pool).await, ["e5f6a7b8c9d0"]);
+
+    // Down to the SQL revision before the code: its downgrade upper-cases the emails.
+    m.downgrade(&pool, "a1b2c3d4e5f6").await.unwrap();
+    assert_eq!(emails(&pool).await, 0);
+    assert!(!table_exists(&pool, "orders").await);
+    m.downgrade(&pool, "base").await.unwrap();
+    assert!(!table_exists(&pool, "users").await);
+
+    m.upgrade(&pool, "head").await.unwrap();
+    assert_eq!(emails(&pool).await, 2);
+    assert_eq!(heads(m, &pool).await, ["e5f6a7b8c9d0"]);
+    let status = m.status(&pool).await.unwrap();
+    assert!(status.pending.is_empty(), "{status:?}");
+}
+
+#[tokio::test]
+async fn postgres_mixed_history_up_down_up() {
+    mixed_history_up_down_up::<Postgres>(&CODE_PG, CodeDatabase::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_mixed_history_up_down_up() {
+    mixed_history_up_down_up::<MySql>(&CODE_MYSQL, CodeDatabase::MySql).await;
+}
+
+#[tokio::test]
+async fn sqlite_mixed_history_up_down_up() {
+    mixed_history_up_down_up::<Sqlite>(&CODE_SQLITE, CodeDatabase::Sqlite).await;
+}
+
+/// The Rust revision inserts three rows and then fails (a `sqlx::Error`, or its own error
+/// type): the rows and its record are gone, the SQL revision before it stays, and once it
+/// no longer fails it applies.
+async fn failing_code_revision_rolls_back<DB: Db>(m: &'static Migrations) {
+    let db = TestDb::new(DB::KIND).await;
+    let pool: sqlx::Pool<DB> = db.pool().await;
+    m.upgrade(&pool, "a1").await.unwrap();
+
+    revchain_tests::exec(&pool, "INSERT INTO fail_mode (mode) VALUES ('sqlx')").await;
+    let err = m.run(&pool).await.unwrap_err();
+    match &err {
+        Error::Statement { step, .. } => {
+            assert_eq!(step.id, "b2");
+            assert_eq!(step.aftermath, Aftermath::RolledBack);
+            // The line of `pub async fn upgrade`.
+            assert_eq!(step.line, 19, "{err}");
+            assert!(step.path.ends_with("b2_fill_t.rs"), "{err}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM t").await, 0, "{err}");
+    assert_eq!(heads(m, &pool).await, ["a1"]);
+
+    revchain_tests::exec(&pool, "UPDATE fail_mode SET mode = 'custom'").await;
+    let err = m.run(&pool).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::CodeFailed { step, .. } if step.aftermath == Aftermath::RolledBack),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("b2_fill_t.rs:19: upgrade of revision b2 failed: `upgrade()` returned an error: refused to fill t: custom"),
+        "{text}"
+    );
+    assert_eq!(
+        std::error::Error::source(&err).map(ToString::to_string),
+        Some("refused to fill t: custom".to_owned())
+    );
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM t").await, 0);
+    assert_eq!(heads(m, &pool).await, ["a1"]);
+
+    revchain_tests::exec(&pool, "DELETE FROM fail_mode").await;
+    m.run(&pool).await.unwrap();
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM t").await, 3);
+    assert_eq!(heads(m, &pool).await, ["b2"]);
+}
+
+#[tokio::test]
+async fn postgres_failing_code_revision_rolls_back() {
+    failing_code_revision_rolls_back::<Postgres>(&FAIL_PG).await;
+}
+
+#[tokio::test]
+async fn sqlite_failing_code_revision_rolls_back() {
+    failing_code_revision_rolls_back::<Sqlite>(&FAIL_SQLITE).await;
+}
+
+/// MariaDB: the revision's inserts are InnoDB data statements, rolled back too.
+#[tokio::test]
+async fn mysql_failing_code_revision_rolls_back() {
+    failing_code_revision_rolls_back::<MySql>(&FAIL_MYSQL).await;
+}
+
+/// A revision written for PostgreSQL is refused on SQLite before anything runs, the SQL
+/// revision before it included.
+#[tokio::test]
+async fn code_for_another_database_is_refused_before_anything_runs() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let pool: sqlx::SqlitePool = db.pool().await;
+    let err = CODE_PG.run(&pool).await.unwrap_err();
+    match &err {
+        Error::WrongDatabase {
+            id,
+            path,
+            written_for,
+            ran_on,
+            ..
+        } => {
+            assert_eq!(id, BACKFILL);
+            assert_eq!(path, "fixtures/code_pg/c3d4e5f6a7b8_backfill_emails.rs");
+            assert_eq!(*written_for, CodeDatabase::Postgres);
+            assert!(ran_on.starts_with("SQLite"), "{err}");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert!(!table_exists(&pool, "users").await);
+    assert!(heads(&CODE_PG, &pool).await.is_empty());
+    // A stamp does not run code: it is fine anywhere.
+    CODE_PG.stamp(&pool, &[BACKFILL], false).await.unwrap();
+    assert_eq!(heads(&CODE_PG, &pool).await, [BACKFILL]);
+}
+
+/// Copies a fixture into a fresh directory.
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+fn cli_url(db: &TestDb) -> String {
+    db.url.clone()
+}
+
+/// Applied by the application, then edited on disk: the state check (here the standalone
+/// tool's `check`, which reads the files) refuses it as edited; the header alone may change.
+#[tokio::test]
+async fn edited_code_revision_is_refused_as_edited() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let pool: sqlx::SqlitePool = db.pool().await;
+    CODE_SQLITE.run(&pool).await.unwrap();
+    let dir = copy_fixture("code_sqlite");
+    let file = dir.path().join("c3d4e5f6a7b8_backfill_emails.rs");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let url = cli_url(&db);
+
+    std::fs::write(&file, text.replace("backfill lower-case emails", "backfill emails")).unwrap();
+    let out = CLI.run(dir.path(), &["--database-url", &url, "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
+    std::fs::write(&file, text.replace("lower(email)", "LOWER(email)")).unwrap();
+    let out = CLI.run(dir.path(), &["--database-url", &url, "check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("revision c3d4e5f6a7b8 was applied with checksum"), "{stderr}");
+
+    // The application's own table is refused the same way.
+    let edited = revchain_tests::load(dir.path());
+    let err = edited.run(&pool).await.unwrap_err();
+    assert!(matches!(err, Error::Edited { ref id, .. } if id == BACKFILL), "{err}");
+}
+
+/// The standalone tool lists the Rust revision, marked, and refuses to run it, naming the
+/// application's `migrate` command; nothing changes. `stamp` over it works.
+#[tokio::test]
+async fn standalone_tool_lists_code_revisions_and_refuses_to_run_them() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let pool: sqlx::SqlitePool = db.pool().await;
+    let dir = fixture("code_sqlite");
+    let url = cli_url(&db);
+
+    let history = CLI.ok(&dir, &["history"]);
+    assert!(history.contains("c3d4e5f6a7b8") && history.contains("(rust)"), "{history}");
+    let heads_out = CLI.ok(&dir, &["heads"]);
+    assert!(heads_out.contains("e5f6a7b8c9d0"), "{heads_out}");
+    let show = CLI.ok(&dir, &["show", BACKFILL]);
+    assert!(show.contains("(rust)"), "{show}");
+    assert!(show.contains("pub async fn upgrade"), "{show}");
+    let out = CLI.run(&dir, &["--database-url", &url, "check"]);
+    let check = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{check}");
+    assert!(check.contains("(rust)"), "{check}");
+
+    CLI.ok(&dir, &["--database-url", &url, "upgrade", "a1b2c3d4e5f6"]);
+    let out = CLI.run(&dir, &["--database-url", &url, "upgrade", "head"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "revision c3d4e5f6a7b8 (c3d4e5f6a7b8_backfill_emails.rs) is Rust code: run it with your \
+             application's `migrate upgrade` command"
+        ) || stderr.contains("c3d4e5f6a7b8_backfill_emails.rs) is Rust code: run it with your application's `migrate upgrade` command"),
+        "{stderr}"
+    );
+    assert_eq!(emails(&pool).await, 0);
+    assert_eq!(heads(&CODE_SQLITE, &pool).await, ["a1b2c3d4e5f6"]);
+
+    // The application runs it; then the tool may go on, and come back down to it.
+    CODE_SQLITE.upgrade(&pool, BACKFILL).await.unwrap();
+    CLI.ok(&dir, &["--database-url", &url, "upgrade", "head"]);
+    assert!(table_exists(&pool, "orders").await);
+    let out = CLI.run(&dir, &["--database-url", &url, "downgrade", "base"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`migrate downgrade` command"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table_exists(&pool, "orders").await, "nothing was changed");
+    CLI.ok(&dir, &["--database-url", &url, "stamp", "a1b2c3d4e5f6"]);
+    assert_eq!(heads(&CODE_SQLITE, &pool).await, ["a1b2c3d4e5f6"]);
+}
+
+/// `--sql` writes the plan up to the Rust revision, then a comment block that says the
+/// script stops there and why; the revision's bookkeeping is not written.
+#[test]
+fn offline_script_stops_at_a_code_revision() {
+    let dir = fixture("code_pg");
+    let out = CLI.run(&dir, &["upgrade", "head", "--sql"]);
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(script.contains("CREATE TABLE users"), "{script}");
+    assert!(script.contains("-- revision c3d4e5f6a7b8"), "{script}");
+    assert!(script.contains("is Rust code"), "{script}");
+    assert!(!script.contains("CREATE TABLE orders"), "{script}");
+    assert!(!script.contains("'c3d4e5f6a7b8'"), "no bookkeeping for it: {script}");
+    let _ = Path::new("");
+}
