@@ -229,7 +229,11 @@ async fn standalone_tool_lists_code_revisions_and_refuses_to_run_them() {
     assert!(show.contains("(rust)"), "{show}");
     assert!(show.contains("pub async fn upgrade"), "{show}");
     let out = CLI.run(&dir, &["--database-url", &url, "check"]);
-    let check = String::from_utf8_lossy(&out.stdout);
+    let check = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(3), "{check}");
     assert!(check.contains("(rust)"), "{check}");
 

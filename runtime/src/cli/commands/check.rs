@@ -100,10 +100,18 @@ fn check_directory(dir: &Path) -> Result<(), CliError> {
 fn database_verdict(m: &Migrations, status: &Status) -> Result<String, CliError> {
     let fail = |code: u8, message: String| Err(CliError { message, code });
     let pending = || {
+        let ids: Vec<String> = status
+            .pending
+            .iter()
+            .map(|id| match m.get(id) {
+                Ok(rev) => format!("{id}{}", crate::cli::output::kind_mark(rev)),
+                Err(_) => id.clone(),
+            })
+            .collect();
         format!(
             "{} revision(s) not applied: {} (run `upgrade heads`)",
             status.pending.len(),
-            status.pending.join(", ")
+            ids.join(", ")
         )
     };
     let ahead = || {
