@@ -281,3 +281,67 @@ fn offline_script_stops_at_a_code_revision() {
     assert!(!script.contains("'c3d4e5f6a7b8'"), "no bookkeeping for it: {script}");
     let _ = Path::new("");
 }
+
+/// Runs `code-backfill` on `db` until the backfill has written its first row, then kills
+/// it with SIGKILL: the backfill's rows are gone and it is not recorded; a run afterwards
+/// applies it whole.
+async fn killed_backfill_leaves_nothing<DB: Db>(kind: &str) {
+    let db = TestDb::new(DB::KIND).await;
+    let ready_dir = tempfile::tempdir().unwrap();
+    let ready = ready_dir.path().join("ready");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_code-backfill"))
+        .args([kind, &db.url])
+        .env("REVCHAIN_READY", &ready)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the backfill never started"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "it ended before the kill");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let pool: sqlx::Pool<DB> = db.pool().await;
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM backfill").await, 0);
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM revchain_log WHERE revision = 'b2'").await,
+        0
+    );
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM revchain_version WHERE revision = 'a1'").await,
+        1
+    );
+    pool.close().await;
+
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_code-backfill"))
+        .args([kind, &db.url])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pool: sqlx::Pool<DB> = db.pool().await;
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM backfill").await, 30);
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM revchain_version WHERE revision = 'b2'").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn postgres_killed_backfill_leaves_nothing() {
+    killed_backfill_leaves_nothing::<Postgres>("postgres").await;
+}
+
+#[tokio::test]
+async fn mysql_killed_backfill_leaves_nothing() {
+    killed_backfill_leaves_nothing::<MySql>("mysql").await;
+}
+
+#[tokio::test]
+async fn sqlite_killed_backfill_leaves_nothing() {
+    killed_backfill_leaves_nothing::<Sqlite>("sqlite").await;
+}
