@@ -345,3 +345,35 @@ async fn mysql_killed_backfill_leaves_nothing() {
 async fn sqlite_killed_backfill_leaves_nothing() {
     killed_backfill_leaves_nothing::<Sqlite>("sqlite").await;
 }
+
+/// `revchain revision --rust -m "backfill"` writes a file that `History::load` accepts and
+/// whose code is the one the passing UI case (`tests/ui/pass/rust_revision.rs`) compiles and
+/// runs.
+#[test]
+fn revision_rust_writes_the_template_that_compiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = revchain_tests::tests_dir().join("ui/migrations/rust_pass");
+    std::fs::copy(ui.join("0001_users.sql"), dir.path().join("0001_users.sql")).unwrap();
+    let out = CLI.ok(
+        dir.path(),
+        &["revision", "--rust", "sqlite", "-m", "backfill", "--rev-id", "0002"],
+    );
+    assert!(out.contains("0002_backfill.rs"), "{out}");
+    let written = std::fs::read_to_string(dir.path().join("0002_backfill.rs")).unwrap();
+    let history = revchain::History::load(dir.path()).unwrap();
+    let rev = &history.revisions()[1];
+    assert_eq!(rev.id, "0002");
+    assert_eq!(rev.parents, ["0001"]);
+    assert!(revchain_core::code::is_rust(rev));
+    let compiled = std::fs::read_to_string(ui.join("0002_backfill.rs")).unwrap();
+    let code = |text: &str| text.split_once("\n\n").map(|(_, code)| code.to_owned());
+    assert_eq!(code(&written), code(&compiled));
+
+    // Without a database name, the URL's database decides; else PostgreSQL.
+    let out = CLI.ok(dir.path(), &["revision", "--rust", "-m", "more", "--rev-id", "0003"]);
+    assert!(out.contains("0003_more.rs"), "{out}");
+    let text = std::fs::read_to_string(dir.path().join("0003_more.rs")).unwrap();
+    assert!(text.contains("conn: &mut PgConnection"), "{text}");
+    let out = CLI.run(dir.path(), &["revision", "--rust", "oracle", "-m", "x"]);
+    assert!(!out.status.success());
+}
