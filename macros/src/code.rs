@@ -64,7 +64,11 @@ pub(crate) fn check(shown: &str, text: &str) -> Result<CodeFile, Vec<String>> {
         }
     };
     let downgrade = find("downgrade");
-    let down_line = if downgrade.is_some() { line_of("downgrade") } else { 0 };
+    let down_line = if downgrade.is_some() {
+        line_of("downgrade")
+    } else {
+        0
+    };
     if let Some(down) = downgrade {
         match signature(down) {
             Ok(v) if variant.is_some_and(|u| u != v) => errors.push(mismatch(
@@ -113,8 +117,7 @@ fn signature(f: &syn::ItemFn) -> Result<&'static str, String> {
     if sig.constness.is_some() || !matches!(sig.safety, syn::Safety::Default) || sig.abi.is_some() {
         return Err("it may not be `const`, `unsafe` or `extern`".into());
     }
-    if sig.generics.type_params().next().is_some() || sig.generics.const_params().next().is_some()
-    {
+    if sig.generics.type_params().next().is_some() || sig.generics.const_params().next().is_some() {
         return Err("it may not have type or const parameters".into());
     }
     let mut inputs = sig.inputs.iter();
@@ -137,7 +140,7 @@ fn connection(ty: &Type) -> Option<&'static str> {
     let Type::Reference(r) = ty else {
         return None;
     };
-    r.mutability?;
+    r.mutability.as_ref()?;
     let Type::Path(p) = &*r.elem else {
         return None;
     };
@@ -195,27 +198,61 @@ mod tests {
         let ok = check_code("pub async fn upgrade<'c>(c: &'c mut sqlx::SqliteConnection) -> Result<(), Box<dyn std::error::Error + Send + Sync>> { Ok(()) }\n").unwrap();
         assert_eq!(ok.variant, "Sqlite");
         assert!(!ok.has_downgrade);
-        assert_eq!(check_code("pub async fn upgrade(c: &mut MySqlConnection) -> Result<(), E> { Ok(()) }").unwrap().variant, "MySql");
+        assert_eq!(
+            check_code("pub async fn upgrade(c: &mut MySqlConnection) -> Result<(), E> { Ok(()) }")
+                .unwrap()
+                .variant,
+            "MySql"
+        );
     }
 
     #[test]
     fn refuses_wrong_shapes_at_their_lines() {
         let cases = [
-            ("pub async fn upgrade(c: PgConnection) -> Result<(), E> { Ok(()) }", "its argument is not"),
-            ("pub fn upgrade(c: &mut PgConnection) -> Result<(), E> { Ok(()) }", "it is not `async`"),
-            ("async fn upgrade(c: &mut PgConnection) -> Result<(), E> { Ok(()) }", "it is not `pub`"),
-            ("pub async fn upgrade(c: &mut PgConnection) { }", "it does not return `Result<(), E>`"),
-            ("pub async fn upgrade(c: &mut PgConnection, n: u32) -> Result<(), E> { Ok(()) }", "exactly one argument"),
+            (
+                "pub async fn upgrade(c: PgConnection) -> Result<(), E> { Ok(()) }",
+                "its argument is not",
+            ),
+            (
+                "pub fn upgrade(c: &mut PgConnection) -> Result<(), E> { Ok(()) }",
+                "it is not `async`",
+            ),
+            (
+                "async fn upgrade(c: &mut PgConnection) -> Result<(), E> { Ok(()) }",
+                "it is not `pub`",
+            ),
+            (
+                "pub async fn upgrade(c: &mut PgConnection) { }",
+                "it does not return `Result<(), E>`",
+            ),
+            (
+                "pub async fn upgrade(c: &mut PgConnection, n: u32) -> Result<(), E> { Ok(()) }",
+                "exactly one argument",
+            ),
         ];
         for (code, why) in cases {
             let e = check_code(code).unwrap_err();
             assert_eq!(e.len(), 1, "{e:?}");
-            assert!(e[0].starts_with("m/c3.rs:5: `upgrade` has the wrong signature: "), "{}", e[0]);
+            assert!(
+                e[0].starts_with("m/c3.rs:5: `upgrade` has the wrong signature: "),
+                "{}",
+                e[0]
+            );
             assert!(e[0].contains(why), "{}", e[0]);
         }
         let e = check_code("pub async fn upgrade(c: &mut PgConnection) -> Result<(), E> { Ok(()) }\npub async fn downgrade(c: &mut SqliteConnection) -> Result<(), E> { Ok(()) }").unwrap_err();
-        assert!(e[0].starts_with("m/c3.rs:6: `downgrade` has the wrong signature: it takes another connection type"), "{}", e[0]);
+        assert!(
+            e[0].starts_with(
+                "m/c3.rs:6: `downgrade` has the wrong signature: it takes another connection type"
+            ),
+            "{}",
+            e[0]
+        );
         let e = check_code("fn helper() {}\n").unwrap_err();
-        assert!(e[0].starts_with("m/c3.rs:5: the Rust revision has no `upgrade` function"), "{}", e[0]);
+        assert!(
+            e[0].starts_with("m/c3.rs:5: the Rust revision has no `upgrade` function"),
+            "{}",
+            e[0]
+        );
     }
 }

@@ -42,12 +42,12 @@ pub mod autogen;
 mod backend;
 mod bookkeeping;
 pub mod build;
-mod code;
 #[cfg(all(
     feature = "cli",
     any(feature = "postgres", feature = "mysql", feature = "sqlite")
 ))]
 pub mod cli;
+mod code;
 mod connection;
 mod embedded;
 mod error;

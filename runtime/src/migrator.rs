@@ -1168,7 +1168,11 @@ async fn run_in_transaction<DB: Backend>(
         crate::backend::code::run_code::<DB>(conn, work, index, Aftermath::InCallersTransaction)
             .await?;
     }
-    let sql = if work.revision.is_rust() { "" } else { work.sql() };
+    let sql = if work.revision.is_rust() {
+        ""
+    } else {
+        work.sql()
+    };
     for (sql, line) in statements(sql, DB::DIALECT, work.sql_line()) {
         DB::execute(conn, sql)
             .await

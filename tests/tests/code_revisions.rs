@@ -24,7 +24,11 @@ const BACKFILL: &str = "c3d4e5f6a7b8";
 
 async fn emails<DB: Db>(pool: &sqlx::Pool<DB>) -> i64 {
     // How many emails are lower-case (MySQL's default collation ignores case).
-    let binary = if DB::KIND == Kind::MySql { "BINARY " } else { "" };
+    let binary = if DB::KIND == Kind::MySql {
+        "BINARY "
+    } else {
+        ""
+    };
     scalar(
         pool,
         &format!("SELECT count(*) FROM users WHERE {binary}email = lower(email)"),
@@ -196,20 +200,35 @@ async fn edited_code_revision_is_refused_as_edited() {
     let text = std::fs::read_to_string(&file).unwrap();
     let url = cli_url(&db);
 
-    std::fs::write(&file, text.replace("backfill lower-case emails", "backfill emails")).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("backfill lower-case emails", "backfill emails"),
+    )
+    .unwrap();
     let out = CLI.run(dir.path(), &["--database-url", &url, "check"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     std::fs::write(&file, text.replace("lower(email)", "LOWER(email)")).unwrap();
     let out = CLI.run(dir.path(), &["--database-url", &url, "check"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("revision c3d4e5f6a7b8 was applied with checksum"), "{stderr}");
+    assert!(
+        stderr.contains("revision c3d4e5f6a7b8 was applied with checksum"),
+        "{stderr}"
+    );
 
     // The application's own table is refused the same way.
     let edited = revchain_tests::load(dir.path());
     let err = edited.run(&pool).await.unwrap_err();
-    assert!(matches!(err, Error::Edited { ref id, .. } if id == BACKFILL), "{err}");
+    assert!(
+        matches!(err, Error::Edited { ref id, .. } if id == BACKFILL),
+        "{err}"
+    );
 }
 
 /// The standalone tool lists the Rust revision, marked, and refuses to run it, naming the
@@ -222,7 +241,10 @@ async fn standalone_tool_lists_code_revisions_and_refuses_to_run_them() {
     let url = cli_url(&db);
 
     let history = CLI.ok(&dir, &["history"]);
-    assert!(history.contains("c3d4e5f6a7b8") && history.contains("(rust)"), "{history}");
+    assert!(
+        history.contains("c3d4e5f6a7b8") && history.contains("(rust)"),
+        "{history}"
+    );
     let heads_out = CLI.ok(&dir, &["heads"]);
     assert!(heads_out.contains("e5f6a7b8c9d0"), "{heads_out}");
     let show = CLI.ok(&dir, &["show", BACKFILL]);
@@ -278,7 +300,10 @@ fn offline_script_stops_at_a_code_revision() {
     assert!(script.contains("-- revision c3d4e5f6a7b8"), "{script}");
     assert!(script.contains("is Rust code"), "{script}");
     assert!(!script.contains("CREATE TABLE orders"), "{script}");
-    assert!(!script.contains("'c3d4e5f6a7b8'"), "no bookkeeping for it: {script}");
+    assert!(
+        !script.contains("'c3d4e5f6a7b8'"),
+        "no bookkeeping for it: {script}"
+    );
     let _ = Path::new("");
 }
 
@@ -300,7 +325,10 @@ async fn killed_backfill_leaves_nothing<DB: Db>(kind: &str) {
             started.elapsed() < std::time::Duration::from_secs(60),
             "the backfill never started"
         );
-        assert!(child.try_wait().unwrap().is_none(), "it ended before the kill");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "it ended before the kill"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     child.kill().unwrap(); // SIGKILL
@@ -309,11 +337,19 @@ async fn killed_backfill_leaves_nothing<DB: Db>(kind: &str) {
     let pool: sqlx::Pool<DB> = db.pool().await;
     assert_eq!(scalar(&pool, "SELECT count(*) FROM backfill").await, 0);
     assert_eq!(
-        scalar(&pool, "SELECT count(*) FROM revchain_log WHERE revision = 'b2'").await,
+        scalar(
+            &pool,
+            "SELECT count(*) FROM revchain_log WHERE revision = 'b2'"
+        )
+        .await,
         0
     );
     assert_eq!(
-        scalar(&pool, "SELECT count(*) FROM revchain_version WHERE revision = 'a1'").await,
+        scalar(
+            &pool,
+            "SELECT count(*) FROM revchain_version WHERE revision = 'a1'"
+        )
+        .await,
         1
     );
     pool.close().await;
@@ -326,7 +362,11 @@ async fn killed_backfill_leaves_nothing<DB: Db>(kind: &str) {
     let pool: sqlx::Pool<DB> = db.pool().await;
     assert_eq!(scalar(&pool, "SELECT count(*) FROM backfill").await, 30);
     assert_eq!(
-        scalar(&pool, "SELECT count(*) FROM revchain_version WHERE revision = 'b2'").await,
+        scalar(
+            &pool,
+            "SELECT count(*) FROM revchain_version WHERE revision = 'b2'"
+        )
+        .await,
         1
     );
 }
@@ -356,7 +396,9 @@ fn revision_rust_writes_the_template_that_compiles() {
     std::fs::copy(ui.join("0001_users.sql"), dir.path().join("0001_users.sql")).unwrap();
     let out = CLI.ok(
         dir.path(),
-        &["revision", "--rust", "sqlite", "-m", "backfill", "--rev-id", "0002"],
+        &[
+            "revision", "--rust", "sqlite", "-m", "backfill", "--rev-id", "0002",
+        ],
     );
     assert!(out.contains("0002_backfill.rs"), "{out}");
     let written = std::fs::read_to_string(dir.path().join("0002_backfill.rs")).unwrap();
@@ -370,7 +412,10 @@ fn revision_rust_writes_the_template_that_compiles() {
     assert_eq!(code(&written), code(&compiled));
 
     // Without a database name, the URL's database decides; else PostgreSQL.
-    let out = CLI.ok(dir.path(), &["revision", "--rust", "-m", "more", "--rev-id", "0003"]);
+    let out = CLI.ok(
+        dir.path(),
+        &["revision", "--rust", "-m", "more", "--rev-id", "0003"],
+    );
     assert!(out.contains("0003_more.rs"), "{out}");
     let text = std::fs::read_to_string(dir.path().join("0003_more.rs")).unwrap();
     assert!(text.contains("conn: &mut PgConnection"), "{text}");

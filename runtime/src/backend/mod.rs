@@ -511,11 +511,12 @@ pub(crate) async fn apply_marked_with<DB: SessionLocked>(
         // It may have committed batches of its own: a failure leaves the mark.
         code::run_code::<DB>(conn, work, index, Aftermath::Dirty).await?;
     }
-    let sql = if work.revision.is_rust() { "" } else { work.sql() };
-    for (k, (stmt, line)) in statements(sql, d, work.sql_line())
-        .into_iter()
-        .enumerate()
-    {
+    let sql = if work.revision.is_rust() {
+        ""
+    } else {
+        work.sql()
+    };
+    for (k, (stmt, line)) in statements(sql, d, work.sql_line()).into_iter().enumerate() {
         if let Err(error) = DB::execute(conn, stmt).await {
             // Nothing ran before the first statement (a failed statement changes nothing on
             // its own): the mark can go.

@@ -314,8 +314,7 @@ impl Driver for MySql {
                 // A transactional code revision runs in a transaction (InnoDB rolls its
                 // data statements back); DDL in it commits implicitly, as on MySQL always.
                 if work.revision.is_transactional() {
-                    super::code::apply_atomic::<MySql>(conn, tables, work, index, progress)
-                        .await?;
+                    super::code::apply_atomic::<MySql>(conn, tables, work, index, progress).await?;
                 } else {
                     apply_marked::<MySql>(conn, tables, work, index, progress).await?;
                 }

@@ -218,12 +218,17 @@ async fn apply_atomic(
         .map_err(|e| Failure::db(&doing, &e))?;
     let started = Instant::now();
     if work.revision.is_rust()
-        && let Err(f) = super::code::run_code::<Sqlite>(&mut tx, work, index, Aftermath::RolledBack).await
+        && let Err(f) =
+            super::code::run_code::<Sqlite>(&mut tx, work, index, Aftermath::RolledBack).await
     {
         let _ = tx.rollback().await;
         return Err(f);
     }
-    let sql = if work.revision.is_rust() { "" } else { work.sql() };
+    let sql = if work.revision.is_rust() {
+        ""
+    } else {
+        work.sql()
+    };
     for (stmt, line) in statements(sql, D, work.sql_line()) {
         if let Err(error) = run(&mut tx, stmt).await {
             let _ = tx.rollback().await;
@@ -323,11 +328,12 @@ async fn apply_alone(
         // It may have committed batches of its own: a failure leaves the mark.
         super::code::run_code::<Sqlite>(conn, work, index, Aftermath::Dirty).await?;
     }
-    let sql = if work.revision.is_rust() { "" } else { work.sql() };
-    for (k, (stmt, line)) in statements(sql, D, work.sql_line())
-        .into_iter()
-        .enumerate()
-    {
+    let sql = if work.revision.is_rust() {
+        ""
+    } else {
+        work.sql()
+    };
+    for (k, (stmt, line)) in statements(sql, D, work.sql_line()).into_iter().enumerate() {
         // A statement that found the database busy did nothing: try it again while time
         // remains.
         let mut wait = LockWait::new(timeout);

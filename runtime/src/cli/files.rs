@@ -39,7 +39,10 @@ pub(crate) fn new_id(
 /// Writes `revision` as a new file in `dir` (never over an existing one).
 pub(crate) fn write_revision(dir: &Path, revision: &NewRevision) -> Result<String, CliError> {
     let text = writer::render(revision).map_err(CliError::from_display)?;
-    create(&dir.join(writer::file_name(&revision.id, &revision.message)), &text)
+    create(
+        &dir.join(writer::file_name(&revision.id, &revision.message)),
+        &text,
+    )
 }
 
 /// Writes `revision` as a new Rust code revision in `dir` whose functions take
@@ -50,7 +53,10 @@ pub(crate) fn write_rust_revision(
     connection: &str,
 ) -> Result<String, CliError> {
     let text = code::render_rust(revision, connection).map_err(CliError::from_display)?;
-    create(&dir.join(code::file_name(&revision.id, &revision.message)), &text)
+    create(
+        &dir.join(code::file_name(&revision.id, &revision.message)),
+        &text,
+    )
 }
 
 /// Creates the file at `path` with `text` (never over an existing one).

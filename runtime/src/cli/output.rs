@@ -159,7 +159,11 @@ pub(crate) fn show(m: &Migrations, i: usize) -> String {
         let _ = writeln!(
             s,
             "// Rust code: upgrade{} (checksum {})",
-            if rev.is_reversible() { " and downgrade" } else { ", irreversible" },
+            if rev.is_reversible() {
+                " and downgrade"
+            } else {
+                ", irreversible"
+            },
             rev.checksum()
         );
         let _ = writeln!(s, "{}", rev.upgrade_sql());

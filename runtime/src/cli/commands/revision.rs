@@ -98,7 +98,11 @@ pub(super) async fn exec(
 /// PostgreSQL's).
 fn rust_connection(database: &str, url: Option<&str>) -> Result<&'static str, CliError> {
     let scheme = url.and_then(|u| u.split(':').next()).unwrap_or("postgres");
-    let name = if database.is_empty() { scheme } else { database };
+    let name = if database.is_empty() {
+        scheme
+    } else {
+        database
+    };
     match name.to_ascii_lowercase().as_str() {
         "postgres" | "postgresql" => Ok("PgConnection"),
         "mysql" | "mariadb" => Ok("MySqlConnection"),
