@@ -422,3 +422,91 @@ fn revision_rust_writes_the_template_that_compiles() {
     let out = CLI.run(dir.path(), &["revision", "--rust", "oracle", "-m", "x"]);
     assert!(!out.status.success());
 }
+
+static BATCHES_PG: Migrations = revchain::migrations!("fixtures/code_batches_pg");
+static BATCHES_SQLITE: Migrations = revchain::migrations!("fixtures/code_batches_sqlite");
+
+/// A `Transactional: false` code revision gets a connection outside any transaction and
+/// commits its own batches; its third batch fails: the two committed batches stay, the
+/// revision is marked dirty (every later run refuses), and `stamp` records the repair.
+async fn non_transactional_code_commits_batches_under_a_dirty_mark<DB: Db>(m: &'static Migrations) {
+    let db = TestDb::new(DB::KIND).await;
+    let pool: sqlx::Pool<DB> = db.pool().await;
+    let err = m.run(&pool).await.unwrap_err();
+    match &err {
+        Error::Statement { step, .. } => {
+            assert_eq!(step.id, "b2");
+            assert_eq!(step.aftermath, Aftermath::Dirty, "{err}");
+            assert_eq!(step.line, 10, "{err}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM batch").await, 20);
+    assert_eq!(m.status(&pool).await.unwrap().dirty, ["b2"]);
+    // SQLite waits for a mark that may be another process at work: not for long here.
+    let again = revchain::Migrator::new(m)
+        .lock_timeout(std::time::Duration::from_millis(300))
+        .run(&pool)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, Error::Dirty { ref id, .. } if id == "b2"),
+        "{again}"
+    );
+    m.stamp(&pool, &["b2"], false).await.unwrap();
+    assert_eq!(heads(m, &pool).await, ["b2"]);
+    assert!(m.status(&pool).await.unwrap().dirty.is_empty());
+}
+
+#[tokio::test]
+async fn postgres_non_transactional_code_commits_batches_under_a_dirty_mark() {
+    non_transactional_code_commits_batches_under_a_dirty_mark::<Postgres>(&BATCHES_PG).await;
+}
+
+#[tokio::test]
+async fn sqlite_non_transactional_code_commits_batches_under_a_dirty_mark() {
+    non_transactional_code_commits_batches_under_a_dirty_mark::<Sqlite>(&BATCHES_SQLITE).await;
+}
+
+/// A writer the test reads back: what the `tracing` subscriber printed.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The function runs inside a `revchain_revision` span that names the revision, its file
+/// and the direction: a backfill's progress events carry them.
+#[tokio::test]
+async fn code_revisions_run_inside_a_span_naming_the_revision() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let db = TestDb::new(Kind::Sqlite).await;
+    let pool: sqlx::SqlitePool = db.pool().await;
+    CODE_SQLITE.run(&pool).await.unwrap();
+    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = out
+        .lines()
+        .find(|l| l.contains("lower-casing the email"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains(
+            "revchain_revision{revision=\"c3d4e5f6a7b8\" path=\"fixtures/code_sqlite/c3d4e5f6a7b8_backfill_emails.rs\" direction=upgrade}"
+        ),
+        "{line}"
+    );
+}

@@ -2,14 +2,14 @@
 //! (docs/design.md §4.10). Every backend's statement loop branches here for a code
 //! revision; the transactions and the bookkeeping around it stay the backend's.
 
-use std::time::Instant;
-
 use tracing::Instrument as _;
 
-use super::{Failure, Progress, sealed::Driver};
-use crate::bookkeeping::{Tables, Work};
+use super::{Failure, sealed::Driver};
+use crate::bookkeeping::Work;
 use crate::code::{CodeDatabase, CodeFn, CodeFuture};
-use crate::error::{Aftermath, Stage};
+use crate::error::Aftermath;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use {super::Progress, crate::bookkeeping::Tables, crate::error::Stage, std::time::Instant};
 
 /// A database whose connection a code revision's function can take.
 pub(crate) trait RunsCode: sqlx::Database {
