@@ -504,3 +504,22 @@ async fn code_revisions_run_inside_a_span_naming_the_revision() {
         "{line}"
     );
 }
+
+/// Inside the caller's transaction (PostgreSQL), the code revision runs in that
+/// transaction: rolling it back undoes everything, the backfill included.
+#[tokio::test]
+async fn code_revision_runs_inside_the_callers_transaction() {
+    use sqlx::Connection as _;
+    let db = TestDb::new(Kind::Postgres).await;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    CODE_PG.run(&mut *tx).await.unwrap();
+    let lower: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE email = lower(email)")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(lower, 2);
+    tx.rollback().await.unwrap();
+    let pool: sqlx::PgPool = db.pool().await;
+    assert!(!table_exists(&pool, "users").await);
+}
