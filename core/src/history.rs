@@ -182,7 +182,8 @@ fn display_join(dir: &str, name: &str) -> String {
     }
 }
 
-/// The names of the revision files in `dir`, sorted: entries ending in `.sql` whose name
+/// The names of the revision files in `dir`, sorted: entries ending in `.sql` or `.rs`
+/// (Rust code revisions, docs/design.md §1.7) whose name
 /// does not start with `.`, directories (and symlinks to them) excepted. Entries that are
 /// not regular files (FIFOs, devices) are listed, so that [`read_file`] refuses them by
 /// name instead of leaving them out unsaid.
@@ -212,7 +213,7 @@ pub fn revision_file_names(dir: &Path, display: &str) -> Result<Vec<String>, Loa
         let Ok(name) = entry.file_name().into_string() else {
             continue; // Not UTF-8, so it cannot end in `.sql` as written here.
         };
-        if name.starts_with('.') || !name.ends_with(".sql") {
+        if name.starts_with('.') || !(name.ends_with(".sql") || crate::code::is_rust_file(&name)) {
             continue;
         }
         // Skip directories named `*.sql` (following symlinks, which need a second look).
@@ -298,8 +299,18 @@ fn read_one(
     let bytes = read_file(&dir.join(name), &shown).map_err(|e| vec![e])?;
     parse::decode(&shown, &bytes)
         .map_err(|e| vec![e])
-        .and_then(|text| parse::parse_with(&shown, &text, mode))
+        .and_then(|text| parse_any(&shown, &text, mode))
         .map_err(|es| es.into_iter().map(LoadError::Parse).collect())
+}
+
+/// Parses a revision file's text by its kind: `*.rs` is a Rust code revision
+/// (docs/design.md §1.7), anything else SQL. What the macro and every loader call.
+pub fn parse_any(shown: &str, text: &str, mode: Mode) -> Result<RevisionFile, Vec<ParseError>> {
+    if crate::code::is_rust_file(shown) {
+        crate::code::parse_rust_with(shown, text, mode)
+    } else {
+        parse::parse_with(shown, text, mode)
+    }
 }
 
 /// A validated migrations directory.

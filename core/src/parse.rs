@@ -134,6 +134,21 @@ pub struct RevisionFile {
     /// `Repeatable: true`: a repeatable revision (docs/design.md §4.10), applied after the
     /// versioned revisions whenever its checksum changes; never a node of the graph.
     pub repeatable: bool,
+    /// Whether the file is SQL (`.sql`) or Rust code (`.rs`, docs/design.md §1.7).
+    pub kind: RevisionKind,
+}
+
+/// What a revision file holds (docs/design.md §1.1, §1.7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevisionKind {
+    /// A `.sql` file: the upgrade and downgrade sections are SQL.
+    #[default]
+    Sql,
+    /// A `.rs` file: the sections hold the file's Rust code (after the header), which the
+    /// application compiles; `pub async fn upgrade` and the optional `pub async fn
+    /// downgrade` receive the database connection.
+    Rust,
 }
 
 impl RevisionFile {
@@ -310,6 +325,13 @@ pub enum ParseErrorKind {
     /// revision, `DELIMITER`, …).
     #[error("{0}")]
     RefusedStatement(crate::statements::Refusal),
+    /// A Rust code revision without an `upgrade` function (docs/design.md §1.7).
+    #[error(
+        "the Rust revision has no `pub async fn upgrade(conn: &mut sqlx::PgConnection) -> \
+         Result<(), sqlx::Error>` (or `MySqlConnection`, `SqliteConnection`); add it after the \
+         header (create files with `revchain revision --rust -m \"...\"`)"
+    )]
+    MissingUpgradeFn,
 }
 
 fn suggestion_text(s: &Option<&'static str>) -> String {
@@ -807,7 +829,24 @@ pub fn parse_with(path: &str, text: &str, mode: Mode) -> Result<RevisionFile, Ve
         }
     }
 
-    b.finish(header, upgrade, downgrade)
+    b.finish(header, upgrade, downgrade, RevisionKind::Sql)
+}
+
+/// The rules a Rust code revision shares with SQL files (docs/design.md §1.7): `header` is
+/// its header with each `//` turned into `--` (one line for one line, so lines stay exact);
+/// the sections hold its code; `errors` are the problems the caller found already.
+pub(crate) fn finish_code(
+    path: &str,
+    text: &str,
+    header: &[&str],
+    sections: (Option<Section>, Option<Section>),
+    errors: Vec<ParseError>,
+) -> Result<RevisionFile, Vec<ParseError>> {
+    let mut b = Builder { path, errors };
+    b.check_nul_byte(text);
+    let header = b.header(header);
+    b.check_references(&header);
+    b.finish(header, sections.0, sections.1, RevisionKind::Rust)
 }
 
 /// The section markers among `lines`, well written or not, with their indexes.
@@ -1112,6 +1151,7 @@ impl Builder<'_> {
         header: Header,
         upgrade: Option<Section>,
         downgrade: Option<Section>,
+        kind: RevisionKind,
     ) -> Result<RevisionFile, Vec<ParseError>> {
         let lines = header.lines();
         match (header.id, upgrade) {
@@ -1128,6 +1168,7 @@ impl Builder<'_> {
                 downgrade,
                 lines,
                 repeatable: header.repeatable,
+                kind,
             }),
             _ => {
                 self.errors.sort_by_key(|e| e.line);

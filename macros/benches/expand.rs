@@ -18,6 +18,8 @@
 
 #[path = "../src/args.rs"]
 mod args;
+#[path = "../src/code.rs"]
+mod code;
 #[path = "../src/expand.rs"]
 mod expand;
 #[path = "../src/validate.rs"]

@@ -53,7 +53,26 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     for (i, f) in history.revisions().iter().enumerate() {
         let node = graph.node(i);
         let digests = (history.checksum(i), history.chain_digest(i));
-        write_revision(&mut revisions, f, &node.parents, &node.depends_on, digests);
+        let code = v.files[i].code.as_ref().map(|c| code_revision(i, c));
+        write_revision(
+            &mut revisions,
+            f,
+            (&node.parents, &node.depends_on),
+            digests,
+            code,
+        );
+    }
+
+    // Each Rust code revision's file, compiled as a module that the table's functions call.
+    let mut modules = String::new();
+    for (i, source) in v.files.iter().enumerate() {
+        if source.code.is_some() {
+            let _ = write!(
+                modules,
+                "#[path = {:?}] mod {}{i};",
+                source.abs_path, CODE_MODULE
+            );
+        }
     }
 
     // Ties every file into the build: editing or deleting it rebuilds the crate.
@@ -65,7 +84,8 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     ties.push_str("];");
 
     let heads = u32_slice(graph.heads());
-    let (Some(revisions), Some(ties), Some(heads)) = (lex(&revisions), lex(&ties), lex(&heads))
+    let (Some(revisions), Some(ties), Some(heads), Some(modules)) =
+        (lex(&revisions), lex(&ties), lex(&heads), lex(&modules))
     else {
         return internal_error();
     };
@@ -85,6 +105,7 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
         let repeatable_count = history.repeatable_files().len();
         return quote! {
             {
+                #modules
                 static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
                 static __REVCHAIN_REPEATABLES: [::revchain::__private::v1::Revision; #repeatable_count] = [#repeatables];
                 #ties
@@ -101,6 +122,7 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     }
     quote! {
         {
+            #modules
             static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
             #ties
             ::revchain::__private::v1::Migrations::__from_static(
@@ -119,7 +141,7 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
 fn repeatables(history: &revchain_core::History, lex: Lexer) -> Option<TokenStream> {
     let mut out = String::new();
     for f in history.repeatable_files() {
-        write_revision(&mut out, f, &[], &[], (f.checksum(), f.checksum()));
+        write_revision(&mut out, f, (&[], &[]), (f.checksum(), f.checksum()), None);
     }
     lex(&out)
 }
@@ -135,9 +157,9 @@ fn internal_error() -> TokenStream {
 fn write_revision(
     out: &mut String,
     f: &revchain_core::RevisionFile,
-    parents: &[usize],
-    depends_on: &[usize],
+    (parents, depends_on): (&[usize], &[usize]),
     (checksum, chain_digest): (Digest, Digest),
+    code: Option<String>,
 ) {
     // Writing to a `String` cannot fail.
     let _ = write!(
@@ -149,7 +171,7 @@ fn write_revision(
              transactional: {transactional}, upgrade_sql: {upgrade_sql}, \
              upgrade_line: {upgrade_line}, downgrade_sql: {downgrade_sql}, \
              downgrade_line: {downgrade_line}, path: {path}, id_line: {id_line}, \
-             checksum: {checksum}, chain_digest: {chain_digest} }} }},",
+             checksum: {checksum}, chain_digest: {chain_digest}, code: {code} }} }},",
         id = text(&f.id),
         message = text(&f.message),
         parent_ids = text(&f.parents.join(", ")),
@@ -167,6 +189,7 @@ fn write_revision(
         id_line = line(f.lines.id),
         checksum = digest(&checksum),
         chain_digest = digest(&chain_digest),
+        code = optional(code),
     );
 }
 
@@ -194,6 +217,27 @@ pub(crate) fn expand_errors(
             )
         }
     }
+}
+
+/// The name of the module of the Rust code revision at index `i`: this and `i`.
+const CODE_MODULE: &str = "__revchain_code_";
+
+/// `CodeRevision { .. }` for the code revision at index `i`: each function wrapped in a
+/// closure that rustc type-checks against the user's function (docs/design.md §1.7).
+fn code_revision(i: usize, c: &crate::code::CodeFile) -> String {
+    let function = |name: &str| {
+        format!(
+            "{P}CodeFn::{variant}(|conn| {P}code_future({CODE_MODULE}{i}::{name}(conn)))",
+            variant = c.variant
+        )
+    };
+    format!(
+        "{P}CodeRevision {{ upgrade: {}, downgrade: {}, upgrade_line: {}, downgrade_line: {} }}",
+        optional(Some(function("upgrade"))),
+        optional(c.has_downgrade.then(|| function("downgrade"))),
+        line(c.upgrade_line),
+        line(c.downgrade_line),
+    )
 }
 
 /// `Cow::Borrowed("...")`. `{:?}` of a `str` is a valid Rust string literal.

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod args;
+mod code;
 mod expand;
 mod validate;
 

@@ -27,8 +27,10 @@ pub(crate) struct Validated {
 
 /// A migration file tied into the build.
 pub(crate) struct SourceFile {
-    /// The absolute path, for `include_bytes!`.
+    /// The absolute path, for `include_bytes!` (and `#[path]` for a Rust revision).
     pub(crate) abs_path: String,
+    /// For a Rust code revision (docs/design.md §1.7): its checked functions.
+    pub(crate) code: Option<crate::code::CodeFile>,
 }
 
 /// Loads and validates the directory `written` (relative to `manifest_dir`, the calling
@@ -120,11 +122,15 @@ fn read_file(path: &Path, shown: &str) -> Result<(RevisionFile, SourceFile), Vec
         )]);
     };
     let bytes = history::read_file(path, shown).map_err(|e| vec![e.to_string()])?;
-    let file = parse::decode(shown, &bytes)
-        .map_err(|e| vec![e])
-        .and_then(|text| parse::parse_with(shown, &text, Mode::Strict))
+    let text = parse::decode(shown, &bytes).map_err(|e| vec![e.to_string()])?;
+    let file = history::parse_any(shown, &text, Mode::Strict)
         .map_err(|es| es.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    Ok((file, SourceFile { abs_path }))
+    let code = if revchain_core::code::is_rust(&file) {
+        Some(crate::code::check(shown, &text)?)
+    } else {
+        None
+    };
+    Ok((file, SourceFile { abs_path, code }))
 }
 
 /// Step three: the graph over the parsed files, with the single-head rule unless the call

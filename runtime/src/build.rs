@@ -40,7 +40,7 @@ pub fn rerun_lines(dir: &Path) -> Vec<String> {
     lines
 }
 
-/// The names of the revision files in `dir` (the same rule as the macro: `*.sql`, not
+/// The names of the revision files in `dir` (the same rule as the macro: `*.sql` and `*.rs`, not
 /// hidden), or none when the directory cannot be read.
 pub fn revision_files(dir: &Path) -> Vec<String> {
     revchain_core::history::revision_file_names(dir, &dir.to_string_lossy()).unwrap_or_default()

@@ -42,6 +42,8 @@ pub struct RevisionParts {
     pub id_line: u32,
     pub checksum: Digest,
     pub chain_digest: Digest,
+    /// For a Rust code revision (docs/design.md §1.7): its functions; `None` for SQL.
+    pub code: Option<crate::code::CodeRevision>,
 }
 
 /// One revision of a [`Migrations`] table.
@@ -146,6 +148,28 @@ impl Revision {
     /// The chain digest: the checksum combined with the parents' chain digests.
     pub fn chain_digest(&self) -> Digest {
         self.__parts.chain_digest
+    }
+
+    /// Whether this is a Rust code revision (a `.rs` file, docs/design.md §1.7). Its
+    /// [`upgrade_sql`](Self::upgrade_sql) is then the file's Rust code, which the checksum
+    /// covers, and not SQL.
+    pub fn is_rust(&self) -> bool {
+        self.__parts.code.is_some()
+    }
+
+    /// For a Rust code revision compiled into this binary, the database its functions are
+    /// written for; `None` for an SQL revision, or a Rust one loaded from disk (whose code
+    /// this binary does not contain).
+    pub fn code_database(&self) -> Option<crate::code::CodeDatabase> {
+        self.__parts
+            .code
+            .and_then(|c| c.upgrade)
+            .map(|f| f.database())
+    }
+
+    /// The code revision's parts, if it is one.
+    pub(crate) fn code(&self) -> Option<&crate::code::CodeRevision> {
+        self.__parts.code.as_ref()
     }
 }
 
@@ -480,8 +504,27 @@ fn revision_of(
             id_line: line(f.lines.id),
             checksum,
             chain_digest,
+            code: uncompiled_code(f),
         },
     }
+}
+
+/// A Rust code revision read from disk: known, listed and stamped, but its functions are
+/// not in this binary.
+fn uncompiled_code(f: &revchain_core::RevisionFile) -> Option<crate::code::CodeRevision> {
+    if !revchain_core::code::is_rust(f) {
+        return None;
+    }
+    let lines: Vec<&str> = f.upgrade.sql.lines().collect();
+    let at = |name: &str| {
+        revchain_core::code::function_line(&lines, name).map_or(0, |l| line(f.upgrade.line + l - 1))
+    };
+    Some(crate::code::CodeRevision {
+        upgrade: None,
+        downgrade: None,
+        upgrade_line: at("upgrade"),
+        downgrade_line: at("downgrade"),
+    })
 }
 
 fn line(n: usize) -> u32 {

@@ -268,6 +268,53 @@ pub enum Error {
     #[error(transparent)]
     InvalidTableName(#[from] InvalidTableName),
 
+    /// The function of a Rust code revision returned an error that is not a
+    /// `sqlx::Error` (those are reported as [`Error::Statement`] and its kin, with the
+    /// function's line). [`source`](std::error::Error::source) is the function's error.
+    #[error("{}: {} of revision {} failed: `{}()` returned an error: {}; {}",
+        .step.location(), .step.direction, .step.id, .step.direction, .step.message,
+        aftermath_text(.step.aftermath, &.step.id))]
+    CodeFailed {
+        /// The revision, the function's line and what the failure left behind.
+        step: Box<FailedStep>,
+        /// The function's error.
+        source: crate::code::BoxError,
+    },
+
+    /// A Rust code revision written for one database (the connection type its functions
+    /// take) was to run on another; nothing was changed.
+    #[error(
+        "{path}: revision {id} is Rust code written for {written_for}, but this database is \
+         {ran_on}: it cannot run here; write the revision for this database (or keep separate \
+         migration directories per database); nothing was changed"
+    )]
+    WrongDatabase {
+        /// The revision.
+        id: String,
+        /// Its file.
+        path: String,
+        /// The database its functions take a connection of.
+        written_for: crate::code::CodeDatabase,
+        /// The database it was to run on.
+        ran_on: String,
+    },
+
+    /// A Rust code revision was to run from a table loaded from disk (the standalone
+    /// `revchain` tool), which does not contain its compiled code; nothing was changed.
+    #[error(
+        "revision {id} ({path}) is Rust code: run it with your application's `migrate \
+         {direction}` command (the binary that embeds `revchain::migrations!`); the \
+         standalone `revchain` tool cannot run Rust code; nothing was changed"
+    )]
+    CodeNotCompiled {
+        /// The revision.
+        id: String,
+        /// Its file.
+        path: String,
+        /// Upgrade or downgrade.
+        direction: Direction,
+    },
+
     /// The URL names a database this build does not support.
     #[error(
         "`{0}` is not a database URL revchain can use: use postgres://, mysql:// (or mariadb://) \
@@ -472,6 +519,21 @@ impl Error {
         }
     }
 
+    /// The error of code revision `step` (message and code still empty) whose function
+    /// returned `error`: a `sqlx::Error` is reported as a failed statement is.
+    pub(crate) fn of_code(mut step: FailedStep, error: crate::code::BoxError) -> Error {
+        match error.downcast::<sqlx::Error>() {
+            Ok(e) => Error::of_step(step, *e, Stage::Statement),
+            Err(source) => {
+                step.message = crate::url::redact_urls_in(&source.to_string());
+                Error::CodeFailed {
+                    step: Box::new(step),
+                    source,
+                }
+            }
+        }
+    }
+
     /// What this run applied before the revision that failed, for an error of a revision
     /// that ran (or began to run); `None` for the others, which stop a run before it
     /// applies anything.
@@ -480,7 +542,8 @@ impl Error {
             Error::Statement { step, .. }
             | Error::ConnectionLost { step, .. }
             | Error::Cancelled { step, .. }
-            | Error::CommitFailed { step, .. } => Some(&step.applied_before),
+            | Error::CommitFailed { step, .. }
+            | Error::CodeFailed { step, .. } => Some(&step.applied_before),
             Error::TransactionEnded { applied_before, .. } => Some(applied_before),
             _ => None,
         }
@@ -492,7 +555,8 @@ impl Error {
             Error::Statement { step, .. }
             | Error::ConnectionLost { step, .. }
             | Error::Cancelled { step, .. }
-            | Error::CommitFailed { step, .. } => step.applied_before = report,
+            | Error::CommitFailed { step, .. }
+            | Error::CodeFailed { step, .. } => step.applied_before = report,
             Error::TransactionEnded { applied_before, .. } => **applied_before = report,
             _ => {}
         }

@@ -47,6 +47,7 @@ pub mod build;
     any(feature = "postgres", feature = "mysql", feature = "sqlite")
 ))]
 pub mod cli;
+mod code;
 mod connection;
 mod embedded;
 mod error;
@@ -70,6 +71,7 @@ pub mod testing;
 pub mod url;
 
 pub use backend::Backend;
+pub use code::{BoxError, CodeDatabase};
 pub use connection::PoolOrConnection;
 pub use error::{Aftermath, DriftKind, Error, FailedStep};
 pub use migrator::Migrator;
@@ -103,6 +105,7 @@ pub mod schema {
 pub mod __private {
     /// What `revchain-macros` 0.1 generates code against.
     pub mod v1 {
+        pub use crate::code::{CodeFn, CodeFuture, CodeRevision, code_future};
         pub use crate::embedded::{Migrations, Revision, RevisionParts};
         pub use revchain_core::Digest;
         pub use std::borrow::Cow;

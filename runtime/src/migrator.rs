@@ -782,6 +782,7 @@ impl<'m> Migrator<'m> {
         }
         .map_err(|e| self.target_error(e))?;
         crate::preflight::refuse_statements(self.migrations, &plan, DB::DIALECT)?;
+        crate::preflight::refuse_code(self.migrations, &plan, DB::DIALECT)?;
         Ok(plan)
     }
 
@@ -1171,6 +1172,28 @@ impl<'m> Migrator<'m> {
                 };
                 Error::of_step(step, error, stage)
             }
+            Failure::Code {
+                index,
+                line,
+                error,
+                aftermath,
+            } => {
+                let rev = plan
+                    .steps
+                    .get(index)
+                    .and_then(|s| self.migrations.at(s.revision));
+                let step = FailedStep {
+                    id: rev.map_or_else(|| "?".into(), |r| r.id().to_owned()),
+                    path: rev.map_or_else(|| "?".into(), |r| r.path().to_owned()),
+                    line,
+                    direction: plan.direction,
+                    message: String::new(),
+                    code: None,
+                    aftermath,
+                    applied_before: Report::default(),
+                };
+                Error::of_code(step, error)
+            }
             Failure::Raced(_) => Error::Drift {
                 kind: DriftKind::Raced,
             },
@@ -1237,7 +1260,16 @@ async fn run_in_transaction<DB: Backend>(
     index: usize,
 ) -> Result<(), Failure> {
     let started = Instant::now();
-    for (sql, line) in statements(work.sql(), DB::DIALECT, work.sql_line()) {
+    if work.revision.is_rust() {
+        crate::backend::code::run_code::<DB>(conn, work, index, Aftermath::InCallersTransaction)
+            .await?;
+    }
+    let sql = if work.revision.is_rust() {
+        ""
+    } else {
+        work.sql()
+    };
+    for (sql, line) in statements(sql, DB::DIALECT, work.sql_line()) {
         DB::execute(conn, sql)
             .await
             .map_err(|error| Failure::Step {

@@ -35,6 +35,11 @@ pub(crate) fn script(
     let revs: Vec<_> = m.iter().collect();
     for step in &plan.steps {
         let rev = revs[step.revision];
+        if rev.is_rust() {
+            // The honest end of the script: what follows needs the Rust code run first.
+            write_code_stop(&mut out, rev, plan.direction);
+            break;
+        }
         let work = Work {
             revision: rev,
             direction: plan.direction,
@@ -96,6 +101,25 @@ fn write_blocks(out: &mut String, blocks: &[crate::repeatable::OfflineBlock], di
             write_statement(out, "COMMIT", dialect);
         }
     }
+}
+
+/// The comment block that ends a script at Rust code revision `rev` (docs/design.md §4.8):
+/// the script holds neither its code nor its bookkeeping, nor anything planned after it.
+fn write_code_stop(out: &mut String, rev: &crate::embedded::Revision, direction: Direction) {
+    let id = rev.id();
+    let _ = write!(
+        out,
+        "-- revision {id} ({path}) is Rust code, which this script does not contain.\n\
+         -- The script stops here: neither {id} nor anything planned after it is in it.\n\
+         -- Run {id} with your application's `migrate {direction} {id}` command (the binary\n\
+         -- that embeds `revchain::migrations!`), then write the rest of the plan with\n\
+         -- `--sql {id}:<target>`.\n",
+        path = rev.path(),
+    );
+    tracing::warn!(
+        target: "revchain",
+        "the script stops before revision {id}: it is Rust code, which an SQL script cannot hold"
+    );
 }
 
 /// Writes one statement and its terminator so that the database's client ends it exactly

@@ -3,6 +3,7 @@
 use revchain_core::statements::refused_statement;
 use revchain_core::{Dialect, Direction, Plan};
 
+use crate::code::CodeDatabase;
 use crate::embedded::Migrations;
 use crate::error::Error;
 
@@ -16,7 +17,7 @@ pub(crate) fn refuse_statements(
     dialect: Dialect,
 ) -> Result<(), Error> {
     for step in &plan.steps {
-        let Some(rev) = m.at(step.revision) else {
+        let Some(rev) = m.at(step.revision).filter(|r| !r.is_rust()) else {
             continue;
         };
         let (sql, line) = match plan.direction {
@@ -30,6 +31,39 @@ pub(crate) fn refuse_statements(
                 line: line + refusal.line - 1,
                 direction: plan.direction,
                 reason: refusal.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a plan that would run a Rust code revision (docs/design.md §4.11) whose function
+/// this binary does not contain (a table loaded from disk: the `revchain` tool) or that is
+/// written for another database than `dialect`'s. Nothing has run yet.
+pub(crate) fn refuse_code(m: &Migrations, plan: &Plan, dialect: Dialect) -> Result<(), Error> {
+    for step in &plan.steps {
+        let Some((rev, code)) = m.at(step.revision).and_then(|r| Some((r, r.code()?))) else {
+            continue;
+        };
+        let function = match plan.direction {
+            Direction::Upgrade => code.upgrade,
+            // A code revision without `downgrade` is irreversible: the plan refused it.
+            Direction::Downgrade => code.downgrade.or(code.upgrade),
+        };
+        let Some(function) = function else {
+            return Err(Error::CodeNotCompiled {
+                id: rev.id().to_owned(),
+                path: rev.path().to_owned(),
+                direction: plan.direction,
+            });
+        };
+        let ran_on = CodeDatabase::of(dialect);
+        if ran_on != Some(function.database()) {
+            return Err(Error::WrongDatabase {
+                id: rev.id().to_owned(),
+                path: rev.path().to_owned(),
+                written_for: function.database(),
+                ran_on: ran_on.map_or_else(|| format!("{dialect:?}"), |d| d.to_string()),
             });
         }
     }

@@ -39,10 +39,22 @@ impl AnyPool {
     }
 
     /// Runs the upgrade SQL of `revisions` (indices, in table order) without any
-    /// bookkeeping: the schema they produce is all that matters here.
+    /// bookkeeping: the schema they produce is all that matters here. A Rust code revision
+    /// (docs/design.md §1.7) is skipped with a warning: its code is not SQL, and is taken to
+    /// change data, not the schema.
     pub async fn run_revisions(&self, m: &Migrations, revisions: &[usize]) -> Result<(), Error> {
         for &i in revisions {
             let Some(rev) = m.at(i) else { continue };
+            if rev.is_rust() {
+                tracing::warn!(
+                    target: "revchain",
+                    "skipping revision {} ({}): it is Rust code, which the schema comparison \
+                     does not run; it is taken to change data only",
+                    rev.id(),
+                    rev.path()
+                );
+                continue;
+            }
             let statements =
                 crate::backend::statements(rev.upgrade_sql(), self.dialect(), rev.upgrade_line());
             self.run(statements)

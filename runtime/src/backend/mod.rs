@@ -16,6 +16,7 @@ use sqlx::Row;
 use crate::bookkeeping::{Tables, Work};
 use crate::error::{Aftermath, Error, Stage};
 
+pub(crate) mod code;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "mysql")]
@@ -52,6 +53,14 @@ pub(crate) enum Failure {
     /// could start; plan again.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Raced(String),
+    /// The function of Rust code revision step `index` (declared at file line `line`)
+    /// returned `error` (docs/design.md §4.11).
+    Code {
+        index: usize,
+        line: usize,
+        error: crate::code::BoxError,
+        aftermath: Aftermath,
+    },
     /// Anything else (bookkeeping, connection, lock).
     Other(Error),
 }
@@ -266,7 +275,7 @@ pub(crate) mod sealed {
     /// fetching raw SQL, the lock, applying steps, a bookkeeping transaction); the rest
     /// has a default written once over those (refinery's model). Internal: the trait is
     /// sealed.
-    pub trait Driver: sqlx::Database<Row: BookkeepingRow> {
+    pub trait Driver: sqlx::Database<Row: BookkeepingRow> + super::code::RunsCode {
         /// The SQL dialect.
         const DIALECT: Dialect;
 
@@ -498,10 +507,16 @@ pub(crate) async fn apply_marked_with<DB: SessionLocked>(
             .unwrap_or_else(|| Failure::db(&format!("marking revision {id} as running"), &e))
     })?;
     let started = std::time::Instant::now();
-    for (k, (stmt, line)) in statements(work.sql(), d, work.sql_line())
-        .into_iter()
-        .enumerate()
-    {
+    if work.revision.is_rust() {
+        // It may have committed batches of its own: a failure leaves the mark.
+        code::run_code::<DB>(conn, work, index, Aftermath::Dirty).await?;
+    }
+    let sql = if work.revision.is_rust() {
+        ""
+    } else {
+        work.sql()
+    };
+    for (k, (stmt, line)) in statements(sql, d, work.sql_line()).into_iter().enumerate() {
         if let Err(error) = DB::execute(conn, stmt).await {
             // Nothing ran before the first statement (a failed statement changes nothing on
             // its own): the mark can go.

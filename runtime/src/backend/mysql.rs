@@ -310,6 +310,16 @@ impl Driver for MySql {
         _timeout: Duration,
     ) -> Result<(), Failure> {
         for (index, work) in works.iter().enumerate() {
+            if work.revision.is_rust() {
+                // A transactional code revision runs in a transaction (InnoDB rolls its
+                // data statements back); DDL in it commits implicitly, as on MySQL always.
+                if work.revision.is_transactional() {
+                    super::code::apply_atomic::<MySql>(conn, tables, work, index, progress).await?;
+                } else {
+                    apply_marked::<MySql>(conn, tables, work, index, progress).await?;
+                }
+                continue;
+            }
             let atomic = runs_atomically(work);
             if atomic
                 && writes_non_transactional(conn, work, &statements(work.sql(), D, work.sql_line()))

@@ -605,10 +605,16 @@ async fn apply_all(
             i += 1;
             continue;
         }
+        if works[i].revision.is_rust() {
+            super::code::apply_atomic::<Postgres>(conn, tables, &works[i], i, progress).await?;
+            i += 1;
+            continue;
+        }
         let start = i;
         let mut bytes = 0;
         while i < works.len()
             && works[i].revision.is_transactional()
+            && !works[i].revision.is_rust()
             && (i == start || (bytes < BATCH_BYTES && i - start < BATCH_REVISIONS))
         {
             bytes += works[i].sql().len();

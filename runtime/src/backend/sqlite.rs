@@ -217,7 +217,19 @@ async fn apply_atomic(
         .await
         .map_err(|e| Failure::db(&doing, &e))?;
     let started = Instant::now();
-    for (stmt, line) in statements(work.sql(), D, work.sql_line()) {
+    if work.revision.is_rust()
+        && let Err(f) =
+            super::code::run_code::<Sqlite>(&mut tx, work, index, Aftermath::RolledBack).await
+    {
+        let _ = tx.rollback().await;
+        return Err(f);
+    }
+    let sql = if work.revision.is_rust() {
+        ""
+    } else {
+        work.sql()
+    };
+    for (stmt, line) in statements(sql, D, work.sql_line()) {
         if let Err(error) = run(&mut tx, stmt).await {
             let _ = tx.rollback().await;
             return Err(Failure::Step {
@@ -312,10 +324,16 @@ async fn apply_alone(
         tx.commit().await.map_err(|e| Failure::db(&doing, &e))?;
     }
     let started = Instant::now();
-    for (k, (stmt, line)) in statements(work.sql(), D, work.sql_line())
-        .into_iter()
-        .enumerate()
-    {
+    if work.revision.is_rust() {
+        // It may have committed batches of its own: a failure leaves the mark.
+        super::code::run_code::<Sqlite>(conn, work, index, Aftermath::Dirty).await?;
+    }
+    let sql = if work.revision.is_rust() {
+        ""
+    } else {
+        work.sql()
+    };
+    for (k, (stmt, line)) in statements(sql, D, work.sql_line()).into_iter().enumerate() {
         // A statement that found the database busy did nothing: try it again while time
         // remains.
         let mut wait = LockWait::new(timeout);

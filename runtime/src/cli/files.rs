@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use revchain_core::Graph;
+use revchain_core::code;
 use revchain_core::writer::{self, NewRevision};
 
 use super::CliError;
@@ -38,11 +39,32 @@ pub(crate) fn new_id(
 /// Writes `revision` as a new file in `dir` (never over an existing one).
 pub(crate) fn write_revision(dir: &Path, revision: &NewRevision) -> Result<String, CliError> {
     let text = writer::render(revision).map_err(CliError::from_display)?;
-    let path = dir.join(writer::file_name(&revision.id, &revision.message));
+    create(
+        &dir.join(writer::file_name(&revision.id, &revision.message)),
+        &text,
+    )
+}
+
+/// Writes `revision` as a new Rust code revision in `dir` whose functions take
+/// `connection` (docs/design.md §1.7).
+pub(crate) fn write_rust_revision(
+    dir: &Path,
+    revision: &NewRevision,
+    connection: &str,
+) -> Result<String, CliError> {
+    let text = code::render_rust(revision, connection).map_err(CliError::from_display)?;
+    create(
+        &dir.join(code::file_name(&revision.id, &revision.message)),
+        &text,
+    )
+}
+
+/// Creates the file at `path` with `text` (never over an existing one).
+fn create(path: &Path, text: &str) -> Result<String, CliError> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&path)
+        .open(path)
         .map_err(|e| CliError::user(format!("{}: cannot create it: {e}", path.display())))?;
     file.write_all(text.as_bytes())
         .map_err(|e| CliError::user(format!("{}: cannot write it: {e}", path.display())))?;

@@ -15,6 +15,11 @@ fn labels(rev: &Revision) -> String {
     }
 }
 
+/// ` (rust)` for a Rust code revision (docs/design.md §1.7), else nothing.
+pub(crate) fn kind_mark(rev: &Revision) -> &'static str {
+    if rev.is_rust() { " (rust)" } else { "" }
+}
+
 fn parents_text(rev: &Revision) -> String {
     let p: Vec<&str> = rev.parents().collect();
     if p.is_empty() {
@@ -42,6 +47,7 @@ pub(crate) fn history_line(m: &Migrations, i: usize, current: &HashSet<String>) 
         )
     };
     s.push_str(&labels(rev));
+    s.push_str(kind_mark(rev));
     if g.is_head(i) {
         s.push_str(" (head)");
     }
@@ -94,7 +100,7 @@ pub(crate) fn current_repeatable_lines(status: &crate::report::Status) -> String
 /// `<id>[ (labels)] (head)`: a line of `heads`.
 pub(crate) fn head_line(m: &Migrations, i: usize) -> String {
     match m.at(i) {
-        Some(rev) => format!("{}{} (head)", rev.id(), labels(rev)),
+        Some(rev) => format!("{}{}{} (head)", rev.id(), labels(rev), kind_mark(rev)),
         None => String::new(),
     }
 }
@@ -125,7 +131,7 @@ pub(crate) fn log_entry(m: &Migrations, i: usize, current: &HashSet<String>) -> 
     let Some(rev) = m.at(i) else {
         return String::new();
     };
-    let mut s = format!("Rev: {}", rev.id());
+    let mut s = format!("Rev: {}{}", rev.id(), kind_mark(rev));
     if g.is_head(i) {
         s.push_str(" (head)");
     }
@@ -182,6 +188,20 @@ pub(crate) fn show(m: &Migrations, i: usize) -> String {
         return String::new();
     };
     let mut s = log_entry(m, i, &HashSet::new());
+    if rev.is_rust() {
+        let _ = writeln!(
+            s,
+            "// Rust code: upgrade{} (checksum {})",
+            if rev.is_reversible() {
+                " and downgrade"
+            } else {
+                ", irreversible"
+            },
+            rev.checksum()
+        );
+        let _ = writeln!(s, "{}", rev.upgrade_sql());
+        return s;
+    }
     let _ = writeln!(s, "-- migrate:upgrade (checksum {})", rev.checksum());
     if !rev.upgrade_sql().is_empty() {
         let _ = writeln!(s, "{}", rev.upgrade_sql());

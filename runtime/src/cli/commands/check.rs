@@ -118,12 +118,20 @@ fn unshipped_repeatables(status: &Status) -> String {
 fn database_verdict(m: &Migrations, status: &Status) -> Result<String, CliError> {
     let fail = |code: u8, message: String| Err(CliError { message, code });
     let pending = || {
+        let ids: Vec<String> = status
+            .pending
+            .iter()
+            .map(|id| match m.get(id) {
+                Ok(rev) => format!("{id}{}", crate::cli::output::kind_mark(rev)),
+                Err(_) => id.clone(),
+            })
+            .collect();
         let mut parts = Vec::new();
         if !status.pending.is_empty() {
             parts.push(format!(
                 "{} revision(s) not applied: {}",
                 status.pending.len(),
-                status.pending.join(", ")
+                ids.join(", ")
             ));
         }
         if !status.repeatables_pending.is_empty() {

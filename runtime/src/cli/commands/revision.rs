@@ -34,6 +34,11 @@ pub struct RevisionArgs {
     /// A revision (id, prefix or label) the new one depends on; repeatable.
     #[arg(long, value_name = "REV")]
     pub depends_on: Vec<String>,
+    /// Write a Rust code revision (`<id>_<slug>.rs`, docs/design.md §1.7) instead of SQL:
+    /// `upgrade`/`downgrade` functions on the connection of DATABASE (`postgres`, `mysql`
+    /// or `sqlite`; default: the --database-url's, else postgres).
+    #[arg(long, value_name = "DATABASE", num_args = 0..=1, default_missing_value = "")]
+    pub rust: Option<String>,
     /// Write the SQL too: compare the migrations with the schema file on scratch
     /// databases of the --database-url server (created and dropped again).
     #[cfg(feature = "autogen")]
@@ -81,7 +86,31 @@ pub(super) async fn exec(
         return autogen::revision(ctx, dir, &options, args.schema.as_deref()).await;
     }
     let m = ctx.load(Mode::Drafts)?;
+    if let Some(database) = &args.rust {
+        let connection = rust_connection(database, ctx.database_url)?;
+        let revision = new_revision(dir, m.graph(), &options)?;
+        return files::write_rust_revision(dir, &revision, connection);
+    }
     write(dir, m.graph(), &options)
+}
+
+/// sqlx's connection type for `revision --rust DATABASE` (empty: the URL's, else
+/// PostgreSQL's).
+fn rust_connection(database: &str, url: Option<&str>) -> Result<&'static str, CliError> {
+    let scheme = url.and_then(|u| u.split(':').next()).unwrap_or("postgres");
+    let name = if database.is_empty() {
+        scheme
+    } else {
+        database
+    };
+    match name.to_ascii_lowercase().as_str() {
+        "postgres" | "postgresql" => Ok("PgConnection"),
+        "mysql" | "mariadb" => Ok("MySqlConnection"),
+        "sqlite" => Ok("SqliteConnection"),
+        other => Err(CliError::user(format!(
+            "`--rust {other}`: the database of a Rust revision is `postgres`, `mysql` or `sqlite`"
+        ))),
+    }
 }
 
 /// The parents named by `--head`.
@@ -102,6 +131,15 @@ pub(crate) fn write(
     graph: &Graph,
     opts: &RevisionOptions<'_>,
 ) -> Result<String, CliError> {
+    files::write_revision(dir, &new_revision(dir, graph, opts)?)
+}
+
+/// The new revision on top of the head `opts` names.
+fn new_revision(
+    dir: &Path,
+    graph: &Graph,
+    opts: &RevisionOptions<'_>,
+) -> Result<NewRevision, CliError> {
     let parents = resolve_head(graph, opts.head, opts.splice)?;
     let depends_on = opts
         .depends_on
@@ -116,7 +154,7 @@ pub(crate) fn write(
             .map_err(CliError::from_display)?;
         labels.push(label.to_owned());
     }
-    let revision = NewRevision {
+    Ok(NewRevision {
         id: files::new_id(dir, graph, opts.rev_id, opts.message)?,
         message: opts.message.to_owned(),
         parents: parents.iter().map(|&p| graph.id(p).to_owned()).collect(),
@@ -127,6 +165,5 @@ pub(crate) fn write(
         upgrade: opts.upgrade.clone(),
         downgrade: Some(opts.downgrade.clone()),
         origin: None,
-    };
-    files::write_revision(dir, &revision)
+    })
 }
