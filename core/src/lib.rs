@@ -12,6 +12,7 @@
 //! - [`statements`]: statements a revision may not hold (transaction control, …);
 //! - [`history`]: a loaded and validated directory;
 //! - [`writer`]: new revision files;
+//! - [`lint`]: the DDL linter (rules, findings, `-- revchain:allow` suppression);
 //! - [`lex`]: the one SQL tokenizer that the splitter, the statement checks, the schema
 //!   crate (`revchain-schema`) and the runtime read SQL with.
 //!
@@ -34,6 +35,7 @@ pub mod history;
 pub mod id;
 pub mod import;
 pub mod lex;
+pub mod lint;
 pub mod parse;
 pub mod split;
 pub mod statements;

@@ -29,6 +29,7 @@
 //! for is not also reported missing.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::digest::Digest;
 use crate::history::Mode;
@@ -37,13 +38,15 @@ use crate::split::{Dialect, has_statement};
 use crate::statements::{copy_through_stdio, refused_statement};
 
 /// The header keys a revision file may use.
-pub const KNOWN_KEYS: [&str; 6] = [
+pub const KNOWN_KEYS: [&str; 8] = [
     "Revision ID",
     "Revises",
     "Create Date",
     "Branch Labels",
     "Depends On",
     "Transactional",
+    "Lock Timeout",
+    "Statement Timeout",
 ];
 
 /// How a header description line that names the origin of an imported revision starts
@@ -51,6 +54,11 @@ pub const KNOWN_KEYS: [&str; 6] = [
 /// a revision may have an upgrade section without a statement: the other tool's migration
 /// held only comments, and it is carried over as it was (docs/design.md §1.3).
 pub const IMPORTED_FROM: &str = "imported from ";
+
+/// How a comment that silences one lint rule starts (docs/design.md §6):
+/// `-- revchain:allow <rule> <reason>`. In the header it silences the rule for the whole
+/// file, and is not read as a header key.
+pub const ALLOW_COMMENT: &str = "revchain:allow";
 
 /// The marker that opens the upgrade section.
 pub const UPGRADE_MARKER: &str = "-- migrate:upgrade";
@@ -128,6 +136,13 @@ pub struct RevisionFile {
     pub downgrade: Option<Section>,
     /// Lines of the header keys.
     pub lines: HeaderLines,
+    /// `Lock Timeout` (docs/design.md §6): how long a statement may wait for a lock.
+    pub lock_timeout: Option<Duration>,
+    /// `Statement Timeout` (docs/design.md §6): how long one statement may run.
+    pub statement_timeout: Option<Duration>,
+    /// The header's `-- revchain:allow …` comments: each one's line and its text after
+    /// [`ALLOW_COMMENT`] (rule and reason), for the lint's per-file suppression.
+    pub header_allows: Vec<(usize, String)>,
 }
 
 impl RevisionFile {
@@ -212,6 +227,16 @@ pub enum ParseErrorKind {
     /// `Transactional` is neither `true` nor `false`.
     #[error("`Transactional` must be `true` or `false`, not `{0}`")]
     InvalidTransactional(String),
+    /// `Lock Timeout` or `Statement Timeout` is not a duration with a unit.
+    #[error(
+        "`{key}` must be a whole number with a unit `ms`, `s`, `m` or `h` (such as `5s`), not `{value}`"
+    )]
+    InvalidDuration {
+        /// The key.
+        key: &'static str,
+        /// The value as written.
+        value: String,
+    },
     /// No `-- migrate:upgrade` marker.
     #[error(
         "the file has no `-- migrate:upgrade` section; add that line, followed by the SQL that \
@@ -387,6 +412,31 @@ pub fn normalize_section(lines: &[&str]) -> (String, usize) {
     (trimmed[start..end].join("\n"), start)
 }
 
+/// Reads a duration written as a whole number and a unit `ms`, `s`, `m` or `h`
+/// (docs/design.md §6), such as `5s` or `10 m`.
+///
+/// ```
+/// use std::time::Duration;
+/// use revchain_core::parse::parse_duration;
+/// assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
+/// assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+/// assert_eq!(parse_duration("5"), None);
+/// ```
+pub fn parse_duration(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let digits = value.find(|c: char| !c.is_ascii_digit())?;
+    let number: u64 = value[..digits].parse().ok()?;
+    let millis = match value[digits..].trim_start().to_ascii_lowercase().as_str() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(number.checked_mul(millis)?))
+}
+
 /// Which header key a line holds.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Key {
@@ -396,6 +446,8 @@ enum Key {
     BranchLabels,
     DependsOn,
     Transactional,
+    LockTimeout,
+    StatementTimeout,
 }
 
 impl Key {
@@ -403,13 +455,15 @@ impl Key {
         KNOWN_KEYS[self as usize]
     }
 
-    const ALL: [Key; 6] = [
+    const ALL: [Key; 8] = [
         Key::RevisionId,
         Key::Revises,
         Key::CreateDate,
         Key::BranchLabels,
         Key::DependsOn,
         Key::Transactional,
+        Key::LockTimeout,
+        Key::StatementTimeout,
     ];
 
     /// Whether `value`, written after the key without a colon, could be this key's value
@@ -431,6 +485,7 @@ impl Key {
             Key::Transactional => ["true", "false"]
                 .iter()
                 .any(|b| value.eq_ignore_ascii_case(b)),
+            Key::LockTimeout | Key::StatementTimeout => parse_duration(value).is_some(),
         }
     }
 }
@@ -665,7 +720,7 @@ struct Header {
     /// The first comment line; `Some("")` when that line is a key line.
     message: Option<String>,
     /// The line of each key, in [`Key`] order, once seen.
-    seen: [Option<usize>; 6],
+    seen: [Option<usize>; 8],
     /// `Revision ID`, kept even when invalid so that it is not also reported missing.
     id: Option<String>,
     parents: Vec<String>,
@@ -673,6 +728,9 @@ struct Header {
     branch_labels: Vec<String>,
     depends_on: Vec<String>,
     transactional: bool,
+    lock_timeout: Option<Duration>,
+    statement_timeout: Option<Duration>,
+    header_allows: Vec<(usize, String)>,
     /// A description line starts with [`IMPORTED_FROM`]: the revision was converted from
     /// another tool's migration, whose SQL may hold no statement.
     imported: bool,
@@ -682,13 +740,16 @@ impl Header {
     fn new() -> Self {
         Header {
             message: None,
-            seen: [None; 6],
+            seen: [None; 8],
             id: None,
             parents: Vec::new(),
             create_date: None,
             branch_labels: Vec::new(),
             depends_on: Vec::new(),
             transactional: true,
+            lock_timeout: None,
+            statement_timeout: None,
+            header_allows: Vec::new(),
             imported: false,
         }
     }
@@ -849,7 +910,11 @@ impl Builder<'_> {
                 header.message = Some(content.to_owned());
             } else {
                 header.imported |= content.starts_with(IMPORTED_FROM);
-                self.unknown_key(line_no, content);
+                if let Some(allow) = content.strip_prefix(ALLOW_COMMENT) {
+                    header.header_allows.push((line_no, allow.trim().to_owned()));
+                } else {
+                    self.unknown_key(line_no, content);
+                }
             }
             return;
         };
@@ -908,7 +973,21 @@ impl Builder<'_> {
                     ParseErrorKind::InvalidTransactional(value.to_owned()),
                 ),
             },
+            Key::LockTimeout => header.lock_timeout = self.duration(key, value, line_no),
+            Key::StatementTimeout => {
+                header.statement_timeout = self.duration(key, value, line_no);
+            }
         }
+    }
+
+    /// Reads a duration value, or records an error.
+    fn duration(&mut self, key: Key, value: &str, line: usize) -> Option<Duration> {
+        let parsed = parse_duration(value);
+        if parsed.is_none() {
+            let (key, value) = (key.name(), value.to_owned());
+            self.error(line, ParseErrorKind::InvalidDuration { key, value });
+        }
+        parsed
     }
 
     /// Splits a comma list and checks each item with `check`.
@@ -1089,6 +1168,9 @@ impl Builder<'_> {
                 upgrade,
                 downgrade,
                 lines,
+                lock_timeout: header.lock_timeout,
+                statement_timeout: header.statement_timeout,
+                header_allows: header.header_allows,
             }),
             _ => {
                 self.errors.sort_by_key(|e| e.line);
@@ -1246,6 +1328,29 @@ DROP TABLE users;
             r.checksum().to_string(),
             Digest::checksum("CREATE TABLE users (id BIGINT PRIMARY KEY, email TEXT NOT NULL);")
                 .to_string()
+        );
+    }
+
+    #[test]
+    fn lock_and_statement_timeouts_are_durations() {
+        let text = "-- m\n-- Revision ID: a\n-- Lock Timeout: 5s\n-- Statement Timeout: 10m\n-- migrate:upgrade\nSELECT 1;\n";
+        let r = parse("m.sql", text).unwrap();
+        assert_eq!(r.lock_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(r.statement_timeout, Some(Duration::from_secs(600)));
+        assert_eq!(parse("m.sql", GOOD).unwrap().lock_timeout, None);
+        let allow = "-- m\n-- Revision ID: a\n-- revchain:allow drop-column old release gone\n-- migrate:upgrade\nSELECT 1;\n";
+        let r = parse("m.sql", allow).unwrap();
+        assert_eq!(r.header_allows, [(3, "drop-column old release gone".to_owned())]);
+        let bad = "-- m\n-- Revision ID: a\n-- Lock Timeout: soon\n-- migrate:upgrade\nSELECT 1;\n";
+        assert_eq!(
+            kinds(bad),
+            vec![(
+                3,
+                ParseErrorKind::InvalidDuration {
+                    key: "Lock Timeout",
+                    value: "soon".into()
+                }
+            )]
         );
     }
 
@@ -1479,7 +1584,7 @@ DROP TABLE users;
         };
         let shapes = (
             0..KNOWN_KEYS.len(),
-            prop::collection::vec(any::<bool>(), 16),
+            prop::collection::vec(any::<bool>(), 24),
             any::<bool>(),
             prop::sample::select(vec!["--", "-- ", "--  ", "--\t", " -- "]),
             prop::sample::select(vec![" ", "", "  ", "_", "-"]),
@@ -1493,6 +1598,7 @@ DROP TABLE users;
                     "Revision ID" => "a",
                     "Create Date" => "2026-01-01",
                     "Transactional" => "false",
+                    "Lock Timeout" | "Statement Timeout" => "5s",
                     _ => "p1",
                 };
                 let written: String = key
@@ -1518,6 +1624,8 @@ DROP TABLE users;
                     "Create Date" => r.create_date.as_deref() == Some("2026-01-01"),
                     "Branch Labels" => r.branch_labels == ["p1"],
                     "Depends On" => r.depends_on == ["p1"],
+                    "Lock Timeout" => r.lock_timeout == Some(Duration::from_secs(5)),
+                    "Statement Timeout" => r.statement_timeout == Some(Duration::from_secs(5)),
                     _ => !r.transactional,
                 };
                 let line_at = if key == "Revision ID" { 2 } else { 3 };
