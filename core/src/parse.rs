@@ -911,7 +911,9 @@ impl Builder<'_> {
             } else {
                 header.imported |= content.starts_with(IMPORTED_FROM);
                 if let Some(allow) = content.strip_prefix(ALLOW_COMMENT) {
-                    header.header_allows.push((line_no, allow.trim().to_owned()));
+                    header
+                        .header_allows
+                        .push((line_no, allow.trim().to_owned()));
                 } else {
                     self.unknown_key(line_no, content);
                 }
@@ -1340,7 +1342,10 @@ DROP TABLE users;
         assert_eq!(parse("m.sql", GOOD).unwrap().lock_timeout, None);
         let allow = "-- m\n-- Revision ID: a\n-- revchain:allow drop-column old release gone\n-- migrate:upgrade\nSELECT 1;\n";
         let r = parse("m.sql", allow).unwrap();
-        assert_eq!(r.header_allows, [(3, "drop-column old release gone".to_owned())]);
+        assert_eq!(
+            r.header_allows,
+            [(3, "drop-column old release gone".to_owned())]
+        );
         let bad = "-- m\n-- Revision ID: a\n-- Lock Timeout: soon\n-- migrate:upgrade\nSELECT 1;\n";
         assert_eq!(
             kinds(bad),

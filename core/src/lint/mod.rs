@@ -231,12 +231,12 @@ fn contract_phase(_file: &RevisionFile) -> bool {
 /// let rules: Vec<&str> = lint([&file], Dialect::Postgres).iter().map(|f| f.rule).collect();
 /// assert_eq!(rules, ["drop-column-or-table", "missing-lock-timeout", "missing-downgrade"]);
 /// ```
-pub fn lint<'a>(files: impl IntoIterator<Item = &'a RevisionFile>, dialect: Dialect) -> Vec<Finding> {
+pub fn lint<'a>(
+    files: impl IntoIterator<Item = &'a RevisionFile>,
+    dialect: Dialect,
+) -> Vec<Finding> {
     let mut linter = Linter::new(dialect);
-    files
-        .into_iter()
-        .flat_map(|f| linter.revision(f))
-        .collect()
+    files.into_iter().flat_map(|f| linter.revision(f)).collect()
 }
 
 /// `DROP TABLE`, `ALTER TABLE … DROP [COLUMN]`, `ALTER TABLE … RENAME`, `RENAME TABLE`:

@@ -60,7 +60,10 @@ fn alter(s: &Stmt<'_>, table: &str, first: usize, rev: &mut Revision) {
     if let Some(part) = matters
         && !safe_algorithm(s)
     {
-        let message = format!("ALTER TABLE {table} without ALGORITHM: {}", s.text(part.clone()));
+        let message = format!(
+            "ALTER TABLE {table} without ALGORITHM: {}",
+            s.text(part.clone())
+        );
         rev.hit(&rules::MYSQL_ALGORITHM, s, part.start, message);
     }
 }

@@ -213,9 +213,16 @@ fn action(
 
 /// Whether the tokens at `c` start a table constraint.
 fn constraint_start(s: &Stmt<'_>, c: usize) -> bool {
-    ["CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "EXCLUDE"]
-        .iter()
-        .any(|w| s.is(c, w))
+    [
+        "CONSTRAINT",
+        "PRIMARY",
+        "UNIQUE",
+        "CHECK",
+        "FOREIGN",
+        "EXCLUDE",
+    ]
+    .iter()
+    .any(|w| s.is(c, w))
 }
 
 /// `ADD [CONSTRAINT name] FOREIGN KEY | CHECK | PRIMARY KEY | UNIQUE …`; whether it takes an
@@ -328,7 +335,9 @@ fn alter_column(
     let k = rest.start;
     if s.starts_at(k, &["SET", "NOT", "NULL"]) {
         if !schema.not_null_checked.contains(&key) {
-            let message = format!("SET NOT NULL on {table}.{column}, which no validated CHECK (… IS NOT NULL) proves");
+            let message = format!(
+                "SET NOT NULL on {table}.{column}, which no validated CHECK (… IS NOT NULL) proves"
+            );
             rev.hit(&rules::SET_NOT_NULL, s, k, message);
         }
         return;
@@ -344,7 +353,8 @@ fn alter_column(
     let old = schema.types.insert(key, new.clone());
     if !binary_coercible(old.as_deref(), &new) {
         let from = old.map_or_else(|| "its type".to_owned(), |o| o.to_string());
-        let message = format!("changes {table}.{column} from {from} to {new}, which rewrites the table");
+        let message =
+            format!("changes {table}.{column} from {from} to {new}, which rewrites the table");
         rev.hit(&rules::COLUMN_TYPE_REWRITE, s, k, message);
     }
 }
@@ -352,9 +362,8 @@ fn alter_column(
 /// Whether changing a column from `old` (when known) to `new` needs no table rewrite.
 fn binary_coercible(old: Option<&str>, new: &str) -> bool {
     let unbounded = |t: &str| t == "text" || t == "varchar";
-    let varchar_len = |t: &str| -> Option<u64> {
-        t.strip_prefix("varchar(")?.strip_suffix(')')?.parse().ok()
-    };
+    let varchar_len =
+        |t: &str| -> Option<u64> { t.strip_prefix("varchar(")?.strip_suffix(')')?.parse().ok() };
     match old {
         None => unbounded(new),
         Some(old) if old == new => true,

@@ -61,8 +61,9 @@ mod output;
 
 pub use commands::{
     AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
-    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs, LINT_FAILED, LintArgs, LintFormat, MergeArgs,
-    RevisionArgs, ShowArgs, StampArgs, ToolCommand, ToolOnly, UpgradeArgs,
+    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs,
+    LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs, ShowArgs, StampArgs, ToolCommand,
+    ToolOnly, UpgradeArgs,
 };
 pub use logging::{LogLine, LogWriter, init_logging, redact_in_logs};
 

@@ -69,9 +69,16 @@ async fn check(ctx: &Context<'_>, database: bool, lint: bool) -> Result<String, 
     );
     if lint {
         let findings = super::lint::findings(ctx, None, None)?;
-        out.push_str(&super::lint::render(&findings, super::lint::LintFormat::Text));
+        out.push_str(&super::lint::render(
+            &findings,
+            super::lint::LintFormat::Text,
+        ));
         out = super::lint::verdict(&findings, false, out)?;
-        let _ = writeln!(out, "The lint found {} warning(s) and no error.", findings.len());
+        let _ = writeln!(
+            out,
+            "The lint found {} warning(s) and no error.",
+            findings.len()
+        );
     }
     if let Some(url) = ctx.database_url.filter(|_| database) {
         let db = db::connect(url, false).await?;

@@ -120,7 +120,11 @@ pub(super) fn verdict(
     Err(CliError {
         message: format!(
             "the lint found {errors} error(s) and {warnings} warning(s){}",
-            if errors == 0 { " (--deny-warnings)" } else { "" }
+            if errors == 0 {
+                " (--deny-warnings)"
+            } else {
+                ""
+            }
         ),
         code: LINT_FAILED,
     })
@@ -219,6 +223,9 @@ fn github(f: &Finding) -> String {
         f.line,
         f.column,
         property(&format!("revchain lint {}", f.rule)),
-        data(&format!("{} (revision {}); instead: {}", f.message, f.revision, f.rewrite))
+        data(&format!(
+            "{} (revision {}); instead: {}",
+            f.message, f.revision, f.rewrite
+        ))
     )
 }
