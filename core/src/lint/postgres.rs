@@ -310,6 +310,12 @@ fn add_column(
             && VOLATILE.iter().any(|f| t.text.eq_ignore_ascii_case(f))
             && s.toks.get(k + 1).is_some_and(|n| n.is_punct("("))
     });
+    if s.has(part.clone(), "UNIQUE") || s.has(part.clone(), "PRIMARY") {
+        let message = format!(
+            "adds column {column} to {table} with an inline key, whose index builds under the lock"
+        );
+        rev.hit(&rules::UNIQUE_WITHOUT_INDEX, s, part.start, message);
+    }
     let identity = s.has(part.clone(), "IDENTITY");
     if volatile.is_some() || serial || identity {
         let at = volatile.unwrap_or(part.start);
