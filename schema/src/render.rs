@@ -1,7 +1,7 @@
 //! Operations as SQL for PostgreSQL, MySQL/MariaDB and SQLite, with `-- WARNING` comments
 //! above destructive statements and `-- NOTE` comments where a person should look.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{SchemaChange, changes, default_changes, diff, type_change};
 use super::lex::{Kind, matching_paren, quote_literal, tokens};
@@ -90,8 +90,8 @@ pub fn render(ops: &[SchemaChange], dialect: Dialect) -> Script {
     let mut blocks: Vec<Vec<String>> = Vec::new();
     let mut needs_off = false;
     let mut needs_no_transaction = false;
+    let rewritten = rewritten_tables(ops);
     for op in ops {
-        needs_no_transaction |= d == Dialect::Postgres && safe_form(op).is_some();
         let mut block = Vec::new();
         if matches!(
             op,
@@ -109,7 +109,13 @@ pub fn render(ops: &[SchemaChange], dialect: Dialect) -> Script {
         {
             needs_off = true;
         }
-        render_op(op, d, &mut block);
+        match safe_form(op, d, &rewritten) {
+            Some(statements) => {
+                block.extend(statements);
+                needs_no_transaction = true;
+            }
+            None => render_op(op, d, &mut block),
+        }
         blocks.push(block);
     }
     let mut sql = String::new();
@@ -132,12 +138,32 @@ pub fn render(ops: &[SchemaChange], dialect: Dialect) -> Script {
     }
 }
 
-/// The PostgreSQL safe form of an operation on an existing table, when it has one: an
-/// index built `CONCURRENTLY`, or a named foreign key or check added `NOT VALID` then
-/// validated (docs/lint.md: what `revchain lint` asks for). Such statements cannot run, or
-/// gain nothing, inside a transaction: the revision is written `Transactional: false`.
-fn safe_form(op: &SchemaChange) -> Option<Vec<String>> {
-    let d = Dialect::Postgres;
+/// The tables that `ops` create, rebuild or rewrite (a column's type changed, an enum
+/// converted): an index or constraint made on them gains nothing from the safe forms, since
+/// the table is new or locked for the rewrite anyway.
+fn rewritten_tables(ops: &[SchemaChange]) -> BTreeSet<&str> {
+    ops.iter()
+        .flat_map(|op| match op {
+            SchemaChange::CreateTable(t) => vec![t.name.as_str()],
+            SchemaChange::RebuildTable { to, .. } => vec![to.name.as_str()],
+            SchemaChange::AlterColumn { table, .. } => vec![table.as_str()],
+            SchemaChange::ReplaceEnum { uses, .. } => {
+                uses.iter().map(|u| u.table.as_str()).collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// The PostgreSQL safe form of an operation on an existing table that `ops` do not rewrite,
+/// when it has one: an index built `CONCURRENTLY`, or a named foreign key or check added
+/// `NOT VALID` then validated (docs/lint.md: what `revchain lint` asks for). Such statements
+/// cannot run, or gain nothing, inside a transaction: the revision is written
+/// `Transactional: false`.
+fn safe_form(op: &SchemaChange, d: Dialect, rewritten: &BTreeSet<&str>) -> Option<Vec<String>> {
+    if d != Dialect::Postgres || op.table().is_none_or(|t| rewritten.contains(t)) {
+        return None;
+    }
     let not_valid = |table: &str, name: &Option<String>, clause: String| {
         let name = name.as_ref()?;
         Some(vec![
@@ -534,12 +560,6 @@ fn enum_values(e: &EnumType, d: Dialect) -> String {
 }
 
 fn render_op(op: &SchemaChange, d: Dialect, out: &mut Vec<String>) {
-    if d == Dialect::Postgres
-        && let Some(statements) = safe_form(op)
-    {
-        out.extend(statements);
-        return;
-    }
     match op {
         SchemaChange::CreateEnum(e) => out.push(format!(
             "CREATE TYPE {} AS ENUM ({});",

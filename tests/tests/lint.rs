@@ -194,3 +194,76 @@ async fn the_safe_forms_lint_clean_and_apply_on_postgres() {
     pool.close().await;
     CLI.ok(&dir, &["--database-url", url, "downgrade", "base"]);
 }
+
+/// Autogenerate on PostgreSQL writes the safe forms the lint asks for: an index on an
+/// existing table `CONCURRENTLY` and a foreign key `NOT VALID` then validated, in a
+/// `Transactional: false` revision, which applies on a real database and lints clean.
+#[tokio::test]
+async fn autogenerate_writes_the_safe_forms_and_they_apply_on_postgres() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    std::fs::create_dir(&dir).unwrap();
+    let schema = tmp.path().join("schema.sql");
+    let server = revchain_tests::server_url(Kind::Postgres);
+    let autogenerate = |message: &str| {
+        let args = ["--database-url", &server, "revision", "--autogenerate", "-m", message];
+        CLI.ok(&dir, &args)
+    };
+    let v1 = "CREATE TABLE orgs (id INTEGER PRIMARY KEY);\n\
+              CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(100), org_id INTEGER);\n";
+    std::fs::write(&schema, v1).unwrap();
+    autogenerate("tables");
+    let v2 = format!(
+        "{v1}CREATE INDEX ix_users_email ON users (email);\n\
+         ALTER TABLE users ADD CONSTRAINT users_org_fkey FOREIGN KEY (org_id) REFERENCES orgs (id);\n"
+    );
+    std::fs::write(&schema, v2).unwrap();
+    autogenerate("index and key");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    let second = std::fs::read_to_string(&names[1]).unwrap();
+    assert!(second.contains("-- Transactional: false\n"), "{second}");
+    assert!(
+        second.contains("CREATE INDEX CONCURRENTLY ix_users_email ON users"),
+        "{second}"
+    );
+    assert!(
+        second.contains(
+            "ALTER TABLE users ADD CONSTRAINT users_org_fkey FOREIGN KEY (org_id) REFERENCES orgs (id) NOT VALID;\n\
+             ALTER TABLE users VALIDATE CONSTRAINT users_org_fkey;"
+        ),
+        "{second}"
+    );
+    let lint = CLI.run(&dir, &["lint", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&lint)).unwrap();
+    let errors: Vec<&serde_json::Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(lint.status.code(), Some(0));
+
+    let db = TestDb::new(Kind::Postgres).await;
+    CLI.ok(&dir, &["--database-url", &db.url, "upgrade", "head"]);
+    let pool = db.pool::<sqlx::Postgres>().await;
+    let valid = scalar(
+        &pool,
+        "SELECT count(*) FROM pg_constraint WHERE conname = 'users_org_fkey' AND convalidated",
+    )
+    .await;
+    assert_eq!(valid, 1);
+    let index = scalar(
+        &pool,
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE c.relname = 'ix_users_email' AND i.indisvalid",
+    )
+    .await;
+    assert_eq!(index, 1);
+    pool.close().await;
+    CLI.ok(&dir, &["--database-url", &db.url, "downgrade", "base"]);
+}
