@@ -172,9 +172,13 @@ fn safe_form(op: &SchemaChange, d: Dialect, rewritten: &BTreeSet<&str>) -> Optio
         ])
     };
     match op {
-        SchemaChange::CreateIndex { table, index } => Some(vec![
-            create_index(table, index, d).replacen("INDEX ", "INDEX CONCURRENTLY ", 1),
-        ]),
+        SchemaChange::CreateIndex { table, index } => {
+            Some(vec![create_index(table, index, d).replacen(
+                "INDEX ",
+                "INDEX CONCURRENTLY ",
+                1,
+            )])
+        }
         SchemaChange::AddForeignKey { table, key } => {
             not_valid(table, &key.name, fk_clause(key, d))
         }

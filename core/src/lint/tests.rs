@@ -153,7 +153,10 @@ fn unique_without_index() {
         ["unique-without-index"]
     );
     assert!(pg("ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX i;").is_empty());
-    assert_eq!(pg("ALTER TABLE t ADD COLUMN c text UNIQUE;"), ["unique-without-index"]);
+    assert_eq!(
+        pg("ALTER TABLE t ADD COLUMN c text UNIQUE;"),
+        ["unique-without-index"]
+    );
     assert!(pg("CREATE TABLE t (id int);\nALTER TABLE t ADD COLUMN c text UNIQUE;").is_empty());
 }
 
