@@ -30,17 +30,20 @@ cp -r "$work/revchain" "$out/revisions"
 # The upgrade files, as the tool lays them out.
 find "$work/src" \( -name up.sql -o -name '*.up.sql' -o -name 'V*.sql' \) -print0 | sort -z > "$work/ups"
 xargs -0 "$squawk" --reporter json < "$work/ups" > "$out/squawk.json" 2> "$out/squawk.stderr" || true
+# revchain (like diesel and golang-migrate) runs each revision in a transaction: tell squawk.
+xargs -0 "$squawk" --reporter json --assume-in-transaction < "$work/ups" > "$out/squawk-tx.json" 2>> "$out/squawk.stderr" || true
 
 python3 - "$out" "$work/revchain" "$work/src" <<'PY'
 import collections, json, os, sys
 out, revdir, src = sys.argv[1:4]
 n = len([f for f in os.listdir(revdir) if f.endswith(".sql")])
 rc = json.load(open(os.path.join(out, "revchain.json")))["findings"]
-try:
-    sq = json.load(open(os.path.join(out, "squawk.json")))
-except ValueError:
-    sq = []
-sq = [v for v in sq if v.get("level", "").lower() != "info"]
+def squawk(name):
+    try:
+        found = json.load(open(os.path.join(out, name)))
+    except ValueError:
+        found = []
+    return [v for v in found if v.get("level", "").lower() != "info"]
 def table(name, counts, total):
     print(f"{name}: {total} findings, {100 * total / n:.1f} per 100 revisions")
     for rule, c in counts.most_common():
@@ -50,5 +53,7 @@ table("revchain", collections.Counter(f["rule"] for f in rc), len(rc))
 errs = [f for f in rc if f["severity"] == "error"]
 print(f"  (errors {len(errs)}: {100 * len(errs) / n:.1f}/100; revisions with an error: "
       f"{len({f['revision'] for f in errs})})")
-table("squawk", collections.Counter(v.get("rule_name", "?") for v in sq), len(sq))
+for name, label in [("squawk.json", "squawk"), ("squawk-tx.json", "squawk --assume-in-transaction")]:
+    sq = squawk(name)
+    table(label, collections.Counter(v.get("rule_name", "?") for v in sq), len(sq))
 PY

@@ -316,6 +316,13 @@ fn add_column(
         );
         rev.hit(&rules::UNIQUE_WITHOUT_INDEX, s, part.start, message);
     }
+    if let Some(k) = (part.start..part.end).find(|&k| s.is(k, "REFERENCES")) {
+        let message = format!(
+            "adds column {column} to {table} with REFERENCES, which validates the foreign key \
+             at once"
+        );
+        rev.hit(&rules::CONSTRAINT_NOT_VALID, s, k, message);
+    }
     let identity = s.has(part.clone(), "IDENTITY");
     if volatile.is_some() || serial || identity {
         let at = volatile.unwrap_or(part.start);

@@ -127,6 +127,17 @@ fn constraint_not_valid() {
 }
 
 #[test]
+fn a_new_column_with_references_validates_at_once() {
+    assert_eq!(
+        pg("ALTER TABLE t ADD COLUMN u int REFERENCES users ON DELETE CASCADE;"),
+        ["constraint-not-valid"]
+    );
+    assert!(
+        pg("CREATE TABLE t (id int);\nALTER TABLE t ADD COLUMN u int REFERENCES users;").is_empty()
+    );
+}
+
+#[test]
 fn set_not_null() {
     assert_eq!(
         pg("ALTER TABLE t ALTER COLUMN c SET NOT NULL;"),
