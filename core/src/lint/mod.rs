@@ -229,7 +229,7 @@ fn contract_phase(_file: &RevisionFile) -> bool {
 /// use revchain_core::{Dialect, lint::lint, parse::parse};
 /// let file = parse("m/a1.sql", "-- t\n-- Revision ID: a1\n-- migrate:upgrade\nALTER TABLE t DROP COLUMN c;\n").unwrap();
 /// let rules: Vec<&str> = lint([&file], Dialect::Postgres).iter().map(|f| f.rule).collect();
-/// assert_eq!(rules, ["drop-column-or-table", "missing-lock-timeout", "missing-downgrade"]);
+/// assert_eq!(rules, ["missing-downgrade", "missing-lock-timeout", "drop-column-or-table"]);
 /// ```
 pub fn lint<'a>(
     files: impl IntoIterator<Item = &'a RevisionFile>,
