@@ -83,6 +83,9 @@ pub use report::{CurrentHead, DatabaseState, Report, Status, StepReport};
 pub use bookkeeping::{InvalidTableName, TableName};
 pub use embedded::{Migrations, Revision};
 pub use revchain_core::import::Tool;
+/// The DDL linter (`revchain lint`): rules, findings and `-- revchain:allow` suppression
+/// (docs/lint.md).
+pub use revchain_core::lint;
 pub use revchain_core::{
     Dialect, Digest, Direction, Graph, History, Mode, Plan, StampPlan, Target, TargetError,
 };

@@ -46,7 +46,7 @@
 //! again later); `check` with a database: 3 revisions pending, 4 refused (every command
 //! that changes the database refuses its state: edited, deleted or renamed applied
 //! revisions, a dirty mark, damaged tables), 5 the database is ahead of the binary, 6 it
-//! is both ahead and behind; 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
+//! is both ahead and behind; `lint` and `check --lint`: 7 a finding is an error; 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
 //! --schema`, `test-roundtrip`, after dropping their scratch databases).
 
 mod alembic_import;
@@ -61,8 +61,9 @@ mod output;
 
 pub use commands::{
     AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
-    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs, MergeArgs,
-    RevisionArgs, ShowArgs, StampArgs, ToolCommand, ToolOnly, UpgradeArgs,
+    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs,
+    LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs, ShowArgs, StampArgs, ToolCommand,
+    ToolOnly, UpgradeArgs,
 };
 pub use logging::{LogLine, LogWriter, init_logging, redact_in_logs};
 
