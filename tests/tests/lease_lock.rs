@@ -1,0 +1,310 @@
+//! The lease lock (docs/design.md §4.2, issue 18): a row in `revchain_lock` instead of the
+//! session's advisory lock, for PgBouncer in transaction pooling mode (the real one, started
+//! by `.ci/run` via `.ci/pgbouncer`, at `REVCHAIN_PGBOUNCER_URL`) and databases without
+//! advisory locks. The revisions (`tests/fixtures/lease`) insert their id into `counter`, so
+//! that a revision applied twice shows there.
+
+use std::time::{Duration, Instant};
+
+use revchain::{Error, LockMode, Migrations, Migrator};
+use revchain_tests::{Kind, TestDb, exec, scalar, table_exists};
+use sqlx::{PgPool, Row};
+
+static LEASE: Migrations = revchain::migrations!("fixtures/lease");
+
+/// PgBouncer's server URL (no database), or `None` (with a notice) when it is not set
+/// outside CI; in CI it must be.
+fn pgbouncer() -> Option<String> {
+    match std::env::var("REVCHAIN_PGBOUNCER_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("REVCHAIN_PGBOUNCER_URL is not set: .ci/run starts PgBouncer and sets it")
+        }
+        _ => {
+            eprintln!(
+                "skipped: REVCHAIN_PGBOUNCER_URL is not set (.ci/pgbouncer starts PgBouncer)"
+            );
+            None
+        }
+    }
+}
+
+async fn pool_on(url: &str, max: u32) -> PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(max)
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
+}
+
+/// Each revision of the fixture applied exactly once: one `counter` row and one log row each.
+async fn assert_applied_once(direct: &PgPool) {
+    let rows = sqlx::raw_sql("SELECT rev, count(*)::text FROM counter GROUP BY rev ORDER BY rev")
+        .fetch_all(direct)
+        .await
+        .expect("reading counter");
+    let seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+        .collect();
+    let once = |id: &str| (id.to_owned(), "1".to_owned());
+    assert_eq!(seen, vec![once("l01"), once("l02"), once("l03")]);
+    assert_eq!(scalar(direct, "SELECT count(*) FROM revchain_log").await, 3);
+    assert_eq!(
+        scalar(direct, "SELECT count(*) FROM revchain_log WHERE dirty").await,
+        0
+    );
+}
+
+/// Through PgBouncer in transaction mode a session advisory lock means nothing: a second
+/// client is handed the server session that holds it and "takes" it too. `auto` detects the
+/// pooler and takes the lease; 32 concurrent boots, each with its own pool through PgBouncer,
+/// all return Ok and apply each revision exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn through_pgbouncer_auto_takes_the_lease_and_32_boots_apply_once() {
+    let Some(bouncer) = pgbouncer() else { return };
+    let db = TestDb::new(Kind::Postgres).await;
+    let via = format!("{bouncer}/{}", db.name);
+    let direct = db.pool::<sqlx::Postgres>().await;
+
+    // The advisory lock is unsafe here: two clients both get it.
+    let a = pool_on(&via, 1).await;
+    let b = pool_on(&via, 1).await;
+    let take = "SELECT pg_try_advisory_lock(4242)";
+    let got_a: bool = sqlx::raw_sql(take).fetch_one(&a).await.unwrap().get(0);
+    let got_b: bool = sqlx::raw_sql(take).fetch_one(&b).await.unwrap().get(0);
+    assert!(
+        got_a && got_b,
+        "both clients hold the `exclusive` lock: {got_a} {got_b}"
+    );
+    exec(&direct, "SELECT 1").await;
+    a.close().await;
+    b.close().await;
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let via = via.clone();
+        tasks.push(tokio::spawn(async move {
+            let pool = pool_on(&via, 2).await;
+            let result = Migrator::new(&LEASE)
+                .lock_timeout(Duration::from_secs(120))
+                .run(&pool)
+                .await;
+            pool.close().await;
+            result.map(|r| r.steps.len())
+        }));
+    }
+    let mut applied = 0;
+    for task in tasks {
+        match task.await.expect("a boot task") {
+            Ok(n) => applied += n,
+            Err(e) => panic!("a boot failed: {e}"),
+        }
+    }
+    let took = started.elapsed();
+    eprintln!("32 concurrent boots through PgBouncer (transaction mode): {took:.2?}");
+    assert_eq!(
+        applied, 3,
+        "the revisions were reported applied once in all"
+    );
+    assert_applied_once(&direct).await;
+    // `auto` took the lease (the lock table exists), and every run released it.
+    assert!(table_exists(&direct, "revchain_lock").await);
+    assert_eq!(
+        scalar(&direct, "SELECT count(*) FROM revchain_lock").await,
+        0
+    );
+}
+
+/// The lease holder is killed with SIGKILL in the middle of its slow revision: its lease
+/// stays in the table until it expires (2 s); a second run waits for the expiry, takes the
+/// lease over and applies the rest exactly once. Through PgBouncer when it runs, otherwise
+/// on PostgreSQL directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holder_s_lease_expires_and_is_taken_over() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let via = match pgbouncer() {
+        Some(bouncer) => format!("{bouncer}/{}", db.name),
+        None => db.url.clone(),
+    };
+    let direct = db.pool::<sqlx::Postgres>().await;
+    let mut holder = std::process::Command::new(env!("CARGO_BIN_EXE_lease_holder"))
+        .args([via.as_str(), "2"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting lease_holder");
+    // Wait until it is inside the slow revision (which holds the lease row).
+    let sleeping = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event = 'PgSleep'",
+        db.name
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scalar(&direct, &sleeping).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the holder never reached its slow revision"
+        );
+        assert!(
+            holder.try_wait().unwrap().is_none(),
+            "the holder ended early"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        scalar(&direct, "SELECT count(*) FROM revchain_lock").await,
+        1
+    );
+    let remaining_ms = scalar(
+        &direct,
+        "SELECT (EXTRACT(EPOCH FROM expires_at - now()) * 1000)::bigint FROM revchain_lock",
+    )
+    .await;
+    holder.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
+    let _ = holder.wait();
+
+    let started = Instant::now();
+    let pool = pool_on(&via, 2).await;
+    let report = Migrator::new(&LEASE)
+        .lock_mode(LockMode::Lease)
+        .lease_ttl(Duration::from_secs(2))
+        .lock_timeout(Duration::from_secs(30))
+        .run(&pool)
+        .await
+        .expect("the second run takes the lease over");
+    let waited = started.elapsed();
+    eprintln!("the takeover after SIGKILL took {waited:.2?}");
+    // The dead holder's lease blocked the run until it expired (by the server's clock).
+    assert!(
+        waited.as_millis() + 200 >= u128::try_from(remaining_ms.max(0)).unwrap(),
+        "took the lease {waited:?} after the kill, {remaining_ms} ms before it expired"
+    );
+    // The server may finish the batch the holder sent before it was killed (it notices the
+    // dead client only when it writes to it); whatever it committed is not applied again.
+    let ids: Vec<&str> = report.steps.iter().map(|s| s.id.as_str()).collect();
+    assert!(ids.iter().all(|id| ["l02", "l03"].contains(id)), "{ids:?}");
+    assert_applied_once(&direct).await;
+    assert_eq!(
+        scalar(&direct, "SELECT count(*) FROM revchain_lock").await,
+        0
+    );
+}
+
+/// The lease mode on PostgreSQL directly: 8 concurrent runs apply each revision once; `auto`
+/// on PostgreSQL reached directly keeps the advisory lock (no lock table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_mode_on_postgres_directly() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let direct = db.pool::<sqlx::Postgres>().await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let url = db.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let pool = pool_on(&url, 2).await;
+            let result = Migrator::new(&LEASE)
+                .lock_mode(LockMode::Lease)
+                .run(&pool)
+                .await;
+            pool.close().await;
+            result.map(|r| r.steps.len())
+        }));
+    }
+    let mut applied = 0;
+    for task in tasks {
+        applied += task.await.expect("a task").expect("a lease run");
+    }
+    assert_eq!(applied, 3);
+    assert_applied_once(&direct).await;
+    assert_eq!(
+        scalar(&direct, "SELECT count(*) FROM revchain_lock").await,
+        0
+    );
+
+    let other = TestDb::new(Kind::Postgres).await;
+    let pool = other.pool::<sqlx::Postgres>().await;
+    Migrator::new(&LEASE).run(&pool).await.expect("auto");
+    assert!(
+        !table_exists(&pool, "revchain_lock").await,
+        "auto took the advisory lock"
+    );
+}
+
+/// A run whose lease is taken from it while a `Transactional: false` revision runs (whose
+/// statements hold no lock on the lease row) stops before its next revision with
+/// `Error::LeaseLost`, whether that one is checked in a batch (transactional) or in its
+/// running mark (`Transactional: false`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_stops_the_run_before_its_next_revision() {
+    for next_transactional in [true, false] {
+        let dir = revchain_tests::Dir::new();
+        let non_tx = "-- Transactional: false";
+        dir.rev(
+            "t01",
+            "",
+            "",
+            "CREATE TABLE counter (rev VARCHAR(64) NOT NULL);",
+            None,
+        )
+        .rev(
+            "t02",
+            "t01",
+            non_tx,
+            "INSERT INTO counter VALUES ('t02');\nSELECT pg_sleep(3);",
+            None,
+        )
+        .rev(
+            "t03",
+            "t02",
+            if next_transactional { "" } else { non_tx },
+            "INSERT INTO counter VALUES ('t03');",
+            None,
+        );
+        let migrations = dir.load();
+        let db = TestDb::new(Kind::Postgres).await;
+        let direct = db.pool::<sqlx::Postgres>().await;
+        let pool = db.pool::<sqlx::Postgres>().await;
+        let migrator = Migrator::new(&migrations)
+            .lock_mode(LockMode::Lease)
+            .lock_table(revchain::TableName::parse("app_lock").unwrap());
+        let run = migrator.run(&pool);
+        let steal = async {
+            let sleeping = format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event = 'PgSleep'",
+                db.name
+            );
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while scalar(&direct, &sleeping).await == 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the run never reached its slow revision"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            exec(&direct, "UPDATE app_lock SET owner = 'intruder'").await;
+        };
+        let (result, ()) = tokio::join!(run, steal);
+        let error = result.expect_err("the lease was lost");
+        assert!(matches!(error, Error::LeaseLost { .. }), "{error}");
+        assert!(error.to_string().contains("app_lock"), "{error}");
+        let logged = "SELECT count(*) FROM revchain_log WHERE NOT dirty";
+        assert_eq!(
+            scalar(&direct, logged).await,
+            2,
+            "t01, t02 applied: {error}"
+        );
+        assert_eq!(
+            scalar(&direct, "SELECT count(*) FROM revchain_log").await,
+            2
+        );
+        assert_eq!(scalar(&direct, "SELECT count(*) FROM counter").await, 1);
+        assert_eq!(
+            scalar(
+                &direct,
+                "SELECT count(*) FROM app_lock WHERE owner = 'intruder'"
+            )
+            .await,
+            1,
+            "the run did not release a lease it no longer holds"
+        );
+    }
+}
