@@ -308,3 +308,163 @@ async fn a_lost_lease_stops_the_run_before_its_next_revision() {
         );
     }
 }
+
+/// A lease another process holds: waited for, named in `Error::LockTimeout`; once it has
+/// expired (by the server's clock), taken over; released at the end of the run.
+async fn a_foreign_lease<DB: revchain_tests::Db>(
+    pool: &sqlx::Pool<DB>,
+    migrations: &Migrations,
+    insert_live: &str,
+    expire: &str,
+) {
+    let migrator = Migrator::new(migrations)
+        .lock_mode(LockMode::Lease)
+        .lock_timeout(Duration::from_millis(600));
+    exec(pool, insert_live).await;
+    let error = migrator
+        .upgrade(pool, "heads")
+        .await
+        .expect_err("the lease is taken");
+    assert!(
+        matches!(&error, Error::LockTimeout { holder: Some(h), .. } if h.contains("other-host") && h.contains("lease expires in")),
+        "{error}"
+    );
+    exec(pool, expire).await;
+    migrator
+        .upgrade(pool, "heads")
+        .await
+        .expect("an expired lease is taken over");
+    assert_eq!(scalar(pool, "SELECT count(*) FROM revchain_lock").await, 0);
+}
+
+/// The lease on MariaDB (`INSERT … ON DUPLICATE KEY UPDATE` with conditional assignments):
+/// 8 concurrent runs apply each revision once; a foreign lease is waited for and, expired,
+/// taken over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_mode_on_mariadb() {
+    let dir = revchain_tests::Dir::new();
+    dir.rev(
+        "m01",
+        "",
+        "",
+        "CREATE TABLE counter (rev VARCHAR(64) NOT NULL);",
+        None,
+    )
+    .rev(
+        "m02",
+        "m01",
+        "",
+        "INSERT INTO counter VALUES ('m02');\nSELECT SLEEP(0.3);",
+        None,
+    )
+    .rev(
+        "m03",
+        "m02",
+        "",
+        "INSERT INTO counter VALUES ('m03');",
+        None,
+    );
+    // The runs are tasks of their own ('static).
+    let migrations: &'static Migrations = Box::leak(Box::new(dir.load()));
+    let db = TestDb::new(Kind::MySql).await;
+    let pool = db.pool::<sqlx::MySql>().await;
+    let mut runs = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let url = db.url.clone();
+        runs.spawn(async move {
+            let pool = sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .expect("connecting");
+            let result = Migrator::new(migrations)
+                .lock_mode(LockMode::Lease)
+                .run(&pool)
+                .await;
+            pool.close().await;
+            result.map(|r| r.steps.len())
+        });
+    }
+    let mut applied = 0;
+    while let Some(run) = runs.join_next().await {
+        applied += run.expect("a task").expect("a lease run");
+    }
+    assert_eq!(applied, 3);
+    let counted = "SELECT count(*) FROM counter GROUP BY rev HAVING count(*) > 1";
+    assert!(
+        sqlx::raw_sql(counted)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM counter").await, 2);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM revchain_log").await, 3);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM revchain_lock").await, 0);
+    a_foreign_lease(
+        &pool,
+        migrations,
+        "INSERT INTO revchain_lock VALUES ('revchain_version', 'pid 1 on other-host (x)', \
+         NOW(6), NOW(6) + INTERVAL 1 HOUR, NOW(6))",
+        "UPDATE revchain_lock SET expires_at = NOW(6) - INTERVAL 1 SECOND",
+    )
+    .await;
+}
+
+/// The same foreign lease on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_lease_on_postgres() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool = db.pool::<sqlx::Postgres>().await;
+    Migrator::new(&LEASE)
+        .lock_mode(LockMode::Lease)
+        .run(&pool)
+        .await
+        .expect("a first run");
+    a_foreign_lease(
+        &pool,
+        &LEASE,
+        "INSERT INTO revchain_lock VALUES ('revchain_version', 'pid 1 on other-host (x)', \
+         now(), now() + interval '1 hour', now())",
+        "UPDATE revchain_lock SET expires_at = now() - interval '1 second'",
+    )
+    .await;
+}
+
+const CLI: revchain_tests::Cli = revchain_tests::Cli(env!("CARGO_BIN_EXE_revchain-cli"));
+
+/// The CLI's `--lock`, `--lock-table` and `--lease-ttl`; a mode that is not one is a usage
+/// error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_takes_the_lease_by_flag() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let fixtures = revchain_tests::fixture("lease");
+    let url = db.url.as_str();
+    let args = [
+        "--database-url",
+        url,
+        "--lock",
+        "lease",
+        "--lock-table",
+        "cli_lock",
+        "--lease-ttl",
+        "5",
+        "upgrade",
+        "heads",
+    ];
+    CLI.ok(&fixtures, &args);
+    let pool = db.pool::<sqlx::Postgres>().await;
+    assert!(table_exists(&pool, "cli_lock").await);
+    assert!(!table_exists(&pool, "revchain_lock").await);
+    assert_applied_once(&pool).await;
+    let out = CLI.run(
+        &fixtures,
+        &["--database-url", url, "--lock", "session", "current"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`session` is not a lock mode: use `auto`, `advisory` or `lease`"),
+        "{stderr}"
+    );
+}

@@ -322,15 +322,15 @@ pub(crate) async fn lock_lease<DB: Driver>(
 }
 
 /// Creates the lock table when it does not exist. Two runs creating it at the same moment
-/// may collide on PostgreSQL's catalog (a unique violation, or "already exists"): then it
-/// exists, and the run goes on.
+/// may collide on PostgreSQL's catalog (a unique violation, a type or table that "already
+/// exists"): then it exists, and the run goes on.
 async fn create_table<DB: Driver>(conn: &mut DB::Connection, tables: &Tables) -> Result<(), Error> {
     match DB::execute(conn, create_sql(DB::DIALECT, tables)).await {
         Ok(()) => Ok(()),
         Err(e)
             if matches!(
                 crate::error::driver_code(&e).as_deref(),
-                Some("23505" | "42P07" | "1050")
+                Some("23505" | "42P07" | "42710" | "42S01")
             ) =>
         {
             Ok(())
