@@ -411,6 +411,62 @@ async fn lease_mode_on_mariadb() {
     .await;
 }
 
+/// On MariaDB, whose DDL commits on its own, the lease is checked (and extended) before each
+/// revision: a run whose lease was taken stops before its next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_stops_a_mariadb_run() {
+    let dir = revchain_tests::Dir::new();
+    dir.rev(
+        "m01",
+        "",
+        "",
+        "CREATE TABLE counter (rev VARCHAR(64) NOT NULL);",
+        None,
+    )
+    .rev(
+        "m02",
+        "m01",
+        "",
+        "INSERT INTO counter VALUES ('m02');\nSELECT SLEEP(2);",
+        None,
+    )
+    .rev(
+        "m03",
+        "m02",
+        "",
+        "INSERT INTO counter VALUES ('m03');",
+        None,
+    );
+    let migrations = dir.load();
+    let db = TestDb::new(Kind::MySql).await;
+    let direct = db.pool::<sqlx::MySql>().await;
+    let pool = db.pool::<sqlx::MySql>().await;
+    let migrator = Migrator::new(&migrations).lock_mode(LockMode::Lease);
+    let steal = async {
+        let sleeping = format!(
+            "SELECT count(*) FROM information_schema.processlist WHERE db = '{}' AND info LIKE 'SELECT SLEEP(2)%'",
+            db.name
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while scalar(&direct, &sleeping).await == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the run never reached its slow revision"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        exec(&direct, "UPDATE revchain_lock SET owner = 'intruder'").await;
+    };
+    let (result, ()) = tokio::join!(migrator.run(&pool), steal);
+    let error = result.expect_err("the lease was lost");
+    assert!(matches!(error, Error::LeaseLost { .. }), "{error}");
+    assert_eq!(
+        scalar(&direct, "SELECT count(*) FROM revchain_log").await,
+        2
+    );
+    assert_eq!(scalar(&direct, "SELECT count(*) FROM counter").await, 1);
+}
+
 /// The same foreign lease on PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_lease_on_postgres() {

@@ -264,6 +264,21 @@ pub(crate) fn lost(tables: &Tables, lease: &Lease) -> Error {
     }
 }
 
+/// MySQL/MariaDB, before each revision (whose DDL commits on its own, so the check cannot
+/// share its transaction): extends the lease, and stops the run with
+/// [`Error::LeaseLost`] when it no longer holds it.
+pub(crate) async fn check<DB: Driver>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+    lease: &Lease,
+) -> Result<(), super::Failure> {
+    match held_by::<DB>(conn, renew_sql(DB::DIALECT, tables, lease), lease).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(super::Failure::Other(lost(tables, lease))),
+        Err(e) => Err(super::Failure::db("extending the migration lease", &e)),
+    }
+}
+
 /// The lease as a [`TryLock`] for [`poll_lock`].
 struct Attempt<'l>(&'l Lease);
 

@@ -314,6 +314,9 @@ impl Driver for MySql {
         _timeout: Duration,
     ) -> Result<(), Failure> {
         for (index, work) in works.iter().enumerate() {
+            if let Some(lease) = &tables.lease {
+                super::lease::check::<MySql>(conn, tables, lease).await?;
+            }
             let atomic = runs_atomically(work);
             if atomic
                 && writes_non_transactional(conn, work, &statements(work.sql(), D, work.sql_line()))

@@ -76,7 +76,10 @@ async fn probe(
     }
     let second = fetch(
         conn,
-        format!("SELECT coalesce(current_setting('{PROBE}', true), ''), pg_backend_pid()::text"),
+        format!(
+            "SELECT coalesce(current_setting('{PROBE}', true), ''), pg_backend_pid()::text, \
+             set_config('{PROBE}', '', false)"
+        ),
     )
     .await?;
     Ok(changed(&first[1..3], &second, &token)
