@@ -411,6 +411,68 @@ async fn lease_mode_on_mariadb() {
     .await;
 }
 
+/// The heartbeat keeps the lease of a run whose `Transactional: false` revision (which holds
+/// no lock on the lease row) lasts three times the lease's time-to-live: a second run waits
+/// for it rather than taking the lease over, and both return Ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_keeps_the_lease_of_a_long_revision() {
+    let dir = revchain_tests::Dir::new();
+    dir.rev(
+        "h01",
+        "",
+        "",
+        "CREATE TABLE counter (rev VARCHAR(64) NOT NULL);",
+        None,
+    )
+    .rev(
+        "h02",
+        "h01",
+        "-- Transactional: false",
+        "INSERT INTO counter VALUES ('h02');\nSELECT pg_sleep(3);",
+        None,
+    );
+    let migrations = dir.load();
+    let db = TestDb::new(Kind::Postgres).await;
+    let direct = db.pool::<sqlx::Postgres>().await;
+    let first = db.pool::<sqlx::Postgres>().await;
+    let second = db.pool::<sqlx::Postgres>().await;
+    let migrator = Migrator::new(&migrations)
+        .lock_mode(LockMode::Lease)
+        .lease_ttl(Duration::from_secs(1))
+        .lock_timeout(Duration::from_secs(30));
+    let later = async {
+        let sleeping = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event = 'PgSleep'",
+            db.name
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while scalar(&direct, &sleeping).await == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the run never reached its slow revision"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Two time-to-lives into the revision, the lease is still ahead of the server's clock.
+        let live = "SELECT count(*) FROM revchain_lock WHERE expires_at > now()";
+        assert_eq!(
+            scalar(&direct, live).await,
+            1,
+            "the heartbeat extended the lease"
+        );
+        migrator.run(&second).await
+    };
+    let (a, b) = tokio::join!(migrator.run(&first), later);
+    assert_eq!(a.expect("the long run kept its lease").steps.len(), 2);
+    assert!(b.expect("the second run waited").steps.is_empty());
+    assert_eq!(scalar(&direct, "SELECT count(*) FROM counter").await, 1);
+    assert_eq!(
+        scalar(&direct, "SELECT count(*) FROM revchain_log WHERE NOT dirty").await,
+        2
+    );
+}
+
 /// On MariaDB, whose DDL commits on its own, the lease is checked (and extended) before each
 /// revision: a run whose lease was taken stops before its next one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
