@@ -117,6 +117,44 @@ async fn through_pgbouncer_auto_takes_the_lease_and_32_boots_apply_once() {
     );
 }
 
+/// A pooler on the server's own port (`.ci/pgbouncer 127.0.0.2 5432`), where the port
+/// probe cannot tell: the session probe sees the run's session setting on a new connection,
+/// and `auto` takes the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_detects_a_pooler_on_the_server_s_own_port() {
+    let Some(bouncer) = pgbouncer() else { return };
+    let Some(same_port) = std::env::var("REVCHAIN_PGBOUNCER_SAME_PORT_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "REVCHAIN_PGBOUNCER_SAME_PORT_URL is not set"
+        );
+        eprintln!("skipped: REVCHAIN_PGBOUNCER_SAME_PORT_URL is not set ({bouncer} is)");
+        return;
+    };
+    let db = TestDb::new(Kind::Postgres).await;
+    let direct = db.pool::<sqlx::Postgres>().await;
+    let pool = pool_on(&format!("{same_port}/{}", db.name), 2).await;
+    let port: String = sqlx::raw_sql("SELECT current_setting('port')")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        format!(":{port}"),
+        same_port[same_port.rfind(':').unwrap()..]
+    );
+    let report = Migrator::new(&LEASE).run(&pool).await.expect("a run");
+    assert_eq!(report.steps.len(), 3);
+    assert_applied_once(&direct).await;
+    assert!(
+        table_exists(&direct, "revchain_lock").await,
+        "auto took the lease"
+    );
+}
+
 /// The lease holder is killed with SIGKILL in the middle of its slow revision: its lease
 /// stays in the table until it expires (2 s); a second run waits for the expiry, takes the
 /// lease over and applies the rest exactly once. Through PgBouncer when it runs, otherwise

@@ -16,7 +16,10 @@
 //!    setting is gone or the backend pid changed: the run's connection itself moved from one
 //!    server session to another (a busy pooler, or no pool to probe with).
 //!
-//! On PostgreSQL reached directly none of them fires. A probe that fails on the database is
+//! Without a pool (a connection the caller holds) only 1 and 4 run, and a quiet PgBouncer,
+//! which hands the same server session back, passes 4: there the caller sets
+//! [`LockMode::Lease`](super::LockMode::Lease). On PostgreSQL reached directly none of them
+//! fires. A probe that fails on the database is
 //! taken as a sign of a database that is not quite PostgreSQL, and the lease is used.
 
 use sqlx::postgres::{PgConnection, PgPool};
