@@ -273,7 +273,7 @@ impl<'m> Migrator<'m> {
                 .under(&locked.held)
                 .take_over_locked::<D::Database>(&mut conn, tool, true)
                 .await;
-            if !release::<D::Database>(&mut conn, &self.tables, locked.held).await {
+            if !release::<D::Database>(&mut conn, &self.tables, locked.into_held()).await {
                 conn.discard();
             }
             result
@@ -469,7 +469,7 @@ impl<'m> Migrator<'m> {
             .under(&locked.held)
             .migrate_locked::<D::Database>(&mut conn, &request, boot)
             .await;
-        if !release::<D::Database>(&mut conn, &self.tables, locked.held).await {
+        if !release::<D::Database>(&mut conn, &self.tables, locked.into_held()).await {
             conn.discard();
         }
         result

@@ -12,7 +12,16 @@ use crate::error::Error;
 pub(super) struct Locked {
     pub held: Held,
     /// Stops when dropped.
-    pub _heartbeat: Option<Heartbeat>,
+    heartbeat: Option<Heartbeat>,
+}
+
+impl Locked {
+    /// What to release, the heartbeat stopped first (so that it cannot find the lease gone
+    /// once released, and say it was lost).
+    pub fn into_held(self) -> Held {
+        drop(self.heartbeat);
+        self.held
+    }
 }
 
 impl<'m> Migrator<'m> {
@@ -52,10 +61,7 @@ impl<'m> Migrator<'m> {
             (Some(lease), Some(pool)) => Some(Heartbeat::start(pool, &self.tables, lease)),
             _ => None,
         };
-        Ok(Some(Locked {
-            held,
-            _heartbeat: heartbeat,
-        }))
+        Ok(Some(Locked { held, heartbeat }))
     }
 
     /// This migrator for the run under `held`: under a lease, its tables carry the lease,
