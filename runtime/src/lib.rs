@@ -71,6 +71,7 @@ pub mod testing;
 pub mod url;
 
 pub use backend::Backend;
+pub use backend::lease::{InvalidLockMode, LockMode};
 pub use code::{BoxError, CodeDatabase};
 pub use connection::PoolOrConnection;
 pub use error::{Aftermath, DriftKind, Error, FailedStep};

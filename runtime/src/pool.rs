@@ -56,24 +56,7 @@ pub(crate) enum ConnectError {
     Url(UrlError),
 }
 
-/// `options` with sqlx's statement logging moved down to `trace`, both for every statement
-/// and for slow ones: sqlx logs a statement that takes longer than a second at `warn`, with
-/// its whole text, so that every slow revision (`CREATE ROLE … PASSWORD '…'` included) would
-/// appear in an application's default logs. revchain sets this on every pool it builds; set
-/// it on the pool you give revchain too. Statement text then shows only when `sqlx::query`
-/// is enabled at `trace` (`RUST_LOG=sqlx::query=trace`).
-///
-/// ```
-/// use std::str::FromStr;
-/// let options = sqlx::postgres::PgConnectOptions::from_str("postgres://app@db/shop").unwrap();
-/// let options = revchain::quiet_statements(options);
-/// # let _ = options;
-/// ```
-pub fn quiet_statements<O: sqlx::ConnectOptions>(options: O) -> O {
-    options
-        .log_statements(log::LevelFilter::Trace)
-        .log_slow_statements(log::LevelFilter::Trace, Duration::from_secs(1))
-}
+pub use crate::backend::quiet_statements;
 
 #[cfg(any(feature = "cli", feature = "autogen"))]
 /// The databases this build was compiled for.

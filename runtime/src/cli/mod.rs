@@ -73,6 +73,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::LockMode;
 use crate::bookkeeping::TableName;
 use crate::embedded::Migrations;
 use crate::error::Error;
@@ -135,6 +136,25 @@ pub struct Options {
         default_value = TableName::DEFAULT_REPEATABLE
     )]
     pub repeatable_table: String,
+
+    /// How the migration lock is taken: `advisory` (the session's advisory lock), `lease`
+    /// (a row in the lock table, for PgBouncer in transaction mode and databases without
+    /// advisory locks), or `auto` (the lease when a pooler or no advisory lock is detected).
+    #[arg(long, global = true, value_name = "MODE", default_value = "auto")]
+    pub lock: LockMode,
+
+    /// The lease lock's table.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        default_value = TableName::DEFAULT_LOCK
+    )]
+    pub lock_table: String,
+
+    /// Seconds a lease lasts without a heartbeat (the heartbeat extends it every third).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
+    pub lease_ttl: u64,
 }
 
 /// The options and command of the migration CLI embedded in an application; nest it in
