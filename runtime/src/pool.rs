@@ -4,7 +4,6 @@
 
 #[cfg(any(feature = "cli", feature = "autogen"))]
 use std::str::FromStr;
-use std::time::Duration;
 
 #[cfg(feature = "autogen")]
 use revchain_core::Dialect;
@@ -78,7 +77,7 @@ pub(crate) fn supported() -> String {
 fn options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
     sqlx::pool::PoolOptions::new()
         .max_connections(2)
-        .acquire_timeout(Duration::from_secs(15))
+        .acquire_timeout(std::time::Duration::from_secs(15))
 }
 
 #[cfg(any(feature = "cli", feature = "autogen"))]

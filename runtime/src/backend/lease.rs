@@ -264,6 +264,7 @@ pub(crate) fn lost(tables: &Tables, lease: &Lease) -> Error {
     }
 }
 
+#[cfg(feature = "mysql")]
 /// MySQL/MariaDB, before each revision (whose DDL commits on its own, so the check cannot
 /// share its transaction): extends the lease, and stops the run with
 /// [`Error::LeaseLost`] when it no longer holds it.
