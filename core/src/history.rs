@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::digest::Digest;
+use crate::baseline::{self, BaselineError};
 use crate::graph::{self, Graph, GraphError, Member};
 use crate::parse::{self, ParseError, RevisionFile};
 
@@ -72,6 +73,9 @@ pub enum LoadError {
     /// The files do not form a valid graph.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// A baseline and the revisions it replaces disagree (docs/design.md §2.3).
+    #[error(transparent)]
+    Baseline(#[from] crate::baseline::BaselineError),
 }
 
 /// Every problem found while loading, in file order.
@@ -317,6 +321,8 @@ pub struct History {
     graph: Graph,
     checksums: Vec<Digest>,
     chain_digests: Vec<Digest>,
+    /// The files that baselines replace, still present (docs/design.md §2.3).
+    replaced: Vec<RevisionFile>,
 }
 
 impl History {
@@ -334,6 +340,21 @@ impl History {
     /// checksums and chain digests. The one-head rule is separate: see
     /// [`check_single_head`](Self::check_single_head).
     pub fn from_files(files: Vec<RevisionFile>) -> Result<History, LoadErrors> {
+        let baseline_errors =
+            |es: Vec<BaselineError>| LoadErrors(es.into_iter().map(LoadError::Baseline).collect());
+        let squashed = baseline::split(files).map_err(baseline_errors)?;
+        let mut history = History::main(squashed.main)?;
+        let errors = baseline::check_replaced(&history, &squashed.replaced);
+        if !errors.is_empty() {
+            return Err(baseline_errors(errors));
+        }
+        history.replaced = squashed.replaced;
+        Ok(history)
+    }
+
+    /// The main graph of `files` (no revision replaced): a baseline's chain digest is its
+    /// `Replaces Digest`.
+    fn main(files: Vec<RevisionFile>) -> Result<History, LoadErrors> {
         let (graph, order) = graph::build(&files)
             .map_err(|es| LoadErrors(es.into_iter().map(LoadError::Graph).collect()))?;
         let mut slots: Vec<Option<RevisionFile>> = files.into_iter().map(Some).collect();
@@ -341,10 +362,12 @@ impl History {
         let checksums: Vec<Digest> = revisions.iter().map(RevisionFile::checksum).collect();
         let mut chain_digests: Vec<Digest> = Vec::with_capacity(revisions.len());
         for (k, node) in graph.nodes().iter().enumerate() {
-            let digest = Digest::chain(
-                &checksums[k],
-                node.parents.iter().map(|&p| &chain_digests[p]),
-            );
+            let digest = revisions[k].replaces_digest.unwrap_or_else(|| {
+                Digest::chain(
+                    &checksums[k],
+                    node.parents.iter().map(|&p| &chain_digests[p]),
+                )
+            });
             chain_digests.push(digest);
         }
         Ok(History {
@@ -352,7 +375,27 @@ impl History {
             graph,
             checksums,
             chain_digests,
+            replaced: Vec::new(),
         })
+    }
+
+    /// The files that baselines replace and that are still present, as written.
+    pub fn replaced(&self) -> &[RevisionFile] {
+        &self.replaced
+    }
+
+    /// The history of the revisions that baseline `index` replaces, when their files are
+    /// present and the range starts at a base (the baseline revises nothing): what a
+    /// database in the middle of the range is caught up with.
+    pub fn catch_up(&self, index: usize) -> Option<History> {
+        let baseline = self.revisions.get(index)?;
+        if baseline.replaces.is_empty() || !baseline.parents.is_empty() {
+            return None;
+        }
+        let files: Vec<RevisionFile> = (baseline.replaces.iter())
+            .map(|id| self.replaced.iter().find(|r| &r.id == id).cloned())
+            .collect::<Option<_>>()?;
+        History::main(files).ok()
     }
 
     /// The revisions in topological order (the graph's indices).

@@ -37,13 +37,15 @@ use crate::split::{Dialect, has_statement};
 use crate::statements::{copy_through_stdio, refused_statement};
 
 /// The header keys a revision file may use.
-pub const KNOWN_KEYS: [&str; 6] = [
+pub const KNOWN_KEYS: [&str; 8] = [
     "Revision ID",
     "Revises",
     "Create Date",
     "Branch Labels",
     "Depends On",
     "Transactional",
+    "Replaces",
+    "Replaces Digest",
 ];
 
 /// How a header description line that names the origin of an imported revision starts
@@ -101,6 +103,8 @@ pub struct HeaderLines {
     pub depends_on: Option<usize>,
     /// The line of `Branch Labels`, if present.
     pub branch_labels: Option<usize>,
+    /// The line of `Replaces`, if present (a baseline, docs/design.md §2.3).
+    pub replaces: Option<usize>,
 }
 
 /// One parsed revision file.
@@ -128,6 +132,12 @@ pub struct RevisionFile {
     pub downgrade: Option<Section>,
     /// Lines of the header keys.
     pub lines: HeaderLines,
+    /// `Replaces`: the ids a baseline made by `squash` stands for, in order (the last is
+    /// the END of the squashed range); empty for an ordinary revision (docs/design.md §2.3).
+    pub replaces: Vec<String>,
+    /// `Replaces Digest`: the chain digest of END computed from the full history, which is
+    /// the baseline's own chain digest.
+    pub replaces_digest: Option<Digest>,
 }
 
 impl RevisionFile {
@@ -206,6 +216,15 @@ pub enum ParseErrorKind {
     /// A parent listed twice in `Revises`.
     #[error("`Revises` lists `{0}` twice")]
     DuplicateParent(String),
+    /// An id listed twice in `Replaces`.
+    #[error("`Replaces` lists `{0}` twice")]
+    DuplicateReplaced(String),
+    /// `Replaces` without `Replaces Digest`, or the other way round.
+    #[error("`Replaces` and `Replaces Digest` go together: a baseline written by `revchain squash` has both")]
+    BaselineKeys,
+    /// `Replaces Digest` is not 64 hex digits.
+    #[error("`Replaces Digest` must be 64 lowercase hex digits, not `{0}`")]
+    InvalidReplacesDigest(String),
     /// A revision that revises itself.
     #[error("revision `{0}` lists itself in `{1}`; a revision cannot be its own ancestor")]
     SelfReference(String, &'static str),
@@ -396,6 +415,8 @@ enum Key {
     BranchLabels,
     DependsOn,
     Transactional,
+    Replaces,
+    ReplacesDigest,
 }
 
 impl Key {
@@ -403,13 +424,16 @@ impl Key {
         KNOWN_KEYS[self as usize]
     }
 
-    const ALL: [Key; 6] = [
+    /// Longer names first, so that `Replaces Digest` is not read as `Replaces`.
+    const ALL: [Key; 8] = [
         Key::RevisionId,
         Key::Revises,
         Key::CreateDate,
         Key::BranchLabels,
         Key::DependsOn,
         Key::Transactional,
+        Key::ReplacesDigest,
+        Key::Replaces,
     ];
 
     /// Whether `value`, written after the key without a colon, could be this key's value
@@ -424,10 +448,11 @@ impl Key {
         match self {
             _ if value.is_empty() => true,
             Key::RevisionId => token(value) && !value.contains('-'),
-            Key::Revises | Key::BranchLabels | Key::DependsOn => {
+            Key::Revises | Key::BranchLabels | Key::DependsOn | Key::Replaces => {
                 value.split(',').map(str::trim).all(token)
             }
             Key::CreateDate => value.starts_with(|c: char| c.is_ascii_digit()),
+            Key::ReplacesDigest => value.chars().all(|c| c.is_ascii_hexdigit()),
             Key::Transactional => ["true", "false"]
                 .iter()
                 .any(|b| value.eq_ignore_ascii_case(b)),
@@ -665,7 +690,7 @@ struct Header {
     /// The first comment line; `Some("")` when that line is a key line.
     message: Option<String>,
     /// The line of each key, in [`Key`] order, once seen.
-    seen: [Option<usize>; 6],
+    seen: [Option<usize>; 8],
     /// `Revision ID`, kept even when invalid so that it is not also reported missing.
     id: Option<String>,
     parents: Vec<String>,
@@ -673,6 +698,8 @@ struct Header {
     branch_labels: Vec<String>,
     depends_on: Vec<String>,
     transactional: bool,
+    replaces: Vec<String>,
+    replaces_digest: Option<Digest>,
     /// A description line starts with [`IMPORTED_FROM`]: the revision was converted from
     /// another tool's migration, whose SQL may hold no statement.
     imported: bool,
@@ -682,13 +709,15 @@ impl Header {
     fn new() -> Self {
         Header {
             message: None,
-            seen: [None; 6],
+            seen: [None; 8],
             id: None,
             parents: Vec::new(),
             create_date: None,
             branch_labels: Vec::new(),
             depends_on: Vec::new(),
             transactional: true,
+            replaces: Vec::new(),
+            replaces_digest: None,
             imported: false,
         }
     }
@@ -705,6 +734,7 @@ impl Header {
             revises: self.line(Key::Revises),
             depends_on: self.line(Key::DependsOn),
             branch_labels: self.line(Key::BranchLabels),
+            replaces: self.line(Key::Replaces),
         }
     }
 }
@@ -908,6 +938,14 @@ impl Builder<'_> {
                     ParseErrorKind::InvalidTransactional(value.to_owned()),
                 ),
             },
+            Key::Replaces => header.replaces = self.list(key, value, line_no, id::validate_id),
+            Key::ReplacesDigest => match value.parse::<Digest>() {
+                Ok(d) => header.replaces_digest = Some(d),
+                Err(_) => self.error(
+                    line_no,
+                    ParseErrorKind::InvalidReplacesDigest(value.to_owned()),
+                ),
+            },
         }
     }
 
@@ -1023,6 +1061,26 @@ impl Builder<'_> {
             let kind = ParseErrorKind::SelfReference(own.clone(), "Depends On");
             self.error(line, kind);
         }
+        self.check_replaces(header, own);
+    }
+
+    /// `Replaces` (docs/design.md §2.3): not the revision itself, no id twice, and only
+    /// together with `Replaces Digest`.
+    fn check_replaces(&mut self, header: &Header, own: &str) {
+        let line = header.line(Key::Replaces);
+        let digest_line = header.line(Key::ReplacesDigest);
+        if line.is_some() != digest_line.is_some() {
+            self.error(line.or(digest_line).unwrap_or(1), ParseErrorKind::BaselineKeys);
+        }
+        let line = line.unwrap_or(1);
+        let mut listed = std::collections::HashSet::new();
+        for r in &header.replaces {
+            if r == own {
+                self.error(line, ParseErrorKind::SelfReference(own.to_owned(), "Replaces"));
+            } else if !listed.insert(r.as_str()) {
+                self.error(line, ParseErrorKind::DuplicateReplaced(r.clone()));
+            }
+        }
     }
 
     /// The first statement of each section that a revision may not hold
@@ -1089,6 +1147,8 @@ impl Builder<'_> {
                 upgrade,
                 downgrade,
                 lines,
+                replaces: header.replaces,
+                replaces_digest: header.replaces_digest,
             }),
             _ => {
                 self.errors.sort_by_key(|e| e.line);

@@ -62,7 +62,7 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
              transactional: {transactional}, upgrade_sql: {upgrade_sql}, \
              upgrade_line: {upgrade_line}, downgrade_sql: {downgrade_sql}, \
              downgrade_line: {downgrade_line}, path: {path}, id_line: {id_line}, \
-             checksum: {checksum}, chain_digest: {chain_digest} }} }},",
+             checksum: {checksum}, chain_digest: {chain_digest}, replaces: {replaces} }} }},",
             id = text(&f.id),
             message = text(&f.message),
             parent_ids = text(&f.parents.join(", ")),
@@ -80,6 +80,7 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
             id_line = line(f.lines.id),
             checksum = digest(&history.checksum(i)),
             chain_digest = digest(&history.chain_digest(i)),
+            replaces = text(&f.replaces.join(", ")),
         );
     }
 

@@ -40,6 +40,8 @@ pub struct RevisionParts {
     pub id_line: u32,
     pub checksum: Digest,
     pub chain_digest: Digest,
+    /// `Replaces` joined by `", "` (a baseline, docs/design.md §2.3); empty otherwise.
+    pub replaces: Text,
 }
 
 /// One revision of a [`Migrations`] table.
@@ -141,9 +143,16 @@ impl Revision {
         self.__parts.checksum
     }
 
-    /// The chain digest: the checksum combined with the parents' chain digests.
+    /// The chain digest: the checksum combined with the parents' chain digests (for a
+    /// baseline, its `Replaces Digest`: END's chain digest before the squash).
     pub fn chain_digest(&self) -> Digest {
         self.__parts.chain_digest
+    }
+
+    /// The ids a baseline written by `revchain squash` stands for (`Replaces`, in order;
+    /// the last is END); none for an ordinary revision.
+    pub fn replaces(&self) -> impl Iterator<Item = &str> {
+        split_list(&self.__parts.replaces)
     }
 }
 
@@ -165,6 +174,8 @@ pub struct Migrations {
     multiple_heads_allowed: bool,
     graph: OnceLock<Graph>,
     stale_check: Once,
+    /// Per baseline (graph index), the table of the revisions it replaces, when loaded.
+    catch_up: Vec<(usize, Migrations)>,
 }
 
 impl Migrations {
@@ -187,12 +198,19 @@ impl Migrations {
             multiple_heads_allowed,
             graph: OnceLock::new(),
             stale_check: Once::new(),
+            catch_up: Vec::new(),
         }
     }
 
     /// Builds a table from a directory loaded with `revchain-core` (what the `revchain`
     /// binary does with `--dir`). `dir` is how the directory is named in messages.
     pub fn from_history(history: History, dir: &str) -> Migrations {
+        let catch_up = (0..history.revisions().len())
+            .filter_map(|i| {
+                let sub = history.catch_up(i)?;
+                Some((i, Migrations::from_history(sub, dir)))
+            })
+            .collect();
         let graph = history.graph().clone();
         let revisions: Vec<Revision> = history
             .revisions()
@@ -224,6 +242,7 @@ impl Migrations {
                         id_line: line(f.lines.id),
                         checksum: history.checksum(i),
                         chain_digest: history.chain_digest(i),
+                        replaces: f.replaces.join(", ").into(),
                     },
                 }
             })
@@ -241,7 +260,18 @@ impl Migrations {
             multiple_heads_allowed: true,
             graph: OnceLock::from(graph),
             stale_check: Once::new(),
+            catch_up,
         }
+    }
+
+    /// The table of the revisions that baseline `index` replaces, when their files were
+    /// loaded with it (the `revchain` binary with `--dir`): what a database in the middle
+    /// of the squashed range is caught up with (docs/design.md §2.3).
+    pub fn catch_up(&self, index: usize) -> Option<&Migrations> {
+        self.catch_up
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, m)| m)
     }
 
     /// The revisions in their stable topological order (parents before children).

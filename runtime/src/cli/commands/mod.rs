@@ -19,6 +19,8 @@ mod init;
 mod merge;
 pub(crate) mod revision;
 mod show;
+#[cfg(feature = "autogen")]
+mod squash;
 mod stamp;
 #[cfg(feature = "autogen")]
 mod test_roundtrip;
@@ -39,6 +41,8 @@ pub use import::ImportArgs;
 pub use merge::MergeArgs;
 pub use revision::RevisionArgs;
 pub use show::ShowArgs;
+#[cfg(feature = "autogen")]
+pub use squash::SquashArgs;
 pub use stamp::StampArgs;
 pub use upgrade::{DialectArg, UpgradeArgs};
 
@@ -114,6 +118,10 @@ pub enum ToolCommand {
     /// goose, flyway, alembic) into revision files in a new --dir; nothing is written
     /// unless every migration converts.
     Import(ImportArgs),
+    /// Write one baseline revision for a range of revisions: the schema at its END, read
+    /// from a scratch database of the --database-url server (`Replaces:` names the range).
+    #[cfg(feature = "autogen")]
+    Squash(SquashArgs),
     /// A command every CLI has.
     #[command(flatten)]
     Run(Command),
@@ -127,6 +135,8 @@ impl ToolCommand {
             ToolCommand::Revision(args) => revision::exec(ctx, dir, args).await,
             ToolCommand::Merge(args) => merge::exec(ctx, dir, args),
             ToolCommand::Import(args) => import::exec(dir, args),
+            #[cfg(feature = "autogen")]
+            ToolCommand::Squash(args) => squash::exec(ctx, dir, args).await,
             ToolCommand::Run(command) => command.exec(ctx).await,
         }
     }
