@@ -430,7 +430,9 @@ fn fold_baselines(
         return (heads.to_vec(), log.to_vec());
     }
     let (mut heads, mut log, folds) = crate::baseline::fold_rows(
-        baselines.iter().map(|(i, r, row)| (*i, r.as_slice(), row.clone())),
+        baselines
+            .iter()
+            .map(|(i, r, row)| (*i, r.as_slice(), row.clone())),
         heads,
         log,
     );

@@ -114,6 +114,17 @@ pub enum BaselineError {
         /// The digest the files compute.
         computed: Digest,
     },
+    /// `Replaces` without `Replaces Digest`, or the other way round.
+    #[error(
+        "{path}:{line}: `Replaces` and `Replaces Digest` go together: a baseline written by \
+         `revchain squash` has both"
+    )]
+    KeysApart {
+        /// The file.
+        path: String,
+        /// The line of the key that is there.
+        line: usize,
+    },
     /// The replaced files do not form a graph by themselves.
     #[error("{0}")]
     Graph(String),
@@ -127,6 +138,12 @@ pub struct Squashed {
     pub main: Vec<RevisionFile>,
     /// The replaced files still present, as written.
     pub replaced: Vec<RevisionFile>,
+}
+
+/// Whether `file` has one of `Replaces` (with ids) and `Replaces Digest` without the other.
+fn keys_apart(file: &RevisionFile) -> bool {
+    let replaces = file.lines.replaces.is_some() || !file.replaces.is_empty();
+    replaces != file.replaces_digest.is_some() || (replaces && file.replaces.is_empty())
 }
 
 /// Which baseline replaces each replaced id: id → index of the baseline in `files`.
@@ -153,7 +170,13 @@ fn replaced_by(files: &[RevisionFile], errors: &mut Vec<BaselineError>) -> HashM
 /// Takes `files` apart into the main graph's files and the replaced ones (see the module
 /// documentation). Every problem is reported.
 pub fn split(files: Vec<RevisionFile>) -> Result<Squashed, Vec<BaselineError>> {
-    let mut errors = Vec::new();
+    let mut errors: Vec<BaselineError> = (files.iter())
+        .filter(|f| keys_apart(f))
+        .map(|f| BaselineError::KeysApart {
+            path: f.path.clone(),
+            line: f.lines.replaces.unwrap_or(f.lines.id),
+        })
+        .collect();
     let by = replaced_by(&files, &mut errors);
     if by.is_empty() {
         return Ok(Squashed {
@@ -248,7 +271,11 @@ pub fn check_replaced(history: &History, replaced: &[RevisionFile]) -> Vec<Basel
 
 /// The chain digests of `range` (replaced files of baseline `b`), in their own order;
 /// outside parents take their digests from the main graph.
-fn check_range(history: &History, b: usize, range: &[RevisionFile]) -> Result<(), Vec<BaselineError>> {
+fn check_range(
+    history: &History,
+    b: usize,
+    range: &[RevisionFile],
+) -> Result<(), Vec<BaselineError>> {
     let baseline = &history.revisions()[b];
     let in_range: HashSet<&str> = range.iter().map(|r| r.id.as_str()).collect();
     let outside: Vec<String> = (baseline.parents.iter()).map(String::clone).collect();
@@ -423,7 +450,9 @@ pub fn fold_rows<'a>(
 }
 
 /// The words that make a statement change data rather than schema.
-const DML: [&str; 7] = ["INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "REPLACE", "UPSERT"];
+const DML: [&str; 7] = [
+    "INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "REPLACE", "UPSERT",
+];
 
 /// Whether revision `file` changes data, so that a baseline does not carry what it did:
 /// its upgrade holds a DML statement (found with the splitter and the lexer, so words in
@@ -514,7 +543,10 @@ pub fn add_baseline_keys(
         }
     }
     let parsed = crate::parse::parse("baseline", &out).map_err(|es| {
-        es.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        es.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     })?;
     if parsed.replaces != replaces || parsed.replaces_digest != Some(digest) {
         return Err("the baseline's header does not read back as written".to_owned());

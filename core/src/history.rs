@@ -4,8 +4,8 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::digest::Digest;
 use crate::baseline::{self, BaselineError};
+use crate::digest::Digest;
 use crate::graph::{self, Graph, GraphError, Member};
 use crate::parse::{self, ParseError, RevisionFile};
 

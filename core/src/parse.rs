@@ -219,9 +219,6 @@ pub enum ParseErrorKind {
     /// An id listed twice in `Replaces`.
     #[error("`Replaces` lists `{0}` twice")]
     DuplicateReplaced(String),
-    /// `Replaces` without `Replaces Digest`, or the other way round.
-    #[error("`Replaces` and `Replaces Digest` go together: a baseline written by `revchain squash` has both")]
-    BaselineKeys,
     /// `Replaces Digest` is not 64 hex digits.
     #[error("`Replaces Digest` must be 64 lowercase hex digits, not `{0}`")]
     InvalidReplacesDigest(String),
@@ -1064,19 +1061,18 @@ impl Builder<'_> {
         self.check_replaces(header, own);
     }
 
-    /// `Replaces` (docs/design.md §2.3): not the revision itself, no id twice, and only
-    /// together with `Replaces Digest`.
+    /// `Replaces` (docs/design.md §2.3): not the revision itself, no id twice. (That it
+    /// goes with `Replaces Digest` is the baseline rule's: one key line is one check here.)
     fn check_replaces(&mut self, header: &Header, own: &str) {
         let line = header.line(Key::Replaces);
-        let digest_line = header.line(Key::ReplacesDigest);
-        if line.is_some() != digest_line.is_some() {
-            self.error(line.or(digest_line).unwrap_or(1), ParseErrorKind::BaselineKeys);
-        }
         let line = line.unwrap_or(1);
         let mut listed = std::collections::HashSet::new();
         for r in &header.replaces {
             if r == own {
-                self.error(line, ParseErrorKind::SelfReference(own.to_owned(), "Replaces"));
+                self.error(
+                    line,
+                    ParseErrorKind::SelfReference(own.to_owned(), "Replaces"),
+                );
             } else if !listed.insert(r.as_str()) {
                 self.error(line, ParseErrorKind::DuplicateReplaced(r.clone()));
             }
@@ -1553,6 +1549,9 @@ DROP TABLE users;
                     "Revision ID" => "a",
                     "Create Date" => "2026-01-01",
                     "Transactional" => "false",
+                    "Replaces Digest" => {
+                        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+                    }
                     _ => "p1",
                 };
                 let written: String = key
@@ -1578,6 +1577,8 @@ DROP TABLE users;
                     "Create Date" => r.create_date.as_deref() == Some("2026-01-01"),
                     "Branch Labels" => r.branch_labels == ["p1"],
                     "Depends On" => r.depends_on == ["p1"],
+                    "Replaces" => r.replaces == ["p1"],
+                    "Replaces Digest" => r.replaces_digest.is_some(),
                     _ => !r.transactional,
                 };
                 let line_at = if key == "Revision ID" { 2 } else { 3 };

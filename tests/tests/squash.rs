@@ -117,15 +117,28 @@ async fn squash_on(kind: Kind) {
     let out = CLI.ok(
         squashed.path(),
         &[
-            "squash", "a50", "-m", "baseline", "--rev-id", "b00", "--database-url", &server,
+            "squash",
+            "a50",
+            "-m",
+            "baseline",
+            "--rev-id",
+            "b00",
+            "--database-url",
+            &server,
         ],
     );
     assert!(out.contains("a06 changes data"), "{out}");
-    assert!(out.contains("Delete them once every database is at or past a50"), "{out}");
+    assert!(
+        out.contains("Delete them once every database is at or past a50"),
+        "{out}"
+    );
     let (name, text) = baseline_file(squashed.path());
     assert!(text.contains("-- Replaces: a01, a02"), "{text}");
     assert!(text.contains("-- Replaces Digest: "), "{text}");
-    assert!(text.contains("NOT CARRIED OVER, a06 changes data"), "{text}");
+    assert!(
+        text.contains("NOT CARRIED OVER, a06 changes data"),
+        "{text}"
+    );
     assert!(!text.contains("INSERT"), "{text}");
     write_revision(&squashed, 51);
     let heads = CLI.ok(squashed.path(), &["heads"]);
@@ -141,17 +154,32 @@ async fn squash_on(kind: Kind) {
     assert_eq!(schema(&fresh).await, expected, "fresh");
     assert_eq!(logged(&fresh, "'b00', 'a51'").await, 2);
     assert_eq!(count(&fresh, "SELECT COUNT(*) FROM revchain_log").await, 2);
-    assert_eq!(count(&fresh, "SELECT COUNT(*) FROM t05").await, 0, "no seed row");
+    assert_eq!(
+        count(&fresh, "SELECT COUNT(*) FROM t05").await,
+        0,
+        "no seed row"
+    );
 
     // In the middle of the range (a25 is on the second branch), files present: caught up.
     let middle = TestDb::new(kind).await;
     upgrade(original.path(), &middle, "a25");
     upgrade(squashed.path(), &middle, "heads");
     assert_eq!(schema(&middle).await, expected, "middle");
-    assert_eq!(count(&middle, "SELECT COUNT(*) FROM t05").await, 1, "the seed ran once");
+    assert_eq!(
+        count(&middle, "SELECT COUNT(*) FROM t05").await,
+        1,
+        "the seed ran once"
+    );
     assert_eq!(logged(&middle, "'b00', 'a51'").await, 2);
-    assert_eq!(logged(&middle, "'a01', 'a26', 'a50'").await, 0, "re-recorded as b00");
-    assert_eq!(count(&middle, "SELECT COUNT(*) FROM revchain_version").await, 1);
+    assert_eq!(
+        logged(&middle, "'a01', 'a26', 'a50'").await,
+        0,
+        "re-recorded as b00"
+    );
+    assert_eq!(
+        count(&middle, "SELECT COUNT(*) FROM revchain_version").await,
+        1
+    );
 
     // In the middle, files deleted: refused before anything changes.
     let stranded = TestDb::new(kind).await;
@@ -164,10 +192,15 @@ async fn squash_on(kind: Kind) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
-        err.contains("with a release that still ships a26…a50 first") || err.contains("still ships"),
+        err.contains("with a release that still ships a26…a50 first")
+            || err.contains("still ships"),
         "{err}"
     );
-    assert_eq!(schema(&stranded).await, before, "the refusal changed nothing");
+    assert_eq!(
+        schema(&stranded).await,
+        before,
+        "the refusal changed nothing"
+    );
 
     // At END, with the files present and with them deleted: a51 only.
     for dir in [squashed.path(), deleted.path()] {

@@ -106,7 +106,10 @@ impl Migrator<'_> {
             statements.push(t.insert_log(d, rev, "0", false, true));
             let first = ids.first().copied().unwrap_or("");
             let last = ids.last().copied().unwrap_or("");
-            let note = format!("baseline standing for {} squashed revisions {first}…{last}", ids.len());
+            let note = format!(
+                "baseline standing for {} squashed revisions {first}…{last}",
+                ids.len()
+            );
             let note: String = note.chars().take(255).collect();
             statements.push(format!(
                 "UPDATE {} SET message = {} WHERE revision = {}",

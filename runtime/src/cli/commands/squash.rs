@@ -65,10 +65,15 @@ fn resolve(graph: &Graph, range: &str) -> Result<(Vec<usize>, usize), CliError> 
     Ok((members, end))
 }
 
-pub(super) async fn exec(ctx: &Context<'_>, dir: &Path, args: &SquashArgs) -> Result<String, CliError> {
+pub(super) async fn exec(
+    ctx: &Context<'_>,
+    dir: &Path,
+    args: &SquashArgs,
+) -> Result<String, CliError> {
     let url = ctx.url("squash")?;
     let shown = ctx.dir.display().to_string();
-    let history = History::load_as(ctx.dir, &shown, Mode::Strict).map_err(CliError::from_display)?;
+    let history =
+        History::load_as(ctx.dir, &shown, Mode::Strict).map_err(CliError::from_display)?;
     let graph = history.graph().clone();
     let (members, end) = resolve(&graph, &args.range)?;
     let end_id = graph.id(end).to_owned();
@@ -98,7 +103,8 @@ pub(super) async fn exec(ctx: &Context<'_>, dir: &Path, args: &SquashArgs) -> Re
         .schema_at(&[&end_id])
         .await
         .map_err(|e| CliError::user(e.to_string()))?;
-    let generated = revchain_schema::generate(&revchain_schema::Schema::default(), &schema, dialect);
+    let generated =
+        revchain_schema::generate(&revchain_schema::Schema::default(), &schema, dialect);
     let (upgrade, downgrade, transactional) = match generated {
         Some(g) => (g.upgrade, g.downgrade, g.transactional),
         None => (
@@ -119,8 +125,8 @@ pub(super) async fn exec(ctx: &Context<'_>, dir: &Path, args: &SquashArgs) -> Re
         ..NewRevision::default()
     };
     let text = writer::render(&rev).map_err(CliError::from_display)?;
-    let text = baseline::add_baseline_keys(&text, &replaces, digest, &notes)
-        .map_err(CliError::user)?;
+    let text =
+        baseline::add_baseline_keys(&text, &replaces, digest, &notes).map_err(CliError::user)?;
     let path = dir.join(writer::file_name(&id, &args.message));
     write_new(&path, &text)?;
     Ok(report(&path, &id, &replaces, &end_id, &notes))
