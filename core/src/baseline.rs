@@ -109,10 +109,10 @@ pub enum BaselineError {
         baseline: String,
         /// END.
         end: String,
-        /// The digest written in the baseline.
-        written: Digest,
-        /// The digest the files compute.
-        computed: Digest,
+        /// The digest written in the baseline (hex).
+        written: String,
+        /// The digest the files compute (hex).
+        computed: String,
     },
     /// `Replaces` without `Replaces Digest`, or the other way round.
     #[error(
@@ -327,8 +327,8 @@ fn check_range(
             line: baseline.lines.replaces.unwrap_or(baseline.lines.id),
             baseline: baseline.id.clone(),
             end: end.to_owned(),
-            written,
-            computed,
+            written: written.to_hex(),
+            computed: computed.to_hex(),
         }]);
     }
     Ok(())

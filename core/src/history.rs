@@ -75,7 +75,7 @@ pub enum LoadError {
     Graph(#[from] GraphError),
     /// A baseline and the revisions it replaces disagree (docs/design.md §2.3).
     #[error(transparent)]
-    Baseline(#[from] crate::baseline::BaselineError),
+    Baseline(Box<crate::baseline::BaselineError>),
 }
 
 /// Every problem found while loading, in file order.
@@ -340,8 +340,13 @@ impl History {
     /// checksums and chain digests. The one-head rule is separate: see
     /// [`check_single_head`](Self::check_single_head).
     pub fn from_files(files: Vec<RevisionFile>) -> Result<History, LoadErrors> {
-        let baseline_errors =
-            |es: Vec<BaselineError>| LoadErrors(es.into_iter().map(LoadError::Baseline).collect());
+        let baseline_errors = |es: Vec<BaselineError>| {
+            LoadErrors(
+                es.into_iter()
+                    .map(|e| LoadError::Baseline(Box::new(e)))
+                    .collect(),
+            )
+        };
         let squashed = baseline::split(files).map_err(baseline_errors)?;
         let mut history = History::main(squashed.main)?;
         let errors = baseline::check_replaced(&history, &squashed.replaced);

@@ -70,6 +70,19 @@ fn rows(ids: &[&str], head: &str) -> (Vec<HeadRow>, Vec<LogRow>) {
     (heads, log)
 }
 
+/// The baseline errors of loading `files`.
+fn baseline_errors(files: Vec<RevisionFile>) -> Vec<BaselineError> {
+    History::from_files(files)
+        .unwrap_err()
+        .0
+        .into_iter()
+        .map(|e| match e {
+            LoadError::Baseline(b) => *b,
+            other => panic!("{other}"),
+        })
+        .collect()
+}
+
 fn kinds(text: &str) -> Vec<ParseErrorKind> {
     parse("m/x.sql", text)
         .unwrap_err()
@@ -100,17 +113,9 @@ fn replaces_parses_and_is_validated_like_revises() {
         [ParseErrorKind::Id(_)]
     ));
     let alone = parse("m/s.sql", &format!("{head}-- Replaces: a\n{body}")).unwrap();
-    let errors = History::from_files(vec![alone, file("a", &[])])
-        .unwrap_err()
-        .0;
+    let errors = baseline_errors(vec![alone, file("a", &[])]);
     assert!(
-        matches!(
-            &errors[..],
-            [LoadError::Baseline(BaselineError::KeysApart {
-                line: 4,
-                ..
-            })]
-        ),
+        matches!(&errors[..], [BaselineError::KeysApart { line: 4, .. }]),
         "{errors:?}"
     );
     assert_eq!(
@@ -151,9 +156,9 @@ fn the_range_must_be_closed_and_the_digest_must_match() {
     // A child of the middle of the range outside it.
     let mut files = vec![baseline(), file("d", &["c"]), file("e", &["b"])];
     files.extend(originals().into_iter().take(3));
-    let errors = History::from_files(files).unwrap_err().0;
+    let errors = baseline_errors(files);
     assert!(
-        matches!(&errors[..], [LoadError::Baseline(BaselineError::IntoTheMiddle { id, replaced, .. })] if id == "e" && replaced == "b"),
+        matches!(&errors[..], [BaselineError::IntoTheMiddle { id, replaced, .. }] if id == "e" && replaced == "b"),
         "{errors:?}"
     );
     // An edited replaced file: END's digest differs.
@@ -166,9 +171,9 @@ fn the_range_must_be_closed_and_the_digest_must_match() {
     )
     .unwrap();
     *files.last_mut().unwrap() = edited;
-    let errors = History::from_files(files).unwrap_err().0;
+    let errors = baseline_errors(files);
     assert!(
-        matches!(&errors[..], [LoadError::Baseline(BaselineError::DigestMismatch { end, .. })] if end == "c"),
+        matches!(&errors[..], [BaselineError::DigestMismatch { end, .. }] if end == "c"),
         "{errors:?}"
     );
     assert!(
@@ -178,11 +183,8 @@ fn the_range_must_be_closed_and_the_digest_must_match() {
     );
     // Some replaced files present, others deleted.
     let files = vec![baseline(), file("d", &["c"]), file("a", &[])];
-    let errors = History::from_files(files).unwrap_err().0;
-    assert!(matches!(
-        &errors[..],
-        [LoadError::Baseline(BaselineError::PartlyPresent { .. })]
-    ));
+    let errors = baseline_errors(files);
+    assert!(matches!(&errors[..], [BaselineError::PartlyPresent { .. }]));
     // A replaced revision whose parent is outside the range and not the baseline's.
     let files = vec![
         baseline(),
@@ -192,11 +194,11 @@ fn the_range_must_be_closed_and_the_digest_must_match() {
         file("c", &["b"]),
         file("z", &[]),
     ];
-    let errors = History::from_files(files).unwrap_err().0;
+    let errors = baseline_errors(files);
     assert!(
-        errors.iter().any(
-            |e| matches!(e, LoadError::Baseline(BaselineError::NotClosed { id, .. }) if id == "a")
-        ),
+        errors
+            .iter()
+            .any(|e| matches!(e, BaselineError::NotClosed { id, .. } if id == "a")),
         "{errors:?}"
     );
     // Two baselines replacing one id.
@@ -205,13 +207,8 @@ fn the_range_must_be_closed_and_the_digest_must_match() {
         &[],
         &format!("-- Replaces: c\n-- Replaces Digest: {}", end_digest()),
     );
-    let errors = History::from_files(vec![baseline(), other, file("d", &["c"])])
-        .unwrap_err()
-        .0;
-    assert!(matches!(
-        &errors[..],
-        [LoadError::Baseline(BaselineError::ReplacedTwice { .. })]
-    ));
+    let errors = baseline_errors(vec![baseline(), other, file("d", &["c"])]);
+    assert!(matches!(&errors[..], [BaselineError::ReplacedTwice { .. }]));
 }
 
 #[test]
