@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
-use revchain_core::Digest;
+use revchain_core::{Digest, History};
 
 use crate::validate::Validated;
 
@@ -49,7 +49,76 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     let graph = history.graph();
     let count = history.revisions().len();
 
-    let mut revisions = String::with_capacity(count * 1_536);
+    let revisions = table_text(history);
+    let catch_ups = catch_up_text(history, &v.display);
+
+    // Ties every file into the build: editing or deleting it rebuilds the crate.
+    let mut ties = String::with_capacity(count * 96);
+    ties.push_str("const _: &[&[u8]] = &[");
+    for source in &v.files {
+        let _ = write!(ties, "::core::include_bytes!({:?}),", source.abs_path);
+    }
+    ties.push_str("];");
+
+    let heads = u32_slice(graph.heads());
+    let (Some(revisions), Some(ties), Some(heads)) = (lex(&revisions), lex(&ties), lex(&heads))
+    else {
+        // Cannot happen for the text written above; reported rather than panicking.
+        let message = "internal error in revchain: the generated table does not lex; please \
+                       report this";
+        return quote!(::core::compile_error!(#message));
+    };
+    let dir = Literal::string(&v.display);
+    let source_dir = Literal::string(&v.abs_dir);
+    if let Some((statics, entries)) = catch_ups {
+        let (Some(statics), Some(entries)) = (lex(&statics), lex(&entries)) else {
+            let message = "internal error in revchain: the generated table does not lex; \
+                           please report this";
+            return quote!(::core::compile_error!(#message));
+        };
+        return quote! {
+            {
+                static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
+                #statics
+                #ties
+                ::revchain::__private::v1::Migrations::__from_static_with_catch_up(
+                    &__REVCHAIN_REVISIONS,
+                    #heads,
+                    #dir,
+                    if ::core::cfg!(debug_assertions) {
+                        ::core::option::Option::Some(#source_dir)
+                    } else {
+                        ::core::option::Option::None
+                    },
+                    #allow_multiple_heads,
+                    #entries,
+                )
+            }
+        };
+    }
+    quote! {
+        {
+            static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
+            #ties
+            ::revchain::__private::v1::Migrations::__from_static(
+                &__REVCHAIN_REVISIONS,
+                #heads,
+                #dir,
+                if ::core::cfg!(debug_assertions) {
+                    ::core::option::Option::Some(#source_dir)
+                } else {
+                    ::core::option::Option::None
+                },
+                #allow_multiple_heads,
+            )
+        }
+    }
+}
+
+/// The revisions of `history` as the elements of a static `[Revision; N]`.
+fn table_text(history: &History) -> String {
+    let graph = history.graph();
+    let mut revisions = String::with_capacity(history.revisions().len() * 1_536);
     for (i, f) in history.revisions().iter().enumerate() {
         let node = graph.node(i);
         // Writing to a `String` cannot fail.
@@ -83,42 +152,32 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
             replaces = text(&f.replaces.join(", ")),
         );
     }
+    revisions
+}
 
-    // Ties every file into the build: editing or deleting it rebuilds the crate.
-    let mut ties = String::with_capacity(count * 96);
-    ties.push_str("const _: &[&[u8]] = &[");
-    for source in &v.files {
-        let _ = write!(ties, "::core::include_bytes!({:?}),", source.abs_path);
+/// For each baseline whose replaced files are in the directory (docs/design.md §2.3), a
+/// static table of those revisions, and the list `(index, &table)` that
+/// `Migrations::__from_static_with_catch_up` takes; `None` when there is none.
+fn catch_up_text(history: &History, display: &str) -> Option<(String, String)> {
+    let mut statics = String::new();
+    let mut entries = String::new();
+    for i in 0..history.revisions().len() {
+        let Some(sub) = history.catch_up(i) else {
+            continue;
+        };
+        let _ = write!(
+            statics,
+            "static __REVCHAIN_CATCH_UP_{i}_REVISIONS: [{P}Revision; {n}] = [{table}]; \
+             static __REVCHAIN_CATCH_UP_{i}: {P}Migrations = {P}Migrations::__from_static(\
+             &__REVCHAIN_CATCH_UP_{i}_REVISIONS, {heads}, {dir:?}, ::core::option::Option::None, true);",
+            n = sub.revisions().len(),
+            table = table_text(&sub),
+            heads = u32_slice(sub.graph().heads()),
+            dir = display,
+        );
+        let _ = write!(entries, "({}, &__REVCHAIN_CATCH_UP_{i}),", line(i));
     }
-    ties.push_str("];");
-
-    let heads = u32_slice(graph.heads());
-    let (Some(revisions), Some(ties), Some(heads)) = (lex(&revisions), lex(&ties), lex(&heads))
-    else {
-        // Cannot happen for the text written above; reported rather than panicking.
-        let message = "internal error in revchain: the generated table does not lex; please \
-                       report this";
-        return quote!(::core::compile_error!(#message));
-    };
-    let dir = Literal::string(&v.display);
-    let source_dir = Literal::string(&v.abs_dir);
-    quote! {
-        {
-            static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
-            #ties
-            ::revchain::__private::v1::Migrations::__from_static(
-                &__REVCHAIN_REVISIONS,
-                #heads,
-                #dir,
-                if ::core::cfg!(debug_assertions) {
-                    ::core::option::Option::Some(#source_dir)
-                } else {
-                    ::core::option::Option::None
-                },
-                #allow_multiple_heads,
-            )
-        }
-    }
+    (!entries.is_empty()).then(|| (statics, format!("&[{entries}]")))
 }
 
 /// Turns Rust source into tokens; `None` if it does not lex.

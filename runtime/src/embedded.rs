@@ -175,7 +175,14 @@ pub struct Migrations {
     graph: OnceLock<Graph>,
     stale_check: Once,
     /// Per baseline (graph index), the table of the revisions it replaces, when loaded.
-    catch_up: Vec<(usize, Migrations)>,
+    catch_up: CatchUp,
+}
+
+/// The tables of replaced revisions (docs/design.md §2.3): the macro's statics, or loaded.
+#[derive(Debug)]
+enum CatchUp {
+    Static(&'static [(u32, &'static Migrations)]),
+    Owned(Vec<(usize, Migrations)>),
 }
 
 impl Migrations {
@@ -198,7 +205,33 @@ impl Migrations {
             multiple_heads_allowed,
             graph: OnceLock::new(),
             stale_check: Once::new(),
-            catch_up: Vec::new(),
+            catch_up: CatchUp::Static(&[]),
+        }
+    }
+
+    /// [`__from_static`](Self::__from_static) with the tables of the revisions that
+    /// baselines replace, by the baseline's index (docs/design.md §2.3).
+    #[doc(hidden)]
+    pub const fn __from_static_with_catch_up(
+        revisions: &'static [Revision],
+        heads: &'static [u32],
+        dir: &'static str,
+        source_dir: Option<&'static str>,
+        multiple_heads_allowed: bool,
+        catch_up: &'static [(u32, &'static Migrations)],
+    ) -> Migrations {
+        Migrations {
+            revisions: Cow::Borrowed(revisions),
+            heads: Cow::Borrowed(heads),
+            dir: Cow::Borrowed(dir),
+            source_dir: match source_dir {
+                Some(s) => Some(Cow::Borrowed(s)),
+                None => None,
+            },
+            multiple_heads_allowed,
+            graph: OnceLock::new(),
+            stale_check: Once::new(),
+            catch_up: CatchUp::Static(catch_up),
         }
     }
 
@@ -260,7 +293,7 @@ impl Migrations {
             multiple_heads_allowed: true,
             graph: OnceLock::from(graph),
             stale_check: Once::new(),
-            catch_up,
+            catch_up: CatchUp::Owned(catch_up),
         }
     }
 
@@ -268,10 +301,13 @@ impl Migrations {
     /// loaded with it (the `revchain` binary with `--dir`): what a database in the middle
     /// of the squashed range is caught up with (docs/design.md §2.3).
     pub fn catch_up(&self, index: usize) -> Option<&Migrations> {
-        self.catch_up
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, m)| m)
+        match &self.catch_up {
+            CatchUp::Static(tables) => tables
+                .iter()
+                .find(|(i, _)| *i as usize == index)
+                .map(|(_, m)| *m),
+            CatchUp::Owned(tables) => tables.iter().find(|(i, _)| *i == index).map(|(_, m)| m),
+        }
     }
 
     /// The revisions in their stable topological order (parents before children).

@@ -230,6 +230,64 @@ async fn squash_on(kind: Kind) {
     );
 }
 
+/// The application binary over `tests/fixtures/squash_embedded` (`sb` replaces `s1`…`s5`,
+/// `s6` comes after; `s2` seeds a row), run in `tests/`.
+fn embedded(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_squash-embedded-cli"))
+        .args(args)
+        .current_dir(revchain_tests::tests_dir())
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running the embedded CLI")
+}
+
+/// The `migrations!` table embeds the replaced revisions while their files are present: a
+/// boot-time binary catches a database in the middle up, re-records one at END, and runs
+/// only the baseline on a fresh one.
+#[tokio::test]
+async fn the_embedded_table_catches_up_and_rerecords() {
+    let fixture = revchain_tests::fixture("squash_embedded");
+    let originals = Dir::new();
+    for entry in std::fs::read_dir(&fixture).expect("the fixture") {
+        let name = entry
+            .expect("an entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name.starts_with('s') && !name.starts_with("sb") {
+            let text = std::fs::read_to_string(fixture.join(&name)).expect("a revision");
+            originals.write(&name, &text);
+        }
+    }
+    let ok = |db: &TestDb| {
+        let out = embedded(&["upgrade", "heads", "--database-url", &db.url]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let seeded = "SELECT COUNT(*) FROM t1";
+    for (start, seed_rows) in [("s3", 1), ("s5", 1), ("s6", 1)] {
+        let db = TestDb::new(Kind::Sqlite).await;
+        upgrade(originals.path(), &db, start);
+        ok(&db);
+        assert_eq!(logged(&db, "'sb', 's6'").await, 2, "from {start}");
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM revchain_log").await, 2);
+        assert_eq!(count(&db, seeded).await, seed_rows, "the seed ran once");
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM t6").await, 0);
+    }
+    let fresh = TestDb::new(Kind::Sqlite).await;
+    ok(&fresh);
+    assert_eq!(logged(&fresh, "'sb', 's6'").await, 2);
+    assert_eq!(
+        count(&fresh, seeded).await,
+        0,
+        "the baseline does not carry the seed"
+    );
+}
+
 #[tokio::test]
 async fn squash_postgres() {
     squash_on(Kind::Postgres).await;
