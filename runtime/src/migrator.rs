@@ -538,7 +538,7 @@ impl<'m> Migrator<'m> {
             }
             attempts.refuse_repeated_race(&rows)?;
             if let Some(caught_up) = self
-                .settle_baselines::<DB>(conn, &check, &rows, &log)
+                .settle_baselines::<DB>(conn, &check, (&rows, &log), false)
                 .await?
             {
                 attempts.applied.add(caught_up);
@@ -606,7 +606,7 @@ impl<'m> Migrator<'m> {
         // A squashed range (docs/design.md §2.3): at most a catch-up, then a re-record.
         for _ in 0..2 {
             if self
-                .settle_baselines::<DB>(conn, &check, &rows, &log)
+                .settle_baselines::<DB>(conn, &check, (&rows, &log), true)
                 .await?
                 .is_none()
             {

@@ -288,6 +288,43 @@ async fn the_embedded_table_catches_up_and_rerecords() {
     );
 }
 
+/// Inside the caller's transaction: a database at END is re-recorded in that transaction; one
+/// in the middle is refused (its catch-up runs revisions in their own transactions).
+#[tokio::test]
+async fn inside_the_callers_transaction() {
+    use sqlx::Connection as _;
+    let fixture = revchain_tests::fixture("squash_embedded");
+    let m = revchain_tests::load(&fixture);
+    let originals = Dir::new();
+    for i in 1..=6 {
+        let name = format!("s{i}_rev.sql");
+        let text = std::fs::read_to_string(fixture.join(&name)).expect("a revision");
+        originals.write(&name, &text);
+    }
+    for (start, refused) in [("s5", false), ("s3", true)] {
+        let db = TestDb::new(Kind::Sqlite).await;
+        upgrade(originals.path(), &db, start);
+        let mut conn = sqlx::SqliteConnection::connect(&db.url)
+            .await
+            .expect("connect");
+        let mut tx = conn.begin().await.expect("begin");
+        let result = m.upgrade(&mut *tx, "heads").await;
+        if refused {
+            let e = result.expect_err("refused");
+            assert!(
+                e.to_string().contains("catch it up outside a transaction"),
+                "{e}"
+            );
+            continue;
+        }
+        result.expect("upgraded in the transaction");
+        tx.commit().await.expect("commit");
+        assert_eq!(logged(&db, "'sb', 's6'").await, 2);
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM revchain_log").await, 2);
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM revchain_version").await, 1);
+    }
+}
+
 #[tokio::test]
 async fn squash_postgres() {
     squash_on(Kind::Postgres).await;

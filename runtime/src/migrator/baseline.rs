@@ -7,38 +7,69 @@
 use revchain_core::Target;
 use revchain_core::baseline::Fold;
 
-use super::{Migrator, describe};
+use super::Migrator;
 use crate::backend::{Backend, HeadRow, LogRow};
 use crate::bookkeeping::literal;
-use crate::error::Error;
+use crate::error::{DriftKind, Error};
 use crate::report::Report;
 use crate::state::StateCheck;
 
 impl Migrator<'_> {
     /// Brings the bookkeeping of squashed ranges up to date: `Ok(Some(report))` when it
     /// wrote something (the caller reads the state again), with the revisions a catch-up
-    /// applied.
+    /// applied. Inside the caller's transaction (`in_callers_transaction`) the re-record
+    /// joins it, and a catch-up is refused: its revisions run in their own transactions.
     pub(super) async fn settle_baselines<DB: Backend>(
         &self,
         conn: &mut DB::Connection,
         check: &StateCheck,
-        rows: &[HeadRow],
-        log: &[LogRow],
+        (rows, log): (&[HeadRow], &[LogRow]),
+        in_callers_transaction: bool,
     ) -> Result<Option<Report>, Error> {
         for fold in &check.baselines {
             match fold {
                 Fold::Partial { baseline, .. } => {
-                    if let Some(sub) = self.migrations.catch_up(*baseline) {
-                        return self.catch_up::<DB>(conn, sub, rows).await.map(Some);
+                    let Some(sub) = self.migrations.catch_up(*baseline) else {
+                        continue;
+                    };
+                    if in_callers_transaction {
+                        return Err(Error::Drift {
+                            kind: DriftKind::State {
+                                problems: vec![format!(
+                                    "the database is in the middle of the revisions squashed \
+                                     into baseline `{}`; catch it up outside a transaction \
+                                     (on a pool or a connection) first",
+                                    self.migrations.at(*baseline).map_or("", |r| r.id())
+                                )],
+                            },
+                        });
                     }
+                    return self.catch_up::<DB>(conn, sub, rows).await.map(Some);
                 }
                 Fold::Stands {
                     baseline,
                     replaced_rows,
                     version_rows,
                 } => {
-                    self.rerecord::<DB>(conn, *baseline, replaced_rows, version_rows, log)
-                        .await?;
+                    let statements = self.rerecord_statements(
+                        DB::DIALECT,
+                        *baseline,
+                        replaced_rows,
+                        version_rows,
+                        log,
+                    );
+                    let written = if in_callers_transaction {
+                        DB::execute(conn, statements.join(";\n")).await
+                    } else {
+                        DB::exec_in_transaction(conn, &statements).await
+                    };
+                    written.map_err(|e| Error::db("recording the baseline", &e))?;
+                    tracing::info!(
+                        target: "revchain",
+                        "recorded baseline {} as standing for {} squashed revisions (no SQL ran)",
+                        self.migrations.at(*baseline).map_or("", |r| r.id()),
+                        replaced_rows.len()
+                    );
                     return Ok(Some(Report::default()));
                 }
                 _ => {}
@@ -81,21 +112,20 @@ impl Migrator<'_> {
         }
     }
 
-    /// Records baseline `b` as standing for the replaced revisions the database has: their
-    /// log rows become one stamped log row of `b` whose message names them, and a version
-    /// row of END becomes one of `b` (the same chain digest), in one transaction.
-    async fn rerecord<DB: Backend>(
+    /// The statements that record baseline `b` as standing for the replaced revisions the
+    /// database has: their log rows become one stamped log row of `b` whose message names
+    /// them, and a version row of END becomes one of `b` (the same chain digest).
+    fn rerecord_statements(
         &self,
-        conn: &mut DB::Connection,
+        d: revchain_core::Dialect,
         b: usize,
         replaced_rows: &[String],
         version_rows: &[String],
         log: &[LogRow],
-    ) -> Result<(), Error> {
+    ) -> Vec<String> {
         let Some(rev) = self.migrations.at(b) else {
-            return Ok(());
+            return Vec::new();
         };
-        let d = DB::DIALECT;
         let t = &self.tables;
         let mut statements = Vec::new();
         let ids: Vec<&str> = replaced_rows.iter().map(String::as_str).collect();
@@ -123,15 +153,6 @@ impl Migrator<'_> {
             statements.extend(t.delete_heads(d, &heads));
             statements.extend(t.insert_heads(d, &[(rev.id(), rev.chain_digest())]));
         }
-        DB::exec_in_transaction(conn, &statements)
-            .await
-            .map_err(|e| Error::db("recording the baseline", &e))?;
-        tracing::info!(
-            target: "revchain",
-            "recorded baseline {} as standing for {} (no SQL ran)",
-            rev.id(),
-            describe(&[format!("{} squashed revisions", ids.len())])
-        );
-        Ok(())
+        statements
     }
 }
