@@ -200,16 +200,13 @@ pub fn split(files: Vec<RevisionFile>) -> Result<Squashed, Vec<BaselineError>> {
         }
     }
     let ids: Vec<String> = files.iter().map(|f| f.id.clone()).collect();
+    // Each baseline's END, also of a baseline that a later one replaces.
+    let ends: HashMap<String, String> = (files.iter())
+        .filter_map(|f| f.replaces.last().map(|end| (f.id.clone(), end.clone())))
+        .collect();
     let (replaced, mut main): (Vec<RevisionFile>, Vec<RevisionFile>) =
         files.into_iter().partition(|f| by.contains_key(&f.id));
     let baseline_of = |id: &str| by.get(id).map(|&b| &ids[b]);
-    let end_of = |b: &str| {
-        let file = main.iter().find(|f| f.id == b);
-        file.and_then(|f| f.replaces.last().cloned())
-    };
-    let ends: HashMap<String, String> = (by.values())
-        .filter_map(|&b| end_of(&ids[b]).map(|end| (ids[b].clone(), end)))
-        .collect();
     for file in &mut main {
         let own = file.id.clone();
         let (path, line) = (file.path.clone(), file.revises_line());
@@ -217,23 +214,27 @@ pub fn split(files: Vec<RevisionFile>) -> Result<Squashed, Vec<BaselineError>> {
         let mut rewrite = |names: &mut Vec<String>, line: usize| {
             let mut out: Vec<String> = Vec::with_capacity(names.len());
             for name in names.iter() {
-                let target = match baseline_of(name) {
-                    Some(b) if b == &own => continue,
-                    Some(b) => {
-                        if ends.get(b) != Some(name) {
-                            errors.push(BaselineError::IntoTheMiddle {
-                                path: path.clone(),
-                                line,
-                                id: own.clone(),
-                                replaced: name.clone(),
-                                baseline: b.clone(),
-                                end: ends.get(b).cloned().unwrap_or_default(),
-                            });
-                        }
-                        b.clone()
+                // A baseline replaced by a later one resolves on to that one.
+                let mut target = name.clone();
+                for _ in 0..=ids.len() {
+                    let Some(b) = baseline_of(&target) else {
+                        break;
+                    };
+                    if ends.get(b) != Some(&target) {
+                        errors.push(BaselineError::IntoTheMiddle {
+                            path: path.clone(),
+                            line,
+                            id: own.clone(),
+                            replaced: target.clone(),
+                            baseline: b.clone(),
+                            end: ends.get(b).cloned().unwrap_or_default(),
+                        });
                     }
-                    None => name.clone(),
-                };
+                    target = b.clone();
+                }
+                if target == own {
+                    continue;
+                }
                 if !out.contains(&target) {
                     out.push(target);
                 }
@@ -262,7 +263,7 @@ pub fn check_replaced(history: &History, replaced: &[RevisionFile]) -> Vec<Basel
         let range: Vec<RevisionFile> = (file.replaces.iter())
             .filter_map(|id| replaced.iter().find(|r| &r.id == id).cloned())
             .collect();
-        if let Err(e) = check_range(history, b, &range) {
+        if let Err(e) = check_range(history, b, &range, replaced) {
             errors.extend(e);
         }
     }
@@ -275,9 +276,29 @@ fn check_range(
     history: &History,
     b: usize,
     range: &[RevisionFile],
+    replaced: &[RevisionFile],
 ) -> Result<(), Vec<BaselineError>> {
     let baseline = &history.revisions()[b];
     let in_range: HashSet<&str> = range.iter().map(|r| r.id.as_str()).collect();
+    // A parent replaced by an older baseline in the range stands for that baseline.
+    let older: HashMap<&str, &str> = (replaced.iter())
+        .flat_map(|f| f.replaces.iter().map(move |r| (r.as_str(), f.id.as_str())))
+        .collect();
+    let resolve = |p: &str| -> String {
+        let mut p = p;
+        for _ in 0..=older.len() {
+            match older.get(p) {
+                Some(b) if !in_range.contains(p) => p = b,
+                _ => break,
+            }
+        }
+        p.to_owned()
+    };
+    let mut range = range.to_vec();
+    for r in &mut range {
+        r.parents = r.parents.iter().map(|p| resolve(p)).collect();
+    }
+    let range = &range[..];
     let outside: Vec<String> = (baseline.parents.iter()).map(String::clone).collect();
     let mut errors = Vec::new();
     let mut trimmed = range.to_vec();
@@ -316,7 +337,10 @@ fn check_range(
                     .map_or(Digest::of(b""), |i| history.chain_digest(i)),
             })
             .collect();
-        digests.insert(&file.id, Digest::chain(&file.checksum(), parents.iter()));
+        let own = file
+            .replaces_digest
+            .unwrap_or_else(|| Digest::chain(&file.checksum(), parents.iter()));
+        digests.insert(&file.id, own);
     }
     let end = baseline.replaces.last().map(String::as_str).unwrap_or("");
     let computed = digests.get(end).copied().unwrap_or(Digest::of(b""));

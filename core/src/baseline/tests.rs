@@ -325,3 +325,26 @@ fn baseline_keys_are_added_and_read_back() {
     assert_eq!(parsed.message, "squash");
     assert!(out.contains("-- NOT CARRIED OVER, a changes data"));
 }
+
+#[test]
+fn a_baseline_can_be_squashed_again() {
+    // `t` replaces the first baseline `s` and `d`; `e` revises `d`.
+    let d_digest = squashed(false).chain_digest(1);
+    let t = file_with(
+        "t",
+        &[],
+        &format!("-- Replaces: s, d\n-- Replaces Digest: {d_digest}"),
+    );
+    let h = History::from_files(vec![baseline(), file("d", &["c"]), t, file("e", &["d"])]).unwrap();
+    let ids: Vec<&str> = (0..h.graph().len()).map(|i| h.graph().id(i)).collect();
+    assert_eq!(ids, ["t", "e"]);
+    assert_eq!(h.revisions()[1].parents, ["t"]);
+    let mut full = originals();
+    full.push(file("e", &["d"]));
+    let full = History::from_files(full).unwrap();
+    assert_eq!(
+        h.chain_digest(1),
+        full.chain_digest(4),
+        "e's digest survives two squashes"
+    );
+}
