@@ -86,6 +86,18 @@ pub trait Embedded {
     fn graph(&self) -> &Graph;
     /// The revision at graph index `index`.
     fn revision(&self, index: usize) -> Option<EmbeddedRevision<'_>>;
+    /// The `Replaces` list of the revision at graph index `index` (empty unless it is a
+    /// baseline, docs/design.md §2.3).
+    fn replaces(&self, index: usize) -> Vec<String> {
+        let _ = index;
+        Vec::new()
+    }
+    /// Whether the files that baseline `index` replaces are embedded, so that a database in
+    /// the middle of its range can be caught up.
+    fn can_catch_up(&self, index: usize) -> bool {
+        let _ = index;
+        false
+    }
 }
 
 impl Embedded for History {
@@ -100,6 +112,17 @@ impl Embedded for History {
             checksum: self.checksum(index),
             chain_digest: self.chain_digest(index),
         })
+    }
+
+    fn replaces(&self, index: usize) -> Vec<String> {
+        self.revisions()
+            .get(index)
+            .map(|f| f.replaces.clone())
+            .unwrap_or_default()
+    }
+
+    fn can_catch_up(&self, index: usize) -> bool {
+        self.catch_up(index).is_some()
     }
 }
 
@@ -227,6 +250,10 @@ pub enum Finding {
          with `revchain stamp --purge heads`", .0.join(", ")
     )]
     WrongHeadDigests(Vec<String>),
+    /// The database is in the middle of a range squashed into a baseline whose replaced
+    /// files are gone (docs/design.md §2.3): the whole sentence, with the release to use.
+    #[error("{0}")]
+    InSquashedRange(String),
 }
 
 /// A revision that a previous run left half done (its log row is marked dirty), and how to
@@ -272,6 +299,11 @@ pub struct StateCheck {
     pub dirty_mark: Option<DirtyMark>,
     /// Every reason to refuse, other than dirty marks and a database ahead.
     pub findings: Vec<Finding>,
+    /// What the bookkeeping says about each baseline whose replaced ids it records
+    /// (docs/design.md §2.3): at the baseline (the next write re-records it), or in the
+    /// middle of its range (a catch-up when the replaced files are embedded, else a
+    /// finding).
+    pub baselines: Vec<crate::baseline::Fold>,
 }
 
 impl StateCheck {
@@ -321,6 +353,8 @@ pub fn check_state(
 ) -> StateCheck {
     let graph = embedded.graph();
     let mut check = StateCheck::default();
+    let (heads, log) = fold_baselines(embedded, heads, log, &mut check);
+    let (heads, log) = (heads.as_slice(), log.as_slice());
     check.findings.extend(damaged_rows(tables, heads, log));
     let rows = well_formed(graph, heads, log);
     check.findings.extend(duplicate_rows(tables, &rows));
@@ -363,6 +397,59 @@ pub fn check_state(
     }
     check.dirty_mark = dirty_mark(embedded, heads, log);
     check
+}
+
+/// The rows with every baseline folded in ([`crate::baseline::fold_rows`]); a database in
+/// the middle of a squashed range is a finding unless the replaced files are embedded
+/// (then the runtime catches it up before it plans, and the rows of the range are left out
+/// here).
+fn fold_baselines(
+    embedded: &impl Embedded,
+    heads: &[HeadRow],
+    log: &[LogRow],
+    check: &mut StateCheck,
+) -> (Vec<HeadRow>, Vec<LogRow>) {
+    let graph = embedded.graph();
+    let baselines: Vec<(usize, Vec<String>, LogRow)> = (0..graph.len())
+        .filter_map(|i| {
+            let replaces = embedded.replaces(i);
+            let rev = embedded.revision(i)?;
+            (!replaces.is_empty()).then(|| {
+                let row = LogRow {
+                    revision: graph.id(i).to_owned(),
+                    checksum: Some(rev.checksum),
+                    chain_digest: Some(rev.chain_digest),
+                    dirty: false,
+                    defect: None,
+                };
+                (i, replaces, row)
+            })
+        })
+        .collect();
+    if baselines.is_empty() {
+        return (heads.to_vec(), log.to_vec());
+    }
+    let (mut heads, mut log, folds) = crate::baseline::fold_rows(
+        baselines
+            .iter()
+            .map(|(i, r, row)| (*i, r.as_slice(), row.clone())),
+        heads,
+        log,
+    );
+    for fold in &folds {
+        if let crate::baseline::Fold::Partial { baseline, .. } = fold {
+            let replaces = &baselines.iter().find(|b| b.0 == *baseline).map(|b| &b.1);
+            if embedded.can_catch_up(*baseline) {
+                let inside = |id: &str| replaces.is_some_and(|r| r.iter().any(|x| x == id));
+                heads.retain(|h| !inside(&h.revision));
+                log.retain(|l| !inside(&l.revision));
+            } else if let Some(text) = fold.refusal(graph.id(*baseline)) {
+                check.findings.push(Finding::InSquashedRange(text));
+            }
+        }
+    }
+    check.baselines = folds;
+    (heads, log)
 }
 
 fn well_formed<'r>(graph: &Graph, heads: &'r [HeadRow], log: &'r [LogRow]) -> Rows<'r> {

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
+use crate::baseline::{self, BaselineError};
 use crate::digest::Digest;
 use crate::graph::{self, Graph, GraphError, Member};
 use crate::parse::{self, ParseError, RevisionFile};
@@ -73,6 +74,9 @@ pub enum LoadError {
     /// The files do not form a valid graph.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// A baseline and the revisions it replaces disagree (docs/design.md §2.3).
+    #[error(transparent)]
+    Baseline(Box<crate::baseline::BaselineError>),
 }
 
 /// Every problem found while loading, in file order.
@@ -331,6 +335,8 @@ pub struct History {
     chain_digests: Vec<Digest>,
     repeatable_files: Vec<RevisionFile>,
     repeatables: Repeatables,
+    /// The files that baselines replace, still present (docs/design.md §2.3).
+    replaced: Vec<RevisionFile>,
 }
 
 impl History {
@@ -353,24 +359,54 @@ impl History {
     pub fn from_files(files: Vec<RevisionFile>) -> Result<History, LoadErrors> {
         let (repeatable, files): (Vec<RevisionFile>, Vec<RevisionFile>) =
             files.into_iter().partition(|f| f.repeatable);
+        let baseline_errors = |es: Vec<BaselineError>| {
+            LoadErrors(
+                es.into_iter()
+                    .map(|e| LoadError::Baseline(Box::new(e)))
+                    .collect(),
+            )
+        };
+        let squashed = baseline::split(files).map_err(baseline_errors)?;
+        let mut history = History::main(squashed.main)?;
+        let errors = baseline::check_replaced(&history, &squashed.replaced);
+        if !errors.is_empty() {
+            return Err(baseline_errors(errors));
+        }
+        history.replaced = squashed.replaced;
+        history.attach_repeatables(repeatable)?;
+        Ok(history)
+    }
+
+    /// Resolves the repeatable revisions against the graph and keeps them in their order.
+    fn attach_repeatables(&mut self, repeatable: Vec<RevisionFile>) -> Result<(), LoadErrors> {
         let graph_errors =
             |es: Vec<GraphError>| LoadErrors(es.into_iter().map(LoadError::Graph).collect());
-        let (graph, order) = graph::build(&files).map_err(graph_errors)?;
         let specs: Vec<Spec<'_>> = repeatable.iter().map(Spec::of).collect();
-        let repeatables = Repeatables::resolve(&specs, &graph).map_err(graph_errors)?;
+        let repeatables = Repeatables::resolve(&specs, &self.graph).map_err(graph_errors)?;
         let mut slots: Vec<Option<RevisionFile>> = repeatable.into_iter().map(Some).collect();
-        let repeatable_files = (repeatables.order().iter())
+        self.repeatable_files = (repeatables.order().iter())
             .filter_map(|item| slots[item.input].take())
             .collect();
+        self.repeatables = repeatables;
+        Ok(())
+    }
+
+    /// The main graph of `files` (no revision replaced): a baseline's chain digest is its
+    /// `Replaces Digest`.
+    fn main(files: Vec<RevisionFile>) -> Result<History, LoadErrors> {
+        let (graph, order) = graph::build(&files)
+            .map_err(|es| LoadErrors(es.into_iter().map(LoadError::Graph).collect()))?;
         let mut slots: Vec<Option<RevisionFile>> = files.into_iter().map(Some).collect();
         let revisions: Vec<RevisionFile> = order.iter().filter_map(|&i| slots[i].take()).collect();
         let checksums: Vec<Digest> = revisions.iter().map(RevisionFile::checksum).collect();
         let mut chain_digests: Vec<Digest> = Vec::with_capacity(revisions.len());
         for (k, node) in graph.nodes().iter().enumerate() {
-            let digest = Digest::chain(
-                &checksums[k],
-                node.parents.iter().map(|&p| &chain_digests[p]),
-            );
+            let digest = revisions[k].replaces_digest.unwrap_or_else(|| {
+                Digest::chain(
+                    &checksums[k],
+                    node.parents.iter().map(|&p| &chain_digests[p]),
+                )
+            });
             chain_digests.push(digest);
         }
         Ok(History {
@@ -378,8 +414,9 @@ impl History {
             graph,
             checksums,
             chain_digests,
-            repeatable_files,
-            repeatables,
+            repeatable_files: Vec::new(),
+            repeatables: Repeatables::default(),
+            replaced: Vec::new(),
         })
     }
 
@@ -392,6 +429,25 @@ impl History {
     /// The repeatable revisions resolved against the graph: their order and plans.
     pub fn repeatables(&self) -> &Repeatables {
         &self.repeatables
+    }
+
+    /// The files that baselines replace and that are still present, as written.
+    pub fn replaced(&self) -> &[RevisionFile] {
+        &self.replaced
+    }
+
+    /// The history of the revisions that baseline `index` replaces, when their files are
+    /// present and the range starts at a base (the baseline revises nothing): what a
+    /// database in the middle of the range is caught up with.
+    pub fn catch_up(&self, index: usize) -> Option<History> {
+        let baseline = self.revisions.get(index)?;
+        if baseline.replaces.is_empty() || !baseline.parents.is_empty() {
+            return None;
+        }
+        let files: Vec<RevisionFile> = (baseline.replaces.iter())
+            .map(|id| self.replaced.iter().find(|r| &r.id == id).cloned())
+            .collect::<Option<_>>()?;
+        History::main(files).ok()
     }
 
     /// The revisions in topological order (the graph's indices).

@@ -8,6 +8,7 @@
 //! - [`digest`]: checksums and chain digests (§3);
 //! - [`applied`]: the database's applied state as read, and its check against the
 //!   embedded revisions (§3–§4);
+//! - [`baseline`]: baselines written by `squash` (`Replaces`) and their state rule;
 //! - [`split`]: the SQL statement splitter (§4);
 //! - [`statements`]: statements a revision may not hold (transaction control, …);
 //! - [`history`]: a loaded and validated directory;
@@ -30,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod applied;
+pub mod baseline;
 pub mod code;
 pub mod digest;
 pub mod graph;

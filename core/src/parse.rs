@@ -38,7 +38,7 @@ use crate::split::{Dialect, has_statement};
 use crate::statements::{copy_through_stdio, refused_statement};
 
 /// The header keys a revision file may use.
-pub const KNOWN_KEYS: [&str; 9] = [
+pub const KNOWN_KEYS: [&str; 11] = [
     "Revision ID",
     "Revises",
     "Create Date",
@@ -48,6 +48,8 @@ pub const KNOWN_KEYS: [&str; 9] = [
     "Repeatable",
     "Lock Timeout",
     "Statement Timeout",
+    "Replaces",
+    "Replaces Digest",
 ];
 
 /// How a header description line that names the origin of an imported revision starts
@@ -112,6 +114,8 @@ pub struct HeaderLines {
     pub branch_labels: Option<usize>,
     /// The line of `Repeatable`, if present.
     pub repeatable: Option<usize>,
+    /// The line of `Replaces`, if present (a baseline, docs/design.md §2.3).
+    pub replaces: Option<usize>,
 }
 
 /// One parsed revision file.
@@ -151,6 +155,12 @@ pub struct RevisionFile {
     /// The header's `-- revchain:allow …` comments: each one's line and its text after
     /// [`ALLOW_COMMENT`] (rule and reason), for the lint's per-file suppression.
     pub header_allows: Vec<(usize, String)>,
+    /// `Replaces`: the ids a baseline made by `squash` stands for, in order (the last is
+    /// the END of the squashed range); empty for an ordinary revision (docs/design.md §2.3).
+    pub replaces: Vec<String>,
+    /// `Replaces Digest`: the chain digest of END computed from the full history, which is
+    /// the baseline's own chain digest.
+    pub replaces_digest: Option<Digest>,
 }
 
 /// What a revision file holds (docs/design.md §1.1, §1.7).
@@ -242,6 +252,12 @@ pub enum ParseErrorKind {
     /// A parent listed twice in `Revises`.
     #[error("`Revises` lists `{0}` twice")]
     DuplicateParent(String),
+    /// An id listed twice in `Replaces`.
+    #[error("`Replaces` lists `{0}` twice")]
+    DuplicateReplaced(String),
+    /// `Replaces Digest` is not 64 hex digits.
+    #[error("`Replaces Digest` must be 64 lowercase hex digits, not `{0}`")]
+    InvalidReplacesDigest(String),
     /// A revision that revises itself.
     #[error("revision `{0}` lists itself in `{1}`; a revision cannot be its own ancestor")]
     SelfReference(String, &'static str),
@@ -487,6 +503,8 @@ enum Key {
     Repeatable,
     LockTimeout,
     StatementTimeout,
+    Replaces,
+    ReplacesDigest,
 }
 
 impl Key {
@@ -494,7 +512,8 @@ impl Key {
         KNOWN_KEYS[self as usize]
     }
 
-    const ALL: [Key; 9] = [
+    /// Longer names first, so that `Replaces Digest` is not read as `Replaces`.
+    const ALL: [Key; 11] = [
         Key::RevisionId,
         Key::Revises,
         Key::CreateDate,
@@ -504,6 +523,8 @@ impl Key {
         Key::Repeatable,
         Key::LockTimeout,
         Key::StatementTimeout,
+        Key::ReplacesDigest,
+        Key::Replaces,
     ];
 
     /// Whether `value`, written after the key without a colon, could be this key's value
@@ -518,10 +539,11 @@ impl Key {
         match self {
             _ if value.is_empty() => true,
             Key::RevisionId => token(value) && !value.contains('-'),
-            Key::Revises | Key::BranchLabels | Key::DependsOn => {
+            Key::Revises | Key::BranchLabels | Key::DependsOn | Key::Replaces => {
                 value.split(',').map(str::trim).all(token)
             }
             Key::CreateDate => value.starts_with(|c: char| c.is_ascii_digit()),
+            Key::ReplacesDigest => value.chars().all(|c| c.is_ascii_hexdigit()),
             Key::Transactional | Key::Repeatable => ["true", "false"]
                 .iter()
                 .any(|b| value.eq_ignore_ascii_case(b)),
@@ -760,7 +782,7 @@ struct Header {
     /// The first comment line; `Some("")` when that line is a key line.
     message: Option<String>,
     /// The line of each key, in [`Key`] order, once seen.
-    seen: [Option<usize>; 9],
+    seen: [Option<usize>; 11],
     /// `Revision ID`, kept even when invalid so that it is not also reported missing.
     id: Option<String>,
     parents: Vec<String>,
@@ -772,6 +794,8 @@ struct Header {
     lock_timeout: Option<Duration>,
     statement_timeout: Option<Duration>,
     header_allows: Vec<(usize, String)>,
+    replaces: Vec<String>,
+    replaces_digest: Option<Digest>,
     /// A description line starts with [`IMPORTED_FROM`]: the revision was converted from
     /// another tool's migration, whose SQL may hold no statement.
     imported: bool,
@@ -781,7 +805,7 @@ impl Header {
     fn new() -> Self {
         Header {
             message: None,
-            seen: [None; 9],
+            seen: [None; 11],
             id: None,
             parents: Vec::new(),
             create_date: None,
@@ -792,6 +816,8 @@ impl Header {
             lock_timeout: None,
             statement_timeout: None,
             header_allows: Vec::new(),
+            replaces: Vec::new(),
+            replaces_digest: None,
             imported: false,
         }
     }
@@ -809,6 +835,7 @@ impl Header {
             depends_on: self.line(Key::DependsOn),
             branch_labels: self.line(Key::BranchLabels),
             repeatable: self.line(Key::Repeatable),
+            replaces: self.line(Key::Replaces),
         }
     }
 }
@@ -1044,6 +1071,14 @@ impl Builder<'_> {
             Key::StatementTimeout => {
                 header.statement_timeout = self.duration(key, value, line_no);
             }
+            Key::Replaces => header.replaces = self.list(key, value, line_no, id::validate_id),
+            Key::ReplacesDigest => match value.parse::<Digest>() {
+                Ok(d) => header.replaces_digest = Some(d),
+                Err(_) => self.error(
+                    line_no,
+                    ParseErrorKind::InvalidReplacesDigest(value.to_owned()),
+                ),
+            },
         }
     }
 
@@ -1172,11 +1207,30 @@ impl Builder<'_> {
             let kind = ParseErrorKind::SelfReference(own.clone(), "Depends On");
             self.error(line, kind);
         }
+        self.check_replaces(header, own);
+    }
+
+    /// `Replaces` (docs/design.md §2.3): not the revision itself, no id twice. (That it
+    /// goes with `Replaces Digest` is the baseline rule's: one key line is one check here.)
+    fn check_replaces(&mut self, header: &Header, own: &str) {
+        let line = header.line(Key::Replaces);
+        let line = line.unwrap_or(1);
+        let mut listed = std::collections::HashSet::new();
+        for r in &header.replaces {
+            if r == own {
+                self.error(
+                    line,
+                    ParseErrorKind::SelfReference(own.to_owned(), "Replaces"),
+                );
+            } else if !listed.insert(r.as_str()) {
+                self.error(line, ParseErrorKind::DuplicateReplaced(r.clone()));
+            }
+        }
     }
 
     /// A repeatable revision has no place in the graph: no `Revises`, no `Branch Labels`.
     fn check_repeatable(&mut self, header: &Header) {
-        for key in [Key::Revises, Key::BranchLabels] {
+        for key in [Key::Revises, Key::BranchLabels, Key::Replaces] {
             if let Some(line) = header.line(key) {
                 self.error(line, ParseErrorKind::RepeatableGraphKey(key.name()));
             }
@@ -1253,6 +1307,8 @@ impl Builder<'_> {
                 lock_timeout: header.lock_timeout,
                 statement_timeout: header.statement_timeout,
                 header_allows: header.header_allows,
+                replaces: header.replaces,
+                replaces_digest: header.replaces_digest,
             }),
             _ => {
                 self.errors.sort_by_key(|e| e.line);
@@ -1685,6 +1741,9 @@ DROP TABLE users;
                     "Transactional" => "false",
                     "Repeatable" => "true",
                     "Lock Timeout" | "Statement Timeout" => "5s",
+                    "Replaces Digest" => {
+                        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+                    }
                     _ => "p1",
                 };
                 let written: String = key
@@ -1713,6 +1772,8 @@ DROP TABLE users;
                     "Repeatable" => r.repeatable,
                     "Lock Timeout" => r.lock_timeout == Some(Duration::from_secs(5)),
                     "Statement Timeout" => r.statement_timeout == Some(Duration::from_secs(5)),
+                    "Replaces" => r.replaces == ["p1"],
+                    "Replaces Digest" => r.replaces_digest.is_some(),
                     _ => !r.transactional,
                 };
                 let line_at = if key == "Revision ID" { 2 } else { 3 };

@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
-use revchain_core::Digest;
+use revchain_core::{Digest, History};
 
 use crate::validate::Validated;
 
@@ -49,19 +49,10 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     let graph = history.graph();
     let count = history.revisions().len();
 
-    let mut revisions = String::with_capacity(count * 1_536);
-    for (i, f) in history.revisions().iter().enumerate() {
-        let node = graph.node(i);
-        let digests = (history.checksum(i), history.chain_digest(i));
-        let code = v.files[i].code.as_ref().map(|c| code_revision(i, c));
-        write_revision(
-            &mut revisions,
-            f,
-            (&node.parents, &node.depends_on),
-            digests,
-            code,
-        );
-    }
+    let revisions = table_text(history, |i| {
+        (v.files.get(i)?.code.as_ref()).map(|c| code_revision(i, c))
+    });
+    let catch_ups = catch_up_text(history, &v.display);
 
     // Each Rust code revision's file, compiled as a module that the table's functions call.
     let mut modules = String::new();
@@ -98,8 +89,11 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
             ::core::option::Option::None
         }
     };
-    if !history.repeatable_files().is_empty() {
-        let Some(repeatables) = repeatables(history, lex) else {
+    if !history.repeatable_files().is_empty() || catch_ups.is_some() {
+        let (statics, entries) = catch_ups.unwrap_or_else(|| (String::new(), "&[]".to_owned()));
+        let (Some(repeatables), Some(statics), Some(entries)) =
+            (repeatables(history, lex), lex(&statics), lex(&entries))
+        else {
             return internal_error();
         };
         let repeatable_count = history.repeatable_files().len();
@@ -108,14 +102,16 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
                 #modules
                 static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
                 static __REVCHAIN_REPEATABLES: [::revchain::__private::v1::Revision; #repeatable_count] = [#repeatables];
+                #statics
                 #ties
-                ::revchain::__private::v1::Migrations::__from_static_with_repeatables(
+                ::revchain::__private::v1::Migrations::__from_static_with_catch_up(
                     &__REVCHAIN_REVISIONS,
                     #heads,
                     #dir,
                     #source_dir,
                     #allow_multiple_heads,
                     &__REVCHAIN_REPEATABLES,
+                    #entries,
                 )
             }
         };
@@ -134,6 +130,20 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
             )
         }
     }
+}
+
+/// The revisions of `history` as the elements of a static `[Revision; N]`; `code(i)` is the
+/// code part of revision `i` (a Rust code revision).
+fn table_text(history: &History, code: impl Fn(usize) -> Option<String>) -> String {
+    let graph = history.graph();
+    let mut revisions = String::with_capacity(history.revisions().len() * 1_536);
+    for (i, f) in history.revisions().iter().enumerate() {
+        let node = graph.node(i);
+        let digests = (history.checksum(i), history.chain_digest(i));
+        let parts = (&node.parents[..], &node.depends_on[..]);
+        write_revision(&mut revisions, f, parts, digests, code(i));
+    }
+    revisions
 }
 
 /// The repeatable revisions as `Revision { … },` items: no parents, no dependency indices
@@ -171,7 +181,7 @@ fn write_revision(
              transactional: {transactional}, upgrade_sql: {upgrade_sql}, \
              upgrade_line: {upgrade_line}, downgrade_sql: {downgrade_sql}, \
              downgrade_line: {downgrade_line}, path: {path}, id_line: {id_line}, \
-             checksum: {checksum}, chain_digest: {chain_digest}, code: {code} }} }},",
+             checksum: {checksum}, chain_digest: {chain_digest}, code: {code}, replaces: {replaces} }} }},",
         id = text(&f.id),
         message = text(&f.message),
         parent_ids = text(&f.parents.join(", ")),
@@ -190,7 +200,33 @@ fn write_revision(
         checksum = digest(&checksum),
         chain_digest = digest(&chain_digest),
         code = optional(code),
+        replaces = text(&f.replaces.join(", ")),
     );
+}
+
+/// For each baseline whose replaced files are in the directory (docs/design.md §2.3), a
+/// static table of those revisions, and the list `(index, &table)` that
+/// `Migrations::__from_static_with_catch_up` takes; `None` when there is none.
+fn catch_up_text(history: &History, display: &str) -> Option<(String, String)> {
+    let mut statics = String::new();
+    let mut entries = String::new();
+    for i in 0..history.revisions().len() {
+        let Some(sub) = history.catch_up(i) else {
+            continue;
+        };
+        let _ = write!(
+            statics,
+            "static __REVCHAIN_CATCH_UP_{i}_REVISIONS: [{P}Revision; {n}] = [{table}]; \
+             static __REVCHAIN_CATCH_UP_{i}: {P}Migrations = {P}Migrations::__from_static(\
+             &__REVCHAIN_CATCH_UP_{i}_REVISIONS, {heads}, {dir:?}, ::core::option::Option::None, true);",
+            n = sub.revisions().len(),
+            table = table_text(&sub, |_| None),
+            heads = u32_slice(sub.graph().heads()),
+            dir = display,
+        );
+        let _ = write!(entries, "({}, &__REVCHAIN_CATCH_UP_{i}),", line(i));
+    }
+    (!entries.is_empty()).then(|| (statics, format!("&[{entries}]")))
 }
 
 /// Turns Rust source into tokens; `None` if it does not lex.

@@ -44,6 +44,8 @@ pub struct RevisionParts {
     pub chain_digest: Digest,
     /// For a Rust code revision (docs/design.md §1.7): its functions; `None` for SQL.
     pub code: Option<crate::code::CodeRevision>,
+    /// `Replaces` joined by `", "` (a baseline, docs/design.md §2.3); empty otherwise.
+    pub replaces: Text,
 }
 
 /// One revision of a [`Migrations`] table.
@@ -145,7 +147,8 @@ impl Revision {
         self.__parts.checksum
     }
 
-    /// The chain digest: the checksum combined with the parents' chain digests.
+    /// The chain digest: the checksum combined with the parents' chain digests (for a
+    /// baseline, its `Replaces Digest`: END's chain digest before the squash).
     pub fn chain_digest(&self) -> Digest {
         self.__parts.chain_digest
     }
@@ -171,6 +174,12 @@ impl Revision {
     pub(crate) fn code(&self) -> Option<&crate::code::CodeRevision> {
         self.__parts.code.as_ref()
     }
+
+    /// The ids a baseline written by `revchain squash` stands for (`Replaces`, in order;
+    /// the last is END); none for an ordinary revision.
+    pub fn replaces(&self) -> impl Iterator<Item = &str> {
+        split_list(&self.__parts.replaces)
+    }
 }
 
 /// An ordered, validated table of revisions: what `revchain::migrations!` embeds.
@@ -193,6 +202,15 @@ pub struct Migrations {
     stale_check: Once,
     repeatables: Cow<'static, [Revision]>,
     resolved_repeatables: OnceLock<Repeatables>,
+    /// Per baseline (graph index), the table of the revisions it replaces, when loaded.
+    catch_up: CatchUp,
+}
+
+/// The tables of replaced revisions (docs/design.md §2.3): the macro's statics, or loaded.
+#[derive(Debug)]
+enum CatchUp {
+    Static(&'static [(u32, &'static Migrations)]),
+    Owned(Vec<(usize, Migrations)>),
 }
 
 impl Migrations {
@@ -225,6 +243,30 @@ impl Migrations {
         multiple_heads_allowed: bool,
         repeatables: &'static [Revision],
     ) -> Migrations {
+        Migrations::__from_static_with_catch_up(
+            revisions,
+            heads,
+            dir,
+            source_dir,
+            multiple_heads_allowed,
+            repeatables,
+            &[],
+        )
+    }
+
+    /// [`__from_static_with_repeatables`](Self::__from_static_with_repeatables) with the
+    /// tables of the revisions that baselines replace, by the baseline's index
+    /// (docs/design.md §2.3).
+    #[doc(hidden)]
+    pub const fn __from_static_with_catch_up(
+        revisions: &'static [Revision],
+        heads: &'static [u32],
+        dir: &'static str,
+        source_dir: Option<&'static str>,
+        multiple_heads_allowed: bool,
+        repeatables: &'static [Revision],
+        catch_up: &'static [(u32, &'static Migrations)],
+    ) -> Migrations {
         Migrations {
             revisions: Cow::Borrowed(revisions),
             heads: Cow::Borrowed(heads),
@@ -238,12 +280,19 @@ impl Migrations {
             stale_check: Once::new(),
             repeatables: Cow::Borrowed(repeatables),
             resolved_repeatables: OnceLock::new(),
+            catch_up: CatchUp::Static(catch_up),
         }
     }
 
     /// Builds a table from a directory loaded with `revchain-core` (what the `revchain`
     /// binary does with `--dir`). `dir` is how the directory is named in messages.
     pub fn from_history(history: History, dir: &str) -> Migrations {
+        let catch_up = (0..history.revisions().len())
+            .filter_map(|i| {
+                let sub = history.catch_up(i)?;
+                Some((i, Migrations::from_history(sub, dir)))
+            })
+            .collect();
         let graph = history.graph().clone();
         let revisions: Vec<Revision> = history
             .revisions()
@@ -275,6 +324,20 @@ impl Migrations {
             stale_check: Once::new(),
             repeatables: Cow::Owned(repeatables),
             resolved_repeatables: OnceLock::from(history.repeatables().clone()),
+            catch_up: CatchUp::Owned(catch_up),
+        }
+    }
+
+    /// The table of the revisions that baseline `index` replaces, when their files were
+    /// loaded with it (the `revchain` binary with `--dir`): what a database in the middle
+    /// of the squashed range is caught up with (docs/design.md §2.3).
+    pub fn catch_up(&self, index: usize) -> Option<&Migrations> {
+        match &self.catch_up {
+            CatchUp::Static(tables) => tables
+                .iter()
+                .find(|(i, _)| *i as usize == index)
+                .map(|(_, m)| *m),
+            CatchUp::Owned(tables) => tables.iter().find(|(i, _)| *i == index).map(|(_, m)| m),
         }
     }
 
@@ -505,6 +568,7 @@ fn revision_of(
             checksum,
             chain_digest,
             code: uncompiled_code(f),
+            replaces: f.replaces.join(", ").into(),
         },
     }
 }

@@ -29,6 +29,7 @@ use crate::state::{StateCheck, check_state, refusal_error};
 mod locking;
 
 use crate::backend::LockMode;
+mod baseline;
 
 /// How many times a plan is made again when another process changed the database between
 /// planning and applying (SQLite, whose lock is per transaction).
@@ -600,6 +601,13 @@ impl<'m> Migrator<'m> {
                 }
             }
             attempts.refuse_repeated_race(&rows)?;
+            if let Some(caught_up) = self
+                .settle_baselines::<DB>(conn, &check, (&rows, &log), false)
+                .await?
+            {
+                attempts.applied.add(caught_up);
+                continue;
+            }
             let plan = match request {
                 Request::Stamp { targets, .. } => {
                     return self
@@ -660,10 +668,25 @@ impl<'m> Migrator<'m> {
                 .stamp_locked::<DB>(conn, targets, true, &[], &[], true)
                 .await;
         }
-        let (rows, log) = self.read_state::<DB>(conn).await?;
-        let check = check_state(self.migrations, &self.tables, &rows, &log);
+        let (mut rows, mut log) = self.read_state::<DB>(conn).await?;
+        let mut check = check_state(self.migrations, &self.tables, &rows, &log);
         if let Some(tolerated) = self.refuse_state(&check, &rows, request, boot)? {
             return Ok(tolerated);
+        }
+        // A squashed range (docs/design.md §2.3): at most a catch-up, then a re-record.
+        for _ in 0..2 {
+            if self
+                .settle_baselines::<DB>(conn, &check, (&rows, &log), true)
+                .await?
+                .is_none()
+            {
+                break;
+            }
+            (rows, log) = self.read_state::<DB>(conn).await?;
+            check = check_state(self.migrations, &self.tables, &rows, &log);
+            if let Some(refusal) = check.refusal(false) {
+                return Err(refusal_error(refusal));
+            }
         }
         let plan = match request {
             Request::Stamp { targets, .. } => {

@@ -30,6 +30,16 @@ impl Embedded for Migrations {
             chain_digest: r.chain_digest(),
         })
     }
+
+    fn replaces(&self, index: usize) -> Vec<String> {
+        self.at(index)
+            .map(|r| r.replaces().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    fn can_catch_up(&self, index: usize) -> bool {
+        self.catch_up(index).is_some()
+    }
 }
 
 /// Checks the version rows `rows` and the log rows `log` (all of it) against `migrations`.

@@ -326,3 +326,36 @@ pub(crate) async fn connect(url: &str) -> Result<db::AnyPool, Error> {
         crate::pool::ConnectError::Url(e) => Error::Url(e),
     })
 }
+
+impl Autogen<'_> {
+    /// Applies every revision up to `heads` (ids; their ancestors included) in one scratch
+    /// database and reads its schema back, with the database's dialect: what `revchain
+    /// squash` writes a baseline from.
+    pub async fn schema_at(&self, heads: &[&str]) -> Result<(Schema, Dialect), Error> {
+        let mut roots = Vec::new();
+        for h in heads {
+            roots.push(
+                self.migrations
+                    .position(h)
+                    .ok_or_else(|| Error::UnknownRevision((*h).to_owned()))?,
+            );
+        }
+        let marked = self.migrations.graph().ancestors_with_dependencies(roots);
+        let revisions: Vec<usize> = (0..self.migrations.len()).filter(|&i| marked[i]).collect();
+        let scratches = Scratches::new(&self.server)?;
+        let work = async {
+            let pool = scratches.create().await?;
+            let r = async {
+                pool.run_revisions(self.migrations, &revisions).await?;
+                pool.snapshot(&self.exclude).await
+            }
+            .await;
+            let dialect = pool.dialect();
+            pool.close().await;
+            r.map(|s| (s, dialect))
+        };
+        let result = guarded(self.signals, work).await;
+        scratches.cleanup().await;
+        result
+    }
+}

@@ -20,6 +20,8 @@ mod lint;
 mod merge;
 pub(crate) mod revision;
 mod show;
+#[cfg(feature = "autogen")]
+mod squash;
 mod stamp;
 #[cfg(feature = "autogen")]
 mod test_roundtrip;
@@ -41,6 +43,8 @@ pub use lint::{LINT_FAILED, LintArgs, LintFormat};
 pub use merge::MergeArgs;
 pub use revision::RevisionArgs;
 pub use show::ShowArgs;
+#[cfg(feature = "autogen")]
+pub use squash::SquashArgs;
 pub use stamp::StampArgs;
 pub use upgrade::{DialectArg, UpgradeArgs};
 
@@ -120,6 +124,10 @@ pub enum ToolCommand {
     /// running release (rules and suppression in docs/lint.md). Exit code 7 when a finding
     /// is an error (or a warning, with --deny-warnings).
     Lint(LintArgs),
+    /// Write one baseline revision for a range of revisions: the schema at its END, read
+    /// from a scratch database of the --database-url server (`Replaces:` names the range).
+    #[cfg(feature = "autogen")]
+    Squash(SquashArgs),
     /// A command every CLI has.
     #[command(flatten)]
     Run(Command),
@@ -134,6 +142,8 @@ impl ToolCommand {
             ToolCommand::Merge(args) => merge::exec(ctx, dir, args),
             ToolCommand::Import(args) => import::exec(dir, args),
             ToolCommand::Lint(args) => lint::exec(ctx, args).await,
+            #[cfg(feature = "autogen")]
+            ToolCommand::Squash(args) => squash::exec(ctx, dir, args).await,
             ToolCommand::Run(command) => command.exec(ctx).await,
         }
     }
