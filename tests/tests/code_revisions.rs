@@ -1,7 +1,8 @@
 //! Rust code revisions (docs/design.md §1.7, §4.11) against the real databases: a history
 //! that mixes SQL and Rust revisions goes up, down to base and up again; a Rust revision
 //! that fails part-way leaves the database as it was; a revision written for PostgreSQL is
-//! refused on SQLite before anything changes; an edited code revision is refused as edited;
+//! refused on SQLite before anything changes, while a portable one (`revchain::Connection`)
+//! runs on all three; an edited code revision is refused as edited;
 //! the standalone `revchain` tool lists code revisions and refuses to run them.
 
 use revchain::{Aftermath, CodeDatabase, Error, Migrations};
@@ -12,6 +13,7 @@ use sqlx::{MySql, Postgres, Sqlite};
 static CODE_PG: Migrations = revchain::migrations!("fixtures/code_pg");
 static CODE_MYSQL: Migrations = revchain::migrations!("fixtures/code_mysql");
 static CODE_SQLITE: Migrations = revchain::migrations!("fixtures/code_sqlite");
+static CODE_ANY: Migrations = revchain::migrations!("fixtures/code_any");
 static FAIL_PG: Migrations = revchain::migrations!("fixtures/code_fail_pg");
 static FAIL_MYSQL: Migrations = revchain::migrations!("fixtures/code_fail_mysql");
 static FAIL_SQLITE: Migrations = revchain::migrations!("fixtures/code_fail_sqlite");
@@ -77,6 +79,23 @@ async fn mysql_mixed_history_up_down_up() {
 #[tokio::test]
 async fn sqlite_mixed_history_up_down_up() {
     mixed_history_up_down_up::<Sqlite>(&CODE_SQLITE, CodeDatabase::Sqlite).await;
+}
+
+/// The portable revision (`revchain::Connection`: per-backend sqlx up, the `execute`
+/// helper down) runs on each of the three databases, up, down and up again.
+#[tokio::test]
+async fn postgres_portable_history_up_down_up() {
+    mixed_history_up_down_up::<Postgres>(&CODE_ANY, CodeDatabase::Any).await;
+}
+
+#[tokio::test]
+async fn mysql_portable_history_up_down_up() {
+    mixed_history_up_down_up::<MySql>(&CODE_ANY, CodeDatabase::Any).await;
+}
+
+#[tokio::test]
+async fn sqlite_portable_history_up_down_up() {
+    mixed_history_up_down_up::<Sqlite>(&CODE_ANY, CodeDatabase::Any).await;
 }
 
 /// The Rust revision inserts three rows and then fails (a `sqlx::Error`, or its own error
