@@ -434,6 +434,31 @@ fn revision_rust_writes_the_template_that_compiles() {
     assert!(text.contains("conn: &mut PgConnection"), "{text}");
     let out = CLI.run(dir.path(), &["revision", "--rust", "oracle", "-m", "x"]);
     assert!(!out.status.success());
+
+    // `any`: the portable template, which compiles (`ANY_TEMPLATE`) and runs anywhere.
+    let out = CLI.ok(
+        dir.path(),
+        &["revision", "--rust", "any", "-m", "backfill", "--rev-id", "0004"],
+    );
+    let written = std::fs::read_to_string(dir.path().join("0004_backfill.rs")).unwrap();
+    let compiled =
+        std::fs::read_to_string(fixture("code_any_template").join("0002_backfill.rs")).unwrap();
+    assert_eq!(code(&written), code(&compiled), "{out}");
+    let template = ANY_TEMPLATE.get("0002").unwrap();
+    assert_eq!(template.code_database(), Some(CodeDatabase::Any));
+}
+
+static ANY_TEMPLATE: Migrations = revchain::migrations!("fixtures/code_any_template");
+
+/// The portable template applies and reverts on SQLite (a database it was not written for).
+#[tokio::test]
+async fn portable_template_runs_on_sqlite() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let pool: sqlx::SqlitePool = db.pool().await;
+    ANY_TEMPLATE.run(&pool).await.unwrap();
+    assert_eq!(heads(&ANY_TEMPLATE, &pool).await, ["0002"]);
+    ANY_TEMPLATE.downgrade(&pool, "0001").await.unwrap();
+    assert_eq!(heads(&ANY_TEMPLATE, &pool).await, ["0001"]);
 }
 
 static BATCHES_PG: Migrations = revchain::migrations!("fixtures/code_batches_pg");
