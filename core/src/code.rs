@@ -354,7 +354,9 @@ mod tests {
             assert!(text.contains("// Transactional: false\n"));
         }
         let text = render_rust(&rev, PORTABLE).unwrap();
-        assert!(text.contains("pub async fn upgrade(db: Connection<'_>) -> Result<(), sqlx::Error> {"));
+        assert!(
+            text.contains("pub async fn upgrade(db: Connection<'_>) -> Result<(), sqlx::Error> {")
+        );
     }
 
     #[test]

@@ -134,7 +134,7 @@ fn main() -> ExitCode {
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(&format!(
+        EnvFilter::new(format!(
             "{},example_app=info",
             revchain::cli::DEFAULT_FILTER
         ))

@@ -438,7 +438,9 @@ fn revision_rust_writes_the_template_that_compiles() {
     // `any`: the portable template, which compiles (`ANY_TEMPLATE`) and runs anywhere.
     let out = CLI.ok(
         dir.path(),
-        &["revision", "--rust", "any", "-m", "backfill", "--rev-id", "0004"],
+        &[
+            "revision", "--rust", "any", "-m", "backfill", "--rev-id", "0004",
+        ],
     );
     let written = std::fs::read_to_string(dir.path().join("0004_backfill.rs")).unwrap();
     let compiled =

@@ -367,7 +367,10 @@ fn handles(server: &Server) -> Vec<Value> {
 
 fn scenario(app: &App, database: &str) {
     // The embedded CLI works without a database for the graph commands.
-    assert_eq!(app.ok(&["migrate", "heads"]), format!("{HEAD} (head)\n"));
+    assert_eq!(
+        app.ok(&["migrate", "heads"]),
+        format!("{HEAD} (rust) (head)\n")
+    );
     let history = app.ok(&["migrate", "history"]);
     assert!(
         history.starts_with(&format!(
@@ -529,9 +532,14 @@ fn scenario(app: &App, database: &str) {
     let check = app.run(&["migrate", "check"]);
     assert_eq!(check.status.code(), Some(3));
 
-    // Upgrade again (the init container's command), then start without migrating: the
-    // Rust revision computed each user's handle again, in a batch whose progress it logged,
-    // and the SQL data migration backfilled an `imported` event for every user.
+    // Down below the SQL data migration too, then upgrade again (the init container's
+    // command) and start without migrating: the SQL data migration backfilled an `imported`
+    // event for every user, and the Rust revision computed each user's handle again, in a
+    // batch whose progress it logged.
+    let down = app.run(&["migrate", "downgrade", MERGE]);
+    let log = String::from_utf8_lossy(&down.stderr);
+    assert!(down.status.success(), "{log}");
+    assert!(log.contains(&format!("reverted {SIGNUPS}")), "{log}");
     let up = app.run(&["migrate", "upgrade", "head"]);
     let log = String::from_utf8_lossy(&up.stderr);
     assert!(up.status.success(), "{log}");
