@@ -13,6 +13,7 @@
 //! - [`history`]: a loaded and validated directory;
 //! - [`repeatable`]: repeatable revisions, their order and what a run re-applies;
 //! - [`writer`]: new revision files;
+//! - [`lint`]: the DDL linter (rules, findings, `-- revchain:allow` suppression);
 //! - [`lex`]: the one SQL tokenizer that the splitter, the statement checks, the schema
 //!   crate (`revchain-schema`) and the runtime read SQL with.
 //!
@@ -36,6 +37,7 @@ pub mod history;
 pub mod id;
 pub mod import;
 pub mod lex;
+pub mod lint;
 pub mod parse;
 pub mod repeatable;
 pub mod split;

@@ -29,6 +29,7 @@
 //! for is not also reported missing.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::digest::Digest;
 use crate::history::Mode;
@@ -37,7 +38,7 @@ use crate::split::{Dialect, has_statement};
 use crate::statements::{copy_through_stdio, refused_statement};
 
 /// The header keys a revision file may use.
-pub const KNOWN_KEYS: [&str; 7] = [
+pub const KNOWN_KEYS: [&str; 9] = [
     "Revision ID",
     "Revises",
     "Create Date",
@@ -45,6 +46,8 @@ pub const KNOWN_KEYS: [&str; 7] = [
     "Depends On",
     "Transactional",
     "Repeatable",
+    "Lock Timeout",
+    "Statement Timeout",
 ];
 
 /// How a header description line that names the origin of an imported revision starts
@@ -52,6 +55,11 @@ pub const KNOWN_KEYS: [&str; 7] = [
 /// a revision may have an upgrade section without a statement: the other tool's migration
 /// held only comments, and it is carried over as it was (docs/design.md §1.3).
 pub const IMPORTED_FROM: &str = "imported from ";
+
+/// How a comment that silences one lint rule starts (docs/design.md §6):
+/// `-- revchain:allow <rule> <reason>`. In the header it silences the rule for the whole
+/// file, and is not read as a header key.
+pub const ALLOW_COMMENT: &str = "revchain:allow";
 
 /// The marker that opens the upgrade section.
 pub const UPGRADE_MARKER: &str = "-- migrate:upgrade";
@@ -136,6 +144,13 @@ pub struct RevisionFile {
     pub repeatable: bool,
     /// Whether the file is SQL (`.sql`) or Rust code (`.rs`, docs/design.md §1.7).
     pub kind: RevisionKind,
+    /// `Lock Timeout` (docs/design.md §6): how long a statement may wait for a lock.
+    pub lock_timeout: Option<Duration>,
+    /// `Statement Timeout` (docs/design.md §6): how long one statement may run.
+    pub statement_timeout: Option<Duration>,
+    /// The header's `-- revchain:allow …` comments: each one's line and its text after
+    /// [`ALLOW_COMMENT`] (rule and reason), for the lint's per-file suppression.
+    pub header_allows: Vec<(usize, String)>,
 }
 
 /// What a revision file holds (docs/design.md §1.1, §1.7).
@@ -243,6 +258,16 @@ pub enum ParseErrorKind {
          `Depends On: <id or label>`)"
     )]
     RepeatableGraphKey(&'static str),
+    /// `Lock Timeout` or `Statement Timeout` is not a duration with a unit.
+    #[error(
+        "`{key}` must be a whole number with a unit `ms`, `s`, `m` or `h` (such as `5s`), not `{value}`"
+    )]
+    InvalidDuration {
+        /// The key.
+        key: &'static str,
+        /// The value as written.
+        value: String,
+    },
     /// No `-- migrate:upgrade` marker.
     #[error(
         "the file has no `-- migrate:upgrade` section; add that line, followed by the SQL that \
@@ -425,6 +450,31 @@ pub fn normalize_section(lines: &[&str]) -> (String, usize) {
     (trimmed[start..end].join("\n"), start)
 }
 
+/// Reads a duration written as a whole number and a unit `ms`, `s`, `m` or `h`
+/// (docs/design.md §6), such as `5s` or `10 m`.
+///
+/// ```
+/// use std::time::Duration;
+/// use revchain_core::parse::parse_duration;
+/// assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
+/// assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+/// assert_eq!(parse_duration("5"), None);
+/// ```
+pub fn parse_duration(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let digits = value.find(|c: char| !c.is_ascii_digit())?;
+    let number: u64 = value[..digits].parse().ok()?;
+    let millis = match value[digits..].trim_start().to_ascii_lowercase().as_str() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(number.checked_mul(millis)?))
+}
+
 /// Which header key a line holds.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Key {
@@ -435,6 +485,8 @@ enum Key {
     DependsOn,
     Transactional,
     Repeatable,
+    LockTimeout,
+    StatementTimeout,
 }
 
 impl Key {
@@ -442,7 +494,7 @@ impl Key {
         KNOWN_KEYS[self as usize]
     }
 
-    const ALL: [Key; 7] = [
+    const ALL: [Key; 9] = [
         Key::RevisionId,
         Key::Revises,
         Key::CreateDate,
@@ -450,6 +502,8 @@ impl Key {
         Key::DependsOn,
         Key::Transactional,
         Key::Repeatable,
+        Key::LockTimeout,
+        Key::StatementTimeout,
     ];
 
     /// Whether `value`, written after the key without a colon, could be this key's value
@@ -471,6 +525,7 @@ impl Key {
             Key::Transactional | Key::Repeatable => ["true", "false"]
                 .iter()
                 .any(|b| value.eq_ignore_ascii_case(b)),
+            Key::LockTimeout | Key::StatementTimeout => parse_duration(value).is_some(),
         }
     }
 }
@@ -705,7 +760,7 @@ struct Header {
     /// The first comment line; `Some("")` when that line is a key line.
     message: Option<String>,
     /// The line of each key, in [`Key`] order, once seen.
-    seen: [Option<usize>; 7],
+    seen: [Option<usize>; 9],
     /// `Revision ID`, kept even when invalid so that it is not also reported missing.
     id: Option<String>,
     parents: Vec<String>,
@@ -714,6 +769,9 @@ struct Header {
     depends_on: Vec<String>,
     transactional: bool,
     repeatable: bool,
+    lock_timeout: Option<Duration>,
+    statement_timeout: Option<Duration>,
+    header_allows: Vec<(usize, String)>,
     /// A description line starts with [`IMPORTED_FROM`]: the revision was converted from
     /// another tool's migration, whose SQL may hold no statement.
     imported: bool,
@@ -723,7 +781,7 @@ impl Header {
     fn new() -> Self {
         Header {
             message: None,
-            seen: [None; 7],
+            seen: [None; 9],
             id: None,
             parents: Vec::new(),
             create_date: None,
@@ -731,6 +789,9 @@ impl Header {
             depends_on: Vec::new(),
             transactional: true,
             repeatable: false,
+            lock_timeout: None,
+            statement_timeout: None,
+            header_allows: Vec::new(),
             imported: false,
         }
     }
@@ -909,7 +970,13 @@ impl Builder<'_> {
                 header.message = Some(content.to_owned());
             } else {
                 header.imported |= content.starts_with(IMPORTED_FROM);
-                self.unknown_key(line_no, content);
+                if let Some(allow) = content.strip_prefix(ALLOW_COMMENT) {
+                    header
+                        .header_allows
+                        .push((line_no, allow.trim().to_owned()));
+                } else {
+                    self.unknown_key(line_no, content);
+                }
             }
             return;
         };
@@ -973,7 +1040,21 @@ impl Builder<'_> {
                 "false" => header.repeatable = false,
                 _ => self.error(line_no, ParseErrorKind::InvalidRepeatable(value.to_owned())),
             },
+            Key::LockTimeout => header.lock_timeout = self.duration(key, value, line_no),
+            Key::StatementTimeout => {
+                header.statement_timeout = self.duration(key, value, line_no);
+            }
         }
+    }
+
+    /// Reads a duration value, or records an error.
+    fn duration(&mut self, key: Key, value: &str, line: usize) -> Option<Duration> {
+        let parsed = parse_duration(value);
+        if parsed.is_none() {
+            let (key, value) = (key.name(), value.to_owned());
+            self.error(line, ParseErrorKind::InvalidDuration { key, value });
+        }
+        parsed
     }
 
     /// Splits a comma list and checks each item with `check`.
@@ -1169,6 +1250,9 @@ impl Builder<'_> {
                 lines,
                 repeatable: header.repeatable,
                 kind,
+                lock_timeout: header.lock_timeout,
+                statement_timeout: header.statement_timeout,
+                header_allows: header.header_allows,
             }),
             _ => {
                 self.errors.sort_by_key(|e| e.line);
@@ -1326,6 +1410,32 @@ DROP TABLE users;
             r.checksum().to_string(),
             Digest::checksum("CREATE TABLE users (id BIGINT PRIMARY KEY, email TEXT NOT NULL);")
                 .to_string()
+        );
+    }
+
+    #[test]
+    fn lock_and_statement_timeouts_are_durations() {
+        let text = "-- m\n-- Revision ID: a\n-- Lock Timeout: 5s\n-- Statement Timeout: 10m\n-- migrate:upgrade\nSELECT 1;\n";
+        let r = parse("m.sql", text).unwrap();
+        assert_eq!(r.lock_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(r.statement_timeout, Some(Duration::from_secs(600)));
+        assert_eq!(parse("m.sql", GOOD).unwrap().lock_timeout, None);
+        let allow = "-- m\n-- Revision ID: a\n-- revchain:allow drop-column old release gone\n-- migrate:upgrade\nSELECT 1;\n";
+        let r = parse("m.sql", allow).unwrap();
+        assert_eq!(
+            r.header_allows,
+            [(3, "drop-column old release gone".to_owned())]
+        );
+        let bad = "-- m\n-- Revision ID: a\n-- Lock Timeout: soon\n-- migrate:upgrade\nSELECT 1;\n";
+        assert_eq!(
+            kinds(bad),
+            vec![(
+                3,
+                ParseErrorKind::InvalidDuration {
+                    key: "Lock Timeout",
+                    value: "soon".into()
+                }
+            )]
         );
     }
 
@@ -1559,7 +1669,7 @@ DROP TABLE users;
         };
         let shapes = (
             0..KNOWN_KEYS.len(),
-            prop::collection::vec(any::<bool>(), 16),
+            prop::collection::vec(any::<bool>(), 24),
             any::<bool>(),
             prop::sample::select(vec!["--", "-- ", "--  ", "--\t", " -- "]),
             prop::sample::select(vec![" ", "", "  ", "_", "-"]),
@@ -1574,6 +1684,7 @@ DROP TABLE users;
                     "Create Date" => "2026-01-01",
                     "Transactional" => "false",
                     "Repeatable" => "true",
+                    "Lock Timeout" | "Statement Timeout" => "5s",
                     _ => "p1",
                 };
                 let written: String = key
@@ -1600,6 +1711,8 @@ DROP TABLE users;
                     "Branch Labels" => r.branch_labels == ["p1"],
                     "Depends On" => r.depends_on == ["p1"],
                     "Repeatable" => r.repeatable,
+                    "Lock Timeout" => r.lock_timeout == Some(Duration::from_secs(5)),
+                    "Statement Timeout" => r.statement_timeout == Some(Duration::from_secs(5)),
                     _ => !r.transactional,
                 };
                 let line_at = if key == "Revision ID" { 2 } else { 3 };

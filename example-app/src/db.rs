@@ -145,6 +145,14 @@ pub struct Event {
     pub created_at: String,
 }
 
+/// A line of the `user_activity` view (a repeatable revision, `migrations/v_user_activity.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Activity {
+    pub user_id: i64,
+    pub email: String,
+    pub events: i64,
+}
+
 /// Why creating a user failed.
 #[derive(Debug)]
 pub enum CreateError {
@@ -327,6 +335,18 @@ impl Db {
             Ok(rows
                 .into_iter()
                 .map(|(seq, kind, created_at)| Event { seq, kind, created_at })
+                .collect())
+        })
+    }
+
+    /// Every user with their number of events, by id, from the `user_activity` view.
+    pub async fn activity(&self) -> Result<Vec<Activity>, sqlx::Error> {
+        let sql = "SELECT user_id, email, events FROM user_activity ORDER BY user_id";
+        on_pool!(self, p => {
+            let rows: Vec<(i64, String, i64)> = sqlx::query_as(sql).fetch_all(p).await?;
+            Ok(rows
+                .into_iter()
+                .map(|(user_id, email, events)| Activity { user_id, email, events })
                 .collect())
         })
     }

@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}", get(get_user))
         .route("/users/{id}/events", get(user_events))
+        .route("/activity", get(activity))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -274,6 +275,15 @@ async fn user_events(
     }
     match state.db.events(id).await {
         Ok(events) => Ok(Json(json!({ "user_id": id, "events": events })).into_response()),
+        Err(e) => Err(ApiError::database(&state, &e)),
+    }
+}
+
+/// `GET /activity`: every user with their number of events, from the `user_activity` view
+/// (a repeatable revision).
+async fn activity(State(state): State<AppState>) -> Result<Response, ApiError> {
+    match state.db.activity().await {
+        Ok(users) => Ok(Json(json!({ "users": users })).into_response()),
         Err(e) => Err(ApiError::database(&state, &e)),
     }
 }

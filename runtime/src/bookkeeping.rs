@@ -48,6 +48,9 @@ impl TableName {
     /// The default name of the repeatable revisions' table (docs/design.md §4.10).
     pub const DEFAULT_REPEATABLE: &'static str = "revchain_repeatable";
 
+    /// The default name of the lease lock's table (one row per held lease).
+    pub const DEFAULT_LOCK: &'static str = "revchain_lock";
+
     /// Validates `text` as a table name.
     pub fn parse(text: &str) -> Result<TableName, InvalidTableName> {
         let bad = || InvalidTableName(text.to_owned());
@@ -100,6 +103,11 @@ pub(crate) struct Tables {
     pub log: TableName,
     /// The repeatable revisions' table (docs/design.md §4.10).
     pub repeatable: TableName,
+    /// The lease lock's table (docs/design.md §4.2), used only under a lease.
+    pub lock: TableName,
+    /// The lease the run holds, when its lock is one: each PostgreSQL revision then checks
+    /// and extends it in its own transaction.
+    pub lease: Option<crate::backend::Lease>,
 }
 
 impl Default for Tables {
@@ -117,9 +125,18 @@ impl Default for Tables {
                 schema: None,
                 name: TableName::DEFAULT_REPEATABLE.into(),
             },
+
+            lock: TableName {
+                schema: None,
+                name: TableName::DEFAULT_LOCK.into(),
+            },
+            lease: None,
         }
     }
 }
+
+/// The tag of the lease check in [`Tables::mark_running`].
+pub(crate) const MARK_TAG: &str = "mark";
 
 /// A string literal for `dialect`: core's one quoting function.
 pub(crate) use revchain_core::lex::quote_literal as literal;
@@ -295,14 +312,26 @@ impl Tables {
     /// The statements that mark a step that cannot be atomic as running (dirty) before its
     /// SQL: an upgrade gets a dirty log row; a downgrade marks its log row dirty and poisons
     /// its head row so that the boot fast path cannot match it.
+    /// Under a lease on PostgreSQL, the transaction first checks and extends the lease
+    /// ([`guard`](crate::backend::lease::guard), tagged [`MARK_TAG`]).
     pub fn mark_running(&self, d: Dialect, work: &Work<'_>) -> Vec<String> {
         let rev = work.revision;
+        let mut statements = Vec::new();
+        if d == Dialect::Postgres
+            && let Some(lease) = &self.lease
+        {
+            statements.push(crate::backend::lease::guard(self, lease, MARK_TAG));
+        }
         match work.direction {
-            revchain_core::Direction::Upgrade => vec![self.insert_log(d, rev, "0", true, false)],
+            revchain_core::Direction::Upgrade => {
+                statements.push(self.insert_log(d, rev, "0", true, false));
+            }
             revchain_core::Direction::Downgrade => {
-                vec![self.mark_dirty(d, rev.id()), self.poison_head(d, rev.id())]
+                statements.push(self.mark_dirty(d, rev.id()));
+                statements.push(self.poison_head(d, rev.id()));
             }
         }
+        statements
     }
 
     /// Undoes [`mark_running`](Self::mark_running) when nothing of the step ran (its first

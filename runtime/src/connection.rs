@@ -102,6 +102,12 @@ pub(crate) mod sealed {
         fn lease(
             &mut self,
         ) -> impl Future<Output = Result<Lease<'_, Self::Database>, Error>> + Send;
+
+        /// The pool, when this is one: the lease lock's heartbeat and the pooler probe
+        /// open connections of their own with its options.
+        fn pool(&self) -> Option<Pool<Self::Database>> {
+            None
+        }
     }
 
     impl<DB: Backend> Lend for &Pool<DB> {
@@ -112,6 +118,10 @@ pub(crate) mod sealed {
                 .await
                 .map(Lease::Pooled)
                 .map_err(|e| Error::db("cannot connect to the database", &e))
+        }
+
+        fn pool(&self) -> Option<Pool<DB>> {
+            Some((*self).clone())
         }
     }
 

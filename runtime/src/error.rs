@@ -321,6 +321,21 @@ pub enum Error {
          or sqlite:// (this build supports: {1})"
     )]
     UnsupportedUrl(String, String),
+
+    /// The run's lease lock (docs/design.md §4.2) expired and another process took it over
+    /// (the run stalled longer than the lease's time-to-live), or its row was deleted: the
+    /// run stopped before its next revision. What it applied before is applied.
+    #[error(
+        "the migration lease in table {table} (owner {owner}) was lost: it expired and another \
+         process took it over, or its row was deleted; this run stopped before its next \
+         revision: run again (a longer lease time-to-live avoids this on a stalling host)"
+    )]
+    LeaseLost {
+        /// The lock table.
+        table: String,
+        /// The run's owner string.
+        owner: String,
+    },
 }
 
 /// A revision whose statement failed: what [`Error::Statement`], [`Error::ConnectionLost`],

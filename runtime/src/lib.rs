@@ -73,6 +73,7 @@ pub mod testing;
 pub mod url;
 
 pub use backend::Backend;
+pub use backend::lease::{InvalidLockMode, LockMode};
 pub use code::{BoxError, CodeDatabase};
 pub use connection::PoolOrConnection;
 pub use error::{Aftermath, DriftKind, Error, FailedStep};
@@ -87,6 +88,9 @@ pub use report::{CurrentHead, DatabaseState, Report, Status, StepReport};
 pub use bookkeeping::{InvalidTableName, TableName};
 pub use embedded::{Migrations, Revision};
 pub use revchain_core::import::Tool;
+/// The DDL linter (`revchain lint`): rules, findings and `-- revchain:allow` suppression
+/// (docs/lint.md).
+pub use revchain_core::lint;
 pub use revchain_core::{
     Dialect, Digest, Direction, Graph, History, Mode, Plan, StampPlan, Target, TargetError,
 };

@@ -18,7 +18,6 @@ use revchain_core::import::Tool;
 use revchain_core::{Direction, Plan, Target, TargetError};
 use tracing::Instrument;
 
-use crate::backend::sealed::Driver as _;
 use crate::backend::{Backend, Failure, HeadRow, Held, LogRow, WaitLog, backoff, statements};
 use crate::bookkeeping::{TableName, Tables, Work};
 use crate::connection::PoolOrConnection;
@@ -26,6 +25,10 @@ use crate::embedded::{Migrations, Revision};
 use crate::error::{Aftermath, DriftKind, Error, FailedStep, Stage, driver_message};
 use crate::report::{CurrentHead, Report, Status, StepReport};
 use crate::state::{StateCheck, check_state, refusal_error};
+
+mod locking;
+
+use crate::backend::LockMode;
 
 /// How many times a plan is made again when another process changed the database between
 /// planning and applying (SQLite, whose lock is per transaction).
@@ -59,6 +62,8 @@ pub struct Migrator<'m> {
     allow_ahead: bool,
     adopt: Option<Tool>,
     span: Option<tracing::Span>,
+    lock_mode: LockMode,
+    lease_ttl: Duration,
 }
 
 /// What a run under the lock is asked to do.
@@ -79,6 +84,8 @@ impl<'m> Migrator<'m> {
             allow_ahead: false,
             adopt: None,
             span: None,
+            lock_mode: LockMode::default(),
+            lease_ttl: Duration::from_secs(30),
         }
     }
 
@@ -105,6 +112,28 @@ impl<'m> Migrator<'m> {
     /// [`Error::LockTimeout`].
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// How the migration lock is taken (default [`LockMode::Auto`]): the session's advisory
+    /// lock, or a lease row in the lock table that needs no session state, for PgBouncer in
+    /// transaction mode and databases without advisory locks (docs/design.md §4.2).
+    pub fn lock_mode(mut self, mode: LockMode) -> Self {
+        self.lock_mode = mode;
+        self
+    }
+
+    /// The lease lock's table (default `revchain_lock`).
+    pub fn lock_table(mut self, name: TableName) -> Self {
+        self.tables.lock = name;
+        self
+    }
+
+    /// How long a lease lasts without a heartbeat (default 30 s, at least 1 s): a run that
+    /// dies holding it blocks the others this long; the heartbeat extends it every third
+    /// of it.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
         self
     }
 
@@ -224,6 +253,7 @@ impl<'m> Migrator<'m> {
         dry_run: bool,
     ) -> Result<Report, Error> {
         let run = async {
+            let pool = db.pool();
             let mut conn = db.lease().await?;
             if sqlx::Connection::is_in_transaction(&*conn) {
                 return Err(Error::AdoptRefused {
@@ -240,16 +270,17 @@ impl<'m> Migrator<'m> {
                     .take_over_locked::<D::Database>(&mut conn, tool, false)
                     .await;
             }
-            let lock = D::Database::lock(&mut conn, &self.tables, self.lock_timeout, None);
-            let Some(held) = lock.await? else {
+            let lock = self.take_lock::<D::Database>(&mut conn, pool.as_ref(), None);
+            let Some(locked) = lock.await? else {
                 return Err(Error::Drift {
                     kind: DriftKind::Raced,
                 });
             };
             let result = self
+                .under(&locked.held)
                 .take_over_locked::<D::Database>(&mut conn, tool, true)
                 .await;
-            if !release::<D::Database>(&mut conn, &self.tables, held).await {
+            if !release::<D::Database>(&mut conn, &self.tables, locked.into_held()).await {
                 conn.discard();
             }
             result
@@ -429,6 +460,7 @@ impl<'m> Migrator<'m> {
         boot: bool,
     ) -> Result<Report, Error> {
         self.migrations.warn_if_stale();
+        let pool = db.pool();
         let mut conn = db.lease().await?;
         if boot && let Some(report) = self.boot_check::<D::Database>(&mut conn).await {
             return Ok(report);
@@ -439,10 +471,9 @@ impl<'m> Migrator<'m> {
                 .await;
         }
         let done = |rows: &[HeadRow]| self.at_embedded_heads(rows);
-        let lock = D::Database::lock(
+        let lock = self.take_lock::<D::Database>(
             &mut conn,
-            &self.tables,
-            self.lock_timeout,
+            pool.as_ref(),
             // Another process's version rows are written before its repeatables run: with
             // repeatables, wait for the lock.
             if boot && self.migrations.repeatables().is_empty() {
@@ -451,7 +482,7 @@ impl<'m> Migrator<'m> {
                 None
             },
         );
-        let Some(held) = lock.await? else {
+        let Some(locked) = lock.await? else {
             tracing::debug!(
                 target: "revchain",
                 "another process brought the database up to date while this one waited for the lock"
@@ -460,9 +491,10 @@ impl<'m> Migrator<'m> {
             return Ok(up_to_date(heads));
         };
         let result = self
+            .under(&locked.held)
             .migrate_locked::<D::Database>(&mut conn, &request, boot)
             .await;
-        if !release::<D::Database>(&mut conn, &self.tables, held).await {
+        if !release::<D::Database>(&mut conn, &self.tables, locked.into_held()).await {
             conn.discard();
         }
         result

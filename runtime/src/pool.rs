@@ -4,7 +4,6 @@
 
 #[cfg(any(feature = "cli", feature = "autogen"))]
 use std::str::FromStr;
-use std::time::Duration;
 
 #[cfg(feature = "autogen")]
 use revchain_core::Dialect;
@@ -56,24 +55,7 @@ pub(crate) enum ConnectError {
     Url(UrlError),
 }
 
-/// `options` with sqlx's statement logging moved down to `trace`, both for every statement
-/// and for slow ones: sqlx logs a statement that takes longer than a second at `warn`, with
-/// its whole text, so that every slow revision (`CREATE ROLE … PASSWORD '…'` included) would
-/// appear in an application's default logs. revchain sets this on every pool it builds; set
-/// it on the pool you give revchain too. Statement text then shows only when `sqlx::query`
-/// is enabled at `trace` (`RUST_LOG=sqlx::query=trace`).
-///
-/// ```
-/// use std::str::FromStr;
-/// let options = sqlx::postgres::PgConnectOptions::from_str("postgres://app@db/shop").unwrap();
-/// let options = revchain::quiet_statements(options);
-/// # let _ = options;
-/// ```
-pub fn quiet_statements<O: sqlx::ConnectOptions>(options: O) -> O {
-    options
-        .log_statements(log::LevelFilter::Trace)
-        .log_slow_statements(log::LevelFilter::Trace, Duration::from_secs(1))
-}
+pub use crate::backend::quiet_statements;
 
 #[cfg(any(feature = "cli", feature = "autogen"))]
 /// The databases this build was compiled for.
@@ -95,7 +77,7 @@ pub(crate) fn supported() -> String {
 fn options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
     sqlx::pool::PoolOptions::new()
         .max_connections(2)
-        .acquire_timeout(Duration::from_secs(15))
+        .acquire_timeout(std::time::Duration::from_secs(15))
 }
 
 #[cfg(any(feature = "cli", feature = "autogen"))]

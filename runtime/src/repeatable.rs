@@ -555,6 +555,10 @@ pub(crate) async fn status<DB: Backend>(
     })
 }
 
+#[cfg(all(
+    feature = "cli",
+    any(feature = "postgres", feature = "mysql", feature = "sqlite")
+))]
 /// One repeatable's block of an offline script: its `-- Running …` comment, whether it is
 /// wrapped in a transaction, its statements and bookkeeping.
 pub(crate) struct OfflineBlock {
@@ -563,6 +567,10 @@ pub(crate) struct OfflineBlock {
     pub statements: Vec<String>,
 }
 
+#[cfg(all(
+    feature = "cli",
+    any(feature = "postgres", feature = "mysql", feature = "sqlite")
+))]
 /// The repeatable part of an offline script of `plan` (docs/design.md §4.10): the blocks
 /// before its steps (a downgrade's removals) and after them (an upgrade applies every
 /// repeatable available at its end: a script cannot read which are applied already, and
@@ -625,6 +633,10 @@ pub(crate) fn offline(
     }
 }
 
+#[cfg(all(
+    feature = "cli",
+    any(feature = "postgres", feature = "mysql", feature = "sqlite")
+))]
 fn offline_block(
     action: &Action<'_>,
     d: Dialect,

@@ -1,7 +1,7 @@
 //! Operations as SQL for PostgreSQL, MySQL/MariaDB and SQLite, with `-- WARNING` comments
 //! above destructive statements and `-- NOTE` comments where a person should look.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{SchemaChange, changes, default_changes, diff, type_change};
 use super::lex::{Kind, matching_paren, quote_literal, tokens};
@@ -20,6 +20,10 @@ pub struct Script {
     /// SQLite: the script rebuilds a table that other tables reference, so it must run
     /// with foreign key enforcement off (outside a transaction).
     pub needs_foreign_keys_off: bool,
+    /// PostgreSQL: the script uses the safe forms on existing tables (`CREATE INDEX
+    /// CONCURRENTLY`, `ADD CONSTRAINT … NOT VALID` then `VALIDATE CONSTRAINT`), which run
+    /// (or only help) outside a transaction, one statement at a time.
+    pub needs_no_transaction: bool,
 }
 
 /// A generated revision body: both directions and what they change.
@@ -46,6 +50,7 @@ pub fn generate(from: &Schema, to: &Schema, dialect: Dialect) -> Option<Migratio
     let up = render(&ops, dialect);
     let down = render(&inverse, dialect);
     let wrap = up.needs_foreign_keys_off || down.needs_foreign_keys_off;
+    let one_by_one = up.needs_no_transaction || down.needs_no_transaction;
     let finish = |s: Script| {
         if wrap {
             wrap_foreign_keys_off(&s.sql)
@@ -60,7 +65,7 @@ pub fn generate(from: &Schema, to: &Schema, dialect: Dialect) -> Option<Migratio
     Some(Migration {
         upgrade: finish(up),
         downgrade: finish(down),
-        transactional: !wrap,
+        transactional: !wrap && !one_by_one,
         changes: described,
     })
 }
@@ -84,6 +89,8 @@ pub fn render(ops: &[SchemaChange], dialect: Dialect) -> Script {
     let mut notes = rename_notes(ops, d);
     let mut blocks: Vec<Vec<String>> = Vec::new();
     let mut needs_off = false;
+    let mut needs_no_transaction = false;
+    let rewritten = rewritten_tables(ops);
     for op in ops {
         let mut block = Vec::new();
         if matches!(
@@ -102,7 +109,13 @@ pub fn render(ops: &[SchemaChange], dialect: Dialect) -> Script {
         {
             needs_off = true;
         }
-        render_op(op, d, &mut block);
+        match safe_form(op, d, &rewritten) {
+            Some(statements) => {
+                block.extend(statements);
+                needs_no_transaction = true;
+            }
+            None => render_op(op, d, &mut block),
+        }
         blocks.push(block);
     }
     let mut sql = String::new();
@@ -121,6 +134,58 @@ pub fn render(ops: &[SchemaChange], dialect: Dialect) -> Script {
     Script {
         sql,
         needs_foreign_keys_off: needs_off,
+        needs_no_transaction,
+    }
+}
+
+/// The tables that `ops` create, rebuild or rewrite (a column's type changed, an enum
+/// converted): an index or constraint made on them gains nothing from the safe forms, since
+/// the table is new or locked for the rewrite anyway.
+fn rewritten_tables(ops: &[SchemaChange]) -> BTreeSet<&str> {
+    ops.iter()
+        .flat_map(|op| match op {
+            SchemaChange::CreateTable(t) => vec![t.name.as_str()],
+            SchemaChange::RebuildTable { to, .. } => vec![to.name.as_str()],
+            SchemaChange::AlterColumn { table, .. } => vec![table.as_str()],
+            SchemaChange::ReplaceEnum { uses, .. } => {
+                uses.iter().map(|u| u.table.as_str()).collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// The PostgreSQL safe form of an operation on an existing table that `ops` do not rewrite,
+/// when it has one: an index built `CONCURRENTLY`, or a named foreign key or check added
+/// `NOT VALID` then validated (docs/lint.md: what `revchain lint` asks for). Such statements
+/// cannot run, or gain nothing, inside a transaction: the revision is written
+/// `Transactional: false`.
+fn safe_form(op: &SchemaChange, d: Dialect, rewritten: &BTreeSet<&str>) -> Option<Vec<String>> {
+    if d != Dialect::Postgres || op.table().is_none_or(|t| rewritten.contains(t)) {
+        return None;
+    }
+    let not_valid = |table: &str, name: &Option<String>, clause: String| {
+        let name = name.as_ref()?;
+        Some(vec![
+            alter(table, d, &format!("ADD {clause} NOT VALID")),
+            alter(table, d, &format!("VALIDATE CONSTRAINT {}", q(name, d))),
+        ])
+    };
+    match op {
+        SchemaChange::CreateIndex { table, index } => {
+            Some(vec![create_index(table, index, d).replacen(
+                "INDEX ",
+                "INDEX CONCURRENTLY ",
+                1,
+            )])
+        }
+        SchemaChange::AddForeignKey { table, key } => {
+            not_valid(table, &key.name, fk_clause(key, d))
+        }
+        SchemaChange::AddCheck { table, check } => {
+            not_valid(table, &check.name, check_clause(check, d))
+        }
+        _ => None,
     }
 }
 
@@ -844,6 +909,59 @@ mod tests {
         );
         assert!(m.transactional);
         assert_eq!(m.changes, ["added table users"]);
+    }
+
+    /// On PostgreSQL an index on an existing table is built CONCURRENTLY and a foreign key
+    /// added NOT VALID then validated, in a revision that runs outside a transaction; a new
+    /// table's index is not, and other databases keep the plain forms.
+    #[test]
+    fn postgres_writes_the_safe_forms_on_existing_tables() {
+        let mut before = users();
+        before.indexes.clear();
+        before.columns.push(Column::new("org_id", "integer"));
+        let mut orgs = Table::new("orgs");
+        orgs.columns.push(Column::new("id", "integer").not_null());
+        orgs.primary_key = Some(PrimaryKey {
+            name: Some("orgs_pkey".into()),
+            columns: vec!["id".into()],
+        });
+        let from = Schema {
+            tables: vec![orgs.clone(), before.clone()],
+            enums: Vec::new(),
+        };
+        let mut after = users();
+        after.columns.push(Column::new("org_id", "integer"));
+        after.foreign_keys.push(ForeignKey {
+            name: Some("users_org_fkey".into()),
+            columns: vec!["org_id".into()],
+            ref_table: "orgs".into(),
+            ref_columns: vec!["id".into()],
+            on_delete: Action::NoAction,
+            on_update: Action::NoAction,
+        });
+        let to = Schema {
+            tables: vec![orgs, after],
+            enums: Vec::new(),
+        };
+        let m = generate(&from, &to, Dialect::Postgres).unwrap();
+        assert!(
+            m.upgrade.contains(
+                "CREATE INDEX CONCURRENTLY ix_users_lower ON users (lower((email)::text)) WHERE (id > 10);\n"
+            ),
+            "{}",
+            m.upgrade
+        );
+        assert!(
+            m.upgrade.contains(
+                "ALTER TABLE users ADD CONSTRAINT users_org_fkey FOREIGN KEY (org_id) REFERENCES orgs (id) NOT VALID;\nALTER TABLE users VALIDATE CONSTRAINT users_org_fkey;\n"
+            ),
+            "{}",
+            m.upgrade
+        );
+        assert!(!m.transactional);
+        let mysql = generate(&from, &to, Dialect::MySql).unwrap();
+        assert!(!mysql.upgrade.contains("CONCURRENTLY") && !mysql.upgrade.contains("NOT VALID"));
+        assert!(mysql.transactional);
     }
 
     #[test]

@@ -460,6 +460,14 @@ fn scenario(app: &App, database: &str) {
         events.json,
         json!({ "user_id": id, "events": [{ "seq": 1, "kind": "created", "created_at": created_at }] })
     );
+    // The `user_activity` view, a repeatable revision applied after the versioned ones.
+    let activity = server.get("/activity");
+    assert_eq!(activity.status, 200, "{activity:?}");
+    assert_eq!(
+        activity.json["users"][0],
+        json!({ "user_id": id, "email": "ada@example.com", "events": 1 })
+    );
+    assert_eq!(activity.json["users"].as_array().map(Vec::len), Some(2));
 
     // Errors: JSON with the right status codes.
     let duplicate = server.post(
@@ -557,6 +565,9 @@ fn scenario(app: &App, database: &str) {
         .unwrap_or_default();
     // The backfilled event copies the user's date; seq 0 sorts it first.
     assert_eq!(kinds, ["imported", "created"], "{:?}", events.json);
+    // The view counts the backfilled event too.
+    let activity = server.get("/activity");
+    assert_eq!(activity.json["users"][0]["events"], 2, "{activity:?}");
     let log = server.stop(app);
     assert!(log.contains("not migrating (--no-migrate)"), "{log}");
 

@@ -17,10 +17,16 @@ use crate::bookkeeping::{Tables, Work};
 use crate::error::{Aftermath, Error, Stage};
 
 pub(crate) mod code;
+
+pub(crate) use lease::{Heartbeat, Lease, Lock, LockMode};
+
+pub mod lease;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "mysql")]
 mod nontransactional;
+#[cfg(feature = "postgres")]
+mod pooler;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -92,6 +98,8 @@ pub(crate) struct Held {
     /// shortened it.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub busy_timeout_ms: Option<i64>,
+    /// The lease the run holds, when the lock is a lease row (PostgreSQL, MySQL/MariaDB).
+    pub lease: Option<Lease>,
 }
 
 /// For a boot run, whether version rows read while waiting for the lock show the work
@@ -107,7 +115,6 @@ pub(crate) fn log_disagrees(id: &str, in_log: bool) -> String {
 
 /// A token no revision can know in advance (`rc` and 24 hex digits), made afresh for each
 /// call: it marks revchain's own result rows, settings and savepoints among a revision's.
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn token() -> String {
     use std::hash::{BuildHasher, Hasher};
     // Seeded from the operating system's randomness.
@@ -351,15 +358,28 @@ pub(crate) mod sealed {
             }
         }
 
-        /// Takes the migration lock, waiting at most `timeout`, logging who holds it.
-        /// While it waits, the version rows are read again at each attempt: when `done`
-        /// says they show the work done, it returns `None` without the lock.
+        /// Takes the migration lock (`lock`: the advisory lock or a lease; SQLite ignores
+        /// it), waiting at most `timeout`, logging who holds it. While it waits, the version
+        /// rows are read again at each attempt: when `done` says they show the work done,
+        /// it returns `None` without the lock.
         fn lock<'a>(
             conn: &'a mut Self::Connection,
             tables: &'a Tables,
             timeout: Duration,
             done: Done<'a>,
+            lock: &'a Lock,
         ) -> impl Future<Output = Result<Option<Held>, Error>> + Send + 'a;
+
+        /// Why the run must take the lease rather than the advisory lock
+        /// ([`LockMode::Auto`]), when it must: the database has no advisory locks, or a
+        /// pooler in transaction mode stands between the run and the database. `pool`,
+        /// when the run has one, lets the probe open a second connection.
+        fn lease_reason<'a>(
+            _conn: &'a mut Self::Connection,
+            _pool: Option<&'a sqlx::Pool<Self>>,
+        ) -> impl Future<Output = Option<String>> + Send + 'a {
+            std::future::ready(None)
+        }
 
         /// Releases the migration lock and restores what [`lock`](Driver::lock) changed.
         fn unlock<'a>(
@@ -412,24 +432,98 @@ pub(crate) trait SessionLocked: sealed::Driver {
     }
 }
 
-/// [`Driver::lock`](sealed::Driver::lock) for a [`SessionLocked`] database: tries the lock
-/// with a growing delay until `timeout`, logging who holds it, and gives up early when
-/// `done` says that the version rows show the work done.
+/// [`Driver::lock`](sealed::Driver::lock) for a [`SessionLocked`] database: the session's
+/// advisory lock, or the lease row, by [`poll_lock`].
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) async fn lock_session<DB: SessionLocked>(
     conn: &mut DB::Connection,
     tables: &Tables,
     timeout: Duration,
     done: Done<'_>,
+    lock: &Lock,
 ) -> Result<Option<Held>, Error> {
+    match lock {
+        Lock::Advisory => Ok(poll_lock::<DB, _>(conn, tables, timeout, done, &Advisory)
+            .await?
+            .map(|()| Held::default())),
+        Lock::Lease(lease) => lease::lock_lease::<DB>(conn, tables, timeout, done, lease).await,
+    }
+}
+
+/// [`Driver::unlock`](sealed::Driver::unlock) of a lease (`Ok(None)`: the lock was not
+/// one, and the backend releases its own).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn unlock_lease<DB: SessionLocked>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+    held: &Held,
+) -> Option<Result<(), sqlx::Error>> {
+    match &held.lease {
+        Some(lease) => Some(lease::unlock_lease::<DB>(conn, tables, lease).await),
+        None => None,
+    }
+}
+
+/// One way of taking the migration lock, for [`poll_lock`].
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+pub(crate) trait TryLock<DB: sealed::Driver>: Sync {
+    /// Tries once, without waiting, to take the lock of `tables`: whether it was taken.
+    fn try_lock<'a>(
+        &'a self,
+        conn: &'a mut DB::Connection,
+        tables: &'a Tables,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'a;
+
+    /// Who holds the lock of `tables`, as far as the database tells.
+    fn holder<'a>(
+        &'a self,
+        conn: &'a mut DB::Connection,
+        tables: &'a Tables,
+    ) -> impl Future<Output = Option<String>> + Send + 'a;
+}
+
+/// The session's advisory lock of a [`SessionLocked`] database.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+struct Advisory;
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl<DB: SessionLocked> TryLock<DB> for Advisory {
+    fn try_lock<'a>(
+        &'a self,
+        conn: &'a mut DB::Connection,
+        tables: &'a Tables,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'a {
+        DB::try_lock(conn, tables)
+    }
+
+    fn holder<'a>(
+        &'a self,
+        conn: &'a mut DB::Connection,
+        tables: &'a Tables,
+    ) -> impl Future<Output = Option<String>> + Send + 'a {
+        DB::lock_holder(conn, tables)
+    }
+}
+
+/// Tries the lock `how` with a growing delay until `timeout`, logging who holds it, and
+/// gives up early (`None`) when `done` says that the version rows show the work done.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+pub(crate) async fn poll_lock<DB: sealed::Driver, L: TryLock<DB>>(
+    conn: &mut DB::Connection,
+    tables: &Tables,
+    timeout: Duration,
+    done: Done<'_>,
+    how: &L,
+) -> Result<Option<()>, Error> {
     let mut wait = WaitLog::new();
     let mut attempt = 0;
     loop {
-        if DB::try_lock(conn, tables)
+        if how
+            .try_lock(conn, tables)
             .await
             .map_err(|e| Error::db("taking the migration lock", &e))?
         {
-            return Ok(Some(Held::default()));
+            return Ok(Some(()));
         }
         // Another process may have finished the work meanwhile: then there is no need
         // to queue for the lock only to find nothing to do.
@@ -443,11 +537,11 @@ pub(crate) async fn lock_session<DB: SessionLocked>(
         if wait.elapsed() >= timeout {
             return Err(Error::LockTimeout {
                 waited: wait.elapsed(),
-                holder: DB::lock_holder(conn, tables).await,
+                holder: how.holder(conn, tables).await,
             });
         }
         if wait.due() {
-            wait.log(DB::lock_holder(conn, tables).await.as_deref());
+            wait.log(how.holder(conn, tables).await.as_deref());
         }
         tokio::time::sleep(backoff(attempt).min(timeout.saturating_sub(wait.elapsed()))).await;
         attempt += 1;
@@ -503,6 +597,11 @@ pub(crate) async fn apply_marked_with<DB: SessionLocked>(
     let mark = tables.mark_running(d, work);
     let unmark = tables.unmark_running(d, work);
     DB::exec_in_transaction(conn, &mark).await.map_err(|e| {
+        if let Some(lease) = &tables.lease
+            && lease::is_lost(&e, crate::bookkeeping::MARK_TAG)
+        {
+            return Failure::Other(lease::lost(tables, lease));
+        }
         DB::mark_conflict(&e, work)
             .unwrap_or_else(|| Failure::db(&format!("marking revision {id} as running"), &e))
     })?;
@@ -611,3 +710,22 @@ impl WaitLog {
 /// revision before it runs.
 #[cfg(all(test, feature = "sqlite", feature = "postgres"))]
 mod transaction_ended_tests;
+
+/// `options` with sqlx's statement logging moved down to `trace`, both for every statement
+/// and for slow ones: sqlx logs a statement that takes longer than a second at `warn`, with
+/// its whole text, so that every slow revision (`CREATE ROLE … PASSWORD '…'` included) would
+/// appear in an application's default logs. revchain sets this on every pool it builds; set
+/// it on the pool you give revchain too. Statement text then shows only when `sqlx::query`
+/// is enabled at `trace` (`RUST_LOG=sqlx::query=trace`).
+///
+/// ```
+/// use std::str::FromStr;
+/// let options = sqlx::postgres::PgConnectOptions::from_str("postgres://app@db/shop").unwrap();
+/// let options = revchain::quiet_statements(options);
+/// # let _ = options;
+/// ```
+pub fn quiet_statements<O: sqlx::ConnectOptions>(options: O) -> O {
+    options
+        .log_statements(log::LevelFilter::Trace)
+        .log_slow_statements(log::LevelFilter::Trace, Duration::from_secs(1))
+}

@@ -21,8 +21,8 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::nontransactional::non_transactional_targets;
 use super::{
-    Done, Failure, FirstFailure, Held, Progress, SessionLocked, apply_marked, apply_marked_with,
-    lock_session, sealed::Driver, statements,
+    Done, Failure, FirstFailure, Held, Lock, Progress, SessionLocked, apply_marked,
+    apply_marked_with, lock_session, sealed::Driver, statements, unlock_lease,
 };
 use crate::bookkeeping::{Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage};
@@ -290,15 +290,19 @@ impl Driver for MySql {
         tables: &Tables,
         timeout: Duration,
         done: Done<'_>,
+        lock: &Lock,
     ) -> Result<Option<Held>, Error> {
-        lock_session::<MySql>(conn, tables, timeout, done).await
+        lock_session::<MySql>(conn, tables, timeout, done, lock).await
     }
 
     async fn unlock(
         conn: &mut MySqlConnection,
         tables: &Tables,
-        _held: Held,
+        held: Held,
     ) -> Result<(), sqlx::Error> {
+        if let Some(released) = unlock_lease::<MySql>(conn, tables, &held).await {
+            return released;
+        }
         run(conn, format!("DO RELEASE_LOCK({})", lock_name(tables))).await
     }
 
@@ -310,6 +314,9 @@ impl Driver for MySql {
         _timeout: Duration,
     ) -> Result<(), Failure> {
         for (index, work) in works.iter().enumerate() {
+            if let Some(lease) = &tables.lease {
+                super::lease::check::<MySql>(conn, tables, lease).await?;
+            }
             if work.revision.is_rust() {
                 // A transactional code revision runs in a transaction (InnoDB rolls its
                 // data statements back); DDL in it commits implicitly, as on MySQL always.

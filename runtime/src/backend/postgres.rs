@@ -52,7 +52,8 @@ use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, PgRow, Post
 use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
-    Done, Failure, Held, Progress, SessionLocked, apply_marked, lock_session, sealed::Driver, token,
+    Done, Failure, Held, Lock, Progress, SessionLocked, apply_marked, lease, lock_session, pooler,
+    sealed::Driver, token, unlock_lease,
 };
 use crate::bookkeeping::{Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connection_lost};
@@ -153,6 +154,8 @@ enum Part {
     Begin,
     /// The settings of its transaction (the token, asynchronous commit).
     Setup,
+    /// Under a lease, the check that the run still holds it (which extends it).
+    Guard,
     /// A statement of the revision's SQL, at this file line.
     User(usize),
     /// The check that its transaction is still open, which also returns its marker row.
@@ -219,6 +222,10 @@ impl Batch {
                 b.token
             );
             b.push(k, Part::Setup, &setup);
+            if let Some(lease) = &tables.lease {
+                let guard = lease::guard(tables, lease, &b.token);
+                b.push(k, Part::Guard, &guard);
+            }
             let user_start = b.sql.len();
             b.sql.push_str(work.sql());
             let user = user_start..b.sql.len();
@@ -508,6 +515,11 @@ async fn locate(
         _ => None,
     };
     let checked = reached.durations[k].is_some();
+    if let Some(lease) = &tables.lease
+        && lease::is_lost(&error, &batch.token)
+    {
+        return Failure::Other(lease::lost(tables, lease));
+    }
     if !checked && let Some(xid) = batch.check_failure_xid(&error) {
         if reached.xids[k].as_deref() == Some(xid.as_str()) {
             // Still the revision's transaction, which the check's error rolled back: the
@@ -730,15 +742,23 @@ impl Driver for Postgres {
         tables: &Tables,
         timeout: Duration,
         done: Done<'_>,
+        lock: &Lock,
     ) -> Result<Option<Held>, Error> {
-        lock_session::<Postgres>(conn, tables, timeout, done).await
+        lock_session::<Postgres>(conn, tables, timeout, done, lock).await
+    }
+
+    async fn lease_reason(conn: &mut PgConnection, pool: Option<&sqlx::PgPool>) -> Option<String> {
+        pooler::lease_reason(conn, pool).await
     }
 
     async fn unlock(
         conn: &mut PgConnection,
         tables: &Tables,
-        _held: Held,
+        held: Held,
     ) -> Result<(), sqlx::Error> {
+        if let Some(released) = unlock_lease::<Postgres>(conn, tables, &held).await {
+            return released;
+        }
         run(
             conn,
             format!("SELECT pg_advisory_unlock({})", key_value(lock_key(tables))),

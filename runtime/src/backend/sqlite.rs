@@ -25,7 +25,9 @@ use revchain_core::{Dialect, Direction};
 use sqlx::sqlite::{Sqlite, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-use super::{Done, Failure, Held, Progress, WaitLog, backoff, sealed::Driver, statements, token};
+use super::{
+    Done, Failure, Held, Lock, Progress, WaitLog, backoff, sealed::Driver, statements, token,
+};
 use crate::bookkeeping::{Tables, Work, literal};
 use crate::error::{Aftermath, Error, Stage, driver_code, driver_message};
 
@@ -439,6 +441,7 @@ impl Driver for Sqlite {
         _tables: &Tables,
         timeout: Duration,
         _done: Done<'_>,
+        _lock: &Lock,
     ) -> Result<Option<Held>, Error> {
         let fail = |e: sqlx::Error| Error::db("setting the busy timeout", &e);
         let current: i64 = sqlx::raw_sql("PRAGMA busy_timeout")
@@ -455,6 +458,7 @@ impl Driver for Sqlite {
             .map_err(fail)?;
         Ok(Some(Held {
             busy_timeout_ms: Some(current),
+            ..Held::default()
         }))
     }
 

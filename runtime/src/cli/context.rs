@@ -7,6 +7,7 @@ use std::time::Duration;
 use revchain_core::{History, Mode};
 
 use super::{CliError, Options};
+use crate::LockMode;
 use crate::bookkeeping::{TableName, Tables};
 use crate::embedded::Migrations;
 use crate::migrator::Migrator;
@@ -48,6 +49,10 @@ pub(crate) struct Context<'a> {
     pub tables: Tables,
     /// `--lock-timeout`.
     pub lock_timeout: Duration,
+    /// `--lock`.
+    pub lock_mode: LockMode,
+    /// `--lease-ttl`.
+    pub lease_ttl: Duration,
 }
 
 impl<'a> Context<'a> {
@@ -62,8 +67,12 @@ impl<'a> Context<'a> {
                 version: table(&options.version_table)?,
                 log: table(&options.log_table)?,
                 repeatable: table(&options.repeatable_table)?,
+                lock: table(&options.lock_table)?,
+                lease: None,
             },
             lock_timeout: Duration::from_secs(options.lock_timeout),
+            lock_mode: options.lock,
+            lease_ttl: Duration::from_secs(options.lease_ttl),
         })
     }
 
@@ -99,5 +108,8 @@ impl<'a> Context<'a> {
             .log_table(self.tables.log.clone())
             .repeatable_table(self.tables.repeatable.clone())
             .lock_timeout(self.lock_timeout)
+            .lock_table(self.tables.lock.clone())
+            .lock_mode(self.lock_mode)
+            .lease_ttl(self.lease_ttl)
     }
 }

@@ -46,7 +46,7 @@
 //! again later); `check` with a database: 3 revisions pending, 4 refused (every command
 //! that changes the database refuses its state: edited, deleted or renamed applied
 //! revisions, a dirty mark, damaged tables), 5 the database is ahead of the binary, 6 it
-//! is both ahead and behind; 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
+//! is both ahead and behind; `lint` and `check --lint`: 7 a finding is an error; 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
 //! --schema`, `test-roundtrip`, after dropping their scratch databases).
 
 mod alembic_import;
@@ -61,8 +61,9 @@ mod output;
 
 pub use commands::{
     AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
-    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs, MergeArgs,
-    RevisionArgs, ShowArgs, StampArgs, ToolCommand, ToolOnly, UpgradeArgs,
+    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs,
+    LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs, ShowArgs, StampArgs, ToolCommand,
+    ToolOnly, UpgradeArgs,
 };
 pub use logging::{DEFAULT_FILTER, LogLine, LogWriter, init_logging, redact_in_logs};
 
@@ -72,6 +73,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::LockMode;
 use crate::bookkeeping::TableName;
 use crate::embedded::Migrations;
 use crate::error::Error;
@@ -134,6 +136,25 @@ pub struct Options {
         default_value = TableName::DEFAULT_REPEATABLE
     )]
     pub repeatable_table: String,
+
+    /// How the migration lock is taken: `advisory` (the session's advisory lock), `lease`
+    /// (a row in the lock table, for PgBouncer in transaction mode and databases without
+    /// advisory locks), or `auto` (the lease when a pooler or no advisory lock is detected).
+    #[arg(long, global = true, value_name = "MODE", default_value = "auto")]
+    pub lock: LockMode,
+
+    /// The lease lock's table.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        default_value = TableName::DEFAULT_LOCK
+    )]
+    pub lock_table: String,
+
+    /// Seconds a lease lasts without a heartbeat (the heartbeat extends it every third).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
+    pub lease_ttl: u64,
 }
 
 /// The options and command of the migration CLI embedded in an application; nest it in

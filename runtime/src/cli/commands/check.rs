@@ -1,6 +1,7 @@
 //! `check`: the revision graph, and with a database its state (or, with `--schema`,
 //! whether the migrations produce the schema file).
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use revchain_core::{History, Mode};
@@ -32,21 +33,25 @@ pub struct CheckArgs {
     #[cfg(feature = "autogen")]
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub schema: Option<Option<std::path::PathBuf>>,
+    /// Also run `revchain lint` on every revision (dialect from --database-url, else
+    /// postgres); an error finding fails the check with `lint`'s exit code 7.
+    #[arg(long)]
+    pub lint: bool,
 }
 
-#[cfg_attr(not(feature = "autogen"), allow(unused_variables))]
 pub(super) async fn exec(ctx: &Context<'_>, args: &CheckArgs) -> Result<String, CliError> {
     #[cfg(feature = "autogen")]
     if let Some(schema) = &args.schema {
-        let mut out = check(ctx, false).await?;
+        let mut out = check(ctx, false, args.lint).await?;
         out.push_str(&autogen::check_schema(ctx, schema.as_deref()).await?);
         return Ok(out);
     }
-    check(ctx, true).await
+    check(ctx, true, args.lint).await
 }
 
-/// The graph, and with a database (when `database`), its state.
-async fn check(ctx: &Context<'_>, database: bool) -> Result<String, CliError> {
+/// The graph, with `lint` the lint's findings, and with a database (when `database`), its
+/// state.
+async fn check(ctx: &Context<'_>, database: bool, lint: bool) -> Result<String, CliError> {
     if let Source::Dir(dir) = ctx.source {
         check_directory(dir)?;
     }
@@ -66,6 +71,19 @@ async fn check(ctx: &Context<'_>, database: bool) -> Result<String, CliError> {
             heads.join(", ")
         }
     );
+    if lint {
+        let findings = super::lint::findings(ctx, None, None)?;
+        out.push_str(&super::lint::render(
+            &findings,
+            super::lint::LintFormat::Text,
+        ));
+        out = super::lint::verdict(&findings, false, out)?;
+        let _ = writeln!(
+            out,
+            "The lint found {} warning(s) and no error.",
+            findings.len()
+        );
+    }
     if let Some(url) = ctx.database_url.filter(|_| database) {
         let db = db::connect(url, false).await?;
         let status = db

@@ -16,6 +16,7 @@ mod heads;
 mod history;
 mod import;
 mod init;
+mod lint;
 mod merge;
 pub(crate) mod revision;
 mod show;
@@ -36,6 +37,7 @@ pub use downgrade::DowngradeArgs;
 pub use heads::HeadsArgs;
 pub use history::HistoryArgs;
 pub use import::ImportArgs;
+pub use lint::{LINT_FAILED, LintArgs, LintFormat};
 pub use merge::MergeArgs;
 pub use revision::RevisionArgs;
 pub use show::ShowArgs;
@@ -114,6 +116,10 @@ pub enum ToolCommand {
     /// goose, flyway, alembic) into revision files in a new --dir; nothing is written
     /// unless every migration converts.
     Import(ImportArgs),
+    /// Lint the revisions' SQL for statements that lock or rewrite busy tables or break the
+    /// running release (rules and suppression in docs/lint.md). Exit code 7 when a finding
+    /// is an error (or a warning, with --deny-warnings).
+    Lint(LintArgs),
     /// A command every CLI has.
     #[command(flatten)]
     Run(Command),
@@ -127,6 +133,7 @@ impl ToolCommand {
             ToolCommand::Revision(args) => revision::exec(ctx, dir, args).await,
             ToolCommand::Merge(args) => merge::exec(ctx, dir, args),
             ToolCommand::Import(args) => import::exec(dir, args),
+            ToolCommand::Lint(args) => lint::exec(ctx, args).await,
             ToolCommand::Run(command) => command.exec(ctx).await,
         }
     }

@@ -79,16 +79,7 @@ fn offline(
     target: &str,
     dialect: Option<DialectArg>,
 ) -> Result<String, CliError> {
-    let dialect = match dialect {
-        Some(DialectArg::Postgres) => Dialect::Postgres,
-        Some(DialectArg::Mysql) => Dialect::MySql,
-        Some(DialectArg::Sqlite) => Dialect::Sqlite,
-        None => match ctx.database_url.and_then(DatabaseKind::of) {
-            Some(DatabaseKind::MySql) => Dialect::MySql,
-            Some(DatabaseKind::Sqlite) => Dialect::Sqlite,
-            _ => Dialect::Postgres,
-        },
-    };
+    let dialect = dialect_of(ctx, dialect);
     let range = Range::parse_script(target, direction).map_err(CliError::from_display)?;
     let plan = m
         .graph()
@@ -101,4 +92,18 @@ fn offline(
         &plan,
         plan.heads_before.is_empty(),
     ))
+}
+
+/// The dialect `--dialect` names, else the one of --database-url, else PostgreSQL.
+pub(super) fn dialect_of(ctx: &Context<'_>, dialect: Option<DialectArg>) -> Dialect {
+    match dialect {
+        Some(DialectArg::Postgres) => Dialect::Postgres,
+        Some(DialectArg::Mysql) => Dialect::MySql,
+        Some(DialectArg::Sqlite) => Dialect::Sqlite,
+        None => match ctx.database_url.and_then(DatabaseKind::of) {
+            Some(DatabaseKind::MySql) => Dialect::MySql,
+            Some(DatabaseKind::Sqlite) => Dialect::Sqlite,
+            _ => Dialect::Postgres,
+        },
+    }
 }

@@ -1,0 +1,124 @@
+//! PostgreSQL: whether [`LockMode::Auto`](super::LockMode::Auto) must take the lease
+//! (docs/design.md §4.2). Cheap probes (two or three statements, and one connection more
+//! when the run has a pool), in this order, each of which only ever says "lease":
+//!
+//! 1. The database has no `pg_try_advisory_lock` in `pg_catalog` (CockroachDB and other
+//!    PostgreSQL-compatible databases).
+//! 2. The run has a pool whose port differs from the server's own `port` setting: something
+//!    stands between them (PgBouncer on 6432 in front of 5432; also a proxy or a mapped
+//!    port, where the lease is correct too). Certain whatever the load.
+//! 3. A session setting made with a fresh token on the run's connection shows up on a second,
+//!    new connection (made with the pool's options, when the run has a pool): the two
+//!    connections shared a server session, so a pooler hands sessions from client to client
+//!    between transactions. PgBouncer gives a new client the server connection used last
+//!    (its default, `server_round_robin = 0`), so on a quiet pooler this probe is certain.
+//! 4. Read back on the run's connection, in a second statement outside any transaction, the
+//!    setting is gone or the backend pid changed: the run's connection itself moved from one
+//!    server session to another (a busy pooler, or no pool to probe with).
+//!
+//! Without a pool (a connection the caller holds) only 1 and 4 run, and a quiet PgBouncer,
+//! which hands the same server session back, passes 4: there the caller sets
+//! [`LockMode::Lease`](super::LockMode::Lease). On PostgreSQL reached directly none of them
+//! fires. A probe that fails on the database is
+//! taken as a sign of a database that is not quite PostgreSQL, and the lease is used.
+
+use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Row};
+
+/// The custom setting the probes write (a session setting: harmless where it leaks).
+const PROBE: &str = "revchain.probe";
+
+/// Why the run must take the lease, when it must.
+pub(super) async fn lease_reason(conn: &mut PgConnection, pool: Option<&PgPool>) -> Option<String> {
+    match probe(conn, pool).await {
+        Ok(reason) => reason.map(str::to_owned),
+        Err(e) => Some(format!(
+            "probing the connection for a pooler failed ({})",
+            crate::error::driver_message(&e)
+        )),
+    }
+}
+
+async fn probe(
+    conn: &mut PgConnection,
+    pool: Option<&PgPool>,
+) -> Result<Option<&'static str>, sqlx::Error> {
+    let token = super::token();
+    let first = fetch(
+        conn,
+        format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE proname = 'pg_try_advisory_lock')::text, \
+             set_config('{PROBE}', '{token}', false), pg_backend_pid()::text, current_setting('port')"
+        ),
+    )
+    .await?;
+    if first[0] != "true" {
+        return Ok(Some("the database has no pg_try_advisory_lock"));
+    }
+    if let Some(pool) = pool
+        && first[3] != pool.connect_options().get_port().to_string()
+    {
+        return Ok(Some(
+            "the pool connects to another port than the server's own: a pooler or proxy stands between",
+        ));
+    }
+    if let Some(pool) = pool {
+        let options = crate::quiet_statements((*pool.connect_options()).clone());
+        let mut other: PgConnection = sqlx::ConnectOptions::connect(&options).await?;
+        let seen = fetch(
+            &mut other,
+            format!("SELECT coalesce(current_setting('{PROBE}', true), '')"),
+        )
+        .await;
+        let _ = sqlx::Connection::close(other).await;
+        if seen?[0] == token {
+            return Ok(Some(
+                "a session setting of this connection showed on another one: a pooler in transaction mode",
+            ));
+        }
+    }
+    let second = fetch(
+        conn,
+        format!(
+            "SELECT coalesce(current_setting('{PROBE}', true), ''), pg_backend_pid()::text, \
+             set_config('{PROBE}', '', false)"
+        ),
+    )
+    .await?;
+    Ok(changed(&first[1..3], &second, &token)
+        .then_some("the connection's server session changed between two statements: a pooler in transaction mode"))
+}
+
+/// Whether the second probe (`[setting, pid]`) shows another session than the first (whose
+/// setting was `token`, and pid `first[1]`).
+fn changed(first: &[String], second: &[String], token: &str) -> bool {
+    second.first().map(String::as_str) != Some(token) || first.get(1) != second.get(1)
+}
+
+/// The text columns of the one row `sql` returns.
+async fn fetch(conn: &mut PgConnection, sql: String) -> Result<Vec<String>, sqlx::Error> {
+    let row = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_one(conn).await?;
+    (0..row.len())
+        .map(|i| {
+            row.try_get::<Option<String>, _>(i)
+                .map(Option::unwrap_or_default)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed;
+
+    fn v(a: &str, b: &str) -> Vec<String> {
+        vec![a.to_owned(), b.to_owned()]
+    }
+
+    #[test]
+    fn a_session_that_kept_its_setting_and_pid_did_not_change() {
+        assert!(!changed(&v("rc1", "42"), &v("rc1", "42"), "rc1"));
+        assert!(changed(&v("rc1", "42"), &v("", "42"), "rc1"));
+        assert!(changed(&v("rc1", "42"), &v("rc1", "43"), "rc1"));
+        assert!(changed(&v("rc1", "42"), &[], "rc1"));
+    }
+}
