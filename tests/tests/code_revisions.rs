@@ -184,6 +184,11 @@ async fn code_for_another_database_is_refused_before_anything_runs() {
         other => panic!("{other}"),
     }
     assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("make it portable (its functions take `revchain::Connection<'_>`"),
+        "{err}"
+    );
     assert!(!table_exists(&pool, "users").await);
     assert!(heads(&CODE_PG, &pool).await.is_empty());
     // A stamp does not run code: it is fine anywhere.
