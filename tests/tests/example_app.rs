@@ -25,6 +25,8 @@ const HEAD: &str = "a8b0c2d4e6f8";
 const BELOW_HEAD: &str = "f3a5c7e9b1d3";
 const SIGNUPS: &str = "e61f8a2b4d57";
 const MERGE: &str = "b28c4d6e0f13";
+/// How `current` lists the applied repeatable view.
+const VIEW: &str = "v_user_activity (repeatable)";
 
 /// Builds (or finds up to date) the release binary, once per test process.
 fn release_binary() -> PathBuf {
@@ -373,8 +375,8 @@ fn scenario(app: &App, database: &str) {
     );
     let history = app.ok(&["migrate", "history"]);
     assert!(
-        history.starts_with(&format!(
-            "{BELOW_HEAD} -> {HEAD} (rust) (head), backfill user handles\n\
+        history.contains(&format!(
+            "\n{BELOW_HEAD} -> {HEAD} (rust) (head), backfill user handles\n\
              {SIGNUPS} -> {BELOW_HEAD}, add users.handle\n\
              {MERGE} -> {SIGNUPS}, backfill signup dates"
         )),
@@ -386,7 +388,11 @@ fn scenario(app: &App, database: &str) {
         )),
         "{history}"
     );
-    assert_eq!(history.lines().count(), 7, "{history}");
+    assert!(
+        history.starts_with("<repeatable> (b28c4d6e0f13) -> v_user_activity (repeatable)"),
+        "{history}"
+    );
+    assert_eq!(history.lines().count(), 8, "{history}");
 
     // Upgrade to head with the embedded migrations.
     let up = app.run(&["migrate", "upgrade", "head"]);
@@ -396,11 +402,13 @@ fn scenario(app: &App, database: &str) {
         log.contains(&format!("upgrading 7 revision(s) from base to {HEAD}")),
         "{log}"
     );
-    assert_eq!(app.ok(&["migrate", "current"]), format!("{HEAD} (head)\n"));
-    assert!(
-        app.ok(&["migrate", "check"])
-            .contains("The database is up to date (7 revision(s) applied)")
+    assert_eq!(
+        app.ok(&["migrate", "current"]),
+        format!("{HEAD} (head)\n{VIEW}\n")
     );
+    assert!(app.ok(&["migrate", "check"]).contains(
+        "The database is up to date (7 revision(s) and 1 repeatable revision(s) applied)"
+    ));
 
     // Serve on the up-to-date database: one query at start, then the first request.
     let server = app.serve(&[]);
@@ -511,7 +519,10 @@ fn scenario(app: &App, database: &str) {
     assert!(down.status.success(), "{log}");
     assert!(log.contains(&format!("reverted {HEAD}")), "{log}");
     assert!(log.contains("user handles cleared cleared=2"), "{log}");
-    assert_eq!(app.ok(&["migrate", "current"]), format!("{BELOW_HEAD}\n"));
+    assert_eq!(
+        app.ok(&["migrate", "current"]),
+        format!("{BELOW_HEAD}\n{VIEW}\n")
+    );
     assert_eq!(handles(&server), [Value::Null, Value::Null]);
     let health = server.get("/health");
     assert_eq!(health.status, 200);
