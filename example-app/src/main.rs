@@ -354,9 +354,11 @@ mod tests {
 
     #[test]
     fn migrations_are_embedded() {
-        assert_eq!(MIGRATIONS.len(), 5);
+        assert_eq!(MIGRATIONS.len(), 7);
         let heads: Vec<&str> = MIGRATIONS.heads().map(|r| r.id()).collect();
-        assert_eq!(heads, ["e61f8a2b4d57"]);
+        assert_eq!(heads, ["a8b0c2d4e6f8"]);
+        let backfill = MIGRATIONS.get("a8b0c2d4e6f8").expect("the handle backfill");
+        assert_eq!(backfill.code_database(), Some(revchain::CodeDatabase::Any));
         assert!(MIGRATIONS.iter().any(|r| r.is_merge()));
         assert!(MIGRATIONS.iter().all(|r| r.is_reversible()));
     }
