@@ -6,7 +6,8 @@ CREATE TABLE users (
     id BIGINT NOT NULL PRIMARY KEY,
     email VARCHAR(255) NOT NULL UNIQUE,
     name VARCHAR(100) NOT NULL,
-    created_at VARCHAR(32)
+    created_at VARCHAR(32),
+    handle VARCHAR(100)
 );
 
 CREATE TABLE user_events (

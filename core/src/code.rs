@@ -154,7 +154,8 @@ pub fn function_line(lines: &[&str], name: &str) -> Option<usize> {
 /// The file text of a new Rust code revision (`revchain revision --rust`): `rev`'s header
 /// in `//` comments, then an `upgrade` and a `downgrade` function on `connection` (the
 /// name of sqlx's connection type: `PgConnection`, `MySqlConnection` or
-/// `SqliteConnection`) that compile as they are. `rev.upgrade` and `rev.downgrade` are not
+/// `SqliteConnection`; [`PORTABLE`] for `revchain::Connection`, any database) that compile
+/// as they are. `rev.upgrade` and `rev.downgrade` are not
 /// used. The text is checked by reading it back.
 ///
 /// ```
@@ -182,20 +183,7 @@ pub fn render_rust(rev: &NewRevision, connection: &str) -> Result<String, WriteE
         out.push_str(&as_rust_comment(line));
         out.push('\n');
     }
-    out.push_str(&format!(
-        "\nuse sqlx::{connection};\n\n\
-         pub async fn upgrade(conn: &mut {connection}) -> Result<(), sqlx::Error> {{\n    \
-         // Runs inside the revision's transaction: write ordinary sqlx queries on `conn`, e.g.\n    \
-         // sqlx::query(\"UPDATE users SET email = lower(email)\").execute(&mut *conn).await?;\n    \
-         let _ = conn;\n    \
-         Ok(())\n\
-         }}\n\n\
-         pub async fn downgrade(conn: &mut {connection}) -> Result<(), sqlx::Error> {{\n    \
-         // Reverts `upgrade`; delete this function to make the revision irreversible.\n    \
-         let _ = conn;\n    \
-         Ok(())\n\
-         }}\n"
-    ));
+    out.push_str(&functions(connection));
     let fail = |cause: String| WriteError::DoesNotRoundTrip {
         message: rev.message.clone(),
         cause,
@@ -213,6 +201,43 @@ pub fn render_rust(rev: &NewRevision, connection: &str) -> Result<String, WriteE
         return Err(fail("the header reads differently".to_owned()));
     }
     Ok(out)
+}
+
+/// The name [`render_rust`] takes for the portable form (`revchain::Connection`).
+pub const PORTABLE: &str = "Connection";
+
+/// The `use` line and the two functions of a new Rust code revision on `connection`.
+fn functions(connection: &str) -> String {
+    if connection == PORTABLE {
+        return "\nuse revchain::Connection;\n\n\
+             pub async fn upgrade(db: Connection<'_>) -> Result<(), sqlx::Error> {\n    \
+             // Runs inside the revision's transaction, on any database: `db.execute(sql)` for SQL\n    \
+             // they all understand, or `match db` and ordinary sqlx queries per database, e.g.\n    \
+             // if let Connection::Postgres(conn) = db { sqlx::query(\"...\").execute(conn).await?; }\n    \
+             let _ = db;\n    \
+             Ok(())\n\
+             }\n\n\
+             pub async fn downgrade(db: Connection<'_>) -> Result<(), sqlx::Error> {\n    \
+             // Reverts `upgrade`; delete this function to make the revision irreversible.\n    \
+             let _ = db;\n    \
+             Ok(())\n\
+             }\n"
+            .to_owned();
+    }
+    format!(
+        "\nuse sqlx::{connection};\n\n\
+         pub async fn upgrade(conn: &mut {connection}) -> Result<(), sqlx::Error> {{\n    \
+         // Runs inside the revision's transaction: write ordinary sqlx queries on `conn`, e.g.\n    \
+         // sqlx::query(\"UPDATE users SET email = lower(email)\").execute(&mut *conn).await?;\n    \
+         let _ = conn;\n    \
+         Ok(())\n\
+         }}\n\n\
+         pub async fn downgrade(conn: &mut {connection}) -> Result<(), sqlx::Error> {{\n    \
+         // Reverts `upgrade`; delete this function to make the revision irreversible.\n    \
+         let _ = conn;\n    \
+         Ok(())\n\
+         }}\n"
+    )
 }
 
 /// An SQL header line written as a Rust comment (`--` becomes `//`).
@@ -321,11 +346,17 @@ mod tests {
             transactional: false,
             ..Default::default()
         };
-        let text = render_rust(&rev, "SqliteConnection").unwrap();
-        let parsed = parse_rust("x.rs", &text).unwrap();
-        assert!(!parsed.transactional);
-        assert!(parsed.downgrade.is_some());
-        assert!(text.contains("// Transactional: false\n"));
+        for connection in ["SqliteConnection", PORTABLE] {
+            let text = render_rust(&rev, connection).unwrap();
+            let parsed = parse_rust("x.rs", &text).unwrap();
+            assert!(!parsed.transactional);
+            assert!(parsed.downgrade.is_some());
+            assert!(text.contains("// Transactional: false\n"));
+        }
+        let text = render_rust(&rev, PORTABLE).unwrap();
+        assert!(
+            text.contains("pub async fn upgrade(db: Connection<'_>) -> Result<(), sqlx::Error> {")
+        );
     }
 
     #[test]

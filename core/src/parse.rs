@@ -369,8 +369,8 @@ pub enum ParseErrorKind {
     /// A Rust code revision without an `upgrade` function (docs/design.md §1.7).
     #[error(
         "the Rust revision has no `pub async fn upgrade(conn: &mut sqlx::PgConnection) -> \
-         Result<(), sqlx::Error>` (or `MySqlConnection`, `SqliteConnection`); add it after the \
-         header (create files with `revchain revision --rust -m \"...\"`)"
+         Result<(), sqlx::Error>` (or `MySqlConnection`, `SqliteConnection`, or \
+         `db: revchain::Connection<'_>` for any database); add it after the header (create files with `revchain revision --rust -m \"...\"`)"
     )]
     MissingUpgradeFn,
 }

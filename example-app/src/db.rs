@@ -132,6 +132,9 @@ pub struct User {
     pub name: String,
     /// `None` only for rows written before `created_at` existed and not yet backfilled.
     pub created_at: Option<String>,
+    /// The name made URL-friendly ([`crate::handle::handle`]); `None` only for rows written
+    /// before `handle` existed and not yet backfilled (migration `a8b0c2d4e6f8`).
+    pub handle: Option<String>,
 }
 
 /// An entry of a user's history.
@@ -165,36 +168,37 @@ impl From<sqlx::Error> for CreateError {
     }
 }
 
-type UserRow = (i64, String, String, Option<String>);
+type UserRow = (i64, String, String, Option<String>, Option<String>);
 
-fn user((id, email, name, created_at): UserRow) -> User {
+fn user((id, email, name, created_at, handle): UserRow) -> User {
     User {
         id,
         email,
         name,
         created_at,
+        handle,
     }
 }
 
 const INSERT_USER: Sql = Sql {
     // The next id is computed in the statement itself; two concurrent inserts that pick
     // the same id collide on the primary key and the loser retries.
-    postgres: "INSERT INTO users (id, email, name, created_at) \
-               SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3 FROM users",
-    other: "INSERT INTO users (id, email, name, created_at) \
-            SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ? FROM users",
+    postgres: "INSERT INTO users (id, email, name, created_at, handle) \
+               SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4 FROM users",
+    other: "INSERT INTO users (id, email, name, created_at, handle) \
+            SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ?, ? FROM users",
 };
 const USER_BY_EMAIL: Sql = Sql {
-    postgres: "SELECT id, email, name, created_at FROM users WHERE email = $1",
-    other: "SELECT id, email, name, created_at FROM users WHERE email = ?",
+    postgres: "SELECT id, email, name, created_at, handle FROM users WHERE email = $1",
+    other: "SELECT id, email, name, created_at, handle FROM users WHERE email = ?",
 };
 const USER_BY_ID: Sql = Sql {
-    postgres: "SELECT id, email, name, created_at FROM users WHERE id = $1",
-    other: "SELECT id, email, name, created_at FROM users WHERE id = ?",
+    postgres: "SELECT id, email, name, created_at, handle FROM users WHERE id = $1",
+    other: "SELECT id, email, name, created_at, handle FROM users WHERE id = ?",
 };
 const LIST_USERS: Sql = Sql {
-    postgres: "SELECT id, email, name, created_at FROM users WHERE id > $1 ORDER BY id LIMIT $2",
-    other: "SELECT id, email, name, created_at FROM users WHERE id > ? ORDER BY id LIMIT ?",
+    postgres: "SELECT id, email, name, created_at, handle FROM users WHERE id > $1 ORDER BY id LIMIT $2",
+    other: "SELECT id, email, name, created_at, handle FROM users WHERE id > ? ORDER BY id LIMIT ?",
 };
 const INSERT_EVENT: Sql = Sql {
     postgres: "INSERT INTO user_events (user_id, seq, kind, created_at) VALUES ($1, $2, $3, $4)",
@@ -272,12 +276,14 @@ impl Db {
         let insert = self.sql(INSERT_USER);
         let select = self.sql(USER_BY_EMAIL);
         let event = self.sql(INSERT_EVENT);
+        let handle = crate::handle::handle(name, email);
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query(insert)
                 .bind(email)
                 .bind(name)
                 .bind(now)
+                .bind(&handle)
                 .execute(&mut *tx)
                 .await?;
             let row: UserRow = sqlx::query_as(select).bind(email).fetch_one(&mut *tx).await?;

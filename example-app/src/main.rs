@@ -11,6 +11,7 @@
 
 mod clock;
 mod db;
+mod handle;
 mod http;
 
 use std::net::SocketAddr;
@@ -128,12 +129,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr: the app and revchain at `info`, the rest at `warn`, unless `RUST_LOG`
-/// says otherwise; every line without the database URL's secrets ([`revchain::cli::LogWriter`]).
+/// Logs to stderr: the app and revchain (with the progress of Rust code revisions) at
+/// `info`, the rest at `warn`, unless `RUST_LOG` says otherwise; every line without the database URL's secrets ([`revchain::cli::LogWriter`]).
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,example_app=info,revchain=info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "{},example_app=info",
+            revchain::cli::DEFAULT_FILTER
+        ))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(revchain::cli::LogWriter)
@@ -349,9 +354,11 @@ mod tests {
 
     #[test]
     fn migrations_are_embedded() {
-        assert_eq!(MIGRATIONS.len(), 5);
+        assert_eq!(MIGRATIONS.len(), 7);
         let heads: Vec<&str> = MIGRATIONS.heads().map(|r| r.id()).collect();
-        assert_eq!(heads, ["e61f8a2b4d57"]);
+        assert_eq!(heads, ["a8b0c2d4e6f8"]);
+        let backfill = MIGRATIONS.get("a8b0c2d4e6f8").expect("the handle backfill");
+        assert_eq!(backfill.code_database(), Some(revchain::CodeDatabase::Any));
         assert!(MIGRATIONS.iter().any(|r| r.is_merge()));
         assert!(MIGRATIONS.iter().all(|r| r.is_reversible()));
     }

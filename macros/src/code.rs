@@ -5,17 +5,20 @@
 //! ```text
 //! pub async fn upgrade(conn: &mut <path::>PgConnection) -> <path::>Result<(), E>
 //! pub async fn downgrade(conn: &mut <same connection type>) -> <path::>Result<(), E>   (optional)
+//! pub async fn upgrade(db: <path::>Connection<'_>) -> <path::>Result<(), E>          (portable)
 //! ```
 //!
 //! `PgConnection`, `MySqlConnection` or `SqliteConnection` (any path ending so) decides the
-//! database. rustc then type-checks the call the expansion writes (the error type, `Send`).
+//! database; revchain's `Connection` by value (any path ending so) makes the revision
+//! portable: it runs on any database. rustc then type-checks the call the expansion writes (the error type, `Send`).
 
 use syn::{FnArg, GenericArgument, Item, PathArguments, ReturnType, Type, Visibility};
 
 /// What the expansion needs of a checked code revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CodeFile {
-    /// The `CodeFn` variant of its connection type: `Postgres`, `MySql` or `Sqlite`.
+    /// The `CodeFn` variant of its connection type: `Postgres`, `MySql`, `Sqlite` or
+    /// `Portable`.
     pub(crate) variant: &'static str,
     /// Whether it has a `downgrade` function.
     pub(crate) has_downgrade: bool,
@@ -27,8 +30,9 @@ pub(crate) struct CodeFile {
 
 /// The shape every function must have, for messages.
 const EXPECTED: &str = "pub async fn NAME(conn: &mut sqlx::PgConnection) -> Result<(), E>` \
-    (or `&mut sqlx::MySqlConnection`, `&mut sqlx::SqliteConnection`; E is any error that \
-    converts into `Box<dyn std::error::Error + Send + Sync>`, such as `sqlx::Error`)";
+    (or `&mut sqlx::MySqlConnection`, `&mut sqlx::SqliteConnection`, or \
+    `db: revchain::Connection<'_>` for any database; E is any error that converts into \
+    `Box<dyn std::error::Error + Send + Sync>`, such as `sqlx::Error`)";
 
 /// Checks the code of the `.rs` revision `shown` (its whole text): every problem as
 /// `path:line: message`.
@@ -126,7 +130,8 @@ fn signature(f: &syn::ItemFn) -> Result<&'static str, String> {
     };
     let variant = connection(&arg.ty).ok_or_else(|| {
         "its argument is not `&mut PgConnection`, `&mut MySqlConnection` or `&mut \
-         SqliteConnection` (a mutable reference to sqlx's connection)"
+         SqliteConnection` (a mutable reference to sqlx's connection), nor \
+         `revchain::Connection<'_>` (by value)"
             .to_owned()
     })?;
     if !returns_unit_result(&sig.output) {
@@ -135,10 +140,16 @@ fn signature(f: &syn::ItemFn) -> Result<&'static str, String> {
     Ok(variant)
 }
 
-/// The variant for `&mut <…>::PgConnection` and its kin.
+/// The variant for `&mut <…>::PgConnection` and its kin, or `Portable` for
+/// `<…>::Connection<'_>` by value.
 fn connection(ty: &Type) -> Option<&'static str> {
-    let Type::Reference(r) = ty else {
-        return None;
+    let r = match ty {
+        Type::Reference(r) => r,
+        Type::Path(p) => {
+            let last = p.path.segments.last()?;
+            return (p.qself.is_none() && last.ident == "Connection").then_some("Portable");
+        }
+        _ => return None,
     };
     r.mutability.as_ref()?;
     let Type::Path(p) = &*r.elem else {
@@ -203,6 +214,32 @@ mod tests {
                 .unwrap()
                 .variant,
             "MySql"
+        );
+    }
+
+    #[test]
+    fn revchain_connection_by_value_is_portable() {
+        let ok = check_code(
+            "pub async fn upgrade(mut db: revchain::Connection<'_>) -> Result<(), sqlx::Error> { Ok(()) }\npub async fn downgrade(db: Connection) -> anyhow::Result<()> { Ok(()) }\n",
+        )
+        .unwrap();
+        assert_eq!((ok.variant, ok.has_downgrade), ("Portable", true));
+        let e = check_code("pub async fn upgrade(db: revchain::Connection<'_>) -> Result<(), E> { Ok(()) }\npub async fn downgrade(c: &mut PgConnection) -> Result<(), E> { Ok(()) }").unwrap_err();
+        assert!(
+            e[0].starts_with(
+                "m/c3.rs:6: `downgrade` has the wrong signature: it takes another connection type"
+            ),
+            "{}",
+            e[0]
+        );
+        let e = check_code(
+            "pub async fn upgrade(db: &mut revchain::Connection<'_>) -> Result<(), E> { Ok(()) }",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].contains("nor `revchain::Connection<'_>` (by value)"),
+            "{}",
+            e[0]
         );
     }
 

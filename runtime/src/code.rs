@@ -1,6 +1,7 @@
 //! Rust code revisions (docs/design.md §1.7, §4.11): a `.rs` file in the migrations
 //! directory whose `pub async fn upgrade(conn: &mut sqlx::PgConnection) -> Result<(), E>`
-//! (and optional `downgrade`) runs inside the revision's transaction.
+//! (and optional `downgrade`) runs inside the revision's transaction; a portable one takes
+//! [`revchain::Connection`](crate::Connection) and runs on any database.
 //!
 //! `migrations!` includes the file as a module and stores its functions, type-erased, in
 //! the table ([`CodeRevision`]); the connection type they take says which database the
@@ -32,6 +33,9 @@ pub enum CodeDatabase {
     MySql,
     /// `&mut sqlx::SqliteConnection`.
     Sqlite,
+    /// [`revchain::Connection`](crate::Connection): a portable revision, which runs on
+    /// any database.
+    Any,
 }
 
 impl fmt::Display for CodeDatabase {
@@ -40,6 +44,7 @@ impl fmt::Display for CodeDatabase {
             CodeDatabase::Postgres => "PostgreSQL (sqlx::PgConnection)",
             CodeDatabase::MySql => "MySQL/MariaDB (sqlx::MySqlConnection)",
             CodeDatabase::Sqlite => "SQLite (sqlx::SqliteConnection)",
+            CodeDatabase::Any => "any database (revchain::Connection)",
         })
     }
 }
@@ -53,6 +58,12 @@ impl CodeDatabase {
             revchain_core::Dialect::Sqlite => Some(CodeDatabase::Sqlite),
             _ => None,
         }
+    }
+
+    /// Whether a function written for this database runs on `ran_on` (the database's
+    /// dialect as [`of`](Self::of) names it): a portable one runs on any.
+    pub(crate) fn runs_on(self, ran_on: Option<CodeDatabase>) -> bool {
+        self == CodeDatabase::Any || ran_on == Some(self)
     }
 }
 
@@ -71,6 +82,9 @@ pub enum CodeFn {
     /// Takes a SQLite connection.
     #[cfg(feature = "sqlite")]
     Sqlite(for<'c> fn(&'c mut sqlx::SqliteConnection) -> CodeFuture<'c>),
+    /// Takes the portable [`Connection`](crate::Connection): runs on any database.
+    #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+    Portable(for<'c> fn(crate::Connection<'c>) -> CodeFuture<'c>),
 }
 
 impl CodeFn {
@@ -83,6 +97,8 @@ impl CodeFn {
             CodeFn::MySql(_) => CodeDatabase::MySql,
             #[cfg(feature = "sqlite")]
             CodeFn::Sqlite(_) => CodeDatabase::Sqlite,
+            #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+            CodeFn::Portable(_) => CodeDatabase::Any,
         }
     }
 }

@@ -161,7 +161,8 @@ impl Revision {
     }
 
     /// For a Rust code revision compiled into this binary, the database its functions are
-    /// written for; `None` for an SQL revision, or a Rust one loaded from disk (whose code
+    /// written for ([`CodeDatabase::Any`](crate::CodeDatabase::Any) for a portable one);
+    /// `None` for an SQL revision, or a Rust one loaded from disk (whose code
     /// this binary does not contain).
     pub fn code_database(&self) -> Option<crate::code::CodeDatabase> {
         self.__parts

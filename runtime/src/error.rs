@@ -285,8 +285,9 @@ pub enum Error {
     /// take) was to run on another; nothing was changed.
     #[error(
         "{path}: revision {id} is Rust code written for {written_for}, but this database is \
-         {ran_on}: it cannot run here; write the revision for this database (or keep separate \
-         migration directories per database); nothing was changed"
+         {ran_on}: it cannot run here; make it portable (its functions take \
+         `revchain::Connection<'_>`, which runs on any database) or write it for this database; \
+         nothing was changed"
     )]
     WrongDatabase {
         /// The revision.

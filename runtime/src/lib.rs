@@ -59,6 +59,8 @@ mod migrator;
 mod offline;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 mod pool;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod portable;
 mod preflight;
 mod repeatable;
 mod report;
@@ -78,6 +80,8 @@ pub use error::{Aftermath, DriftKind, Error, FailedStep};
 pub use migrator::Migrator;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub use pool::quiet_statements;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub use portable::Connection;
 pub use report::{CurrentHead, DatabaseState, Report, Status, StepReport};
 // The parts of `revchain-core` that this crate's API speaks (no glob, no `core` module:
 // `pub use revchain_core as core` shadowed the built-in `core` for `use revchain::*`).

@@ -39,7 +39,8 @@ pub(crate) fn refuse_statements(
 
 /// Refuses a plan that would run a Rust code revision (docs/design.md §4.11) whose function
 /// this binary does not contain (a table loaded from disk: the `revchain` tool) or that is
-/// written for another database than `dialect`'s. Nothing has run yet.
+/// written for another database than `dialect`'s (a portable one runs on any). Nothing has
+/// run yet.
 pub(crate) fn refuse_code(m: &Migrations, plan: &Plan, dialect: Dialect) -> Result<(), Error> {
     for step in &plan.steps {
         let Some((rev, code)) = m.at(step.revision).and_then(|r| Some((r, r.code()?))) else {
@@ -58,7 +59,7 @@ pub(crate) fn refuse_code(m: &Migrations, plan: &Plan, dialect: Dialect) -> Resu
             });
         };
         let ran_on = CodeDatabase::of(dialect);
-        if ran_on != Some(function.database()) {
+        if !function.database().runs_on(ran_on) {
             return Err(Error::WrongDatabase {
                 id: rev.id().to_owned(),
                 path: rev.path().to_owned(),

@@ -1,7 +1,8 @@
 //! Rust code revisions (docs/design.md §1.7, §4.11) against the real databases: a history
 //! that mixes SQL and Rust revisions goes up, down to base and up again; a Rust revision
 //! that fails part-way leaves the database as it was; a revision written for PostgreSQL is
-//! refused on SQLite before anything changes; an edited code revision is refused as edited;
+//! refused on SQLite before anything changes, while a portable one (`revchain::Connection`)
+//! runs on all three; an edited code revision is refused as edited;
 //! the standalone `revchain` tool lists code revisions and refuses to run them.
 
 use revchain::{Aftermath, CodeDatabase, Error, Migrations};
@@ -12,6 +13,7 @@ use sqlx::{MySql, Postgres, Sqlite};
 static CODE_PG: Migrations = revchain::migrations!("fixtures/code_pg");
 static CODE_MYSQL: Migrations = revchain::migrations!("fixtures/code_mysql");
 static CODE_SQLITE: Migrations = revchain::migrations!("fixtures/code_sqlite");
+static CODE_ANY: Migrations = revchain::migrations!("fixtures/code_any");
 static FAIL_PG: Migrations = revchain::migrations!("fixtures/code_fail_pg");
 static FAIL_MYSQL: Migrations = revchain::migrations!("fixtures/code_fail_mysql");
 static FAIL_SQLITE: Migrations = revchain::migrations!("fixtures/code_fail_sqlite");
@@ -77,6 +79,23 @@ async fn mysql_mixed_history_up_down_up() {
 #[tokio::test]
 async fn sqlite_mixed_history_up_down_up() {
     mixed_history_up_down_up::<Sqlite>(&CODE_SQLITE, CodeDatabase::Sqlite).await;
+}
+
+/// The portable revision (`revchain::Connection`: per-backend sqlx up, the `execute`
+/// helper down) runs on each of the three databases, up, down and up again.
+#[tokio::test]
+async fn postgres_portable_history_up_down_up() {
+    mixed_history_up_down_up::<Postgres>(&CODE_ANY, CodeDatabase::Any).await;
+}
+
+#[tokio::test]
+async fn mysql_portable_history_up_down_up() {
+    mixed_history_up_down_up::<MySql>(&CODE_ANY, CodeDatabase::Any).await;
+}
+
+#[tokio::test]
+async fn sqlite_portable_history_up_down_up() {
+    mixed_history_up_down_up::<Sqlite>(&CODE_ANY, CodeDatabase::Any).await;
 }
 
 /// The Rust revision inserts three rows and then fails (a `sqlx::Error`, or its own error
@@ -165,6 +184,11 @@ async fn code_for_another_database_is_refused_before_anything_runs() {
         other => panic!("{other}"),
     }
     assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("make it portable (its functions take `revchain::Connection<'_>`"),
+        "{err}"
+    );
     assert!(!table_exists(&pool, "users").await);
     assert!(heads(&CODE_PG, &pool).await.is_empty());
     // A stamp does not run code: it is fine anywhere.
@@ -415,6 +439,33 @@ fn revision_rust_writes_the_template_that_compiles() {
     assert!(text.contains("conn: &mut PgConnection"), "{text}");
     let out = CLI.run(dir.path(), &["revision", "--rust", "oracle", "-m", "x"]);
     assert!(!out.status.success());
+
+    // `any`: the portable template, which compiles (`ANY_TEMPLATE`) and runs anywhere.
+    let out = CLI.ok(
+        dir.path(),
+        &[
+            "revision", "--rust", "any", "-m", "backfill", "--rev-id", "0004",
+        ],
+    );
+    let written = std::fs::read_to_string(dir.path().join("0004_backfill.rs")).unwrap();
+    let compiled =
+        std::fs::read_to_string(fixture("code_any_template").join("0002_backfill.rs")).unwrap();
+    assert_eq!(code(&written), code(&compiled), "{out}");
+    let template = ANY_TEMPLATE.get("0002").unwrap();
+    assert_eq!(template.code_database(), Some(CodeDatabase::Any));
+}
+
+static ANY_TEMPLATE: Migrations = revchain::migrations!("fixtures/code_any_template");
+
+/// The portable template applies and reverts on SQLite (a database it was not written for).
+#[tokio::test]
+async fn portable_template_runs_on_sqlite() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let pool: sqlx::SqlitePool = db.pool().await;
+    ANY_TEMPLATE.run(&pool).await.unwrap();
+    assert_eq!(heads(&ANY_TEMPLATE, &pool).await, ["0002"]);
+    ANY_TEMPLATE.downgrade(&pool, "0001").await.unwrap();
+    assert_eq!(heads(&ANY_TEMPLATE, &pool).await, ["0001"]);
 }
 
 static BATCHES_PG: Migrations = revchain::migrations!("fixtures/code_batches_pg");

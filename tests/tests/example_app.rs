@@ -18,9 +18,15 @@ use std::time::{Duration, Instant};
 use revchain_tests::{Kind, TestDb, target_subdir, try_cargo, workspace_root};
 use serde_json::{Value, json};
 
-/// The head the example app embeds, and the revision below it (a merge point).
-const HEAD: &str = "e61f8a2b4d57";
-const BELOW_HEAD: &str = "b28c4d6e0f13";
+/// The head the example app embeds (a portable Rust revision that backfills `users.handle`),
+/// the revision below it (adds the column), the SQL data migration below that, and the merge
+/// point below that.
+const HEAD: &str = "a8b0c2d4e6f8";
+const BELOW_HEAD: &str = "f3a5c7e9b1d3";
+const SIGNUPS: &str = "e61f8a2b4d57";
+const MERGE: &str = "b28c4d6e0f13";
+/// How `current` lists the applied repeatable view.
+const VIEW: &str = "v_user_activity (repeatable)";
 
 /// Builds (or finds up to date) the release binary, once per test process.
 fn release_binary() -> PathBuf {
@@ -353,37 +359,56 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 /// The whole story on one database; `database` is how `/health` names it.
+/// The `handle` of the first users, through the app's `GET /users`.
+fn handles(server: &Server) -> Vec<Value> {
+    let page = server.get("/users?limit=10");
+    assert_eq!(page.status, 200, "{page:?}");
+    let users = page.json["users"].as_array().cloned().unwrap_or_default();
+    users.iter().map(|u| u["handle"].clone()).collect()
+}
+
 fn scenario(app: &App, database: &str) {
     // The embedded CLI works without a database for the graph commands.
-    assert_eq!(app.ok(&["migrate", "heads"]), format!("{HEAD} (head)\n"));
+    assert_eq!(
+        app.ok(&["migrate", "heads"]),
+        format!("{HEAD} (rust) (head)\n")
+    );
     let history = app.ok(&["migrate", "history"]);
     assert!(
-        history.starts_with(&format!(
-            "{BELOW_HEAD} -> {HEAD} (head), backfill signup dates"
+        history.contains(&format!(
+            "\n{BELOW_HEAD} -> {HEAD} (rust) (head), backfill user handles\n\
+             {SIGNUPS} -> {BELOW_HEAD}, add users.handle\n\
+             {MERGE} -> {SIGNUPS}, backfill signup dates"
         )),
         "{history}"
     );
     assert!(
         history.contains(&format!(
-            "7d3a2b8c6e10, 9e5f1a7b3c42 -> {BELOW_HEAD} (mergepoint)"
+            "7d3a2b8c6e10, 9e5f1a7b3c42 -> {MERGE} (mergepoint)"
         )),
         "{history}"
     );
-    assert_eq!(history.lines().count(), 5, "{history}");
+    assert!(
+        history.starts_with("<repeatable> (b28c4d6e0f13) -> v_user_activity (repeatable)"),
+        "{history}"
+    );
+    assert_eq!(history.lines().count(), 8, "{history}");
 
     // Upgrade to head with the embedded migrations.
     let up = app.run(&["migrate", "upgrade", "head"]);
     let log = String::from_utf8_lossy(&up.stderr);
     assert!(up.status.success(), "{log}");
     assert!(
-        log.contains("upgrading 5 revision(s) from base to e61f8a2b4d57"),
+        log.contains(&format!("upgrading 7 revision(s) from base to {HEAD}")),
         "{log}"
     );
-    assert_eq!(app.ok(&["migrate", "current"]), format!("{HEAD} (head)\n"));
-    assert!(
-        app.ok(&["migrate", "check"])
-            .contains("The database is up to date (5 revision(s) applied)")
+    assert_eq!(
+        app.ok(&["migrate", "current"]),
+        format!("{HEAD} (head)\n{VIEW}\n")
     );
+    assert!(app.ok(&["migrate", "check"]).contains(
+        "The database is up to date (7 revision(s) and 1 repeatable revision(s) applied)"
+    ));
 
     // Serve on the up-to-date database: one query at start, then the first request.
     let server = app.serve(&[]);
@@ -415,6 +440,7 @@ fn scenario(app: &App, database: &str) {
     );
     assert_eq!(created.json["email"], "ada@example.com");
     assert_eq!(created.json["name"], "Ada Lovelace");
+    assert_eq!(created.json["handle"], "ada-lovelace");
     let created_at = created.json["created_at"].as_str().expect("created_at");
     assert!(
         created_at.ends_with('Z') && created_at.len() == 24,
@@ -486,15 +512,18 @@ fn scenario(app: &App, database: &str) {
         (405, "method_not_allowed")
     );
 
-    // Downgrade one step while the server runs: /health says it is no longer at head.
+    // Downgrade one step while the server runs: /health says it is no longer at head, and
+    // the Rust revision's downgrade cleared the handles.
     let down = app.run(&["migrate", "downgrade", "-1"]);
     let log = String::from_utf8_lossy(&down.stderr);
     assert!(down.status.success(), "{log}");
-    assert!(log.contains("reverted e61f8a2b4d57"), "{log}");
+    assert!(log.contains(&format!("reverted {HEAD}")), "{log}");
+    assert!(log.contains("user handles cleared cleared=2"), "{log}");
     assert_eq!(
         app.ok(&["migrate", "current"]),
-        format!("{BELOW_HEAD} (mergepoint)\n")
+        format!("{BELOW_HEAD}\n{VIEW}\n")
     );
+    assert_eq!(handles(&server), [Value::Null, Value::Null]);
     let health = server.get("/health");
     assert_eq!(health.status, 200);
     assert_eq!(health.json["revision"], BELOW_HEAD);
@@ -507,7 +536,7 @@ fn scenario(app: &App, database: &str) {
     assert_eq!(code, Some(1), "{log}");
     assert!(
         log.contains(
-            "the database is behind this binary: 1 revision(s) not applied (e61f8a2b4d57)"
+            "the database is behind this binary: 1 revision(s) not applied (a8b0c2d4e6f8)"
         ),
         "{log}"
     );
@@ -522,10 +551,23 @@ fn scenario(app: &App, database: &str) {
     let check = app.run(&["migrate", "check"]);
     assert_eq!(check.status.code(), Some(3));
 
-    // Upgrade again (the init container's command), then start without migrating: the
-    // data migration backfilled an `imported` event for every user.
-    app.ok(&["migrate", "upgrade", "head"]);
+    // Down below the SQL data migration too, then upgrade again (the init container's
+    // command) and start without migrating: the SQL data migration backfilled an `imported`
+    // event for every user, and the Rust revision computed each user's handle again, in a
+    // batch whose progress it logged.
+    let down = app.run(&["migrate", "downgrade", MERGE]);
+    let log = String::from_utf8_lossy(&down.stderr);
+    assert!(down.status.success(), "{log}");
+    assert!(log.contains(&format!("reverted {SIGNUPS}")), "{log}");
+    let up = app.run(&["migrate", "upgrade", "head"]);
+    let log = String::from_utf8_lossy(&up.stderr);
+    assert!(up.status.success(), "{log}");
+    assert!(
+        log.contains("user handles backfilled: all users done=2"),
+        "{log}"
+    );
     let server = app.serve(&["--no-migrate"]);
+    assert_eq!(handles(&server), ["ada-lovelace", "grace"]);
     let events = server.get(&format!("/users/{id}/events"));
     assert_eq!(events.status, 200);
     let kinds: Vec<&str> = events.json["events"]
@@ -732,7 +774,7 @@ fn lock_users(url: &str, hold: Duration) -> std::thread::JoinHandle<()> {
 async fn slow_statements_are_not_printed() {
     let db = TestDb::new(Kind::Postgres).await;
     let app = App::new(Some(db.url.clone()), None);
-    app.ok(&["migrate", "upgrade", BELOW_HEAD]);
+    app.ok(&["migrate", "upgrade", MERGE]);
 
     // The embedded CLI: the last revision's UPDATE waits for the lock.
     let holder = lock_users(&db.url, Duration::from_millis(1600));
@@ -740,16 +782,19 @@ async fn slow_statements_are_not_printed() {
     holder.join().expect("the lock holder");
     let log = String::from_utf8_lossy(&up.stderr).into_owned();
     assert!(up.status.success(), "{log}");
-    assert!(log.contains("applied e61f8a2b4d57"), "{log}");
+    assert!(log.contains(&format!("applied {SIGNUPS}")), "{log}");
 
     // The server: migrating at start waits the same way.
-    app.ok(&["migrate", "downgrade", BELOW_HEAD]);
+    app.ok(&["migrate", "downgrade", MERGE]);
     let holder = lock_users(&db.url, Duration::from_millis(1600));
     let server = app.serve(&[]);
     holder.join().expect("the lock holder");
     assert_eq!(server.get("/health").status, 200);
     let log = log + &server.stop(&app);
-    assert!(log.matches("applied e61f8a2b4d57").count() == 2, "{log}");
+    assert!(
+        log.matches(&format!("applied {SIGNUPS}")).count() == 2,
+        "{log}"
+    );
     for text in [
         "UPDATE users",
         "1970-01-01",

@@ -28,6 +28,7 @@ impl RunsCode for sqlx::Postgres {
         #[allow(unreachable_patterns)]
         match f {
             CodeFn::Postgres(f) => Some(f(conn)),
+            CodeFn::Portable(f) => Some(f(crate::Connection::Postgres(conn))),
             _ => None,
         }
     }
@@ -41,6 +42,7 @@ impl RunsCode for sqlx::MySql {
         #[allow(unreachable_patterns)]
         match f {
             CodeFn::MySql(f) => Some(f(conn)),
+            CodeFn::Portable(f) => Some(f(crate::Connection::MySql(conn))),
             _ => None,
         }
     }
@@ -54,6 +56,7 @@ impl RunsCode for sqlx::Sqlite {
         #[allow(unreachable_patterns)]
         match f {
             CodeFn::Sqlite(f) => Some(f(conn)),
+            CodeFn::Portable(f) => Some(f(crate::Connection::Sqlite(conn))),
             _ => None,
         }
     }

@@ -68,14 +68,18 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
     }
 }
 
+/// The `tracing` filter of [`init_logging`] without `RUST_LOG`.
+pub const DEFAULT_FILTER: &str = "warn,revchain=info,[revchain_revision]=info";
+
 /// Logs to stderr through [`LogWriter`] (in colour only on a terminal): `revchain` events at
-/// `info`, everything else at `warn`, unless `RUST_LOG` says otherwise. sqlx logs statement
+/// `info`, and those of a Rust code revision (inside its `revchain_revision` span: a
+/// backfill's progress), everything else at `warn`, unless `RUST_LOG` says otherwise. sqlx logs statement
 /// text only at `trace` on the pools revchain builds ([`crate::quiet_statements`]), so it
 /// never shows by default. Does nothing if a subscriber is already installed.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,revchain=info"));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(LogWriter)

@@ -65,7 +65,7 @@ pub use commands::{
     LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs, ShowArgs, StampArgs, ToolCommand,
     ToolOnly, UpgradeArgs,
 };
-pub use logging::{LogLine, LogWriter, init_logging, redact_in_logs};
+pub use logging::{DEFAULT_FILTER, LogLine, LogWriter, init_logging, redact_in_logs};
 
 use std::io::Write as _;
 use std::path::PathBuf;

@@ -36,7 +36,8 @@ pub struct RevisionArgs {
     pub depends_on: Vec<String>,
     /// Write a Rust code revision (`<id>_<slug>.rs`, docs/design.md §1.7) instead of SQL:
     /// `upgrade`/`downgrade` functions on the connection of DATABASE (`postgres`, `mysql`
-    /// or `sqlite`; default: the --database-url's, else postgres).
+    /// or `sqlite`; default: the --database-url's, else postgres), or on
+    /// `revchain::Connection` for `any` (a portable revision that runs on every database).
     #[arg(long, value_name = "DATABASE", num_args = 0..=1, default_missing_value = "")]
     pub rust: Option<String>,
     /// Write the SQL too: compare the migrations with the schema file on scratch
@@ -95,7 +96,7 @@ pub(super) async fn exec(
 }
 
 /// sqlx's connection type for `revision --rust DATABASE` (empty: the URL's, else
-/// PostgreSQL's).
+/// PostgreSQL's; `any`: the portable `revchain::Connection`).
 fn rust_connection(database: &str, url: Option<&str>) -> Result<&'static str, CliError> {
     let scheme = url.and_then(|u| u.split(':').next()).unwrap_or("postgres");
     let name = if database.is_empty() {
@@ -107,8 +108,10 @@ fn rust_connection(database: &str, url: Option<&str>) -> Result<&'static str, Cl
         "postgres" | "postgresql" => Ok("PgConnection"),
         "mysql" | "mariadb" => Ok("MySqlConnection"),
         "sqlite" => Ok("SqliteConnection"),
+        "any" => Ok(revchain_core::code::PORTABLE),
         other => Err(CliError::user(format!(
-            "`--rust {other}`: the database of a Rust revision is `postgres`, `mysql` or `sqlite`"
+            "`--rust {other}`: the database of a Rust revision is `postgres`, `mysql`, `sqlite` \
+             or `any` (portable)"
         ))),
     }
 }
