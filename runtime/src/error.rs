@@ -336,6 +336,12 @@ pub enum Error {
         /// The run's owner string.
         owner: String,
     },
+
+    /// A downgrade on a database ahead of this binary (docs/design.md §4.13) found revisions
+    /// it cannot revert from the SQL the log stored (none stored, altered, or applied before
+    /// revchain stored it): each is named; nothing ran.
+    #[error(transparent)]
+    Unrevertable(#[from] revchain_core::applied::unknown::RevertError),
 }
 
 /// A revision whose statement failed: what [`Error::Statement`], [`Error::ConnectionLost`],

@@ -74,7 +74,7 @@ pub enum RevertError {
 
 /// The reverts, newest first (children before parents), of every revision this binary does
 /// not know that lies under the version rows `heads`, placed by the parents the log stored
-/// (`stored`). Stops when every remaining head is known to `graph`; the caller then plans
+/// (`stored`: the log rows of the applied revisions this binary does not know). Stops when every remaining head is known to `graph`; the caller then plans
 /// the ordinary downgrade. Refuses, naming each one, when any of them cannot be reverted.
 pub fn plan_revert(
     graph: &Graph,
@@ -82,7 +82,17 @@ pub fn plan_revert(
     stored: &[StoredRevision],
 ) -> Result<Vec<RevertStep>, RevertError> {
     let by_id: HashMap<&str, &StoredRevision> = stored.iter().map(|s| (s.id.as_str(), s)).collect();
-    let unknown = unknown_under(graph, heads, &by_id);
+    // Every applied revision this binary does not know must go, also those the walk from
+    // the heads cannot reach (under a row whose parents were not stored): each is named.
+    let mut unknown = unknown_under(graph, heads, &by_id);
+    unknown.extend(
+        stored
+            .iter()
+            .filter(|s| graph.find(&s.id).is_none() && !unknown.contains(&s.id))
+            .map(|s| s.id.clone())
+            .collect::<Vec<_>>(),
+    );
+    unknown.sort();
     let problems: Vec<(String, String)> = unknown
         .iter()
         .filter_map(|id| match by_id.get(id.as_str()) {
@@ -95,8 +105,16 @@ pub fn plan_revert(
     }
     let parents = |id: &str| -> Vec<String> {
         match graph.find(id) {
-            Some(i) => graph.node(i).parents.iter().map(|&p| graph.id(p).to_owned()).collect(),
-            None => by_id.get(id).and_then(|s| s.parents.clone()).unwrap_or_default(),
+            Some(i) => graph
+                .node(i)
+                .parents
+                .iter()
+                .map(|&p| graph.id(p).to_owned())
+                .collect(),
+            None => by_id
+                .get(id)
+                .and_then(|s| s.parents.clone())
+                .unwrap_or_default(),
         }
     };
     let depth = depths(&unknown, &parents);
@@ -223,7 +241,10 @@ mod tests {
 
     #[test]
     fn a_line_is_reverted_newest_first_down_to_the_known_head() {
-        let rows = [stored("a3", &["a2"], "DROP TABLE t3"), stored("a4", &["a3"], "DROP TABLE t4")];
+        let rows = [
+            stored("a3", &["a2"], "DROP TABLE t3"),
+            stored("a4", &["a3"], "DROP TABLE t4"),
+        ];
         let steps = plan_revert(&graph(), &["a4".into()], &rows).unwrap();
         assert_eq!(ids(&steps), ["a4", "a3"]);
         assert_eq!(steps[0].add_heads, ["a3"]);
@@ -265,7 +286,10 @@ mod tests {
         let RevertError::Unrevertable(list) = &err;
         assert_eq!(list.len(), 2);
         let text = err.to_string();
-        assert!(text.contains("a3: the stored downgrade SQL does not match"), "{text}");
+        assert!(
+            text.contains("a3: the stored downgrade SQL does not match"),
+            "{text}"
+        );
         assert!(text.contains("a4: no downgrade SQL stored"), "{text}");
     }
 
@@ -278,14 +302,25 @@ mod tests {
             downgrade_checksum: None,
             transactional: None,
         };
-        let err = plan_revert(&graph(), &["a3".into()], &[old]).unwrap_err();
+        let newer = stored("a4", &["a3"], "x");
+        let err = plan_revert(&graph(), &["a4".into()], &[old.clone(), newer]).unwrap_err();
         assert!(err.to_string().contains("a3: no downgrade SQL stored"));
+        // Unreachable from the heads (its child's parents were not stored): named too.
+        let mut a4 = old.clone();
+        a4.id = "a4".into();
+        let err = plan_revert(&graph(), &["a4".into()], &[old, a4]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("a3: no downgrade SQL") && text.contains("a4: no downgrade SQL"));
         let err = plan_revert(&graph(), &["zz".into()], &[]).unwrap_err();
         assert!(err.to_string().contains("zz: the log has no row for it"));
     }
 
     #[test]
     fn nothing_unknown_plans_nothing() {
-        assert!(plan_revert(&graph(), &["a2".into()], &[]).unwrap().is_empty());
+        assert!(
+            plan_revert(&graph(), &["a2".into()], &[])
+                .unwrap()
+                .is_empty()
+        );
     }
 }
