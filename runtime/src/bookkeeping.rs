@@ -332,6 +332,34 @@ impl Tables {
         })
     }
 
+    /// For an offline script (PostgreSQL only): [`add_stored_columns_if_missing`]
+    /// (Self::add_stored_columns_if_missing) in a `DO` block that runs it only when the
+    /// catalog lacks one of the columns, so that `psql` prints no notice.
+    pub fn add_stored_columns_offline(&self, d: Dialect) -> Option<String> {
+        let alter = self.add_stored_columns_if_missing(d)?;
+        Some(format!(
+            "DO $revchain$ BEGIN IF (SELECT count(*) FROM ({}) present) < {} THEN {alter}; END IF; END $revchain$",
+            self.stored_columns_present(),
+            STORED_COLUMNS.len()
+        ))
+    }
+
+    /// PostgreSQL: the names of the [`STORED_COLUMNS`] the log table has, from the catalog
+    /// (a query that cannot fail, so that it may run inside the caller's transaction).
+    pub fn stored_columns_present(&self) -> String {
+        let d = Dialect::Postgres;
+        let names: Vec<String> = STORED_COLUMNS.iter().map(|n| literal(d, n)).collect();
+        let schema = self
+            .log
+            .schema()
+            .map_or_else(|| "current_schema()".to_owned(), |s| literal(d, s));
+        format!(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_schema = {schema} AND table_name = {} AND column_name IN ({})",
+            literal(d, self.log.name()),
+            names.join(", ")
+        )
+    }
+
     /// A query that fails when the log table lacks one of [`STORED_COLUMNS`].
     pub fn probe_stored_columns(&self, d: Dialect) -> String {
         format!(

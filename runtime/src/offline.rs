@@ -29,9 +29,9 @@ pub(crate) fn script(
         for s in tables.create(dialect) {
             stmt(&mut out, &s);
         }
-        // A log table created before the stored-downgrade columns gets them (PostgreSQL
-        // says "when missing" in one statement; elsewhere the online binary adds them).
-        if let Some(s) = tables.add_stored_columns_if_missing(dialect) {
+        // A log table created before the stored-downgrade columns gets them (on PostgreSQL;
+        // elsewhere a locked run of the binary adds them).
+        if let Some(s) = tables.add_stored_columns_offline(dialect) {
             stmt(&mut out, &s);
         }
     }

@@ -25,8 +25,8 @@ struct StoredRow {
 }
 
 impl<'m> Migrator<'m> {
-    /// Adds the stored-downgrade columns to a log table created before them: one
-    /// `ADD COLUMN IF NOT EXISTS` statement on PostgreSQL; elsewhere a probe, then each column
+    /// Adds the stored-downgrade columns to a log table created before them: on PostgreSQL
+    /// one `ADD COLUMN IF NOT EXISTS` statement when the catalog lacks one; elsewhere a probe, then each column
     /// added (one that a concurrent run added meanwhile fails, which is fine), then the
     /// probe again. Idempotent; runs under the migration lock.
     pub(super) async fn ensure_stored_columns<DB: Backend>(
@@ -36,6 +36,13 @@ impl<'m> Migrator<'m> {
         let d = DB::DIALECT;
         let fail = |e: sqlx::Error| Error::db("adding the log table's downgrade columns", &e);
         if let Some(sql) = self.tables.add_stored_columns_if_missing(d) {
+            // Only when missing: the statement takes an exclusive lock on the log table.
+            let present = DB::fetch_all(conn, self.tables.stored_columns_present())
+                .await
+                .map_err(fail)?;
+            if present.len() == STORED_COLUMNS.len() {
+                return Ok(());
+            }
             return DB::execute(conn, sql).await.map_err(fail);
         }
         let probe = self.tables.probe_stored_columns(d);
