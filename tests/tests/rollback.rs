@@ -254,3 +254,27 @@ async fn the_cli_of_the_old_binary_reverts_and_names_each() {
         );
     }
 }
+
+/// A newer `Transactional: false` revision (PostgreSQL's `DROP INDEX CONCURRENTLY`, which
+/// cannot run in a transaction) is reverted outside one, as its stored column says.
+#[tokio::test]
+async fn a_non_transactional_newer_revision_is_reverted_outside_a_transaction() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: Pool<sqlx::Postgres> = db.pool().await;
+    let (new, old) = dirs(Some(A3_DOWN));
+    new.rev(
+        "a5",
+        "a4",
+        "-- Transactional: false",
+        "CREATE INDEX CONCURRENTLY i5 ON t4 (id);",
+        Some("DROP INDEX CONCURRENTLY i5;"),
+    );
+    let (new, old) = (new.load(), old.load());
+    new.run(&pool).await.unwrap();
+    let flag = "SELECT count(*) FROM revchain_log WHERE revision = 'a5' AND NOT transactional";
+    assert_eq!(scalar(&pool, flag).await, 1);
+    let report = old.downgrade(&pool, "a2").await.unwrap();
+    assert_eq!(ids(&report), ["a5", "a4", "a3"]);
+    assert!(!table_exists(&pool, "t4").await);
+    assert_eq!(heads(&old, &pool).await, ["a2"]);
+}
