@@ -62,6 +62,13 @@ async fn old_binary_reverts<DB: Db>(kind: Kind) {
     // The binary that knows a1 and a2 refuses nothing it can revert.
     let report = old.downgrade(&pool, "a2").await.unwrap();
     assert_eq!(ids(&report), ["a4", "a3"]);
+    assert_eq!(
+        (
+            report.heads_before.as_slice(),
+            report.heads_after.as_slice()
+        ),
+        (&["a4".to_owned()][..], &["a2".to_owned()][..])
+    );
     assert!(!table_exists(&pool, "t4").await);
     assert!(!table_exists(&pool, "t3").await);
     assert!(!column_exists(&pool, "t2", "c3").await);
@@ -74,6 +81,8 @@ async fn old_binary_reverts<DB: Db>(kind: Kind) {
     new.run(&pool).await.unwrap();
     let report = old.downgrade(&pool, "a1").await.unwrap();
     assert_eq!(ids(&report), ["a4", "a3", "a2"]);
+    assert_eq!(report.heads_before, ["a4"]);
+    assert_eq!(report.heads_after, ["a1"]);
     assert!(!table_exists(&pool, "t2").await && table_exists(&pool, "t1").await);
     assert_eq!(heads(&old, &pool).await, ["a1"]);
     // The new binary applies them again from there.

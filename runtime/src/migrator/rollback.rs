@@ -81,7 +81,9 @@ impl<'m> Migrator<'m> {
             .map(|step| self.stored_revision(step, &stored))
             .collect::<Result<Vec<Revision>, Error>>()?;
         let works = self.revert_works(&steps, &revisions, &stored)?;
-        self.run_reverts::<DB>(conn, &works).await
+        let mut report = self.run_reverts::<DB>(conn, &works).await?;
+        report.heads_before = heads;
+        Ok(report)
     }
 
     /// The log rows of the revisions this binary does not know.
@@ -238,10 +240,6 @@ impl<'m> Migrator<'m> {
                     })
                 })
                 .collect(),
-            heads_before: works
-                .first()
-                .map(|w| w.remove_heads.iter().map(|h| (*h).to_owned()).collect())
-                .unwrap_or_default(),
             ..Report::default()
         };
         match result {
