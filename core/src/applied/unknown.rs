@@ -26,15 +26,14 @@ pub struct StoredRevision {
 impl StoredRevision {
     /// Why the stored downgrade of this revision cannot be run, if it cannot.
     pub fn problem(&self) -> Option<&'static str> {
-        let Some(sql) = &self.downgrade_sql else {
-            return Some(
-                "no downgrade SQL stored (irreversible, a Rust code revision, or applied before \
-                 revchain stored downgrades)",
-            );
-        };
         if self.parents.is_none() || self.transactional.is_none() {
-            return Some("its parents were not stored (applied before revchain stored them)");
+            return Some(
+                "applied before revchain stored downgrades (its row has no stored downgrade)",
+            );
         }
+        let Some(sql) = &self.downgrade_sql else {
+            return Some("no downgrade SQL stored (an irreversible or a Rust code revision)");
+        };
         match &self.downgrade_checksum {
             Some(c) if *c == downgrade_checksum(sql) => None,
             _ => Some("the stored downgrade SQL does not match its stored checksum (altered)"),
@@ -304,13 +303,17 @@ mod tests {
         };
         let newer = stored("a4", &["a3"], "x");
         let err = plan_revert(&graph(), &["a4".into()], &[old.clone(), newer]).unwrap_err();
-        assert!(err.to_string().contains("a3: no downgrade SQL stored"));
+        assert!(
+            err.to_string()
+                .contains("a3: applied before revchain stored downgrades")
+        );
         // Unreachable from the heads (its child's parents were not stored): named too.
         let mut a4 = old.clone();
         a4.id = "a4".into();
         let err = plan_revert(&graph(), &["a4".into()], &[old, a4]).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("a3: no downgrade SQL") && text.contains("a4: no downgrade SQL"));
+        let before = "applied before revchain stored downgrades";
+        assert!(text.contains(&format!("a3: {before}")) && text.contains(&format!("a4: {before}")));
         let err = plan_revert(&graph(), &["zz".into()], &[]).unwrap_err();
         assert!(err.to_string().contains("zz: the log has no row for it"));
     }
