@@ -59,6 +59,11 @@ async fn old_binary_reverts<DB: Db>(kind: Kind) {
     let (new, old): (Migrations, Migrations) = (new.load(), old.load());
     new.run(&pool).await.unwrap();
     assert!(column_exists(&pool, "t2", "c3").await && table_exists(&pool, "t4").await);
+    // A target this binary does not know is refused before anything runs.
+    let err = old.downgrade(&pool, "a3").await.unwrap_err();
+    assert!(matches!(err, revchain::Error::Target(_)), "{err}");
+    assert!(table_exists(&pool, "t4").await);
+    assert_eq!(heads(&new, &pool).await, ["a4"]);
     // The binary that knows a1 and a2 refuses nothing it can revert.
     let report = old.downgrade(&pool, "a2").await.unwrap();
     assert_eq!(ids(&report), ["a4", "a3"]);
