@@ -298,3 +298,37 @@ async fn a_non_transactional_newer_revision_is_reverted_outside_a_transaction() 
     assert!(!table_exists(&pool, "t4").await);
     assert_eq!(heads(&old, &pool).await, ["a2"]);
 }
+
+/// The CLI compiled into an application (`embedded-cli`, over `migrations!` on
+/// fixtures/portable) reverts a revision a newer release added above its head.
+#[tokio::test]
+async fn the_embedded_cli_of_the_old_binary_reverts() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: Pool<sqlx::Postgres> = db.pool().await;
+    let portable = revchain_tests::fixture("portable");
+    let old = revchain_tests::load(&portable);
+    let head = old.heads().next().unwrap().id().to_owned();
+    let new = Dir::new();
+    for entry in std::fs::read_dir(&portable).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sql") {
+            std::fs::copy(&path, new.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    new.creates_table("ff00000000a9", &head, "newer_release");
+    new.load().run(&pool).await.unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_embedded-cli"))
+        .args(["downgrade", &head, "--database-url", &db.url])
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn,revchain=info")
+        .output()
+        .expect("running the embedded CLI");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("reverting ff00000000a9 (not in this binary) from the SQL it stored"),
+        "{stderr}"
+    );
+    assert!(!table_exists(&pool, "newer_release").await);
+    assert_eq!(heads(&old, &pool).await, [head]);
+}
