@@ -813,5 +813,7 @@ fn revisions_verb(ids: &[String], one: &str, many: &str) -> String {
     }
 }
 
+pub mod unknown;
+
 #[cfg(test)]
 mod tests;

@@ -135,6 +135,30 @@ impl Default for Tables {
     }
 }
 
+/// The log table's columns that let an older binary revert a revision it does not know
+/// (docs/design.md §3.1, §4.13), with what each holds. All are nullable: rows written
+/// before them have NULL there.
+/// `downgrade_sql` (the downgrade SQL as the file has it), `downgrade_checksum` (its hex
+/// SHA-256), `revises` (the parent ids joined by `,`), `transactional`.
+pub(crate) const STORED_COLUMNS: [&str; 4] = [
+    "downgrade_sql",
+    "downgrade_checksum",
+    "revises",
+    "transactional",
+];
+
+/// The SQL type of stored column `name` in dialect `d`.
+fn stored_column_type(d: Dialect, name: &str) -> &'static str {
+    match (name, d) {
+        ("downgrade_sql", Dialect::MySql) => "LONGTEXT",
+        ("downgrade_sql", _) => "TEXT",
+        ("revises", _) => "TEXT",
+        ("transactional", Dialect::Sqlite) => "INTEGER",
+        ("transactional", _) => "BOOLEAN",
+        _ => "VARCHAR(64)",
+    }
+}
+
 /// The tag of the lease check in [`Tables::mark_running`].
 pub(crate) const MARK_TAG: &str = "mark";
 
@@ -174,10 +198,15 @@ impl Tables {
                 self.version.quoted(d)
             ),
             format!(
-                "CREATE TABLE IF NOT EXISTS {} (\n    revision VARCHAR(64) NOT NULL PRIMARY KEY,\n    message VARCHAR(255) NOT NULL,\n    checksum VARCHAR(64) NOT NULL,\n    chain_digest VARCHAR(64) NOT NULL,\n    applied_at {ts},\n    execution_ms BIGINT NOT NULL DEFAULT 0,\n    dirty {boolean_type} NOT NULL DEFAULT {},\n    stamped {boolean_type} NOT NULL DEFAULT {}\n)",
+                "CREATE TABLE IF NOT EXISTS {} (\n    revision VARCHAR(64) NOT NULL PRIMARY KEY,\n    message VARCHAR(255) NOT NULL,\n    checksum VARCHAR(64) NOT NULL,\n    chain_digest VARCHAR(64) NOT NULL,\n    applied_at {ts},\n    execution_ms BIGINT NOT NULL DEFAULT 0,\n    dirty {boolean_type} NOT NULL DEFAULT {},\n    stamped {boolean_type} NOT NULL DEFAULT {},\n    {}\n)",
                 self.log.quoted(d),
                 boolean(d, false),
-                boolean(d, false)
+                boolean(d, false),
+                STORED_COLUMNS
+                    .iter()
+                    .map(|name| format!("{name} {}", stored_column_type(d, name)))
+                    .collect::<Vec<_>>()
+                    .join(",\n    ")
             ),
         ]
     }
@@ -246,7 +275,10 @@ impl Tables {
         )
     }
 
-    /// Inserts the log row of an applied (or dirty, being applied) revision.
+    /// Inserts the log row of an applied (or dirty, being applied) revision, with what an
+    /// older binary needs to revert it (docs/design.md §4.13): its parents, its downgrade SQL
+    /// and that SQL's checksum (NULL for an irreversible or a Rust code revision), and
+    /// whether it is transactional.
     pub fn insert_log(
         &self,
         d: Dialect,
@@ -256,15 +288,103 @@ impl Tables {
         stamped: bool,
     ) -> String {
         let message: String = rev.message().chars().take(255).collect();
+        let downgrade = rev.downgrade_sql().filter(|_| !rev.is_rust());
+        let (sql, checksum) = match downgrade {
+            Some(sql) => (
+                literal(d, sql),
+                format!(
+                    "'{}'",
+                    revchain_core::applied::unknown::downgrade_checksum(sql)
+                ),
+            ),
+            None => ("NULL".to_owned(), "NULL".to_owned()),
+        };
         format!(
-            "INSERT INTO {} (revision, message, checksum, chain_digest, execution_ms, dirty, stamped) VALUES ({}, {}, '{}', '{}', {execution_ms}, {}, {})",
+            "INSERT INTO {} (revision, message, checksum, chain_digest, execution_ms, dirty, stamped, downgrade_sql, downgrade_checksum, revises, transactional) VALUES ({}, {}, '{}', '{}', {execution_ms}, {}, {}, {sql}, {checksum}, {}, {})",
             self.log.quoted(d),
             literal(d, rev.id()),
             literal(d, &message),
             rev.checksum(),
             rev.chain_digest(),
             boolean(d, dirty),
-            boolean(d, stamped)
+            boolean(d, stamped),
+            literal(d, &rev.parents().collect::<Vec<_>>().join(",")),
+            boolean(d, rev.is_transactional())
+        )
+    }
+
+    /// Adds the columns of [`STORED_COLUMNS`] to a log table created before them, where
+    /// the dialect can say "when missing" in one statement (PostgreSQL); the others probe
+    /// ([`probe_stored_columns`](Self::probe_stored_columns)) and add each one
+    /// ([`add_stored_column`](Self::add_stored_column)).
+    pub fn add_stored_columns_if_missing(&self, d: Dialect) -> Option<String> {
+        (d == Dialect::Postgres).then(|| {
+            let adds: Vec<String> = STORED_COLUMNS
+                .iter()
+                .map(|name| {
+                    format!(
+                        "ADD COLUMN IF NOT EXISTS {name} {}",
+                        stored_column_type(d, name)
+                    )
+                })
+                .collect();
+            format!("ALTER TABLE {} {}", self.log.quoted(d), adds.join(", "))
+        })
+    }
+
+    /// For an offline script (PostgreSQL only): [`add_stored_columns_if_missing`]
+    /// (Self::add_stored_columns_if_missing) in a `DO` block that runs it only when the
+    /// catalog lacks one of the columns, so that `psql` prints no notice.
+    pub fn add_stored_columns_offline(&self, d: Dialect) -> Option<String> {
+        let alter = self.add_stored_columns_if_missing(d)?;
+        Some(format!(
+            "DO $revchain$ BEGIN IF (SELECT count(*) FROM ({}) present) < {} THEN {alter}; END IF; END $revchain$",
+            self.stored_columns_present(),
+            STORED_COLUMNS.len()
+        ))
+    }
+
+    /// PostgreSQL: the names of the [`STORED_COLUMNS`] the log table has, from the catalog
+    /// (a query that cannot fail, so that it may run inside the caller's transaction).
+    pub fn stored_columns_present(&self) -> String {
+        let d = Dialect::Postgres;
+        let names: Vec<String> = STORED_COLUMNS.iter().map(|n| literal(d, n)).collect();
+        let schema = self
+            .log
+            .schema()
+            .map_or_else(|| "current_schema()".to_owned(), |s| literal(d, s));
+        format!(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_schema = {schema} AND table_name = {} AND column_name IN ({})",
+            literal(d, self.log.name()),
+            names.join(", ")
+        )
+    }
+
+    /// A query that fails when the log table lacks one of [`STORED_COLUMNS`].
+    pub fn probe_stored_columns(&self, d: Dialect) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE 1 = 0",
+            STORED_COLUMNS.join(", "),
+            self.log.quoted(d)
+        )
+    }
+
+    /// Adds column `name` of [`STORED_COLUMNS`] to the log table (fails when it exists).
+    pub fn add_stored_column(&self, d: Dialect, name: &str) -> String {
+        format!(
+            "ALTER TABLE {} ADD COLUMN {name} {}",
+            self.log.quoted(d),
+            stored_column_type(d, name)
+        )
+    }
+
+    /// Reads what the log stored of each applied revision for an older binary: id, parents,
+    /// downgrade SQL, its checksum, whether transactional, then message, checksum and
+    /// chain digest.
+    pub fn select_stored(&self, d: Dialect) -> String {
+        format!(
+            "SELECT revision, revises, downgrade_sql, downgrade_checksum, transactional, message, checksum, chain_digest FROM {}",
+            self.log.quoted(d)
         )
     }
 

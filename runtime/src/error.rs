@@ -185,8 +185,9 @@ pub enum Error {
     #[error(
         "the database is ahead of this binary: its version table names {}, which {} not in \
          this binary's migrations: either a newer release migrated the database (deploy it, or \
-         allow this with `allow_database_ahead` during a rolling deploy) or the revision's file \
-         was deleted after it ran (restore it); nothing was run", list(.unknown), if .unknown.len() == 1 { "is" } else { "are" })]
+         allow this with `allow_database_ahead` during a rolling deploy; or, to roll back, \
+         `downgrade` to this binary's head, which reverts them from the SQL the log stored) or \
+         the revision's file was deleted after it ran (restore it); nothing was run", list(.unknown), if .unknown.len() == 1 { "is" } else { "are" })]
     DatabaseAhead {
         /// The unknown ids.
         unknown: Vec<String>,
@@ -337,6 +338,12 @@ pub enum Error {
         /// The run's owner string.
         owner: String,
     },
+
+    /// A downgrade on a database ahead of this binary (docs/design.md §4.13) found revisions
+    /// it cannot revert from the SQL the log stored (none stored, altered, or applied before
+    /// revchain stored it): each is named; nothing ran.
+    #[error(transparent)]
+    Unrevertable(#[from] revchain_core::applied::unknown::RevertError),
 }
 
 /// A revision whose statement failed: what [`Error::Statement`], [`Error::ConnectionLost`],

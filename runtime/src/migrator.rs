@@ -27,6 +27,7 @@ use crate::report::{CurrentHead, Report, Status, StepReport};
 use crate::state::{StateCheck, check_state, refusal_error};
 
 mod locking;
+mod rollback;
 
 use crate::backend::LockMode;
 mod baseline;
@@ -305,6 +306,7 @@ impl<'m> Migrator<'m> {
                 .map_err(|e| Error::db("reading the log table", &e))?,
             None => Vec::new(),
         };
+        let exists = heads.is_some();
         if heads.is_some_and(|h| !h.is_empty()) || !log.is_empty() {
             return Err(Error::AdoptRefused {
                 tool,
@@ -316,6 +318,9 @@ impl<'m> Migrator<'m> {
             });
         }
         let create = write.then(|| self.tables.create(DB::DIALECT));
+        if write && exists {
+            self.ensure_stored_columns::<DB>(conn).await?;
+        }
         let Some(report) = self.adopt_tool::<DB>(conn, tool, create).await? else {
             return Err(Error::AdoptRefused {
                 tool,
@@ -577,6 +582,7 @@ impl<'m> Migrator<'m> {
         boot: bool,
     ) -> Result<Report, Error> {
         DB::ensure_tables(conn, &self.tables, self.lock_timeout).await?;
+        self.ensure_stored_columns::<DB>(conn).await?;
         if let Request::Stamp {
             targets,
             purge: true,
@@ -591,6 +597,16 @@ impl<'m> Migrator<'m> {
         while attempts.races < RACE_RETRIES {
             let (rows, log) = self.read_state::<DB>(conn).await?;
             let check = check_state(self.migrations, &self.tables, &rows, &log);
+            if let Request::Downgrade(target) = request
+                && !check.ahead.is_empty()
+                && check.refusal(false).is_none()
+            {
+                // Ahead: first revert what this binary does not know, from the SQL the log
+                // stored (docs/design.md §4.13); then plan again on the known heads.
+                let reverted = self.revert_unknown::<DB>(conn, &rows, target).await?;
+                attempts.applied.add(reverted);
+                continue;
+            }
             match self.refuse_state(&check, &rows, request, boot) {
                 Ok(None) => {}
                 Ok(Some(tolerated)) => return Ok(tolerated),
@@ -659,6 +675,7 @@ impl<'m> Migrator<'m> {
         DB::execute(conn, self.tables.create(DB::DIALECT).join(";\n"))
             .await
             .map_err(|e| Error::db("creating revchain's tables", &e))?;
+        self.ensure_stored_columns::<DB>(conn).await?;
         if let Request::Stamp {
             targets,
             purge: true,

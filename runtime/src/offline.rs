@@ -29,6 +29,11 @@ pub(crate) fn script(
         for s in tables.create(dialect) {
             stmt(&mut out, &s);
         }
+        // A log table created before the stored-downgrade columns gets them (on PostgreSQL;
+        // elsewhere a locked run of the binary adds them).
+        if let Some(s) = tables.add_stored_columns_offline(dialect) {
+            stmt(&mut out, &s);
+        }
     }
     let (before, after) = crate::repeatable::offline(m, tables, dialect, plan);
     write_blocks(&mut out, &before, dialect);

@@ -242,7 +242,12 @@ async fn tampering(kind: Kind) {
                     _ => 4,
                 },
             ),
-        ] {
+        ]
+        .into_iter()
+        // A downgrade of a database ahead reverts the unknown revisions from the SQL the
+        // log stored (docs/design.md §4.13, tests/tests/rollback.rs): not a refusal.
+        .filter(|(args, _)| !(ahead && args[0] == "downgrade"))
+        {
             let out = revchain(dir.path(), &url, args);
             let shown = text(&out);
             assert_eq!(
