@@ -332,6 +332,10 @@ impl Tables {
         })
     }
 
+    #[cfg(all(
+        feature = "cli",
+        any(feature = "postgres", feature = "mysql", feature = "sqlite")
+    ))]
     /// For an offline script (PostgreSQL only): [`add_stored_columns_if_missing`]
     /// (Self::add_stored_columns_if_missing) in a `DO` block that runs it only when the
     /// catalog lacks one of the columns, so that `psql` prints no notice.

@@ -148,6 +148,7 @@ impl<'m> Migrator<'m> {
                 checksum: digest(&row.checksum, "checksum")?,
                 chain_digest: digest(&row.chain_digest, "chain_digest")?,
                 code: None,
+                replaces: "".into(),
             },
         })
     }
