@@ -69,6 +69,7 @@ impl<'a> Context<'a> {
                 repeatable: table(&options.repeatable_table)?,
                 lock: table(&options.lock_table)?,
                 lease: None,
+                timeouts: crate::backend::timeouts::Timeouts::default(),
             },
             lock_timeout: Duration::from_secs(options.lock_timeout),
             lock_mode: options.lock,
