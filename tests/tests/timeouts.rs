@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use revchain::{Error, Migrator};
 use revchain_tests::{Dir, Kind, TestDb, heads, scalar, table_exists};
-use sqlx::{Connection, Executor, MySqlConnection, PgConnection, Pool, Postgres};
+use sqlx::{Connection, Executor, MySql, MySqlConnection, PgConnection, Pool, Postgres};
 
 /// A writer the test reads back: what the `tracing` subscriber printed.
 #[derive(Clone, Default)]
@@ -105,7 +105,11 @@ async fn postgres_lock_timeout_is_retried_until_the_blocker_ends() {
     drop(release.await.unwrap());
     assert_eq!(report.steps.len(), 2, "{report:?}");
     assert_eq!(heads(&m, &pool).await, ["a1"]);
-    let logged = scalar(&pool, "SELECT count(*) FROM revchain_log WHERE revision = 'a1'").await;
+    let logged = scalar(
+        &pool,
+        "SELECT count(*) FROM revchain_log WHERE revision = 'a1'",
+    )
+    .await;
     assert_eq!(logged, 1);
     let column = "SELECT count(*) FROM information_schema.columns \
                   WHERE table_name = 't' AND column_name = 'b'";
@@ -129,7 +133,11 @@ async fn postgres_lock_retries_exhausted_report_the_tries() {
     let m = dir.load();
     let (mut blocker, _) = pg_blocker(&db.url).await;
     let (captured, _guard) = Captured::start();
-    let err = Migrator::new(&m).lock_retries(2).run(&pool).await.unwrap_err();
+    let err = Migrator::new(&m)
+        .lock_retries(2)
+        .run(&pool)
+        .await
+        .unwrap_err();
     blocker.execute("ROLLBACK").await.unwrap();
     let Error::Statement { step, .. } = &err else {
         panic!("{err:?}");
@@ -143,7 +151,11 @@ async fn postgres_lock_retries_exhausted_report_the_tries() {
     let column = "SELECT count(*) FROM information_schema.columns \
                   WHERE table_name = 't' AND column_name = 'b'";
     assert_eq!(scalar(&pool, column).await, 0);
-    let logged = scalar(&pool, "SELECT count(*) FROM revchain_log WHERE revision = 'a1'").await;
+    let logged = scalar(
+        &pool,
+        "SELECT count(*) FROM revchain_log WHERE revision = 'a1'",
+    )
+    .await;
     assert_eq!(logged, 0);
 }
 
@@ -153,12 +165,22 @@ async fn postgres_statement_timeout_is_not_retried() {
     let db = TestDb::new(Kind::Postgres).await;
     let pool: Pool<Postgres> = db.pool().await;
     let dir = Dir::new();
-    dir.rev("s1", "", "-- Statement Timeout: 100ms", "SELECT pg_sleep(1);", None);
+    dir.rev(
+        "s1",
+        "",
+        "-- Statement Timeout: 100ms",
+        "SELECT pg_sleep(1);",
+        None,
+    );
     let m = dir.load();
     let (captured, _guard) = Captured::start();
     let started = Instant::now();
     let err = Migrator::new(&m).run(&pool).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
     let Error::Cancelled { step, .. } = &err else {
         panic!("{err:?}");
     };
@@ -186,18 +208,30 @@ async fn postgres_migrator_defaults_apply_without_headers() {
     let Error::Statement { step, .. } = &err else {
         panic!("{err:?}");
     };
-    assert_eq!((step.id.as_str(), step.code.as_deref()), ("a1", Some("55P03")));
+    assert_eq!(
+        (step.id.as_str(), step.code.as_deref()),
+        ("a1", Some("55P03"))
+    );
     assert!(!err.to_string().contains("tries"), "{err}");
 
     let dir = Dir::new();
     dir.rev("s1", "", "", "SELECT pg_sleep(1);", None);
-    dir.rev("s2", "s1", "-- Statement Timeout: 5s", "SELECT pg_sleep(0.3);", None);
+    dir.rev(
+        "s2",
+        "s1",
+        "-- Statement Timeout: 5s",
+        "SELECT pg_sleep(0.3);",
+        None,
+    );
     let m = dir.load();
     let db = TestDb::new(Kind::Postgres).await;
     let pool: Pool<Postgres> = db.pool().await;
     let slow = Migrator::new(&m).default_statement_timeout(Duration::from_millis(100));
     let err = slow.clone().run(&pool).await.unwrap_err();
-    assert!(matches!(&err, Error::Cancelled { step, .. } if step.id == "s1"), "{err:?}");
+    assert!(
+        matches!(&err, Error::Cancelled { step, .. } if step.id == "s1"),
+        "{err:?}"
+    );
     // s1 passes without the default; s2's own header outlasts its 0.3 s.
     let report = Migrator::new(&m)
         .default_statement_timeout(Duration::from_millis(2000))
@@ -207,7 +241,13 @@ async fn postgres_migrator_defaults_apply_without_headers() {
     assert_eq!(report.steps.len(), 2);
     let dir2 = Dir::new();
     dir2.rev("s1", "", "", "SELECT 1;", None);
-    dir2.rev("s2", "s1", "-- Statement Timeout: 5s", "SELECT pg_sleep(0.3);", None);
+    dir2.rev(
+        "s2",
+        "s1",
+        "-- Statement Timeout: 5s",
+        "SELECT pg_sleep(0.3);",
+        None,
+    );
     let m2 = dir2.load();
     let db2 = TestDb::new(Kind::Postgres).await;
     let pool2: Pool<Postgres> = db2.pool().await;
@@ -216,7 +256,11 @@ async fn postgres_migrator_defaults_apply_without_headers() {
         .run(&pool2)
         .await
         .unwrap();
-    assert_eq!(report.steps.len(), 2, "the header's 5 s beat the default's 100 ms");
+    assert_eq!(
+        report.steps.len(),
+        2,
+        "the header's 5 s beat the default's 100 ms"
+    );
 }
 
 /// Inside a revision its timeouts are in force (transactional: `SET LOCAL`; not
@@ -244,7 +288,13 @@ async fn postgres_session_settings_are_restored() {
         &format!("INSERT INTO seen SELECT 'r2', * FROM ({record}) x;"),
         None,
     );
-    dir.rev("r3", "r2", "", &format!("INSERT INTO seen SELECT 'r3', * FROM ({record}) x;"), None);
+    dir.rev(
+        "r3",
+        "r2",
+        "",
+        &format!("INSERT INTO seen SELECT 'r3', * FROM ({record}) x;"),
+        None,
+    );
     let m = dir.load();
     Migrator::new(&m)
         .default_statement_timeout(Duration::from_secs(60))
@@ -256,10 +306,84 @@ async fn postgres_session_settings_are_restored() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    let expected = [("r1", "200ms", "5s"), ("r2", "300ms", "1min"), ("r3", "7s", "1min")];
-    let seen: Vec<(&str, &str, &str)> =
-        seen.iter().map(|(r, l, s)| (r.as_str(), l.as_str(), s.as_str())).collect();
+    let expected = [
+        ("r1", "200ms", "5s"),
+        ("r2", "300ms", "1min"),
+        ("r3", "7s", "1min"),
+    ];
+    let seen: Vec<(&str, &str, &str)> = seen
+        .iter()
+        .map(|(r, l, s)| (r.as_str(), l.as_str(), s.as_str()))
+        .collect();
     assert_eq!(seen, expected);
     let now: (String, String) = sqlx::query_as(record).fetch_one(&mut conn).await.unwrap();
     assert_eq!(now, ("7s".to_owned(), "9min".to_owned()));
+}
+
+/// A MariaDB session whose open transaction read table `t`: it holds a metadata lock on
+/// it until the transaction ends, which `ALTER TABLE t` waits for. Its connection id.
+async fn mysql_blocker(url: &str) -> (MySqlConnection, u64) {
+    let mut conn = MySqlConnection::connect(url).await.unwrap();
+    let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.execute("BEGIN").await.unwrap();
+    conn.execute("SELECT * FROM t").await.unwrap();
+    (conn, id)
+}
+
+/// MariaDB: an `ALTER TABLE` blocked by another session's metadata lock times out after
+/// `lock_wait_timeout`, is tried again, and succeeds once the blocker ends; the retries
+/// name the blocker's connection, and the session's setting is back afterwards.
+#[tokio::test]
+async fn mariadb_lock_timeout_is_retried_until_the_blocker_ends() {
+    let db = TestDb::new(Kind::MySql).await;
+    let pool: Pool<MySql> = db.pool().await;
+    sqlx::raw_sql("CREATE TABLE t (id INT) ENGINE = InnoDB")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dir = alter_history("-- Lock Timeout: 1s");
+    let m = dir.load();
+    let mut conn = MySqlConnection::connect(&db.url).await.unwrap();
+    conn.execute("SET SESSION lock_wait_timeout = 77").await.unwrap();
+    let (mut blocker, id) = mysql_blocker(&db.url).await;
+    let (captured, _guard) = Captured::start();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        blocker.execute("ROLLBACK").await.unwrap();
+        blocker
+    });
+    let report = Migrator::new(&m).lock_retries(10).run(&mut conn).await.unwrap();
+    drop(release.await.unwrap());
+    assert_eq!(report.steps.len(), 2, "{report:?}");
+    assert_eq!(heads(&m, &pool).await, ["a1"]);
+    let logged = scalar(&pool, "SELECT count(*) FROM revchain_log WHERE revision = 'a1'").await;
+    assert_eq!(logged, 1);
+    let retries = captured.retries();
+    assert!(!retries.is_empty(), "no retry was logged");
+    assert!(retries[0].contains(&format!("connection {id} ")), "{retries:?}");
+    let now: i64 = sqlx::query_scalar("SELECT CAST(@@SESSION.lock_wait_timeout AS SIGNED)")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(now, 77);
+}
+
+/// MariaDB: `max_statement_time` cancels a revision's long statement; no retry.
+#[tokio::test]
+async fn mariadb_statement_timeout_is_not_retried() {
+    let db = TestDb::new(Kind::MySql).await;
+    let pool: Pool<MySql> = db.pool().await;
+    let dir = Dir::new();
+    dir.rev("s1", "", "-- Statement Timeout: 100ms", "SELECT SLEEP(2);", None);
+    let m = dir.load();
+    let (captured, _guard) = Captured::start();
+    let started = Instant::now();
+    let err = Migrator::new(&m).run(&pool).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(matches!(&err, Error::Cancelled { step, .. } if step.id == "s1"), "{err:?}");
+    assert!(captured.retries().is_empty(), "{:?}", captured.retries());
+    assert!(heads(&m, &pool).await.is_empty());
 }

@@ -614,7 +614,10 @@ fn timeout_settings(tables: &Tables, work: &Work<'_>) -> String {
         ("statement_timeout", t.statement_for(work.revision)),
     ] {
         if let Some(d) = value {
-            sql.push_str(&format!(", set_config('{name}', '{}', true)", timeouts::pg_setting(d)));
+            sql.push_str(&format!(
+                ", set_config('{name}', '{}', true)",
+                timeouts::pg_setting(d)
+            ));
         }
     }
     sql
@@ -746,12 +749,16 @@ async fn set_timeouts(
         return Ok(None);
     }
     let failed = |e: sqlx::Error| Failure::db("setting the revision's timeouts", &e);
-    let row = sqlx::raw_sql("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(failed)?;
-    let (lock, statement): (String, String) =
-        (row.try_get(0).map_err(failed)?, row.try_get(1).map_err(failed)?);
+    let row = sqlx::raw_sql(
+        "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(failed)?;
+    let (lock, statement): (String, String) = (
+        row.try_get(0).map_err(failed)?,
+        row.try_get(1).map_err(failed)?,
+    );
     let restore = format!(
         "SET lock_timeout = {};\nSET statement_timeout = {}",
         literal(D, &lock),

@@ -178,14 +178,20 @@ mod tests {
         for attempt in 1..6 {
             let base = super::super::backoff(attempt + 3);
             let d = retry_delay(attempt);
-            assert!(d >= base && d < base + base / 2 + Duration::from_millis(1), "{d:?}");
+            assert!(
+                d >= base && d < base + base / 2 + Duration::from_millis(1),
+                "{d:?}"
+            );
         }
         assert!(retry_delay(1) < retry_delay(3));
     }
 
     #[test]
     fn excerpts_keep_the_first_line_only() {
-        assert_eq!(query_excerpt("\n  UPDATE t SET a = 1\nWHERE x"), "UPDATE t SET a = 1");
+        assert_eq!(
+            query_excerpt("\n  UPDATE t SET a = 1\nWHERE x"),
+            "UPDATE t SET a = 1"
+        );
         assert_eq!(query_excerpt(&"x".repeat(200)).len(), 80);
     }
 }
