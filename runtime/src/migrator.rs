@@ -138,6 +138,12 @@ impl<'m> Migrator<'m> {
         self
     }
 
+    /// The timeouts and lock retries all at once (the CLI's flags).
+    pub(crate) fn timeouts(mut self, timeouts: crate::backend::timeouts::Timeouts) -> Self {
+        self.tables.timeouts = timeouts;
+        self
+    }
+
     /// How many more times a transactional revision that timed out waiting for a lock is
     /// tried, after a jittered exponential backoff (default 3; docs/design.md §4.12).
     pub fn lock_retries(mut self, retries: u32) -> Self {

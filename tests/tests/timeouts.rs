@@ -347,7 +347,9 @@ async fn mariadb_lock_timeout_is_retried_until_the_blocker_ends() {
     let dir = alter_history("-- Lock Timeout: 1s");
     let m = dir.load();
     let mut conn = MySqlConnection::connect(&db.url).await.unwrap();
-    conn.execute("SET SESSION lock_wait_timeout = 77").await.unwrap();
+    conn.execute("SET SESSION lock_wait_timeout = 77")
+        .await
+        .unwrap();
     let (mut blocker, id) = mysql_blocker(&db.url).await;
     let (captured, _guard) = Captured::start();
     let release = tokio::spawn(async move {
@@ -355,15 +357,26 @@ async fn mariadb_lock_timeout_is_retried_until_the_blocker_ends() {
         blocker.execute("ROLLBACK").await.unwrap();
         blocker
     });
-    let report = Migrator::new(&m).lock_retries(10).run(&mut conn).await.unwrap();
+    let report = Migrator::new(&m)
+        .lock_retries(10)
+        .run(&mut conn)
+        .await
+        .unwrap();
     drop(release.await.unwrap());
     assert_eq!(report.steps.len(), 2, "{report:?}");
     assert_eq!(heads(&m, &pool).await, ["a1"]);
-    let logged = scalar(&pool, "SELECT count(*) FROM revchain_log WHERE revision = 'a1'").await;
+    let logged = scalar(
+        &pool,
+        "SELECT count(*) FROM revchain_log WHERE revision = 'a1'",
+    )
+    .await;
     assert_eq!(logged, 1);
     let retries = captured.retries();
     assert!(!retries.is_empty(), "no retry was logged");
-    assert!(retries[0].contains(&format!("connection {id} ")), "{retries:?}");
+    assert!(
+        retries[0].contains(&format!("connection {id} ")),
+        "{retries:?}"
+    );
     let now: i64 = sqlx::query_scalar("SELECT CAST(@@SESSION.lock_wait_timeout AS SIGNED)")
         .fetch_one(&mut conn)
         .await
@@ -377,13 +390,116 @@ async fn mariadb_statement_timeout_is_not_retried() {
     let db = TestDb::new(Kind::MySql).await;
     let pool: Pool<MySql> = db.pool().await;
     let dir = Dir::new();
-    dir.rev("s1", "", "-- Statement Timeout: 100ms", "SELECT SLEEP(2);", None);
+    dir.rev(
+        "s1",
+        "",
+        "-- Statement Timeout: 100ms",
+        "SELECT SLEEP(2);",
+        None,
+    );
     let m = dir.load();
     let (captured, _guard) = Captured::start();
     let started = Instant::now();
     let err = Migrator::new(&m).run(&pool).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
-    assert!(matches!(&err, Error::Cancelled { step, .. } if step.id == "s1"), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(&err, Error::Cancelled { step, .. } if step.id == "s1"),
+        "{err:?}"
+    );
     assert!(captured.retries().is_empty(), "{:?}", captured.retries());
     assert!(heads(&m, &pool).await.is_empty());
+}
+
+/// The `revchain` tool on `dir` with a database: its exit code and stderr.
+fn cli(dir: &std::path::Path, url: &str, args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_revchain-cli"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .args(["--database-url", url])
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running revchain");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr)
+}
+
+/// revchain's PostgreSQL migration lock key for the default version table.
+fn pg_migration_lock_key() -> i64 {
+    let d = revchain::Digest::of(b"revchain:revchain_version");
+    let b = d.as_bytes();
+    let hi = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff;
+    let lo = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+    (i64::from(hi) << 32) | i64::from(lo)
+}
+
+/// The CLI's `--default-lock-timeout`, `--lock-retries` and `--default-statement-timeout`
+/// reach the revisions; `--lock-timeout`, the former name of `--migration-lock-timeout`,
+/// still bounds the wait for the migration lock.
+#[tokio::test]
+async fn postgres_cli_flags() {
+    let (db, pool) = pg_with_t().await;
+    let dir = alter_history("");
+    let (mut blocker, pid) = pg_blocker(&db.url).await;
+    let args = [
+        "--default-lock-timeout",
+        "100ms",
+        "--lock-retries",
+        "1",
+        "upgrade",
+        "head",
+    ];
+    let (path, url) = (dir.path().to_owned(), db.url.clone());
+    let (code, stderr) = tokio::task::spawn_blocking(move || cli(&path, &url, &args))
+        .await
+        .unwrap();
+    blocker.execute("ROLLBACK").await.unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("55P03") && stderr.contains("on each of 2 tries"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("pid {pid} ")), "{stderr}");
+    assert_eq!(heads(&dir.load(), &pool).await, ["a0"]);
+
+    let (code, stderr) = cli(
+        dir.path(),
+        &db.url,
+        &["--default-lock-timeout", "soon", "upgrade"],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("`soon` is not a duration"), "{stderr}");
+
+    let slow = Dir::new();
+    slow.rev("s1", "", "", "SELECT pg_sleep(1);", None);
+    let db2 = TestDb::new(Kind::Postgres).await;
+    let (code, stderr) = cli(
+        slow.path(),
+        &db2.url,
+        &["--default-statement-timeout", "100ms", "upgrade", "head"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cancelled") && stderr.contains("57014"),
+        "{stderr}"
+    );
+
+    // The migration lock held elsewhere: the old flag gives up after its 1 s.
+    let mut holder = PgConnection::connect(&db2.url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(pg_migration_lock_key())
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    for flag in ["--lock-timeout", "--migration-lock-timeout"] {
+        let started = Instant::now();
+        let (code, stderr) = cli(slow.path(), &db2.url, &[flag, "1", "upgrade", "head"]);
+        assert_eq!(code, Some(75), "{flag}: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{flag}");
+    }
 }
