@@ -139,6 +139,7 @@ impl<'m> Migrator<'m> {
     }
 
     /// The timeouts and lock retries all at once (the CLI's flags).
+    #[cfg(feature = "cli")]
     pub(crate) fn timeouts(mut self, timeouts: crate::backend::timeouts::Timeouts) -> Self {
         self.tables.timeouts = timeouts;
         self

@@ -72,6 +72,7 @@ pub(crate) enum Failure {
     Other(Error),
     /// `failure` (a lock timeout) ended the last of `tries` tries of a revision
     /// (docs/design.md §4.12).
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
     Retried { tries: u32, failure: Box<Failure> },
 }
 

@@ -1,5 +1,7 @@
 //! Lock and statement timeouts of revisions, and the retry of a revision that timed out
-//! waiting for a lock (docs/design.md §4.12).
+//! waiting for a lock (docs/design.md §4.12). SQLite has neither: its busy timeout is its
+//! lock wait.
+#![cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 
 use std::time::Duration;
 
@@ -45,12 +47,14 @@ impl Timeouts {
     }
 }
 
+#[cfg(feature = "postgres")]
 /// A duration as PostgreSQL's setting text, in milliseconds (`'200ms'`); at least 1 ms,
 /// since 0 means no timeout.
 pub(crate) fn pg_setting(d: Duration) -> String {
     format!("{}ms", d.as_millis().max(1))
 }
 
+#[cfg(feature = "mysql")]
 /// A duration as MariaDB's seconds (`lock_wait_timeout` takes whole seconds, at least 1;
 /// `max_statement_time` takes fractions).
 pub(crate) fn mariadb_seconds(d: Duration, whole: bool) -> String {
@@ -164,10 +168,16 @@ pub(crate) fn tries_note(tries: u32) -> String {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "postgres")]
     #[test]
-    fn settings_are_in_the_databases_units() {
+    fn postgres_settings_are_in_milliseconds() {
         assert_eq!(pg_setting(Duration::from_millis(200)), "200ms");
         assert_eq!(pg_setting(Duration::from_micros(10)), "1ms");
+    }
+
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn mariadb_settings_are_in_seconds() {
         assert_eq!(mariadb_seconds(Duration::from_millis(200), true), "1");
         assert_eq!(mariadb_seconds(Duration::from_millis(2500), true), "3");
         assert_eq!(mariadb_seconds(Duration::from_millis(100), false), "0.100");
