@@ -503,3 +503,29 @@ async fn postgres_cli_flags() {
         assert!(started.elapsed() < Duration::from_secs(5), "{flag}");
     }
 }
+
+static EMBEDDED: revchain::Migrations = revchain::migrations!("fixtures/timeouts");
+
+/// The `migrations!` table carries the headers, and a run of it applies them.
+#[tokio::test]
+async fn postgres_embedded_table_carries_the_headers() {
+    let t1 = EMBEDDED.get("t1").unwrap();
+    assert_eq!(t1.lock_timeout(), Some(Duration::from_millis(250)));
+    assert_eq!(t1.statement_timeout(), Some(Duration::from_secs(120)));
+    let t2 = EMBEDDED.get("t2").unwrap();
+    assert_eq!((t2.lock_timeout(), t2.statement_timeout()), (None, None));
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: Pool<Postgres> = db.pool().await;
+    EMBEDDED.run(&pool).await.unwrap();
+    let seen: Vec<(String, String)> = sqlx::query_as("SELECT l, s FROM seen")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let defaults: (String, String) = sqlx::query_as(
+        "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(seen, [("250ms".to_owned(), "2min".to_owned()), defaults]);
+}
