@@ -196,6 +196,41 @@ mod tests {
         assert!(retry_delay(1) < retry_delay(3));
     }
 
+    fn step(aftermath: Aftermath) -> Failure {
+        Failure::Step {
+            index: 4,
+            line: 7,
+            error: sqlx::Error::PoolTimedOut,
+            aftermath,
+            stage: Stage::Statement,
+        }
+    }
+
+    #[test]
+    fn only_a_rolled_back_lock_timeout_is_tried_again() {
+        let yes: fn(&sqlx::Error) -> bool = |_| true;
+        let no: fn(&sqlx::Error) -> bool = |_| false;
+        assert_eq!(lock_timed_out(&step(Aftermath::RolledBack), yes), Some(4));
+        assert_eq!(lock_timed_out(&step(Aftermath::RolledBack), no), None);
+        assert_eq!(lock_timed_out(&step(Aftermath::Dirty), yes), None);
+    }
+
+    #[test]
+    fn the_last_try_reports_the_count() {
+        assert_eq!(next_try(step(Aftermath::RolledBack), 0, 2).ok(), Some(1));
+        assert_eq!(next_try(step(Aftermath::RolledBack), 1, 2).ok(), Some(2));
+        match next_try(step(Aftermath::RolledBack), 2, 2) {
+            Err(Failure::Retried { tries: 3, failure }) => {
+                assert!(matches!(*failure, Failure::Step { index: 4, .. }));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            next_try(step(Aftermath::RolledBack), 0, 0),
+            Err(Failure::Step { .. })
+        ));
+    }
+
     #[test]
     fn excerpts_keep_the_first_line_only() {
         assert_eq!(
