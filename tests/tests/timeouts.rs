@@ -529,3 +529,37 @@ async fn postgres_embedded_table_carries_the_headers() {
     .unwrap();
     assert_eq!(seen, [("250ms".to_owned(), "2min".to_owned()), defaults]);
 }
+
+/// MariaDB: the migrator's default statement timeout applies to a revision without a
+/// header, and the caller's connection has its own `max_statement_time` back afterwards.
+#[tokio::test]
+async fn mariadb_migrator_default_and_session_restored() {
+    let db = TestDb::new(Kind::MySql).await;
+    let mut conn = MySqlConnection::connect(&db.url).await.unwrap();
+    conn.execute("SET SESSION max_statement_time = 30")
+        .await
+        .unwrap();
+    let dir = Dir::new();
+    dir.rev("s1", "", "", "SELECT SLEEP(2);", None);
+    let m = dir.load();
+    let started = Instant::now();
+    let err = Migrator::new(&m)
+        .default_statement_timeout(Duration::from_millis(200))
+        .run(&mut conn)
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(&err, Error::Cancelled { step, .. } if step.id == "s1"),
+        "{err:?}"
+    );
+    let now: f64 = sqlx::query_scalar("SELECT CAST(@@SESSION.max_statement_time AS DOUBLE)")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(now, 30.0);
+}
