@@ -181,7 +181,8 @@ fn write_revision(
              transactional: {transactional}, upgrade_sql: {upgrade_sql}, \
              upgrade_line: {upgrade_line}, downgrade_sql: {downgrade_sql}, \
              downgrade_line: {downgrade_line}, path: {path}, id_line: {id_line}, \
-             checksum: {checksum}, chain_digest: {chain_digest}, code: {code}, replaces: {replaces} }} }},",
+             checksum: {checksum}, chain_digest: {chain_digest}, code: {code}, replaces: {replaces}, \
+             lock_timeout_ms: {lock_ms}u64, statement_timeout_ms: {statement_ms}u64 }} }},",
         id = text(&f.id),
         message = text(&f.message),
         parent_ids = text(&f.parents.join(", ")),
@@ -201,7 +202,14 @@ fn write_revision(
         chain_digest = digest(&chain_digest),
         code = optional(code),
         replaces = text(&f.replaces.join(", ")),
+        lock_ms = millis(f.lock_timeout),
+        statement_ms = millis(f.statement_timeout),
     );
+}
+
+/// A timeout header in milliseconds for the table; 0 when there is none.
+fn millis(d: Option<std::time::Duration>) -> u64 {
+    d.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// For each baseline whose replaced files are in the directory (docs/design.md §2.3), a

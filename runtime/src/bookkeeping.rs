@@ -108,6 +108,9 @@ pub(crate) struct Tables {
     /// The lease the run holds, when its lock is one: each PostgreSQL revision then checks
     /// and extends it in its own transaction.
     pub lease: Option<crate::backend::Lease>,
+    /// The revisions' default lock and statement timeouts, and the lock retries
+    /// (docs/design.md §4.12).
+    pub timeouts: crate::backend::timeouts::Timeouts,
 }
 
 impl Default for Tables {
@@ -131,6 +134,7 @@ impl Default for Tables {
                 name: TableName::DEFAULT_LOCK.into(),
             },
             lease: None,
+            timeouts: crate::backend::timeouts::Timeouts::default(),
         }
     }
 }

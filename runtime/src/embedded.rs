@@ -46,6 +46,10 @@ pub struct RevisionParts {
     pub code: Option<crate::code::CodeRevision>,
     /// `Replaces` joined by `", "` (a baseline, docs/design.md §2.3); empty otherwise.
     pub replaces: Text,
+    /// Its `Lock Timeout` header in milliseconds; 0 when it has none.
+    pub lock_timeout_ms: u64,
+    /// Its `Statement Timeout` header in milliseconds; 0 when it has none.
+    pub statement_timeout_ms: u64,
 }
 
 /// One revision of a [`Migrations`] table.
@@ -119,6 +123,18 @@ impl Revision {
     /// Whether the revision runs inside a transaction (`Transactional: true`, the default).
     pub fn is_transactional(&self) -> bool {
         self.__parts.transactional
+    }
+
+    /// Its `Lock Timeout` header (docs/design.md §4.12), `None` when it has none.
+    pub fn lock_timeout(&self) -> Option<std::time::Duration> {
+        (self.__parts.lock_timeout_ms > 0)
+            .then(|| std::time::Duration::from_millis(self.__parts.lock_timeout_ms))
+    }
+
+    /// Its `Statement Timeout` header (docs/design.md §4.12), `None` when it has none.
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        (self.__parts.statement_timeout_ms > 0)
+            .then(|| std::time::Duration::from_millis(self.__parts.statement_timeout_ms))
     }
 
     /// Whether the revision can be downgraded.
@@ -570,6 +586,8 @@ fn revision_of(
             chain_digest,
             code: uncompiled_code(f),
             replaces: f.replaces.join(", ").into(),
+            lock_timeout_ms: millis(f.lock_timeout),
+            statement_timeout_ms: millis(f.statement_timeout),
         },
     }
 }
@@ -590,6 +608,12 @@ fn uncompiled_code(f: &revchain_core::RevisionFile) -> Option<crate::code::CodeR
         upgrade_line: at("upgrade"),
         downgrade_line: at("downgrade"),
     })
+}
+
+/// A header's duration in milliseconds for the table (0: none; a zero duration, which
+/// means "no timeout" to the databases too, is the same).
+fn millis(d: Option<std::time::Duration>) -> u64 {
+    d.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn line(n: usize) -> u32 {

@@ -49,7 +49,7 @@ const RACE_RETRIES: usize = 1000;
 /// let report = Migrator::new(&MIGRATIONS)
 ///     .version_table(TableName::parse("app_version")?)
 ///     .log_table(TableName::parse("app_migrations")?)
-///     .lock_timeout(Duration::from_secs(120))
+///     .migration_lock_timeout(Duration::from_secs(120))
 ///     .allow_database_ahead(true) // an old replica during a rolling deploy
 ///     .run(&pool)
 ///     .await?;
@@ -111,9 +111,46 @@ impl<'m> Migrator<'m> {
     }
 
     /// How long to wait for the migration lock before giving up with
-    /// [`Error::LockTimeout`].
-    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+    /// [`Error::LockTimeout`] (default 60 s). Not the revisions' own lock timeout
+    /// ([`default_lock_timeout`](Self::default_lock_timeout)).
+    pub fn migration_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// The former name of [`migration_lock_timeout`](Self::migration_lock_timeout), kept
+    /// as an alias: the wait for revchain's migration lock, not a revision's lock timeout.
+    pub fn lock_timeout(self, timeout: Duration) -> Self {
+        self.migration_lock_timeout(timeout)
+    }
+
+    /// The lock timeout of revisions without a `Lock Timeout` header (docs/design.md
+    /// §4.12): `SET LOCAL lock_timeout` on PostgreSQL, `lock_wait_timeout` (whole seconds)
+    /// on MariaDB; no effect on SQLite. By default the session's own.
+    pub fn default_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.tables.timeouts.lock = Some(timeout);
+        self
+    }
+
+    /// The statement timeout of revisions without a `Statement Timeout` header
+    /// (docs/design.md §4.12): `SET LOCAL statement_timeout` on PostgreSQL,
+    /// `max_statement_time` on MariaDB; no effect on SQLite. By default the session's own.
+    pub fn default_statement_timeout(mut self, timeout: Duration) -> Self {
+        self.tables.timeouts.statement = Some(timeout);
+        self
+    }
+
+    /// The timeouts and lock retries all at once (the CLI's flags).
+    #[cfg(feature = "cli")]
+    pub(crate) fn timeouts(mut self, timeouts: crate::backend::timeouts::Timeouts) -> Self {
+        self.tables.timeouts = timeouts;
+        self
+    }
+
+    /// How many more times a transactional revision that timed out waiting for a lock is
+    /// tried, after a jittered exponential backoff (default 3; docs/design.md §4.12).
+    pub fn lock_retries(mut self, retries: u32) -> Self {
+        self.tables.timeouts.lock_retries = retries;
         self
     }
 
@@ -1270,6 +1307,17 @@ impl<'m> Migrator<'m> {
                 kind: DriftKind::Raced,
             },
             Failure::Other(e) => e,
+            Failure::Retried { tries, failure } => {
+                let mut error = self.failure_error(*failure, plan);
+                if let Error::Statement { step, .. } = &mut error {
+                    step.message = format!(
+                        "{} ({})",
+                        step.message,
+                        crate::backend::timeouts::tries_note(tries)
+                    );
+                }
+                error
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ mod pooler;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+pub(crate) mod timeouts;
 
 /// A database revchain can migrate: `sqlx::Postgres`, `sqlx::MySql` or `sqlx::Sqlite`.
 ///
@@ -69,6 +70,10 @@ pub(crate) enum Failure {
     },
     /// Anything else (bookkeeping, connection, lock).
     Other(Error),
+    /// `failure` (a lock timeout) ended the last of `tries` tries of a revision
+    /// (docs/design.md §4.12).
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+    Retried { tries: u32, failure: Box<Failure> },
 }
 
 impl Failure {

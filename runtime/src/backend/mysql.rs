@@ -314,38 +314,7 @@ impl Driver for MySql {
         _timeout: Duration,
     ) -> Result<(), Failure> {
         for (index, work) in works.iter().enumerate() {
-            if let Some(lease) = &tables.lease {
-                super::lease::check::<MySql>(conn, tables, lease).await?;
-            }
-            if work.revision.is_rust() {
-                // A transactional code revision runs in a transaction (InnoDB rolls its
-                // data statements back); DDL in it commits implicitly, as on MySQL always.
-                if work.revision.is_transactional() {
-                    super::code::apply_atomic::<MySql>(conn, tables, work, index, progress).await?;
-                } else {
-                    apply_marked::<MySql>(conn, tables, work, index, progress).await?;
-                }
-                continue;
-            }
-            let atomic = runs_atomically(work);
-            if atomic
-                && writes_non_transactional(conn, work, &statements(work.sql(), D, work.sql_line()))
-                    .await?
-            {
-                apply_marked_with::<MySql>(
-                    conn,
-                    tables,
-                    work,
-                    index,
-                    progress,
-                    FirstFailure::MayHaveWritten,
-                )
-                .await?;
-            } else if atomic {
-                apply_atomic(conn, tables, work, index, progress).await?;
-            } else {
-                apply_marked::<MySql>(conn, tables, work, index, progress).await?;
-            }
+            apply_retrying(conn, tables, work, index, progress).await?;
         }
         Ok(())
     }
@@ -356,6 +325,188 @@ impl Driver for MySql {
     ) -> Result<(), sqlx::Error> {
         in_transaction(conn, statements).await
     }
+}
+
+/// Whether an error is a lock wait timeout: `ER_LOCK_WAIT_TIMEOUT` (1205), for row locks
+/// (`innodb_lock_wait_timeout`) and metadata locks (`lock_wait_timeout`) alike.
+fn is_lock_timeout(error: &sqlx::Error) -> bool {
+    error_number(error) == Some(1205)
+}
+
+/// Applies one step with its session timeouts set around it (docs/design.md §4.12), trying
+/// a transactional revision again after a lock timeout that left nothing behind.
+async fn apply_retrying(
+    conn: &mut MySqlConnection,
+    tables: &Tables,
+    work: &Work<'_>,
+    index: usize,
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let retries = tables.timeouts.lock_retries;
+    let mut attempt = 0;
+    loop {
+        let restore = set_timeouts(conn, tables, work).await?;
+        let result = apply_one(conn, tables, work, index, progress).await;
+        if let Some(restore) = restore
+            && let Err(e) = run(conn, restore).await
+            && result.is_ok()
+        {
+            return Err(Failure::db("restoring the session's timeouts", &e));
+        }
+        let Err(failure) = result else {
+            return Ok(());
+        };
+        if !work.revision.is_transactional()
+            || super::timeouts::lock_timed_out(&failure, is_lock_timeout).is_none()
+        {
+            return Err(failure);
+        }
+        attempt = super::timeouts::next_try(failure, attempt, retries)?;
+        let blockers = blockers(conn).await;
+        super::timeouts::before_retry(work.revision, attempt, retries, &blockers).await;
+    }
+}
+
+/// The session variables of the timeouts: MariaDB's `max_statement_time` (seconds, any
+/// statement) or MySQL's `max_execution_time` (milliseconds, `SELECT` only).
+fn statement_variable(version: &str) -> &'static str {
+    if version.contains("MariaDB") {
+        "max_statement_time"
+    } else {
+        "max_execution_time"
+    }
+}
+
+/// Sets the session's lock and statement timeouts for `work` (`SET SESSION`), returning
+/// the statement that puts back the values they had; `None` when it runs with the
+/// session's. The lock timeout sets both `lock_wait_timeout` (metadata locks) and
+/// `innodb_lock_wait_timeout` (row locks), in whole seconds (at least 1).
+async fn set_timeouts(
+    conn: &mut MySqlConnection,
+    tables: &Tables,
+    work: &Work<'_>,
+) -> Result<Option<String>, Failure> {
+    use super::timeouts::mariadb_seconds;
+    let t = &tables.timeouts;
+    let (lock, statement) = (t.lock_for(work.revision), t.statement_for(work.revision));
+    if lock.is_none() && statement.is_none() {
+        return Ok(None);
+    }
+    let failed = |e: sqlx::Error| Failure::db("setting the revision's timeouts", &e);
+    let version: String = sqlx::raw_sql("SELECT VERSION()")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(failed)?;
+    let variable = statement_variable(&version);
+    let names = ["lock_wait_timeout", "innodb_lock_wait_timeout", variable];
+    let select = names
+        .iter()
+        .map(|n| format!("CAST(@@SESSION.{n} AS CHAR)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let row = sqlx::raw_sql(AssertSqlSafe(format!("SELECT {select}")))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(failed)?;
+    let mut restore = Vec::new();
+    for (k, name) in names.iter().enumerate() {
+        let old: String = row.try_get(k).map_err(failed)?;
+        // A number, as the server reports it: anything else is not put back as text.
+        if old.parse::<f64>().is_ok() {
+            restore.push(format!("{name} = {old}"));
+        }
+    }
+    let mut set = Vec::new();
+    if let Some(d) = lock {
+        let seconds = mariadb_seconds(d, true);
+        set.push(format!("lock_wait_timeout = {seconds}"));
+        set.push(format!("innodb_lock_wait_timeout = {seconds}"));
+    }
+    if let Some(d) = statement {
+        set.push(match variable {
+            "max_statement_time" => format!("{variable} = {}", mariadb_seconds(d, false)),
+            _ => format!("{variable} = {}", d.as_millis().max(1)),
+        });
+    }
+    run(conn, format!("SET SESSION {}", set.join(", ")))
+        .await
+        .map_err(failed)?;
+    Ok(Some(format!("SET SESSION {}", restore.join(", "))))
+}
+
+/// The sessions that may block this one: the others with an open InnoDB transaction
+/// (which holds its metadata locks until it ends), oldest first: id, user, command, time,
+/// state and the first line of the running statement.
+async fn blockers(conn: &mut MySqlConnection) -> Vec<String> {
+    const SQL: &str = "SELECT CAST(p.ID AS CHAR), COALESCE(p.USER, ''), COALESCE(p.COMMAND, ''), \
+        CAST(p.TIME AS CHAR), COALESCE(p.STATE, ''), COALESCE(p.INFO, '') \
+        FROM information_schema.PROCESSLIST p JOIN information_schema.INNODB_TRX x \
+        ON x.trx_mysql_thread_id = p.ID WHERE p.ID <> CONNECTION_ID() \
+        ORDER BY x.trx_started LIMIT 3";
+    let rows = match sqlx::raw_sql(SQL).fetch_all(conn).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::debug!(target: "revchain", "looking for the blocking session: {e}");
+            return Vec::new();
+        }
+    };
+    rows.iter()
+        .filter_map(|row| {
+            let cell = |i| row.try_get::<String, _>(i).ok();
+            Some(format!(
+                "connection {} (user {:?}, {}, {} s, state {:?}: {:?})",
+                cell(0)?,
+                cell(1)?,
+                cell(2)?,
+                cell(3)?,
+                cell(4)?,
+                super::timeouts::query_excerpt(&cell(5)?)
+            ))
+        })
+        .collect()
+}
+
+/// Applies one step the way its statements allow (see the module documentation).
+async fn apply_one(
+    conn: &mut MySqlConnection,
+    tables: &Tables,
+    work: &Work<'_>,
+    index: usize,
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    if let Some(lease) = &tables.lease {
+        super::lease::check::<MySql>(conn, tables, lease).await?;
+    }
+    if work.revision.is_rust() {
+        // A transactional code revision runs in a transaction (InnoDB rolls its
+        // data statements back); DDL in it commits implicitly, as on MySQL always.
+        if work.revision.is_transactional() {
+            super::code::apply_atomic::<MySql>(conn, tables, work, index, progress).await?;
+        } else {
+            apply_marked::<MySql>(conn, tables, work, index, progress).await?;
+        }
+        return Ok(());
+    }
+    let atomic = runs_atomically(work);
+    if atomic
+        && writes_non_transactional(conn, work, &statements(work.sql(), D, work.sql_line())).await?
+    {
+        apply_marked_with::<MySql>(
+            conn,
+            tables,
+            work,
+            index,
+            progress,
+            FirstFailure::MayHaveWritten,
+        )
+        .await?;
+    } else if atomic {
+        apply_atomic(conn, tables, work, index, progress).await?;
+    } else {
+        apply_marked::<MySql>(conn, tables, work, index, progress).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

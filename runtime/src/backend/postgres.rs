@@ -53,7 +53,7 @@ use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
     Done, Failure, Held, Lock, Progress, SessionLocked, apply_marked, lease, lock_session, pooler,
-    sealed::Driver, token, unlock_lease,
+    sealed::Driver, timeouts, token, unlock_lease,
 };
 use crate::bookkeeping::{Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connection_lost};
@@ -218,8 +218,9 @@ impl Batch {
             // The transaction id (assigned now; the bookkeeping would anyway) tells, should
             // the setting be gone at the check, whether the transaction is still the same.
             let setup = format!(
-                "SELECT set_config('{TX}', '{}', true), pg_current_xact_id()::text{asynchronous}",
-                b.token
+                "SELECT set_config('{TX}', '{}', true), pg_current_xact_id()::text{asynchronous}{}",
+                b.token,
+                timeout_settings(tables, work),
             );
             b.push(k, Part::Setup, &setup);
             if let Some(lease) = &tables.lease {
@@ -603,6 +604,174 @@ impl SessionLocked for Postgres {
     }
 }
 
+/// The columns of a revision's setup that set its lock and statement timeouts for its
+/// transaction (`SET LOCAL`; docs/design.md §4.12): none when it runs with the session's.
+fn timeout_settings(tables: &Tables, work: &Work<'_>) -> String {
+    let t = &tables.timeouts;
+    let mut sql = String::new();
+    for (name, value) in [
+        ("lock_timeout", t.lock_for(work.revision)),
+        ("statement_timeout", t.statement_for(work.revision)),
+    ] {
+        if let Some(d) = value {
+            sql.push_str(&format!(
+                ", set_config('{name}', '{}', true)",
+                timeouts::pg_setting(d)
+            ));
+        }
+    }
+    sql
+}
+
+/// Whether an error is a lock timeout: SQLSTATE 55P03 `lock_not_available`.
+fn is_lock_timeout(error: &sqlx::Error) -> bool {
+    crate::error::driver_code(error).as_deref() == Some("55P03")
+}
+
+/// The sessions that may block this one: the others of this database in a transaction
+/// that hold a granted lock on a table, oldest transaction first (the blocked statement
+/// was cancelled, so `pg_blocking_pids` no longer names them): pid, application name,
+/// state, query start and the first line of the query.
+async fn blockers(conn: &mut PgConnection) -> Vec<String> {
+    const SQL: &str = "SELECT a.pid::text, coalesce(a.application_name, ''), \
+        coalesce(a.state, ''), coalesce(a.query_start::text, ''), coalesce(a.query, '') \
+        FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() \
+        AND a.datname = current_database() AND a.xact_start IS NOT NULL \
+        AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.granted \
+        AND l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_database \
+        WHERE datname = current_database())) ORDER BY a.xact_start LIMIT 3";
+    let rows = match sqlx::raw_sql(SQL).fetch_all(conn).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::debug!(target: "revchain", "looking for the blocking session: {e}");
+            return Vec::new();
+        }
+    };
+    rows.iter()
+        .filter_map(|row| {
+            let cell = |i| row.try_get::<String, _>(i).ok();
+            Some(format!(
+                "pid {} (application {:?}, {}, query started {}: {:?})",
+                cell(0)?,
+                cell(1)?,
+                cell(2)?,
+                cell(3)?,
+                timeouts::query_excerpt(&cell(4)?)
+            ))
+        })
+        .collect()
+}
+
+/// Applies `works[start..end]` in one batch; a revision of it that timed out waiting for a
+/// lock is tried again alone after a backoff (the revisions before it committed), up to
+/// the run's lock retries, then the rest of the batch. Returns where the batch ended.
+async fn apply_retrying(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    (start, end): (usize, usize),
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let retries = tables.timeouts.lock_retries;
+    let (mut from, mut attempt) = (start, 0);
+    loop {
+        let ends_run = end == works.len();
+        let result = apply_batch(conn, tables, &works[from..end], from, ends_run, progress).await;
+        let Err(failure) = result else {
+            return Ok(());
+        };
+        let Some(index) = timeouts::lock_timed_out(&failure, is_lock_timeout) else {
+            return Err(failure);
+        };
+        let tried = if index == from { attempt } else { 0 };
+        attempt = timeouts::next_try(failure, tried, retries)?;
+        let blockers = blockers(conn).await;
+        timeouts::before_retry(works[index].revision, attempt, retries, &blockers).await;
+        from = index;
+    }
+}
+
+/// Applies a step that is not batched (a Rust code revision, or a non-transactional
+/// revision) with its session timeouts set around it, trying a transactional one again
+/// after a lock timeout.
+async fn apply_alone(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    work: &Work<'_>,
+    index: usize,
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let retries = tables.timeouts.lock_retries;
+    let mut attempt = 0;
+    loop {
+        let restore = set_timeouts(conn, tables, work).await?;
+        let result = if work.revision.is_transactional() {
+            super::code::apply_atomic::<Postgres>(conn, tables, work, index, progress).await
+        } else {
+            apply_marked::<Postgres>(conn, tables, work, index, progress).await
+        };
+        if let Some(restore) = restore
+            && let Err(e) = run(conn, restore).await
+            && result.is_ok()
+        {
+            return Err(Failure::db("restoring the session's timeouts", &e));
+        }
+        let Err(failure) = result else {
+            return Ok(());
+        };
+        if !work.revision.is_transactional()
+            || timeouts::lock_timed_out(&failure, is_lock_timeout).is_none()
+        {
+            return Err(failure);
+        }
+        attempt = timeouts::next_try(failure, attempt, retries)?;
+        let blockers = blockers(conn).await;
+        timeouts::before_retry(work.revision, attempt, retries, &blockers).await;
+    }
+}
+
+/// Sets the session's lock and statement timeouts for `work` (`SET`), returning the
+/// statements that put back the values they had; `None` when it runs with the session's.
+async fn set_timeouts(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    work: &Work<'_>,
+) -> Result<Option<String>, Failure> {
+    let t = &tables.timeouts;
+    let settings: Vec<(&str, Duration)> = [
+        ("lock_timeout", t.lock_for(work.revision)),
+        ("statement_timeout", t.statement_for(work.revision)),
+    ]
+    .into_iter()
+    .filter_map(|(name, d)| Some((name, d?)))
+    .collect();
+    if settings.is_empty() {
+        return Ok(None);
+    }
+    let failed = |e: sqlx::Error| Failure::db("setting the revision's timeouts", &e);
+    let row = sqlx::raw_sql(
+        "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(failed)?;
+    let (lock, statement): (String, String) = (
+        row.try_get(0).map_err(failed)?,
+        row.try_get(1).map_err(failed)?,
+    );
+    let restore = format!(
+        "SET lock_timeout = {};\nSET statement_timeout = {}",
+        literal(D, &lock),
+        literal(D, &statement)
+    );
+    let set: Vec<String> = settings
+        .iter()
+        .map(|(name, d)| format!("SET {name} = '{}'", timeouts::pg_setting(*d)))
+        .collect();
+    run(conn, set.join(";\n")).await.map_err(failed)?;
+    Ok(Some(restore))
+}
+
 /// Applies the steps, batching consecutive transactional ones.
 async fn apply_all(
     conn: &mut PgConnection,
@@ -612,13 +781,8 @@ async fn apply_all(
 ) -> Result<(), Failure> {
     let mut i = 0;
     while i < works.len() {
-        if !works[i].revision.is_transactional() {
-            apply_marked::<Postgres>(conn, tables, &works[i], i, progress).await?;
-            i += 1;
-            continue;
-        }
-        if works[i].revision.is_rust() {
-            super::code::apply_atomic::<Postgres>(conn, tables, &works[i], i, progress).await?;
+        if !works[i].revision.is_transactional() || works[i].revision.is_rust() {
+            apply_alone(conn, tables, &works[i], i, progress).await?;
             i += 1;
             continue;
         }
@@ -632,15 +796,7 @@ async fn apply_all(
             bytes += works[i].sql().len();
             i += 1;
         }
-        apply_batch(
-            conn,
-            tables,
-            &works[start..i],
-            start,
-            i == works.len(),
-            progress,
-        )
-        .await?;
+        apply_retrying(conn, tables, works, (start, i), progress).await?;
     }
     Ok(())
 }

@@ -47,7 +47,7 @@ pub(crate) struct Context<'a> {
     pub database_url: Option<&'a str>,
     /// `--version-table` and `--log-table`.
     pub tables: Tables,
-    /// `--lock-timeout`.
+    /// `--migration-lock-timeout`.
     pub lock_timeout: Duration,
     /// `--lock`.
     pub lock_mode: LockMode,
@@ -69,8 +69,13 @@ impl<'a> Context<'a> {
                 repeatable: table(&options.repeatable_table)?,
                 lock: table(&options.lock_table)?,
                 lease: None,
+                timeouts: crate::backend::timeouts::Timeouts {
+                    lock: options.default_lock_timeout,
+                    statement: options.default_statement_timeout,
+                    lock_retries: options.lock_retries,
+                },
             },
-            lock_timeout: Duration::from_secs(options.lock_timeout),
+            lock_timeout: Duration::from_secs(options.migration_lock_timeout),
             lock_mode: options.lock,
             lease_ttl: Duration::from_secs(options.lease_ttl),
         })
@@ -107,9 +112,10 @@ impl<'a> Context<'a> {
             .version_table(self.tables.version.clone())
             .log_table(self.tables.log.clone())
             .repeatable_table(self.tables.repeatable.clone())
-            .lock_timeout(self.lock_timeout)
+            .migration_lock_timeout(self.lock_timeout)
             .lock_table(self.tables.lock.clone())
             .lock_mode(self.lock_mode)
             .lease_ttl(self.lease_ttl)
+            .timeouts(self.tables.timeouts)
     }
 }

@@ -123,9 +123,17 @@ pub struct Options {
     )]
     pub log_table: String,
 
-    /// Seconds to wait for the migration lock before giving up (exit code 75).
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
-    pub lock_timeout: u64,
+    /// Seconds to wait for revchain's migration lock before giving up (exit code 75); also
+    /// spelled `--lock-timeout`, its former name. Not a revision's own lock timeout
+    /// (`--default-lock-timeout`).
+    #[arg(
+        long,
+        alias = "lock-timeout",
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = 60
+    )]
+    pub migration_lock_timeout: u64,
 
     /// The repeatable revisions' table (one row per repeatable revision and versioned
     /// state).
@@ -155,6 +163,28 @@ pub struct Options {
     /// Seconds a lease lasts without a heartbeat (the heartbeat extends it every third).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
     pub lease_ttl: u64,
+
+    /// The lock timeout of revisions without a `Lock Timeout` header (`5s`, `250ms`,
+    /// `1m`): PostgreSQL's `lock_timeout`, MariaDB's `lock_wait_timeout`.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    pub default_lock_timeout: Option<std::time::Duration>,
+
+    /// The statement timeout of revisions without a `Statement Timeout` header (`10m`):
+    /// PostgreSQL's `statement_timeout`, MariaDB's `max_statement_time`.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    pub default_statement_timeout: Option<std::time::Duration>,
+
+    /// How many more times a transactional revision that timed out waiting for a lock is
+    /// tried, after a growing, jittered pause.
+    #[arg(long, global = true, value_name = "N", default_value_t = crate::backend::timeouts::DEFAULT_LOCK_RETRIES)]
+    pub lock_retries: u32,
+}
+
+/// A duration flag, as revision headers write durations (`5s`, `250ms`, `10m`, `1h`).
+fn duration(value: &str) -> Result<std::time::Duration, String> {
+    revchain_core::parse::parse_duration(value).ok_or_else(|| {
+        format!("`{value}` is not a duration: write a number and a unit (ms, s, m, h), as in `5s`")
+    })
 }
 
 /// The options and command of the migration CLI embedded in an application; nest it in

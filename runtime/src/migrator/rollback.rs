@@ -149,6 +149,8 @@ impl<'m> Migrator<'m> {
                 chain_digest: digest(&row.chain_digest, "chain_digest")?,
                 code: None,
                 replaces: "".into(),
+                lock_timeout_ms: 0,
+                statement_timeout_ms: 0,
             },
         })
     }
@@ -321,5 +323,6 @@ fn revert_failure(failure: Failure, works: &[Work<'_>]) -> Error {
             kind: crate::error::DriftKind::Raced,
         },
         Failure::Other(e) => e,
+        Failure::Retried { failure, .. } => revert_failure(*failure, works),
     }
 }
