@@ -1136,42 +1136,18 @@ impl<'m> Migrator<'m> {
             describe(&self.ids(&plan.heads_before)),
             describe(&self.ids(&plan.heads_after))
         );
-        let durations: Mutex<Vec<Option<Duration>>> = Mutex::new(vec![None; total]);
+        let times = StepTimes::new(&works, verb);
         let done = AtomicUsize::new(0);
         let progress = |i: usize, took: Duration| {
-            if let Some(w) = works.get(i) {
-                tracing::info!(
-                    target: "revchain",
-                    revision = w.revision.id(),
-                    "{verb} {} ({}) in {took:.1?}",
-                    w.revision.id(),
-                    w.revision.message()
-                );
-            }
-            if let Some(slot) = durations
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_mut(i)
-            {
-                *slot = Some(took);
-            }
+            times.record(i, took);
             done.fetch_add(1, Ordering::Relaxed);
         };
         let fut = DB::apply(conn, &self.tables, &works, &progress, self.lock_timeout);
         let result = with_progress_lines(fut, &done, total, verb).await;
-        let durations = durations.into_inner().unwrap_or_else(|p| p.into_inner());
-        let steps = works.iter().zip(durations).filter_map(|(w, d)| {
-            // A step without a duration did not finish (all of them did when `result` is Ok).
-            d.or(result.is_ok().then_some(Duration::ZERO))
-                .map(|d| StepReport {
-                    id: w.revision.id().to_owned(),
-                    message: w.revision.message().to_owned(),
-                    duration: d,
-                })
-        });
+        let steps = times.reports(result.is_ok());
         let report = Report {
             direction: Some(plan.direction),
-            steps: steps.collect(),
+            steps,
             heads_before: self.ids(&plan.heads_before),
             // Where a failed or raced plan stopped is not known here.
             heads_after: if result.is_ok() {
@@ -1257,67 +1233,115 @@ impl<'m> Migrator<'m> {
     }
 
     fn failure_error(&self, f: Failure, plan: &Plan) -> Error {
-        match f {
-            Failure::Step {
-                index,
-                line,
-                error,
-                aftermath,
-                stage,
-            } => {
-                let rev = plan
-                    .steps
-                    .get(index)
-                    .and_then(|s| self.migrations.at(s.revision));
-                let step = FailedStep {
-                    id: rev.map_or_else(|| "?".into(), |r| r.id().to_owned()),
-                    path: rev.map_or_else(|| "?".into(), |r| r.path().to_owned()),
-                    line,
-                    direction: plan.direction,
-                    message: String::new(),
-                    code: None,
-                    aftermath,
-                    applied_before: Report::default(),
-                };
-                Error::of_step(step, error, stage)
+        let revision_at =
+            |i: usize| (plan.steps.get(i)).and_then(|s| self.migrations.at(s.revision));
+        failure_error(f, plan.direction, &revision_at)
+    }
+}
+
+/// What the engine's progress callback records: each step's duration, logged as it ends.
+struct StepTimes<'w, 'a> {
+    works: &'w [Work<'a>],
+    /// `applied` or `reverted`.
+    verb: &'static str,
+    durations: Mutex<Vec<Option<Duration>>>,
+}
+
+impl<'w, 'a> StepTimes<'w, 'a> {
+    fn new(works: &'w [Work<'a>], verb: &'static str) -> Self {
+        let durations = Mutex::new(vec![None; works.len()]);
+        StepTimes {
+            works,
+            verb,
+            durations,
+        }
+    }
+
+    /// Step `i` ended after `took`.
+    fn record(&self, i: usize, took: Duration) {
+        if let Some(w) = self.works.get(i) {
+            tracing::info!(
+                target: "revchain",
+                revision = w.revision.id(),
+                "{} {} ({}) in {took:.1?}",
+                self.verb,
+                w.revision.id(),
+                w.revision.message()
+            );
+        }
+        let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = durations.get_mut(i) {
+            *slot = Some(took);
+        }
+    }
+
+    /// The steps that ended (every step when the run `finished`, those without a recorded
+    /// duration with none).
+    fn reports(self, finished: bool) -> Vec<StepReport> {
+        let durations = self
+            .durations
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        (self.works.iter().zip(durations))
+            .filter_map(|(w, d)| {
+                d.or(finished.then_some(Duration::ZERO))
+                    .map(|duration| StepReport {
+                        id: w.revision.id().to_owned(),
+                        message: w.revision.message().to_owned(),
+                        duration,
+                    })
+            })
+            .collect()
+    }
+}
+
+/// The error of a failed step: `revision_at(i)` is the revision of the step at index `i`.
+fn failure_error<'m>(
+    f: Failure,
+    direction: Direction,
+    revision_at: &dyn Fn(usize) -> Option<&'m Revision>,
+) -> Error {
+    let step = |index: usize, line: usize, aftermath| {
+        let rev = revision_at(index);
+        FailedStep {
+            id: rev.map_or_else(|| "?".into(), |r| r.id().to_owned()),
+            path: rev.map_or_else(|| "?".into(), |r| r.path().to_owned()),
+            line,
+            direction,
+            message: String::new(),
+            code: None,
+            aftermath,
+            applied_before: Report::default(),
+        }
+    };
+    match f {
+        Failure::Step {
+            index,
+            line,
+            error,
+            aftermath,
+            stage,
+        } => Error::of_step(step(index, line, aftermath), error, stage),
+        Failure::Code {
+            index,
+            line,
+            error,
+            aftermath,
+        } => Error::of_code(step(index, line, aftermath), error),
+        Failure::Raced(_) => Error::Drift {
+            kind: DriftKind::Raced,
+        },
+        Failure::Other(e) => e,
+        Failure::Retried { tries, failure } => {
+            let mut error = failure_error(*failure, direction, revision_at);
+            if let Error::Statement { step, .. } = &mut error {
+                step.message = format!(
+                    "{} ({})",
+                    step.message,
+                    crate::backend::timeouts::tries_note(tries)
+                );
             }
-            Failure::Code {
-                index,
-                line,
-                error,
-                aftermath,
-            } => {
-                let rev = plan
-                    .steps
-                    .get(index)
-                    .and_then(|s| self.migrations.at(s.revision));
-                let step = FailedStep {
-                    id: rev.map_or_else(|| "?".into(), |r| r.id().to_owned()),
-                    path: rev.map_or_else(|| "?".into(), |r| r.path().to_owned()),
-                    line,
-                    direction: plan.direction,
-                    message: String::new(),
-                    code: None,
-                    aftermath,
-                    applied_before: Report::default(),
-                };
-                Error::of_code(step, error)
-            }
-            Failure::Raced(_) => Error::Drift {
-                kind: DriftKind::Raced,
-            },
-            Failure::Other(e) => e,
-            Failure::Retried { tries, failure } => {
-                let mut error = self.failure_error(*failure, plan);
-                if let Error::Statement { step, .. } = &mut error {
-                    step.message = format!(
-                        "{} ({})",
-                        step.message,
-                        crate::backend::timeouts::tries_note(tries)
-                    );
-                }
-                error
-            }
+            error
         }
     }
 }

@@ -444,27 +444,18 @@ async fn blockers(conn: &mut MySqlConnection) -> Vec<String> {
         FROM information_schema.PROCESSLIST p JOIN information_schema.INNODB_TRX x \
         ON x.trx_mysql_thread_id = p.ID WHERE p.ID <> CONNECTION_ID() \
         ORDER BY x.trx_started LIMIT 3";
-    let rows = match sqlx::raw_sql(SQL).fetch_all(conn).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            tracing::debug!(target: "revchain", "looking for the blocking session: {e}");
-            return Vec::new();
-        }
-    };
-    rows.iter()
-        .filter_map(|row| {
-            let cell = |i| row.try_get::<String, _>(i).ok();
-            Some(format!(
-                "connection {} (user {:?}, {}, {} s, state {:?}: {:?})",
-                cell(0)?,
-                cell(1)?,
-                cell(2)?,
-                cell(3)?,
-                cell(4)?,
-                super::timeouts::query_excerpt(&cell(5)?)
-            ))
-        })
-        .collect()
+    super::timeouts::blockers::<MySql>(conn, SQL, 6, |c| {
+        format!(
+            "connection {} (user {:?}, {}, {} s, state {:?}: {:?})",
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            super::timeouts::query_excerpt(&c[5])
+        )
+    })
+    .await
 }
 
 /// Applies one step the way its statements allow (see the module documentation).

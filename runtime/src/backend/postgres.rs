@@ -640,26 +640,17 @@ async fn blockers(conn: &mut PgConnection) -> Vec<String> {
         AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.granted \
         AND l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_database \
         WHERE datname = current_database())) ORDER BY a.xact_start LIMIT 3";
-    let rows = match sqlx::raw_sql(SQL).fetch_all(conn).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            tracing::debug!(target: "revchain", "looking for the blocking session: {e}");
-            return Vec::new();
-        }
-    };
-    rows.iter()
-        .filter_map(|row| {
-            let cell = |i| row.try_get::<String, _>(i).ok();
-            Some(format!(
-                "pid {} (application {:?}, {}, query started {}: {:?})",
-                cell(0)?,
-                cell(1)?,
-                cell(2)?,
-                cell(3)?,
-                timeouts::query_excerpt(&cell(4)?)
-            ))
-        })
-        .collect()
+    timeouts::blockers::<Postgres>(conn, SQL, 5, |c| {
+        format!(
+            "pid {} (application {:?}, {}, query started {}: {:?})",
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            timeouts::query_excerpt(&c[4])
+        )
+    })
+    .await
 }
 
 /// Applies `works[start..end]` in one batch; a revision of it that timed out waiting for a

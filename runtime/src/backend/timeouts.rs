@@ -164,6 +164,32 @@ pub(crate) fn tries_note(tries: u32) -> String {
     format!("timed out waiting for a lock on each of {tries} tries")
 }
 
+/// The sessions that may block this one, as `sql` (one query of `columns` text cells per
+/// session) finds them, each described by `describe`; none when the query fails (it is
+/// only a hint for the retry's log line).
+pub(crate) async fn blockers<DB: super::sealed::Driver>(
+    conn: &mut DB::Connection,
+    sql: &str,
+    columns: usize,
+    describe: fn(&[String]) -> String,
+) -> Vec<String> {
+    use super::BookkeepingRow as _;
+    let rows = match DB::fetch_all(conn, sql.to_owned()).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::debug!(target: "revchain", "looking for the blocking session: {e}");
+            return Vec::new();
+        }
+    };
+    rows.iter()
+        .filter_map(|row| {
+            let cells: Option<Vec<String>> =
+                (0..columns).map(|i| row.text(i).ok().flatten()).collect();
+            cells.map(|cells| describe(&cells))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

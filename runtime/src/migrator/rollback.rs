@@ -2,7 +2,6 @@
 //! each revision's downgrade, added to a log table created before them, and the revert of
 //! the revisions this binary does not know from that stored SQL, before a downgrade.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use revchain_core::applied::unknown::{RevertError, RevertStep, StoredRevision, plan_revert};
@@ -12,8 +11,8 @@ use super::{Migrator, Request};
 use crate::backend::{Backend, BookkeepingRow, Failure, HeadRow};
 use crate::bookkeeping::{STORED_COLUMNS, Work};
 use crate::embedded::{Revision, RevisionParts};
-use crate::error::{Error, FailedStep};
-use crate::report::{Report, StepReport};
+use crate::error::Error;
+use crate::report::Report;
 
 /// What the log stored of a revision this binary does not know, with what its row records
 /// besides (to rebuild the revision for the engine).
@@ -209,40 +208,12 @@ impl<'m> Migrator<'m> {
                 w.revision.id()
             );
         }
-        let durations: Mutex<Vec<Option<Duration>>> = Mutex::new(vec![None; works.len()]);
-        let progress = |i: usize, took: Duration| {
-            if let Some(w) = works.get(i) {
-                tracing::info!(
-                    target: "revchain",
-                    revision = w.revision.id(),
-                    "reverted {} ({}) in {took:.1?}",
-                    w.revision.id(),
-                    w.revision.message()
-                );
-            }
-            if let Some(slot) = durations
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_mut(i)
-            {
-                *slot = Some(took);
-            }
-        };
+        let times = super::StepTimes::new(works, "reverted");
+        let progress = |i: usize, took: Duration| times.record(i, took);
         let result = DB::apply(conn, &self.tables, works, &progress, self.lock_timeout).await;
-        let durations = durations.into_inner().unwrap_or_else(|p| p.into_inner());
         let report = Report {
             direction: Some(Direction::Downgrade),
-            steps: works
-                .iter()
-                .zip(durations)
-                .filter_map(|(w, d)| {
-                    d.map(|duration| StepReport {
-                        id: w.revision.id().to_owned(),
-                        message: w.revision.message().to_owned(),
-                        duration,
-                    })
-                })
-                .collect(),
+            steps: times.reports(result.is_ok()),
             ..Report::default()
         };
         match result {
@@ -292,37 +263,6 @@ fn stored_row<R: BookkeepingRow>(row: &R) -> StoredRow {
 
 /// The error of a failed revert.
 fn revert_failure(failure: Failure, works: &[Work<'_>]) -> Error {
-    let step = |index: usize, line: usize, aftermath| {
-        let rev = works.get(index).map(|w| w.revision);
-        FailedStep {
-            id: rev.map_or_else(|| "?".into(), |r| r.id().to_owned()),
-            path: rev.map_or_else(|| "?".into(), |r| r.path().to_owned()),
-            line,
-            direction: Direction::Downgrade,
-            message: String::new(),
-            code: None,
-            aftermath,
-            applied_before: Report::default(),
-        }
-    };
-    match failure {
-        Failure::Step {
-            index,
-            line,
-            error,
-            aftermath,
-            stage,
-        } => Error::of_step(step(index, line, aftermath), error, stage),
-        Failure::Code {
-            index,
-            line,
-            error,
-            aftermath,
-        } => Error::of_code(step(index, line, aftermath), error),
-        Failure::Raced(_) => Error::Drift {
-            kind: crate::error::DriftKind::Raced,
-        },
-        Failure::Other(e) => e,
-        Failure::Retried { failure, .. } => revert_failure(*failure, works),
-    }
+    let revision_at = |i: usize| works.get(i).map(|w| w.revision);
+    super::failure_error(failure, Direction::Downgrade, &revision_at)
 }
