@@ -27,7 +27,9 @@ use crate::report::{CurrentHead, Report, Status, StepReport};
 use crate::state::{StateCheck, check_state, refusal_error};
 
 mod locking;
+mod phase;
 mod rollback;
+pub use phase::Compatible;
 
 use crate::backend::LockMode;
 mod baseline;
@@ -66,6 +68,8 @@ pub struct Migrator<'m> {
     span: Option<tracing::Span>,
     lock_mode: LockMode,
     lease_ttl: Duration,
+    /// The phase that upgrades and [`run`](Self::run) apply; `None`: every revision.
+    phase: Option<revchain_core::Phase>,
 }
 
 /// What a run under the lock is asked to do.
@@ -88,6 +92,7 @@ impl<'m> Migrator<'m> {
             span: None,
             lock_mode: LockMode::default(),
             lease_ttl: Duration::from_secs(30),
+            phase: None,
         }
     }
 
@@ -885,8 +890,11 @@ impl<'m> Migrator<'m> {
         current: &[usize],
     ) -> Result<Plan, Error> {
         let graph = self.migrations.graph();
-        let plan = match request {
-            Request::Downgrade(_) => graph.plan_downgrade(target, current),
+        let plan = match (request, self.phase) {
+            (Request::Downgrade(_), _) => graph.plan_downgrade(target, current),
+            (_, Some(phase)) => {
+                graph.plan_upgrade_phase(target, current, &self.migrations.contract_marks(), phase)
+            }
             _ => graph.plan_upgrade(target, current),
         }
         .map_err(|e| self.target_error(e))?;
