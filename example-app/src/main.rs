@@ -255,7 +255,12 @@ async fn prepare(db: &Db, migrate: bool) -> Result<(), Failure> {
         ),
         Ok(_) => tracing::info!(
             "the database is at this binary's head (revision {}); not migrating (--no-migrate)",
-            describe(&MIGRATIONS.heads().map(|h| h.id().to_owned()).collect::<Vec<_>>())
+            describe(
+                &MIGRATIONS
+                    .heads()
+                    .map(|h| h.id().to_owned())
+                    .collect::<Vec<_>>()
+            )
         ),
         Err(revchain::Error::Incompatible {
             pending_expand,

@@ -495,8 +495,8 @@ impl<'m> Migrator<'m> {
 
     /// Whether the version rows are exactly the embedded heads with their digests.
     fn at_embedded_heads(&self, rows: &[HeadRow]) -> bool {
-        let heads = self.migrations.heads().map(|h| (h.id(), h.chain_digest()));
-        revchain_core::applied::at_embedded_heads(heads, rows)
+        let heads = self.boot_heads().into_iter();
+        revchain_core::applied::at_embedded_heads(heads.map(|h| (h.id(), h.chain_digest())), rows)
     }
 
     /// A run of `request`: the boot check (`boot`: one read, no lock, when up to date),
@@ -535,7 +535,11 @@ impl<'m> Migrator<'m> {
                 target: "revchain",
                 "another process brought the database up to date while this one waited for the lock"
             );
-            let heads: Vec<String> = self.migrations.heads().map(|h| h.id().to_owned()).collect();
+            let heads = self
+                .boot_heads()
+                .iter()
+                .map(|h| h.id().to_owned())
+                .collect();
             return Ok(up_to_date(heads));
         };
         let result = self

@@ -8,7 +8,7 @@ use revchain_core::target::Compatibility;
 use super::{Migrator, read_heads, read_log};
 use crate::backend::{Backend, BookkeepingRow};
 use crate::connection::PoolOrConnection;
-use crate::embedded::Migrations;
+use crate::embedded::{Migrations, Revision};
 use crate::error::Error;
 use crate::state::{check_state, refusal_error};
 
@@ -47,6 +47,22 @@ impl Migrator<'_> {
         self
     }
 
+    /// The heads a boot run ends at: the embedded heads, or with
+    /// [`phase(Phase::Expand)`](Self::phase) the heads of the expand-phase revisions.
+    pub(super) fn boot_heads(&self) -> Vec<&'_ Revision> {
+        if self.phase != Some(Phase::Expand) {
+            return self.migrations.heads().collect();
+        }
+        let graph = self.migrations.graph();
+        let late = graph.contract_phase(&self.migrations.contract_marks());
+        let expand: Vec<bool> = late.iter().map(|l| !l).collect();
+        graph
+            .tips_of(&expand)
+            .into_iter()
+            .filter_map(|i| self.migrations.at(i))
+            .collect()
+    }
+
     /// Whether this binary can serve the database without migrating it (a `--no-migrate`
     /// start-up): at its head, at its expand head with contract-phase revisions pending, or
     /// at its head with expand-phase revisions of a newer release (which the log records
@@ -76,7 +92,9 @@ impl Migrator<'_> {
                 .await?
         };
         let graph = self.migrations.graph();
-        let applied: Vec<usize> = (0..graph.len()).filter(|&i| check.applied[i]).collect();
+        let applied: Vec<usize> = (0..graph.len())
+            .filter(|&i| check.applied.get(i).copied().unwrap_or(false))
+            .collect();
         let ids = |v: Vec<usize>| -> Vec<String> {
             v.into_iter().map(|i| graph.id(i).to_owned()).collect()
         };
