@@ -17,7 +17,7 @@ struct App {
 #[derive(Subcommand)]
 enum Command {
     /// Database migrations compiled into this binary.
-    Migrate(revchain::cli::Args),
+    Migrate(Box<revchain::cli::Args>),
     /// Check the database as `serve --no-migrate` would, then read the user's name with
     /// this release's query.
     CheckServe {
@@ -40,7 +40,7 @@ pub fn main(migrations: &'static Migrations, column: &'static str) -> ExitCode {
         match App::parse().command {
             Command::Migrate(args) => {
                 revchain::cli::init_logging();
-                revchain::cli::run(migrations, args).await
+                revchain::cli::run(migrations, *args).await
             }
             Command::CheckServe { database_url } => {
                 match check_serve(migrations, column, &database_url).await {
