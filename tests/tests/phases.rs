@@ -78,6 +78,13 @@ async fn rolling_deploy(kind: Kind) {
         ok(V2, url, &["check-serve"]),
         "contract pending: c3d4e5f6a7b8\nname: Ada Lovelace\n"
     );
+    // A log written before the `phase` column: the newer revisions count as expand, and
+    // the next locked run adds the column back.
+    drop_phase_column(&db).await;
+    assert_eq!(
+        ok(V1, url, &["check-serve"]),
+        "newer expand: b2c3d4e5f6a7\nname: Ada Lovelace\n"
+    );
     // Expand again: nothing to do, the contract revision still waits.
     ok(
         V2,
@@ -102,6 +109,20 @@ async fn rolling_deploy(kind: Kind) {
         "{old}"
     );
     assert!(!old.contains("b2c3d4e5f6a7"), "{old}");
+}
+
+async fn drop_phase_column(db: &TestDb) {
+    let sql = "ALTER TABLE revchain_log DROP COLUMN phase";
+    match db.kind {
+        Kind::Postgres => {
+            let pool = db.pool::<sqlx::Postgres>().await;
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        }
+        _ => {
+            let pool = db.pool::<sqlx::MySql>().await;
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        }
+    }
 }
 
 #[tokio::test]
