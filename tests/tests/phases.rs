@@ -241,3 +241,22 @@ fn lint_flags_a_drop_outside_a_contract_revision_only() {
     assert!(out.status.success(), "{text}");
     assert!(!text.contains("drop-column-or-table"), "{text}");
 }
+
+/// The `revchain` tool, on the files on disk: `upgrade head --phase expand` then
+/// `--phase contract`.
+#[tokio::test]
+async fn the_tool_applies_one_phase_at_a_time() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let dir = revchain_tests::fixture("deploy_v2");
+    let url = ["--database-url", db.url.as_str()];
+    let with = |args: &[&'static str]| -> Vec<&str> {
+        url.iter().copied().chain(args.iter().copied()).collect()
+    };
+    CLI.ok(&dir, &with(&["upgrade", "head", "--phase", "expand"]));
+    let current = CLI.ok(&dir, &with(&["current"]));
+    assert!(current.contains("b2c3d4e5f6a7"), "{current}");
+    assert!(!current.contains("c3d4e5f6a7b8"), "{current}");
+    CLI.ok(&dir, &with(&["upgrade", "head", "--phase", "contract"]));
+    let current = CLI.ok(&dir, &with(&["current"]));
+    assert!(current.contains("c3d4e5f6a7b8"), "{current}");
+}
