@@ -53,6 +53,6 @@ mod testutil;
 pub use digest::Digest;
 pub use graph::{Graph, GraphError};
 pub use history::{History, LoadError, LoadErrors, Mode};
-pub use parse::{ParseError, RevisionFile, RevisionKind, Section};
+pub use parse::{ParseError, Phase, RevisionFile, RevisionKind, Section};
 pub use split::{Dialect, Statement, split_statements, split_statements_checked};
 pub use target::{Bound, Direction, Plan, Range, RangeError, StampPlan, Step, Target, TargetError};

@@ -38,7 +38,7 @@ use crate::split::{Dialect, has_statement};
 use crate::statements::{copy_through_stdio, refused_statement};
 
 /// The header keys a revision file may use.
-pub const KNOWN_KEYS: [&str; 11] = [
+pub const KNOWN_KEYS: [&str; 12] = [
     "Revision ID",
     "Revises",
     "Create Date",
@@ -50,6 +50,7 @@ pub const KNOWN_KEYS: [&str; 11] = [
     "Statement Timeout",
     "Replaces",
     "Replaces Digest",
+    "Phase",
 ];
 
 /// How a header description line that names the origin of an imported revision starts
@@ -161,6 +162,9 @@ pub struct RevisionFile {
     /// `Replaces Digest`: the chain digest of END computed from the full history, which is
     /// the baseline's own chain digest.
     pub replaces_digest: Option<Digest>,
+    /// `Phase` (docs/design.md §4.14): [`Phase::Contract`] marks a revision that breaks the
+    /// previous release (drops, renames); the default is [`Phase::Expand`].
+    pub phase: Phase,
 }
 
 /// What a revision file holds (docs/design.md §1.1, §1.7).
@@ -174,6 +178,50 @@ pub enum RevisionKind {
     /// application compiles; `pub async fn upgrade` and the optional `pub async fn
     /// downgrade` receive the database connection.
     Rust,
+}
+
+/// The deploy phase of a revision (docs/design.md §4.14), from its `Phase` header key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Compatible with the previous release: adds, backfills. The default.
+    #[default]
+    Expand,
+    /// Breaks the previous release (drops, renames): applied once no old binary runs.
+    Contract,
+}
+
+impl Phase {
+    /// The spelling in a header and on the command line: `expand` or `contract`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Expand => "expand",
+            Phase::Contract => "contract",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A phase spelt other than `expand` or `contract` (any ASCII case).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the phase must be `expand` or `contract`, not `{0}`")]
+pub struct UnknownPhase(pub String);
+
+impl std::str::FromStr for Phase {
+    type Err = UnknownPhase;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "expand" => Ok(Phase::Expand),
+            "contract" => Ok(Phase::Contract),
+            _ => Err(UnknownPhase(s.to_owned())),
+        }
+    }
 }
 
 impl RevisionFile {
@@ -267,6 +315,12 @@ pub enum ParseErrorKind {
     /// `Repeatable` is neither `true` nor `false`.
     #[error("`Repeatable` must be `true` or `false`, not `{0}`")]
     InvalidRepeatable(String),
+    /// `Phase` is neither `expand` nor `contract`.
+    #[error(
+        "`Phase` must be `expand` or `contract`, not `{0}`; write `-- Phase: contract` on a \
+         revision that breaks the previous release, or leave the line out (expand)"
+    )]
+    InvalidPhase(String),
     /// A repeatable revision with a key that places a revision in the graph.
     #[error(
         "a repeatable revision (`Repeatable: true`) is not part of the revision graph and \
@@ -505,6 +559,7 @@ enum Key {
     StatementTimeout,
     Replaces,
     ReplacesDigest,
+    Phase,
 }
 
 impl Key {
@@ -513,7 +568,7 @@ impl Key {
     }
 
     /// Longer names first, so that `Replaces Digest` is not read as `Replaces`.
-    const ALL: [Key; 11] = [
+    const ALL: [Key; 12] = [
         Key::RevisionId,
         Key::Revises,
         Key::CreateDate,
@@ -525,6 +580,7 @@ impl Key {
         Key::StatementTimeout,
         Key::ReplacesDigest,
         Key::Replaces,
+        Key::Phase,
     ];
 
     /// Whether `value`, written after the key without a colon, could be this key's value
@@ -548,6 +604,7 @@ impl Key {
                 .iter()
                 .any(|b| value.eq_ignore_ascii_case(b)),
             Key::LockTimeout | Key::StatementTimeout => parse_duration(value).is_some(),
+            Key::Phase => value.parse::<Phase>().is_ok(),
         }
     }
 }
@@ -782,7 +839,7 @@ struct Header {
     /// The first comment line; `Some("")` when that line is a key line.
     message: Option<String>,
     /// The line of each key, in [`Key`] order, once seen.
-    seen: [Option<usize>; 11],
+    seen: [Option<usize>; 12],
     /// `Revision ID`, kept even when invalid so that it is not also reported missing.
     id: Option<String>,
     parents: Vec<String>,
@@ -796,6 +853,7 @@ struct Header {
     header_allows: Vec<(usize, String)>,
     replaces: Vec<String>,
     replaces_digest: Option<Digest>,
+    phase: Phase,
     /// A description line starts with [`IMPORTED_FROM`]: the revision was converted from
     /// another tool's migration, whose SQL may hold no statement.
     imported: bool,
@@ -805,7 +863,7 @@ impl Header {
     fn new() -> Self {
         Header {
             message: None,
-            seen: [None; 11],
+            seen: [None; 12],
             id: None,
             parents: Vec::new(),
             create_date: None,
@@ -818,6 +876,7 @@ impl Header {
             header_allows: Vec::new(),
             replaces: Vec::new(),
             replaces_digest: None,
+            phase: Phase::Expand,
             imported: false,
         }
     }
@@ -1079,6 +1138,10 @@ impl Builder<'_> {
                     ParseErrorKind::InvalidReplacesDigest(value.to_owned()),
                 ),
             },
+            Key::Phase => match value.parse::<Phase>() {
+                Ok(phase) => header.phase = phase,
+                Err(_) => self.error(line_no, ParseErrorKind::InvalidPhase(value.to_owned())),
+            },
         }
     }
 
@@ -1309,6 +1372,7 @@ impl Builder<'_> {
                 header_allows: header.header_allows,
                 replaces: header.replaces,
                 replaces_digest: header.replaces_digest,
+                phase: header.phase,
             }),
             _ => {
                 self.errors.sort_by_key(|e| e.line);
@@ -1364,6 +1428,18 @@ DROP TABLE users;
             .into_iter()
             .map(|e| (e.line, e.kind))
             .collect()
+    }
+
+    #[test]
+    fn phase_defaults_to_expand_and_reads_contract() {
+        assert_eq!(parse("a.sql", GOOD).unwrap().phase, Phase::Expand);
+        let contract = GOOD.replace("-- Create Date", "-- Phase: contract\n-- Create Date");
+        assert_eq!(parse("a.sql", &contract).unwrap().phase, Phase::Contract);
+        let bad = GOOD.replace("-- Create Date", "-- Phase: later\n-- Create Date");
+        assert_eq!(
+            kinds(&bad),
+            [(5, ParseErrorKind::InvalidPhase("later".into()))]
+        );
     }
 
     #[test]
@@ -1740,6 +1816,7 @@ DROP TABLE users;
                     "Create Date" => "2026-01-01",
                     "Transactional" => "false",
                     "Repeatable" => "true",
+                    "Phase" => "contract",
                     "Lock Timeout" | "Statement Timeout" => "5s",
                     "Replaces Digest" => {
                         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -1774,6 +1851,7 @@ DROP TABLE users;
                     "Statement Timeout" => r.statement_timeout == Some(Duration::from_secs(5)),
                     "Replaces" => r.replaces == ["p1"],
                     "Replaces Digest" => r.replaces_digest.is_some(),
+                    "Phase" => r.phase == Phase::Contract,
                     _ => !r.transactional,
                 };
                 let line_at = if key == "Revision ID" { 2 } else { 3 };

@@ -20,9 +20,11 @@ use crate::graph::Graph;
 use crate::id::is_name;
 
 mod new_revision;
+mod phase;
 mod range;
 
 pub use new_revision::NewRevisionError;
+pub use phase::Compatibility;
 pub use range::{Bound, Range, RangeError};
 
 /// A parsed revision target.

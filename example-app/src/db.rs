@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use revchain::url::{DatabaseKind, Redactor, redact};
-use revchain::{CurrentHead, Migrations, Report, Status};
+use revchain::{Compatible, CurrentHead, Migrations, Report};
 use sqlx::{MySqlPool, PgPool, SqlitePool};
 
 /// The default database: a SQLite file in the working directory, created if missing.
@@ -229,9 +229,10 @@ impl Db {
         on_pool!(self, p => m.run(p).await)
     }
 
-    /// Applied, pending, unknown and dirty revisions.
-    pub async fn status(&self, m: &Migrations) -> Result<Status, revchain::Error> {
-        on_pool!(self, p => m.status(p).await)
+    /// Whether this binary can serve the database without migrating it
+    /// ([`Migrations::check_compatible`]).
+    pub async fn check_compatible(&self, m: &Migrations) -> Result<Compatible, revchain::Error> {
+        on_pool!(self, p => m.check_compatible(p).await)
     }
 
     /// The database's current revisions (one query).

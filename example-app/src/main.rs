@@ -2,7 +2,8 @@
 //!
 //! - `example-app` (or `example-app serve`) migrates the database to head, then serves HTTP;
 //!   with `--no-migrate` (or `MIGRATE_ON_START=false`) it only checks that the database is
-//!   not behind and refuses to start if it is.
+//!   within its compatibility window (its head, or its expand head with contract revisions
+//!   pending, or its head with a newer release's expand revisions) and refuses otherwise.
 //! - `example-app migrate …` is revchain's CLI on the migrations compiled into the binary
 //!   (`upgrade head`, `downgrade -1`, `current`, `history`, `heads`, `stamp`, `check`, …).
 //!
@@ -21,7 +22,7 @@ use std::time::Instant;
 
 use clap::builder::BoolishValueParser;
 use clap::{Parser, Subcommand};
-use revchain::DatabaseState;
+use revchain::Compatible;
 use revchain::url::{Redactor, redact};
 
 use crate::db::Db;
@@ -240,43 +241,44 @@ async fn prepare(db: &Db, migrate: bool) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let status = db.status(&MIGRATIONS).await?;
-    match status.state() {
-        DatabaseState::UpToDate => tracing::info!(
+    match db.check_compatible(&MIGRATIONS).await {
+        Ok(Compatible::ContractPending(ids)) => tracing::info!(
+            "the database is at this binary's expand head; its contract-phase revision(s) {} \
+             are pending (run `example-app migrate upgrade head --phase contract` once no older \
+             release runs); not migrating (--no-migrate)",
+            ids.join(", ")
+        ),
+        Ok(Compatible::NewerExpand(ids)) => tracing::warn!(
+            "the database has expand-phase revision(s) {} of a newer release: serving anyway, \
+             as during a rolling deploy; not migrating (--no-migrate)",
+            ids.join(", ")
+        ),
+        Ok(_) => tracing::info!(
             "the database is at this binary's head (revision {}); not migrating (--no-migrate)",
-            describe(&status.heads)
+            describe(
+                &MIGRATIONS
+                    .heads()
+                    .map(|h| h.id().to_owned())
+                    .collect::<Vec<_>>()
+            )
         ),
-        DatabaseState::Ahead => tracing::warn!(
-            "the database is ahead of this binary (it has {}, unknown here): serving anyway, as \
-             during a rolling deploy",
-            status.ahead.join(", ")
-        ),
-        DatabaseState::Behind => {
+        Err(revchain::Error::Incompatible {
+            pending_expand,
+            newer_contract,
+        }) if newer_contract.is_empty() => {
             return Err(Failure::new(format!(
                 "the database is behind this binary: {} revision(s) not applied ({}); the app \
                  was started with --no-migrate (or MIGRATE_ON_START=false), so run \
-                 `example-app migrate upgrade head` first (in Kubernetes the init container \
-                 does), or start without --no-migrate",
-                status.pending.len(),
-                status.pending.join(", ")
+                 `example-app migrate upgrade head --phase expand` first (in Kubernetes the \
+                 init container does), or start without --no-migrate",
+                pending_expand.len(),
+                pending_expand.join(", ")
             )));
         }
-        DatabaseState::Diverged => {
+        Err(e) => {
             return Err(Failure::new(format!(
-                "the database has diverged from this binary: it has {} (unknown here) and lacks \
-                 {}; deploy the release that has both",
-                status.ahead.join(", "),
-                status.pending.join(", ")
-            )));
-        }
-        _ => {
-            return Err(Failure::new(format!(
-                "the database cannot be served by this binary: {} (see `example-app migrate \
-                 check`)",
-                status
-                    .refusal
-                    .as_deref()
-                    .unwrap_or("its migration state is not consistent")
+                "the database cannot be served by this binary: {e} (see `example-app migrate \
+                 check`)"
             )));
         }
     }

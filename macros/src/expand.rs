@@ -182,7 +182,8 @@ fn write_revision(
              upgrade_line: {upgrade_line}, downgrade_sql: {downgrade_sql}, \
              downgrade_line: {downgrade_line}, path: {path}, id_line: {id_line}, \
              checksum: {checksum}, chain_digest: {chain_digest}, code: {code}, replaces: {replaces}, \
-             lock_timeout_ms: {lock_ms}u64, statement_timeout_ms: {statement_ms}u64 }} }},",
+             lock_timeout_ms: {lock_ms}u64, statement_timeout_ms: {statement_ms}u64, \
+             contract: {contract} }} }},",
         id = text(&f.id),
         message = text(&f.message),
         parent_ids = text(&f.parents.join(", ")),
@@ -198,6 +199,7 @@ fn write_revision(
         downgrade_line = line(f.downgrade.as_ref().map_or(0, |d| d.line)),
         path = text(&f.path),
         id_line = line(f.lines.id),
+        contract = f.phase == revchain_core::Phase::Contract,
         checksum = digest(&checksum),
         chain_digest = digest(&chain_digest),
         code = optional(code),

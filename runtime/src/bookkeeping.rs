@@ -143,12 +143,14 @@ impl Default for Tables {
 /// (docs/design.md §3.1, §4.13), with what each holds. All are nullable: rows written
 /// before them have NULL there.
 /// `downgrade_sql` (the downgrade SQL as the file has it), `downgrade_checksum` (its hex
-/// SHA-256), `revises` (the parent ids joined by `,`), `transactional`.
-pub(crate) const STORED_COLUMNS: [&str; 4] = [
+/// SHA-256), `revises` (the parent ids joined by `,`), `transactional`, `phase` (`expand`
+/// or `contract`, docs/design.md §4.14: whether an older binary can still serve it).
+pub(crate) const STORED_COLUMNS: [&str; 5] = [
     "downgrade_sql",
     "downgrade_checksum",
     "revises",
     "transactional",
+    "phase",
 ];
 
 /// The SQL type of stored column `name` in dialect `d`.
@@ -304,7 +306,7 @@ impl Tables {
             None => ("NULL".to_owned(), "NULL".to_owned()),
         };
         format!(
-            "INSERT INTO {} (revision, message, checksum, chain_digest, execution_ms, dirty, stamped, downgrade_sql, downgrade_checksum, revises, transactional) VALUES ({}, {}, '{}', '{}', {execution_ms}, {}, {}, {sql}, {checksum}, {}, {})",
+            "INSERT INTO {} (revision, message, checksum, chain_digest, execution_ms, dirty, stamped, downgrade_sql, downgrade_checksum, revises, transactional, phase) VALUES ({}, {}, '{}', '{}', {execution_ms}, {}, {}, {sql}, {checksum}, {}, {}, '{}')",
             self.log.quoted(d),
             literal(d, rev.id()),
             literal(d, &message),
@@ -313,8 +315,15 @@ impl Tables {
             boolean(d, dirty),
             boolean(d, stamped),
             literal(d, &rev.parents().collect::<Vec<_>>().join(",")),
-            boolean(d, rev.is_transactional())
+            boolean(d, rev.is_transactional()),
+            rev.phase()
         )
+    }
+
+    /// Reads each logged revision's id and phase (`expand`, `contract`, or NULL when an
+    /// older binary wrote the row), for the compatibility check (docs/design.md §4.14).
+    pub fn select_phases(&self, d: Dialect) -> String {
+        format!("SELECT revision, phase FROM {}", self.log.quoted(d))
     }
 
     /// Adds the columns of [`STORED_COLUMNS`] to a log table created before them, where

@@ -50,6 +50,8 @@ pub struct RevisionParts {
     pub lock_timeout_ms: u64,
     /// Its `Statement Timeout` header in milliseconds; 0 when it has none.
     pub statement_timeout_ms: u64,
+    /// Whether its header says `Phase: contract` (docs/design.md §4.14).
+    pub contract: bool,
 }
 
 /// One revision of a [`Migrations`] table.
@@ -135,6 +137,16 @@ impl Revision {
     pub fn statement_timeout(&self) -> Option<std::time::Duration> {
         (self.__parts.statement_timeout_ms > 0)
             .then(|| std::time::Duration::from_millis(self.__parts.statement_timeout_ms))
+    }
+
+    /// Its `Phase` header (docs/design.md §4.14): [`Phase::Contract`](revchain_core::Phase)
+    /// when it breaks the previous release.
+    pub fn phase(&self) -> revchain_core::Phase {
+        if self.__parts.contract {
+            revchain_core::Phase::Contract
+        } else {
+            revchain_core::Phase::Expand
+        }
     }
 
     /// Whether the revision can be downgraded.
@@ -588,6 +600,7 @@ fn revision_of(
             replaces: f.replaces.join(", ").into(),
             lock_timeout_ms: millis(f.lock_timeout),
             statement_timeout_ms: millis(f.statement_timeout),
+            contract: f.phase == revchain_core::Phase::Contract,
         },
     }
 }

@@ -344,6 +344,21 @@ pub enum Error {
     /// revchain stored it): each is named; nothing ran.
     #[error(transparent)]
     Unrevertable(#[from] revchain_core::applied::unknown::RevertError),
+
+    /// The database is outside this binary's compatibility window (docs/design.md §4.14):
+    /// it lacks expand-phase revisions of this binary, or has contract-phase revisions of a
+    /// newer release. What differs is named; nothing ran.
+    #[error(
+        "the database is not compatible with this binary{}{}",
+        if .pending_expand.is_empty() { String::new() } else { format!(": it lacks this binary's expand-phase revision(s) {} (run `migrate upgrade head --phase expand` with this binary first)", list(.pending_expand)) },
+        if .newer_contract.is_empty() { String::new() } else { format!(": it has contract-phase revision(s) {} of a newer release, which broke what this release uses (deploy that release)", list(.newer_contract)) }
+    )]
+    Incompatible {
+        /// This binary's expand-phase revisions that the database has not applied.
+        pending_expand: Vec<String>,
+        /// Revisions unknown to this binary that the log records as `contract` phase.
+        newer_contract: Vec<String>,
+    },
 }
 
 /// A revision whose statement failed: what [`Error::Statement`], [`Error::ConnectionLost`],

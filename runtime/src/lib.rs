@@ -77,7 +77,7 @@ pub use backend::lease::{InvalidLockMode, LockMode};
 pub use code::{BoxError, CodeDatabase};
 pub use connection::PoolOrConnection;
 pub use error::{Aftermath, DriftKind, Error, FailedStep};
-pub use migrator::Migrator;
+pub use migrator::{Compatible, Migrator};
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub use pool::quiet_statements;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
@@ -92,7 +92,7 @@ pub use revchain_core::import::Tool;
 /// (docs/lint.md).
 pub use revchain_core::lint;
 pub use revchain_core::{
-    Dialect, Digest, Direction, Graph, History, Mode, Plan, StampPlan, Target, TargetError,
+    Dialect, Digest, Direction, Graph, History, Mode, Phase, Plan, StampPlan, Target, TargetError,
 };
 pub use revchain_macros::migrations;
 

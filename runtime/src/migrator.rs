@@ -27,7 +27,9 @@ use crate::report::{CurrentHead, Report, Status, StepReport};
 use crate::state::{StateCheck, check_state, refusal_error};
 
 mod locking;
+mod phase;
 mod rollback;
+pub use phase::Compatible;
 
 use crate::backend::LockMode;
 mod baseline;
@@ -66,6 +68,8 @@ pub struct Migrator<'m> {
     span: Option<tracing::Span>,
     lock_mode: LockMode,
     lease_ttl: Duration,
+    /// The phase that upgrades and [`run`](Self::run) apply; `None`: every revision.
+    phase: Option<revchain_core::Phase>,
 }
 
 /// What a run under the lock is asked to do.
@@ -88,6 +92,7 @@ impl<'m> Migrator<'m> {
             span: None,
             lock_mode: LockMode::default(),
             lease_ttl: Duration::from_secs(30),
+            phase: None,
         }
     }
 
@@ -490,8 +495,8 @@ impl<'m> Migrator<'m> {
 
     /// Whether the version rows are exactly the embedded heads with their digests.
     fn at_embedded_heads(&self, rows: &[HeadRow]) -> bool {
-        let heads = self.migrations.heads().map(|h| (h.id(), h.chain_digest()));
-        revchain_core::applied::at_embedded_heads(heads, rows)
+        let heads = self.boot_heads().into_iter();
+        revchain_core::applied::at_embedded_heads(heads.map(|h| (h.id(), h.chain_digest())), rows)
     }
 
     /// A run of `request`: the boot check (`boot`: one read, no lock, when up to date),
@@ -530,7 +535,11 @@ impl<'m> Migrator<'m> {
                 target: "revchain",
                 "another process brought the database up to date while this one waited for the lock"
             );
-            let heads: Vec<String> = self.migrations.heads().map(|h| h.id().to_owned()).collect();
+            let heads = self
+                .boot_heads()
+                .iter()
+                .map(|h| h.id().to_owned())
+                .collect();
             return Ok(up_to_date(heads));
         };
         let result = self
@@ -885,8 +894,11 @@ impl<'m> Migrator<'m> {
         current: &[usize],
     ) -> Result<Plan, Error> {
         let graph = self.migrations.graph();
-        let plan = match request {
-            Request::Downgrade(_) => graph.plan_downgrade(target, current),
+        let plan = match (request, self.phase) {
+            (Request::Downgrade(_), _) => graph.plan_downgrade(target, current),
+            (_, Some(phase)) => {
+                graph.plan_upgrade_phase(target, current, &self.migrations.contract_marks(), phase)
+            }
             _ => graph.plan_upgrade(target, current),
         }
         .map_err(|e| self.target_error(e))?;

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use revchain::Migrations;
 use revchain_core::{History, Mode};
 
+pub mod deploy;
 mod queries;
 pub mod scenarios;
 

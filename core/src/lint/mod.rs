@@ -223,11 +223,10 @@ impl Linter {
     }
 }
 
-/// Whether `file` is a `Phase: contract` revision (docs/design.md §6), in which the rules
-/// with [`Rule::contract_allows`] do not fire. The `Phase` header is not read yet, so every
-/// revision is an expand revision for now; this is the one place that will read it.
-fn contract_phase(_file: &RevisionFile) -> bool {
-    false
+/// Whether `file` is a `Phase: contract` revision (docs/design.md §4.14), in which the rules
+/// with [`Rule::contract_allows`] do not fire: the one place the lint reads the header.
+fn contract_phase(file: &RevisionFile) -> bool {
+    file.phase == crate::parse::Phase::Contract
 }
 
 /// Lints `files`, in the order they apply, for `dialect`.

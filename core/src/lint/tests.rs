@@ -191,6 +191,24 @@ fn drop_and_rename() {
 }
 
 #[test]
+fn a_contract_revision_may_drop_and_rename() {
+    let up = "ALTER TABLE t DROP COLUMN c;\nALTER TABLE t RENAME COLUMN a TO b;";
+    let contract = rev("-- Phase: contract\n", up);
+    assert!(ids(&contract, Dialect::Sqlite).is_empty());
+    let expand = rev("-- Phase: expand\n", up);
+    let found = Linter::new(Dialect::Sqlite).revision(&expand);
+    assert_eq!(
+        found.iter().map(|f| f.rule).collect::<Vec<_>>(),
+        ["drop-column-or-table", "rename-column-or-table"]
+    );
+    assert!(
+        found
+            .iter()
+            .all(|f| f.to_string().contains("-- Phase: contract"))
+    );
+}
+
+#[test]
 fn missing_lock_timeout() {
     let file = rev("", "ALTER TABLE t ALTER COLUMN c DROP DEFAULT;");
     assert_eq!(ids(&file, Dialect::Postgres), ["missing-lock-timeout"]);

@@ -150,6 +150,7 @@ impl<'m> Migrator<'m> {
                 replaces: "".into(),
                 lock_timeout_ms: 0,
                 statement_timeout_ms: 0,
+                contract: false,
             },
         })
     }

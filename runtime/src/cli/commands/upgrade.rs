@@ -2,7 +2,7 @@
 //! would (the offline path, which `downgrade --sql` shares).
 
 use clap::ValueEnum;
-use revchain_core::{Dialect, Direction, Mode, Range};
+use revchain_core::{Dialect, Direction, Mode, Phase, Range};
 
 use crate::cli::context::Context;
 use crate::cli::{CliError, db};
@@ -22,6 +22,28 @@ pub struct UpgradeArgs {
     /// The dialect of --sql (default: from --database-url, else postgres).
     #[arg(long, value_enum)]
     pub dialect: Option<DialectArg>,
+    /// Apply one phase (docs/design.md §4.14): `expand` applies the revisions that are not
+    /// `Phase: contract` and have no contract ancestor; `contract` applies the rest.
+    #[arg(long, value_enum)]
+    pub phase: Option<PhaseArg>,
+}
+
+/// The phase of `upgrade --phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PhaseArg {
+    /// What the previous release still runs against: adds, backfills.
+    Expand,
+    /// The rest, once no binary of the previous release runs: drops, renames.
+    Contract,
+}
+
+impl From<PhaseArg> for Phase {
+    fn from(p: PhaseArg) -> Phase {
+        match p {
+            PhaseArg::Expand => Phase::Expand,
+            PhaseArg::Contract => Phase::Contract,
+        }
+    }
 }
 
 /// The SQL dialect of an offline script.
@@ -36,6 +58,9 @@ pub enum DialectArg {
 }
 
 pub(super) async fn exec(ctx: &Context<'_>, args: &UpgradeArgs) -> Result<String, CliError> {
+    if let Some(phase) = args.phase {
+        return upgrade_phase(ctx, args, phase.into()).await;
+    }
     migrate(
         ctx,
         Direction::Upgrade,
@@ -66,6 +91,28 @@ pub(super) async fn migrate(
         Direction::Upgrade => db.upgrade(&mig, target).await,
         Direction::Downgrade => db.downgrade(&mig, target).await,
     };
+    db.close().await;
+    result.map_err(CliError::runtime)?;
+    Ok(String::new())
+}
+
+/// `upgrade TARGET --phase expand|contract`: the phase's part of the plan to `TARGET`.
+async fn upgrade_phase(
+    ctx: &Context<'_>,
+    args: &UpgradeArgs,
+    phase: Phase,
+) -> Result<String, CliError> {
+    if args.sql {
+        return Err(CliError::user(
+            "--phase applies revisions to the database and does not combine with --sql; for a \
+             script of one phase, give --sql the range of that phase's revisions (START:END)",
+        ));
+    }
+    let url = ctx.url("upgrade")?;
+    let m = ctx.load(Mode::Strict)?;
+    let db = db::connect(url, true).await?;
+    let mig = ctx.migrator(&m).phase(phase);
+    let result = db.upgrade(&mig, &args.target).await;
     db.close().await;
     result.map_err(CliError::runtime)?;
     Ok(String::new())
