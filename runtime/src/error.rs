@@ -539,6 +539,43 @@ pub(crate) fn is_connection_lost(e: &sqlx::Error) -> bool {
 }
 
 impl Error {
+    /// A stable one-word name of this error, for machines: the `kind` of the CLI's JSON
+    /// errors, of a fleet target's failure, and of metrics. Documented in `docs/cli.md`;
+    /// a name never changes meaning once released (new variants get new names).
+    ///
+    /// ```
+    /// let e = revchain::Error::LockTimeout { waited: std::time::Duration::from_secs(1), holder: None };
+    /// assert_eq!(e.kind(), "lock_timeout");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Target(_) => "target",
+            Error::Irreversible { .. } => "irreversible",
+            Error::Refused { .. } => "refused_statement",
+            Error::Statement { .. } => "statement",
+            Error::ConnectionLost { .. } => "connection_lost",
+            Error::Cancelled { .. } => "cancelled",
+            Error::CommitFailed { .. } => "commit_failed",
+            Error::TransactionEnded { .. } => "transaction_ended",
+            Error::Dirty { .. } => "dirty",
+            Error::DatabaseAhead { .. } => "ahead",
+            Error::Edited { .. } => "edited",
+            Error::Drift { .. } => "drift",
+            Error::InTransaction => "in_transaction",
+            Error::LockTimeout { .. } => "lock_timeout",
+            Error::Database { .. } => "database",
+            Error::AdoptRefused { .. } => "adopt_refused",
+            Error::InvalidTableName(_) => "invalid_table_name",
+            Error::CodeFailed { .. } => "code_failed",
+            Error::WrongDatabase { .. } => "wrong_database",
+            Error::CodeNotCompiled { .. } => "code_not_compiled",
+            Error::UnsupportedUrl(..) => "unsupported_url",
+            Error::LeaseLost { .. } => "lease_lost",
+            Error::Unrevertable(_) => "unrevertable",
+            Error::Incompatible { .. } => "incompatible",
+        }
+    }
+
     /// The error of `step` (its message and code still empty) whose statement failed with
     /// `error` at `stage`: a lost connection, a cancellation, a failed `COMMIT` or a failed
     /// statement.

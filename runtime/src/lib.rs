@@ -51,6 +51,7 @@ mod code;
 mod connection;
 mod embedded;
 mod error;
+pub mod fleet;
 mod migrator;
 #[cfg(all(
     feature = "cli",
