@@ -6,4 +6,4 @@
 
 mod report;
 
-pub use report::{FleetReport, Shard, TargetError, TargetReport, TargetState};
+pub use report::{FORMAT_VERSION, FleetReport, Shard, TargetError, TargetReport, TargetState};
