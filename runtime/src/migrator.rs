@@ -846,10 +846,11 @@ impl<'m> Migrator<'m> {
             tracing::info!(
                 target: "revchain",
                 revision = work.revision.id(),
-                "{} {} ({}) in {took:.1?}, in the caller's transaction",
+                "{} {} ({}) in {}, in the caller's transaction",
                 match plan.direction { Direction::Upgrade => "applied", Direction::Downgrade => "reverted" },
                 work.revision.id(),
-                work.revision.message()
+                work.revision.message(),
+                crate::report::human_duration(took)
             );
             report.steps.push(StepReport {
                 id: work.revision.id().to_owned(),
@@ -1275,10 +1276,11 @@ impl<'w, 'a> StepTimes<'w, 'a> {
             tracing::info!(
                 target: "revchain",
                 revision = w.revision.id(),
-                "{} {} ({}) in {took:.1?}",
+                "{} {} ({}) in {}",
                 self.verb,
                 w.revision.id(),
-                w.revision.message()
+                w.revision.message(),
+                crate::report::human_duration(took)
             );
         }
         let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());

@@ -154,3 +154,51 @@ impl Status {
         }
     }
 }
+
+/// A duration in the unit a person reads best, the one form every message and table of
+/// revchain uses: `850 µs`, `8 ms`, `1.24 s`, `2 min 5 s`, `1 h 3 min` (never `0.0ns` nor
+/// `8.0ms`).
+pub(crate) fn human_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    let secs = d.as_secs();
+    if micros < 1_000 {
+        format!("{micros} µs")
+    } else if micros < 10_000 {
+        let ms = d.as_secs_f64() * 1_000.0;
+        let text = format!("{ms:.1}");
+        format!("{} ms", text.strip_suffix(".0").unwrap_or(&text))
+    } else if micros < 1_000_000 {
+        format!("{} ms", d.as_millis())
+    } else if secs < 60 {
+        let text = format!("{:.2}", d.as_secs_f64());
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        format!("{text} s")
+    } else if secs < 3_600 {
+        format!("{} min {} s", secs / 60, secs % 60)
+    } else {
+        format!("{} h {} min", secs / 3_600, (secs % 3_600) / 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_in_one_human_unit() {
+        for (d, text) in [
+            (Duration::ZERO, "0 µs"),
+            (Duration::from_nanos(850_400), "850 µs"),
+            (Duration::from_micros(8_000), "8 ms"),
+            (Duration::from_micros(8_460), "8.5 ms"),
+            (Duration::from_micros(85_400), "85 ms"),
+            (Duration::from_millis(1_000), "1 s"),
+            (Duration::from_millis(1_240), "1.24 s"),
+            (Duration::from_millis(59_999), "60 s"),
+            (Duration::from_secs(125), "2 min 5 s"),
+            (Duration::from_secs(3_780), "1 h 3 min"),
+        ] {
+            assert_eq!(human_duration(d), text, "{d:?}");
+        }
+    }
+}
