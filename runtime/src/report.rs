@@ -155,6 +155,78 @@ impl Status {
     }
 }
 
+/// The state of one revision in [`Migrator::revisions_status`](crate::Migrator::revisions_status)
+/// (the `status` command), from the same state check every command that changes the
+/// database runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RevisionState {
+    /// Applied with the SQL this binary ships.
+    Applied,
+    /// Not applied yet: `upgrade` applies it (for a repeatable revision: new or changed).
+    Pending,
+    /// Applied, but its upgrade SQL was edited since it ran (checksum differs): refused.
+    Edited,
+    /// Recorded by the database but absent from this binary (or directory).
+    Missing,
+    /// Marked dirty by a run that stopped part-way: refused until repaired.
+    Dirty,
+    /// The database's tables do not say: a damaged log row names it.
+    Unknown,
+}
+
+impl RevisionState {
+    /// The state's stable name: `applied`, `pending`, `edited`, `missing`, `dirty`,
+    /// `unknown` (the `state` of `status --format json`).
+    ///
+    /// ```
+    /// assert_eq!(revchain::RevisionState::Edited.as_str(), "edited");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevisionState::Applied => "applied",
+            RevisionState::Pending => "pending",
+            RevisionState::Edited => "edited",
+            RevisionState::Missing => "missing",
+            RevisionState::Dirty => "dirty",
+            RevisionState::Unknown => "unknown",
+        }
+    }
+}
+
+/// One revision of [`RevisionsStatus`]: where it stands, and when its record says it was
+/// applied and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RevisionStatus {
+    /// The revision id.
+    pub id: String,
+    /// Its message (`None` for a revision this binary does not have).
+    pub message: Option<String>,
+    /// Where it stands.
+    pub state: RevisionState,
+    /// A repeatable revision (docs/design.md §4.10).
+    pub repeatable: bool,
+    /// When the log records it applied, in UTC (`2026-11-30T13:05:09Z`); `None` when not
+    /// applied, or for a repeatable revision.
+    pub applied_at: Option<String>,
+    /// How long its upgrade took, as the log records it (whole milliseconds); `None` when
+    /// not recorded.
+    pub duration: Option<Duration>,
+}
+
+/// What `status` shows: one line per revision, in order (the versioned revisions in table
+/// order, then those the database records and this binary lacks, then the repeatable
+/// revisions), and the database's [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RevisionsStatus {
+    /// Where the database stands as a whole.
+    pub status: Status,
+    /// One line per revision.
+    pub revisions: Vec<RevisionStatus>,
+}
+
 /// A duration in the unit a person reads best, the one form every message and table of
 /// revchain uses: `850 µs`, `8 ms`, `1.24 s`, `2 min 5 s`, `1 h 3 min` (never `0.0ns` nor
 /// `8.0ms`).
