@@ -43,7 +43,12 @@ fn cells(r: &RevisionStatus) -> [String; 5] {
         r.id.clone(),
         r.state.as_str().to_owned(),
         r.applied_at.clone().unwrap_or_else(|| "-".to_owned()),
-        r.duration.map_or_else(|| "-".to_owned(), human_duration),
+        // The log records whole milliseconds.
+        match r.duration {
+            None => "-".to_owned(),
+            Some(d) if d.is_zero() => "< 1 ms".to_owned(),
+            Some(d) => human_duration(d),
+        },
         if r.repeatable {
             format!("(repeatable) {message}")
         } else {
