@@ -404,16 +404,17 @@ pub(crate) fn error_document(e: &super::CliError, redactor: &crate::url::Redacto
         error: ErrorJson<'a>,
     }
     let message = redactor.scrub_message(&e.message);
+    let detail = e.detail.as_deref();
     let top = Top {
         format: FORMAT,
         error: ErrorJson {
             kind: e.kind,
             message: &message,
             exit_code: e.code,
-            revision: e.revision.as_deref(),
-            file: e.file.as_deref(),
-            line: e.line,
-            applied_before: e.applied_before.as_deref().map(Applied::from),
+            revision: detail.and_then(|d| d.revision.as_deref()),
+            file: detail.and_then(|d| d.file.as_deref()),
+            line: detail.and_then(|d| d.line),
+            applied_before: detail.and_then(|d| d.applied_before.as_ref().map(Applied::from)),
         },
     };
     let mut text = serde_json::to_string_pretty(&top).unwrap_or_default();

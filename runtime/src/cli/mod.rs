@@ -231,12 +231,19 @@ pub(crate) struct CliError {
     /// The stable kind: the runtime's [`Error::kind`], or the CLI's own (`cli`, `usage`,
     /// `revisions`, `target`, `connect`, `no_database`, `lint`, and `check`'s states).
     kind: &'static str,
+    /// The rest, rarely there (boxed: a `Result`'s error stays small).
+    detail: Option<Box<Detail>>,
+}
+
+/// The parts of a [`CliError`] that only some errors have.
+#[derive(Debug, Default)]
+struct Detail {
     /// The revision, its file and line, when the error has them.
     revision: Option<String>,
     file: Option<String>,
     line: Option<usize>,
     /// What the run applied before the revision that failed.
-    applied_before: Option<Box<crate::report::Report>>,
+    applied_before: Option<crate::report::Report>,
     /// What the command printed before it failed (stdout; in JSON mode the whole
     /// document, which then stands in for the error document).
     document: Option<String>,
@@ -249,11 +256,7 @@ impl CliError {
             message: message.into(),
             code,
             kind,
-            revision: None,
-            file: None,
-            line: None,
-            applied_before: None,
-            document: None,
+            detail: None,
         }
     }
 
@@ -273,8 +276,13 @@ impl CliError {
 
     /// The same error, printed after `document` (what the command printed before it).
     pub fn after(mut self, document: String) -> CliError {
-        self.document = Some(document);
+        self.detail.get_or_insert_default().document = Some(document);
         self
+    }
+
+    /// What the command printed before it failed.
+    fn document(&self) -> Option<&str> {
+        self.detail.as_ref().and_then(|d| d.document.as_deref())
     }
 
     fn runtime(e: Error) -> CliError {
@@ -284,11 +292,15 @@ impl CliError {
             1
         };
         let (revision, file, line) = json::location(&e);
-        CliError {
+        let detail = Detail {
             revision,
             file,
             line,
-            applied_before: e.applied_before().cloned().map(Box::new),
+            applied_before: e.applied_before().cloned(),
+            document: None,
+        };
+        CliError {
+            detail: Some(Box::new(detail)),
             ..CliError::new(code, e.kind(), e.to_string())
         }
     }
@@ -426,7 +438,7 @@ fn finish(result: Result<String, CliError>, redactor: &Redactor, format: Format)
             ExitCode::SUCCESS
         }
         Err(e) => {
-            match (&e.document, format) {
+            match (e.document(), format) {
                 (Some(document), _) => print(document),
                 (None, Format::Json) => print(&json::error_document(&e, redactor)),
                 (None, _) => {}
