@@ -243,6 +243,28 @@ impl Tables {
         )
     }
 
+    /// When each logged revision was applied (UTC, `YYYY-MM-DDTHH:MM:SSZ`) and how many
+    /// milliseconds it took, both as text: `revision, applied_at, execution_ms`.
+    pub fn select_log_times(&self, d: Dialect) -> String {
+        let (at, ms) = match d {
+            Dialect::Postgres | Dialect::Generic => (
+                "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+                "CAST(execution_ms AS TEXT)",
+            ),
+            Dialect::MySql => (
+                // Epoch seconds do not depend on the session's time zone; the arithmetic is on a
+                // DATETIME, which has none.
+                "DATE_FORMAT(TIMESTAMP('1970-01-01 00:00:00') + INTERVAL FLOOR(UNIX_TIMESTAMP(applied_at)) SECOND, '%Y-%m-%dT%H:%i:%sZ')",
+                "CAST(execution_ms AS CHAR)",
+            ),
+            Dialect::Sqlite => (
+                "strftime('%Y-%m-%dT%H:%M:%SZ', applied_at)",
+                "CAST(execution_ms AS TEXT)",
+            ),
+        };
+        format!("SELECT revision, {at}, {ms} FROM {}", self.log.quoted(d))
+    }
+
     /// Deletes head rows (`None` when there is nothing to delete).
     pub fn delete_heads(&self, d: Dialect, ids: &[&str]) -> Option<String> {
         if ids.is_empty() {

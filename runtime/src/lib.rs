@@ -83,7 +83,10 @@ pub use migrator::{Compatible, Migrator};
 pub use pool::quiet_statements;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub use portable::Connection;
-pub use report::{CurrentHead, DatabaseState, Report, Status, StepReport};
+pub use report::{
+    CurrentHead, DatabaseState, Report, RevisionState, RevisionStatus, RevisionsStatus, Status,
+    StepReport,
+};
 // The parts of `revchain-core` that this crate's API speaks (no glob, no `core` module:
 // `pub use revchain_core as core` shadowed the built-in `core` for `use revchain::*`).
 pub use bookkeeping::{InvalidTableName, TableName};

@@ -33,6 +33,7 @@ pub use phase::Compatible;
 
 use crate::backend::LockMode;
 mod baseline;
+mod revisions;
 
 /// How many times a plan is made again when another process changed the database between
 /// planning and applying (SQLite, whose lock is per transaction).
@@ -435,20 +436,28 @@ impl<'m> Migrator<'m> {
     /// (the same state check: see [`Status::state`]).
     pub async fn status<D: PoolOrConnection>(&self, mut db: D) -> Result<Status, Error> {
         let mut conn = db.lease().await?;
-        let rows = read_heads::<D::Database>(&mut conn, &self.tables)
+        self.status_on::<D::Database>(&mut conn).await
+    }
+
+    /// [`status`](Self::status) on a connection.
+    pub(crate) async fn status_on<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+    ) -> Result<Status, Error> {
+        let rows = read_heads::<DB>(conn, &self.tables)
             .await
             .map_err(|e| Error::db("reading the version table", &e))?
             .unwrap_or_default();
-        let log = read_log::<D::Database>(&mut conn, &self.tables)
+        let log = read_log::<DB>(conn, &self.tables)
             .await
             .map_err(|e| Error::db("reading the log table", &e))?;
         let check = check_state(self.migrations, &self.tables, &rows, &log);
         let refusal = check.refusal(false).map(|r| refusal_error(r).to_string());
         let heads: Vec<&str> = rows.iter().map(|r| r.revision.as_str()).collect();
-        let repeatables = crate::repeatable::status::<D::Database>(
+        let repeatables = crate::repeatable::status::<DB>(
             self.migrations,
             &self.tables,
-            &mut conn,
+            conn,
             &heads,
             &check.applied,
         )
@@ -846,10 +855,11 @@ impl<'m> Migrator<'m> {
             tracing::info!(
                 target: "revchain",
                 revision = work.revision.id(),
-                "{} {} ({}) in {took:.1?}, in the caller's transaction",
+                "{} {} ({}) in {}, in the caller's transaction",
                 match plan.direction { Direction::Upgrade => "applied", Direction::Downgrade => "reverted" },
                 work.revision.id(),
-                work.revision.message()
+                work.revision.message(),
+                crate::report::human_duration(took)
             );
             report.steps.push(StepReport {
                 id: work.revision.id().to_owned(),
@@ -1275,10 +1285,11 @@ impl<'w, 'a> StepTimes<'w, 'a> {
             tracing::info!(
                 target: "revchain",
                 revision = w.revision.id(),
-                "{} {} ({}) in {took:.1?}",
+                "{} {} ({}) in {}",
                 self.verb,
                 w.revision.id(),
-                w.revision.message()
+                w.revision.message(),
+                crate::report::human_duration(took)
             );
         }
         let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());

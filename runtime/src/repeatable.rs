@@ -327,9 +327,10 @@ async fn execute<DB: Backend>(
         tracing::info!(
             target: "revchain",
             revision = action.revision,
-            "{} repeatable {} in {took:.1?}",
+            "{} repeatable {} in {}",
             if action.record.is_some() { "applied" } else { "removed" },
-            action.revision
+            action.revision,
+            crate::report::human_duration(took)
         );
         let step = StepReport {
             id: action.revision.to_owned(),

@@ -154,3 +154,123 @@ impl Status {
         }
     }
 }
+
+/// The state of one revision in [`Migrator::revisions_status`](crate::Migrator::revisions_status)
+/// (the `status` command), from the same state check every command that changes the
+/// database runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RevisionState {
+    /// Applied with the SQL this binary ships.
+    Applied,
+    /// Not applied yet: `upgrade` applies it (for a repeatable revision: new or changed).
+    Pending,
+    /// Applied, but its upgrade SQL was edited since it ran (checksum differs): refused.
+    Edited,
+    /// Recorded by the database but absent from this binary (or directory).
+    Missing,
+    /// Marked dirty by a run that stopped part-way: refused until repaired.
+    Dirty,
+    /// The database's tables do not say: a damaged log row names it.
+    Unknown,
+}
+
+impl RevisionState {
+    /// The state's stable name: `applied`, `pending`, `edited`, `missing`, `dirty`,
+    /// `unknown` (the `state` of `status --format json`).
+    ///
+    /// ```
+    /// assert_eq!(revchain::RevisionState::Edited.as_str(), "edited");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevisionState::Applied => "applied",
+            RevisionState::Pending => "pending",
+            RevisionState::Edited => "edited",
+            RevisionState::Missing => "missing",
+            RevisionState::Dirty => "dirty",
+            RevisionState::Unknown => "unknown",
+        }
+    }
+}
+
+/// One revision of [`RevisionsStatus`]: where it stands, and when its record says it was
+/// applied and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RevisionStatus {
+    /// The revision id.
+    pub id: String,
+    /// Its message (`None` for a revision this binary does not have).
+    pub message: Option<String>,
+    /// Where it stands.
+    pub state: RevisionState,
+    /// A repeatable revision (docs/design.md §4.10).
+    pub repeatable: bool,
+    /// When the log records it applied, in UTC (`2026-11-30T13:05:09Z`); `None` when not
+    /// applied, or for a repeatable revision.
+    pub applied_at: Option<String>,
+    /// How long its upgrade took, as the log records it (whole milliseconds); `None` when
+    /// not recorded.
+    pub duration: Option<Duration>,
+}
+
+/// What `status` shows: one line per revision, in order (the versioned revisions in table
+/// order, then those the database records and this binary lacks, then the repeatable
+/// revisions), and the database's [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RevisionsStatus {
+    /// Where the database stands as a whole.
+    pub status: Status,
+    /// One line per revision.
+    pub revisions: Vec<RevisionStatus>,
+}
+
+/// A duration in the unit a person reads best, the one form every message and table of
+/// revchain uses: `850 µs`, `8 ms`, `1.24 s`, `2 min 5 s`, `1 h 3 min` (never `0.0ns` nor
+/// `8.0ms`).
+pub(crate) fn human_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    let secs = d.as_secs();
+    if micros < 1_000 {
+        format!("{micros} µs")
+    } else if micros < 10_000 {
+        let ms = d.as_secs_f64() * 1_000.0;
+        let text = format!("{ms:.1}");
+        format!("{} ms", text.strip_suffix(".0").unwrap_or(&text))
+    } else if micros < 1_000_000 {
+        format!("{} ms", d.as_millis())
+    } else if secs < 60 {
+        let text = format!("{:.2}", d.as_secs_f64());
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        format!("{text} s")
+    } else if secs < 3_600 {
+        format!("{} min {} s", secs / 60, secs % 60)
+    } else {
+        format!("{} h {} min", secs / 3_600, (secs % 3_600) / 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_in_one_human_unit() {
+        for (d, text) in [
+            (Duration::ZERO, "0 µs"),
+            (Duration::from_nanos(850_400), "850 µs"),
+            (Duration::from_micros(8_000), "8 ms"),
+            (Duration::from_micros(8_460), "8.5 ms"),
+            (Duration::from_micros(85_400), "85 ms"),
+            (Duration::from_millis(1_000), "1 s"),
+            (Duration::from_millis(1_240), "1.24 s"),
+            (Duration::from_millis(59_999), "60 s"),
+            (Duration::from_secs(125), "2 min 5 s"),
+            (Duration::from_secs(3_780), "1 h 3 min"),
+        ] {
+            assert_eq!(human_duration(d), text, "{d:?}");
+        }
+    }
+}

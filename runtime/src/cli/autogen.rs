@@ -16,15 +16,12 @@ use crate::testing::{Roundtrip, RoundtripError};
 const INTERRUPTED: u8 = 130;
 
 fn cli_error(e: Error) -> CliError {
-    let code = if matches!(e, Error::Interrupted) {
-        INTERRUPTED
+    let (code, kind) = if matches!(e, Error::Interrupted) {
+        (INTERRUPTED, "interrupted")
     } else {
-        1
+        (1, "autogen")
     };
-    CliError {
-        message: e.to_string(),
-        code,
-    }
+    CliError::new(code, kind, e.to_string())
 }
 
 /// `schema.sql` next to the migrations directory (`<dir>/../schema.sql`).

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use revchain_core::{History, Mode};
 
-use super::{CliError, Options};
+use super::{CliError, Format, Options};
 use crate::LockMode;
 use crate::bookkeeping::{TableName, Tables};
 use crate::embedded::Migrations;
@@ -53,6 +53,8 @@ pub(crate) struct Context<'a> {
     pub lock_mode: LockMode,
     /// `--lease-ttl`.
     pub lease_ttl: Duration,
+    /// `--format`.
+    pub format: Format,
 }
 
 impl<'a> Context<'a> {
@@ -78,7 +80,34 @@ impl<'a> Context<'a> {
             lock_timeout: Duration::from_secs(options.migration_lock_timeout),
             lock_mode: options.lock,
             lease_ttl: Duration::from_secs(options.lease_ttl),
+            format: options.format,
         })
+    }
+
+    /// Whether `--format json` was given.
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// A usage error (exit code 2) unless `--format` is `text`: `what` prints text only.
+    pub fn text_only(&self, what: &str) -> Result<(), CliError> {
+        match self.format {
+            Format::Text => Ok(()),
+            Format::Json => Err(CliError::new(
+                2,
+                "usage",
+                format!("{what} prints text only: `--format json` is not available for it"),
+            )),
+            Format::Github => Err(github_is_lints()),
+        }
+    }
+
+    /// A usage error (exit code 2) for `--format github`, which only `lint` has.
+    pub fn no_github(&self) -> Result<(), CliError> {
+        match self.format {
+            Format::Github => Err(github_is_lints()),
+            _ => Ok(()),
+        }
     }
 
     /// The revisions, read in `mode` from a directory (the embedded table is already read).
@@ -87,8 +116,8 @@ impl<'a> Context<'a> {
             Source::Embedded(m) => Ok(Loaded::Borrowed(m)),
             Source::Dir(dir) => {
                 let display = dir.display().to_string();
-                let history =
-                    History::load_as(dir, &display, mode).map_err(CliError::from_display)?;
+                let history = History::load_as(dir, &display, mode)
+                    .map_err(|e| CliError::from_display(e).kind("revisions"))?;
                 Ok(Loaded::Owned(Box::new(Migrations::from_history(
                     history, &display,
                 ))))
@@ -103,6 +132,7 @@ impl<'a> Context<'a> {
                 "`{command}` needs a database: pass --database-url or set DATABASE_URL \
                  (postgres://…, mysql://…, sqlite://…)"
             ))
+            .kind("no_database")
         })
     }
 
@@ -118,4 +148,12 @@ impl<'a> Context<'a> {
             .lease_ttl(self.lease_ttl)
             .timeouts(self.tables.timeouts)
     }
+}
+
+fn github_is_lints() -> CliError {
+    CliError::new(
+        2,
+        "usage",
+        "`--format github` (workflow annotations) is only for `lint`: use text or json",
+    )
 }

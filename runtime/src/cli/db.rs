@@ -3,7 +3,7 @@
 use crate::error::Error;
 use crate::migrator::Migrator;
 use crate::pool::{AnyPool, ConnectError, on_any};
-use crate::report::{CurrentHead, Report, Status};
+use crate::report::{CurrentHead, Report, RevisionsStatus, Status};
 
 use super::CliError;
 
@@ -17,16 +17,17 @@ pub(crate) async fn connect(url: &str, create: bool) -> Result<AnyPool, CliError
              refuses it (an application may migrate one through the library); write \
              sqlite://path/to/file.db, or sqlite://file.db?mode=rwc to create the file",
             crate::url::redact(url)
-        )));
+        ))
+        .kind("connect"));
     }
     AnyPool::connect(url, create).await.map_err(|e| match e {
         ConnectError::Unsupported(url, supported) => {
-            CliError::from_display(Error::UnsupportedUrl(url, supported))
+            CliError::from_display(Error::UnsupportedUrl(url, supported)).kind("unsupported_url")
         }
         ConnectError::Failed(url, message) => {
-            CliError::user(format!("cannot connect to {url}: {message}"))
+            CliError::user(format!("cannot connect to {url}: {message}")).kind("connect")
         }
-        ConnectError::Url(e) => CliError::from_display(e),
+        ConnectError::Url(e) => CliError::from_display(e).kind("connect"),
     })
 }
 
@@ -64,5 +65,9 @@ impl AnyPool {
 
     pub async fn status(&self, m: &Migrator<'_>) -> Result<Status, Error> {
         on_any!(self, p => m.status(p).await)
+    }
+
+    pub async fn revisions_status(&self, m: &Migrator<'_>) -> Result<RevisionsStatus, Error> {
+        on_any!(self, p => m.revisions_status(p).await)
     }
 }

@@ -56,15 +56,17 @@ mod commands;
 mod context;
 mod db;
 mod files;
+mod json;
 mod logging;
 mod output;
 
 pub use commands::{
     AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
     Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs,
-    LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs, ShowArgs, StampArgs, ToolCommand,
-    ToolOnly, UpgradeArgs,
+    LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs, ShowArgs, StampArgs, StatusArgs,
+    ToolCommand, ToolOnly, UpgradeArgs,
 };
+pub use json::Format;
 pub use logging::{DEFAULT_FILTER, LogLine, LogWriter, init_logging, redact_in_logs};
 
 use std::io::Write as _;
@@ -178,6 +180,13 @@ pub struct Options {
     /// tried, after a growing, jittered pause.
     #[arg(long, global = true, value_name = "N", default_value_t = crate::backend::timeouts::DEFAULT_LOCK_RETRIES)]
     pub lock_retries: u32,
+
+    /// How to print: `text`, or `json`, one document on stdout, errors included (schema in
+    /// docs/cli.md), for the commands that read or report (`current`, `heads`,
+    /// `branches`, `history`, `show`, `check`, `status`, `upgrade`, `downgrade`, `stamp`,
+    /// `lint`); `github` (workflow annotations) is `lint`'s.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub format: Format,
 }
 
 /// A duration flag, as revision headers write durations (`5s`, `250ms`, `10m`, `1h`).
@@ -213,23 +222,67 @@ pub struct ToolArgs {
     pub command: ToolCommand,
 }
 
-/// An error of the CLI: a message for stderr and an exit code.
+/// An error of the CLI: a message for stderr, an exit code, and for `--format json` a
+/// stable kind and where it is (docs/cli.md).
 #[derive(Debug)]
 pub(crate) struct CliError {
     message: String,
     code: u8,
+    /// The stable kind: the runtime's [`Error::kind`], or the CLI's own (`cli`, `usage`,
+    /// `revisions`, `target`, `connect`, `no_database`, `lint`, and `check`'s states).
+    kind: &'static str,
+    /// The rest, rarely there (boxed: a `Result`'s error stays small).
+    detail: Option<Box<Detail>>,
+}
+
+/// The parts of a [`CliError`] that only some errors have.
+#[derive(Debug, Default)]
+struct Detail {
+    /// The revision, its file and line, when the error has them.
+    revision: Option<String>,
+    file: Option<String>,
+    line: Option<usize>,
+    /// What the run applied before the revision that failed.
+    applied_before: Option<crate::report::Report>,
+    /// What the command printed before it failed (stdout; in JSON mode the whole
+    /// document, which then stands in for the error document).
+    document: Option<String>,
 }
 
 impl CliError {
-    pub fn user(message: impl Into<String>) -> CliError {
+    /// An error of `kind` that exits with `code`.
+    pub fn new(code: u8, kind: &'static str, message: impl Into<String>) -> CliError {
         CliError {
             message: message.into(),
-            code: 1,
+            code,
+            kind,
+            detail: None,
         }
+    }
+
+    pub fn user(message: impl Into<String>) -> CliError {
+        CliError::new(1, "cli", message)
     }
 
     pub fn from_display(e: impl std::fmt::Display) -> CliError {
         CliError::user(e.to_string())
+    }
+
+    /// The same error, of `kind`.
+    pub fn kind(mut self, kind: &'static str) -> CliError {
+        self.kind = kind;
+        self
+    }
+
+    /// The same error, printed after `document` (what the command printed before it).
+    pub fn after(mut self, document: String) -> CliError {
+        self.detail.get_or_insert_default().document = Some(document);
+        self
+    }
+
+    /// What the command printed before it failed.
+    fn document(&self) -> Option<&str> {
+        self.detail.as_ref().and_then(|d| d.document.as_deref())
     }
 
     fn runtime(e: Error) -> CliError {
@@ -238,9 +291,17 @@ impl CliError {
         } else {
             1
         };
+        let (revision, file, line) = json::location(&e);
+        let detail = Detail {
+            revision,
+            file,
+            line,
+            applied_before: e.applied_before().cloned(),
+            document: None,
+        };
         CliError {
-            message: e.to_string(),
-            code,
+            detail: Some(Box::new(detail)),
+            ..CliError::new(code, e.kind(), e.to_string())
         }
     }
 }
@@ -282,7 +343,7 @@ async fn run_command<'a>(
         Ok(ctx) => command(&ctx).await,
         Err(e) => Err(e),
     };
-    finish(result, &redactor)
+    finish(result, &redactor, options.format)
 }
 
 /// A complete migration tool over the embedded table: parses the command line, sets up
@@ -364,16 +425,24 @@ fn parse_command_line<C: Parser>() -> Result<C, ExitCode> {
     })
 }
 
-fn finish(result: Result<String, CliError>, redactor: &Redactor) -> ExitCode {
+fn finish(result: Result<String, CliError>, redactor: &Redactor, format: Format) -> ExitCode {
+    let print = |text: &str| {
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`revchain history | head`) is not an error worth a message.
+        let _ = stdout.write_all(redactor.scrub(text).as_bytes());
+        let _ = stdout.flush();
+    };
     match result {
         Ok(out) => {
-            let mut stdout = std::io::stdout().lock();
-            // A closed pipe (`revchain history | head`) is not an error worth a message.
-            let _ = stdout.write_all(redactor.scrub(&out).as_bytes());
-            let _ = stdout.flush();
+            print(&out);
             ExitCode::SUCCESS
         }
         Err(e) => {
+            match (e.document(), format) {
+                (Some(document), _) => print(document),
+                (None, Format::Json) => print(&json::error_document(&e, redactor)),
+                (None, _) => {}
+            }
             let mut stderr = std::io::stderr().lock();
             // A URL given where something else belongs (`revchain show postgres://…`) is
             // quoted back by the error about it: its password goes too.

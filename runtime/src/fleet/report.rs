@@ -18,7 +18,7 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct FleetReport {
-    /// The version of this form ([`FORMAT_VERSION`]).
+    /// The version of this form (`FORMAT_VERSION`).
     pub format: u32,
     /// The command: `upgrade`, `downgrade`, `status` or `check`.
     pub command: String,

@@ -9,7 +9,7 @@ use revchain_core::{History, Mode};
 #[cfg(feature = "autogen")]
 use crate::cli::autogen;
 use crate::cli::context::{Context, Source};
-use crate::cli::{CliError, db};
+use crate::cli::{CliError, db, json};
 use crate::embedded::Migrations;
 use crate::report::{DatabaseState, Status};
 
@@ -40,8 +40,12 @@ pub struct CheckArgs {
 }
 
 pub(super) async fn exec(ctx: &Context<'_>, args: &CheckArgs) -> Result<String, CliError> {
+    if args.lint {
+        ctx.text_only("`check --lint`")?;
+    }
     #[cfg(feature = "autogen")]
     if let Some(schema) = &args.schema {
+        ctx.text_only("`check --schema`")?;
         let mut out = check(ctx, false, args.lint).await?;
         out.push_str(&autogen::check_schema(ctx, schema.as_deref()).await?);
         return Ok(out);
@@ -56,6 +60,9 @@ async fn check(ctx: &Context<'_>, database: bool, lint: bool) -> Result<String, 
         check_directory(dir)?;
     }
     let m = ctx.load(Mode::Strict)?;
+    if ctx.json() {
+        return check_json(ctx, &m, database).await;
+    }
     let heads: Vec<&str> = m.heads().map(|h| h.id()).collect();
     let repeatables = match m.repeatables().len() {
         0 => String::new(),
@@ -96,6 +103,46 @@ async fn check(ctx: &Context<'_>, database: bool, lint: bool) -> Result<String, 
     Ok(out)
 }
 
+/// `check --format json`: the graph, and with a database its state; the exit code is the
+/// text's.
+async fn check_json(ctx: &Context<'_>, m: &Migrations, database: bool) -> Result<String, CliError> {
+    let status = match ctx.database_url.filter(|_| database) {
+        Some(url) => {
+            let db = db::connect(url, false).await?;
+            let status = db.status(&ctx.migrator(m)).await;
+            db.close().await;
+            Some(status.map_err(CliError::runtime)?)
+        }
+        None => None,
+    };
+    let doc = json::document(
+        "check",
+        json::Check {
+            directory: m.dir(),
+            revisions: m.len(),
+            repeatables: m.repeatables().len(),
+            heads: m.heads().map(|h| h.id()).collect(),
+            database: status.as_ref().map(json::DatabaseJson::from),
+        },
+    );
+    match status.as_ref().map(|s| database_verdict(m, s)) {
+        Some(Err(e)) => Err(e.after(doc)),
+        _ => Ok(doc),
+    }
+}
+
+/// The exit code of `check` and `status` for a database in `state`: 0 up to date, then
+/// [`CHECK_BEHIND`], [`CHECK_AHEAD`], [`CHECK_DIVERGED`], [`CHECK_REFUSED`].
+pub(super) fn exit_code(state: DatabaseState) -> u8 {
+    match state {
+        DatabaseState::UpToDate => 0,
+        DatabaseState::Behind => CHECK_BEHIND,
+        DatabaseState::Ahead => CHECK_AHEAD,
+        DatabaseState::Diverged => CHECK_DIVERGED,
+        _ => CHECK_REFUSED,
+    }
+}
+
 /// Every problem of a directory at once: the strict reading's, and the one-head rule on
 /// the graph (which a draft revision with an empty upgrade does not hide).
 fn check_directory(dir: &Path) -> Result<(), CliError> {
@@ -112,7 +159,7 @@ fn check_directory(dir: &Path) -> Result<(), CliError> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(CliError::user(problems.join("\n")))
+        Err(CliError::user(problems.join("\n")).kind("revisions"))
     }
 }
 
@@ -133,8 +180,15 @@ fn unshipped_repeatables(status: &Status) -> String {
 /// What `check` says about the database's state (the state check that every command that
 /// changes the database runs): the line to print when it is up to date, otherwise an error
 /// whose exit code tells why (see [`CHECK_BEHIND`] and the following).
-fn database_verdict(m: &Migrations, status: &Status) -> Result<String, CliError> {
-    let fail = |code: u8, message: String| Err(CliError { message, code });
+pub(super) fn database_verdict(m: &Migrations, status: &Status) -> Result<String, CliError> {
+    let code = exit_code(status.state());
+    let fail = |message: String| {
+        Err(CliError::new(
+            code,
+            crate::cli::json::state_name(status),
+            message,
+        ))
+    };
     let pending = || {
         let ids: Vec<String> = status
             .pending
@@ -180,31 +234,22 @@ fn database_verdict(m: &Migrations, status: &Status) -> Result<String, CliError>
             },
             unshipped_repeatables(status)
         )),
-        DatabaseState::Behind => fail(
-            CHECK_BEHIND,
-            format!("the database is not up to date with {dir}: {}", pending()),
-        ),
-        DatabaseState::Ahead => fail(
-            CHECK_AHEAD,
-            format!("the database is ahead of {dir}: {}", ahead()),
-        ),
-        DatabaseState::Diverged => fail(
-            CHECK_DIVERGED,
-            format!(
-                "the database has diverged from {dir}: {}; and {}",
-                ahead(),
-                pending()
-            ),
-        ),
-        _ => fail(
-            CHECK_REFUSED,
-            format!(
-                "every command that changes the database refuses it: {}",
-                status
-                    .refusal
-                    .as_deref()
-                    .unwrap_or("its state is not consistent")
-            ),
-        ),
+        DatabaseState::Behind => fail(format!(
+            "the database is not up to date with {dir}: {}",
+            pending()
+        )),
+        DatabaseState::Ahead => fail(format!("the database is ahead of {dir}: {}", ahead())),
+        DatabaseState::Diverged => fail(format!(
+            "the database has diverged from {dir}: {}; and {}",
+            ahead(),
+            pending()
+        )),
+        _ => fail(format!(
+            "every command that changes the database refuses it: {}",
+            status
+                .refusal
+                .as_deref()
+                .unwrap_or("its state is not consistent")
+        )),
     }
 }

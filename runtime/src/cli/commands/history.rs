@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use revchain_core::{Mode, Range};
 
 use crate::cli::context::{Context, Loaded};
-use crate::cli::{CliError, db, output};
+use crate::cli::{CliError, db, json, output};
 use crate::embedded::Migrations;
 
 /// The arguments of `history`.
@@ -34,7 +34,7 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &HistoryArgs) -> Result<String
         .as_deref()
         .map(Range::parse)
         .transpose()
-        .map_err(CliError::from_display)?;
+        .map_err(|e| CliError::from_display(e).kind("target"))?;
     let current = if args.indicate_current || range.as_ref().is_some_and(Range::uses_current) {
         current_ids(ctx, &m).await?
     } else {
@@ -46,6 +46,9 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &HistoryArgs) -> Result<String
     } else {
         HashSet::new()
     };
+    if ctx.json() {
+        return Ok(json_history(&m, range.is_none(), &selected, &marks));
+    }
     // Repeatable revisions run after every versioned one: newest first, they come first.
     let repeatables: String = if range.is_none() {
         (m.repeatables().iter().rev())
@@ -66,6 +69,23 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &HistoryArgs) -> Result<String
         })
         .collect();
     Ok(repeatables + &versioned)
+}
+
+/// `history --format json`: the repeatable revisions (without a range), then `selected`,
+/// newest first.
+fn json_history(
+    m: &Migrations,
+    repeatables: bool,
+    selected: &[usize],
+    current: &HashSet<String>,
+) -> String {
+    let shown: &[crate::embedded::Revision] = if repeatables { m.repeatables() } else { &[] };
+    let mut revisions: Vec<json::RevisionJson<'_>> = (shown.iter().rev())
+        .map(|r| json::RevisionJson::of_revision(r, true))
+        .collect();
+    revisions
+        .extend((selected.iter().rev()).filter_map(|&i| json::RevisionJson::of(m, i, current)));
+    json::document("history", json::History { revisions })
 }
 
 /// The database's current revisions.
@@ -102,5 +122,5 @@ fn select(
         Vec::new()
     };
     g.range_revisions(range, &current)
-        .map_err(CliError::from_display)
+        .map_err(|e| CliError::from_display(e).kind("target"))
 }

@@ -2,9 +2,7 @@
 //! directory, optionally of a range `START:END`, as text, JSON or GitHub annotations.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 
-use clap::ValueEnum;
 use revchain_core::lint::{Finding, Linter, Severity};
 use revchain_core::{History, Mode, Range, RevisionFile};
 
@@ -28,28 +26,19 @@ pub struct LintArgs {
     /// The rules' database (default: from --database-url, else postgres).
     #[arg(long, value_enum)]
     pub dialect: Option<DialectArg>,
-    /// How to print the findings.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: LintFormat,
     /// Fail on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
 }
 
-/// How `lint` prints its findings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LintFormat {
-    /// One line per finding, with its explanation and the safe rewrite.
-    Text,
-    /// `{"format": 1, "findings": [...]}`.
-    Json,
-    /// GitHub workflow annotations (`::error file=…,line=…,col=…,title=…::…`).
-    Github,
-}
+/// How `lint` prints its findings: the global `--format` (`text`, one line per finding
+/// with its explanation and the safe rewrite; `json`, `{"format": 1, "findings": [...]}`;
+/// `github`, workflow annotations).
+pub use crate::cli::json::Format as LintFormat;
 
 pub(super) async fn exec(ctx: &Context<'_>, args: &LintArgs) -> Result<String, CliError> {
     let findings = findings(ctx, args.range.as_deref(), args.dialect)?;
-    let out = render(&findings, args.format);
+    let out = render(&findings, ctx.format);
     verdict(&findings, args.deny_warnings, out)
 }
 
@@ -114,20 +103,15 @@ pub(super) fn verdict(
     if errors == 0 && (warnings == 0 || !deny_warnings) {
         return Ok(out);
     }
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(out.as_bytes());
-    let _ = stdout.flush();
-    Err(CliError {
-        message: format!(
-            "the lint found {errors} error(s) and {warnings} warning(s){}",
-            if errors == 0 {
-                " (--deny-warnings)"
-            } else {
-                ""
-            }
-        ),
-        code: LINT_FAILED,
-    })
+    let message = format!(
+        "the lint found {errors} error(s) and {warnings} warning(s){}",
+        if errors == 0 {
+            " (--deny-warnings)"
+        } else {
+            ""
+        }
+    );
+    Err(CliError::new(LINT_FAILED, "lint", message).after(out))
 }
 
 /// The findings in `format`.

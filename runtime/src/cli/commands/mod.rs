@@ -23,6 +23,7 @@ mod show;
 #[cfg(feature = "autogen")]
 mod squash;
 mod stamp;
+mod status;
 #[cfg(feature = "autogen")]
 mod test_roundtrip;
 mod upgrade;
@@ -46,6 +47,7 @@ pub use show::ShowArgs;
 #[cfg(feature = "autogen")]
 pub use squash::SquashArgs;
 pub use stamp::StampArgs;
+pub use status::StatusArgs;
 pub use upgrade::{DialectArg, UpgradeArgs};
 
 use super::CliError;
@@ -80,6 +82,10 @@ pub enum Command {
     Current(CurrentArgs),
     /// Record targets as applied without running SQL (repairs, adopting a database).
     Stamp(StampArgs),
+    /// One line per revision, in order: applied, pending, edited, missing, dirty or
+    /// unknown, when it was applied and how long it took. Exit codes as `check`'s: 0 up to
+    /// date, 3 pending, 4 refused, 5 ahead, 6 ahead and behind.
+    Status(StatusArgs),
     /// Take over a database that another tool migrated (`--from sqlx`, `flyway`, …): record
     /// what its history table says it applied, after checking it against the revisions
     /// (imported with `revchain import`), without running SQL; its table is left as it was.
@@ -89,6 +95,12 @@ pub enum Command {
 impl Command {
     /// Runs the command; the text is what it prints.
     pub(crate) async fn exec(&self, ctx: &Context<'_>) -> Result<String, CliError> {
+        match self {
+            Command::Adopt(_) => ctx.text_only("`adopt`")?,
+            #[cfg(feature = "autogen")]
+            Command::TestRoundtrip => ctx.text_only("`test-roundtrip`")?,
+            _ => ctx.no_github()?,
+        }
         match self {
             Command::Heads(args) => heads::exec(ctx, args),
             Command::Branches(args) => branches::exec(ctx, args),
@@ -102,6 +114,7 @@ impl Command {
             Command::Current(args) => current::exec(ctx, args).await,
             Command::Stamp(args) => stamp::exec(ctx, args).await,
             Command::Adopt(args) => adopt::exec(ctx, args).await,
+            Command::Status(args) => status::exec(ctx, args).await,
         }
     }
 }
@@ -136,6 +149,9 @@ pub enum ToolCommand {
 impl ToolCommand {
     /// Runs the command on the migrations directory `dir`.
     pub(crate) async fn exec(&self, ctx: &Context<'_>, dir: &Path) -> Result<String, CliError> {
+        if !matches!(self, ToolCommand::Lint(_) | ToolCommand::Run(_)) {
+            ctx.text_only("a command that writes revision files")?;
+        }
         match self {
             ToolCommand::Init => init::exec(dir),
             ToolCommand::Revision(args) => revision::exec(ctx, dir, args).await,

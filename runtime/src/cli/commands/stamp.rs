@@ -21,8 +21,7 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &StampArgs) -> Result<String, 
     let m = ctx.load(Mode::Strict)?;
     let db = db::connect(url, true).await?;
     let refs: Vec<&str> = args.targets.iter().map(String::as_str).collect();
-    let result = db.stamp(&ctx.migrator(&m), &refs, args.purge).await;
-    db.close().await;
-    result.map_err(CliError::runtime)?;
-    Ok(String::new())
+    let mig = ctx.migrator(&m);
+    let result = db.stamp(&mig, &refs, args.purge).await;
+    super::upgrade::report(ctx, &db, &mig, "stamp", result).await
 }

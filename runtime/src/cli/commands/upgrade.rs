@@ -5,8 +5,11 @@ use clap::ValueEnum;
 use revchain_core::{Dialect, Direction, Mode, Phase, Range};
 
 use crate::cli::context::Context;
-use crate::cli::{CliError, db};
+use crate::cli::{CliError, db, json};
 use crate::embedded::Migrations;
+use crate::migrator::Migrator;
+use crate::pool::AnyPool;
+use crate::report::Report;
 use crate::url::DatabaseKind;
 
 /// The arguments of `upgrade`.
@@ -80,6 +83,7 @@ pub(super) async fn migrate(
     dialect: Option<DialectArg>,
 ) -> Result<String, CliError> {
     if sql {
+        ctx.text_only("`--sql` (a script)")?;
         let m = ctx.load(Mode::Strict)?;
         return offline(ctx, &m, direction, target, dialect);
     }
@@ -91,9 +95,33 @@ pub(super) async fn migrate(
         Direction::Upgrade => db.upgrade(&mig, target).await,
         Direction::Downgrade => db.downgrade(&mig, target).await,
     };
+    report(ctx, &db, &mig, &direction.to_string(), result).await
+}
+
+/// What a run printed: nothing in text (its log lines said it), in JSON the report and
+/// the database's state at the end. Closes `db`.
+pub(super) async fn report(
+    ctx: &Context<'_>,
+    db: &AnyPool,
+    mig: &Migrator<'_>,
+    command: &str,
+    result: Result<Report, crate::Error>,
+) -> Result<String, CliError> {
+    let report = match result {
+        Ok(report) if ctx.json() => report,
+        other => {
+            db.close().await;
+            return other.map(|_| String::new()).map_err(CliError::runtime);
+        }
+    };
+    let status = db.status(mig).await;
     db.close().await;
-    result.map_err(CliError::runtime)?;
-    Ok(String::new())
+    let status = status.map_err(CliError::runtime)?;
+    let body = json::Run {
+        applied: json::Applied::from(&report),
+        database: json::DatabaseJson::from(&status),
+    };
+    Ok(json::document(command, body))
 }
 
 /// `upgrade TARGET --phase expand|contract`: the phase's part of the plan to `TARGET`.
@@ -113,9 +141,7 @@ async fn upgrade_phase(
     let db = db::connect(url, true).await?;
     let mig = ctx.migrator(&m).phase(phase);
     let result = db.upgrade(&mig, &args.target).await;
-    db.close().await;
-    result.map_err(CliError::runtime)?;
-    Ok(String::new())
+    report(ctx, &db, &mig, "upgrade", result).await
 }
 
 /// `upgrade START:END --sql` / `downgrade START:END --sql`.
