@@ -70,7 +70,7 @@ pub enum Error {
         template: String,
         /// The migration error (it names the revision and file).
         #[source]
-        source: crate::Error,
+        source: Box<crate::Error>,
     },
 }
 
@@ -180,7 +180,7 @@ async fn migrate(pool: &AnyPool, m: &Migrations, name: &str) -> Result<(), Error
         .map(|_| ())
         .map_err(|source| Error::Migrate {
             template: name.to_owned(),
-            source,
+            source: Box::new(source),
         })
 }
 
@@ -252,7 +252,8 @@ impl TestDatabase {
         })
     }
 
-    /// The database's name (`revchain_test_<hex>`; for SQLite the file's path).
+    /// The database's name, `revchain_test_<hex>` (for SQLite the name of the directory in
+    /// the temporary directory that holds its file, `test.db`).
     pub fn name(&self) -> &str {
         &self.name
     }

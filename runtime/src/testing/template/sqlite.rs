@@ -1,6 +1,6 @@
 //! SQLite: the template is a file in the temporary directory, built under a temporary name
-//! and renamed once complete, under an exclusive lock on a lock file (released by the
-//! system when a builder dies); each test database is a copy of it.
+//! and renamed once complete, under an exclusive SQLite lock on a lock file
+//! (`revchain_tpl_<hex>.lock`, released by the system when a builder dies); each test database is a copy of it.
 
 use std::path::{Path, PathBuf};
 
@@ -52,20 +52,36 @@ async fn ensure(
     }
     let start = Instant::now();
     let lock_path = dir.join(format!("{template}.lock"));
-    let lock = std::fs::File::create(&lock_path)
-        .map_err(io_error(&lock_path, "creating the lock file"))?;
-    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
-        .await
-        .map_err(|e| io_error(&lock_path, "locking")(std::io::Error::other(e.to_string())))?
-        .map_err(io_error(&lock_path, "locking"))?;
+    let held = lock(&lock_path).await?;
     let built = if tpl.exists() {
         None
     } else {
         build(s, m, &tpl).await?;
         Some(start.elapsed())
     };
-    drop(lock);
+    let _ = sqlx::Connection::close(held).await;
     Ok((tpl, built))
+}
+
+/// An exclusive lock on the SQLite file `path`: a connection in `BEGIN EXCLUSIVE`, waiting
+/// up to 10 minutes for another holder. The system releases it if the process dies.
+async fn lock(path: &Path) -> Result<sqlx::SqliteConnection, Error> {
+    use sqlx::ConnectOptions;
+    let fail = |e: sqlx::Error| {
+        io_error(path, "locking")(std::io::Error::other(crate::error::driver_message(&e)))
+    };
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .busy_timeout(Duration::from_secs(600))
+        .connect()
+        .await
+        .map_err(fail)?;
+    sqlx::raw_sql("BEGIN EXCLUSIVE")
+        .execute(&mut conn)
+        .await
+        .map_err(fail)?;
+    Ok(conn)
 }
 
 /// Under the lock: migrates a temporary file, then renames it to the template's name.
