@@ -2,6 +2,9 @@
 //! autogenerate, the roundtrip test) rather than from a pool the application holds: only
 //! with the `cli` or `autogen` feature. [`quiet_statements`] is for every build.
 
+// The test kit alone uses only `AnyPool`.
+#![cfg_attr(not(any(feature = "cli", feature = "autogen")), allow(dead_code))]
+
 #[cfg(any(feature = "cli", feature = "autogen", feature = "testing"))]
 use std::str::FromStr;
 

@@ -86,22 +86,36 @@ async fn one_test(url: &str, m: &Migrations, clone: bool, probe: &str) -> TestDa
     db
 }
 
-/// Runs `n` tests; the mean per test, and the first test's template build.
+/// Runs `n` tests of each kind, interleaved (a clone, then one from scratch while
+/// `scratch_n` lasts) so that both see the same load of a shared machine: the mean per
+/// test of each, and the first clone's template build.
 async fn run(
     url: &str,
     m: &Migrations,
-    clone: bool,
     n: usize,
+    scratch_n: usize,
     probe: &str,
-) -> (Duration, Option<Duration>) {
-    let start = Instant::now();
-    let mut built = None;
-    for _ in 0..n {
-        let db = one_test(url, m, clone, probe).await;
-        built = built.or(db.cost().template_built);
-        db.close().await;
+) -> (Duration, Duration, Option<Duration>) {
+    let (mut clone, mut scratch, mut built) = (Duration::ZERO, Duration::ZERO, None);
+    for i in 0..n.max(scratch_n) {
+        if i < n {
+            let start = Instant::now();
+            let db = one_test(url, m, true, probe).await;
+            built = built.or(db.cost().template_built);
+            db.close().await;
+            clone += start.elapsed();
+        }
+        if i < scratch_n {
+            let start = Instant::now();
+            one_test(url, m, false, probe).await.close().await;
+            scratch += start.elapsed();
+        }
     }
-    (start.elapsed() / n as u32, built)
+    (
+        clone / n.max(1) as u32,
+        scratch / scratch_n.max(1) as u32,
+        built,
+    )
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -132,8 +146,7 @@ async fn main() {
             ("example-app", &EXAMPLE, "SELECT COUNT(*) FROM users"),
             ("200 revisions", &big, "SELECT COUNT(*) FROM t49"),
         ] {
-            let (clone, built) = run(&url, m, true, n, probe).await;
-            let (scratch, _) = run(&url, m, false, scratch_n, probe).await;
+            let (clone, scratch, built) = run(&url, m, n, scratch_n, probe).await;
             println!(
                 "{label:8} {history:13} clone: {:7.1} ms/test over {n} (template built in {} ms) \
                  | from scratch: {:7.1} ms/test over {scratch_n} | ratio {:.1}x",

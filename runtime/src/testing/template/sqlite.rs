@@ -85,6 +85,7 @@ async fn lock(path: &Path) -> Result<sqlx::SqliteConnection, Error> {
 }
 
 /// Under the lock: migrates a temporary file, then renames it to the template's name.
+#[allow(irrefutable_let_patterns)] // a SQLite-only build
 async fn build(s: &Scratches, m: &Migrations, tpl: &Path) -> Result<(), Error> {
     let building = tpl.with_extension(format!("db.{}.tmp", &random_suffix()[..8]));
     let pool = s.open_file(&building).await?;
