@@ -68,6 +68,18 @@ async fn insert(db: &TestDatabase) {
     }
 }
 
+/// Drops a template this test built (its digest is unique to the test).
+async fn drop_template(kind: Kind, template: &str) {
+    match kind {
+        Kind::Sqlite => {
+            let dir = std::env::temp_dir();
+            let _ = std::fs::remove_file(dir.join(format!("{template}.db")));
+            let _ = std::fs::remove_file(dir.join(format!("{template}.lock")));
+        }
+        _ => revchain_tests::admin(kind, &format!("DROP DATABASE IF EXISTS {template}")).await,
+    }
+}
+
 /// Whether test database (or template) `name` exists on the server of `kind`.
 async fn exists(kind: Kind, name: &str) -> bool {
     use sqlx::Connection;
@@ -116,12 +128,14 @@ async fn clones_are_at_head_independent_and_dropped(kind: Kind) {
     assert_eq!(state(&first, &m).await.1, 2, "{kind:?}");
     assert_eq!(state(&second, &m).await.1, 1, "{kind:?}: not independent");
     let names = [first.name().to_owned(), second.name().to_owned()];
+    let template = first.template().to_owned();
     assert!(exists(kind, &names[0]).await, "{kind:?}");
     first.close().await;
     drop(second);
     for n in &names {
         assert!(!exists(kind, n).await, "{kind:?}: {n} was left behind");
     }
+    drop_template(kind, &template).await;
 }
 
 #[tokio::test]
@@ -150,16 +164,18 @@ async fn a_panicking_test_leaves_no_database_behind() {
         let (m2, seen2) = (m.clone(), seen.clone());
         let task = tokio::spawn(async move {
             let db = TestDatabase::on(&server(kind), &m2).await.expect("created");
-            *seen2.lock().unwrap() = db.name().to_owned();
+            *seen2.lock().unwrap() = format!("{} {}", db.name(), db.template());
             panic!("the test fails with its database open");
         });
         assert!(task.await.unwrap_err().is_panic());
-        let name = seen.lock().unwrap().clone();
+        let seen = seen.lock().unwrap().clone();
+        let (name, template) = seen.split_once(' ').unwrap_or_default();
         assert!(name.starts_with("revchain_test_"), "{name}");
         assert!(
-            !exists(kind, &name).await,
+            !exists(kind, name).await,
             "{kind:?}: {name} was left behind"
         );
+        drop_template(kind, template).await;
     }
 }
 
@@ -176,6 +192,9 @@ async fn a_changed_migration_set_gets_a_new_template() {
         assert!(after.cost().template_built.is_some(), "{kind:?}");
         assert_eq!(state(&after, &m).await.0, ["c3"], "{kind:?}");
         assert!(exists(kind, &template_object(kind, before.template())).await);
+        for t in [before.template(), after.template()] {
+            drop_template(kind, t).await;
+        }
     }
 }
 
@@ -213,7 +232,7 @@ async fn parallel_processes_build_a_template_once() {
                     .expect("starting testkit_worker")
             })
             .collect();
-        let mut built = 0;
+        let (mut built, mut template) = (0, String::new());
         for c in children {
             let out = c.wait_with_output().expect("testkit_worker");
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -225,8 +244,14 @@ async fn parallel_processes_build_a_template_once() {
                 !exists(kind, name).await,
                 "{kind:?}: {name} was left behind"
             );
+            template = stdout
+                .split_whitespace()
+                .nth(2)
+                .unwrap_or_default()
+                .to_owned();
         }
         assert_eq!(built, 1, "{kind:?}: {built} processes built the template");
+        drop_template(kind, &template).await;
     }
 }
 
@@ -330,4 +355,5 @@ async fn mariadb_copy_keeps_every_kind_of_object() {
         0
     );
     assert_eq!(state(&db, &m).await.0, ["c3"]);
+    drop_template(Kind::MySql, db.template()).await;
 }

@@ -6,7 +6,8 @@
 //! testkit_worker URL DIR START_UNIX_MILLIS
 //! ```
 //!
-//! stdout: `built NAME` when this process built the template, `reused NAME` otherwise;
+//! stdout: `built NAME TEMPLATE` when this process built the template, `reused NAME
+//! TEMPLATE` otherwise;
 //! stderr: the error; exit code 0 on success, 1 on an error, 2 on bad usage.
 
 use std::process::ExitCode;
@@ -42,7 +43,7 @@ async fn run(url: &str, dir: &str, start: u128) -> Result<String, String> {
     } else {
         "reused"
     };
-    let line = format!("{what} {}", db.name());
+    let line = format!("{what} {} {}", db.name(), db.template());
     db.close().await;
     Ok(line)
 }
