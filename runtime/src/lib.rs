@@ -65,9 +65,14 @@ mod portable;
 mod preflight;
 mod repeatable;
 mod report;
+#[cfg(all(
+    any(feature = "autogen", feature = "testing"),
+    any(feature = "postgres", feature = "mysql", feature = "sqlite")
+))]
+mod scratch;
 mod state;
 #[cfg(all(
-    feature = "autogen",
+    feature = "testing",
     any(feature = "postgres", feature = "mysql", feature = "sqlite")
 ))]
 pub mod testing;

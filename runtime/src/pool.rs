@@ -2,16 +2,19 @@
 //! autogenerate, the roundtrip test) rather than from a pool the application holds: only
 //! with the `cli` or `autogen` feature. [`quiet_statements`] is for every build.
 
-#[cfg(any(feature = "cli", feature = "autogen"))]
+// The test kit alone uses only `AnyPool`.
+#![cfg_attr(not(any(feature = "cli", feature = "autogen")), allow(dead_code))]
+
+#[cfg(any(feature = "cli", feature = "autogen", feature = "testing"))]
 use std::str::FromStr;
 
 #[cfg(feature = "autogen")]
 use revchain_core::Dialect;
 
-#[cfg(any(feature = "cli", feature = "autogen"))]
+#[cfg(any(feature = "cli", feature = "autogen", feature = "testing"))]
 use crate::url::{DatabaseKind, Redactor, UrlError, redact};
 
-#[cfg(any(feature = "cli", feature = "autogen"))]
+#[cfg(any(feature = "cli", feature = "autogen", feature = "testing"))]
 /// A pool on one of the databases this build supports.
 #[derive(Debug, Clone)]
 pub(crate) enum AnyPool {
@@ -23,7 +26,7 @@ pub(crate) enum AnyPool {
     Sqlite(sqlx::SqlitePool),
 }
 
-#[cfg(any(feature = "cli", feature = "autogen"))]
+#[cfg(any(feature = "cli", feature = "autogen", feature = "testing"))]
 /// Runs the same expression on whichever pool `$db` holds (the expression is compiled once
 /// per database type).
 macro_rules! on_any {
@@ -38,10 +41,10 @@ macro_rules! on_any {
         }
     };
 }
-#[cfg(any(feature = "cli", feature = "autogen"))]
+#[cfg(any(feature = "cli", feature = "autogen", feature = "testing"))]
 pub(crate) use on_any;
 
-#[cfg(any(feature = "cli", feature = "autogen"))]
+#[cfg(any(feature = "cli", feature = "autogen", feature = "testing"))]
 /// Why a URL gave no pool.
 #[derive(Debug)]
 pub(crate) enum ConnectError {
@@ -57,7 +60,7 @@ pub(crate) enum ConnectError {
 
 pub use crate::backend::quiet_statements;
 
-#[cfg(any(feature = "cli", feature = "autogen"))]
+#[cfg(any(feature = "cli", feature = "autogen", feature = "testing"))]
 /// The databases this build was compiled for.
 pub(crate) fn supported() -> String {
     let mut kinds = Vec::new();
@@ -73,14 +76,14 @@ pub(crate) fn supported() -> String {
     kinds.join(", ")
 }
 
-#[cfg(any(feature = "cli", feature = "autogen"))]
+#[cfg(any(feature = "cli", feature = "autogen", feature = "testing"))]
 fn options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
     sqlx::pool::PoolOptions::new()
         .max_connections(2)
         .acquire_timeout(std::time::Duration::from_secs(15))
 }
 
-#[cfg(any(feature = "cli", feature = "autogen"))]
+#[cfg(any(feature = "cli", feature = "autogen", feature = "testing"))]
 /// Opens the pool after one connection made directly. A pool retries a refused or failed
 /// connection until its acquire timeout, then says only "pool timed out while waiting for
 /// an open connection": a dead port cost 15 s and hid the reason. The direct connection
@@ -95,7 +98,7 @@ async fn open<DB: sqlx::Database>(
     options().connect_with(opts).await
 }
 
-#[cfg(any(feature = "cli", feature = "autogen"))]
+#[cfg(any(feature = "cli", feature = "autogen", feature = "testing"))]
 impl AnyPool {
     /// Connects to `url` (two connections at most); `create` lets SQLite create a missing
     /// file.

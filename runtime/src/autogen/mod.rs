@@ -32,7 +32,6 @@ pub(crate) mod db;
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
-pub(crate) mod scratch;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -44,9 +43,9 @@ use revchain_schema::{Migration, Schema, changes, generate};
 
 use crate::bookkeeping::TableName;
 use crate::embedded::Migrations;
-use scratch::Scratches;
+use crate::scratch::Scratches;
 
-pub use scratch::PREFIX as SCRATCH_PREFIX;
+pub use crate::scratch::PREFIX as SCRATCH_PREFIX;
 
 /// Why a comparison could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +124,20 @@ pub enum Error {
     /// Ctrl-C or SIGTERM arrived; the scratch databases were dropped.
     #[error("interrupted; the scratch databases were dropped")]
     Interrupted,
+}
+
+impl From<crate::scratch::Error> for Error {
+    fn from(e: crate::scratch::Error) -> Error {
+        use crate::scratch::Error as S;
+        match e {
+            S::UnsupportedUrl(url, supported) => Error::UnsupportedUrl(url, supported),
+            S::Url(e) => Error::Url(e),
+            S::Connect { url, message } => Error::Connect { url, message },
+            S::CreateScratch { server, message } | S::Busy { server, message } => {
+                Error::CreateScratch { server, message }
+            }
+        }
+    }
 }
 
 /// Waits for Ctrl-C (or, on Unix, SIGTERM). Never returns if no handler can be installed.

@@ -1,38 +1,13 @@
-//! Tests for your migrations: [`roundtrip`] proves that every downgrade undoes its upgrade.
-//!
-//! On a scratch database (created on the server the URL names, dropped afterwards; for
-//! SQLite a file in a temporary directory), for every revision in order: upgrade to it,
-//! read the schema, downgrade it, require the schema to equal the one before the upgrade,
-//! upgrade again. The first revision whose downgrade leaves something behind (or removes
-//! too much) fails the test with the differences. Irreversible revisions (no
-//! `-- migrate:downgrade` section) are applied, stepped over and reported as such.
-//!
-//! ```no_run
-//! static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");
-//!
-//! #[tokio::test]
-//! async fn every_downgrade_undoes_its_upgrade() {
-//!     // A server where the test may create and drop a database.
-//!     let url = std::env::var("TEST_DATABASE_URL")
-//!         .unwrap_or_else(|_| "postgres://postgres@localhost".into());
-//!     let report = revchain::testing::roundtrip(&url, &MIGRATIONS).await.unwrap();
-//!     assert!(report.irreversible().is_empty());
-//! }
-//! # fn main() {}
-//! ```
-//!
-//! The comparison is the one `revchain check --schema` makes (see
-//! [`revchain_schema`]): tables, columns, keys, indexes, foreign keys, checks and
-//! PostgreSQL enum types; not data, views or triggers.
+//! [`roundtrip`] (also named [`stairway`]): see the [module documentation](super).
 
 use revchain_schema::{Schema, changes};
 
 use crate::autogen::db::{AnyPool, on_any};
-use crate::autogen::scratch::Scratches;
 use crate::autogen::{Error, guarded};
 use crate::bookkeeping::TableName;
 use crate::embedded::Migrations;
 use crate::migrator::Migrator;
+use crate::scratch::Scratches;
 
 /// What the roundtrip found for one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,9 +85,18 @@ pub enum RoundtripError {
 }
 
 /// Runs the roundtrip test of `migrations` on a scratch database of the server `url`
-/// names, with the default table names. See the [module documentation](self).
+/// names, with the default table names. See the [module documentation](super).
 pub async fn roundtrip(url: &str, migrations: &Migrations) -> Result<Report, RoundtripError> {
     Roundtrip::new(url, migrations).run().await
+}
+
+/// The stairway test (pytest-alembic's `test_up_down_consistency`): every revision up,
+/// down and up again, one by one, on a scratch database of the server `url` names; each
+/// downgrade must restore the schema before its upgrade, and each upgrade again must give
+/// the schema of the first. The error names the first revision that fails (its id and
+/// file). The same test as [`roundtrip`]; see the [module documentation](super).
+pub async fn stairway(url: &str, migrations: &Migrations) -> Result<Report, RoundtripError> {
+    roundtrip(url, migrations).await
 }
 
 /// The roundtrip test with options.
@@ -164,12 +148,13 @@ impl<'m> Roundtrip<'m> {
 
     /// Runs the test, calling `progress` after each revision.
     pub async fn run_with(&self, progress: impl Fn(&Checked)) -> Result<Report, RoundtripError> {
-        let scratches = Scratches::new(&self.server).map_err(failed("preparing the roundtrip"))?;
+        let scratches = Scratches::new(&self.server)
+            .map_err(|e| failed("preparing the roundtrip")(e.into()))?;
         let work = async {
             let pool = scratches
                 .create()
                 .await
-                .map_err(failed("creating the scratch database"))?;
+                .map_err(|e| failed("creating the scratch database")(e.into()))?;
             let r = self.walk(&pool, &progress).await;
             pool.close().await;
             r

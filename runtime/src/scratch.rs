@@ -8,6 +8,11 @@
     not(any(feature = "postgres", feature = "mysql")),
     allow(unused_imports, unused_variables, dead_code)
 )]
+// A build with the test kit but without autogenerate uses only part of it.
+#![cfg_attr(
+    all(not(feature = "autogen"), any(feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -17,16 +22,53 @@ use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, ConnectOptions};
 
-use super::Error;
-use super::db::AnyPool;
 use crate::error::driver_message;
+use crate::pool::AnyPool;
 use crate::url::{DatabaseKind, Redactor, redact};
+
+/// Why a scratch database could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// The URL names a database this build cannot use.
+    #[error(
+        "`{0}` is not a database URL revchain can use: use postgres://, mysql:// (or \
+         mariadb://) or sqlite:// (this build supports: {1})"
+    )]
+    UnsupportedUrl(String, String),
+    /// The URL was refused before connecting.
+    #[error(transparent)]
+    Url(#[from] crate::url::UrlError),
+    /// Connecting failed.
+    #[error("cannot connect to {url}: {message}")]
+    Connect {
+        /// The URL, password removed.
+        url: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// A scratch database could not be created.
+    #[error("cannot create a scratch database on {server}: {message}")]
+    CreateScratch {
+        /// The server (password removed) or directory.
+        server: String,
+        /// The database's or system's message.
+        message: String,
+    },
+    /// PostgreSQL: the template database is in use by another session (retry).
+    #[error("cannot create a scratch database on {server}: {message}")]
+    Busy {
+        /// The server (password removed).
+        server: String,
+        /// The database's message.
+        message: String,
+    },
+}
 
 /// The prefix of every scratch database (and SQLite scratch directory).
 pub const PREFIX: &str = "revchain_scratch_";
 
 /// A fresh random suffix: 12 hex digits.
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -57,12 +99,14 @@ enum AdminError {
     Connect(String),
     /// The statement failed.
     Statement(String),
+    /// PostgreSQL: the statement needs a database nobody else is connected to (55006).
+    Busy(String),
 }
 
 impl AdminError {
     fn message(&self) -> &str {
         match self {
-            AdminError::Connect(m) | AdminError::Statement(m) => m,
+            AdminError::Connect(m) | AdminError::Statement(m) | AdminError::Busy(m) => m,
         }
     }
 }
@@ -119,11 +163,12 @@ impl Scratches {
         }
     }
 
-    /// Creates database `name` on the server.
-    async fn create_database(&self, name: &str) -> Result<(), Error> {
+    /// Creates database `name` on the server with `sql` (a `CREATE DATABASE name …`); it is
+    /// dropped with the others unless [`forget`](Self::forget) takes it out.
+    pub async fn create_database_with(&self, name: &str, sql: &str) -> Result<(), Error> {
         let created = Created::Database(name.to_owned());
         self.register(created.clone());
-        match self.admin(&format!("CREATE DATABASE {name}")).await {
+        match self.admin(sql).await {
             Ok(()) => {
                 self.confirm(&created);
                 tracing::debug!(target: "revchain", "created scratch database {name}");
@@ -137,7 +182,42 @@ impl Scratches {
                 server: redact(&self.url),
                 message,
             }),
+            Err(AdminError::Busy(message)) => Err(Error::Busy {
+                server: redact(&self.url),
+                message,
+            }),
         }
+    }
+
+    /// Creates database `name` on the server.
+    async fn create_database(&self, name: &str) -> Result<(), Error> {
+        self.create_database_with(name, &format!("CREATE DATABASE {name}"))
+            .await
+    }
+
+    /// Takes database `name` out of what is dropped at the end (it is kept).
+    pub fn forget(&self, name: &str) {
+        let c = Created::Database(name.to_owned());
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(x, _)| x != &c);
+    }
+
+    /// Drops database `name` now (whether or not it was created here).
+    pub async fn drop_database(&self, name: &str) -> Result<(), String> {
+        self.forget(name);
+        self.drop_one(&Created::Database(name.to_owned())).await
+    }
+
+    /// The kind of database.
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    /// The server URL as given.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     fn connect_error(&self, e: &sqlx::Error) -> Error {
@@ -160,43 +240,44 @@ impl Scratches {
             .map_err(|e| self.connect_error(&e))
     }
 
-    /// Creates a scratch database and returns a pool on it.
-    pub async fn create(&self) -> Result<AnyPool, Error> {
-        let name = format!("{PREFIX}{}", random_suffix());
+    /// A pool on database `name` of the server; `None` names the URL's own database
+    /// (the administrative one, `postgres`/`mysql` when the URL names none). `max` is the
+    /// number of connections (1 keeps a session, e.g. for a lock).
+    pub async fn open(&self, name: Option<&str>, max: u32) -> Result<AnyPool, Error> {
+        fn with<DB: sqlx::Database>(max: u32) -> sqlx::pool::PoolOptions<DB> {
+            sqlx::pool::PoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(60))
+        }
+        let fail = |e: sqlx::Error| self.connect_error(&e);
         match self.kind {
             #[cfg(feature = "postgres")]
             DatabaseKind::Postgres => {
-                let opts = sqlx::postgres::PgConnectOptions::from_str(&self.url)
-                    .map_err(|e| self.connect_error(&e))?;
-                self.create_database(&name).await?;
-                Ok(AnyPool::Postgres(self.pool(opts.database(&name)).await?))
+                let mut opts =
+                    sqlx::postgres::PgConnectOptions::from_str(&self.url).map_err(fail)?;
+                match name {
+                    Some(n) => opts = opts.database(n),
+                    None if opts.get_database().is_none() => opts = opts.database("postgres"),
+                    None => {}
+                }
+                let opts = crate::pool::quiet_statements(opts);
+                Ok(AnyPool::Postgres(
+                    with(max).connect_with(opts).await.map_err(fail)?,
+                ))
             }
             #[cfg(feature = "mysql")]
             DatabaseKind::MySql => {
-                let opts = sqlx::mysql::MySqlConnectOptions::from_str(&self.url)
-                    .map_err(|e| self.connect_error(&e))?;
-                self.create_database(&name).await?;
-                Ok(AnyPool::MySql(self.pool(opts.database(&name)).await?))
-            }
-            #[cfg(feature = "sqlite")]
-            DatabaseKind::Sqlite => {
-                let dir = std::env::temp_dir().join(&name);
-                self.register(Created::Dir(dir.clone()));
-                std::fs::create_dir(&dir).map_err(|e| Error::CreateScratch {
-                    server: dir.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                self.confirm(&Created::Dir(dir.clone()));
-                let file = dir.join("scratch.db");
-                tracing::debug!(
-                    target: "revchain",
-                    "created scratch database {}",
-                    file.display()
-                );
-                let opts = sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(&file)
-                    .create_if_missing(true);
-                Ok(AnyPool::Sqlite(self.pool(opts).await?))
+                let mut opts =
+                    sqlx::mysql::MySqlConnectOptions::from_str(&self.url).map_err(fail)?;
+                match name {
+                    Some(n) => opts = opts.database(n),
+                    None if opts.get_database().is_none() => opts = opts.database("mysql"),
+                    None => {}
+                }
+                let opts = crate::pool::quiet_statements(opts);
+                Ok(AnyPool::MySql(
+                    with(max).connect_with(opts).await.map_err(fail)?,
+                ))
             }
             #[allow(unreachable_patterns)]
             _ => Err(Error::UnsupportedUrl(
@@ -206,12 +287,58 @@ impl Scratches {
         }
     }
 
+    /// A pool on the SQLite file `file` (created if missing).
+    #[cfg(feature = "sqlite")]
+    pub async fn open_file(&self, file: &std::path::Path) -> Result<AnyPool, Error> {
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(file)
+            .create_if_missing(true);
+        Ok(AnyPool::Sqlite(self.pool(opts).await?))
+    }
+
+    /// Creates a scratch directory named `name` in the temporary directory (removed with
+    /// the scratch databases).
+    pub fn create_dir(&self, name: &str) -> Result<PathBuf, Error> {
+        let dir = std::env::temp_dir().join(name);
+        self.register(Created::Dir(dir.clone()));
+        std::fs::create_dir(&dir).map_err(|e| Error::CreateScratch {
+            server: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        self.confirm(&Created::Dir(dir.clone()));
+        Ok(dir)
+    }
+
+    /// Creates a scratch database and returns a pool on it.
+    pub async fn create(&self) -> Result<AnyPool, Error> {
+        let name = format!("{PREFIX}{}", random_suffix());
+        match self.kind {
+            #[cfg(feature = "sqlite")]
+            DatabaseKind::Sqlite => {
+                let file = self.create_dir(&name)?.join("scratch.db");
+                tracing::debug!(
+                    target: "revchain",
+                    "created scratch database {}",
+                    file.display()
+                );
+                self.open_file(&file).await
+            }
+            _ => {
+                self.create_database(&name).await?;
+                self.open(Some(&name), 2).await
+            }
+        }
+    }
+
     /// Runs one statement on the server's administrative connection (the URL as given).
     async fn admin(&self, sql: &str) -> Result<(), AdminError> {
         let scrub =
             |e: sqlx::Error| Redactor::for_url(&self.url).scrub_message(&driver_message(&e));
         let fail = |e: sqlx::Error| AdminError::Connect(scrub(e));
-        let failed = |e: sqlx::Error| AdminError::Statement(scrub(e));
+        let failed = |e: sqlx::Error| match crate::error::driver_code(&e).as_deref() {
+            Some("55006") => AdminError::Busy(scrub(e)),
+            _ => AdminError::Statement(scrub(e)),
+        };
         match self.kind {
             #[cfg(feature = "postgres")]
             DatabaseKind::Postgres => {
