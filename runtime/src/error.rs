@@ -229,8 +229,9 @@ pub enum Error {
 
     /// The lock could not be taken in time.
     #[error(
-        "gave up after {waited:.1?} waiting for the migration lock{}; another process is migrating \
+        "gave up after {} waiting for the migration lock{}; another process is migrating \
          this database (or is stuck): wait for it, or stop it, then try again",
+        crate::report::human_duration(*.waited),
         .holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default())]
     LockTimeout {
         /// How long it waited.

@@ -843,13 +843,18 @@ impl<'m> Migrator<'m> {
                 return (report, Err(failure));
             }
             let took = started.elapsed();
-            tracing::info!(
-                target: "revchain",
-                revision = work.revision.id(),
-                "{} {} ({}) in {took:.1?}, in the caller's transaction",
-                match plan.direction { Direction::Upgrade => "applied", Direction::Downgrade => "reverted" },
-                work.revision.id(),
-                work.revision.message()
+            crate::report::announce(
+                Some(work.revision.id()),
+                &format!(
+                    "{} {} ({}) in {}, in the caller's transaction",
+                    match plan.direction {
+                        Direction::Upgrade => "applied",
+                        Direction::Downgrade => "reverted",
+                    },
+                    work.revision.id(),
+                    work.revision.message(),
+                    crate::report::human_duration(took)
+                ),
             );
             report.steps.push(StepReport {
                 id: work.revision.id().to_owned(),
@@ -910,7 +915,10 @@ impl<'m> Migrator<'m> {
     /// The report of an empty plan.
     fn nothing_to_do(&self, plan: &Plan) -> Report {
         let heads = self.ids(&plan.heads_after);
-        tracing::info!(target: "revchain", "nothing to do: the database is at {}", describe(&heads));
+        crate::report::announce(
+            None,
+            &format!("nothing to do: the database is at {}", describe(&heads)),
+        );
         Report {
             heads_before: heads.clone(),
             heads_after: heads,
@@ -1057,10 +1065,12 @@ impl<'m> Migrator<'m> {
             DB::exec_in_transaction(conn, &statements).await
         };
         written.map_err(|e| Error::db("writing the stamp", &e))?;
-        tracing::info!(
-            target: "revchain",
-            "stamped the database at {} (no SQL ran)",
-            describe(&report.heads_after)
+        crate::report::announce(
+            None,
+            &format!(
+                "stamped the database at {} (no SQL ran)",
+                describe(&report.heads_after)
+            ),
         );
         Ok(report)
     }
@@ -1141,12 +1151,17 @@ impl<'m> Migrator<'m> {
             Direction::Upgrade => "applied",
             Direction::Downgrade => "reverted",
         };
-        tracing::info!(
-            target: "revchain",
-            "{} {total} revision(s) from {} to {}",
-            match plan.direction { Direction::Upgrade => "upgrading", Direction::Downgrade => "downgrading" },
-            describe(&self.ids(&plan.heads_before)),
-            describe(&self.ids(&plan.heads_after))
+        crate::report::announce(
+            None,
+            &format!(
+                "{} {total} revision(s) from {} to {}",
+                match plan.direction {
+                    Direction::Upgrade => "upgrading",
+                    Direction::Downgrade => "downgrading",
+                },
+                describe(&self.ids(&plan.heads_before)),
+                describe(&self.ids(&plan.heads_after))
+            ),
         );
         let times = StepTimes::new(&works, verb);
         let done = AtomicUsize::new(0);
@@ -1272,13 +1287,15 @@ impl<'w, 'a> StepTimes<'w, 'a> {
     /// Step `i` ended after `took`.
     fn record(&self, i: usize, took: Duration) {
         if let Some(w) = self.works.get(i) {
-            tracing::info!(
-                target: "revchain",
-                revision = w.revision.id(),
-                "{} {} ({}) in {took:.1?}",
-                self.verb,
-                w.revision.id(),
-                w.revision.message()
+            crate::report::announce(
+                Some(w.revision.id()),
+                &format!(
+                    "{} {} ({}) in {}",
+                    self.verb,
+                    w.revision.id(),
+                    w.revision.message(),
+                    crate::report::human_duration(took)
+                ),
             );
         }
         let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());

@@ -324,12 +324,14 @@ async fn execute<DB: Backend>(
                     e.set_applied_before(report.clone());
                     e
                 })?;
-        tracing::info!(
-            target: "revchain",
-            revision = action.revision,
-            "{} repeatable {} in {took:.1?}",
-            if action.record.is_some() { "applied" } else { "removed" },
-            action.revision
+        crate::report::announce(
+            Some(action.revision),
+            &format!(
+                "{} repeatable {} in {}",
+                if action.record.is_some() { "applied" } else { "removed" },
+                action.revision,
+                crate::report::human_duration(took)
+            ),
         );
         let step = StepReport {
             id: action.revision.to_owned(),

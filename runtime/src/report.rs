@@ -154,3 +154,82 @@ impl Status {
         }
     }
 }
+
+/// A duration in the one human unit every message uses: `850 µs`, `8 ms`, `1.24 s`,
+/// `2 min 5 s` (never `0.0ns` nor `8.0ms`).
+pub(crate) fn human_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros < 1_000 {
+        format!("{micros} µs")
+    } else if micros < 1_000_000 {
+        format!("{} ms", micros / 1_000)
+    } else if d.as_secs() < 60 {
+        format!("{:.2} s", d.as_secs_f64())
+    } else {
+        format!("{} min {} s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+/// Logs `message` at `info` (target `revchain`) through `tracing`. When the process has no
+/// `tracing` subscriber at all (an application that never set up logging), the line goes
+/// to stderr as `revchain: <message>` instead, so that what a migration applied is never
+/// silent; an application that installed a subscriber decides itself what it shows.
+pub(crate) fn announce(revision: Option<&str>, message: &str) {
+    if QUIET.try_with(|_| ()).is_ok() {
+        return;
+    }
+    if no_subscriber() {
+        eprintln!("revchain: {message}");
+    } else if let Some(revision) = revision {
+        tracing::info!(target: "revchain", revision, "{message}");
+    } else {
+        tracing::info!(target: "revchain", "{message}");
+    }
+}
+
+tokio::task_local! {
+    /// Set while a caller that prints its own summary runs migrations (`test-roundtrip`
+    /// without `-v`): [`announce`] says nothing.
+    static QUIET: ();
+}
+
+/// Runs `work` without the per-revision lines of [`announce`] (warnings still go out).
+#[cfg(feature = "autogen")]
+pub(crate) async fn quietly<T>(work: impl std::future::Future<Output = T>) -> T {
+    QUIET.scope((), work).await
+}
+
+/// Like [`announce`], at `warn` (stderr: `revchain: warning: <message>`).
+pub(crate) fn warn(message: &str) {
+    if no_subscriber() {
+        eprintln!("revchain: warning: {message}");
+    } else {
+        tracing::warn!(target: "revchain", "{message}");
+    }
+}
+
+/// Whether no `tracing` subscriber is in effect on this thread (none global, none scoped).
+fn no_subscriber() -> bool {
+    tracing::dispatcher::get_default(|d| d.is::<tracing::subscriber::NoSubscriber>())
+}
+
+#[cfg(test)]
+mod human_duration_tests {
+    use super::*;
+
+    #[test]
+    fn each_magnitude_has_its_unit() {
+        let cases = [
+            (Duration::from_nanos(0), "0 µs"),
+            (Duration::from_micros(850), "850 µs"),
+            (Duration::from_micros(8_400), "8 ms"),
+            (Duration::from_millis(999), "999 ms"),
+            (Duration::from_millis(1_240), "1.24 s"),
+            (Duration::from_secs(125), "2 min 5 s"),
+        ];
+        for (d, shown) in cases {
+            assert_eq!(human_duration(d), shown);
+        }
+    }
+
+}

@@ -171,15 +171,20 @@ pub(super) async fn check_schema(
 }
 
 /// `test-roundtrip`: every downgrade undoes its upgrade, on a scratch database.
-pub(super) async fn test_roundtrip(ctx: &Context<'_>) -> Result<String, CliError> {
+/// Prints one summary line, or with `verbose` each revision checked and every step's log.
+pub(super) async fn test_roundtrip(ctx: &Context<'_>, verbose: bool) -> Result<String, CliError> {
     let url = ctx.url("test-roundtrip")?;
     let m = ctx.load(Mode::Strict)?;
-    let report = Roundtrip::new(url, &m)
+    let roundtrip = Roundtrip::new(url, &m)
         .tables(ctx.tables.version.clone(), ctx.tables.log.clone())
-        .handle_signals(true)
-        .run()
-        .await
-        .map_err(|e| match e {
+        .handle_signals(true);
+    let run = roundtrip.run();
+    let result = if verbose {
+        run.await
+    } else {
+        crate::report::quietly(run).await
+    };
+    let report = result.map_err(|e| match e {
             RoundtripError::Failed {
                 source: Error::Interrupted,
                 ..
@@ -188,7 +193,8 @@ pub(super) async fn test_roundtrip(ctx: &Context<'_>) -> Result<String, CliError
         })?;
     let mut out = String::new();
     for c in &report.revisions {
-        if c.reversible {
+        if !verbose {
+        } else if c.reversible {
             out.push_str(&format!("ok {} ({})\n", c.id, c.message));
         } else {
             out.push_str(&format!(

@@ -55,16 +55,20 @@ mod autogen;
 mod commands;
 mod context;
 mod db;
+mod database;
 mod files;
+mod invocation;
 mod logging;
 mod output;
 
 pub use commands::{
     AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
-    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs,
+    Command, Confirm, CurrentArgs, DatabaseAction, DatabaseArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs,
     LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs, ShowArgs, StampArgs, ToolCommand,
     ToolOnly, UpgradeArgs,
 };
+#[cfg(feature = "autogen")]
+pub use commands::TestRoundtripArgs;
 pub use logging::{DEFAULT_FILTER, LogLine, LogWriter, init_logging, redact_in_logs};
 
 use std::io::Write as _;
@@ -79,21 +83,14 @@ use crate::embedded::Migrations;
 use crate::error::Error;
 use crate::url::Redactor;
 use context::{Context, Source};
+use invocation::Invocation;
+use logging::error_label;
 
-/// The global options of the migration CLI, before the command.
+/// The global options of every migration CLI, before the command. The `revchain` tool's
+/// `--dir` is in [`ToolArgs`]: the CLI embedded in an application runs the migrations
+/// compiled into it and has no directory to read.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
-    /// The migrations directory (used by the `revchain` tool; an application's embedded CLI
-    /// uses the migrations compiled into it).
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        default_value = "migrations",
-        env = "REVCHAIN_DIR"
-    )]
-    pub dir: PathBuf,
-
     /// The database: postgres://…, mysql://… (or mariadb://…), sqlite://… The password is
     /// never printed.
     #[arg(
@@ -204,6 +201,16 @@ pub struct Args {
 /// write revision files.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ToolArgs {
+    /// The migrations directory.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "migrations",
+        env = "REVCHAIN_DIR"
+    )]
+    pub dir: PathBuf,
+
     /// The global options.
     #[command(flatten)]
     pub options: Options,
@@ -212,6 +219,9 @@ pub struct ToolArgs {
     #[command(subcommand)]
     pub command: ToolCommand,
 }
+
+/// The exit code of a usage error (as clap's).
+pub(crate) const USAGE: u8 = 2;
 
 /// An error of the CLI: a message for stderr and an exit code.
 #[derive(Debug)]
@@ -247,27 +257,46 @@ impl CliError {
 
 /// Runs the CLI on the migrations compiled into the binary (`my-app migrate …`).
 /// Errors go to stderr (passwords removed); the exit code says how it ended.
+///
+/// When the application has set up no `tracing` subscriber, this installs revchain's log
+/// output ([`init_logging`]), so that what the command applies is printed; an application
+/// that logs keeps its own. Every command a message suggests names this binary as it was
+/// invoked (`my-app migrate stamp …`).
 pub async fn run(migrations: &Migrations, args: Args) -> ExitCode {
+    init_logging();
     let source = Source::Embedded(migrations);
-    run_command(source, &args.options, async |ctx| {
+    let invocation = Invocation::embedded();
+    let dir = std::path::Path::new(EMBEDDED_DIR);
+    run_command(source, dir, &args.options, &invocation, async |ctx| {
         args.command.exec(ctx).await
     })
     .await
 }
 
+/// The directory an embedded run takes as its migrations directory where one is needed
+/// only to place a file next to it (`check --schema`'s default `schema.sql`).
+const EMBEDDED_DIR: &str = "migrations";
+
 /// Runs the CLI on a migrations directory (the `revchain` tool).
 pub async fn run_on_dir(args: ToolArgs) -> ExitCode {
-    let dir = args.options.dir.as_path();
-    run_command(Source::Dir(dir), &args.options, async |ctx| {
-        args.command.exec(ctx, dir).await
-    })
+    init_logging();
+    let dir = args.dir.as_path();
+    run_command(
+        Source::Dir(dir),
+        dir,
+        &args.options,
+        &Invocation::tool(),
+        async |ctx| args.command.exec(ctx, dir).await,
+    )
     .await
 }
 
 /// Resolves the context of one run, runs the command on it, prints what it says.
 async fn run_command<'a>(
     source: Source<'a>,
+    dir: &'a std::path::Path,
     options: &'a Options,
+    invocation: &Invocation,
     command: impl AsyncFnOnce(&Context<'a>) -> Result<String, CliError>,
 ) -> ExitCode {
     if let Some(url) = &options.database_url {
@@ -278,11 +307,11 @@ async fn run_command<'a>(
         .as_deref()
         .map(Redactor::for_url)
         .unwrap_or_default();
-    let result = match Context::new(source, options) {
+    let result = match Context::new(source, dir, options) {
         Ok(ctx) => command(&ctx).await,
         Err(e) => Err(e),
     };
-    finish(result, &redactor)
+    finish(result, &redactor, invocation)
 }
 
 /// A complete migration tool over the embedded table: parses the command line, sets up
@@ -316,7 +345,7 @@ pub fn main(migrations: &Migrations) -> ExitCode {
     {
         Ok(rt) => rt.block_on(run(migrations, cli.args)),
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!("{}: cannot start the async runtime: {e}", error_label());
             ExitCode::from(1)
         }
     }
@@ -343,7 +372,7 @@ pub fn tool_main() -> ExitCode {
     {
         Ok(rt) => rt.block_on(run_on_dir(cli.args)),
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!("{}: cannot start the async runtime: {e}", error_label());
             ExitCode::from(1)
         }
     }
@@ -364,12 +393,12 @@ fn parse_command_line<C: Parser>() -> Result<C, ExitCode> {
     })
 }
 
-fn finish(result: Result<String, CliError>, redactor: &Redactor) -> ExitCode {
+fn finish(result: Result<String, CliError>, redactor: &Redactor, how: &Invocation) -> ExitCode {
     match result {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`revchain history | head`) is not an error worth a message.
-            let _ = stdout.write_all(redactor.scrub(&out).as_bytes());
+            let _ = stdout.write_all(how.name_commands(&redactor.scrub(&out)).as_bytes());
             let _ = stdout.flush();
             ExitCode::SUCCESS
         }
@@ -377,7 +406,8 @@ fn finish(result: Result<String, CliError>, redactor: &Redactor) -> ExitCode {
             let mut stderr = std::io::stderr().lock();
             // A URL given where something else belongs (`revchain show postgres://…`) is
             // quoted back by the error about it: its password goes too.
-            let _ = writeln!(stderr, "error: {}", redactor.scrub_message(&e.message));
+            let message = how.name_commands(&redactor.scrub_message(&e.message));
+            let _ = writeln!(stderr, "{}: {message}", error_label());
             ExitCode::from(e.code)
         }
     }
