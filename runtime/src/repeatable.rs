@@ -328,7 +328,11 @@ async fn execute<DB: Backend>(
             Some(action.revision),
             &format!(
                 "{} repeatable {} in {}",
-                if action.record.is_some() { "applied" } else { "removed" },
+                if action.record.is_some() {
+                    "applied"
+                } else {
+                    "removed"
+                },
                 action.revision,
                 crate::report::human_duration(took)
             ),

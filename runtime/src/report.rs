@@ -231,5 +231,4 @@ mod human_duration_tests {
             assert_eq!(human_duration(d), shown);
         }
     }
-
 }

@@ -185,12 +185,12 @@ pub(super) async fn test_roundtrip(ctx: &Context<'_>, verbose: bool) -> Result<S
         crate::report::quietly(run).await
     };
     let report = result.map_err(|e| match e {
-            RoundtripError::Failed {
-                source: Error::Interrupted,
-                ..
-            } => cli_error(Error::Interrupted),
-            other => CliError::from_display(other),
-        })?;
+        RoundtripError::Failed {
+            source: Error::Interrupted,
+            ..
+        } => cli_error(Error::Interrupted),
+        other => CliError::from_display(other),
+    })?;
     let mut out = String::new();
     for c in &report.revisions {
         if !verbose {

@@ -50,7 +50,8 @@ impl Invocation {
             let name = word.trim_start_matches('-');
             !word.contains('=')
                 && options.get_arguments().any(|a| {
-                    (a.get_long() == Some(name) || a.get_short().is_some_and(|s| name == s.to_string()))
+                    (a.get_long() == Some(name)
+                        || a.get_short().is_some_and(|s| name == s.to_string()))
                         && a.get_action().takes_values()
                 })
         };

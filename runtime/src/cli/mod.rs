@@ -54,21 +54,21 @@ mod alembic_import;
 mod autogen;
 mod commands;
 mod context;
-mod db;
 mod database;
+mod db;
 mod files;
 mod invocation;
 mod logging;
 mod output;
 
-pub use commands::{
-    AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
-    Command, Confirm, CurrentArgs, DatabaseAction, DatabaseArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs,
-    LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs, ShowArgs, StampArgs, ToolCommand,
-    ToolOnly, UpgradeArgs,
-};
 #[cfg(feature = "autogen")]
 pub use commands::TestRoundtripArgs;
+pub use commands::{
+    AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
+    Command, Confirm, CurrentArgs, DatabaseAction, DatabaseArgs, DialectArg, DowngradeArgs,
+    HeadsArgs, HistoryArgs, ImportArgs, LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs,
+    ShowArgs, StampArgs, ToolCommand, ToolOnly, UpgradeArgs,
+};
 pub use logging::{DEFAULT_FILTER, LogLine, LogWriter, init_logging, redact_in_logs};
 
 use std::io::Write as _;

@@ -1,16 +1,10 @@
 //! The README's nesting example, as written there (README.md, "Nesting the CLI"): an
 //! application that sets up no logging and nests `revchain::cli::Args` under `migrate`.
-//! `tests/tests/operator.rs` checks that it prints what it applies.
+//! `tests/tests/operator.rs` checks that this file holds the README's block verbatim and
+//! that it prints what it applies.
 
 use clap::{Parser, Subcommand};
 
-static MIGRATIONS: revchain::Migrations = revchain::migrations!("fixtures/portable");
-
-async fn serve() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
-}
-
-// From here to the end: the README's block, verbatim.
 #[derive(Parser)]
 struct App {
     #[command(subcommand)]
@@ -31,4 +25,12 @@ async fn main() -> std::process::ExitCode {
         Command::Serve => serve().await, // your server
         Command::Migrate(args) => revchain::cli::run(&MIGRATIONS, args).await,
     }
+}
+
+// The README's block ends here; what it leaves to the application follows.
+
+static MIGRATIONS: revchain::Migrations = revchain::migrations!("fixtures/portable");
+
+async fn serve() -> std::process::ExitCode {
+    std::process::ExitCode::SUCCESS
 }

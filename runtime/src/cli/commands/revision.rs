@@ -144,11 +144,11 @@ pub(crate) fn write(
 /// that has children, or a new branch from `base`): the graph now has several heads, and
 /// `upgrade head` refuses until they are merged.
 fn new_head_note(graph: &Graph, revision: &NewRevision) -> String {
-    let spliced = revision.parents.iter().any(|p| {
-        graph
-            .find(p)
-            .is_some_and(|i| !graph.is_head(i))
-    }) || (revision.parents.is_empty() && !graph.heads().is_empty());
+    let spliced = revision
+        .parents
+        .iter()
+        .any(|p| graph.find(p).is_some_and(|i| !graph.is_head(i)))
+        || (revision.parents.is_empty() && !graph.heads().is_empty());
     if !spliced || !revision.branch_labels.is_empty() {
         return String::new();
     }
