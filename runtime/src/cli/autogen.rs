@@ -192,9 +192,8 @@ pub(super) async fn test_roundtrip(ctx: &Context<'_>, verbose: bool) -> Result<S
         other => CliError::from_display(other),
     })?;
     let mut out = String::new();
-    for c in &report.revisions {
-        if !verbose {
-        } else if c.reversible {
+    for c in report.revisions.iter().filter(|_| verbose) {
+        if c.reversible {
             out.push_str(&format!("ok {} ({})\n", c.id, c.message));
         } else {
             out.push_str(&format!(
@@ -210,7 +209,15 @@ pub(super) async fn test_roundtrip(ctx: &Context<'_>, verbose: bool) -> Result<S
         if skipped == 0 {
             String::new()
         } else {
-            format!(" ({skipped} irreversible, stepped over)")
+            let ids: Vec<&str> = report
+                .irreversible()
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect();
+            format!(
+                " ({skipped} irreversible, stepped over: {})",
+                ids.join(", ")
+            )
         }
     ));
     Ok(out)
