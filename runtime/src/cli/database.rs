@@ -5,8 +5,6 @@
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 use std::str::FromStr;
 
-use sqlx::AssertSqlSafe;
-
 use super::CliError;
 use crate::url::{DatabaseKind, Redactor, redact};
 
@@ -149,6 +147,7 @@ impl Database {
 
     /// The database's name (SQLite: the file's path).
     fn name(&self) -> Result<String, CliError> {
+        #[cfg(any(feature = "postgres", feature = "mysql"))]
         let fail = |e: sqlx::Error| self.failed("reading the URL", &e);
         let name = match self.kind {
             #[cfg(feature = "postgres")]
@@ -192,26 +191,29 @@ impl Database {
 
     /// Runs `sql` on the server's maintenance database.
     async fn on_server(&self, sql: &str, what: &str) -> Result<(), CliError> {
-        let sql = AssertSqlSafe(sql.to_owned());
-        let r = match self.kind {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        let done = |r: Result<(), sqlx::Error>| r.map_err(|e| self.failed(what, &e));
+        match self.kind {
             #[cfg(feature = "postgres")]
             DatabaseKind::Postgres => {
                 let mut conn = self.postgres_maintenance().await?;
                 let r = sqlx::raw_sql(sql).execute(&mut conn).await.map(|_| ());
                 let _ = sqlx::Connection::close(conn).await;
-                r
+                done(r)
             }
             #[cfg(feature = "mysql")]
             DatabaseKind::MySql => {
                 let mut conn = self.mysql_maintenance().await?;
                 let r = sqlx::raw_sql(sql).execute(&mut conn).await.map(|_| ());
                 let _ = sqlx::Connection::close(conn).await;
-                r
+                done(r)
             }
             #[allow(unreachable_patterns)]
-            _ => return Err(self.unsupported()),
-        };
-        r.map_err(|e| self.failed(what, &e))
+            _ => {
+                let _ = (sql, done);
+                Err(self.unsupported())
+            }
+        }
     }
 
     /// A connection to PostgreSQL's maintenance database (`postgres`, or `template1` to
