@@ -555,14 +555,12 @@ impl Migrations {
                 .collect();
             for file in crate::build::revision_files(dir.as_ref()) {
                 if !embedded.contains(file.as_str()) {
-                    tracing::warn!(
-                        target: "revchain",
+                    crate::report::warn(&format!(
                         "{}/{file} is not embedded in this binary: it was added after the last \
                          build; rebuild (and call `revchain::build::track(\"{}\")` from build.rs \
                          so that cargo rebuilds when a migration file is added)",
-                        self.dir,
-                        self.dir
-                    );
+                        self.dir, self.dir
+                    ));
                 }
             }
         });

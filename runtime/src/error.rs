@@ -231,7 +231,8 @@ pub enum Error {
     #[error(
         "gave up after {} waiting for the migration lock{}; another process is migrating \
          this database (or is stuck): wait for it, or stop it, then try again",
-        crate::report::human_duration(*.waited), .holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default())]
+        crate::report::human_duration(*.waited),
+        .holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default())]
     LockTimeout {
         /// How long it waited.
         waited: Duration,

@@ -852,14 +852,18 @@ impl<'m> Migrator<'m> {
                 return (report, Err(failure));
             }
             let took = started.elapsed();
-            tracing::info!(
-                target: "revchain",
-                revision = work.revision.id(),
-                "{} {} ({}) in {}, in the caller's transaction",
-                match plan.direction { Direction::Upgrade => "applied", Direction::Downgrade => "reverted" },
-                work.revision.id(),
-                work.revision.message(),
-                crate::report::human_duration(took)
+            crate::report::announce(
+                Some(work.revision.id()),
+                &format!(
+                    "{} {} ({}) in {}, in the caller's transaction",
+                    match plan.direction {
+                        Direction::Upgrade => "applied",
+                        Direction::Downgrade => "reverted",
+                    },
+                    work.revision.id(),
+                    work.revision.message(),
+                    crate::report::human_duration(took)
+                ),
             );
             report.steps.push(StepReport {
                 id: work.revision.id().to_owned(),
@@ -920,7 +924,10 @@ impl<'m> Migrator<'m> {
     /// The report of an empty plan.
     fn nothing_to_do(&self, plan: &Plan) -> Report {
         let heads = self.ids(&plan.heads_after);
-        tracing::info!(target: "revchain", "nothing to do: the database is at {}", describe(&heads));
+        crate::report::announce(
+            None,
+            &format!("nothing to do: the database is at {}", describe(&heads)),
+        );
         Report {
             heads_before: heads.clone(),
             heads_after: heads,
@@ -1067,10 +1074,12 @@ impl<'m> Migrator<'m> {
             DB::exec_in_transaction(conn, &statements).await
         };
         written.map_err(|e| Error::db("writing the stamp", &e))?;
-        tracing::info!(
-            target: "revchain",
-            "stamped the database at {} (no SQL ran)",
-            describe(&report.heads_after)
+        crate::report::announce(
+            None,
+            &format!(
+                "stamped the database at {} (no SQL ran)",
+                describe(&report.heads_after)
+            ),
         );
         Ok(report)
     }
@@ -1151,12 +1160,17 @@ impl<'m> Migrator<'m> {
             Direction::Upgrade => "applied",
             Direction::Downgrade => "reverted",
         };
-        tracing::info!(
-            target: "revchain",
-            "{} {total} revision(s) from {} to {}",
-            match plan.direction { Direction::Upgrade => "upgrading", Direction::Downgrade => "downgrading" },
-            describe(&self.ids(&plan.heads_before)),
-            describe(&self.ids(&plan.heads_after))
+        crate::report::announce(
+            None,
+            &format!(
+                "{} {total} revision(s) from {} to {}",
+                match plan.direction {
+                    Direction::Upgrade => "upgrading",
+                    Direction::Downgrade => "downgrading",
+                },
+                describe(&self.ids(&plan.heads_before)),
+                describe(&self.ids(&plan.heads_after))
+            ),
         );
         let times = StepTimes::new(&works, verb);
         let done = AtomicUsize::new(0);
@@ -1282,14 +1296,15 @@ impl<'w, 'a> StepTimes<'w, 'a> {
     /// Step `i` ended after `took`.
     fn record(&self, i: usize, took: Duration) {
         if let Some(w) = self.works.get(i) {
-            tracing::info!(
-                target: "revchain",
-                revision = w.revision.id(),
-                "{} {} ({}) in {}",
-                self.verb,
-                w.revision.id(),
-                w.revision.message(),
-                crate::report::human_duration(took)
+            crate::report::announce(
+                Some(w.revision.id()),
+                &format!(
+                    "{} {} ({}) in {}",
+                    self.verb,
+                    w.revision.id(),
+                    w.revision.message(),
+                    crate::report::human_duration(took)
+                ),
             );
         }
         let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
@@ -1590,6 +1605,11 @@ impl Migrations {
     /// Upgrades the database to every head: the call to make at boot. When the database is
     /// up to date it costs one query and takes no lock, whatever the number of revisions.
     /// `db` is a pool or a connection ([`PoolOrConnection`]).
+    ///
+    /// Each applied revision is logged (`applied <id> (<message>) in 8 ms`) through
+    /// `tracing` at `info`, target `revchain`. In a process with no `tracing` subscriber at
+    /// all, the same lines go to stderr as `revchain: applied …`, so that a migration is
+    /// never silent; once the application installs a subscriber, its filter decides.
     ///
     /// ```no_run
     /// # static MIGRATIONS: revchain::Migrations = revchain::migrations!("migrations");

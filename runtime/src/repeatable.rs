@@ -324,13 +324,18 @@ async fn execute<DB: Backend>(
                     e.set_applied_before(report.clone());
                     e
                 })?;
-        tracing::info!(
-            target: "revchain",
-            revision = action.revision,
-            "{} repeatable {} in {}",
-            if action.record.is_some() { "applied" } else { "removed" },
-            action.revision,
-            crate::report::human_duration(took)
+        crate::report::announce(
+            Some(action.revision),
+            &format!(
+                "{} repeatable {} in {}",
+                if action.record.is_some() {
+                    "applied"
+                } else {
+                    "removed"
+                },
+                action.revision,
+                crate::report::human_duration(took)
+            ),
         );
         let step = StepReport {
             id: action.revision.to_owned(),

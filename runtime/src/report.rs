@@ -252,6 +252,49 @@ pub(crate) fn human_duration(d: Duration) -> String {
     }
 }
 
+/// Logs `message` at `info` (target `revchain`) through `tracing`. When the process has no
+/// `tracing` subscriber at all (an application that never set up logging), the line goes
+/// to stderr as `revchain: <message>` instead, so that what a migration applied is never
+/// silent; an application that installed a subscriber decides itself what it shows.
+pub(crate) fn announce(revision: Option<&str>, message: &str) {
+    if QUIET.try_with(|_| ()).is_ok() {
+        return;
+    }
+    if no_subscriber() {
+        eprintln!("revchain: {message}");
+    } else if let Some(revision) = revision {
+        tracing::info!(target: "revchain", revision, "{message}");
+    } else {
+        tracing::info!(target: "revchain", "{message}");
+    }
+}
+
+tokio::task_local! {
+    /// Set while a caller that prints its own summary runs migrations (`test-roundtrip`
+    /// without `-v`): [`announce`] says nothing.
+    static QUIET: ();
+}
+
+/// Runs `work` without the per-revision lines of [`announce`] (warnings still go out).
+#[cfg(feature = "autogen")]
+pub(crate) async fn quietly<T>(work: impl std::future::Future<Output = T>) -> T {
+    QUIET.scope((), work).await
+}
+
+/// Like [`announce`], at `warn` (stderr: `revchain: warning: <message>`).
+pub(crate) fn warn(message: &str) {
+    if no_subscriber() {
+        eprintln!("revchain: warning: {message}");
+    } else {
+        tracing::warn!(target: "revchain", "{message}");
+    }
+}
+
+/// Whether no `tracing` subscriber is in effect on this thread (none global, none scoped).
+fn no_subscriber() -> bool {
+    tracing::dispatcher::get_default(|d| d.is::<tracing::subscriber::NoSubscriber>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

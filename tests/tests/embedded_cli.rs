@@ -26,11 +26,12 @@ const EMBEDDED_CLI: &str = env!("CARGO_BIN_EXE_embedded-cli");
 fn same(args: &[&str]) -> String {
     let a = run(DIR_CLI, args);
     let b = run(EMBEDDED_CLI, args);
+    // The hints name the running binary (`embedded-cli history`, `revchain history`).
     let text = |o: &Output| {
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
+            String::from_utf8_lossy(&o.stderr).replace("`embedded-cli ", "`revchain "),
         )
     };
     assert_eq!(

@@ -698,13 +698,13 @@ impl WaitLog {
         match holder {
             Some(h) => tracing::info!(
                 target: "revchain",
-                "waiting for the migration lock, held by {h} ({:.1}s so far)",
-                self.elapsed().as_secs_f64()
+                "waiting for the migration lock, held by {h} ({} so far)",
+                crate::report::human_duration(self.elapsed())
             ),
             None => tracing::info!(
                 target: "revchain",
-                "waiting for the migration lock ({:.1}s so far)",
-                self.elapsed().as_secs_f64()
+                "waiting for the migration lock ({} so far)",
+                crate::report::human_duration(self.elapsed())
             ),
         }
     }

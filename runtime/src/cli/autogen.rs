@@ -168,23 +168,28 @@ pub(super) async fn check_schema(
 }
 
 /// `test-roundtrip`: every downgrade undoes its upgrade, on a scratch database.
-pub(super) async fn test_roundtrip(ctx: &Context<'_>) -> Result<String, CliError> {
+/// Prints one summary line, or with `verbose` each revision checked and every step's log.
+pub(super) async fn test_roundtrip(ctx: &Context<'_>, verbose: bool) -> Result<String, CliError> {
     let url = ctx.url("test-roundtrip")?;
     let m = ctx.load(Mode::Strict)?;
-    let report = Roundtrip::new(url, &m)
+    let roundtrip = Roundtrip::new(url, &m)
         .tables(ctx.tables.version.clone(), ctx.tables.log.clone())
-        .handle_signals(true)
-        .run()
-        .await
-        .map_err(|e| match e {
-            RoundtripError::Failed {
-                source: Error::Interrupted,
-                ..
-            } => cli_error(Error::Interrupted),
-            other => CliError::from_display(other),
-        })?;
+        .handle_signals(true);
+    let run = roundtrip.run();
+    let result = if verbose {
+        run.await
+    } else {
+        crate::report::quietly(run).await
+    };
+    let report = result.map_err(|e| match e {
+        RoundtripError::Failed {
+            source: Error::Interrupted,
+            ..
+        } => cli_error(Error::Interrupted),
+        other => CliError::from_display(other),
+    })?;
     let mut out = String::new();
-    for c in &report.revisions {
+    for c in report.revisions.iter().filter(|_| verbose) {
         if c.reversible {
             out.push_str(&format!("ok {} ({})\n", c.id, c.message));
         } else {
@@ -201,7 +206,15 @@ pub(super) async fn test_roundtrip(ctx: &Context<'_>) -> Result<String, CliError
         if skipped == 0 {
             String::new()
         } else {
-            format!(" ({skipped} irreversible, stepped over)")
+            let ids: Vec<&str> = report
+                .irreversible()
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect();
+            format!(
+                " ({skipped} irreversible, stepped over: {})",
+                ids.join(", ")
+            )
         }
     ));
     Ok(out)

@@ -40,7 +40,8 @@ impl std::ops::Deref for Loaded<'_> {
 pub(crate) struct Context<'a> {
     /// Where the revisions come from.
     pub source: Source<'a>,
-    /// `--dir` as given: the default schema file sits next to it.
+    /// `--dir` as given (`migrations` for an embedded run): the default schema file sits
+    /// next to it.
     #[cfg_attr(not(feature = "autogen"), allow(dead_code))]
     pub dir: &'a Path,
     /// `--database-url`, when given.
@@ -59,11 +60,15 @@ pub(crate) struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// Resolves `options` for a run on `source`; fails on a table name that is not one.
-    pub fn new(source: Source<'a>, options: &'a Options) -> Result<Context<'a>, CliError> {
+    pub fn new(
+        source: Source<'a>,
+        dir: &'a Path,
+        options: &'a Options,
+    ) -> Result<Context<'a>, CliError> {
         let table = |text: &str| TableName::parse(text).map_err(CliError::from_display);
         Ok(Context {
             source,
-            dir: &options.dir,
+            dir,
             database_url: options.database_url.as_deref(),
             tables: Tables {
                 version: table(&options.version_table)?,

@@ -69,13 +69,15 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
 }
 
 /// The `tracing` filter of [`init_logging`] without `RUST_LOG`.
-pub const DEFAULT_FILTER: &str = "warn,revchain=info,[revchain_revision]=info";
+pub const DEFAULT_FILTER: &str = "warn,revchain=info,[revchain_revision]=info,sqlx=off";
 
-/// Logs to stderr through [`LogWriter`] (in colour only on a terminal): `revchain` events at
+/// Logs to stderr through [`LogWriter`] (in colour only on a terminal, and not when
+/// `NO_COLOR` is set): `revchain` events at
 /// `info`, and those of a Rust code revision (inside its `revchain_revision` span: a
 /// backfill's progress), everything else at `warn`, unless `RUST_LOG` says otherwise. sqlx logs statement
-/// text only at `trace` on the pools revchain builds ([`crate::quiet_statements`]), so it
-/// never shows by default. Does nothing if a subscriber is already installed.
+/// text only at `trace` on the pools revchain builds ([`crate::quiet_statements`]), and
+/// sqlx's own events (PostgreSQL notices, pool warnings) are off by default, so none of
+/// sqlx's lines reach the terminal unless `RUST_LOG` asks for them. Does nothing if a subscriber is already installed.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter =
@@ -83,8 +85,24 @@ pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(LogWriter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(colour_on_stderr())
         .with_target(false)
         .without_time()
         .try_init();
+}
+
+/// Whether stderr takes colour: a terminal, and `NO_COLOR` unset or empty
+/// (<https://no-color.org>).
+fn colour_on_stderr() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// `error`, in bold red when stderr takes colour (as clap writes it).
+pub(crate) fn error_label() -> &'static str {
+    if colour_on_stderr() {
+        "\x1b[1;31merror\x1b[0m"
+    } else {
+        "error"
+    }
 }

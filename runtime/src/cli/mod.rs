@@ -54,17 +54,21 @@ mod alembic_import;
 mod autogen;
 mod commands;
 mod context;
+mod database;
 mod db;
 mod files;
+mod invocation;
 mod json;
 mod logging;
 mod output;
 
+#[cfg(feature = "autogen")]
+pub use commands::TestRoundtripArgs;
 pub use commands::{
     AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
-    Command, CurrentArgs, DialectArg, DowngradeArgs, HeadsArgs, HistoryArgs, ImportArgs,
-    LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs, ShowArgs, StampArgs, StatusArgs,
-    ToolCommand, ToolOnly, UpgradeArgs,
+    Command, Confirm, CurrentArgs, DatabaseAction, DatabaseArgs, DialectArg, DowngradeArgs,
+    HeadsArgs, HistoryArgs, ImportArgs, LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs,
+    ShowArgs, StampArgs, StatusArgs, ToolCommand, ToolOnly, UpgradeArgs,
 };
 pub use json::Format;
 pub use logging::{DEFAULT_FILTER, LogLine, LogWriter, init_logging, redact_in_logs};
@@ -81,21 +85,14 @@ use crate::embedded::Migrations;
 use crate::error::Error;
 use crate::url::Redactor;
 use context::{Context, Source};
+use invocation::Invocation;
+use logging::error_label;
 
-/// The global options of the migration CLI, before the command.
+/// The global options of every migration CLI, before the command. The `revchain` tool's
+/// `--dir` is in [`ToolArgs`]: the CLI embedded in an application runs the migrations
+/// compiled into it and has no directory to read.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
-    /// The migrations directory (used by the `revchain` tool; an application's embedded CLI
-    /// uses the migrations compiled into it).
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        default_value = "migrations",
-        env = "REVCHAIN_DIR"
-    )]
-    pub dir: PathBuf,
-
     /// The database: postgres://…, mysql://… (or mariadb://…), sqlite://… The password is
     /// never printed.
     #[arg(
@@ -213,6 +210,16 @@ pub struct Args {
 /// write revision files.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ToolArgs {
+    /// The migrations directory.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "migrations",
+        env = "REVCHAIN_DIR"
+    )]
+    pub dir: PathBuf,
+
     /// The global options.
     #[command(flatten)]
     pub options: Options,
@@ -221,6 +228,9 @@ pub struct ToolArgs {
     #[command(subcommand)]
     pub command: ToolCommand,
 }
+
+/// The exit code of a usage error (as clap's).
+pub(crate) const USAGE: u8 = 2;
 
 /// An error of the CLI: a message for stderr, an exit code, and for `--format json` a
 /// stable kind and where it is (docs/cli.md).
@@ -308,27 +318,46 @@ impl CliError {
 
 /// Runs the CLI on the migrations compiled into the binary (`my-app migrate …`).
 /// Errors go to stderr (passwords removed); the exit code says how it ended.
+///
+/// When the application has set up no `tracing` subscriber, this installs revchain's log
+/// output ([`init_logging`]), so that what the command applies is printed; an application
+/// that logs keeps its own. Every command a message suggests names this binary as it was
+/// invoked (`my-app migrate stamp …`).
 pub async fn run(migrations: &Migrations, args: Args) -> ExitCode {
+    init_logging();
     let source = Source::Embedded(migrations);
-    run_command(source, &args.options, async |ctx| {
+    let invocation = Invocation::embedded();
+    let dir = std::path::Path::new(EMBEDDED_DIR);
+    run_command(source, dir, &args.options, &invocation, async |ctx| {
         args.command.exec(ctx).await
     })
     .await
 }
 
+/// The directory an embedded run takes as its migrations directory where one is needed
+/// only to place a file next to it (`check --schema`'s default `schema.sql`).
+const EMBEDDED_DIR: &str = "migrations";
+
 /// Runs the CLI on a migrations directory (the `revchain` tool).
 pub async fn run_on_dir(args: ToolArgs) -> ExitCode {
-    let dir = args.options.dir.as_path();
-    run_command(Source::Dir(dir), &args.options, async |ctx| {
-        args.command.exec(ctx, dir).await
-    })
+    init_logging();
+    let dir = args.dir.as_path();
+    run_command(
+        Source::Dir(dir),
+        dir,
+        &args.options,
+        &Invocation::tool(),
+        async |ctx| args.command.exec(ctx, dir).await,
+    )
     .await
 }
 
 /// Resolves the context of one run, runs the command on it, prints what it says.
 async fn run_command<'a>(
     source: Source<'a>,
+    dir: &'a std::path::Path,
     options: &'a Options,
+    invocation: &Invocation,
     command: impl AsyncFnOnce(&Context<'a>) -> Result<String, CliError>,
 ) -> ExitCode {
     if let Some(url) = &options.database_url {
@@ -339,11 +368,11 @@ async fn run_command<'a>(
         .as_deref()
         .map(Redactor::for_url)
         .unwrap_or_default();
-    let result = match Context::new(source, options) {
+    let result = match Context::new(source, dir, options) {
         Ok(ctx) => command(&ctx).await,
         Err(e) => Err(e),
     };
-    finish(result, &redactor, options.format)
+    finish(result, &redactor, options.format, invocation)
 }
 
 /// A complete migration tool over the embedded table: parses the command line, sets up
@@ -377,7 +406,7 @@ pub fn main(migrations: &Migrations) -> ExitCode {
     {
         Ok(rt) => rt.block_on(run(migrations, cli.args)),
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!("{}: cannot start the async runtime: {e}", error_label());
             ExitCode::from(1)
         }
     }
@@ -404,7 +433,7 @@ pub fn tool_main() -> ExitCode {
     {
         Ok(rt) => rt.block_on(run_on_dir(cli.args)),
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!("{}: cannot start the async runtime: {e}", error_label());
             ExitCode::from(1)
         }
     }
@@ -425,11 +454,16 @@ fn parse_command_line<C: Parser>() -> Result<C, ExitCode> {
     })
 }
 
-fn finish(result: Result<String, CliError>, redactor: &Redactor, format: Format) -> ExitCode {
+fn finish(
+    result: Result<String, CliError>,
+    redactor: &Redactor,
+    format: Format,
+    how: &Invocation,
+) -> ExitCode {
     let print = |text: &str| {
         let mut stdout = std::io::stdout().lock();
         // A closed pipe (`revchain history | head`) is not an error worth a message.
-        let _ = stdout.write_all(redactor.scrub(text).as_bytes());
+        let _ = stdout.write_all(how.name_commands(&redactor.scrub(text)).as_bytes());
         let _ = stdout.flush();
     };
     match result {
@@ -446,7 +480,8 @@ fn finish(result: Result<String, CliError>, redactor: &Redactor, format: Format)
             let mut stderr = std::io::stderr().lock();
             // A URL given where something else belongs (`revchain show postgres://…`) is
             // quoted back by the error about it: its password goes too.
-            let _ = writeln!(stderr, "error: {}", redactor.scrub_message(&e.message));
+            let message = how.name_commands(&redactor.scrub_message(&e.message));
+            let _ = writeln!(stderr, "{}: {message}", error_label());
             ExitCode::from(e.code)
         }
     }

@@ -20,7 +20,20 @@ pub(super) fn exec(dir: &Path) -> Result<String, CliError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::user(format!("{}: cannot create it: {e}", dir.display())))?;
     Ok(format!(
-        "Created the migrations directory {0}.\nNext: revchain --dir {0} revision -m \"create the first table\"\n",
-        dir.display()
+        "Created the migrations directory {}.\nNext: revchain {}revision -m \"create the first table\"\n",
+        dir.display(),
+        dir_option(dir)
     ))
+}
+
+/// The `--dir` the next command needs: none when `dir` is what it finds anyway (the
+/// default `migrations`, or `REVCHAIN_DIR`).
+fn dir_option(dir: &Path) -> String {
+    let implied = std::env::var_os("REVCHAIN_DIR")
+        .map_or_else(|| std::path::PathBuf::from("migrations"), Into::into);
+    if dir == implied {
+        String::new()
+    } else {
+        format!("--dir {} ", dir.display())
+    }
 }

@@ -11,6 +11,7 @@ mod adopt;
 mod branches;
 mod check;
 mod current;
+mod database;
 mod downgrade;
 mod heads;
 mod history;
@@ -36,6 +37,7 @@ pub use adopt::AdoptArgs;
 pub use branches::BranchesArgs;
 pub use check::{CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs};
 pub use current::CurrentArgs;
+pub use database::{Confirm, DatabaseAction, DatabaseArgs};
 pub use downgrade::DowngradeArgs;
 pub use heads::HeadsArgs;
 pub use history::HistoryArgs;
@@ -48,6 +50,8 @@ pub use show::ShowArgs;
 pub use squash::SquashArgs;
 pub use stamp::StampArgs;
 pub use status::StatusArgs;
+#[cfg(feature = "autogen")]
+pub use test_roundtrip::TestRoundtripArgs;
 pub use upgrade::{DialectArg, UpgradeArgs};
 
 use super::CliError;
@@ -73,7 +77,7 @@ pub enum Command {
     #[cfg(feature = "autogen")]
     /// Check on a scratch database of the --database-url server that every downgrade undoes
     /// its upgrade (irreversible revisions are stepped over).
-    TestRoundtrip,
+    TestRoundtrip(TestRoundtripArgs),
     /// Upgrade the database to a target (default `head`).
     Upgrade(UpgradeArgs),
     /// Downgrade the database to a target.
@@ -90,6 +94,9 @@ pub enum Command {
     /// what its history table says it applied, after checking it against the revisions
     /// (imported with `revchain import`), without running SQL; its table is left as it was.
     Adopt(AdoptArgs),
+    /// Create, drop or reset (drop, create, upgrade to head) the database --database-url
+    /// names; `drop` and `reset` ask first on a terminal (`-y` does not ask).
+    Database(DatabaseArgs),
 }
 
 impl Command {
@@ -97,8 +104,9 @@ impl Command {
     pub(crate) async fn exec(&self, ctx: &Context<'_>) -> Result<String, CliError> {
         match self {
             Command::Adopt(_) => ctx.text_only("`adopt`")?,
+            Command::Database(_) => ctx.text_only("`database`")?,
             #[cfg(feature = "autogen")]
-            Command::TestRoundtrip => ctx.text_only("`test-roundtrip`")?,
+            Command::TestRoundtrip(_) => ctx.text_only("`test-roundtrip`")?,
             _ => ctx.no_github()?,
         }
         match self {
@@ -108,13 +116,14 @@ impl Command {
             Command::Show(args) => show::exec(ctx, args),
             Command::Check(args) => check::exec(ctx, args).await,
             #[cfg(feature = "autogen")]
-            Command::TestRoundtrip => test_roundtrip::exec(ctx).await,
+            Command::TestRoundtrip(args) => test_roundtrip::exec(ctx, args).await,
             Command::Upgrade(args) => upgrade::exec(ctx, args).await,
             Command::Downgrade(args) => downgrade::exec(ctx, args).await,
             Command::Current(args) => current::exec(ctx, args).await,
             Command::Stamp(args) => stamp::exec(ctx, args).await,
             Command::Adopt(args) => adopt::exec(ctx, args).await,
             Command::Status(args) => status::exec(ctx, args).await,
+            Command::Database(args) => database::exec(ctx, args).await,
         }
     }
 }

@@ -134,7 +134,31 @@ pub(crate) fn write(
     graph: &Graph,
     opts: &RevisionOptions<'_>,
 ) -> Result<String, CliError> {
-    files::write_revision(dir, &new_revision(dir, graph, opts)?)
+    let revision = new_revision(dir, graph, opts)?;
+    let mut out = files::write_revision(dir, &revision)?;
+    out.push_str(&new_head_note(graph, &revision));
+    Ok(out)
+}
+
+/// What to say when the new revision sits beside existing heads (`--splice` on a revision
+/// that has children, or a new branch from `base`): the graph now has several heads, and
+/// `upgrade head` refuses until they are merged.
+fn new_head_note(graph: &Graph, revision: &NewRevision) -> String {
+    let spliced = revision
+        .parents
+        .iter()
+        .any(|p| graph.find(p).is_some_and(|i| !graph.is_head(i)))
+        || (revision.parents.is_empty() && !graph.heads().is_empty());
+    if !spliced || !revision.branch_labels.is_empty() {
+        return String::new();
+    }
+    let others: Vec<&str> = graph.heads().iter().map(|&h| graph.id(h)).collect();
+    format!(
+        "{} is a new head beside {}: merge them with `revchain merge -m \"merge heads\" heads` \
+         (until then, upgrade each head by its id)\n",
+        revision.id,
+        others.join(", ")
+    )
 }
 
 /// The new revision on top of the head `opts` names.

@@ -4,6 +4,14 @@
 use crate::cli::context::Context;
 use crate::cli::{CliError, autogen};
 
-pub(super) async fn exec(ctx: &Context<'_>) -> Result<String, CliError> {
-    autogen::test_roundtrip(ctx).await
+/// The arguments of `test-roundtrip`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TestRoundtripArgs {
+    /// Print each revision checked and log each step (by default: one summary line).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+pub(super) async fn exec(ctx: &Context<'_>, args: &TestRoundtripArgs) -> Result<String, CliError> {
+    autogen::test_roundtrip(ctx, args.verbose).await
 }

@@ -29,6 +29,11 @@ pub struct UpgradeArgs {
     /// `Phase: contract` and have no contract ancestor; `contract` applies the rest.
     #[arg(long, value_enum)]
     pub phase: Option<PhaseArg>,
+    /// Create the database first when it does not exist (on the PostgreSQL or MySQL/MariaDB
+    /// server --database-url names; SQLite: the file), so that a fresh environment needs
+    /// one command.
+    #[arg(long, conflicts_with = "sql")]
+    pub create_if_missing: bool,
 }
 
 /// The phase of `upgrade --phase`.
@@ -61,6 +66,10 @@ pub enum DialectArg {
 }
 
 pub(super) async fn exec(ctx: &Context<'_>, args: &UpgradeArgs) -> Result<String, CliError> {
+    if args.create_if_missing {
+        let created = super::database::create(ctx.url("upgrade --create-if-missing")?).await?;
+        crate::report::announce(None, created.trim_end());
+    }
     if let Some(phase) = args.phase {
         return upgrade_phase(ctx, args, phase.into()).await;
     }
