@@ -4,6 +4,8 @@
 //! [`FleetReport`] is what a fleet command found or did, per target: the data behind the
 //! summary table, `--format json` and the HTML page.
 
+mod html;
 mod report;
 
+pub use html::render;
 pub use report::{FleetReport, Shard, TargetError, TargetReport, TargetState};
