@@ -82,7 +82,7 @@ impl Arm {
                 let mut c = Command::new(REVCHAIN);
                 c.arg("--dir")
                     .arg(dirs.0)
-                    .args(["fleet", "upgrade", "head", "--targets"]);
+                    .args(["fleet", "upgrade", "head", "--targets-file"]);
                 c.arg(targets).args(["--jobs", &jobs]);
                 c
             }
