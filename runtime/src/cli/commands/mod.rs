@@ -12,6 +12,7 @@ mod branches;
 mod check;
 mod current;
 mod downgrade;
+mod fleet;
 mod heads;
 mod history;
 mod import;
@@ -36,6 +37,10 @@ pub use branches::BranchesArgs;
 pub use check::{CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs};
 pub use current::CurrentArgs;
 pub use downgrade::DowngradeArgs;
+pub use fleet::{
+    FLEET_INCOMPLETE, FleetArgs, FleetCommand, FleetFormat, FleetOptions, JOB_COMPLETION_INDEX,
+    TargetSource,
+};
 pub use heads::HeadsArgs;
 pub use history::HistoryArgs;
 pub use import::ImportArgs;
@@ -84,6 +89,10 @@ pub enum Command {
     /// what its history table says it applied, after checking it against the revisions
     /// (imported with `revchain import`), without running SQL; its table is left as it was.
     Adopt(AdoptArgs),
+    /// Run `upgrade`, `downgrade`, `status` or `check` on a fleet of databases or schemas
+    /// (--targets-file, --targets-query, --schemas) with --jobs at once, a --canary wave,
+    /// --max-failures and --shard I/N. Exit code 8 when a target is not at the goal.
+    Fleet(FleetArgs),
 }
 
 impl Command {
@@ -102,6 +111,7 @@ impl Command {
             Command::Current(args) => current::exec(ctx, args).await,
             Command::Stamp(args) => stamp::exec(ctx, args).await,
             Command::Adopt(args) => adopt::exec(ctx, args).await,
+            Command::Fleet(args) => fleet::exec(ctx, args).await,
         }
     }
 }
