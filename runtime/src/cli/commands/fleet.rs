@@ -109,9 +109,13 @@ pub struct FleetOptions {
     /// (a Kubernetes Indexed Job's pod index).
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
-    /// The output: `text` (a summary table, failures first) or `json` (the report).
+    /// The output: `text` (a summary table, failures first), `json` (the report) or `html`
+    /// (one self-contained page: the targets and the revision graph).
     #[arg(long, value_enum, default_value = "text")]
     pub format: FleetFormat,
+    /// Write the output (text, JSON or HTML) to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Write one log file per target into this directory (created if missing).
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
@@ -124,6 +128,9 @@ pub enum FleetFormat {
     Text,
     /// The [`FleetReport`] as JSON.
     Json,
+    /// One self-contained HTML page ([`crate::fleet::render`]): the targets, failures first,
+    /// and the revision graph with how many targets sit at each revision.
+    Html,
 }
 
 impl FleetCommand {
@@ -167,7 +174,8 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &FleetArgs) -> Result<String, 
         .await;
     progress.finish();
     report.shard = shard;
-    let out = render(&report, &action, options.format)?;
+    let out = render(&report, &action, options.format, &m)?;
+    let out = write_output(out, options.output.as_deref())?;
     if report.all_at_goal() {
         return Ok(out);
     }
@@ -220,8 +228,14 @@ async fn targets(ctx: &Context<'_>, source: &TargetSource) -> Result<Vec<Target>
 }
 
 /// The report as `format` shows it; `check` shows only the targets not at the goal.
-fn render(report: &FleetReport, action: &Action, format: FleetFormat) -> Result<String, CliError> {
+fn render(
+    report: &FleetReport,
+    action: &Action,
+    format: FleetFormat,
+    m: &crate::Migrations,
+) -> Result<String, CliError> {
     match format {
+        FleetFormat::Html => Ok(crate::fleet::render(report, m)),
         FleetFormat::Json => serde_json::to_string_pretty(report)
             .map(|s| s + "\n")
             .map_err(CliError::from_display),
@@ -237,6 +251,18 @@ fn render(report: &FleetReport, action: &Action, format: FleetFormat) -> Result<
         }
         FleetFormat::Text => Ok(summary_text(report)),
     }
+}
+
+/// `out` written to `file` (then nothing is left for stdout), or `out` itself.
+fn write_output(out: String, file: Option<&Path>) -> Result<String, CliError> {
+    let Some(file) = file else { return Ok(out) };
+    std::fs::write(file, out).map_err(|e| {
+        CliError::user(format!(
+            "cannot write the output to {}: {e}",
+            file.display()
+        ))
+    })?;
+    Ok(String::new())
 }
 
 /// The live progress line (on a terminal only) and the per-target log files.
