@@ -13,7 +13,9 @@
 //! column); the arm's databases are dropped after it. The same 120 revisions are written in
 //! revchain's layout and in sqlx's (`<version>_<name>.sql`). sqlx-cli is looked for in
 //! `target/sqlx-cli/bin/sqlx` (or `REVCHAIN_SQLX_CLI`); without it that arm is skipped, and
-//! said so. `REVCHAIN_FLEET_BENCH_JOBS` sets `--jobs` of the fleet arm (default 16).
+//! said so. `REVCHAIN_FLEET_BENCH_JOBS` sets `--jobs` of the fleet arm (default 16);
+//! `REVCHAIN_FLEET_BENCH_ARMS` (e.g. `fleet,sqlx`) runs only some of the arms `fleet`,
+//! `loop` and `sqlx` (the ratios are to the first arm run).
 //!
 //! Needs PostgreSQL on 127.0.0.1:5432 (as for the tests).
 
@@ -177,6 +179,18 @@ async fn main() {
         ),
     }
     let sqlx = sqlx.unwrap_or_default();
+    if let Ok(only) = std::env::var("REVCHAIN_FLEET_BENCH_ARMS") {
+        let names = [
+            (Arm::Fleet, "fleet"),
+            (Arm::RevchainLoop, "loop"),
+            (Arm::SqlxLoop, "sqlx"),
+        ];
+        arms.retain(|a| {
+            names
+                .iter()
+                .any(|(n, s)| n.name() == a.name() && only.contains(s))
+        });
+    }
     println!(
         "fleet bench: {n} PostgreSQL databases, {FIRST} revisions, then {ADDED} added at head"
     );
@@ -202,7 +216,7 @@ async fn main() {
 
 /// The table of times, and each arm's ratio to the fleet's.
 fn table(n: usize, rows: &[(Arm, Duration, Duration, Duration)]) {
-    let base = rows[0];
+    let Some(&base) = rows.first() else { return };
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
     println!();
     println!(

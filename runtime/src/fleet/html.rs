@@ -4,7 +4,6 @@
 //! an artifact and anyone can open it offline. Every text that comes from a target, a URL,
 //! an error or a revision file is HTML-escaped.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::report::{FleetReport, TargetReport, TargetState};
@@ -375,7 +374,7 @@ fn label(svg: &mut String, r: &crate::Revision, n: usize, (x, y): (usize, usize)
 
 /// Counts per revision, for tests.
 #[cfg(test)]
-fn badge_counts(report: &FleetReport) -> BTreeMap<String, usize> {
+fn badge_counts(report: &FleetReport) -> std::collections::BTreeMap<String, usize> {
     report
         .targets_per_revision()
         .into_iter()
@@ -422,6 +421,8 @@ td.name{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-brea
 .pill.s-unreachable{background:var(--unreachable)}.pill.s-diverged{background:var(--diverged)}
 .pill.s-ahead{background:var(--ahead)}.pill.s-behind{background:var(--behind)}.pill.s-at_goal{background:var(--at_goal)}
 tr[data-state=failed] td.name{border-left:3px solid var(--failed)}
+tr[data-state=refused] td.name{border-left:3px solid var(--refused)}
+tr[data-state=unreachable] td.name{border-left:3px solid var(--unreachable)}
 td.err{max-width:420px;white-space:pre-wrap;word-break:break-word;font-size:12px}
 .kind{font:11px ui-monospace,Menlo,monospace;background:#ffebe9;color:var(--failed);padding:1px 5px;border-radius:4px}
 .none,.empty{color:var(--muted)}
