@@ -219,6 +219,30 @@ impl<'m> Migrator<'m> {
         self
     }
 
+    /// This migrator with its bookkeeping tables moved into `schema` (a fleet's schema
+    /// target): each schema keeps its own tables, and so takes its own migration lock (the
+    /// advisory lock key derives from the version table's qualified name).
+    #[cfg(feature = "cli")]
+    pub(crate) fn in_schema(&self, schema: &str) -> Result<Migrator<'m>, Error> {
+        let mut m = self.clone();
+        let tables = &mut m.tables;
+        for table in [
+            &mut tables.version,
+            &mut tables.log,
+            &mut tables.repeatable,
+            &mut tables.lock,
+        ] {
+            *table = TableName::parse(&format!("{schema}.{}", table.name()))?;
+        }
+        Ok(m)
+    }
+
+    /// The revisions this migrator applies.
+    #[cfg(feature = "cli")]
+    pub(crate) fn migrations(&self) -> &'m Migrations {
+        self.migrations
+    }
+
     fn span_or_default(&self) -> tracing::Span {
         self.span
             .clone()

@@ -88,7 +88,7 @@ fn options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
 /// connection until its acquire timeout, then says only "pool timed out while waiting for
 /// an open connection": a dead port cost 15 s and hid the reason. The direct connection
 /// fails at once with the driver's own message.
-async fn open<DB: sqlx::Database>(
+pub(crate) async fn open<DB: sqlx::Database>(
     opts: <DB::Connection as sqlx::Connection>::Options,
 ) -> Result<sqlx::Pool<DB>, sqlx::Error> {
     use sqlx::ConnectOptions as _;

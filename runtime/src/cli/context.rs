@@ -104,11 +104,29 @@ impl<'a> Context<'a> {
                 format!("{what} prints text only: `--format json` is not available for it"),
             )),
             Format::Github => Err(github_is_lints()),
+            Format::Html => Err(html_is_fleets()),
         }
     }
 
     /// A usage error (exit code 2) for `--format github`, which only `lint` has.
     pub fn no_github(&self) -> Result<(), CliError> {
+        match self.format {
+            Format::Github => Err(github_is_lints()),
+            Format::Html => Err(html_is_fleets()),
+            _ => Ok(()),
+        }
+    }
+
+    /// A usage error (exit code 2) for `--format html`, which `lint` does not have.
+    pub fn lint_formats(&self) -> Result<(), CliError> {
+        match self.format {
+            Format::Html => Err(html_is_fleets()),
+            _ => Ok(()),
+        }
+    }
+
+    /// A usage error (exit code 2) for `--format github`, which `fleet` does not have.
+    pub fn fleet_formats(&self) -> Result<(), CliError> {
         match self.format {
             Format::Github => Err(github_is_lints()),
             _ => Ok(()),
@@ -153,6 +171,14 @@ impl<'a> Context<'a> {
             .lease_ttl(self.lease_ttl)
             .timeouts(self.tables.timeouts)
     }
+}
+
+fn html_is_fleets() -> CliError {
+    CliError::new(
+        2,
+        "usage",
+        "`--format html` is for `fleet` only (`fleet status --format html`)",
+    )
 }
 
 fn github_is_lints() -> CliError {

@@ -26,6 +26,9 @@ pub enum Format {
     /// GitHub workflow annotations (`::error file=…,line=…,col=…,title=…::…`); `lint`
     /// only.
     Github,
+    /// One self-contained HTML page: the targets, failures first, and the revision graph
+    /// with how many targets sit at each revision; `fleet` only.
+    Html,
 }
 
 /// The top of every document: `{"format": 1, "command": "...", ...}`.

@@ -46,7 +46,10 @@
 //! again later); `check` with a database: 3 revisions pending, 4 refused (every command
 //! that changes the database refuses its state: edited, deleted or renamed applied
 //! revisions, a dirty mark, damaged tables), 5 the database is ahead of the binary, 6 it
-//! is both ahead and behind; `lint` and `check --lint`: 7 a finding is an error; 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
+//! is both ahead and behind; `lint` and `check --lint`: 7 a finding is an error; `fleet`:
+//! 8 a target is not at the goal (failed, refused, unreachable, behind, ahead, or not
+//! attempted after failures passed `--max-failures`; the summary names each), 1 the targets
+//! could not be listed (a bad line of the targets file, a failed catalog query); 130 interrupted by Ctrl-C or SIGTERM (`revision --autogenerate`, `check
 //! --schema`, `test-roundtrip`, after dropping their scratch databases).
 
 mod alembic_import;
@@ -67,8 +70,9 @@ pub use commands::TestRoundtripArgs;
 pub use commands::{
     AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
     Command, Confirm, CurrentArgs, DatabaseAction, DatabaseArgs, DialectArg, DowngradeArgs,
-    HeadsArgs, HistoryArgs, ImportArgs, LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs,
-    ShowArgs, StampArgs, StatusArgs, ToolCommand, ToolOnly, UpgradeArgs,
+    FLEET_INCOMPLETE, FleetArgs, FleetCommand, FleetOptions, HeadsArgs, HistoryArgs, ImportArgs,
+    JOB_COMPLETION_INDEX, LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs, ShowArgs,
+    StampArgs, StatusArgs, TargetSource, ToolCommand, ToolOnly, UpgradeArgs,
 };
 pub use json::Format;
 pub use logging::{DEFAULT_FILTER, LogLine, LogWriter, init_logging, redact_in_logs};
@@ -272,6 +276,11 @@ impl CliError {
 
     pub fn user(message: impl Into<String>) -> CliError {
         CliError::new(1, "cli", message)
+    }
+
+    /// An error that exits with `code`.
+    pub fn with_code(message: impl Into<String>, code: u8) -> CliError {
+        CliError::new(code, "cli", message)
     }
 
     pub fn from_display(e: impl std::fmt::Display) -> CliError {

@@ -37,6 +37,7 @@ pub struct LintArgs {
 pub use crate::cli::json::Format as LintFormat;
 
 pub(super) async fn exec(ctx: &Context<'_>, args: &LintArgs) -> Result<String, CliError> {
+    ctx.lint_formats()?;
     let findings = findings(ctx, args.range.as_deref(), args.dialect)?;
     let out = render(&findings, ctx.format);
     verdict(&findings, args.deny_warnings, out)
@@ -120,6 +121,8 @@ pub(super) fn render(findings: &[Finding], format: LintFormat) -> String {
         LintFormat::Text => text(findings),
         LintFormat::Json => json(findings),
         LintFormat::Github => findings.iter().map(github).collect(),
+        // Refused before the findings are read (`Context::lint_formats`).
+        LintFormat::Html => text(findings),
     }
 }
 

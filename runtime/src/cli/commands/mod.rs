@@ -13,6 +13,7 @@ mod check;
 mod current;
 mod database;
 mod downgrade;
+mod fleet;
 mod heads;
 mod history;
 mod import;
@@ -39,6 +40,9 @@ pub use check::{CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckA
 pub use current::CurrentArgs;
 pub use database::{Confirm, DatabaseAction, DatabaseArgs};
 pub use downgrade::DowngradeArgs;
+pub use fleet::{
+    FLEET_INCOMPLETE, FleetArgs, FleetCommand, FleetOptions, JOB_COMPLETION_INDEX, TargetSource,
+};
 pub use heads::HeadsArgs;
 pub use history::HistoryArgs;
 pub use import::ImportArgs;
@@ -97,6 +101,10 @@ pub enum Command {
     /// Create, drop or reset (drop, create, upgrade to head) the database --database-url
     /// names; `drop` and `reset` ask first on a terminal (`-y` does not ask).
     Database(DatabaseArgs),
+    /// Run `upgrade`, `downgrade`, `status` or `check` on a fleet of databases or schemas
+    /// (--targets-file, --targets-query, --schemas) with --jobs at once, a --canary wave,
+    /// --max-failures and --shard I/N. Exit code 8 when a target is not at the goal.
+    Fleet(FleetArgs),
 }
 
 impl Command {
@@ -105,6 +113,7 @@ impl Command {
         match self {
             Command::Adopt(_) => ctx.text_only("`adopt`")?,
             Command::Database(_) => ctx.text_only("`database`")?,
+            Command::Fleet(_) => ctx.fleet_formats()?,
             #[cfg(feature = "autogen")]
             Command::TestRoundtrip(_) => ctx.text_only("`test-roundtrip`")?,
             _ => ctx.no_github()?,
@@ -124,6 +133,7 @@ impl Command {
             Command::Adopt(args) => adopt::exec(ctx, args).await,
             Command::Status(args) => status::exec(ctx, args).await,
             Command::Database(args) => database::exec(ctx, args).await,
+            Command::Fleet(args) => fleet::exec(ctx, args).await,
         }
     }
 }
