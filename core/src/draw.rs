@@ -244,7 +244,7 @@ fn join_lines_of(lines: &mut Vec<usize>, i: usize, out: &mut String) -> usize {
     };
     let targets = shifted_targets(
         lines,
-        |k, l| if l == i { Some(column) } else { None },
+        |_, l| if l == i { Some(column) } else { None },
         column,
     );
     move_lines((0..lines.len()).collect(), targets, out);

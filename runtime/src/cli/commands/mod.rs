@@ -12,6 +12,7 @@ mod branches;
 mod check;
 mod current;
 mod downgrade;
+mod graph;
 mod heads;
 mod history;
 mod import;
@@ -36,6 +37,7 @@ pub use branches::BranchesArgs;
 pub use check::{CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs};
 pub use current::CurrentArgs;
 pub use downgrade::DowngradeArgs;
+pub use graph::{GraphArgs, GraphFormat};
 pub use heads::HeadsArgs;
 pub use history::HistoryArgs;
 pub use import::ImportArgs;
@@ -84,6 +86,15 @@ pub enum Command {
     /// what its history table says it applied, after checking it against the revisions
     /// (imported with `revchain import`), without running SQL; its table is left as it was.
     Adopt(AdoptArgs),
+    /// Print the revision graph as Graphviz DOT (default) or Mermaid: heads, branch and
+    /// merge points, labels, `Depends On` edges (dashed); with --database-url, the current
+    /// revisions highlighted.
+    Graph(GraphArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish); revision ids
+    /// and labels complete too.
+    Completions(crate::cli::complete::CompletionsArgs),
+    /// Print the man page (roff): `… man | man -l -`.
+    Man,
 }
 
 impl Command {
@@ -102,6 +113,9 @@ impl Command {
             Command::Current(args) => current::exec(ctx, args).await,
             Command::Stamp(args) => stamp::exec(ctx, args).await,
             Command::Adopt(args) => adopt::exec(ctx, args).await,
+            Command::Graph(args) => graph::exec(ctx, args).await,
+            Command::Completions(args) => crate::cli::complete::completions(ctx, args),
+            Command::Man => crate::cli::complete::man(ctx),
         }
     }
 }
