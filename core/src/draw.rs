@@ -242,11 +242,7 @@ fn join_lines_of(lines: &mut Vec<usize>, i: usize, out: &mut String) -> usize {
         lines.push(i);
         return lines.len() - 1;
     };
-    let targets = shifted_targets(
-        lines,
-        |_, l| if l == i { Some(column) } else { None },
-        column,
-    );
+    let targets = shifted_targets(lines, |l| (l == i).then_some(column), column);
     move_lines((0..lines.len()).collect(), targets, out);
     let mut k = 0;
     lines.retain(|&l| {
@@ -260,14 +256,14 @@ fn join_lines_of(lines: &mut Vec<usize>, i: usize, out: &mut String) -> usize {
 /// the others close up, keeping their order.
 fn shifted_targets(
     lines: &[usize],
-    fixed: impl Fn(usize, usize) -> Option<usize>,
+    fixed: impl Fn(usize) -> Option<usize>,
     keep: usize,
 ) -> Vec<usize> {
     let mut next = 0;
     lines
         .iter()
         .enumerate()
-        .map(|(k, &l)| match fixed(k, l) {
+        .map(|(k, &l)| match fixed(l) {
             Some(c) if k != keep => c,
             _ => {
                 next += 1;

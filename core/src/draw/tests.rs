@@ -1,8 +1,11 @@
 use super::*;
 use crate::graph::Node;
 
-/// A graph of `(id, parents, depends_on, labels)`, in topological order.
-fn graph(nodes: &[(&str, &[&str], &[&str], &[&str])]) -> Graph {
+/// One revision: `(id, parents, depends_on, labels)`.
+type Spec<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+
+/// A graph of revisions, in topological order.
+fn graph(nodes: &[Spec<'_>]) -> Graph {
     let index = |id: &&str| nodes.iter().position(|n| n.0 == *id).unwrap();
     Graph::from_nodes(
         nodes
