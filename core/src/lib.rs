@@ -6,6 +6,7 @@
 //! - [`target`]: targets (`head`, `+2`, `ae10-1`, `label@head`, …) and the exact plan of an
 //!   upgrade, a downgrade or a stamp (§2);
 //! - [`digest`]: checksums and chain digests (§3);
+//! - [`draw`]: the graph as Graphviz DOT, Mermaid, and drawn for a terminal;
 //! - [`applied`]: the database's applied state as read, and its check against the
 //!   embedded revisions (§3–§4);
 //! - [`baseline`]: baselines written by `squash` (`Replaces`) and their state rule;
@@ -34,6 +35,7 @@ pub mod applied;
 pub mod baseline;
 pub mod code;
 pub mod digest;
+pub mod draw;
 pub mod graph;
 pub mod history;
 pub mod id;

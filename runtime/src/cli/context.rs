@@ -103,33 +103,47 @@ impl<'a> Context<'a> {
                 "usage",
                 format!("{what} prints text only: `--format json` is not available for it"),
             )),
-            Format::Github => Err(github_is_lints()),
-            Format::Html => Err(html_is_fleets()),
+            other => Err(other_commands_format(other)),
         }
     }
 
-    /// A usage error (exit code 2) for `--format github`, which only `lint` has.
+    /// A usage error (exit code 2) unless `--format` is `text` or `json`, the formats of
+    /// every reading command (`github` is `lint`'s, `html` `fleet`'s, `dot` and `mermaid`
+    /// `graph`'s).
     pub fn no_github(&self) -> Result<(), CliError> {
         match self.format {
-            Format::Github => Err(github_is_lints()),
-            Format::Html => Err(html_is_fleets()),
-            _ => Ok(()),
+            Format::Text | Format::Json => Ok(()),
+            other => Err(other_commands_format(other)),
         }
     }
 
-    /// A usage error (exit code 2) for `--format html`, which `lint` does not have.
+    /// A usage error (exit code 2) unless `--format` is one of `lint`'s: text, json, github.
     pub fn lint_formats(&self) -> Result<(), CliError> {
         match self.format {
-            Format::Html => Err(html_is_fleets()),
-            _ => Ok(()),
+            Format::Text | Format::Json | Format::Github => Ok(()),
+            other => Err(other_commands_format(other)),
         }
     }
 
-    /// A usage error (exit code 2) for `--format github`, which `fleet` does not have.
+    /// A usage error (exit code 2) unless `--format` is one of `fleet`'s: text, json, html.
     pub fn fleet_formats(&self) -> Result<(), CliError> {
         match self.format {
-            Format::Github => Err(github_is_lints()),
-            _ => Ok(()),
+            Format::Text | Format::Json | Format::Html => Ok(()),
+            other => Err(other_commands_format(other)),
+        }
+    }
+
+    /// A usage error (exit code 2) unless `--format` is one of `graph`'s: dot (also the
+    /// default, `text`) or mermaid.
+    pub fn graph_formats(&self) -> Result<(), CliError> {
+        match self.format {
+            Format::Text | Format::Dot | Format::Mermaid => Ok(()),
+            Format::Json => Err(CliError::new(
+                2,
+                "usage",
+                "`graph` draws DOT or Mermaid: use `--format dot` or `--format mermaid`",
+            )),
+            other => Err(other_commands_format(other)),
         }
     }
 
@@ -173,12 +187,21 @@ impl<'a> Context<'a> {
     }
 }
 
-fn html_is_fleets() -> CliError {
-    CliError::new(
-        2,
-        "usage",
-        "`--format html` is for `fleet` only (`fleet status --format html`)",
-    )
+/// The usage error of a `--format` that belongs to another command.
+fn other_commands_format(format: Format) -> CliError {
+    match format {
+        Format::Html => CliError::new(
+            2,
+            "usage",
+            "`--format html` is for `fleet` only (`fleet status --format html`)",
+        ),
+        Format::Dot | Format::Mermaid => CliError::new(
+            2,
+            "usage",
+            "`--format dot` and `--format mermaid` are for `graph` only",
+        ),
+        _ => github_is_lints(),
+    }
 }
 
 fn github_is_lints() -> CliError {

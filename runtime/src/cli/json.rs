@@ -29,6 +29,11 @@ pub enum Format {
     /// One self-contained HTML page: the targets, failures first, and the revision graph
     /// with how many targets sit at each revision; `fleet` only.
     Html,
+    /// Graphviz DOT (`revchain graph | dot -Tsvg > graph.svg`); `graph` only (its default).
+    Dot,
+    /// A Mermaid flowchart (paste it in a ```` ```mermaid ```` block of a README); `graph`
+    /// only.
+    Mermaid,
 }
 
 /// The top of every document: `{"format": 1, "command": "...", ...}`.

@@ -56,6 +56,7 @@ mod alembic_import;
 #[cfg(feature = "autogen")]
 mod autogen;
 mod commands;
+mod complete;
 mod context;
 mod database;
 mod db;
@@ -70,10 +71,11 @@ pub use commands::TestRoundtripArgs;
 pub use commands::{
     AppCommand, BranchesArgs, CHECK_AHEAD, CHECK_BEHIND, CHECK_DIVERGED, CHECK_REFUSED, CheckArgs,
     Command, Confirm, CurrentArgs, DatabaseAction, DatabaseArgs, DialectArg, DowngradeArgs,
-    FLEET_INCOMPLETE, FleetArgs, FleetCommand, FleetOptions, HeadsArgs, HistoryArgs, ImportArgs,
-    JOB_COMPLETION_INDEX, LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs, ShowArgs,
-    StampArgs, StatusArgs, TargetSource, ToolCommand, ToolOnly, UpgradeArgs,
+    FLEET_INCOMPLETE, FleetArgs, FleetCommand, FleetOptions, GraphArgs, HeadsArgs, HistoryArgs,
+    ImportArgs, JOB_COMPLETION_INDEX, LINT_FAILED, LintArgs, LintFormat, MergeArgs, RevisionArgs,
+    ShowArgs, StampArgs, StatusArgs, TargetSource, ToolCommand, ToolOnly, UpgradeArgs,
 };
+pub use complete::{CompletionsArgs, ShellArg};
 pub use json::Format;
 pub use logging::{DEFAULT_FILTER, LogLine, LogWriter, init_logging, redact_in_logs};
 
@@ -424,14 +426,9 @@ pub fn main(migrations: &Migrations) -> ExitCode {
 /// The `revchain` tool: the CLI on a migrations directory (`--dir`, default
 /// `migrations`). This is the whole `main` of the `revchain` binary.
 pub fn tool_main() -> ExitCode {
-    /// Database migrations as a revision graph of SQL files (Alembic-style).
-    #[derive(Parser)]
-    #[command(name = "revchain", version, about, long_about = None)]
-    struct Cli {
-        #[command(flatten)]
-        args: ToolArgs,
-    }
-    let cli = match parse_command_line::<Cli>() {
+    // A shell asking for completions (`COMPLETE=bash revchain -- …`) is answered, then exits.
+    clap_complete::CompleteEnv::with_factory(tool_command).complete();
+    let cli = match parse_command_line::<ToolCli>() {
         Ok(cli) => cli,
         Err(code) => return code,
     };
@@ -446,6 +443,20 @@ pub fn tool_main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Database migrations as a revision graph of SQL files (Alembic-style).
+#[derive(Parser)]
+#[command(name = "revchain", version, about, long_about = None)]
+struct ToolCli {
+    #[command(flatten)]
+    args: ToolArgs,
+}
+
+/// The `revchain` tool's command line, its revision arguments completing from the
+/// migrations directory.
+fn tool_command() -> clap::Command {
+    complete::with_dynamic_revisions(<ToolCli as clap::CommandFactory>::command())
 }
 
 /// The command line, or the exit code after clap's message (help, version, a usage error)

@@ -234,8 +234,8 @@ fn render(
             };
             Ok(text + &crate::fleet::counts_line(report))
         }
-        // `--format github` is refused before the fleet runs (`Context::fleet_formats`).
-        Format::Text | Format::Github => Ok(summary_text(report)),
+        // `github`, `dot` and `mermaid` are refused before the fleet runs (`Context::fleet_formats`).
+        _ => Ok(summary_text(report)),
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use revchain_core::{Mode, Range};
 
-use crate::cli::context::{Context, Loaded};
+use crate::cli::context::Context;
 use crate::cli::{CliError, db, json, output};
 use crate::embedded::Migrations;
 
@@ -25,6 +25,9 @@ pub struct HistoryArgs {
     /// Mark the database's current revisions (needs --database-url).
     #[arg(short = 'i', long)]
     pub indicate_current: bool,
+    /// Draw the graph beside the revisions, as `git log --graph` does.
+    #[arg(long, conflicts_with = "verbose")]
+    pub graph: bool,
 }
 
 pub(super) async fn exec(ctx: &Context<'_>, args: &HistoryArgs) -> Result<String, CliError> {
@@ -57,6 +60,18 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &HistoryArgs) -> Result<String
     } else {
         String::new()
     };
+    if args.graph {
+        let mut include = vec![false; m.graph().len()];
+        for &i in &selected {
+            include[i] = true;
+        }
+        let drawn = revchain_core::draw::ascii(
+            m.graph(),
+            |i| include[i],
+            |i| output::history_line(&m, i, &marks),
+        );
+        return Ok(repeatables + &drawn);
+    }
     let versioned: String = selected
         .into_iter()
         .rev()
@@ -89,7 +104,10 @@ fn json_history(
 }
 
 /// The database's current revisions.
-async fn current_ids(ctx: &Context<'_>, m: &Loaded<'_>) -> Result<Vec<String>, CliError> {
+pub(super) async fn current_ids(
+    ctx: &Context<'_>,
+    m: &Migrations,
+) -> Result<Vec<String>, CliError> {
     let db = db::connect(ctx.url("history --indicate-current")?, false).await?;
     let heads = db
         .current(&ctx.migrator(m))

@@ -122,7 +122,7 @@ pub(super) fn render(findings: &[Finding], format: LintFormat) -> String {
         LintFormat::Json => json(findings),
         LintFormat::Github => findings.iter().map(github).collect(),
         // Refused before the findings are read (`Context::lint_formats`).
-        LintFormat::Html => text(findings),
+        LintFormat::Html | LintFormat::Dot | LintFormat::Mermaid => text(findings),
     }
 }
 

@@ -14,6 +14,7 @@ mod current;
 mod database;
 mod downgrade;
 mod fleet;
+mod graph;
 mod heads;
 mod history;
 mod import;
@@ -43,6 +44,7 @@ pub use downgrade::DowngradeArgs;
 pub use fleet::{
     FLEET_INCOMPLETE, FleetArgs, FleetCommand, FleetOptions, JOB_COMPLETION_INDEX, TargetSource,
 };
+pub use graph::GraphArgs;
 pub use heads::HeadsArgs;
 pub use history::HistoryArgs;
 pub use import::ImportArgs;
@@ -105,6 +107,15 @@ pub enum Command {
     /// (--targets-file, --targets-query, --schemas) with --jobs at once, a --canary wave,
     /// --max-failures and --shard I/N. Exit code 8 when a target is not at the goal.
     Fleet(FleetArgs),
+    /// Print the revision graph as Graphviz DOT (default) or Mermaid: heads, branch and
+    /// merge points, labels, `Depends On` edges (dashed); with --database-url, the current
+    /// revisions highlighted.
+    Graph(GraphArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish); revision ids
+    /// and labels complete too.
+    Completions(crate::cli::complete::CompletionsArgs),
+    /// Print the man page (roff): `… man | man -l -`.
+    Man,
 }
 
 impl Command {
@@ -114,6 +125,9 @@ impl Command {
             Command::Adopt(_) => ctx.text_only("`adopt`")?,
             Command::Database(_) => ctx.text_only("`database`")?,
             Command::Fleet(_) => ctx.fleet_formats()?,
+            Command::Graph(_) => ctx.graph_formats()?,
+            Command::Completions(_) => ctx.text_only("`completions`")?,
+            Command::Man => ctx.text_only("`man`")?,
             #[cfg(feature = "autogen")]
             Command::TestRoundtrip(_) => ctx.text_only("`test-roundtrip`")?,
             _ => ctx.no_github()?,
@@ -134,6 +148,9 @@ impl Command {
             Command::Status(args) => status::exec(ctx, args).await,
             Command::Database(args) => database::exec(ctx, args).await,
             Command::Fleet(args) => fleet::exec(ctx, args).await,
+            Command::Graph(args) => graph::exec(ctx, args).await,
+            Command::Completions(args) => crate::cli::complete::completions(ctx, args),
+            Command::Man => crate::cli::complete::man(ctx),
         }
     }
 }
