@@ -41,7 +41,7 @@ struct Generated {
     revchain: Migrations,
     sqlx: sqlx::migrate::Migrator,
     refinery: refinery::Runner,
-    diesel: diesel_migrations::EmbeddedMigrations,
+    diesel: &'static [diesel_migrations::EmbeddedMigration],
 }
 
 async fn generate(n: usize) -> Generated {
@@ -91,7 +91,7 @@ async fn generate(n: usize) -> Generated {
             .await
             .expect("sqlx resolves the migrations"),
         refinery: refinery::Runner::new(&refinery),
-        diesel: diesel_migrations::EmbeddedMigrations::new(Box::leak(diesel.into_boxed_slice())),
+        diesel: Box::leak(diesel.into_boxed_slice()),
         _dir: dir,
     }
 }
@@ -239,8 +239,8 @@ fn diesel_sqlite(g: &Generated, url: &str) -> Duration {
 }
 
 impl Generated {
-    fn diesel_source(&self) -> &diesel_migrations::EmbeddedMigrations {
-        &self.diesel
+    fn diesel_source(&self) -> diesel_migrations::EmbeddedMigrations {
+        diesel_migrations::EmbeddedMigrations::new(self.diesel)
     }
 }
 
