@@ -160,8 +160,6 @@ enum Part {
     User(usize),
     /// The check that its transaction is still open, which also returns its marker row.
     Check,
-    /// A bookkeeping statement.
-    Book,
     /// The revision's `COMMIT`.
     Commit,
 }
@@ -237,10 +235,12 @@ impl Batch {
             }
             b.checks.push(b.parts.len());
             let check = b.check(k, ms);
-            b.push(k, Part::Check, &check);
-            for s in tables.step_bookkeeping(D, work, &format!("current_setting('{MS}')::BIGINT")) {
-                b.push(k, Part::Book, &s);
-            }
+            let book = tables.step_bookkeeping(
+                D,
+                work,
+                &format!("(SELECT {CHECKED}.revchain_ms::BIGINT FROM {CHECKED})"),
+            );
+            b.push(k, Part::Check, &checked_bookkeeping(&check, &book));
             b.push(k, Part::Commit, "COMMIT");
             b.spans.push(Span {
                 whole: start..b.sql.len(),
@@ -310,6 +310,23 @@ impl Batch {
         )
     }
 
+    /// Whether `error`, raised by revision `k`'s check-and-record statement, is its
+    /// bookkeeping's (not the check's): it names one of revchain's tables, or points into
+    /// revchain's text of that revision rather than into the revision's SQL.
+    fn records(&self, tables: &Tables, k: usize, error: &sqlx::Error) -> bool {
+        let sqlx::Error::Database(db) = error else {
+            return false;
+        };
+        if let Some(table) = db.table()
+            && (table == tables.log.name() || table == tables.version.name())
+        {
+            return true;
+        }
+        let span = &self.spans[k];
+        self.error_offset(error)
+            .is_some_and(|at| span.whole.contains(&at) && !span.user.contains(&at))
+    }
+
     /// The byte offset in the batch that `error` points at, when it gives one.
     fn error_offset(&self, error: &sqlx::Error) -> Option<usize> {
         let sqlx::Error::Database(db) = error else {
@@ -350,6 +367,25 @@ impl Batch {
             .last()
             .map(|s| work.sql_line() + s.line - 1)
     }
+}
+
+/// The name of the check's row inside the statement that also records the revision.
+const CHECKED: &str = "revchain_checked";
+
+/// The check and the revision's bookkeeping as one statement (one parse, plan and result
+/// instead of four): the check is a CTE that every part reads or that the statement
+/// returns, so it runs once and, when it fails, nothing of the statement happens; the
+/// bookkeeping statements are data-modifying CTEs, which always run to completion, and the
+/// log row takes its duration from the check's row.
+fn checked_bookkeeping(check: &str, book: &[String]) -> String {
+    let mut sql = format!("WITH {CHECKED} AS MATERIALIZED ({check})");
+    for (i, statement) in book.iter().enumerate() {
+        sql.push_str(&format!(", revchain_book{i} AS ({statement})"));
+    }
+    sql.push_str(&format!(
+        " SELECT revchain_step, revchain_ms, revchain_mark FROM {CHECKED}"
+    ));
+    sql
 }
 
 /// How far a batch got before it stopped.
@@ -537,7 +573,7 @@ async fn locate(
         return transaction_ended(conn, tables, work).await;
     }
     let (line, stage) = match part {
-        Some(Part::Book) if checked => {
+        Some(Part::Check) if !checked && batch.records(tables, k, &error) => {
             let id = work.revision.id();
             if is_cancelled(&error) || is_connection_lost(&error) {
                 (work.sql_line(), Stage::Statement)
