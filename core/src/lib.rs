@@ -15,6 +15,7 @@
 //! - [`history`]: a loaded and validated directory;
 //! - [`repeatable`]: repeatable revisions, their order and what a run re-applies;
 //! - [`writer`]: new revision files;
+//! - [`packed`]: the compact form of the table that `migrations!` embeds;
 //! - [`lint`]: the DDL linter (rules, findings, `-- revchain:allow` suppression);
 //! - [`lex`]: the one SQL tokenizer that the splitter, the statement checks, the schema
 //!   crate (`revchain-schema`) and the runtime read SQL with.
@@ -42,6 +43,7 @@ pub mod id;
 pub mod import;
 pub mod lex;
 pub mod lint;
+pub mod packed;
 pub mod parse;
 pub mod repeatable;
 pub mod split;

@@ -3,7 +3,7 @@
 //! table's tokens (rendered to text, as the compiler would receive them).
 //!
 //! Run with `cargo bench -p revchain-macros --bench expand`. The target is at most 100 ms
-//! for 1,000 files.
+//! for 1,000 files. `-- once=1000` expands once (for callgrind, see [`once`]).
 //!
 //! The macro's stages are compiled into this benchmark from their source files, because a
 //! proc-macro crate exports nothing but its macros; outside the compiler `proc_macro2` uses
@@ -97,7 +97,25 @@ fn expand_once(manifest_dir: &Path) -> Stages {
     }
 }
 
+/// `-- once=N`: one expansion of `N` files, e.g. under
+/// `valgrind --tool=callgrind --toggle-collect='*expand_once*'`, whose instruction count
+/// does not move with the machine's load.
+fn once(count: usize) {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    generate(&tmp.path().join("migrations"), count);
+    let stages = expand_once(tmp.path());
+    println!(
+        "migrations! expansion, {count} files, once: {:.1} ms, {:.1} MB of tokens",
+        stages.total().as_secs_f64() * 1e3,
+        stages.bytes as f64 / 1e6
+    );
+}
+
 fn main() {
+    let once_count = std::env::args().find_map(|a| a.strip_prefix("once=")?.parse().ok());
+    if let Some(count) = once_count {
+        return once(count);
+    }
     // `cargo test --benches` runs this without `--bench`: keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");
     let sizes: &[usize] = if quick { &[100] } else { &[1_000, 10_000] };

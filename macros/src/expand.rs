@@ -2,26 +2,30 @@
 //!
 //! ```text
 //! {
-//!     static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; N] = [
-//!         ::revchain::__private::v1::Revision { __parts: ::revchain::__private::v1::RevisionParts {
-//!             id: ::revchain::__private::v1::Cow::Borrowed("3f2a9c01b7de"),
-//!             upgrade_sql: ::revchain::__private::v1::Cow::Borrowed("CREATE TABLE ..."),
-//!             checksum: ::revchain::__private::v1::Digest(*b"..."),
-//!             ...
-//!         } },
-//!     ];
+//!     // The revisions in compact form (revchain_core::packed): a handful of literals,
+//!     // whatever the number of revisions, for rustc to check.
+//!     static __REVCHAIN_TABLE: ::revchain::__private::v2::EmbeddedTable = EmbeddedTable {
+//!         text: "3f2a9c01b7decreate users...CREATE TABLE ...",  // every revision's texts
+//!         index: b"...",   // a fixed-size record per revision: lengths, lines, flags, digests
+//!         edges: b"...",   // parent and dependency indices
+//!         code: &[(4u32, CodeRevision { .. })],  // Rust code revisions' functions
+//!     };
+//!     static __REVCHAIN_REPEATABLES: [Revision; R] = [Revision { .. }, ...];
 //!     // Ties every file into the build: editing or deleting one recompiles the crate.
 //!     const _: &[&[u8]] = &[::core::include_bytes!("/abs/migrations/x.sql"), ...];
-//!     ::revchain::__private::v1::Migrations::__from_static(&__REVCHAIN_REVISIONS, &[heads], "migrations", source_dir, false)
+//!     ::revchain::__private::v2::Migrations::__from_table(&__REVCHAIN_TABLE, &[heads], "migrations", source_dir, false, &__REVCHAIN_REPEATABLES, &[catch-up tables])
 //! }
 //! ```
 //!
-//! The SQL compiled into the table is the very text the macro parsed and checksummed (a
-//! literal written from it), so the two agree by construction; the `include_bytes!` ties
-//! only make cargo recompile when a file changes. A file edited during a build is newer
-//! than the build's output, so cargo compiles again next time. (An earlier version also
-//! fingerprinted every file at compile time; it cost up to a second of const evaluation
-//! per 1,000 files and proved nothing the construction does not.)
+//! The text compiled into the table is the very text the macro parsed and checksummed (a
+//! literal written from it), and the checksums stored in the index are computed over it,
+//! so the two agree by construction; the `include_bytes!` ties only make cargo recompile
+//! when a file changes. A file edited during a build is newer than the build's output, so
+//! cargo compiles again next time. At run time the `Revision` views are built from the
+//! table on first use, borrowing its text. (An earlier version also fingerprinted every
+//! file at compile time; it cost up to a second of const evaluation per 1,000 files and
+//! proved nothing the construction does not. The version before this one wrote a struct
+//! expression per revision, which rustc took about as long to check as sqlx's whole build.)
 
 use std::fmt::Write as _;
 
@@ -32,7 +36,7 @@ use revchain_core::{Digest, History};
 use crate::validate::Validated;
 
 /// The path of the support module, written in front of every name the table uses.
-const P: &str = "::revchain::__private::v1::";
+const P: &str = "::revchain::__private::v2::";
 
 /// The expression for a validated directory.
 ///
@@ -49,9 +53,14 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     let graph = history.graph();
     let count = history.revisions().len();
 
-    let revisions = table_text(history, |i| {
-        (v.files.get(i)?.code.as_ref()).map(|c| code_revision(i, c))
-    });
+    let packed = revchain_core::packed::pack(history);
+    let mut code = String::from("&[");
+    for (i, source) in v.files.iter().enumerate() {
+        if let Some(c) = &source.code {
+            let _ = write!(code, "({}, {}),", line(i), code_revision(i, c));
+        }
+    }
+    code.push(']');
     let catch_ups = catch_up_text(history, &v.display);
 
     // Each Rust code revision's file, compiled as a module that the table's functions call.
@@ -75,10 +84,24 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
     ties.push_str("];");
 
     let heads = u32_slice(graph.heads());
-    let (Some(revisions), Some(ties), Some(heads), Some(modules)) =
-        (lex(&revisions), lex(&ties), lex(&heads), lex(&modules))
+    let (Some(code), Some(ties), Some(heads), Some(modules)) =
+        (lex(&code), lex(&ties), lex(&heads), lex(&modules))
     else {
         return internal_error();
+    };
+    let (text, index, edges) = (
+        Literal::string(&packed.text),
+        Literal::byte_string(&packed.index),
+        Literal::byte_string(&packed.edges),
+    );
+    let table = quote! {
+        static __REVCHAIN_TABLE: ::revchain::__private::v2::EmbeddedTable =
+            ::revchain::__private::v2::EmbeddedTable {
+                text: #text,
+                index: #index,
+                edges: #edges,
+                code: #code,
+            };
     };
     let dir = Literal::string(&v.display);
     let source_dir = Literal::string(&v.abs_dir);
@@ -89,44 +112,28 @@ pub(crate) fn expand(v: &Validated, allow_multiple_heads: bool, lex: Lexer) -> T
             ::core::option::Option::None
         }
     };
-    if !history.repeatable_files().is_empty() || catch_ups.is_some() {
-        let (statics, entries) = catch_ups.unwrap_or_else(|| (String::new(), "&[]".to_owned()));
-        let (Some(repeatables), Some(statics), Some(entries)) =
-            (repeatables(history, lex), lex(&statics), lex(&entries))
-        else {
-            return internal_error();
-        };
-        let repeatable_count = history.repeatable_files().len();
-        return quote! {
-            {
-                #modules
-                static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
-                static __REVCHAIN_REPEATABLES: [::revchain::__private::v1::Revision; #repeatable_count] = [#repeatables];
-                #statics
-                #ties
-                ::revchain::__private::v1::Migrations::__from_static_with_catch_up(
-                    &__REVCHAIN_REVISIONS,
-                    #heads,
-                    #dir,
-                    #source_dir,
-                    #allow_multiple_heads,
-                    &__REVCHAIN_REPEATABLES,
-                    #entries,
-                )
-            }
-        };
-    }
+    let (statics, entries) = catch_ups.unwrap_or_else(|| (String::new(), "&[]".to_owned()));
+    let (Some(repeatables), Some(statics), Some(entries)) =
+        (repeatables(history, lex), lex(&statics), lex(&entries))
+    else {
+        return internal_error();
+    };
+    let repeatable_count = history.repeatable_files().len();
     quote! {
         {
             #modules
-            static __REVCHAIN_REVISIONS: [::revchain::__private::v1::Revision; #count] = [#revisions];
+            #table
+            static __REVCHAIN_REPEATABLES: [::revchain::__private::v2::Revision; #repeatable_count] = [#repeatables];
+            #statics
             #ties
-            ::revchain::__private::v1::Migrations::__from_static(
-                &__REVCHAIN_REVISIONS,
+            ::revchain::__private::v2::Migrations::__from_table(
+                &__REVCHAIN_TABLE,
                 #heads,
                 #dir,
                 #source_dir,
                 #allow_multiple_heads,
+                &__REVCHAIN_REPEATABLES,
+                #entries,
             )
         }
     }

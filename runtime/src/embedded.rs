@@ -13,6 +13,9 @@ use revchain_core::parse::RevisionFile;
 use revchain_core::repeatable::{Repeatables, Spec};
 use revchain_core::{Digest, Graph, History, Plan, StampPlan, Target, TargetError};
 
+mod table;
+pub use table::EmbeddedTable;
+
 /// Text that is `'static` in the embedded table and owned when loaded from disk.
 pub(crate) type Text = Cow<'static, str>;
 
@@ -222,7 +225,7 @@ impl Revision {
 /// ```
 #[derive(Debug)]
 pub struct Migrations {
-    revisions: Cow<'static, [Revision]>,
+    revisions: Revisions,
     heads: Cow<'static, [u32]>,
     dir: Text,
     source_dir: Option<Text>,
@@ -233,6 +236,18 @@ pub struct Migrations {
     resolved_repeatables: OnceLock<Repeatables>,
     /// Per baseline (graph index), the table of the revisions it replaces, when loaded.
     catch_up: CatchUp,
+}
+
+/// The revisions of a [`Migrations`]: a list, or the macro's compact table with its views
+/// built on first use (the heads' on their own: the boot check needs no other).
+#[derive(Debug)]
+enum Revisions {
+    Listed(Cow<'static, [Revision]>),
+    Packed {
+        table: &'static EmbeddedTable,
+        all: OnceLock<Box<[Revision]>>,
+        heads: OnceLock<Box<[Revision]>>,
+    },
 }
 
 /// The tables of replaced revisions (docs/design.md §2.3): the macro's statics, or loaded.
@@ -296,8 +311,49 @@ impl Migrations {
         repeatables: &'static [Revision],
         catch_up: &'static [(u32, &'static Migrations)],
     ) -> Migrations {
+        let revisions = Revisions::Listed(Cow::Borrowed(revisions));
+        let statics = (heads, dir, source_dir, repeatables, catch_up);
+        Migrations::of_statics(revisions, statics, multiple_heads_allowed)
+    }
+
+    /// The table `migrations!` writes: its revisions in compact form
+    /// ([`revchain_core::packed`]), the rest as for
+    /// [`__from_static_with_catch_up`](Self::__from_static_with_catch_up).
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    pub const fn __from_table(
+        table: &'static EmbeddedTable,
+        heads: &'static [u32],
+        dir: &'static str,
+        source_dir: Option<&'static str>,
+        multiple_heads_allowed: bool,
+        repeatables: &'static [Revision],
+        catch_up: &'static [(u32, &'static Migrations)],
+    ) -> Migrations {
+        let revisions = Revisions::Packed {
+            table,
+            all: OnceLock::new(),
+            heads: OnceLock::new(),
+        };
+        let statics = (heads, dir, source_dir, repeatables, catch_up);
+        Migrations::of_statics(revisions, statics, multiple_heads_allowed)
+    }
+
+    /// A table of `'static` parts: `(heads, dir, source_dir, repeatables, catch_up)`.
+    #[allow(clippy::type_complexity)]
+    const fn of_statics(
+        revisions: Revisions,
+        (heads, dir, source_dir, repeatables, catch_up): (
+            &'static [u32],
+            &'static str,
+            Option<&'static str>,
+            &'static [Revision],
+            &'static [(u32, &'static Migrations)],
+        ),
+        multiple_heads_allowed: bool,
+    ) -> Migrations {
         Migrations {
-            revisions: Cow::Borrowed(revisions),
+            revisions,
             heads: Cow::Borrowed(heads),
             dir: Cow::Borrowed(dir),
             source_dir: match source_dir {
@@ -310,6 +366,16 @@ impl Migrations {
             repeatables: Cow::Borrowed(repeatables),
             resolved_repeatables: OnceLock::new(),
             catch_up: CatchUp::Static(catch_up),
+        }
+    }
+
+    /// The revisions, their views built on first use.
+    fn revisions(&self) -> &[Revision] {
+        match &self.revisions {
+            Revisions::Listed(all) => all,
+            Revisions::Packed { table, all, .. } => {
+                all.get_or_init(|| (0..table.len()).map(|i| table.view(i)).collect())
+            }
         }
     }
 
@@ -344,7 +410,7 @@ impl Migrations {
             .map(|&h| u32::try_from(h).unwrap_or(u32::MAX))
             .collect();
         Migrations {
-            revisions: Cow::Owned(revisions),
+            revisions: Revisions::Listed(Cow::Owned(revisions)),
             heads: Cow::Owned(heads),
             dir: dir.to_owned().into(),
             source_dir: None,
@@ -405,29 +471,38 @@ impl Migrations {
 
     /// The revisions in their stable topological order (parents before children).
     pub fn iter(&self) -> std::slice::Iter<'_, Revision> {
-        self.revisions.iter()
+        self.revisions().iter()
     }
 
     /// The number of revisions.
     pub fn len(&self) -> usize {
-        self.revisions.len()
+        match &self.revisions {
+            Revisions::Listed(all) => all.len(),
+            Revisions::Packed { table, .. } => table.len(),
+        }
     }
 
     /// Whether there is no revision.
     pub fn is_empty(&self) -> bool {
-        self.revisions.is_empty()
+        self.len() == 0
     }
 
     /// The revision at `index` in the table order.
     pub fn at(&self, index: usize) -> Option<&Revision> {
-        self.revisions.get(index)
+        self.revisions().get(index)
     }
 
     /// The heads: revisions that no revision revises.
     pub fn heads(&self) -> impl Iterator<Item = &Revision> {
-        self.heads
-            .iter()
-            .filter_map(|&h| self.revisions.get(h as usize))
+        // The boot check reads the heads only: their views are built without the others'.
+        let (views, listed): (&[Revision], &[Revision]) = match &self.revisions {
+            Revisions::Listed(all) => (&[], all),
+            Revisions::Packed { table, heads, .. } => {
+                (heads.get_or_init(|| table.views(&self.heads)), &[])
+            }
+        };
+        let listed = self.heads.iter().filter_map(|&h| listed.get(h as usize));
+        views.iter().chain(listed)
     }
 
     /// How the migrations directory is named in messages (e.g. `migrations`).
@@ -453,7 +528,9 @@ impl Migrations {
     /// ```
     pub fn get(&self, id_or_prefix: &str) -> Result<&Revision, TargetError> {
         let i = self.graph().lookup(id_or_prefix)?;
-        Ok(&self.revisions[i])
+        self.revisions()
+            .get(i)
+            .ok_or_else(|| TargetError::Unknown(id_or_prefix.to_owned()))
     }
 
     /// The index of the revision with exactly this id.
@@ -465,7 +542,6 @@ impl Migrations {
     pub fn graph(&self) -> &Graph {
         self.graph.get_or_init(|| {
             let nodes: Vec<Node> = self
-                .revisions
                 .iter()
                 .map(|r| Node {
                     id: r.id().to_owned(),
@@ -548,7 +624,6 @@ impl Migrations {
         };
         self.stale_check.call_once(|| {
             let embedded: std::collections::HashSet<&str> = self
-                .revisions
                 .iter()
                 .chain(self.repeatables.iter())
                 .filter_map(|r| r.path().rsplit(['/', '\\']).next())

@@ -127,4 +127,11 @@ pub mod __private {
         pub use revchain_core::Digest;
         pub use std::borrow::Cow;
     }
+
+    /// What `revchain-macros` 0.1 generates code against since the compact table
+    /// ([`EmbeddedTable`](crate::embedded::EmbeddedTable)): `v1` and the table.
+    pub mod v2 {
+        pub use super::v1::*;
+        pub use crate::embedded::EmbeddedTable;
+    }
 }

@@ -10,6 +10,12 @@
 //! reuse after an edit), is what a developer waits for after each change, and is what the
 //! ratio compares. The sqlx crate needs sqlx's `macros` feature, so it exists only here,
 //! never in the test build.
+//!
+//! The same run also measures a clean build of each crate, its dependencies already built
+//! (its incremental state removed). With `REVCHAIN_BENCH_BASE=<dir>`, the `runtime` crate of
+//! another checkout of revchain in `<dir>` (e.g. `git archive` of an older commit) is
+//! measured too, as `base`, in the same run: before and after figures on the same load.
+//! `only=base,sqlx` measures some of the crates only.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -51,7 +57,7 @@ fn sqlx_file(i: usize) -> (String, String) {
 }
 
 struct Scratch {
-    name: &'static str,
+    name: String,
     dependency: String,
     main_rs: &'static str,
     file: fn(usize) -> (String, String),
@@ -87,6 +93,24 @@ fn cargo_build(dir: &Path, target: &Path) -> Duration {
     start.elapsed()
 }
 
+/// A clean build of the crate itself, its dependencies already built: its incremental
+/// state removed and its `main.rs` touched, so rustc compiles it from nothing.
+fn clean_build(dir: &Path, target: &Path, name: &str) -> Duration {
+    let incremental = target.join("debug").join("incremental");
+    let prefix = format!("bench_{name}-");
+    if let Ok(entries) = std::fs::read_dir(&incremental) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                std::fs::remove_dir_all(entry.path()).expect("remove the incremental state");
+            }
+        }
+    }
+    let main_rs = dir.join("src/main.rs");
+    let text = std::fs::read(&main_rs).expect("read main.rs");
+    std::fs::write(&main_rs, text).expect("touch main.rs");
+    cargo_build(dir, target)
+}
+
 /// Appends a comment line to the file: an edit that changes the embedded table.
 fn edit(path: &Path, round: usize) {
     use std::io::Write as _;
@@ -108,29 +132,42 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000);
-    let runtime = workspace_root().join("runtime");
-    let scratches = [
+    let revchain = |name: &str, runtime: std::path::PathBuf| Scratch {
+        name: name.to_owned(),
+        dependency: format!(
+            "revchain = {{ path = {:?}, default-features = false }}",
+            runtime.to_str().expect("a UTF-8 workspace path")
+        ),
+        main_rs: "static MIGRATIONS: revchain::Migrations = revchain::migrations!(\"migrations\");\n\n\
+                  fn main() {\n    println!(\"{}\", MIGRATIONS.len());\n}\n",
+        file: revchain_file,
+    };
+    let mut scratches = vec![
+        revchain("revchain", workspace_root().join("runtime")),
         Scratch {
-            name: "revchain",
-            dependency: format!(
-                "revchain = {{ path = {:?}, default-features = false }}",
-                runtime.to_str().expect("a UTF-8 workspace path")
-            ),
-            main_rs: "static MIGRATIONS: revchain::Migrations = revchain::migrations!(\"migrations\");\n\n\
-                      fn main() {\n    println!(\"{}\", MIGRATIONS.len());\n}\n",
-            file: revchain_file,
-        },
-        Scratch {
-            name: "sqlx",
+            name: "sqlx".to_owned(),
             dependency: "sqlx = { version = \"0.9\", default-features = false, features = [\"migrate\", \"macros\", \"runtime-tokio\"] }".to_owned(),
             main_rs: "static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!(\"./migrations\");\n\n\
                       fn main() {\n    println!(\"{}\", MIGRATOR.iter().count());\n}\n",
             file: sqlx_file,
         },
     ];
+    if let Some(base) = std::env::var_os("REVCHAIN_BENCH_BASE") {
+        scratches.push(revchain(
+            "base",
+            std::path::PathBuf::from(base).join("runtime"),
+        ));
+    }
+    // `only=base,sqlx`: some of the crates (the ratios need `sqlx`).
+    if let Some(only) = args.iter().find_map(|a| a.strip_prefix("only=")) {
+        let only: Vec<&str> = only.split(',').collect();
+        scratches.retain(|s| only.contains(&s.name.as_str()));
+    }
+    let sqlx = scratches.iter().position(|s| s.name == "sqlx");
     let root = target_subdir("bench-build");
     let target = root.join("target");
     let mut medians = Vec::new();
+    let mut clean_medians = Vec::new();
     for scratch in &scratches {
         let dir = root.join(format!("{}-{count}", scratch.name));
         write_crate(&dir, scratch, count);
@@ -144,6 +181,19 @@ fn main() {
             .collect();
         times.sort();
         let median = times[ROUNDS / 2];
+        let mut clean: Vec<Duration> = (0..ROUNDS)
+            .map(|_| clean_build(&dir, &target, &scratch.name))
+            .collect();
+        clean.sort();
+        println!(
+            "{:>8}: {count} migrations, clean build of the crate (dependencies built): median \
+             {:.2} s (min {:.2} s, max {:.2} s)",
+            scratch.name,
+            clean[ROUNDS / 2].as_secs_f64(),
+            clean[0].as_secs_f64(),
+            clean[ROUNDS - 1].as_secs_f64(),
+        );
+        clean_medians.push(clean[ROUNDS / 2]);
         println!(
             "{:>8}: {count} migrations, rebuild after editing one: median {:.2} s \
              (min {:.2} s, max {:.2} s; first build with dependencies {:.1} s)",
@@ -155,8 +205,17 @@ fn main() {
         );
         medians.push(median);
     }
-    println!(
-        "ratio revchain::migrations! / sqlx::migrate!: {:.2}",
-        medians[0].as_secs_f64() / medians[1].as_secs_f64()
-    );
+    let Some(sqlx) = sqlx else { return };
+    for (i, scratch) in scratches
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.name != "sqlx")
+    {
+        println!(
+            "ratio {} / sqlx::migrate!: rebuild after an edit {:.2}, clean build {:.2}",
+            scratch.name,
+            medians[i].as_secs_f64() / medians[sqlx].as_secs_f64(),
+            clean_medians[i].as_secs_f64() / clean_medians[sqlx].as_secs_f64()
+        );
+    }
 }
