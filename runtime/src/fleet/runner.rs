@@ -1,6 +1,7 @@
 //! The fleet runner: every target worked on with bounded concurrency, in waves (the canary
 //! first), each with its own small pool, its outcome one [`TargetReport`].
 
+#[cfg(feature = "postgres")]
 use std::str::FromStr as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -408,7 +409,7 @@ pub async fn targets_from_query(catalog: &str, query: &str) -> Result<Vec<Target
 pub async fn schema_targets(url: &str, pattern: &str) -> Result<Vec<Target>, TargetsError> {
     let pool = catalog_pool(url).await?;
     #[allow(unreachable_patterns)]
-    let rows = match &pool {
+    let rows: Result<Vec<String>, String> = match &pool {
         #[cfg(feature = "postgres")]
         AnyPool::Postgres(p) => sqlx::query_scalar::<_, String>(
             "SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname LIKE $1 ORDER BY 1",
@@ -417,7 +418,10 @@ pub async fn schema_targets(url: &str, pattern: &str) -> Result<Vec<Target>, Tar
         .fetch_all(p)
         .await
         .map_err(|e| crate::error::driver_message(&e)),
-        _ => Err("--schemas needs a PostgreSQL database".to_owned()),
+        _ => {
+            let _ = pattern;
+            Err("--schemas needs a PostgreSQL database".to_owned())
+        }
     };
     pool.close().await;
     let schemas = rows.map_err(|m| {

@@ -106,7 +106,7 @@ pub enum Command {
     /// Run `upgrade`, `downgrade`, `status` or `check` on a fleet of databases or schemas
     /// (--targets-file, --targets-query, --schemas) with --jobs at once, a --canary wave,
     /// --max-failures and --shard I/N. Exit code 8 when a target is not at the goal.
-    Fleet(FleetArgs),
+    Fleet(Box<FleetArgs>),
     /// Print the revision graph as Graphviz DOT (default) or Mermaid: heads, branch and
     /// merge points, labels, `Depends On` edges (dashed); with --database-url, the current
     /// revisions highlighted.
