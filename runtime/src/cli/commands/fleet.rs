@@ -167,6 +167,7 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &FleetArgs) -> Result<String, 
         .await;
     progress.finish();
     report.shard = shard;
+    report.sort_failures_first();
     let out = render(&report, &action, options.format)?;
     if report.all_at_goal() {
         return Ok(out);
