@@ -40,10 +40,12 @@ mod runner;
 mod summary;
 mod target;
 
-pub use report::{FleetReport, Shard, TargetError, TargetReport, TargetState};
+pub use report::{FORMAT_VERSION, FleetReport, Shard, TargetError, TargetReport, TargetState};
 #[cfg(feature = "cli")]
 pub use runner::{Action, DEFAULT_JOBS, Fleet, schema_targets, targets_from_query};
+#[cfg(feature = "cli")]
 pub(crate) use summary::counts_line;
 pub use summary::summary_text;
+#[cfg(feature = "cli")]
 pub(crate) use target::stable_hash;
 pub use target::{InvalidShard, Target, TargetsError, parse_targets, read_targets_file};
