@@ -405,14 +405,16 @@ pub async fn targets_from_query(catalog: &str, query: &str) -> Result<Vec<Target
 }
 
 /// The schemas of the PostgreSQL database `url` whose names match the `LIKE` pattern
-/// (`tenant_%`), by name, as targets.
+/// (`tenant_%`), by name, as targets; PostgreSQL's own (`pg_*`, `information_schema`)
+/// never are.
 pub async fn schema_targets(url: &str, pattern: &str) -> Result<Vec<Target>, TargetsError> {
     let pool = catalog_pool(url).await?;
     #[allow(unreachable_patterns)]
     let rows: Result<Vec<String>, String> = match &pool {
         #[cfg(feature = "postgres")]
         AnyPool::Postgres(p) => sqlx::query_scalar::<_, String>(
-            "SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname LIKE $1 ORDER BY 1",
+            "SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname LIKE $1 \
+             AND nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY 1",
         )
         .bind(pattern)
         .fetch_all(p)

@@ -159,6 +159,7 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &FleetArgs) -> Result<String, 
         .await;
     progress.finish();
     report.shard = shard;
+    report.sort_failures_first();
     let out = render(&report, &action, ctx.format, &m)?;
     let out = write_output(out, options.output.as_deref())?;
     if report.all_at_goal() {
