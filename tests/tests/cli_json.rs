@@ -57,6 +57,11 @@ fn masked(mut value: Value) -> Value {
                     match (key.as_str(), &item) {
                         ("applied_at", Value::String(_)) => *item = "<time>".into(),
                         ("duration_ms", Value::Number(_)) => *item = 0.into(),
+                        // A hint names the binary that runs (`embedded-cli history`, not
+                        // `revchain history`): the one difference the two CLIs may have.
+                        ("message", Value::String(m)) => {
+                            *item = m.replace("`embedded-cli ", "`revchain ").into()
+                        }
                         _ => walk(item),
                     }
                 }
