@@ -280,10 +280,6 @@ impl CliError {
         CliError::new(1, "cli", message)
     }
 
-    /// An error that exits with `code`.
-    pub fn with_code(message: impl Into<String>, code: u8) -> CliError {
-        CliError::new(code, "cli", message)
-    }
 
     pub fn from_display(e: impl std::fmt::Display) -> CliError {
         CliError::user(e.to_string())

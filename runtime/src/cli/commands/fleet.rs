@@ -165,15 +165,17 @@ pub(super) async fn exec(ctx: &Context<'_>, args: &FleetArgs) -> Result<String, 
     if report.all_at_goal() {
         return Ok(out);
     }
-    print!("{out}");
     let missing = report.targets.len() - report.count(crate::fleet::TargetState::AtGoal);
-    Err(CliError::with_code(
+    // The report stands in for the error document in JSON mode (`CliError::after`).
+    Err(CliError::new(
+        FLEET_INCOMPLETE,
+        "fleet_incomplete",
         format!(
             "{missing} of {} target(s) are not at the goal (see the summary)",
             report.targets.len()
         ),
-        FLEET_INCOMPLETE,
-    ))
+    )
+    .after(out))
 }
 
 /// The shard `--shard I/N` names, or with `--shards N` the one `JOB_COMPLETION_INDEX`
