@@ -280,7 +280,6 @@ impl CliError {
         CliError::new(1, "cli", message)
     }
 
-
     pub fn from_display(e: impl std::fmt::Display) -> CliError {
         CliError::user(e.to_string())
     }
