@@ -315,33 +315,100 @@ impl Tables {
         dirty: bool,
         stamped: bool,
     ) -> String {
-        let message: String = rev.message().chars().take(255).collect();
-        let downgrade = rev.downgrade_sql().filter(|_| !rev.is_rust());
-        let (sql, checksum) = match downgrade {
-            Some(sql) => (
-                literal(d, sql),
-                format!(
-                    "'{}'",
-                    revchain_core::applied::unknown::downgrade_checksum(sql)
-                ),
-            ),
-            None => ("NULL".to_owned(), "NULL".to_owned()),
-        };
         format!(
-            "INSERT INTO {} (revision, message, checksum, chain_digest, execution_ms, dirty, stamped, downgrade_sql, downgrade_checksum, revises, transactional, phase) VALUES ({}, {}, '{}', '{}', {execution_ms}, {}, {}, {sql}, {checksum}, {}, {}, '{}')",
+            "INSERT INTO {} {LOG_COLUMNS} VALUES {}",
             self.log.quoted(d),
-            literal(d, rev.id()),
-            literal(d, &message),
-            rev.checksum(),
-            rev.chain_digest(),
-            boolean(d, dirty),
-            boolean(d, stamped),
-            literal(d, &rev.parents().collect::<Vec<_>>().join(",")),
-            boolean(d, rev.is_transactional()),
-            rev.phase()
+            log_values(d, rev, execution_ms, dirty, stamped)
         )
     }
 
+    /// The bookkeeping of a group of consecutive steps of one direction that commit together
+    /// (see [`crate::backend::group`]): the version table's net change (the heads the group
+    /// removes that were there before it, the heads it adds that are still heads after it)
+    /// and every log row, each a single statement. `execution_ms(k)` is the SQL expression of
+    /// step `k`'s duration.
+    pub fn group_bookkeeping(
+        &self,
+        d: Dialect,
+        works: &[Work<'_>],
+        execution_ms: &dyn Fn(usize) -> String,
+    ) -> Vec<String> {
+        let mut removed: Vec<&str> = Vec::new();
+        let mut added: Vec<(&str, Digest)> = Vec::new();
+        for work in works {
+            for head in &work.remove_heads {
+                match added.iter().position(|(id, _)| id == head) {
+                    Some(at) => {
+                        added.remove(at);
+                    }
+                    None => removed.push(head),
+                }
+            }
+            added.extend(work.add_heads.iter().copied());
+        }
+        let mut out = Vec::new();
+        out.extend(self.delete_heads(d, &removed));
+        out.extend(self.insert_heads(d, &added));
+        let (upgrades, downgrades): (Vec<_>, Vec<_>) = works
+            .iter()
+            .enumerate()
+            .partition(|(_, w)| w.direction == revchain_core::Direction::Upgrade);
+        if !upgrades.is_empty() {
+            let rows: Vec<String> = upgrades
+                .iter()
+                .map(|(k, w)| log_values(d, w.revision, &execution_ms(*k), false, false))
+                .collect();
+            out.push(format!(
+                "INSERT INTO {} {LOG_COLUMNS} VALUES {}",
+                self.log.quoted(d),
+                rows.join(", ")
+            ));
+        }
+        let reverted: Vec<&str> = downgrades.iter().map(|(_, w)| w.revision.id()).collect();
+        out.extend(self.delete_log(d, &reverted));
+        out
+    }
+}
+
+/// The columns of a log row that revchain writes, in the order of [`log_values`].
+const LOG_COLUMNS: &str = "(revision, message, checksum, chain_digest, execution_ms, dirty, stamped, downgrade_sql, downgrade_checksum, revises, transactional, phase)";
+
+/// The values of `rev`'s log row, in the order of [`LOG_COLUMNS`], with what an older binary
+/// needs to revert it (docs/design.md §4.13).
+fn log_values(
+    d: Dialect,
+    rev: &Revision,
+    execution_ms: &str,
+    dirty: bool,
+    stamped: bool,
+) -> String {
+    let message: String = rev.message().chars().take(255).collect();
+    let downgrade = rev.downgrade_sql().filter(|_| !rev.is_rust());
+    let (sql, checksum) = match downgrade {
+        Some(sql) => (
+            literal(d, sql),
+            format!(
+                "'{}'",
+                revchain_core::applied::unknown::downgrade_checksum(sql)
+            ),
+        ),
+        None => ("NULL".to_owned(), "NULL".to_owned()),
+    };
+    format!(
+        "({}, {}, '{}', '{}', {execution_ms}, {}, {}, {sql}, {checksum}, {}, {}, '{}')",
+        literal(d, rev.id()),
+        literal(d, &message),
+        rev.checksum(),
+        rev.chain_digest(),
+        boolean(d, dirty),
+        boolean(d, stamped),
+        literal(d, &rev.parents().collect::<Vec<_>>().join(",")),
+        boolean(d, rev.is_transactional()),
+        rev.phase()
+    )
+}
+
+impl Tables {
     /// Reads each logged revision's id and phase (`expand`, `contract`, or NULL when an
     /// older binary wrote the row), for the compatibility check (docs/design.md §4.14).
     pub fn select_phases(&self, d: Dialect) -> String {

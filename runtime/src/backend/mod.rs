@@ -17,6 +17,7 @@ use crate::bookkeeping::{Tables, Work};
 use crate::error::{Aftermath, Error, Stage};
 
 pub(crate) mod code;
+pub(crate) mod group;
 
 pub(crate) use lease::{Heartbeat, Lease, Lock, LockMode};
 

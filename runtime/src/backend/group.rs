@@ -1,0 +1,105 @@
+//! Groups: consecutive transactional revisions that commit together.
+//!
+//! A revision is atomic with its bookkeeping, and applied exactly once; nothing requires
+//! one commit per revision. So consecutive transactional revisions share one transaction,
+//! each inside a savepoint of its own:
+//!
+//! ```sql
+//! BEGIN;
+//! SAVEPOINT <token>_0; <revision 0>; RELEASE SAVEPOINT <token>_0; <mark 0>;
+//! SAVEPOINT <token>_1; <revision 1>; RELEASE SAVEPOINT <token>_1; <mark 1>;
+//! …
+//! <the group's bookkeeping: the version table's net change, every log row>;
+//! COMMIT;
+//! ```
+//!
+//! - **A revision fails** (statement `s` of revision `k`): its savepoint is rolled back
+//!   (`ROLLBACK TO SAVEPOINT <token>_k`), the bookkeeping of revisions `0..k` is written and
+//!   the transaction commits: exactly what one transaction per revision would have left.
+//! - **The commit fails** (a deferred constraint; SQLite's busy commit): the whole group
+//!   was rolled back, and no error says which revision broke the constraint. The group's
+//!   revisions are applied again one transaction each, which finds it. What they did the
+//!   first time was rolled back, so the database sees each once; only effects outside
+//!   transactions (a sequence's `nextval`) show the first attempt.
+//! - **A crash** loses the group in flight entirely, bookkeeping included: the next run
+//!   applies it again, as it would have a revision in flight.
+//! - **The savepoint is gone at `RELEASE`**: the revision ended the transaction it ran in.
+//!   The splitter and the parser refuse transaction control, and PostgreSQL refuses a
+//!   `COMMIT` inside a procedure called in a transaction block, so only a statement the
+//!   splitter cut wrongly could; a revision whose cuts are in doubt never shares a
+//!   transaction (see [`shareable`]).
+//!
+//! What a group saves: one commit (a WAL flush or an `fsync`) per revision, and the
+//! per-revision bookkeeping statements, which cost more than a small revision's own SQL.
+//!
+//! What bounds a group: [`GROUP_REVISIONS`] (PostgreSQL keeps the ids of 64 subtransactions
+//! per transaction in shared memory; past that every other session's snapshot must look
+//! them up on disk, which slows a busy primary and its standbys), [`GROUP_BYTES`], and the
+//! rule that its revisions go the same direction with the same timeouts.
+
+#![allow(dead_code)]
+use revchain_core::Dialect;
+
+use super::timeouts::Timeouts;
+use crate::bookkeeping::Work;
+
+/// The most revisions that share one transaction (PostgreSQL's `PGPROC_MAX_CACHED_SUBXIDS`).
+pub(crate) const GROUP_REVISIONS: usize = 64;
+
+/// The most SQL (bytes) a group's revisions hold together; a larger revision is a group of
+/// its own.
+pub(crate) const GROUP_BYTES: usize = 256 * 1024;
+
+/// Whether `work` may share a transaction with other revisions: a transactional SQL
+/// revision (not Rust code) whose statements the splitter cuts without doubt, none of
+/// them transaction control.
+pub(crate) fn shareable(work: &Work<'_>, dialect: Dialect) -> bool {
+    if !work.revision.is_transactional() || work.revision.is_rust() {
+        return false;
+    }
+    let split = revchain_core::split::split_statements_checked(work.sql(), dialect);
+    split.doubt.is_none()
+        && split
+            .statements
+            .iter()
+            .all(|s| revchain_core::statements::refused_statement(s.sql, dialect, true).is_none())
+}
+
+/// The end (exclusive) of the group that starts at `works[start]`: the revisions after it
+/// that are [`shareable`], that `joins` accepts (a backend's own condition), and that go
+/// the same direction with the same timeouts, within [`GROUP_REVISIONS`] and
+/// [`GROUP_BYTES`]. A revision that is not shareable is a group of its own (`start + 1`).
+pub(crate) fn group_end(
+    works: &[Work<'_>],
+    start: usize,
+    dialect: Dialect,
+    timeouts: &Timeouts,
+    joins: impl Fn(&Work<'_>) -> bool,
+) -> usize {
+    let first = &works[start];
+    if !shareable(first, dialect) || !joins(first) {
+        return start + 1;
+    }
+    let same = |w: &Work<'_>| {
+        w.direction == first.direction
+            && timeouts.lock_for(w.revision) == timeouts.lock_for(first.revision)
+            && timeouts.statement_for(w.revision) == timeouts.statement_for(first.revision)
+    };
+    let mut bytes = first.sql().len();
+    let mut end = start + 1;
+    while end < works.len() && end - start < GROUP_REVISIONS {
+        let next = &works[end];
+        bytes += next.sql().len();
+        if bytes > GROUP_BYTES || !same(next) || !shareable(next, dialect) || !joins(next) {
+            break;
+        }
+        end += 1;
+    }
+    end
+}
+
+/// The name of revision `k`'s savepoint in a group whose token is `token` (a token no
+/// revision can know: see [`token`](super::token)).
+pub(crate) fn savepoint(token: &str, k: usize) -> String {
+    format!("{token}_{k}")
+}
