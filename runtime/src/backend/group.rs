@@ -32,6 +32,10 @@
 //! What a group saves: one commit (a WAL flush or an `fsync`) per revision, and the
 //! per-revision bookkeeping statements, which cost more than a small revision's own SQL.
 //!
+//! A revision that changes existing objects or rows ends its group
+//! ([`takes_light_locks`]): its locks are then held no longer than in a transaction of its
+//! own, so a slow revision after it cannot keep a table locked.
+//!
 //! What bounds a group: [`GROUP_REVISIONS`] (PostgreSQL keeps the ids of 64 subtransactions
 //! per transaction in shared memory; past that every other session's snapshot must look
 //! them up on disk, which slows a busy primary and its standbys), [`GROUP_BYTES`], and the
@@ -87,15 +91,54 @@ pub(crate) fn group_end(
     };
     let mut bytes = first.sql().len();
     let mut end = start + 1;
-    while end < works.len() && end - start < GROUP_REVISIONS {
+    let mut open = takes_light_locks(first, dialect);
+    while open && end < works.len() && end - start < GROUP_REVISIONS {
         let next = &works[end];
         bytes += next.sql().len();
         if bytes > GROUP_BYTES || !same(next) || !shareable(next, dialect) || !joins(next) {
             break;
         }
+        open = takes_light_locks(next, dialect);
         end += 1;
     }
     end
+}
+
+/// Whether every statement of `work` takes only locks that block nobody's ordinary work
+/// while later revisions of its group run: it inserts or reads rows, or creates an object
+/// that refers to no other table. A revision that changes existing objects (`ALTER`,
+/// `CREATE INDEX`, `DROP`, …) or existing rows (`UPDATE`, `DELETE`) ends its group, so
+/// that its locks are held no longer than with a transaction of its own: a slow revision
+/// after it must not keep a table locked (the database must never stall).
+/// Conservative: a statement it does not know ends the group.
+pub(crate) fn takes_light_locks(work: &Work<'_>, dialect: Dialect) -> bool {
+    revchain_core::split_statements(work.sql(), dialect)
+        .iter()
+        .all(|s| light_statement(s.sql, dialect))
+}
+
+/// Whether one statement takes only light locks (see [`takes_light_locks`]).
+fn light_statement(sql: &str, dialect: Dialect) -> bool {
+    use revchain_core::lex::{Lexer, TokenKind};
+    let words: Vec<String> = Lexer::new(sql, dialect)
+        .filter(|t| t.kind == TokenKind::Word)
+        .map(|t| t.text.to_ascii_uppercase())
+        .collect();
+    let any = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    // Row locks on existing rows: `ON CONFLICT DO UPDATE`, `FOR UPDATE`, `FOR SHARE`.
+    if any(&["UPDATE", "DELETE", "SHARE", "LOCK"]) {
+        return false;
+    }
+    let refers = || any(&["REFERENCES", "FOREIGN", "PARTITION", "INHERITS", "LIKE"]);
+    match words.first().map(String::as_str) {
+        Some("INSERT" | "SELECT" | "VALUES") => true,
+        Some("CREATE") => match words.get(1).map(String::as_str) {
+            Some("TABLE" | "SCHEMA") => !refers(),
+            Some("SEQUENCE" | "TYPE" | "DOMAIN" | "FUNCTION" | "PROCEDURE") => true,
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// The name of revision `k`'s savepoint in a group whose token is `token` (a token no

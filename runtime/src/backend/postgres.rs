@@ -1,43 +1,55 @@
 //! PostgreSQL: transactional DDL, so each revision and its bookkeeping commit together.
 //!
-//! Consecutive transactional revisions travel in one simple-query batch (one round trip,
-//! one transaction each). Nothing is ever run twice to find out what failed:
+//! Consecutive transactional revisions share one transaction, each in a savepoint of its
+//! own, up to 64 to a transaction ([`super::group`] gives the rule and why it keeps every
+//! revision atomic and applied once), and several such groups travel in one simple-query
+//! batch (one round trip). Nothing is run twice to find out what failed, with one
+//! exception (a deferred constraint that fails at a group's `COMMIT`, below):
 //!
 //! - The server answers each statement of a simple query with one result, so the count of
 //!   results says which statement was running when an error came (the revision's own
 //!   statements are counted with the same splitter; the error's position, when it has one,
-//!   confirms the statement). revchain's own result row of each revision is recognised by a
-//!   token made for the batch, which no revision can produce, never by the shape of the row;
-//!   it also re-synchronises the count. A revision counts as applied (and is logged) only
-//!   once its `COMMIT` completed, so a deferred constraint that fails there is reported as
-//!   such.
-//! - Before its bookkeeping, each revision checks that the transaction its `BEGIN` opened is
-//!   still the one running (a transaction-local setting holds the token): a revision that
-//!   ended it (a `COMMIT` in a procedure, …) is refused and marked dirty, not recorded.
+//!   confirms the statement). revchain's own rows (a group's start, each revision's end) are
+//!   recognised by a token made for the batch, which no revision can produce, never by the
+//!   shape of the row; they re-synchronise the count and time each revision. A revision
+//!   counts as applied (and is logged) only once its group's `COMMIT` completed.
+//! - A statement of a revision fails: the revision is rolled back to its savepoint, and the
+//!   revisions of its group before it commit with their bookkeeping, as they would have with
+//!   one transaction each.
+//! - A deferred constraint fails at a group's `COMMIT`: the group was rolled back whole, and
+//!   its revisions are applied again one transaction each, which reports the one at fault
+//!   (what they did the first time was rolled back).
+//! - The release of a revision's savepoint fails when the revision ended the transaction it
+//!   ran in (`COMMIT`, `ROLLBACK`): it and the revisions of its group before it are marked
+//!   dirty, not recorded. Only a revision whose statements the splitter cuts with doubt
+//!   could (the parser refuses transaction control), and such a revision is a group of its
+//!   own.
 //! - The server parses a whole simple query before running any of it, so a syntax error in
 //!   any revision rejects the batch before anything ran. Then the revisions before the
 //!   faulty one (found by the error's position; failing that, by applying one by one) are
 //!   applied, and the faulty one is reported as never run.
+//! - Each group writes its bookkeeping once: the version table's net change and one
+//!   multi-row insert into the log, each revision's duration taken from the marks.
 //!
-//! **Asynchronous commit.** Every revision of a run but the last commits with
+//! **Asynchronous commit.** Every group of a run but the last commits with
 //! `SET LOCAL synchronous_commit = off`: its COMMIT does not wait for the WAL to reach the
-//! disk. The last revision commits synchronously (with the session's own setting), and
+//! disk. The last group commits synchronously (with the session's own setting), and
 //! flushing its commit record flushes the WAL of every earlier one, so when a run returns
 //! `Ok` everything it applied is as durable as with a synchronous commit per revision; a
 //! failed run flushes what it committed before reporting the failure. What a crash of the
 //! server (or of its machine) in the middle of a run can do: the WAL is one sequence, and
 //! recovery replays it up to the last record that reached the disk, so it can lose only
 //! the latest async-committed transactions, always a suffix of the run's revisions, each
-//! together with its bookkeeping (each revision stays one atomic transaction with its
-//! version and log rows). The database comes back exactly as after some earlier revision,
+//! together with its bookkeeping (each revision stays atomic with its version and log
+//! rows). The database comes back exactly as after some earlier revision,
 //! its version table saying which, and the next run applies the rest. What it saves: one
 //! WAL flush per revision (with a synchronous standby, one wait for the standby too).
 //!
-//! **Compaction.** Each revision replaces the head row of the version table, and the
+//! **Compaction.** Each transaction replaces the head row of the version table, and the
 //! dead rows stay in the table's pages until a vacuum, and their line pointers even after
-//! it (a run of 10,000 revisions leaves 35 pages that every boot check scans; more while a
-//! long transaction holds back pruning). After a run of at least [`COMPACT_AFTER`] steps the
-//! table is rewritten with its live rows: `TRUNCATE` and insert in one short transaction
+//! it (10,000 transactions leave 35 pages that every boot check scans; more while a long
+//! transaction holds back pruning). After a run of at least [`COMPACT_AFTER`] transactions
+//! the table is rewritten with its live rows: `TRUNCATE` and insert in one short transaction
 //! that gives up, leaving the table as it is, if it cannot lock the table within 100 ms
 //! (a reader that holds it, e.g. `pg_dump`) or lacks the privilege. Boot checks that
 //! arrive meanwhile wait for that transaction (microseconds), then read the new rows;
@@ -52,8 +64,8 @@ use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, PgRow, Post
 use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
-    Done, Failure, Held, Lock, Progress, SessionLocked, apply_marked, lease, lock_session, pooler,
-    sealed::Driver, timeouts, token, unlock_lease,
+    Done, Failure, Held, Lock, Progress, SessionLocked, apply_marked, group, lease, lock_session,
+    pooler, sealed::Driver, timeouts, token, unlock_lease,
 };
 use crate::bookkeeping::{Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connection_lost};
@@ -64,16 +76,9 @@ const D: Dialect = Dialect::Postgres;
 const BATCH_BYTES: usize = 512 * 1024;
 const BATCH_REVISIONS: usize = 500;
 
-/// After a run of at least this many steps, the version table is compacted.
+/// After a run of at least this many transactions (each rewrites the version table's head
+/// row once), the version table is compacted.
 const COMPACT_AFTER: usize = 64;
-
-/// The session setting that holds when the previous revision of a batch ended (seconds
-/// since the epoch), so that each revision's own duration can be measured.
-const MARK: &str = "revchain.mark";
-
-/// How long the first revision of a batch took: its transaction began when the batch
-/// arrived (`now()` is the arrival of the simple query for every statement in it).
-const MS_FIRST: &str = "(EXTRACT(EPOCH FROM clock_timestamp() - now()) * 1000)::BIGINT";
 
 /// Whether an error means the table (or its schema) does not exist.
 fn is_missing_table(e: &sqlx::Error) -> bool {
@@ -131,200 +136,220 @@ async fn holder(conn: &mut PgConnection, key: (u32, u32)) -> Option<String> {
     ))
 }
 
-/// How long a later revision of a batch took: since the mark the previous one set (or
-/// since the batch arrived, should a revision have reset the setting).
-fn ms_next() -> String {
-    format!(
-        "((EXTRACT(EPOCH FROM clock_timestamp())::float8 - coalesce(nullif(current_setting('{MARK}', \
-         true), '')::float8, EXTRACT(EPOCH FROM now())::float8)) * 1000)::BIGINT"
-    )
+/// The server's clock in microseconds since the epoch, as SQL.
+const NOW_MICROS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT";
+
+/// The transaction-local setting that holds when a group's transaction began.
+const START: &str = "revchain.s";
+
+/// The transaction-local setting that holds when revision `j` of a group (its position in
+/// the group) ended.
+fn mark_setting(j: usize) -> String {
+    format!("revchain.m{j}")
 }
 
-/// The transaction-local setting that holds a batch's token from the revision's `BEGIN`:
-/// when it no longer does before the bookkeeping, the revision ended its transaction.
-const TX: &str = "revchain.tx";
-
-/// The transaction-local setting that holds the revision's duration for its log row.
-const MS: &str = "revchain.ms";
+/// The time (µs) a mark setting holds, as SQL: NULL when the setting is missing or empty
+/// (a revision that ran `RESET ALL` reset it).
+fn mark_micros(setting: &str) -> String {
+    format!("nullif(split_part(current_setting('{setting}', true), ':', 3), '')::BIGINT")
+}
 
 /// What one statement of a batch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
-    /// The revision's `BEGIN`.
-    Begin,
-    /// The settings of its transaction (the token, asynchronous commit).
-    Setup,
+    /// The `BEGIN` of group `.0`.
+    Begin(usize),
+    /// The settings of group `.0`'s transaction (its start mark, asynchronous commit,
+    /// timeouts).
+    Setup(usize),
     /// Under a lease, the check that the run still holds it (which extends it).
-    Guard,
-    /// A statement of the revision's SQL, at this file line.
-    User(usize),
-    /// The check that its transaction is still open, which also returns its marker row.
-    Check,
-    /// The revision's `COMMIT`.
-    Commit,
+    Guard(usize),
+    /// The savepoint before revision `.0`.
+    Savepoint(usize),
+    /// A statement of revision `.0`'s SQL, at file line `.1`.
+    User(usize, usize),
+    /// The release of revision `.0`'s savepoint: it fails when the revision ended its
+    /// transaction.
+    Release(usize),
+    /// The mark of revision `.0`'s end, a row revchain reads back.
+    Mark(usize),
+    /// A bookkeeping statement of group `.0`.
+    Book(usize),
+    /// The `COMMIT` of group `.0`.
+    Commit(usize),
 }
 
 /// Where a revision's text lies in a batch (byte ranges).
 #[derive(Debug)]
 struct Span {
-    /// From its `BEGIN` to the next revision's.
+    /// From its savepoint to the next revision's (or its group's bookkeeping).
     whole: std::ops::Range<usize>,
     /// Its own SQL.
     user: std::ops::Range<usize>,
 }
 
-/// The text of a batch of transactional revisions, and what each of its statements is:
-/// the server answers each statement with one result (`CommandComplete`), so the count of
-/// results tells which statement is running.
+/// The text of a batch of transactional revisions in groups (see [`super::group`]), and
+/// what each of its statements is: the server answers each statement with one result
+/// (`CommandComplete`), so the count of results tells which statement is running.
 #[derive(Debug)]
 struct Batch {
     sql: String,
     token: String,
-    /// Each statement: the revision it belongs to (index in the batch) and what it is.
-    parts: Vec<(usize, Part)>,
-    /// Per revision, the index in `parts` of its check.
-    checks: Vec<usize>,
+    /// Each statement, in order.
+    parts: Vec<Part>,
+    /// Each group: the revisions (indices in the batch) it holds.
+    groups: Vec<std::ops::Range<usize>>,
     spans: Vec<Span>,
-    /// Whether the batch's last revision is the run's last (which commits synchronously).
+    /// Whether the batch's last group is the run's last (which commits synchronously).
     ends_run: bool,
 }
 
+/// The groups of `works`, in order: each one revision when `alone`.
+fn groups_of(tables: &Tables, works: &[Work<'_>], alone: bool) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    while start < works.len() {
+        let end = if alone {
+            start + 1
+        } else {
+            group::group_end(works, start, D, &tables.timeouts, |_| true)
+        };
+        groups.push(start..end);
+        start = end;
+    }
+    groups
+}
+
 impl Batch {
-    /// The batch of transactional steps. Each revision but the run's last commits
-    /// asynchronously (see the module documentation); `ends_run` says whether the
-    /// batch's last revision is the run's last.
-    fn new(tables: &Tables, works: &[Work<'_>], ends_run: bool) -> Batch {
+    /// The batch of transactional steps, in groups (each revision alone when `alone`).
+    /// Each group but the run's last commits asynchronously (see the module
+    /// documentation); `ends_run` says whether the batch's last group is the run's last.
+    fn new(tables: &Tables, works: &[Work<'_>], ends_run: bool, alone: bool) -> Batch {
         let bytes: usize = works.iter().map(|w| w.sql().len() + 1024).sum();
+        let groups = groups_of(tables, works, alone);
         let mut b = Batch {
             sql: String::with_capacity(bytes),
             token: token(),
             parts: Vec::new(),
-            checks: Vec::with_capacity(works.len()),
+            groups: Vec::new(),
             spans: Vec::with_capacity(works.len()),
             ends_run,
         };
-        let next = ms_next();
-        for (k, work) in works.iter().enumerate() {
-            let ms = if k == 0 { MS_FIRST } else { next.as_str() };
-            let start = b.sql.len();
-            b.push(k, Part::Begin, "BEGIN");
-            let asynchronous = if ends_run && k + 1 == works.len() {
-                ""
-            } else {
-                ", set_config('synchronous_commit', 'off', true)"
-            };
-            // The transaction id (assigned now; the bookkeeping would anyway) tells, should
-            // the setting be gone at the check, whether the transaction is still the same.
-            let setup = format!(
-                "SELECT set_config('{TX}', '{}', true), pg_current_xact_id()::text{asynchronous}{}",
-                b.token,
-                timeout_settings(tables, work),
-            );
-            b.push(k, Part::Setup, &setup);
-            if let Some(lease) = &tables.lease {
-                let guard = lease::guard(tables, lease, &b.token);
-                b.push(k, Part::Guard, &guard);
-            }
-            let user_start = b.sql.len();
-            b.sql.push_str(work.sql());
-            let user = user_start..b.sql.len();
-            b.sql.push_str("\n;\n");
-            let first = work.sql_line();
-            for statement in revchain_core::split_statements(work.sql(), D) {
-                b.parts.push((k, Part::User(first + statement.line - 1)));
-            }
-            b.checks.push(b.parts.len());
-            let check = b.check(k, ms);
-            let book = tables.step_bookkeeping(
-                D,
-                work,
-                &format!("(SELECT {CHECKED}.revchain_ms::BIGINT FROM {CHECKED})"),
-            );
-            b.push(k, Part::Check, &checked_bookkeeping(&check, &book));
-            b.push(k, Part::Commit, "COMMIT");
-            b.spans.push(Span {
-                whole: start..b.sql.len(),
-                user,
-            });
+        let last = groups.len().saturating_sub(1);
+        for (g, range) in groups.into_iter().enumerate() {
+            b.push_group(tables, works, g, range, ends_run && g == last);
         }
         b
     }
 
-    fn push(&mut self, k: usize, part: Part, statement: &str) {
+    /// Appends group `g` (the revisions `range` of `works`).
+    fn push_group(
+        &mut self,
+        tables: &Tables,
+        works: &[Work<'_>],
+        g: usize,
+        range: std::ops::Range<usize>,
+        synchronous: bool,
+    ) {
+        self.push(Part::Begin(g), "BEGIN");
+        let asynchronous = if synchronous {
+            ""
+        } else {
+            ", set_config('synchronous_commit', 'off', true)"
+        };
+        let setup = format!(
+            "SELECT {}{asynchronous}{}",
+            self.mark(START),
+            timeout_settings(tables, &works[range.start])
+        );
+        self.push(Part::Setup(g), &setup);
+        if let Some(lease) = &tables.lease {
+            let guard = lease::guard(tables, lease, &self.token);
+            self.push(Part::Guard(g), &guard);
+        }
+        for k in range.clone() {
+            self.push_revision(&works[k], k, k - range.start);
+        }
+        let first = range.start;
+        let ms = |k: usize| self.execution_ms(first, first + k);
+        let book = tables.group_bookkeeping(D, &works[range.clone()], &ms);
+        for statement in &book {
+            self.push(Part::Book(g), statement);
+        }
+        self.push(Part::Commit(g), "COMMIT");
+        self.groups.push(range);
+    }
+
+    /// Appends revision `k` of the batch, `j`th of its group, in its savepoint.
+    fn push_revision(&mut self, work: &Work<'_>, k: usize, j: usize) {
+        let start = self.sql.len();
+        let savepoint = group::savepoint(&self.token, k);
+        self.push(Part::Savepoint(k), &format!("SAVEPOINT {savepoint}"));
+        let user_start = self.sql.len();
+        self.sql.push_str(work.sql());
+        let user = user_start..self.sql.len();
+        self.sql.push_str("\n;\n");
+        let first = work.sql_line();
+        for statement in revchain_core::split_statements(work.sql(), D) {
+            self.parts.push(Part::User(k, first + statement.line - 1));
+        }
+        self.push(Part::Release(k), &format!("RELEASE SAVEPOINT {savepoint}"));
+        let mark = format!("SELECT {}", self.mark(&mark_setting(j)));
+        self.push(Part::Mark(k), &mark);
+        self.spans.push(Span {
+            whole: start..self.sql.len(),
+            user,
+        });
+    }
+
+    fn push(&mut self, part: Part, statement: &str) {
         self.sql.push_str(statement);
         self.sql.push_str(";\n");
-        self.parts.push((k, part));
+        self.parts.push(part);
     }
 
-    /// The check of revision `k`, run after its SQL, before its bookkeeping: it fails (an
-    /// invalid integer whose text holds the token) when the transaction that set the token
-    /// has ended, and otherwise returns the marker row (`<token>:<k>`), the revision's
-    /// duration in ms, and sets the mark the next revision's duration starts from. (The
-    /// failing branch is not a constant, so the planner cannot evaluate it in advance.)
-    fn check(&self, k: usize, ms: &str) -> String {
-        let token = &self.token;
+    /// The expression that sets `setting` to `<token>:<index of this statement>:<now in µs>`
+    /// and returns that text: revchain's own row, which no revision can produce, and which
+    /// re-synchronises the count of results.
+    fn mark(&self, setting: &str) -> String {
         format!(
-            "SELECT CASE WHEN current_setting('{TX}', true) = '{token}' THEN '{token}:{k}' \
-             ELSE ('revchain: the transaction ended {token} ' || \
-             coalesce(pg_current_xact_id_if_assigned()::text, 'none'))::int::text END AS revchain_step, \
-             set_config('{MS}', ({ms})::text, true) AS revchain_ms, \
-             set_config('{MARK}', EXTRACT(EPOCH FROM clock_timestamp())::float8::text, false) \
-             AS revchain_mark"
+            "set_config('{setting}', '{}:{}:' || {NOW_MICROS}, true)",
+            self.token,
+            self.parts.len()
         )
     }
 
-    /// Which revision a result row marks, and its duration: `None` for a row of the
-    /// revisions' own statements, whatever its shape (they cannot hold the token).
-    fn marker(&self, row: &PgRow) -> Option<(usize, Duration)> {
-        let step: String = row.try_get(0).ok()?;
-        let k: usize = step
+    /// The duration (ms, as SQL) of revision `k`, the first of its group being `first`:
+    /// from the previous mark to its own, from the settings (0 when one is missing).
+    fn execution_ms(&self, first: usize, k: usize) -> String {
+        let before = if k == first {
+            START.to_owned()
+        } else {
+            mark_setting(k - first - 1)
+        };
+        format!(
+            "coalesce(greatest(({} - {}) / 1000, 0), 0)",
+            mark_micros(&mark_setting(k - first)),
+            mark_micros(&before)
+        )
+    }
+
+    /// The statement index and time (µs) of one of revchain's mark rows; `None` for a row
+    /// of the revisions' own statements, whatever its shape (they cannot hold the token).
+    fn marker(&self, row: &PgRow) -> Option<(usize, i64)> {
+        let text: String = row.try_get(0).ok()?;
+        let mut fields = text
             .strip_prefix(&self.token)?
             .strip_prefix(':')?
-            .parse()
-            .ok()?;
-        let ms: String = row.try_get(1).ok()?;
-        let ms: i64 = ms.parse().ok()?;
-        (k < self.spans.len()).then(|| (k, Duration::from_millis(ms.max(0).unsigned_abs())))
+            .split(':');
+        let part: usize = fields.next()?.parse().ok()?;
+        let micros: i64 = fields.next()?.parse().ok()?;
+        (part < self.parts.len()).then_some((part, micros))
     }
 
-    /// The transaction id that a revision's setup row reports, when `row` is one.
-    fn setup_xid(&self, row: &PgRow) -> Option<String> {
-        let token: String = row.try_get(0).ok()?;
-        (token == self.token).then(|| row.try_get(1).ok())?
-    }
-
-    /// When `error` is the check's (the setting it looks for is gone), the transaction id
-    /// at the check (`none` when the transaction has none).
-    fn check_failure_xid(&self, error: &sqlx::Error) -> Option<String> {
-        let sqlx::Error::Database(db) = error else {
-            return None;
-        };
-        let message = db.message();
-        let after = &message[message.find(&self.token)? + self.token.len()..];
-        Some(
-            after
-                .trim_start()
-                .chars()
-                .take_while(char::is_ascii_alphanumeric)
-                .collect(),
-        )
-    }
-
-    /// Whether `error`, raised by revision `k`'s check-and-record statement, is its
-    /// bookkeeping's (not the check's): it names one of revchain's tables, or points into
-    /// revchain's text of that revision rather than into the revision's SQL.
-    fn records(&self, tables: &Tables, k: usize, error: &sqlx::Error) -> bool {
-        let sqlx::Error::Database(db) = error else {
-            return false;
-        };
-        if let Some(table) = db.table()
-            && (table == tables.log.name() || table == tables.version.name())
-        {
-            return true;
-        }
-        let span = &self.spans[k];
-        self.error_offset(error)
-            .is_some_and(|at| span.whole.contains(&at) && !span.user.contains(&at))
+    /// The group that holds revision `k`.
+    fn group_of(&self, k: usize) -> usize {
+        self.groups.partition_point(|r| r.end <= k)
     }
 
     /// The byte offset in the batch that `error` points at, when it gives one.
@@ -369,25 +394,6 @@ impl Batch {
     }
 }
 
-/// The name of the check's row inside the statement that also records the revision.
-const CHECKED: &str = "revchain_checked";
-
-/// The check and the revision's bookkeeping as one statement (one parse, plan and result
-/// instead of four): the check is a CTE that every part reads or that the statement
-/// returns, so it runs once and, when it fails, nothing of the statement happens; the
-/// bookkeeping statements are data-modifying CTEs, which always run to completion, and the
-/// log row takes its duration from the check's row.
-fn checked_bookkeeping(check: &str, book: &[String]) -> String {
-    let mut sql = format!("WITH {CHECKED} AS MATERIALIZED ({check})");
-    for (i, statement) in book.iter().enumerate() {
-        sql.push_str(&format!(", revchain_book{i} AS ({statement})"));
-    }
-    sql.push_str(&format!(
-        " SELECT revchain_step, revchain_ms, revchain_mark FROM {CHECKED}"
-    ));
-    sql
-}
-
 /// How far a batch got before it stopped.
 #[derive(Debug, Default)]
 struct Reached {
@@ -395,29 +401,70 @@ struct Reached {
     results: usize,
     /// Whether anything at all arrived.
     anything: bool,
-    /// How many revisions committed.
+    /// How many revisions committed (whole groups).
     committed: usize,
-    /// The duration of each revision whose check row arrived.
-    durations: Vec<Option<Duration>>,
-    /// The transaction id of each revision whose setup row arrived.
-    xids: Vec<Option<String>>,
+    /// The time (µs) of each group's start mark that arrived.
+    starts: Vec<Option<i64>>,
+    /// The time (µs) of each revision's end mark that arrived.
+    ends: Vec<Option<i64>>,
 }
 
-/// Runs one batch of transactional steps in one round trip.
+impl Reached {
+    fn new(batch: &Batch) -> Reached {
+        Reached {
+            starts: vec![None; batch.groups.len()],
+            ends: vec![None; batch.spans.len()],
+            ..Reached::default()
+        }
+    }
+
+    /// Reads one of revchain's mark rows (`part`, at `micros`).
+    fn marked(&mut self, batch: &Batch, part: usize, micros: i64) {
+        self.results = part;
+        match batch.parts[part] {
+            Part::Setup(g) => self.starts[g] = Some(micros),
+            Part::Mark(k) => self.ends[k] = Some(micros),
+            _ => {}
+        }
+    }
+
+    /// How long revision `k` took, by the server's clock.
+    fn took(&self, batch: &Batch, k: usize) -> Duration {
+        let g = batch.group_of(k);
+        let before = if k == batch.groups[g].start {
+            self.starts[g]
+        } else {
+            self.ends[k - 1]
+        };
+        let micros = match (before, self.ends[k]) {
+            (Some(a), Some(b)) => (b - a).max(0).unsigned_abs(),
+            _ => 0,
+        };
+        Duration::from_micros(micros)
+    }
+
+    /// Group `g` committed: its revisions count as applied, in order.
+    fn commit(&mut self, batch: &Batch, g: usize, offset: usize, progress: Progress<'_>) {
+        for k in batch.groups[g].clone() {
+            progress(offset + k, self.took(batch, k));
+        }
+        self.committed = batch.groups[g].end;
+    }
+}
+
+/// Runs one batch of transactional steps in one round trip (each revision in a
+/// transaction of its own when `alone`).
 async fn apply_batch(
     conn: &mut PgConnection,
     tables: &Tables,
     works: &[Work<'_>],
     offset: usize,
     ends_run: bool,
+    alone: bool,
     progress: Progress<'_>,
 ) -> Result<(), Failure> {
-    let batch = Batch::new(tables, works, ends_run);
-    let mut reached = Reached {
-        durations: vec![None; works.len()],
-        xids: vec![None; works.len()],
-        ..Reached::default()
-    };
+    let batch = Batch::new(tables, works, ends_run, alone);
+    let mut reached = Reached::new(&batch);
     let mut failed = None;
     {
         let mut stream = sqlx::raw_sql(AssertSqlSafe(batch.sql.as_str())).fetch_many(&mut *conn);
@@ -425,32 +472,19 @@ async fn apply_batch(
             match item {
                 Ok(Either::Left(_)) => {
                     reached.anything = true;
-                    // A COMMIT counts only once its revision's check passed: before that
+                    // A COMMIT counts only once its group's last mark arrived: before that
                     // the count rests on the splitter, afterwards on revchain's own text.
-                    if let Some(&(k, Part::Commit)) = batch.parts.get(reached.results)
-                        && let Some(took) = reached.durations[k]
+                    if let Some(&Part::Commit(g)) = batch.parts.get(reached.results)
+                        && reached.ends[batch.groups[g].end - 1].is_some()
                     {
-                        reached.committed = k + 1;
-                        progress(offset + k, took);
+                        reached.commit(&batch, g, offset, progress);
                     }
                     reached.results += 1;
                 }
                 Ok(Either::Right(row)) => {
                     reached.anything = true;
-                    if let Some(xid) = batch.setup_xid(&row)
-                        && let Some(slot) = reached.xids.get_mut(reached.committed)
-                    {
-                        *slot = Some(xid);
-                    } else if let Some((k, took)) = batch.marker(&row) {
-                        if reached.results != batch.checks[k] {
-                            tracing::debug!(
-                                target: "revchain",
-                                "revision {}: the server counted its statements differently",
-                                works[k].revision.id()
-                            );
-                        }
-                        reached.results = batch.checks[k];
-                        reached.durations[k] = Some(took);
+                    if let Some((part, micros)) = batch.marker(&row) {
+                        reached.marked(&batch, part, micros);
                     }
                 }
                 Err(e) => {
@@ -473,9 +507,17 @@ async fn apply_batch(
         ))
         .await;
     }
-    // The failed transaction is still open (aborted); end it.
-    let _ = run(conn, "ROLLBACK".to_owned()).await;
-    Err(locate(conn, tables, works, offset, &batch, &reached, error).await)
+    Box::pin(locate(
+        conn,
+        tables,
+        works,
+        offset,
+        progress,
+        &batch,
+        &mut reached,
+        error,
+    ))
+    .await
 }
 
 /// The server rejected the whole batch before running any of it (it parses a simple query
@@ -495,7 +537,7 @@ async fn rejected(
     match (faulty, at) {
         (Some(k), Some(at)) => {
             if k > 0 {
-                apply_batch(conn, tables, &works[..k], offset, false, progress).await?;
+                apply_batch(conn, tables, &works[..k], offset, false, false, progress).await?;
             }
             Err(Failure::Step {
                 index: offset + k,
@@ -508,15 +550,8 @@ async fn rejected(
         _ if works.len() > 1 => {
             for (k, work) in works.iter().enumerate() {
                 let last = batch.ends_run && k + 1 == works.len();
-                apply_batch(
-                    conn,
-                    tables,
-                    std::slice::from_ref(work),
-                    offset + k,
-                    last,
-                    progress,
-                )
-                .await?;
+                let one = std::slice::from_ref(work);
+                apply_batch(conn, tables, one, offset + k, last, true, progress).await?;
             }
             Ok(())
         }
@@ -530,96 +565,219 @@ async fn rejected(
     }
 }
 
-/// After a batch failed while it ran (and was rolled back): which revision failed, where,
-/// and why. The revision in flight is the first whose COMMIT did not complete; the count
-/// of results says which of its statements was running.
+/// After a batch failed while it ran: which revision failed, where, and why; and what of
+/// its group still commits. The groups before committed; the count of results says which
+/// statement of the group in flight was running.
+#[allow(clippy::too_many_arguments)]
 async fn locate(
     conn: &mut PgConnection,
     tables: &Tables,
     works: &[Work<'_>],
     offset: usize,
+    progress: Progress<'_>,
     batch: &Batch,
-    reached: &Reached,
+    reached: &mut Reached,
     error: sqlx::Error,
-) -> Failure {
-    let k = reached.committed;
-    let Some(work) = works.get(k) else {
+) -> Result<(), Failure> {
+    let Some(&part) = batch.parts.get(reached.results) else {
         // Everything committed, so the error came after the last COMMIT.
-        return Failure::db("finishing a batch of revisions", &error);
+        return Err(Failure::db("finishing a batch of revisions", &error));
     };
-    let part = match batch.parts.get(reached.results) {
-        Some(&(owner, part)) if owner == k => Some(part),
-        _ => None,
-    };
-    let checked = reached.durations[k].is_some();
     if let Some(lease) = &tables.lease
         && lease::is_lost(&error, &batch.token)
     {
-        return Failure::Other(lease::lost(tables, lease));
+        let _ = run(conn, "ROLLBACK".to_owned()).await;
+        return Err(Failure::Other(lease::lost(tables, lease)));
     }
-    if !checked && let Some(xid) = batch.check_failure_xid(&error) {
-        if reached.xids[k].as_deref() == Some(xid.as_str()) {
-            // Still the revision's transaction, which the check's error rolled back: the
-            // revision reset the setting (`RESET ALL`).
-            return Failure::Other(Error::Database {
-                context: format!("{}: revision {}", work.revision.path(), work.revision.id()),
-                message: format!(
-                    "it reset the setting `{TX}` (`RESET ALL`?), by which revchain checks \
-                     that the revision's transaction is still open; the revision was rolled \
-                     back: reset only the settings it changes"
-                ),
-            });
+    let lost = is_connection_lost(&error) || is_cancelled(&error);
+    match part {
+        Part::Begin(g) | Part::Setup(g) | Part::Guard(g) => {
+            let _ = run(conn, "ROLLBACK".to_owned()).await;
+            let k = batch.groups[g].start;
+            Err(statement_failed(offset, k, works[k].sql_line(), error))
         }
-        return transaction_ended(conn, tables, work).await;
+        Part::Savepoint(k) | Part::User(k, _) | Part::Mark(k) => {
+            let line = failed_line(batch, works, k, part, &error);
+            keep_before(conn, tables, works, offset, progress, batch, reached, k).await;
+            Err(statement_failed(offset, k, line, error))
+        }
+        Part::Release(k) if lost => {
+            let _ = run(conn, "ROLLBACK".to_owned()).await;
+            Err(statement_failed(offset, k, works[k].sql_line(), error))
+        }
+        Part::Release(k) => {
+            let _ = run(conn, "ROLLBACK".to_owned()).await;
+            let before = batch.groups[batch.group_of(k)].start..k;
+            Err(transaction_ended(conn, tables, &works[before], &works[k]).await)
+        }
+        Part::Book(g) => {
+            let _ = run(conn, "ROLLBACK".to_owned()).await;
+            Err(bookkeeping_failed(works, &batch.groups[g], &error))
+        }
+        Part::Commit(g) if !lost && batch.groups[g].len() > 1 => {
+            // A deferred constraint: the group was rolled back whole, and the error does
+            // not say which revision broke it. One transaction each finds it.
+            let _ = run(conn, "ROLLBACK".to_owned()).await;
+            let range = batch.groups[g].clone();
+            let last = batch.ends_run && range.end == works.len();
+            let group = &works[range.clone()];
+            apply_batch(
+                conn,
+                tables,
+                group,
+                offset + range.start,
+                last,
+                true,
+                progress,
+            )
+            .await
+        }
+        Part::Commit(g) => {
+            let k = batch.groups[g].start;
+            Err(Failure::Step {
+                index: offset + k,
+                line: works[k].sql_line(),
+                error,
+                aftermath: Aftermath::RolledBack,
+                stage: Stage::Commit,
+            })
+        }
     }
-    let (line, stage) = match part {
-        Some(Part::Check) if !checked && batch.records(tables, k, &error) => {
-            let id = work.revision.id();
-            if is_cancelled(&error) || is_connection_lost(&error) {
-                (work.sql_line(), Stage::Statement)
-            } else if crate::error::driver_code(&error).as_deref() == Some("23505") {
-                // The log already has the revision's row that the version table says is
-                // to do: one of the two was edited by hand.
-                return Failure::Other(Error::Drift {
-                    kind: DriftKind::LogDisagrees {
-                        id: id.to_owned(),
-                        in_log: work.direction == Direction::Upgrade,
-                    },
-                });
-            } else {
-                return Failure::db(&format!("recording revision {id}"), &error);
-            }
-        }
-        Some(Part::Commit) if checked => (work.sql_line(), Stage::Commit),
-        _ => {
-            let by_position = batch
-                .error_offset(&error)
-                .and_then(|at| batch.statement_line_at(works, k, at));
-            let by_count = match part {
-                Some(Part::User(line)) => line,
-                _ => work.sql_line(),
-            };
-            (by_position.unwrap_or(by_count), Stage::Statement)
-        }
-    };
+}
+
+/// Revision `k` failed at file line `line`: it was rolled back.
+fn statement_failed(offset: usize, k: usize, line: usize, error: sqlx::Error) -> Failure {
     Failure::Step {
         index: offset + k,
         line,
         error,
         aftermath: Aftermath::RolledBack,
-        stage,
+        stage: Stage::Statement,
     }
 }
 
-/// A revision ended its own transaction: what it ran before may have committed, so it is
-/// marked dirty (when that still works) and reported.
-async fn transaction_ended(conn: &mut PgConnection, tables: &Tables, work: &Work<'_>) -> Failure {
-    let dirty_marked = in_transaction(conn, &tables.mark_running(D, work))
-        .await
-        .inspect_err(|e| {
-            tracing::debug!(target: "revchain", "marking revision {} dirty: {e}", work.revision.id())
-        })
-        .is_ok();
+/// The file line of the statement of revision `k` that `error` came from: by the error's
+/// position when it has one, else by the count of results.
+fn failed_line(
+    batch: &Batch,
+    works: &[Work<'_>],
+    k: usize,
+    part: Part,
+    error: &sqlx::Error,
+) -> usize {
+    let by_position = batch
+        .error_offset(error)
+        .and_then(|at| batch.statement_line_at(works, k, at));
+    let by_count = match part {
+        Part::User(_, line) => line,
+        _ => works[k].sql_line(),
+    };
+    by_position.unwrap_or(by_count)
+}
+
+/// Revision `k` failed inside its group's transaction: rolls back to its savepoint and
+/// commits the revisions of the group before it with their bookkeeping, as one
+/// transaction per revision would have left them; when that cannot be done (the
+/// connection is gone, the savepoint with it), the whole group is rolled back.
+#[allow(clippy::too_many_arguments)]
+async fn keep_before(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    offset: usize,
+    progress: Progress<'_>,
+    batch: &Batch,
+    reached: &mut Reached,
+    k: usize,
+) {
+    let g = batch.group_of(k);
+    let first = batch.groups[g].start;
+    if k == first {
+        let _ = run(conn, "ROLLBACK".to_owned()).await;
+        return;
+    }
+    let mut sql = format!(
+        "ROLLBACK TO SAVEPOINT {};\n",
+        group::savepoint(&batch.token, k)
+    );
+    let ms = |j: usize| batch.execution_ms(first, first + j);
+    for statement in tables.group_bookkeeping(D, &works[first..k], &ms) {
+        sql.push_str(&statement);
+        sql.push_str(";\n");
+    }
+    sql.push_str("COMMIT;");
+    match run(conn, sql).await {
+        Ok(()) => {
+            for j in first..k {
+                progress(offset + j, reached.took(batch, j));
+            }
+            reached.committed = k;
+        }
+        Err(e) => {
+            let _ = run(conn, "ROLLBACK".to_owned()).await;
+            tracing::debug!(
+                target: "revchain",
+                "keeping the revisions before {}: {e}",
+                works[k].revision.id()
+            );
+        }
+    }
+}
+
+/// The bookkeeping of a group failed (its transaction was rolled back whole): a
+/// duplicate log row means the log and the version table disagree (one was edited by
+/// hand), for the revision the error names.
+fn bookkeeping_failed(
+    works: &[Work<'_>],
+    range: &std::ops::Range<usize>,
+    error: &sqlx::Error,
+) -> Failure {
+    let group = &works[range.clone()];
+    if crate::error::driver_code(error).as_deref() == Some("23505") {
+        let detail = match error {
+            sqlx::Error::Database(db) => db
+                .try_downcast_ref::<PgDatabaseError>()
+                .and_then(PgDatabaseError::detail)
+                .unwrap_or_default()
+                .to_owned(),
+            _ => String::new(),
+        };
+        let work = group
+            .iter()
+            .find(|w| detail.contains(&format!("=({})", w.revision.id())))
+            .or(group.first());
+        if let Some(work) = work {
+            return Failure::Other(Error::Drift {
+                kind: DriftKind::LogDisagrees {
+                    id: work.revision.id().to_owned(),
+                    in_log: work.direction == Direction::Upgrade,
+                },
+            });
+        }
+    }
+    let ids: Vec<&str> = group.iter().map(|w| w.revision.id()).collect();
+    Failure::db(&format!("recording revisions {}", ids.join(", ")), error)
+}
+
+/// `work` ended its own transaction: what it and the revisions of its group before it
+/// (`before`) ran may have committed, or not, without their bookkeeping. Each is marked
+/// dirty (when that still works), and `work` is reported.
+async fn transaction_ended(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    before: &[Work<'_>],
+    work: &Work<'_>,
+) -> Failure {
+    let mut dirty_marked = true;
+    for w in before.iter().chain(std::iter::once(work)) {
+        let marked = in_transaction(conn, &tables.mark_running(D, w))
+            .await
+            .inspect_err(|e| {
+                tracing::debug!(target: "revchain", "marking revision {} dirty: {e}", w.revision.id())
+            })
+            .is_ok();
+        dirty_marked &= marked;
+    }
     Failure::transaction_ended(work, dirty_marked)
 }
 
@@ -703,7 +861,16 @@ async fn apply_retrying(
     let (mut from, mut attempt) = (start, 0);
     loop {
         let ends_run = end == works.len();
-        let result = apply_batch(conn, tables, &works[from..end], from, ends_run, progress).await;
+        let result = apply_batch(
+            conn,
+            tables,
+            &works[from..end],
+            from,
+            ends_run,
+            false,
+            progress,
+        )
+        .await;
         let Err(failure) = result else {
             return Ok(());
         };
@@ -958,7 +1125,7 @@ impl Driver for Postgres {
     ) -> Result<(), Failure> {
         match apply_all(conn, tables, works, progress).await {
             Ok(()) => {
-                if works.len() >= COMPACT_AFTER {
+                if groups_of(tables, works, false).len() >= COMPACT_AFTER {
                     compact(conn, tables).await;
                 }
                 Ok(())
