@@ -146,3 +146,56 @@ fn light_statement(sql: &str, dialect: Dialect) -> bool {
 pub(crate) fn savepoint(token: &str, k: usize) -> String {
     format!("{token}_{k}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn light(sql: &str) -> bool {
+        light_statement(sql, Dialect::Postgres)
+    }
+
+    #[test]
+    fn inserting_reading_and_creating_unrelated_objects_are_light() {
+        for sql in [
+            "INSERT INTO t (a) VALUES (1)",
+            "insert into t select * from u",
+            "SELECT nextval('s')",
+            "VALUES (1)",
+            "CREATE TABLE t (id INT PRIMARY KEY, note TEXT NOT NULL)",
+            "CREATE SEQUENCE s",
+            "CREATE TYPE mood AS ENUM ('a', 'b')",
+            "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql",
+        ] {
+            assert!(light(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn changing_existing_objects_or_rows_ends_the_group() {
+        for sql in [
+            "ALTER TABLE t ADD COLUMN b INT",
+            "CREATE INDEX i ON t (a)",
+            "CREATE UNIQUE INDEX i ON t (a)",
+            "CREATE TABLE c (id INT REFERENCES p (id))",
+            "CREATE TABLE c (id INT, FOREIGN KEY (id) REFERENCES p)",
+            "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1)",
+            "CREATE TABLE c (LIKE p)",
+            "CREATE OR REPLACE VIEW v AS SELECT 1",
+            "CREATE TRIGGER g AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()",
+            "UPDATE t SET a = 1",
+            "DELETE FROM t",
+            "INSERT INTO t VALUES (1) ON CONFLICT (a) DO UPDATE SET b = 2",
+            "SELECT * FROM t FOR UPDATE",
+            "SELECT * FROM t FOR SHARE",
+            "LOCK TABLE t",
+            "DROP TABLE t",
+            "TRUNCATE t",
+            "GRANT SELECT ON t TO r",
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+            "COMMENT ON TABLE t IS 'x'",
+        ] {
+            assert!(!light(sql), "{sql}");
+        }
+    }
+}
