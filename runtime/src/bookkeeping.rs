@@ -455,13 +455,12 @@ impl Tables {
     pub fn stored_columns_present(&self) -> String {
         let d = Dialect::Postgres;
         let names: Vec<String> = STORED_COLUMNS.iter().map(|n| literal(d, n)).collect();
-        let schema = self
-            .log
-            .schema()
-            .map_or_else(|| "current_schema()".to_owned(), |s| literal(d, s));
+        // `pg_attribute` by the table's oid, not `information_schema.columns`, whose view
+        // costs milliseconds on every run; `to_regclass` resolves the name as the
+        // bookkeeping statements do, and is NULL (no rows) when the table is missing.
         format!(
-            "SELECT column_name::text FROM information_schema.columns WHERE table_schema = {schema} AND table_name = {} AND column_name IN ({})",
-            literal(d, self.log.name()),
+            "SELECT attname::text FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass({}) AND NOT attisdropped AND attname IN ({})",
+            literal(d, &self.log.quoted(d)),
             names.join(", ")
         )
     }

@@ -2,15 +2,17 @@
 //!
 //! Consecutive transactional revisions share one transaction, each in a savepoint of its
 //! own, up to 64 to a transaction ([`super::group`] gives the rule and why it keeps every
-//! revision atomic and applied once), and several such groups travel in one simple-query
-//! batch (one round trip). Nothing is run twice to find out what failed, with one
-//! exception (a deferred constraint that fails at a group's `COMMIT`, below):
+//! revision atomic and applied once). A group takes two round trips: its text (`BEGIN`, its
+//! settings, then each revision in its savepoint followed by a mark of the server's clock)
+//! as one simple query, then its bookkeeping and `COMMIT`, with each revision's duration
+//! read from the marks. Nothing is run twice to find out what failed, with one exception (a
+//! deferred constraint that fails at a group's `COMMIT`, below):
 //!
 //! - The server answers each statement of a simple query with one result, so the count of
 //!   results says which statement was running when an error came (the revision's own
 //!   statements are counted with the same splitter; the error's position, when it has one,
 //!   confirms the statement). revchain's own rows (a group's start, each revision's end) are
-//!   recognised by a token made for the batch, which no revision can produce, never by the
+//!   recognised by a token made for the group, which no revision can produce, never by the
 //!   shape of the row; they re-synchronise the count and time each revision. A revision
 //!   counts as applied (and is logged) only once its group's `COMMIT` completed.
 //! - A statement of a revision fails: the revision is rolled back to its savepoint, and the
@@ -25,11 +27,11 @@
 //!   could (the parser refuses transaction control), and such a revision is a group of its
 //!   own.
 //! - The server parses a whole simple query before running any of it, so a syntax error in
-//!   any revision rejects the batch before anything ran. Then the revisions before the
+//!   any revision rejects its group's text before anything ran. Then the revisions before the
 //!   faulty one (found by the error's position; failing that, by applying one by one) are
 //!   applied, and the faulty one is reported as never run.
 //! - Each group writes its bookkeeping once: the version table's net change and one
-//!   multi-row insert into the log, each revision's duration taken from the marks.
+//!   multi-row insert into the log.
 //!
 //! **Asynchronous commit.** Every group of a run but the last commits with
 //! `SET LOCAL synchronous_commit = off`: its COMMIT does not wait for the WAL to reach the
@@ -136,34 +138,20 @@ async fn holder(conn: &mut PgConnection, key: (u32, u32)) -> Option<String> {
     ))
 }
 
-/// The server's clock in microseconds since the epoch, as SQL.
-const NOW_MICROS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT";
+/// The server's clock, as SQL: seconds since the epoch (`float8`, microsecond precision).
+const NOW: &str = "date_part('epoch', clock_timestamp())";
 
-/// The transaction-local setting that holds when a group's transaction began.
-const START: &str = "revchain.s";
-
-/// The transaction-local setting that holds when revision `j` of a group (its position in
-/// the group) ended.
-fn mark_setting(j: usize) -> String {
-    format!("revchain.m{j}")
-}
-
-/// The time (µs) a mark setting holds, as SQL: NULL when the setting is missing or empty
-/// (a revision that ran `RESET ALL` reset it).
-fn mark_micros(setting: &str) -> String {
-    format!("nullif(split_part(current_setting('{setting}', true), ':', 3), '')::BIGINT")
-}
-
-/// What one statement of a batch is.
+/// What one statement of a group's text is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
-    /// The `BEGIN` of group `.0`.
-    Begin(usize),
-    /// The settings of group `.0`'s transaction (its start mark, asynchronous commit,
-    /// timeouts).
-    Setup(usize),
+    /// The `BEGIN`.
+    Begin,
+    /// The settings of the transaction (asynchronous commit, timeouts).
+    Setup,
     /// Under a lease, the check that the run still holds it (which extends it).
-    Guard(usize),
+    Guard,
+    /// The mark of the group's start, a row revchain reads back.
+    Start,
     /// The savepoint before revision `.0`.
     Savepoint(usize),
     /// A statement of revision `.0`'s SQL, at file line `.1`.
@@ -173,35 +161,29 @@ enum Part {
     Release(usize),
     /// The mark of revision `.0`'s end, a row revchain reads back.
     Mark(usize),
-    /// A bookkeeping statement of group `.0`.
-    Book(usize),
-    /// The `COMMIT` of group `.0`.
-    Commit(usize),
 }
 
-/// Where a revision's text lies in a batch (byte ranges).
+/// Where a revision's text lies in a group's text (byte ranges).
 #[derive(Debug)]
 struct Span {
-    /// From its savepoint to the next revision's (or its group's bookkeeping).
+    /// From its savepoint to the next revision's.
     whole: std::ops::Range<usize>,
     /// Its own SQL.
     user: std::ops::Range<usize>,
 }
 
-/// The text of a batch of transactional revisions in groups (see [`super::group`]), and
-/// what each of its statements is: the server answers each statement with one result
-/// (`CommandComplete`), so the count of results tells which statement is running.
+/// The text of a group of transactional revisions (see [`super::group`]) up to its
+/// bookkeeping, and what each of its statements is: the server answers each statement with
+/// one result (`CommandComplete`), so the count of results tells which statement is
+/// running. The bookkeeping and the `COMMIT` follow in a second message, once the marks
+/// gave each revision's duration.
 #[derive(Debug)]
 struct Batch {
     sql: String,
     token: String,
     /// Each statement, in order.
     parts: Vec<Part>,
-    /// Each group: the revisions (indices in the batch) it holds.
-    groups: Vec<std::ops::Range<usize>>,
     spans: Vec<Span>,
-    /// Whether the batch's last group is the run's last (which commits synchronously).
-    ends_run: bool,
 }
 
 /// The groups of `works`, in order: each one revision when `alone`.
@@ -221,67 +203,42 @@ fn groups_of(tables: &Tables, works: &[Work<'_>], alone: bool) -> Vec<std::ops::
 }
 
 impl Batch {
-    /// The batch of transactional steps, in groups (each revision alone when `alone`).
-    /// Each group but the run's last commits asynchronously (see the module
-    /// documentation); `ends_run` says whether the batch's last group is the run's last.
-    fn new(tables: &Tables, works: &[Work<'_>], ends_run: bool, alone: bool) -> Batch {
-        let bytes: usize = works.iter().map(|w| w.sql().len() + 1024).sum();
-        let groups = groups_of(tables, works, alone);
+    /// The text of the group `works` up to its bookkeeping. It commits asynchronously
+    /// unless `synchronous` (the run's last group; see the module documentation).
+    fn new(tables: &Tables, works: &[Work<'_>], synchronous: bool) -> Batch {
+        let bytes: usize = works.iter().map(|w| w.sql().len() + 256).sum();
         let mut b = Batch {
-            sql: String::with_capacity(bytes),
+            sql: String::with_capacity(bytes + 512),
             token: token(),
             parts: Vec::new(),
-            groups: Vec::new(),
             spans: Vec::with_capacity(works.len()),
-            ends_run,
         };
-        let last = groups.len().saturating_sub(1);
-        for (g, range) in groups.into_iter().enumerate() {
-            b.push_group(tables, works, g, range, ends_run && g == last);
-        }
-        b
-    }
-
-    /// Appends group `g` (the revisions `range` of `works`).
-    fn push_group(
-        &mut self,
-        tables: &Tables,
-        works: &[Work<'_>],
-        g: usize,
-        range: std::ops::Range<usize>,
-        synchronous: bool,
-    ) {
-        self.push(Part::Begin(g), "BEGIN");
+        b.push(Part::Begin, "BEGIN");
         let asynchronous = if synchronous {
             ""
         } else {
             ", set_config('synchronous_commit', 'off', true)"
         };
-        let setup = format!(
-            "SELECT {}{asynchronous}{}",
-            self.mark(START),
-            timeout_settings(tables, &works[range.start])
-        );
-        self.push(Part::Setup(g), &setup);
+        if let Some(first) = works.first() {
+            let timeouts = timeout_settings(tables, first);
+            if !asynchronous.is_empty() || !timeouts.is_empty() {
+                let settings = format!("SELECT 1{asynchronous}{timeouts}");
+                b.push(Part::Setup, &settings);
+            }
+        }
         if let Some(lease) = &tables.lease {
-            let guard = lease::guard(tables, lease, &self.token);
-            self.push(Part::Guard(g), &guard);
+            let guard = lease::guard(tables, lease, &b.token);
+            b.push(Part::Guard, &guard);
         }
-        for k in range.clone() {
-            self.push_revision(&works[k], k, k - range.start);
+        b.push_mark(Part::Start);
+        for (k, work) in works.iter().enumerate() {
+            b.push_revision(work, k);
         }
-        let first = range.start;
-        let ms = |k: usize| self.execution_ms(first, first + k);
-        let book = tables.group_bookkeeping(D, &works[range.clone()], &ms);
-        for statement in &book {
-            self.push(Part::Book(g), statement);
-        }
-        self.push(Part::Commit(g), "COMMIT");
-        self.groups.push(range);
+        b
     }
 
-    /// Appends revision `k` of the batch, `j`th of its group, in its savepoint.
-    fn push_revision(&mut self, work: &Work<'_>, k: usize, j: usize) {
+    /// Appends revision `k` in its savepoint, and the mark of its end.
+    fn push_revision(&mut self, work: &Work<'_>, k: usize) {
         let start = self.sql.len();
         let savepoint = group::savepoint(&self.token, k);
         self.push(Part::Savepoint(k), &format!("SAVEPOINT {savepoint}"));
@@ -294,8 +251,7 @@ impl Batch {
             self.parts.push(Part::User(k, first + statement.line - 1));
         }
         self.push(Part::Release(k), &format!("RELEASE SAVEPOINT {savepoint}"));
-        let mark = format!("SELECT {}", self.mark(&mark_setting(j)));
-        self.push(Part::Mark(k), &mark);
+        self.push_mark(Part::Mark(k));
         self.spans.push(Span {
             whole: start..self.sql.len(),
             user,
@@ -308,51 +264,27 @@ impl Batch {
         self.parts.push(part);
     }
 
-    /// The expression that sets `setting` to `<token>:<index of this statement>:<now in µs>`
-    /// and returns that text: revchain's own row, which no revision can produce, and which
-    /// re-synchronises the count of results.
-    fn mark(&self, setting: &str) -> String {
-        format!(
-            "set_config('{setting}', '{}:{}:' || {NOW_MICROS}, true)",
-            self.token,
-            self.parts.len()
-        )
+    /// A mark: a row of `<token>:<index of this statement>` and the server's clock, which
+    /// no revision can produce, and which re-synchronises the count of results.
+    fn push_mark(&mut self, part: Part) {
+        let mark = format!("SELECT '{}:{}', {NOW}", self.token, self.parts.len());
+        self.push(part, &mark);
     }
 
-    /// The duration (ms, as SQL) of revision `k`, the first of its group being `first`:
-    /// from the previous mark to its own, from the settings (0 when one is missing).
-    fn execution_ms(&self, first: usize, k: usize) -> String {
-        let before = if k == first {
-            START.to_owned()
-        } else {
-            mark_setting(k - first - 1)
-        };
-        format!(
-            "coalesce(greatest(({} - {}) / 1000, 0), 0)",
-            mark_micros(&mark_setting(k - first)),
-            mark_micros(&before)
-        )
-    }
-
-    /// The statement index and time (µs) of one of revchain's mark rows; `None` for a row
+    /// The statement index and time (seconds) of one of revchain's marks; `None` for a row
     /// of the revisions' own statements, whatever its shape (they cannot hold the token).
-    fn marker(&self, row: &PgRow) -> Option<(usize, i64)> {
+    fn marker(&self, row: &PgRow) -> Option<(usize, f64)> {
         let text: String = row.try_get(0).ok()?;
-        let mut fields = text
+        let part: usize = text
             .strip_prefix(&self.token)?
             .strip_prefix(':')?
-            .split(':');
-        let part: usize = fields.next()?.parse().ok()?;
-        let micros: i64 = fields.next()?.parse().ok()?;
-        (part < self.parts.len()).then_some((part, micros))
+            .parse()
+            .ok()?;
+        let seconds: f64 = row.try_get(1).ok()?;
+        (part < self.parts.len()).then_some((part, seconds))
     }
 
-    /// The group that holds revision `k`.
-    fn group_of(&self, k: usize) -> usize {
-        self.groups.partition_point(|r| r.end <= k)
-    }
-
-    /// The byte offset in the batch that `error` points at, when it gives one.
+    /// The byte offset in the text that `error` points at, when it gives one.
     fn error_offset(&self, error: &sqlx::Error) -> Option<usize> {
         let sqlx::Error::Database(db) = error else {
             return None;
@@ -394,66 +326,42 @@ impl Batch {
     }
 }
 
-/// How far a batch got before it stopped.
+/// How far a group's text got.
 #[derive(Debug, Default)]
 struct Reached {
     /// How many results (one per statement) arrived: the index of the running statement.
     results: usize,
     /// Whether anything at all arrived.
     anything: bool,
-    /// How many revisions committed (whole groups).
-    committed: usize,
-    /// The time (µs) of each group's start mark that arrived.
-    starts: Vec<Option<i64>>,
-    /// The time (µs) of each revision's end mark that arrived.
-    ends: Vec<Option<i64>>,
+    /// The time (seconds) of the group's start mark.
+    start: Option<f64>,
+    /// The time (seconds) of each revision's end mark that arrived.
+    ends: Vec<Option<f64>>,
 }
 
 impl Reached {
-    fn new(batch: &Batch) -> Reached {
-        Reached {
-            starts: vec![None; batch.groups.len()],
-            ends: vec![None; batch.spans.len()],
-            ..Reached::default()
-        }
-    }
-
-    /// Reads one of revchain's mark rows (`part`, at `micros`).
-    fn marked(&mut self, batch: &Batch, part: usize, micros: i64) {
+    /// Reads one of revchain's marks (statement `part`, at `seconds`).
+    fn marked(&mut self, batch: &Batch, part: usize, seconds: f64) {
         self.results = part;
         match batch.parts[part] {
-            Part::Setup(g) => self.starts[g] = Some(micros),
-            Part::Mark(k) => self.ends[k] = Some(micros),
+            Part::Start => self.start = Some(seconds),
+            Part::Mark(k) => self.ends[k] = Some(seconds),
             _ => {}
         }
     }
 
-    /// How long revision `k` took, by the server's clock.
-    fn took(&self, batch: &Batch, k: usize) -> Duration {
-        let g = batch.group_of(k);
-        let before = if k == batch.groups[g].start {
-            self.starts[g]
-        } else {
-            self.ends[k - 1]
-        };
-        let micros = match (before, self.ends[k]) {
-            (Some(a), Some(b)) => (b - a).max(0).unsigned_abs(),
-            _ => 0,
-        };
-        Duration::from_micros(micros)
-    }
-
-    /// Group `g` committed: its revisions count as applied, in order.
-    fn commit(&mut self, batch: &Batch, g: usize, offset: usize, progress: Progress<'_>) {
-        for k in batch.groups[g].clone() {
-            progress(offset + k, self.took(batch, k));
+    /// How long revision `k` took, by the server's clock (zero when a mark is missing).
+    fn took(&self, k: usize) -> Duration {
+        let before = if k == 0 { self.start } else { self.ends[k - 1] };
+        match (before, self.ends.get(k).copied().flatten()) {
+            (Some(a), Some(b)) => Duration::try_from_secs_f64(b - a).unwrap_or_default(),
+            _ => Duration::ZERO,
         }
-        self.committed = batch.groups[g].end;
     }
 }
 
-/// Runs one batch of transactional steps in one round trip (each revision in a
-/// transaction of its own when `alone`).
+/// Applies the transactional steps `works` group by group (each revision in a transaction
+/// of its own when `alone`). `ends_run` says whether the last of them is the run's last.
 async fn apply_batch(
     conn: &mut PgConnection,
     tables: &Tables,
@@ -463,8 +371,39 @@ async fn apply_batch(
     alone: bool,
     progress: Progress<'_>,
 ) -> Result<(), Failure> {
-    let batch = Batch::new(tables, works, ends_run, alone);
-    let mut reached = Reached::new(&batch);
+    let groups = groups_of(tables, works, alone);
+    let last = groups.len().saturating_sub(1);
+    for (g, range) in groups.into_iter().enumerate() {
+        let synchronous = ends_run && g == last;
+        let group = &works[range.clone()];
+        apply_group(
+            conn,
+            tables,
+            group,
+            offset + range.start,
+            synchronous,
+            progress,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies one group: its text in one round trip, then its bookkeeping and `COMMIT` in a
+/// second, with each revision's duration from the marks.
+async fn apply_group(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    offset: usize,
+    synchronous: bool,
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let batch = Batch::new(tables, works, synchronous);
+    let mut reached = Reached {
+        ends: vec![None; works.len()],
+        ..Reached::default()
+    };
     let mut failed = None;
     {
         let mut stream = sqlx::raw_sql(AssertSqlSafe(batch.sql.as_str())).fetch_many(&mut *conn);
@@ -472,19 +411,12 @@ async fn apply_batch(
             match item {
                 Ok(Either::Left(_)) => {
                     reached.anything = true;
-                    // A COMMIT counts only once its group's last mark arrived: before that
-                    // the count rests on the splitter, afterwards on revchain's own text.
-                    if let Some(&Part::Commit(g)) = batch.parts.get(reached.results)
-                        && reached.ends[batch.groups[g].end - 1].is_some()
-                    {
-                        reached.commit(&batch, g, offset, progress);
-                    }
                     reached.results += 1;
                 }
                 Ok(Either::Right(row)) => {
                     reached.anything = true;
-                    if let Some((part, micros)) = batch.marker(&row) {
-                        reached.marked(&batch, part, micros);
+                    if let Some((part, seconds)) = batch.marker(&row) {
+                        reached.marked(&batch, part, seconds);
                     }
                 }
                 Err(e) => {
@@ -494,35 +426,134 @@ async fn apply_batch(
             }
         }
     }
-    let Some(error) = failed else {
-        return Ok(());
-    };
+    if let Some(error) = failed {
+        return Box::pin(failed_in_group(
+            conn, tables, works, offset, progress, &batch, &reached, error,
+        ))
+        .await;
+    }
+    if reached.ends.iter().any(Option::is_none) {
+        // Every statement answered, yet a mark is missing: the count cannot be trusted.
+        let _ = run(conn, "ROLLBACK".to_owned()).await;
+        return Err(Failure::db(
+            "applying a group of revisions",
+            &sqlx::Error::Protocol("a mark of revchain's is missing from the results".into()),
+        ));
+    }
+    commit_group(conn, tables, works, offset, synchronous, progress, &reached).await
+}
+
+/// The bookkeeping and `COMMIT` of a group whose revisions all ran; then they count as
+/// applied, in order.
+async fn commit_group(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    offset: usize,
+    synchronous: bool,
+    progress: Progress<'_>,
+    reached: &Reached,
+) -> Result<(), Failure> {
+    let book = bookkeeping(tables, works, reached);
+    if let Err(error) = run(conn, book).await {
+        let _ = run(conn, "ROLLBACK".to_owned()).await;
+        return Err(bookkeeping_failed(works, &error));
+    }
+    if let Err(error) = run(conn, "COMMIT".to_owned()).await {
+        let _ = run(conn, "ROLLBACK".to_owned()).await;
+        if works.len() > 1 && !is_connection_lost(&error) && !is_cancelled(&error) {
+            // A deferred constraint: the group was rolled back whole, and the error does
+            // not say which revision broke it. One transaction each finds it.
+            return Box::pin(apply_batch(
+                conn,
+                tables,
+                works,
+                offset,
+                synchronous,
+                true,
+                progress,
+            ))
+            .await;
+        }
+        return Err(Failure::Step {
+            index: offset,
+            line: works.first().map_or(0, Work::sql_line),
+            error,
+            aftermath: Aftermath::RolledBack,
+            stage: Stage::Commit,
+        });
+    }
+    for k in 0..works.len() {
+        progress(offset + k, reached.took(k));
+    }
+    Ok(())
+}
+
+/// The bookkeeping of the revisions `works` (a group, or the part of it before a failed
+/// revision), as one text, with the durations `reached` measured.
+fn bookkeeping(tables: &Tables, works: &[Work<'_>], reached: &Reached) -> String {
+    let ms = |k: usize| reached.took(k).as_millis().to_string();
+    let mut sql = String::new();
+    for statement in tables.group_bookkeeping(D, works, &ms) {
+        sql.push_str(&statement);
+        sql.push_str(";\n");
+    }
+    sql
+}
+
+/// A group's text failed: which revision failed, where, and why; and what of the group
+/// still commits. The count of results says which statement was running.
+#[allow(clippy::too_many_arguments)]
+async fn failed_in_group(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    offset: usize,
+    progress: Progress<'_>,
+    batch: &Batch,
+    reached: &Reached,
+    error: sqlx::Error,
+) -> Result<(), Failure> {
     if !reached.anything
         && matches!(error, sqlx::Error::Database(_))
         && !is_connection_lost(&error)
         && !is_cancelled(&error)
     {
-        return Box::pin(rejected(
-            conn, tables, works, offset, progress, &batch, error,
-        ))
-        .await;
+        // Rejected before anything ran (the text parses whole first): nothing is open.
+        return rejected(conn, tables, works, offset, progress, batch, error).await;
     }
-    Box::pin(locate(
-        conn,
-        tables,
-        works,
-        offset,
-        progress,
-        &batch,
-        &mut reached,
-        error,
-    ))
-    .await
+    if let Some(lease) = &tables.lease
+        && lease::is_lost(&error, &batch.token)
+    {
+        let _ = run(conn, "ROLLBACK".to_owned()).await;
+        return Err(Failure::Other(lease::lost(tables, lease)));
+    }
+    let part = batch.parts.get(reached.results).copied();
+    let lost = is_connection_lost(&error) || is_cancelled(&error);
+    match part {
+        Some(Part::Savepoint(k) | Part::User(k, _) | Part::Mark(k)) => {
+            let line = failed_line(batch, works, k, part, &error);
+            keep_before(conn, tables, works, offset, progress, batch, reached, k).await;
+            Err(statement_failed(offset, k, line, error))
+        }
+        Some(Part::Release(k)) if !lost => {
+            let _ = run(conn, "ROLLBACK".to_owned()).await;
+            Err(transaction_ended(conn, tables, &works[..k], &works[k]).await)
+        }
+        Some(Part::Release(k)) => {
+            let _ = run(conn, "ROLLBACK".to_owned()).await;
+            Err(statement_failed(offset, k, works[k].sql_line(), error))
+        }
+        _ => {
+            let _ = run(conn, "ROLLBACK".to_owned()).await;
+            Err(statement_failed(offset, 0, works[0].sql_line(), error))
+        }
+    }
 }
 
-/// The server rejected the whole batch before running any of it (it parses a simple query
-/// whole first): a syntax error. Applies the revisions before the faulty one, then reports
-/// that one as never run; without a position to find it by, applies them one by one.
+/// The server rejected a group's text before running any of it: a syntax error. Applies
+/// the revisions before the faulty one, then reports that one as never run; without a
+/// position to find it by, applies them one by one.
 async fn rejected(
     conn: &mut PgConnection,
     tables: &Tables,
@@ -537,7 +568,7 @@ async fn rejected(
     match (faulty, at) {
         (Some(k), Some(at)) => {
             if k > 0 {
-                apply_batch(conn, tables, &works[..k], offset, false, false, progress).await?;
+                apply_group(conn, tables, &works[..k], offset, false, progress).await?;
             }
             Err(Failure::Step {
                 index: offset + k,
@@ -548,12 +579,7 @@ async fn rejected(
             })
         }
         _ if works.len() > 1 => {
-            for (k, work) in works.iter().enumerate() {
-                let last = batch.ends_run && k + 1 == works.len();
-                let one = std::slice::from_ref(work);
-                apply_batch(conn, tables, one, offset + k, last, true, progress).await?;
-            }
-            Ok(())
+            apply_batch(conn, tables, works, offset, false, true, progress).await
         }
         _ => Err(Failure::Step {
             index: offset,
@@ -562,86 +588,6 @@ async fn rejected(
             aftermath: Aftermath::NeverRan,
             stage: Stage::Statement,
         }),
-    }
-}
-
-/// After a batch failed while it ran: which revision failed, where, and why; and what of
-/// its group still commits. The groups before committed; the count of results says which
-/// statement of the group in flight was running.
-#[allow(clippy::too_many_arguments)]
-async fn locate(
-    conn: &mut PgConnection,
-    tables: &Tables,
-    works: &[Work<'_>],
-    offset: usize,
-    progress: Progress<'_>,
-    batch: &Batch,
-    reached: &mut Reached,
-    error: sqlx::Error,
-) -> Result<(), Failure> {
-    let Some(&part) = batch.parts.get(reached.results) else {
-        // Everything committed, so the error came after the last COMMIT.
-        return Err(Failure::db("finishing a batch of revisions", &error));
-    };
-    if let Some(lease) = &tables.lease
-        && lease::is_lost(&error, &batch.token)
-    {
-        let _ = run(conn, "ROLLBACK".to_owned()).await;
-        return Err(Failure::Other(lease::lost(tables, lease)));
-    }
-    let lost = is_connection_lost(&error) || is_cancelled(&error);
-    match part {
-        Part::Begin(g) | Part::Setup(g) | Part::Guard(g) => {
-            let _ = run(conn, "ROLLBACK".to_owned()).await;
-            let k = batch.groups[g].start;
-            Err(statement_failed(offset, k, works[k].sql_line(), error))
-        }
-        Part::Savepoint(k) | Part::User(k, _) | Part::Mark(k) => {
-            let line = failed_line(batch, works, k, part, &error);
-            keep_before(conn, tables, works, offset, progress, batch, reached, k).await;
-            Err(statement_failed(offset, k, line, error))
-        }
-        Part::Release(k) if lost => {
-            let _ = run(conn, "ROLLBACK".to_owned()).await;
-            Err(statement_failed(offset, k, works[k].sql_line(), error))
-        }
-        Part::Release(k) => {
-            let _ = run(conn, "ROLLBACK".to_owned()).await;
-            let before = batch.groups[batch.group_of(k)].start..k;
-            Err(transaction_ended(conn, tables, &works[before], &works[k]).await)
-        }
-        Part::Book(g) => {
-            let _ = run(conn, "ROLLBACK".to_owned()).await;
-            Err(bookkeeping_failed(works, &batch.groups[g], &error))
-        }
-        Part::Commit(g) if !lost && batch.groups[g].len() > 1 => {
-            // A deferred constraint: the group was rolled back whole, and the error does
-            // not say which revision broke it. One transaction each finds it.
-            let _ = run(conn, "ROLLBACK".to_owned()).await;
-            let range = batch.groups[g].clone();
-            let last = batch.ends_run && range.end == works.len();
-            let group = &works[range.clone()];
-            apply_batch(
-                conn,
-                tables,
-                group,
-                offset + range.start,
-                last,
-                true,
-                progress,
-            )
-            .await
-        }
-        Part::Commit(g) => {
-            let k = batch.groups[g].start;
-            Err(Failure::Step {
-                index: offset + k,
-                line: works[k].sql_line(),
-                error,
-                aftermath: Aftermath::RolledBack,
-                stage: Stage::Commit,
-            })
-        }
     }
 }
 
@@ -662,23 +608,23 @@ fn failed_line(
     batch: &Batch,
     works: &[Work<'_>],
     k: usize,
-    part: Part,
+    part: Option<Part>,
     error: &sqlx::Error,
 ) -> usize {
     let by_position = batch
         .error_offset(error)
         .and_then(|at| batch.statement_line_at(works, k, at));
     let by_count = match part {
-        Part::User(_, line) => line,
+        Some(Part::User(_, line)) => line,
         _ => works[k].sql_line(),
     };
     by_position.unwrap_or(by_count)
 }
 
 /// Revision `k` failed inside its group's transaction: rolls back to its savepoint and
-/// commits the revisions of the group before it with their bookkeeping, as one
-/// transaction per revision would have left them; when that cannot be done (the
-/// connection is gone, the savepoint with it), the whole group is rolled back.
+/// commits the revisions before it with their bookkeeping, as one transaction per
+/// revision would have left them; when that cannot be done (the connection is gone, the
+/// savepoint with it), the whole group is rolled back.
 #[allow(clippy::too_many_arguments)]
 async fn keep_before(
     conn: &mut PgConnection,
@@ -687,12 +633,10 @@ async fn keep_before(
     offset: usize,
     progress: Progress<'_>,
     batch: &Batch,
-    reached: &mut Reached,
+    reached: &Reached,
     k: usize,
 ) {
-    let g = batch.group_of(k);
-    let first = batch.groups[g].start;
-    if k == first {
+    if k == 0 {
         let _ = run(conn, "ROLLBACK".to_owned()).await;
         return;
     }
@@ -700,18 +644,13 @@ async fn keep_before(
         "ROLLBACK TO SAVEPOINT {};\n",
         group::savepoint(&batch.token, k)
     );
-    let ms = |j: usize| batch.execution_ms(first, first + j);
-    for statement in tables.group_bookkeeping(D, &works[first..k], &ms) {
-        sql.push_str(&statement);
-        sql.push_str(";\n");
-    }
+    sql.push_str(&bookkeeping(tables, &works[..k], reached));
     sql.push_str("COMMIT;");
     match run(conn, sql).await {
         Ok(()) => {
-            for j in first..k {
-                progress(offset + j, reached.took(batch, j));
+            for j in 0..k {
+                progress(offset + j, reached.took(j));
             }
-            reached.committed = k;
         }
         Err(e) => {
             let _ = run(conn, "ROLLBACK".to_owned()).await;
@@ -727,12 +666,7 @@ async fn keep_before(
 /// The bookkeeping of a group failed (its transaction was rolled back whole): a
 /// duplicate log row means the log and the version table disagree (one was edited by
 /// hand), for the revision the error names.
-fn bookkeeping_failed(
-    works: &[Work<'_>],
-    range: &std::ops::Range<usize>,
-    error: &sqlx::Error,
-) -> Failure {
-    let group = &works[range.clone()];
+fn bookkeeping_failed(works: &[Work<'_>], error: &sqlx::Error) -> Failure {
     if crate::error::driver_code(error).as_deref() == Some("23505") {
         let detail = match error {
             sqlx::Error::Database(db) => db
@@ -742,10 +676,10 @@ fn bookkeeping_failed(
                 .to_owned(),
             _ => String::new(),
         };
-        let work = group
+        let work = works
             .iter()
             .find(|w| detail.contains(&format!("=({})", w.revision.id())))
-            .or(group.first());
+            .or(works.first());
         if let Some(work) = work {
             return Failure::Other(Error::Drift {
                 kind: DriftKind::LogDisagrees {
@@ -755,7 +689,7 @@ fn bookkeeping_failed(
             });
         }
     }
-    let ids: Vec<&str> = group.iter().map(|w| w.revision.id()).collect();
+    let ids: Vec<&str> = works.iter().map(|w| w.revision.id()).collect();
     Failure::db(&format!("recording revisions {}", ids.join(", ")), error)
 }
 
