@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use revchain_core::{Dialect, Direction};
 use sqlx::sqlite::{Sqlite, SqliteConnection};
-use sqlx::{AssertSqlSafe, Connection, Row};
+use sqlx::{AssertSqlSafe, Connection, Row, Transaction};
 
+use super::group::group_end;
 use super::{
     Done, Failure, Held, Lock, Progress, WaitLog, backoff, sealed::Driver, statements, token,
 };
@@ -192,6 +193,42 @@ async fn still_pending(
             .all(|h| heads.iter().any(|r| r == h)))
 }
 
+/// Runs the SQL statements of `work` (none for a Rust code revision) in order; the file
+/// line and error of the first that fails.
+async fn run_statements(
+    conn: &mut SqliteConnection,
+    work: &Work<'_>,
+) -> Result<(), (usize, sqlx::Error)> {
+    let sql = if work.revision.is_rust() {
+        ""
+    } else {
+        work.sql()
+    };
+    for (stmt, line) in statements(sql, D, work.sql_line()) {
+        run(conn, stmt).await.map_err(|error| (line, error))?;
+    }
+    Ok(())
+}
+
+/// Statement `line` of step `index` failed with `error`, and was rolled back.
+fn statement_failed(index: usize, line: usize, error: sqlx::Error) -> Failure {
+    Failure::Step {
+        index,
+        line,
+        error,
+        aftermath: Aftermath::RolledBack,
+        stage: Stage::Statement,
+    }
+}
+
+/// Ends `tx` when SQLite may have ended it already (a revision's `COMMIT`, or an error
+/// that rolled it back): sqlx still counts it open, so one is opened for its `ROLLBACK`
+/// to end (this fails harmlessly when a transaction is still open).
+async fn abandon(mut tx: Transaction<'_, Sqlite>) {
+    let _ = run(&mut tx, "BEGIN".to_owned()).await;
+    let _ = tx.rollback().await;
+}
+
 /// Runs a transactional revision under the write lock, atomically with its bookkeeping.
 async fn apply_atomic(
     conn: &mut SqliteConnection,
@@ -226,32 +263,16 @@ async fn apply_atomic(
         let _ = tx.rollback().await;
         return Err(f);
     }
-    let sql = if work.revision.is_rust() {
-        ""
-    } else {
-        work.sql()
-    };
-    for (stmt, line) in statements(sql, D, work.sql_line()) {
-        if let Err(error) = run(&mut tx, stmt).await {
-            let _ = tx.rollback().await;
-            return Err(Failure::Step {
-                index,
-                line,
-                error,
-                aftermath: Aftermath::RolledBack,
-                stage: Stage::Statement,
-            });
-        }
+    if let Err((line, error)) = run_statements(&mut tx, work).await {
+        let _ = tx.rollback().await;
+        return Err(statement_failed(index, line, error));
     }
     let elapsed = started.elapsed();
     let mut bookkeeping = vec![format!("RELEASE {savepoint}")];
     bookkeeping.extend(tables.step_bookkeeping(D, work, &elapsed.as_millis().to_string()));
     if let Err(e) = run(&mut tx, bookkeeping.join(";\n")).await {
         if driver_message(&e).contains(&savepoint[1..savepoint.len() - 1]) {
-            // sqlx still counts the transaction open: open one for its ROLLBACK to end
-            // (this fails harmlessly when the revision began one itself).
-            let _ = run(&mut tx, "BEGIN".to_owned()).await;
-            let _ = tx.rollback().await;
+            abandon(tx).await;
             return Err(transaction_ended(conn, tables, work, timeout).await);
         }
         let _ = tx.rollback().await;
@@ -277,6 +298,141 @@ async fn apply_atomic(
     }
     progress(index, elapsed);
     Ok(())
+}
+
+/// How the transaction of a group of revisions ended (see [`apply_group`]).
+enum GroupEnd {
+    /// The first `durations.len()` revisions of the group committed, each after running
+    /// for its duration; `then` is what stopped the group before the next one, if anything.
+    Committed {
+        durations: Vec<Duration>,
+        then: Option<Failure>,
+    },
+    /// The `COMMIT` of the first `upto` revisions failed, and SQLite rolled them back; `then`
+    /// is what stopped the group before the next one, if anything.
+    CommitFailed { upto: usize, then: Option<Failure> },
+    /// Revision `durations.len()` ended the transaction itself; the ones before it ran for
+    /// `durations`, and may or may not have committed with it.
+    Ended { durations: Vec<Duration> },
+}
+
+/// Commits the first `durations.len()` revisions of a group, each done in `durations`,
+/// and says so, with `then` (what stopped the group after them).
+async fn commit_group(
+    tx: Transaction<'_, Sqlite>,
+    durations: Vec<Duration>,
+    then: Option<Failure>,
+) -> GroupEnd {
+    match tx.commit().await {
+        Ok(()) => GroupEnd::Committed { durations, then },
+        // SQLite keeps the transaction open after a failed COMMIT; dropping `tx` rolls it
+        // back.
+        Err(_) => GroupEnd::CommitFailed {
+            upto: durations.len(),
+            then,
+        },
+    }
+}
+
+/// Runs the revisions of `group` (steps `start..`) in one write transaction, each in a
+/// savepoint of its own and followed by its bookkeeping (module documentation). An
+/// error returned means nothing of the group was applied.
+async fn run_group(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    group: &[Work<'_>],
+    start: usize,
+    timeout: Duration,
+) -> Result<GroupEnd, Failure> {
+    let first = group[0].revision.id();
+    let mut tx = begin_immediate!(
+        conn,
+        timeout,
+        &format!("starting the transaction of revision {first} and the next ones")
+    );
+    let token = token();
+    let mut durations = Vec::with_capacity(group.len());
+    for (k, work) in group.iter().enumerate() {
+        let id = work.revision.id();
+        if !still_pending(&mut tx, tables, work).await? {
+            let raced = Failure::Raced(id.to_owned());
+            if k == 0 {
+                let _ = tx.rollback().await;
+                return Err(raced);
+            }
+            return Ok(commit_group(tx, durations, Some(raced)).await);
+        }
+        let name = super::group::savepoint(&token, k);
+        let savepoint = format!("\"{name}\"");
+        run(&mut tx, format!("SAVEPOINT {savepoint}"))
+            .await
+            .map_err(|e| Failure::db(&format!("starting revision {id}"), &e))?;
+        let started = Instant::now();
+        if let Err((line, error)) = run_statements(&mut tx, work).await {
+            let failed = statement_failed(start + k, line, error);
+            let undo = format!("ROLLBACK TO {savepoint};\nRELEASE {savepoint}");
+            if run(&mut tx, undo).await.is_err() {
+                // SQLite rolled the whole transaction back itself (SQLITE_FULL, IOERR,
+                // BUSY, NOMEM): nothing of the group remains.
+                abandon(tx).await;
+                return Err(failed);
+            }
+            return Ok(commit_group(tx, durations, Some(failed)).await);
+        }
+        let elapsed = started.elapsed();
+        let mut bookkeeping = vec![format!("RELEASE {savepoint}")];
+        bookkeeping.extend(tables.step_bookkeeping(D, work, &elapsed.as_millis().to_string()));
+        if let Err(e) = run(&mut tx, bookkeeping.join(";\n")).await {
+            if driver_message(&e).contains(&name) {
+                abandon(tx).await;
+                return Ok(GroupEnd::Ended { durations });
+            }
+            let _ = tx.rollback().await;
+            return Err(Failure::db(&format!("recording revision {id}"), &e));
+        }
+        durations.push(elapsed);
+    }
+    Ok(commit_group(tx, durations, None).await)
+}
+
+/// Applies `group`, steps `start..` of the run, several shareable revisions, in one
+/// transaction ([`run_group`]), then reports each revision that committed to `progress`,
+/// in order. When the `COMMIT` fails, the revisions it would have committed are applied
+/// again one transaction each ([`apply_atomic`]), which tells which one fails.
+async fn apply_group(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    group: &[Work<'_>],
+    start: usize,
+    progress: Progress<'_>,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let then = match run_group(conn, tables, group, start, timeout).await? {
+        GroupEnd::Committed { durations, then } => {
+            for (k, took) in durations.into_iter().enumerate() {
+                progress(start + k, took);
+            }
+            then
+        }
+        GroupEnd::CommitFailed { upto, then } => {
+            for (k, work) in group[..upto].iter().enumerate() {
+                apply_atomic(conn, tables, work, start + k, progress, timeout).await?;
+            }
+            then
+        }
+        GroupEnd::Ended { durations } => {
+            // The revisions before the one that ended the transaction count as applied
+            // when its `COMMIT` recorded them.
+            let ended = durations.len();
+            for (k, took) in durations.into_iter().enumerate() {
+                if let Ok(false) = still_pending(conn, tables, &group[k]).await {
+                    progress(start + k, took);
+                }
+            }
+            return Err(transaction_ended(conn, tables, &group[ended], timeout).await);
+        }
+    };
+    then.map_or(Ok(()), Err)
 }
 
 /// A revision ended its own transaction: what it ran before may have committed, so it is
@@ -480,12 +636,18 @@ impl Driver for Sqlite {
         progress: Progress<'_>,
         timeout: Duration,
     ) -> Result<(), Failure> {
-        for (index, work) in works.iter().enumerate() {
-            if work.revision.is_transactional() {
-                apply_atomic(conn, tables, work, index, progress, timeout).await?;
+        let mut start = 0;
+        while start < works.len() {
+            let end = group_end(works, start, D, &tables.timeouts, |_| true);
+            let work = &works[start];
+            if end - start > 1 {
+                apply_group(conn, tables, &works[start..end], start, progress, timeout).await?;
+            } else if work.revision.is_transactional() {
+                apply_atomic(conn, tables, work, start, progress, timeout).await?;
             } else {
-                apply_alone(conn, tables, work, index, progress, timeout).await?;
+                apply_alone(conn, tables, work, start, progress, timeout).await?;
             }
+            start = end;
         }
         Ok(())
     }
