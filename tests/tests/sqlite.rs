@@ -260,7 +260,11 @@ async fn a_revision_failing_in_a_group_keeps_the_ones_before_it() {
         "r1…r3 are logged"
     );
     assert_eq!(
-        scalar(&pool, "SELECT count(*) FROM revchain_log WHERE revision IN ('r1', 'r2', 'r3')").await,
+        scalar(
+            &pool,
+            "SELECT count(*) FROM revchain_log WHERE revision IN ('r1', 'r2', 'r3')"
+        )
+        .await,
         3
     );
     // As after r3: its rows and its table, nothing of r4 or r5.
@@ -354,10 +358,19 @@ async fn two_pools_racing_through_two_hundred_revisions_apply_each_once() {
     }
     let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
     let applied = scenarios::concurrent_runs::<Sqlite>(&db.url, m, 2).await;
-    assert_eq!(applied, 200, "each revision is reported by the run that applied it");
+    assert_eq!(
+        applied, 200,
+        "each revision is reported by the run that applied it"
+    );
     let pool: SqlitePool = db.pool().await;
-    assert_eq!(scalar(&pool, "SELECT count(*) FROM revchain_log").await, 200);
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM revchain_log").await,
+        200
+    );
     assert_eq!(scalar(&pool, "SELECT count(*) FROM rows").await, 199);
-    assert_eq!(scalar(&pool, "SELECT count(DISTINCT n) FROM rows").await, 199);
+    assert_eq!(
+        scalar(&pool, "SELECT count(DISTINCT n) FROM rows").await,
+        199
+    );
     assert_eq!(heads(m, &pool).await, ["r199"]);
 }
