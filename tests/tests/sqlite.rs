@@ -200,3 +200,177 @@ async fn sixteen_pools_apply_each_revision_once() {
 async fn sixteen_pools_apply_each_revision_once_in_wal_mode() {
     sixteen_pools(Some(SqliteJournalMode::Wal)).await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Consecutive revisions share one transaction, each in a savepoint of its own.
+
+/// The ids of the revisions the report `err` carries as applied before it failed.
+fn applied_before(err: &Error) -> Vec<String> {
+    err.applied_before()
+        .map(|r| r.steps.iter().map(|s| s.id.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Writes `r1`, which creates `t` (and whatever `more` adds), then `r2`…`r5`, each the
+/// statements `bodies` gives it.
+fn five_revisions(dir: &Dir, more: &str, bodies: [&str; 4]) {
+    dir.rev(
+        "r1",
+        "",
+        "",
+        &format!("CREATE TABLE t (id INT PRIMARY KEY);{more}"),
+        Some("DROP TABLE t;"),
+    );
+    for (k, body) in bodies.iter().enumerate() {
+        let id = format!("r{}", k + 2);
+        let parent = format!("r{}", k + 1);
+        dir.rev(&id, &parent, "", body, Some("SELECT 1;"));
+    }
+}
+
+#[tokio::test]
+async fn a_revision_failing_in_a_group_keeps_the_ones_before_it() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let pool: SqlitePool = db.pool().await;
+    let dir = Dir::new();
+    five_revisions(
+        &dir,
+        "",
+        [
+            "INSERT INTO t VALUES (2);",
+            "INSERT INTO t VALUES (3);\nCREATE TABLE u (id INT);",
+            "INSERT INTO t VALUES (4);\nINSERT INTO t VALUES (2);",
+            "INSERT INTO t VALUES (5);",
+        ],
+    );
+    let m = dir.load();
+    let err = m.run(&pool).await.unwrap_err();
+    // r4's second statement (line 8) breaks the key.
+    assert_statement_failed(&err, "r4", 8, Aftermath::RolledBack);
+    assert!(
+        err.to_string()
+            .contains("r4_rev.sql:8: upgrade of revision r4 failed: UNIQUE constraint failed"),
+        "{err}"
+    );
+    assert_eq!(applied_before(&err), ["r1", "r2", "r3"]);
+    assert_eq!(heads(&m, &pool).await, ["r3"]);
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM revchain_log").await,
+        3,
+        "r1…r3 are logged"
+    );
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT count(*) FROM revchain_log WHERE revision IN ('r1', 'r2', 'r3')"
+        )
+        .await,
+        3
+    );
+    // As after r3: its rows and its table, nothing of r4 or r5.
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM t").await, 2);
+    assert_eq!(scalar(&pool, "SELECT sum(id) FROM t").await, 5);
+    assert!(table_exists(&pool, "u").await);
+    assert!(m.status(&pool).await.unwrap().dirty.is_empty());
+
+    // Fixed, the run applies r4 and r5.
+    dir.rev(
+        "r4",
+        "r3",
+        "",
+        "INSERT INTO t VALUES (4);",
+        Some("SELECT 1;"),
+    );
+    let r = dir.load().run(&pool).await.unwrap();
+    assert_eq!(r.steps.len(), 2);
+    assert_eq!(scalar(&pool, "SELECT sum(id) FROM t").await, 14);
+}
+
+#[tokio::test]
+async fn a_deferred_foreign_key_failing_at_a_groups_commit_names_its_revision() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let pool: SqlitePool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::from_str(&db.url)
+                .unwrap()
+                .foreign_keys(true),
+        )
+        .await
+        .unwrap();
+    let dir = Dir::new();
+    five_revisions(
+        &dir,
+        "\nCREATE TABLE c (tid INT REFERENCES t (id) DEFERRABLE INITIALLY DEFERRED);",
+        [
+            "INSERT INTO t VALUES (2);\nINSERT INTO c VALUES (2);",
+            "INSERT INTO c VALUES (42);\nCREATE TABLE v (id INT);",
+            "CREATE TABLE w (id INT);",
+            "INSERT INTO t VALUES (5);",
+        ],
+    );
+    let m = dir.load();
+    let err = m.run(&pool).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::CommitFailed { step, .. } if step.id == "r3" && step.line == 7),
+        "{err:?}\n{text}"
+    );
+    assert!(
+        text.contains("r3_rev.sql:7: the upgrade of revision r3 failed at COMMIT")
+            && text.contains("FOREIGN KEY constraint failed"),
+        "{text}"
+    );
+    assert_eq!(applied_before(&err), ["r1", "r2"]);
+    assert_eq!(heads(&m, &pool).await, ["r2"]);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM revchain_log").await, 2);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM c").await, 1);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM t").await, 1);
+    for table in ["v", "w"] {
+        assert!(!table_exists(&pool, table).await, "{table}");
+    }
+    // The connection is usable, outside any transaction.
+    sqlx::raw_sql("BEGIN; SELECT 1; COMMIT;")
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn two_pools_racing_through_two_hundred_revisions_apply_each_once() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let dir = Dir::new();
+    dir.rev(
+        "r000",
+        "",
+        "",
+        "CREATE TABLE rows (n INT);",
+        Some("DROP TABLE rows;"),
+    );
+    for i in 1..200 {
+        dir.rev(
+            &format!("r{i:03}"),
+            &format!("r{:03}", i - 1),
+            "",
+            &format!("INSERT INTO rows VALUES ({i});"),
+            Some(&format!("DELETE FROM rows WHERE n = {i};")),
+        );
+    }
+    let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
+    let applied = scenarios::concurrent_runs::<Sqlite>(&db.url, m, 2).await;
+    assert_eq!(
+        applied, 200,
+        "each revision is reported by the run that applied it"
+    );
+    let pool: SqlitePool = db.pool().await;
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM revchain_log").await,
+        200
+    );
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM rows").await, 199);
+    assert_eq!(
+        scalar(&pool, "SELECT count(DISTINCT n) FROM rows").await,
+        199
+    );
+    assert_eq!(heads(m, &pool).await, ["r199"]);
+}
