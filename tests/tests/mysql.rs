@@ -378,3 +378,62 @@ async fn ddl_splits_the_groups() {
         0
     );
 }
+
+/// A deadlock makes InnoDB roll the group's whole transaction back, savepoints included:
+/// the revisions before the one that deadlocked are applied again, and that one is
+/// reported, rolled back.
+#[tokio::test]
+async fn a_deadlock_in_a_group_keeps_the_revisions_before_it() {
+    let db = TestDb::new(Kind::MySql).await;
+    let pool: MySqlPool = db.pool().await;
+    let dir = Dir::new();
+    dir.rev(
+        "a1",
+        "",
+        "",
+        "CREATE TABLE t (id INT PRIMARY KEY, n INT) ENGINE = InnoDB;\n\
+         CREATE TABLE heavy (id INT) ENGINE = InnoDB;\n\
+         INSERT INTO t VALUES (1, 0), (2, 0);",
+        None,
+    );
+    dir.rev("b2", "a1", "", "INSERT INTO t VALUES (3, 0);", None);
+    dir.rev(
+        "c3",
+        "b2",
+        "",
+        "UPDATE t SET n = 1 WHERE id = 1;\nUPDATE t SET n = 1 WHERE id = 2;",
+        None,
+    );
+    dir.rev("d4", "c3", "", "INSERT INTO t VALUES (4, 0);", None);
+    let m = std::sync::Arc::new(dir.load());
+    m.upgrade(&pool, "a1").await.unwrap();
+
+    // Another session, heavier (so that InnoDB picks revchain's transaction as the
+    // victim), holds row 2 and will ask for row 1.
+    let mut other = MySqlConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(
+        "START TRANSACTION;\n\
+         INSERT INTO heavy WITH RECURSIVE s (k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM s WHERE k < 900) SELECT k FROM s;\n\
+         UPDATE t SET n = 2 WHERE id = 2;",
+    )
+    .execute(&mut other)
+    .await
+    .unwrap();
+    let run = tokio::spawn({
+        let (m, pool) = (m.clone(), pool.clone());
+        async move { m.run(&pool).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sqlx::raw_sql("UPDATE t SET n = 2 WHERE id = 1")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+    let err = run.await.unwrap().unwrap_err();
+    assert_statement_failed(&err, "c3", 8, Aftermath::RolledBack);
+    assert!(err.to_string().contains("Deadlock"), "{err}");
+    assert_eq!(heads(&m, &pool).await, ["b2"]);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 3);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 2);
+    assert_eq!(scalar(&pool, "SELECT CAST(n AS SIGNED) FROM t WHERE id = 1").await, 2);
+}

@@ -5,6 +5,29 @@
 //!   `SELECT`, …) and that is transactional runs in a real transaction together with its
 //!   bookkeeping: all or nothing; unless it writes to a table whose engine ignores
 //!   transactions (MyISAM, MEMORY, Aria…: see `nontransactional`), which runs marked as below.
+//! - Consecutive such revisions share one transaction, each in a savepoint of its own (the
+//!   rule of [`group`]), sent as one multi-statement text in one round trip:
+//!
+//!   ```sql
+//!   START TRANSACTION; SET @<token>_t = <now, µs>;
+//!   SAVEPOINT `<token>_0`; <revision 0>; RELEASE SAVEPOINT `<token>_0`; SET @<token>_0 = <now, µs>;
+//!   …
+//!   <the group's bookkeeping, durations from the variables>; COMMIT;
+//!   SELECT <each revision's duration>;
+//!   ```
+//!
+//!   Before it, once per group: one `information_schema` query for the engines of every
+//!   table the group writes to (when one ignores transactions, the group's revisions run one
+//!   by one, each its own way), the lease check, and the timeouts (the group's revisions
+//!   share them). MariaDB answers each statement with one result and stops at the first that
+//!   fails, leaving the transaction open: the count of results says which statement of
+//!   which revision failed. Then `ROLLBACK TO SAVEPOINT`, the bookkeeping of the revisions
+//!   before it and `COMMIT` go in one more round trip, which leaves exactly what one
+//!   transaction per revision would have. When InnoDB rolled the whole transaction back
+//!   (a deadlock; a lock wait timeout under `innodb_rollback_on_timeout`), the savepoint is
+//!   gone: the revisions before the failing one are applied again. A lock wait timeout is
+//!   tried again from the revision that hit it. When the `COMMIT` fails, the group's
+//!   revisions are applied again one transaction each.
 //! - Any other revision is marked dirty in the log first (committed), its statements run one
 //!   by one, then its bookkeeping and the removal of the mark commit together. When its first
 //!   statement fails nothing ran, so the mark is removed again; otherwise it stays, and the
