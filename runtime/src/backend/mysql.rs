@@ -19,7 +19,10 @@
 //!   Before it, once per group: one `information_schema` query for the engines of every
 //!   table the group writes to (when one ignores transactions, the group's revisions run one
 //!   by one, each its own way), the lease check, and the timeouts (the group's revisions
-//!   share them). MariaDB answers each statement with one result and stops at the first that
+//!   share them). Under a lease, each revision after the first is preceded, inside the
+//!   transaction, by a locking read of the lease row that fails when the run lost it
+//!   (`lease::mysql_guard`): the run stops before that revision, as it would have before
+//!   its own transaction. MariaDB answers each statement with one result and stops at the first that
 //!   fails, leaving the transaction open: the count of results says which statement of
 //!   which revision failed. Then `ROLLBACK TO SAVEPOINT`, the bookkeeping of the revisions
 //!   before it and `COMMIT` go in one more round trip, which leaves exactly what one
@@ -629,6 +632,9 @@ async fn apply_group_retrying(
 enum Part {
     /// `START TRANSACTION`, or the mark the first revision's duration starts from.
     Start,
+    /// Under a lease, the check before revision `k` (not the first) that the run still
+    /// holds it ([`lease::mysql_guard`](super::lease::mysql_guard)).
+    Guard(usize),
     /// Revision `k`'s `SAVEPOINT`.
     Savepoint(usize),
     /// A statement of revision `k` (`.0`), at file line `.1`.
@@ -678,7 +684,14 @@ impl Group {
         g.sql.reserve(works.iter().map(|w| w.sql().len() + 512).sum());
         g.push(Part::Start, "START TRANSACTION");
         g.push(Part::Start, &format!("SET {} = {NOW_MICROS}", g.mark(None)));
+        let guard = tables
+            .lease
+            .as_ref()
+            .map(|lease| super::lease::mysql_guard(tables, lease));
         for (k, work) in works.iter().enumerate() {
+            if let Some(guard) = guard.as_deref().filter(|_| k > 0) {
+                g.push(Part::Guard(k), guard);
+            }
             let savepoint = g.savepoint(k);
             g.push(Part::Savepoint(k), &format!("SAVEPOINT {savepoint}"));
             for (stmt, line) in statements(work.sql(), D, work.sql_line()) {
@@ -846,6 +859,26 @@ async fn apply_group(
             roll_back(conn).await;
             Err(bookkeeping_failure(works, &error))
         }
+        Some(Part::Guard(k)) if matches!(error, sqlx::Error::Database(_)) => {
+            tracing::debug!(target: "revchain", "the lease check before revision {}: {error}", works[k].revision.id());
+            keep_before(conn, tables, works, offset, progress, &group, k).await?;
+            // ER_SUBQUERY_NO_1_ROW: the guard's way of saying that the lease is gone.
+            let lost = tables
+                .lease
+                .as_ref()
+                .filter(|_| error_number(&error) == Some(1242))
+                .map(|lease| super::lease::lost(tables, lease));
+            Err(lost.map_or_else(
+                || {
+                    let context = format!(
+                        "checking the migration lease before revision {}",
+                        works[k].revision.id()
+                    );
+                    Failure::db(&context, &error)
+                },
+                Failure::Other,
+            ))
+        }
         Some(
             Part::Savepoint(k) | Part::Release(k) | Part::Mark(k) | Part::User(k, _),
         ) if matches!(error, sqlx::Error::Database(_)) => {
@@ -863,7 +896,9 @@ async fn apply_group(
             keep_before(conn, tables, works, offset, progress, &group, k).await?;
             Err(failure)
         }
-        Some(Part::Savepoint(k) | Part::Release(k) | Part::Mark(k) | Part::User(k, _)) => {
+        Some(
+            Part::Guard(k) | Part::Savepoint(k) | Part::Release(k) | Part::Mark(k) | Part::User(k, _),
+        ) => {
             // The connection is gone, and the whole group with it.
             let line = match group.parts[ran.results] {
                 Part::User(_, line) => line,
