@@ -437,3 +437,45 @@ async fn a_deadlock_in_a_group_keeps_the_revisions_before_it() {
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 2);
     assert_eq!(scalar(&pool, "SELECT CAST(n AS SIGNED) FROM t WHERE id = 1").await, 2);
 }
+
+/// A revision of a group that times out waiting for a row lock: the revisions before it
+/// commit, and the group is tried again from it once the blocker is gone.
+#[tokio::test]
+async fn a_lock_timeout_in_a_group_is_retried_from_its_revision() {
+    let db = TestDb::new(Kind::MySql).await;
+    let pool: MySqlPool = db.pool().await;
+    let dir = Dir::new();
+    let header = "-- Lock Timeout: 1s";
+    dir.rev(
+        "a1",
+        "",
+        "",
+        "CREATE TABLE t (id INT PRIMARY KEY, n INT) ENGINE = InnoDB;\nINSERT INTO t VALUES (1, 0), (2, 0);",
+        None,
+    );
+    dir.rev("b2", "a1", header, "INSERT INTO t VALUES (3, 0);", None);
+    dir.rev("c3", "b2", header, "UPDATE t SET n = 3 WHERE id = 2;", None);
+    dir.rev("d4", "c3", header, "INSERT INTO t VALUES (4, 0);", None);
+    let m = dir.load();
+    m.upgrade(&pool, "a1").await.unwrap();
+    let mut blocker = MySqlConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("START TRANSACTION;\nSELECT * FROM t WHERE id = 2 FOR UPDATE;")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        sqlx::raw_sql("ROLLBACK").execute(&mut blocker).await.unwrap();
+    });
+    let report = Migrator::new(&m).lock_retries(10).run(&pool).await.unwrap();
+    release.await.unwrap();
+    assert_eq!(report.steps.len(), 3, "{report:?}");
+    assert_eq!(heads(&m, &pool).await, ["d4"]);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 4);
+    assert_eq!(scalar(&pool, "SELECT CAST(n AS SIGNED) FROM t WHERE id = 2").await, 3);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 4);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await, 1);
+    // b2 committed alone before the retry; c3 and d4 as one group after it.
+    assert_eq!(applied_times(&pool, &["b2", "c3"]).await, 2);
+    assert_eq!(applied_times(&pool, &["c3", "d4"]).await, 1);
+}
