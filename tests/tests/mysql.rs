@@ -321,9 +321,15 @@ async fn a_group_stops_at_its_failing_revision() {
         "{err}"
     );
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 2);
-    assert_eq!(scalar(&pool, "SELECT CAST(COALESCE(SUM(id), 0) AS SIGNED) FROM t").await, 3);
+    assert_eq!(
+        scalar(&pool, "SELECT CAST(COALESCE(SUM(id), 0) AS SIGNED) FROM t").await,
+        3
+    );
     assert_eq!(heads(&m, &pool).await, ["c3"]);
-    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await, 1);
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await,
+        1
+    );
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 3);
     assert!(m.status(&pool).await.unwrap().dirty.is_empty());
 
@@ -334,13 +340,24 @@ async fn a_group_stops_at_its_failing_revision() {
     assert_eq!(m.run(&pool).await.unwrap().steps.len(), 3);
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 5);
     assert_eq!(heads(&m, &pool).await, ["f6"]);
-    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await, 1);
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await,
+        1
+    );
     assert_eq!(applied_times(&pool, &["d4", "e5", "f6"]).await, 1);
     assert_eq!(
-        scalar(&pool, "SELECT COUNT(*) FROM revchain_log WHERE execution_ms < 0").await,
+        scalar(
+            &pool,
+            "SELECT COUNT(*) FROM revchain_log WHERE execution_ms < 0"
+        )
+        .await,
         0
     );
-    let slept = scalar(&pool, "SELECT execution_ms FROM revchain_log WHERE revision = 'd4'").await;
+    let slept = scalar(
+        &pool,
+        "SELECT execution_ms FROM revchain_log WHERE revision = 'd4'",
+    )
+    .await;
     assert!((40..5000).contains(&slept), "{slept}");
 
     // Reverted as one group: the table and the log as after a1.
@@ -369,12 +386,22 @@ async fn ddl_splits_the_groups() {
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 4);
     assert_eq!(applied_times(&pool, &["b2", "c3"]).await, 1);
     assert_eq!(applied_times(&pool, &["e5", "f6"]).await, 1);
-    assert_eq!(applied_times(&pool, &["b2", "c3", "d4", "e5", "f6"]).await, 3);
+    assert_eq!(
+        applied_times(&pool, &["b2", "c3", "d4", "e5", "f6"]).await,
+        3
+    );
     assert_eq!(heads(&m, &pool).await, ["f6"]);
-    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await, 1);
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await,
+        1
+    );
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 6);
     assert_eq!(
-        scalar(&pool, "SELECT COUNT(*) FROM revchain_log WHERE execution_ms < 0").await,
+        scalar(
+            &pool,
+            "SELECT COUNT(*) FROM revchain_log WHERE execution_ms < 0"
+        )
+        .await,
         0
     );
 }
@@ -435,7 +462,10 @@ async fn a_deadlock_in_a_group_keeps_the_revisions_before_it() {
     assert_eq!(heads(&m, &pool).await, ["b2"]);
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 3);
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 2);
-    assert_eq!(scalar(&pool, "SELECT CAST(n AS SIGNED) FROM t WHERE id = 1").await, 2);
+    assert_eq!(
+        scalar(&pool, "SELECT CAST(n AS SIGNED) FROM t WHERE id = 1").await,
+        2
+    );
 }
 
 /// A revision of a group that times out waiting for a row lock: the revisions before it
@@ -465,16 +495,25 @@ async fn a_lock_timeout_in_a_group_is_retried_from_its_revision() {
         .unwrap();
     let release = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        sqlx::raw_sql("ROLLBACK").execute(&mut blocker).await.unwrap();
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut blocker)
+            .await
+            .unwrap();
     });
     let report = Migrator::new(&m).lock_retries(10).run(&pool).await.unwrap();
     release.await.unwrap();
     assert_eq!(report.steps.len(), 3, "{report:?}");
     assert_eq!(heads(&m, &pool).await, ["d4"]);
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 4);
-    assert_eq!(scalar(&pool, "SELECT CAST(n AS SIGNED) FROM t WHERE id = 2").await, 3);
+    assert_eq!(
+        scalar(&pool, "SELECT CAST(n AS SIGNED) FROM t WHERE id = 2").await,
+        3
+    );
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 4);
-    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await, 1);
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await,
+        1
+    );
     // b2 committed alone before the retry; c3 and d4 as one group after it.
     assert_eq!(applied_times(&pool, &["b2", "c3"]).await, 2);
     assert_eq!(applied_times(&pool, &["c3", "d4"]).await, 1);

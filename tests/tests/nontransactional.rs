@@ -134,7 +134,10 @@ async fn a_group_that_writes_myisam_applies_one_by_one() {
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM i").await, 2);
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM m").await, 1);
     assert_eq!(heads(&m, &pool).await, ["d4"]);
-    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await, 1);
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await,
+        1
+    );
     assert!(m.status(&pool).await.unwrap().dirty.is_empty());
     // Each was logged by its own transaction.
     assert_eq!(

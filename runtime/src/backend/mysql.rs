@@ -48,9 +48,8 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::nontransactional::{group_non_transactional_targets, non_transactional_targets};
 use super::{
-    group, token,
     Done, Failure, FirstFailure, Held, Lock, Progress, SessionLocked, apply_marked,
-    apply_marked_with, lock_session, sealed::Driver, statements, unlock_lease,
+    apply_marked_with, group, lock_session, sealed::Driver, statements, token, unlock_lease,
 };
 use crate::bookkeeping::{Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage};
@@ -681,7 +680,8 @@ impl Group {
     /// then records them all and commits (see [`group`]).
     fn new(tables: &Tables, works: &[Work<'_>]) -> Group {
         let mut g = Group::empty(token());
-        g.sql.reserve(works.iter().map(|w| w.sql().len() + 512).sum());
+        g.sql
+            .reserve(works.iter().map(|w| w.sql().len() + 512).sum());
         g.push(Part::Start, "START TRANSACTION");
         g.push(Part::Start, &format!("SET {} = {NOW_MICROS}", g.mark(None)));
         let guard = tables
@@ -698,7 +698,10 @@ impl Group {
                 g.push(Part::User(k, line), &stmt);
             }
             g.push(Part::Release(k), &format!("RELEASE SAVEPOINT {savepoint}"));
-            g.push(Part::Mark(k), &format!("SET {} = {NOW_MICROS}", g.mark(Some(k))));
+            g.push(
+                Part::Mark(k),
+                &format!("SET {} = {NOW_MICROS}", g.mark(Some(k))),
+            );
         }
         g.finish(tables, works);
         g
@@ -709,7 +712,10 @@ impl Group {
     fn recovery(failed: &Group, tables: &Tables, works: &[Work<'_>], k: usize) -> Group {
         let mut g = Group::empty(failed.token.clone());
         let savepoint = g.savepoint(k);
-        g.push(Part::RollbackTo, &format!("ROLLBACK TO SAVEPOINT {savepoint}"));
+        g.push(
+            Part::RollbackTo,
+            &format!("ROLLBACK TO SAVEPOINT {savepoint}"),
+        );
         g.finish(tables, &works[..k]);
         g
     }
@@ -879,9 +885,9 @@ async fn apply_group(
                 Failure::Other,
             ))
         }
-        Some(
-            Part::Savepoint(k) | Part::Release(k) | Part::Mark(k) | Part::User(k, _),
-        ) if matches!(error, sqlx::Error::Database(_)) => {
+        Some(Part::Savepoint(k) | Part::Release(k) | Part::Mark(k) | Part::User(k, _))
+            if matches!(error, sqlx::Error::Database(_)) =>
+        {
             let line = match group.parts[ran.results] {
                 Part::User(_, line) => line,
                 _ => works[k].sql_line(),
@@ -897,7 +903,11 @@ async fn apply_group(
             Err(failure)
         }
         Some(
-            Part::Guard(k) | Part::Savepoint(k) | Part::Release(k) | Part::Mark(k) | Part::User(k, _),
+            Part::Guard(k)
+            | Part::Savepoint(k)
+            | Part::Release(k)
+            | Part::Mark(k)
+            | Part::User(k, _),
         ) => {
             // The connection is gone, and the whole group with it.
             let line = match group.parts[ran.results] {
