@@ -282,8 +282,10 @@ pub(crate) fn mysql_guard(tables: &Tables, lease: &Lease) -> String {
 }
 
 #[cfg(feature = "mysql")]
-/// MySQL/MariaDB, before each revision (whose DDL commits on its own, so the check cannot
-/// share its transaction): extends the lease, and stops the run with
+/// MySQL/MariaDB, before each revision that runs alone, and before each group of data
+/// revisions (whose later revisions [`mysql_guard`] checks inside the group's transaction):
+/// a revision's DDL commits on its own, so the check cannot share its transaction. Extends
+/// the lease, and stops the run with
 /// [`Error::LeaseLost`] when it no longer holds it.
 pub(crate) async fn check<DB: Driver>(
     conn: &mut DB::Connection,
