@@ -264,3 +264,257 @@ async fn doubtful_split_is_never_atomic() {
     assert_eq!(scalar(&pool, "SELECT count(*) FROM t").await, 1);
     assert_eq!(m.status(&pool).await.unwrap().dirty, ["b2"]);
 }
+
+/// `a1` creates table `t` (DDL, alone); then the data revisions `ids` (parents in order),
+/// revision `k` inserting `k + 1`, or running `up[k]` when given.
+fn data_chain(dir: &Dir, ids: &[&str], up: &[Option<&str>]) {
+    dir.rev(
+        "a1",
+        "",
+        "",
+        "CREATE TABLE t (id INT PRIMARY KEY) ENGINE = InnoDB;",
+        Some("DROP TABLE t;"),
+    );
+    let mut parent = "a1";
+    for (k, id) in ids.iter().enumerate() {
+        let insert = format!("INSERT INTO t VALUES ({});", k + 1);
+        let sql = up.get(k).copied().flatten().unwrap_or(&insert);
+        let down = format!("DELETE FROM t WHERE id = {};", k + 1);
+        dir.rev(id, parent, "", sql, Some(&down));
+        parent = id;
+    }
+}
+
+/// How many distinct `applied_at` the log rows of `ids` have: revisions that shared a
+/// transaction were logged by one statement, at one time.
+async fn applied_times(pool: &MySqlPool, ids: &[&str]) -> i64 {
+    let list = ids
+        .iter()
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    scalar(
+        pool,
+        &format!("SELECT COUNT(DISTINCT applied_at) FROM revchain_log WHERE revision IN ({list})"),
+    )
+    .await
+}
+
+/// Consecutive data revisions share one transaction: when the 3rd of 5 fails, the first
+/// two are applied and logged, the 3rd is reported with its file line and rolled back, the
+/// last two never run. Fixed, the rest applies as one group; the version table holds only
+/// the final head, the durations are measured, and the group reverts as one too.
+#[tokio::test]
+async fn a_group_stops_at_its_failing_revision() {
+    let db = TestDb::new(Kind::MySql).await;
+    let pool: MySqlPool = db.pool().await;
+    let dir = Dir::new();
+    let ids = ["b2", "c3", "d4", "e5", "f6"];
+    let failing = "INSERT INTO t VALUES (3);\nINSERT INTO t VALUES (1);";
+    data_chain(&dir, &ids, &[None, None, Some(failing)]);
+    let m = dir.load();
+    let err = m.run(&pool).await.unwrap_err();
+    assert_statement_failed(&err, "d4", 8, Aftermath::RolledBack);
+    assert!(
+        err.to_string()
+            .contains("the database is as it was before d4"),
+        "{err}"
+    );
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 2);
+    assert_eq!(
+        scalar(&pool, "SELECT CAST(COALESCE(SUM(id), 0) AS SIGNED) FROM t").await,
+        3
+    );
+    assert_eq!(heads(&m, &pool).await, ["c3"]);
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await,
+        1
+    );
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 3);
+    assert!(m.status(&pool).await.unwrap().dirty.is_empty());
+
+    // Fixed (a revision that sleeps, to see its duration), the rest is one group.
+    let slow = "INSERT INTO t VALUES (3);\nSELECT SLEEP(0.05);";
+    data_chain(&dir, &ids, &[None, None, Some(slow)]);
+    let m = dir.load();
+    assert_eq!(m.run(&pool).await.unwrap().steps.len(), 3);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 5);
+    assert_eq!(heads(&m, &pool).await, ["f6"]);
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await,
+        1
+    );
+    assert_eq!(applied_times(&pool, &["d4", "e5", "f6"]).await, 1);
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT COUNT(*) FROM revchain_log WHERE execution_ms < 0"
+        )
+        .await,
+        0
+    );
+    let slept = scalar(
+        &pool,
+        "SELECT execution_ms FROM revchain_log WHERE revision = 'd4'",
+    )
+    .await;
+    assert!((40..5000).contains(&slept), "{slept}");
+
+    // Reverted as one group: the table and the log as after a1.
+    m.downgrade(&pool, "a1").await.unwrap();
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 0);
+    assert_eq!(heads(&m, &pool).await, ["a1"]);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 1);
+}
+
+/// A DDL revision commits implicitly, so it never shares a transaction: the data revisions
+/// before it are one group, it runs alone, the ones after it are another group.
+#[tokio::test]
+async fn ddl_splits_the_groups() {
+    let db = TestDb::new(Kind::MySql).await;
+    let pool: MySqlPool = db.pool().await;
+    let dir = Dir::new();
+    let ids = ["b2", "c3", "d4", "e5", "f6"];
+    data_chain(
+        &dir,
+        &ids,
+        &[None, None, Some("CREATE TABLE u (id INT) ENGINE = InnoDB;")],
+    );
+    let m = dir.load();
+    assert_eq!(m.run(&pool).await.unwrap().steps.len(), 6);
+    assert!(table_exists(&pool, "u").await);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 4);
+    assert_eq!(applied_times(&pool, &["b2", "c3"]).await, 1);
+    assert_eq!(applied_times(&pool, &["e5", "f6"]).await, 1);
+    assert_eq!(
+        applied_times(&pool, &["b2", "c3", "d4", "e5", "f6"]).await,
+        3
+    );
+    assert_eq!(heads(&m, &pool).await, ["f6"]);
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await,
+        1
+    );
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 6);
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT COUNT(*) FROM revchain_log WHERE execution_ms < 0"
+        )
+        .await,
+        0
+    );
+}
+
+/// A deadlock makes InnoDB roll the group's whole transaction back, savepoints included:
+/// the revisions before the one that deadlocked are applied again, and that one is
+/// reported, rolled back.
+#[tokio::test]
+async fn a_deadlock_in_a_group_keeps_the_revisions_before_it() {
+    let db = TestDb::new(Kind::MySql).await;
+    let pool: MySqlPool = db.pool().await;
+    let dir = Dir::new();
+    dir.rev(
+        "a1",
+        "",
+        "",
+        "CREATE TABLE t (id INT PRIMARY KEY, n INT) ENGINE = InnoDB;\n\
+         CREATE TABLE heavy (id INT) ENGINE = InnoDB;\n\
+         INSERT INTO t VALUES (1, 0), (2, 0);",
+        None,
+    );
+    dir.rev("b2", "a1", "", "INSERT INTO t VALUES (3, 0);", None);
+    dir.rev(
+        "c3",
+        "b2",
+        "",
+        "UPDATE t SET n = 1 WHERE id = 1;\nUPDATE t SET n = 1 WHERE id = 2;",
+        None,
+    );
+    dir.rev("d4", "c3", "", "INSERT INTO t VALUES (4, 0);", None);
+    let m = std::sync::Arc::new(dir.load());
+    m.upgrade(&pool, "a1").await.unwrap();
+
+    // Another session, heavier (so that InnoDB picks revchain's transaction as the
+    // victim), holds row 2 and will ask for row 1.
+    let mut other = MySqlConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(
+        "START TRANSACTION;\n\
+         INSERT INTO heavy WITH RECURSIVE s (k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM s WHERE k < 900) SELECT k FROM s;\n\
+         UPDATE t SET n = 2 WHERE id = 2;",
+    )
+    .execute(&mut other)
+    .await
+    .unwrap();
+    let run = tokio::spawn({
+        let (m, pool) = (m.clone(), pool.clone());
+        async move { m.run(&pool).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sqlx::raw_sql("UPDATE t SET n = 2 WHERE id = 1")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+    let err = run.await.unwrap().unwrap_err();
+    assert_statement_failed(&err, "c3", 8, Aftermath::RolledBack);
+    assert!(err.to_string().contains("Deadlock"), "{err}");
+    assert_eq!(heads(&m, &pool).await, ["b2"]);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 3);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 2);
+    assert_eq!(
+        scalar(&pool, "SELECT CAST(n AS SIGNED) FROM t WHERE id = 1").await,
+        2
+    );
+}
+
+/// A revision of a group that times out waiting for a row lock: the revisions before it
+/// commit, and the group is tried again from it once the blocker is gone.
+#[tokio::test]
+async fn a_lock_timeout_in_a_group_is_retried_from_its_revision() {
+    let db = TestDb::new(Kind::MySql).await;
+    let pool: MySqlPool = db.pool().await;
+    let dir = Dir::new();
+    let header = "-- Lock Timeout: 1s";
+    dir.rev(
+        "a1",
+        "",
+        "",
+        "CREATE TABLE t (id INT PRIMARY KEY, n INT) ENGINE = InnoDB;\nINSERT INTO t VALUES (1, 0), (2, 0);",
+        None,
+    );
+    dir.rev("b2", "a1", header, "INSERT INTO t VALUES (3, 0);", None);
+    dir.rev("c3", "b2", header, "UPDATE t SET n = 3 WHERE id = 2;", None);
+    dir.rev("d4", "c3", header, "INSERT INTO t VALUES (4, 0);", None);
+    let m = dir.load();
+    m.upgrade(&pool, "a1").await.unwrap();
+    let mut blocker = MySqlConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("START TRANSACTION;\nSELECT * FROM t WHERE id = 2 FOR UPDATE;")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut blocker)
+            .await
+            .unwrap();
+    });
+    let report = Migrator::new(&m).lock_retries(10).run(&pool).await.unwrap();
+    release.await.unwrap();
+    assert_eq!(report.steps.len(), 3, "{report:?}");
+    assert_eq!(heads(&m, &pool).await, ["d4"]);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM t").await, 4);
+    assert_eq!(
+        scalar(&pool, "SELECT CAST(n AS SIGNED) FROM t WHERE id = 2").await,
+        3
+    );
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM revchain_log").await, 4);
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await,
+        1
+    );
+    // b2 committed alone before the retry; c3 and d4 as one group after it.
+    assert_eq!(applied_times(&pool, &["b2", "c3"]).await, 2);
+    assert_eq!(applied_times(&pool, &["c3", "d4"]).await, 1);
+}

@@ -118,3 +118,34 @@ async fn other_engines_and_innodb() {
         assert_eq!(m.status(&pool).await.unwrap().dirty, ["b2"], "{engine}");
     }
 }
+
+/// A group of data revisions of which one writes to a MyISAM table cannot share a
+/// transaction: its revisions are applied one by one (the MyISAM one marked dirty while it
+/// runs), and all of them end up applied.
+#[tokio::test]
+async fn a_group_that_writes_myisam_applies_one_by_one() {
+    let db = TestDb::new(Kind::MySql).await;
+    let pool = db.pool::<sqlx::MySql>().await;
+    let dir = history("INSERT INTO i VALUES (1);");
+    dir.rev("c3", "b2", "", "INSERT INTO m VALUES (2);", None);
+    dir.rev("d4", "c3", "", "INSERT INTO i VALUES (3);", None);
+    let m = dir.load();
+    assert_eq!(m.run(&pool).await.unwrap().steps.len(), 4);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM i").await, 2);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM m").await, 1);
+    assert_eq!(heads(&m, &pool).await, ["d4"]);
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM revchain_version").await,
+        1
+    );
+    assert!(m.status(&pool).await.unwrap().dirty.is_empty());
+    // Each was logged by its own transaction.
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT COUNT(DISTINCT applied_at) FROM revchain_log WHERE revision IN ('b2', 'c3', 'd4')"
+        )
+        .await,
+        3
+    );
+}

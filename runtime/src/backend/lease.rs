@@ -265,8 +265,27 @@ pub(crate) fn lost(tables: &Tables, lease: &Lease) -> Error {
 }
 
 #[cfg(feature = "mysql")]
-/// MySQL/MariaDB, before each revision (whose DDL commits on its own, so the check cannot
-/// share its transaction): extends the lease, and stops the run with
+/// MySQL/MariaDB, inside a group's transaction before each of its revisions but the first
+/// (the first follows [`check`]): a statement that fails (`ER_SUBQUERY_NO_1_ROW`, "Subquery
+/// returns more than 1 row") when the run no longer holds the lease. Its locking read sees
+/// the latest committed row, not the transaction's snapshot, and keeps it locked until the
+/// group ends, so that no one takes the lease over meanwhile (the heartbeat waits too).
+pub(crate) fn mysql_guard(tables: &Tables, lease: &Lease) -> String {
+    let d = Dialect::MySql;
+    format!(
+        "SELECT (SELECT 1 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM {} WHERE name = {} AND \
+         owner = {} FOR UPDATE) UNION ALL SELECT 2 FROM DUAL) AS revchain_lease",
+        tables.lock.quoted(d),
+        literal(d, &row_name(tables)),
+        literal(d, &lease.owner)
+    )
+}
+
+#[cfg(feature = "mysql")]
+/// MySQL/MariaDB, before each revision that runs alone, and before each group of data
+/// revisions (whose later revisions [`mysql_guard`] checks inside the group's transaction):
+/// a revision's DDL commits on its own, so the check cannot share its transaction. Extends
+/// the lease, and stops the run with
 /// [`Error::LeaseLost`] when it no longer holds it.
 pub(crate) async fn check<DB: Driver>(
     conn: &mut DB::Connection,

@@ -5,6 +5,32 @@
 //!   `SELECT`, …) and that is transactional runs in a real transaction together with its
 //!   bookkeeping: all or nothing; unless it writes to a table whose engine ignores
 //!   transactions (MyISAM, MEMORY, Aria…: see `nontransactional`), which runs marked as below.
+//! - Consecutive such revisions share one transaction, each in a savepoint of its own (the
+//!   rule of [`group`]), sent as one multi-statement text in one round trip:
+//!
+//!   ```sql
+//!   START TRANSACTION; SET @<token>_t = <now, µs>;
+//!   SAVEPOINT `<token>_0`; <revision 0>; RELEASE SAVEPOINT `<token>_0`; SET @<token>_0 = <now, µs>;
+//!   …
+//!   <the group's bookkeeping, durations from the variables>; COMMIT;
+//!   SELECT <each revision's duration>;
+//!   ```
+//!
+//!   Before it, once per group: one `information_schema` query for the engines of every
+//!   table the group writes to (when one ignores transactions, the group's revisions run one
+//!   by one, each its own way), the lease check, and the timeouts (the group's revisions
+//!   share them). Under a lease, each revision after the first is preceded, inside the
+//!   transaction, by a locking read of the lease row that fails when the run lost it
+//!   (`lease::mysql_guard`): the run stops before that revision, as it would have before
+//!   its own transaction. MariaDB answers each statement with one result and stops at the first that
+//!   fails, leaving the transaction open: the count of results says which statement of
+//!   which revision failed. Then `ROLLBACK TO SAVEPOINT`, the bookkeeping of the revisions
+//!   before it and `COMMIT` go in one more round trip, which leaves exactly what one
+//!   transaction per revision would have. When InnoDB rolled the whole transaction back
+//!   (a deadlock; a lock wait timeout under `innodb_rollback_on_timeout`), the savepoint is
+//!   gone: the revisions before the failing one are applied again. A lock wait timeout is
+//!   tried again from the revision that hit it. When the `COMMIT` fails, the group's
+//!   revisions are applied again one transaction each.
 //! - Any other revision is marked dirty in the log first (committed), its statements run one
 //!   by one, then its bookkeeping and the removal of the mark commit together. When its first
 //!   statement fails nothing ran, so the mark is removed again; otherwise it stays, and the
@@ -14,15 +40,16 @@
 
 use std::time::{Duration, Instant};
 
+use revchain_core::lex::quote_identifier;
 use revchain_core::split::split_statements_checked;
 use revchain_core::{Dialect, Direction};
 use sqlx::mysql::{MySql, MySqlConnection, MySqlDatabaseError};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-use super::nontransactional::non_transactional_targets;
+use super::nontransactional::{group_non_transactional_targets, non_transactional_targets};
 use super::{
     Done, Failure, FirstFailure, Held, Lock, Progress, SessionLocked, apply_marked,
-    apply_marked_with, lock_session, sealed::Driver, statements, unlock_lease,
+    apply_marked_with, group, lock_session, sealed::Driver, statements, token, unlock_lease,
 };
 use crate::bookkeeping::{Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage};
@@ -313,10 +340,7 @@ impl Driver for MySql {
         progress: Progress<'_>,
         _timeout: Duration,
     ) -> Result<(), Failure> {
-        for (index, work) in works.iter().enumerate() {
-            apply_retrying(conn, tables, work, index, progress).await?;
-        }
-        Ok(())
+        apply_all(conn, tables, works, progress).await
     }
 
     async fn exec_in_transaction(
@@ -498,6 +522,486 @@ async fn apply_one(
         apply_marked::<MySql>(conn, tables, work, index, progress).await?;
     }
     Ok(())
+}
+
+/// Applies `works`, each run of consecutive revisions that may share a transaction (see
+/// [`group`]) as one group, any other revision alone.
+async fn apply_all(
+    conn: &mut MySqlConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let mut start = 0;
+    while start < works.len() {
+        let end = group::group_end(works, start, D, &tables.timeouts, runs_atomically);
+        if end - start == 1 {
+            apply_retrying(conn, tables, &works[start], start, progress).await?;
+        } else {
+            apply_shared(conn, tables, works, (start, end), progress).await?;
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+/// Applies the revisions of `works[start..end]` one by one, each its own way.
+async fn apply_each(
+    conn: &mut MySqlConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    offset: usize,
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    for (k, work) in works.iter().enumerate() {
+        apply_retrying(conn, tables, work, offset + k, progress).await?;
+    }
+    Ok(())
+}
+
+/// Applies the group `works[start..end]` in one transaction: after one engine check for
+/// all the tables it writes to (a group that writes to a non-transactional one is applied
+/// one by one instead), one lease check and its timeouts set once (its revisions share
+/// them).
+async fn apply_shared(
+    conn: &mut MySqlConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    (start, end): (usize, usize),
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let group = &works[start..end];
+    let engines = group_non_transactional_targets(conn, group)
+        .await
+        .map_err(|e| {
+            let context = format!(
+                "reading the engines of the tables revisions {} to {} write to",
+                group[0].revision.id(),
+                group[group.len() - 1].revision.id()
+            );
+            Failure::db(&context, &e)
+        })?;
+    if !engines.is_empty() {
+        return apply_each(conn, tables, group, start, progress).await;
+    }
+    if let Some(lease) = &tables.lease {
+        super::lease::check::<MySql>(conn, tables, lease).await?;
+    }
+    let restore = set_timeouts(conn, tables, &works[start]).await?;
+    let result = apply_group_retrying(conn, tables, works, (start, end), progress).await;
+    if let Some(restore) = restore
+        && let Err(e) = run(conn, restore).await
+        && result.is_ok()
+    {
+        return Err(Failure::db("restoring the session's timeouts", &e));
+    }
+    result
+}
+
+/// Applies `works[start..end]` as one group; when a revision of it timed out waiting for
+/// a lock (the ones before it committed), tries again from that revision after a backoff,
+/// up to the run's lock retries.
+async fn apply_group_retrying(
+    conn: &mut MySqlConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    (start, end): (usize, usize),
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let retries = tables.timeouts.lock_retries;
+    let (mut from, mut attempt) = (start, 0);
+    loop {
+        let result = apply_group(conn, tables, &works[from..end], from, progress).await;
+        let Err(failure) = result else {
+            return Ok(());
+        };
+        let Some(index) = super::timeouts::lock_timed_out(&failure, is_lock_timeout) else {
+            return Err(failure);
+        };
+        let tried = if index == from { attempt } else { 0 };
+        attempt = super::timeouts::next_try(failure, tried, retries)?;
+        let blockers = blockers(conn).await;
+        super::timeouts::before_retry(works[index].revision, attempt, retries, &blockers).await;
+        from = index;
+    }
+}
+
+/// What one statement of a group's text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// `START TRANSACTION`, or the mark the first revision's duration starts from.
+    Start,
+    /// Under a lease, the check before revision `k` (not the first) that the run still
+    /// holds it ([`lease::mysql_guard`](super::lease::mysql_guard)).
+    Guard(usize),
+    /// Revision `k`'s `SAVEPOINT`.
+    Savepoint(usize),
+    /// A statement of revision `k` (`.0`), at file line `.1`.
+    User(usize, usize),
+    /// Revision `k`'s `RELEASE SAVEPOINT`.
+    Release(usize),
+    /// The mark of revision `k`'s end (the time, in a session variable).
+    Mark(usize),
+    /// After revision `k` failed, the `ROLLBACK TO SAVEPOINT` of its savepoint.
+    RollbackTo,
+    /// A statement of the group's bookkeeping.
+    Bookkeeping,
+    /// The `COMMIT`.
+    Commit,
+    /// The `SELECT` of the revisions' durations, after the commit.
+    Durations,
+}
+
+/// The text of a group (or of its recovery after a revision failed), and what each of its
+/// statements is: the server answers each statement of a multi-statement text with one
+/// result and stops at the first that fails, so the count of results says which failed.
+#[derive(Debug)]
+struct Group {
+    /// The session variables' and savepoints' prefix, which no revision can know.
+    token: String,
+    sql: String,
+    parts: Vec<Part>,
+}
+
+/// The current time in microseconds since the epoch, as a MariaDB/MySQL expression (each
+/// statement of a multi-statement text has its own `NOW`).
+const NOW_MICROS: &str = "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)";
+
+impl Group {
+    fn empty(token: String) -> Group {
+        Group {
+            token,
+            sql: String::new(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// The group that applies `works` in one transaction, each revision in a savepoint,
+    /// then records them all and commits (see [`group`]).
+    fn new(tables: &Tables, works: &[Work<'_>]) -> Group {
+        let mut g = Group::empty(token());
+        g.sql
+            .reserve(works.iter().map(|w| w.sql().len() + 512).sum());
+        g.push(Part::Start, "START TRANSACTION");
+        g.push(Part::Start, &format!("SET {} = {NOW_MICROS}", g.mark(None)));
+        let guard = tables
+            .lease
+            .as_ref()
+            .map(|lease| super::lease::mysql_guard(tables, lease));
+        for (k, work) in works.iter().enumerate() {
+            if let Some(guard) = guard.as_deref().filter(|_| k > 0) {
+                g.push(Part::Guard(k), guard);
+            }
+            let savepoint = g.savepoint(k);
+            g.push(Part::Savepoint(k), &format!("SAVEPOINT {savepoint}"));
+            for (stmt, line) in statements(work.sql(), D, work.sql_line()) {
+                g.push(Part::User(k, line), &stmt);
+            }
+            g.push(Part::Release(k), &format!("RELEASE SAVEPOINT {savepoint}"));
+            g.push(
+                Part::Mark(k),
+                &format!("SET {} = {NOW_MICROS}", g.mark(Some(k))),
+            );
+        }
+        g.finish(tables, works);
+        g
+    }
+
+    /// After revision `k` of group `failed` failed: back to its savepoint, then the
+    /// bookkeeping of the revisions before it, the commit and their durations.
+    fn recovery(failed: &Group, tables: &Tables, works: &[Work<'_>], k: usize) -> Group {
+        let mut g = Group::empty(failed.token.clone());
+        let savepoint = g.savepoint(k);
+        g.push(
+            Part::RollbackTo,
+            &format!("ROLLBACK TO SAVEPOINT {savepoint}"),
+        );
+        g.finish(tables, &works[..k]);
+        g
+    }
+
+    /// The bookkeeping of `works`, the commit, and the `SELECT` of their durations.
+    fn finish(&mut self, tables: &Tables, works: &[Work<'_>]) {
+        let ms = |k: usize| format!("GREATEST(0, ({}) DIV 1000)", self.micros(k));
+        for statement in tables.group_bookkeeping(D, works, &ms) {
+            self.push(Part::Bookkeeping, &statement);
+        }
+        self.push(Part::Commit, "COMMIT");
+        let durations: Vec<String> = (0..works.len()).map(|k| self.micros(k)).collect();
+        self.push(Part::Durations, &format!("SELECT {}", durations.join(", ")));
+    }
+
+    /// Appends one statement. The `;` goes on a line of its own, so that a statement
+    /// ending in a `--` or `#` comment does not swallow it.
+    fn push(&mut self, part: Part, statement: &str) {
+        self.sql.push_str(statement);
+        self.sql.push_str("\n;\n");
+        self.parts.push(part);
+    }
+
+    /// Revision `k`'s savepoint, quoted.
+    fn savepoint(&self, k: usize) -> String {
+        quote_identifier(D, &group::savepoint(&self.token, k))
+    }
+
+    /// The session variable that holds the time revision `k` ended (`None`: the group
+    /// started). The token is letters and digits, so the name needs no quotes.
+    fn mark(&self, k: Option<usize>) -> String {
+        match k {
+            Some(k) => format!("@{}_{k}", self.token),
+            None => format!("@{}_t", self.token),
+        }
+    }
+
+    /// The expression of revision `k`'s duration in microseconds.
+    fn micros(&self, k: usize) -> String {
+        let before = self.mark(k.checked_sub(1));
+        format!("CAST({} - {before} AS SIGNED)", self.mark(Some(k)))
+    }
+}
+
+/// How far a group's text ran.
+#[derive(Debug, Default)]
+struct Ran {
+    /// How many statements completed: the index in [`Group::parts`] of the one that failed.
+    results: usize,
+    /// The revisions' durations, when their `SELECT` answered.
+    durations: Option<Vec<Duration>>,
+    /// The error that stopped it.
+    error: Option<sqlx::Error>,
+}
+
+/// Sends `group`'s text in one round trip and counts its results.
+async fn run_group(conn: &mut MySqlConnection, group: &Group) -> Ran {
+    use futures_util::StreamExt;
+    use sqlx::Either;
+    let mut ran = Ran::default();
+    let mut stream = sqlx::raw_sql(AssertSqlSafe(group.sql.as_str())).fetch_many(&mut *conn);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(Either::Left(_)) => ran.results += 1,
+            Ok(Either::Right(row)) => {
+                if group.parts.get(ran.results) == Some(&Part::Durations) {
+                    ran.durations = Some(durations(&row));
+                }
+            }
+            Err(e) => {
+                ran.error = Some(e);
+                break;
+            }
+        }
+    }
+    ran
+}
+
+/// The durations a group's last `SELECT` returns (microseconds; a negative one, from a
+/// clock set back, counts as zero).
+fn durations(row: &sqlx::mysql::MySqlRow) -> Vec<Duration> {
+    (0..row.len())
+        .map(|k| {
+            let micros: i64 = row.try_get(k).unwrap_or(0);
+            Duration::from_micros(micros.max(0).unsigned_abs())
+        })
+        .collect()
+}
+
+/// Reports `count` revisions from `offset` as applied, with `durations` when they were
+/// read (else zero: the commit succeeded, only the reading failed).
+fn report(progress: Progress<'_>, offset: usize, count: usize, durations: Option<&[Duration]>) {
+    for k in 0..count {
+        let took = durations.and_then(|d| d.get(k)).copied();
+        progress(offset + k, took.unwrap_or_default());
+    }
+}
+
+/// Ends the transaction a failed group left open (which fails harmlessly when there is
+/// none).
+async fn roll_back(conn: &mut MySqlConnection) {
+    if let Err(e) = run(conn, "ROLLBACK".to_owned()).await {
+        tracing::debug!(target: "revchain", "rolling back a group of revisions: {e}");
+    }
+}
+
+/// What the revisions `works` are called in an error: `a` or `a to z`.
+fn names(works: &[Work<'_>]) -> String {
+    match works {
+        [] => String::new(),
+        [one] => format!("revision {}", one.revision.id()),
+        [first, .., last] => format!(
+            "revisions {} to {}",
+            first.revision.id(),
+            last.revision.id()
+        ),
+    }
+}
+
+/// Applies `works` (steps `offset..`) as one group: one transaction, one round trip.
+async fn apply_group(
+    conn: &mut MySqlConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    offset: usize,
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let group = Group::new(tables, works);
+    let ran = run_group(conn, &group).await;
+    let Some(error) = ran.error else {
+        report(progress, offset, works.len(), ran.durations.as_deref());
+        return Ok(());
+    };
+    match group.parts.get(ran.results).copied() {
+        Some(Part::Durations) => {
+            tracing::debug!(target: "revchain", "reading the durations of {}: {error}", names(works));
+            report(progress, offset, works.len(), None);
+            Ok(())
+        }
+        Some(Part::Commit) => {
+            // Rolled back whole: the revisions one by one find which one broke what.
+            tracing::debug!(target: "revchain", "committing {}: {error}", names(works));
+            roll_back(conn).await;
+            apply_each(conn, tables, works, offset, progress).await
+        }
+        Some(Part::Bookkeeping) => {
+            roll_back(conn).await;
+            Err(bookkeeping_failure(works, &error))
+        }
+        Some(Part::Guard(k)) if matches!(error, sqlx::Error::Database(_)) => {
+            tracing::debug!(target: "revchain", "the lease check before revision {}: {error}", works[k].revision.id());
+            keep_before(conn, tables, works, offset, progress, &group, k).await?;
+            // ER_SUBQUERY_NO_1_ROW: the guard's way of saying that the lease is gone.
+            let lost = tables
+                .lease
+                .as_ref()
+                .filter(|_| error_number(&error) == Some(1242))
+                .map(|lease| super::lease::lost(tables, lease));
+            Err(lost.map_or_else(
+                || {
+                    let context = format!(
+                        "checking the migration lease before revision {}",
+                        works[k].revision.id()
+                    );
+                    Failure::db(&context, &error)
+                },
+                Failure::Other,
+            ))
+        }
+        Some(Part::Savepoint(k) | Part::Release(k) | Part::Mark(k) | Part::User(k, _))
+            if matches!(error, sqlx::Error::Database(_)) =>
+        {
+            let line = match group.parts[ran.results] {
+                Part::User(_, line) => line,
+                _ => works[k].sql_line(),
+            };
+            let failure = Failure::Step {
+                index: offset + k,
+                line,
+                error,
+                aftermath: Aftermath::RolledBack,
+                stage: Stage::Statement,
+            };
+            keep_before(conn, tables, works, offset, progress, &group, k).await?;
+            Err(failure)
+        }
+        Some(
+            Part::Guard(k)
+            | Part::Savepoint(k)
+            | Part::Release(k)
+            | Part::Mark(k)
+            | Part::User(k, _),
+        ) => {
+            // The connection is gone, and the whole group with it.
+            let line = match group.parts[ran.results] {
+                Part::User(_, line) => line,
+                _ => works[k].sql_line(),
+            };
+            Err(Failure::Step {
+                index: offset + k,
+                line,
+                error,
+                aftermath: Aftermath::RolledBack,
+                stage: Stage::Statement,
+            })
+        }
+        Some(Part::Start | Part::RollbackTo) | None => {
+            roll_back(conn).await;
+            Err(Failure::db(
+                &format!("starting the transaction of {}", names(works)),
+                &error,
+            ))
+        }
+    }
+}
+
+/// After revision `k` of `group` failed (its transaction still open): rolls back to its
+/// savepoint and commits the revisions before it with their bookkeeping, in one round
+/// trip. When the savepoint is gone (InnoDB rolled the whole transaction back: a deadlock,
+/// or a lock wait timeout under `innodb_rollback_on_timeout`), applies them again; when
+/// the commit fails, applies them one by one.
+async fn keep_before(
+    conn: &mut MySqlConnection,
+    tables: &Tables,
+    works: &[Work<'_>],
+    offset: usize,
+    progress: Progress<'_>,
+    group: &Group,
+    k: usize,
+) -> Result<(), Failure> {
+    if k == 0 {
+        roll_back(conn).await;
+        return Ok(());
+    }
+    let recovery = Group::recovery(group, tables, works, k);
+    let ran = run_group(conn, &recovery).await;
+    let before = &works[..k];
+    let Some(error) = ran.error else {
+        report(progress, offset, k, ran.durations.as_deref());
+        return Ok(());
+    };
+    match recovery.parts.get(ran.results).copied() {
+        Some(Part::Durations) => {
+            report(progress, offset, k, None);
+            Ok(())
+        }
+        Some(Part::RollbackTo) => {
+            tracing::debug!(target: "revchain", "rolling back to the savepoint of revision {}: {error}", works[k].revision.id());
+            roll_back(conn).await;
+            Box::pin(apply_group(conn, tables, before, offset, progress)).await
+        }
+        Some(Part::Commit) => {
+            roll_back(conn).await;
+            apply_each(conn, tables, before, offset, progress).await
+        }
+        Some(Part::Bookkeeping) => {
+            roll_back(conn).await;
+            Err(bookkeeping_failure(before, &error))
+        }
+        _ => {
+            roll_back(conn).await;
+            Err(Failure::db(&format!("recording {}", names(before)), &error))
+        }
+    }
+}
+
+/// A group's bookkeeping failed: a duplicate key in the log (ER_DUP_ENTRY, whose message
+/// names the revision) is drift; anything else a database error naming the group.
+fn bookkeeping_failure(works: &[Work<'_>], error: &sqlx::Error) -> Failure {
+    let duplicate = match error {
+        sqlx::Error::Database(db) if error_number(error) == Some(1062) => {
+            duplicate_entry(db.message())
+        }
+        _ => None,
+    };
+    duplicate
+        .and_then(|id| works.iter().find(|w| w.revision.id() == id))
+        .and_then(|work| log_conflict(error, work))
+        .unwrap_or_else(|| Failure::db(&format!("recording {}", names(works)), error))
+}
+
+/// The value ER_DUP_ENTRY's message names: `Duplicate entry '<value>' for key '<key>'`.
+fn duplicate_entry(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("Duplicate entry '")?;
+    let (value, _) = rest.rsplit_once("' for key")?;
+    Some(value)
 }
 
 #[cfg(test)]

@@ -252,6 +252,38 @@ async fn engines_of(
     rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
 }
 
+/// The tables that `statements` may write to, each once.
+fn written_by<'s>(statements: impl IntoIterator<Item = &'s str>) -> Vec<TableRef> {
+    let mut tables: Vec<TableRef> = Vec::new();
+    for stmt in statements {
+        for t in written_tables(stmt) {
+            if !tables.contains(&t) {
+                tables.push(t);
+            }
+        }
+    }
+    tables
+}
+
+/// The non-transactional tables that the statements of any of `works` (a group that would
+/// share one transaction) may write to: one round trip for them all. It logs nothing: the
+/// caller then applies the group's revisions one by one, and each that writes to such a
+/// table says so ([`non_transactional_targets`]).
+pub(crate) async fn group_non_transactional_targets(
+    conn: &mut MySqlConnection,
+    works: &[Work<'_>],
+) -> Result<Vec<String>, sqlx::Error> {
+    let statements = works
+        .iter()
+        .flat_map(|w| revchain_core::split_statements(w.sql(), Dialect::MySql))
+        .collect::<Vec<_>>();
+    let tables = written_by(statements.iter().map(|s| s.sql));
+    if tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    engines_of(conn, &tables).await
+}
+
 /// The non-transactional tables that the statements of `work` may write to (empty when
 /// they name none); logs a warning naming them, since such a revision cannot be atomic.
 pub(crate) async fn non_transactional_targets(
@@ -259,14 +291,7 @@ pub(crate) async fn non_transactional_targets(
     work: &Work<'_>,
     statements: &[(String, usize)],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let mut tables: Vec<TableRef> = Vec::new();
-    for (stmt, _) in statements {
-        for t in written_tables(stmt) {
-            if !tables.contains(&t) {
-                tables.push(t);
-            }
-        }
-    }
+    let tables = written_by(statements.iter().map(|(stmt, _)| stmt.as_str()));
     if tables.is_empty() {
         return Ok(Vec::new());
     }
