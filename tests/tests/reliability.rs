@@ -260,16 +260,11 @@ async fn kill_nine_at_random_moments_on_mariadb() {
 async fn kill_nine_at_random_moments_on_sqlite() {
     let t = kill_nine(Kind::Sqlite).await;
     assert_eq!(t.completed, t.trials, "SQLite always ends at head");
-    // The six revisions share one transaction (runtime/src/backend/group.rs): a kill
-    // leaves all of them or none.
-    assert_eq!(
-        t.after_kill[1..6].iter().sum::<usize>(),
-        0,
-        "no kill lands inside the group: {t:?}"
-    );
+    // The revisions that only create and insert share a transaction
+    // (runtime/src/backend/group.rs); the others end their groups, so kills land between.
     assert!(
-        (t.after_kill[0] > 0 && t.after_kill[6] > 0) || t.trials < 20,
-        "kills land before the group's commit and after it: {t:?}"
+        t.after_kill[1..6].iter().sum::<usize>() > 0 || t.trials < 20,
+        "some kills land between revisions: {t:?}"
     );
 }
 

@@ -41,7 +41,6 @@
 //! them up on disk, which slows a busy primary and its standbys), [`GROUP_BYTES`], and the
 //! rule that its revisions go the same direction with the same timeouts.
 
-#![allow(dead_code)]
 use revchain_core::Dialect;
 
 use super::timeouts::Timeouts;

@@ -9,8 +9,8 @@
 //!   rule of [`group`]), sent as one multi-statement text in one round trip:
 //!
 //!   ```sql
-//!   START TRANSACTION; SET @<token>_t = <now, µs>;
-//!   SAVEPOINT `<token>_0`; <revision 0>; RELEASE SAVEPOINT `<token>_0`; SET @<token>_0 = <now, µs>;
+//!   START TRANSACTION; SET @revchain_mark_start = <now, µs>;
+//!   SAVEPOINT `<token>_0`; <revision 0>; RELEASE SAVEPOINT `<token>_0`; SET @revchain_mark_0 = <now, µs>;
 //!   …
 //!   <the group's bookkeeping, durations from the variables>; COMMIT;
 //!   SELECT <each revision's duration>;
@@ -745,11 +745,13 @@ impl Group {
     }
 
     /// The session variable that holds the time revision `k` ended (`None`: the group
-    /// started). The token is letters and digits, so the name needs no quotes.
+    /// started). The same names serve every group (at most [`group::GROUP_REVISIONS`] + 1
+    /// of them), so that a pooled connection does not collect a new set per group: MariaDB
+    /// cannot drop a user variable.
     fn mark(&self, k: Option<usize>) -> String {
         match k {
-            Some(k) => format!("@{}_{k}", self.token),
-            None => format!("@{}_t", self.token),
+            Some(k) => format!("@revchain_mark_{k}"),
+            None => "@revchain_mark_start".to_owned(),
         }
     }
 
