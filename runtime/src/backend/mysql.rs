@@ -615,14 +615,11 @@ async fn apply_group_retrying(
         let Err(failure) = result else {
             return Ok(());
         };
-        let Some(index) = super::timeouts::lock_timed_out(&failure, is_lock_timeout) else {
-            return Err(failure);
-        };
-        let tried = if index == from { attempt } else { 0 };
-        attempt = super::timeouts::next_try(failure, tried, retries)?;
+        let (index, next) =
+            super::timeouts::retry_from(failure, from, attempt, retries, is_lock_timeout)?;
         let blockers = blockers(conn).await;
-        super::timeouts::before_retry(works[index].revision, attempt, retries, &blockers).await;
-        from = index;
+        super::timeouts::before_retry(works[index].revision, next, retries, &blockers).await;
+        (from, attempt) = (index, next);
     }
 }
 

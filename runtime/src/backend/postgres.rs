@@ -808,14 +808,10 @@ async fn apply_retrying(
         let Err(failure) = result else {
             return Ok(());
         };
-        let Some(index) = timeouts::lock_timed_out(&failure, is_lock_timeout) else {
-            return Err(failure);
-        };
-        let tried = if index == from { attempt } else { 0 };
-        attempt = timeouts::next_try(failure, tried, retries)?;
+        let (index, next) = timeouts::retry_from(failure, from, attempt, retries, is_lock_timeout)?;
         let blockers = blockers(conn).await;
-        timeouts::before_retry(works[index].revision, attempt, retries, &blockers).await;
-        from = index;
+        timeouts::before_retry(works[index].revision, next, retries, &blockers).await;
+        (from, attempt) = (index, next);
     }
 }
 

@@ -153,6 +153,24 @@ pub(crate) fn next_try(failure: Failure, attempt: u32, retries: u32) -> Result<u
     }
 }
 
+/// After a run of steps that began at step `from`, on try `attempt` of that step, failed
+/// with `failure`: the step to try again from (the one that timed out waiting for a lock;
+/// the ones before it committed) and the number of that retry; or the failure to report,
+/// when it is not a lock timeout or the retries are spent.
+pub(crate) fn retry_from(
+    failure: Failure,
+    from: usize,
+    attempt: u32,
+    retries: u32,
+    is_lock_timeout: fn(&sqlx::Error) -> bool,
+) -> Result<(usize, u32), Failure> {
+    let Some(index) = lock_timed_out(&failure, is_lock_timeout) else {
+        return Err(failure);
+    };
+    let tried = if index == from { attempt } else { 0 };
+    Ok((index, next_try(failure, tried, retries)?))
+}
+
 /// Logs the retry and waits before it.
 pub(crate) async fn before_retry(revision: &Revision, attempt: u32, of: u32, blockers: &[String]) {
     warn_retry(revision, attempt, of, blockers);
