@@ -360,31 +360,45 @@ impl Reached {
     }
 }
 
+/// The steps being applied, with what every part of applying them needs besides the
+/// connection: the tables, the steps, the index of the first in the run (`offset`), and
+/// the progress callback.
+#[derive(Clone, Copy)]
+struct Steps<'a> {
+    tables: &'a Tables,
+    works: &'a [Work<'a>],
+    offset: usize,
+    progress: Progress<'a>,
+}
+
+impl<'a> Steps<'a> {
+    /// The steps `range` of these.
+    fn part(self, range: std::ops::Range<usize>) -> Steps<'a> {
+        Steps {
+            offset: self.offset + range.start,
+            works: &self.works[range],
+            ..self
+        }
+    }
+
+    /// Reports step `k` (of these) applied, after `took`.
+    fn applied(&self, k: usize, took: Duration) {
+        (self.progress)(self.offset + k, took);
+    }
+}
+
 /// Applies the transactional steps `works` group by group (each revision in a transaction
 /// of its own when `alone`). `ends_run` says whether the last of them is the run's last.
 async fn apply_batch(
     conn: &mut PgConnection,
-    tables: &Tables,
-    works: &[Work<'_>],
-    offset: usize,
+    steps: Steps<'_>,
     ends_run: bool,
     alone: bool,
-    progress: Progress<'_>,
 ) -> Result<(), Failure> {
-    let groups = groups_of(tables, works, alone);
+    let groups = groups_of(steps.tables, steps.works, alone);
     let last = groups.len().saturating_sub(1);
     for (g, range) in groups.into_iter().enumerate() {
-        let synchronous = ends_run && g == last;
-        let group = &works[range.clone()];
-        apply_group(
-            conn,
-            tables,
-            group,
-            offset + range.start,
-            synchronous,
-            progress,
-        )
-        .await?;
+        apply_group(conn, steps.part(range), ends_run && g == last).await?;
     }
     Ok(())
 }
@@ -393,15 +407,12 @@ async fn apply_batch(
 /// second, with each revision's duration from the marks.
 async fn apply_group(
     conn: &mut PgConnection,
-    tables: &Tables,
-    works: &[Work<'_>],
-    offset: usize,
+    steps: Steps<'_>,
     synchronous: bool,
-    progress: Progress<'_>,
 ) -> Result<(), Failure> {
-    let batch = Batch::new(tables, works, synchronous);
+    let batch = Batch::new(steps.tables, steps.works, synchronous);
     let mut reached = Reached {
-        ends: vec![None; works.len()],
+        ends: vec![None; steps.works.len()],
         ..Reached::default()
     };
     let mut failed = None;
@@ -427,10 +438,7 @@ async fn apply_group(
         }
     }
     if let Some(error) = failed {
-        return Box::pin(failed_in_group(
-            conn, tables, works, offset, progress, &batch, &reached, error,
-        ))
-        .await;
+        return Box::pin(failed_in_group(conn, steps, &batch, &reached, error)).await;
     }
     if reached.ends.iter().any(Option::is_none) {
         // Every statement answered, yet a mark is missing: the count cannot be trusted.
@@ -440,21 +448,19 @@ async fn apply_group(
             &sqlx::Error::Protocol("a mark of revchain's is missing from the results".into()),
         ));
     }
-    commit_group(conn, tables, works, offset, synchronous, progress, &reached).await
+    commit_group(conn, steps, synchronous, &reached).await
 }
 
 /// The bookkeeping and `COMMIT` of a group whose revisions all ran; then they count as
 /// applied, in order.
 async fn commit_group(
     conn: &mut PgConnection,
-    tables: &Tables,
-    works: &[Work<'_>],
-    offset: usize,
+    steps: Steps<'_>,
     synchronous: bool,
-    progress: Progress<'_>,
     reached: &Reached,
 ) -> Result<(), Failure> {
-    let book = bookkeeping(tables, works, reached);
+    let works = steps.works;
+    let book = bookkeeping(steps.tables, works, reached);
     if let Err(error) = run(conn, book).await {
         let _ = run(conn, "ROLLBACK".to_owned()).await;
         return Err(bookkeeping_failed(works, &error));
@@ -464,19 +470,10 @@ async fn commit_group(
         if works.len() > 1 && !is_connection_lost(&error) && !is_cancelled(&error) {
             // A deferred constraint: the group was rolled back whole, and the error does
             // not say which revision broke it. One transaction each finds it.
-            return Box::pin(apply_batch(
-                conn,
-                tables,
-                works,
-                offset,
-                synchronous,
-                true,
-                progress,
-            ))
-            .await;
+            return Box::pin(apply_batch(conn, steps, synchronous, true)).await;
         }
         return Err(Failure::Step {
-            index: offset,
+            index: steps.offset,
             line: works.first().map_or(0, Work::sql_line),
             error,
             aftermath: Aftermath::RolledBack,
@@ -484,7 +481,7 @@ async fn commit_group(
         });
     }
     for k in 0..works.len() {
-        progress(offset + k, reached.took(k));
+        steps.applied(k, reached.took(k));
     }
     Ok(())
 }
@@ -503,13 +500,9 @@ fn bookkeeping(tables: &Tables, works: &[Work<'_>], reached: &Reached) -> String
 
 /// A group's text failed: which revision failed, where, and why; and what of the group
 /// still commits. The count of results says which statement was running.
-#[allow(clippy::too_many_arguments)]
 async fn failed_in_group(
     conn: &mut PgConnection,
-    tables: &Tables,
-    works: &[Work<'_>],
-    offset: usize,
-    progress: Progress<'_>,
+    steps: Steps<'_>,
     batch: &Batch,
     reached: &Reached,
     error: sqlx::Error,
@@ -520,8 +513,14 @@ async fn failed_in_group(
         && !is_cancelled(&error)
     {
         // Rejected before anything ran (the text parses whole first): nothing is open.
-        return rejected(conn, tables, works, offset, progress, batch, error).await;
+        return rejected(conn, steps, batch, error).await;
     }
+    let Steps {
+        tables,
+        works,
+        offset,
+        ..
+    } = steps;
     if let Some(lease) = &tables.lease
         && lease::is_lost(&error, &batch.token)
     {
@@ -533,7 +532,7 @@ async fn failed_in_group(
     match part {
         Some(Part::Savepoint(k) | Part::User(k, _) | Part::Mark(k)) => {
             let line = failed_line(batch, works, k, part, &error);
-            keep_before(conn, tables, works, offset, progress, batch, reached, k).await;
+            keep_before(conn, steps, batch, reached, k).await;
             Err(statement_failed(offset, k, line, error))
         }
         Some(Part::Release(k)) if !lost => {
@@ -556,10 +555,7 @@ async fn failed_in_group(
 /// position to find it by, applies them one by one.
 async fn rejected(
     conn: &mut PgConnection,
-    tables: &Tables,
-    works: &[Work<'_>],
-    offset: usize,
-    progress: Progress<'_>,
+    steps: Steps<'_>,
     batch: &Batch,
     error: sqlx::Error,
 ) -> Result<(), Failure> {
@@ -568,22 +564,20 @@ async fn rejected(
     match (faulty, at) {
         (Some(k), Some(at)) => {
             if k > 0 {
-                apply_group(conn, tables, &works[..k], offset, false, progress).await?;
+                apply_group(conn, steps.part(0..k), false).await?;
             }
             Err(Failure::Step {
-                index: offset + k,
-                line: batch.line_at(works, k, at),
+                index: steps.offset + k,
+                line: batch.line_at(steps.works, k, at),
                 error,
                 aftermath: Aftermath::NeverRan,
                 stage: Stage::Statement,
             })
         }
-        _ if works.len() > 1 => {
-            apply_batch(conn, tables, works, offset, false, true, progress).await
-        }
+        _ if steps.works.len() > 1 => apply_batch(conn, steps, false, true).await,
         _ => Err(Failure::Step {
-            index: offset,
-            line: works.first().map_or(0, Work::sql_line),
+            index: steps.offset,
+            line: steps.works.first().map_or(0, Work::sql_line),
             error,
             aftermath: Aftermath::NeverRan,
             stage: Stage::Statement,
@@ -625,13 +619,9 @@ fn failed_line(
 /// commits the revisions before it with their bookkeeping, as one transaction per
 /// revision would have left them; when that cannot be done (the connection is gone, the
 /// savepoint with it), the whole group is rolled back.
-#[allow(clippy::too_many_arguments)]
 async fn keep_before(
     conn: &mut PgConnection,
-    tables: &Tables,
-    works: &[Work<'_>],
-    offset: usize,
-    progress: Progress<'_>,
+    steps: Steps<'_>,
     batch: &Batch,
     reached: &Reached,
     k: usize,
@@ -644,12 +634,12 @@ async fn keep_before(
         "ROLLBACK TO SAVEPOINT {};\n",
         group::savepoint(&batch.token, k)
     );
-    sql.push_str(&bookkeeping(tables, &works[..k], reached));
+    sql.push_str(&bookkeeping(steps.tables, &steps.works[..k], reached));
     sql.push_str("COMMIT;");
     match run(conn, sql).await {
         Ok(()) => {
             for j in 0..k {
-                progress(offset + j, reached.took(j));
+                steps.applied(j, reached.took(j));
             }
         }
         Err(e) => {
@@ -657,7 +647,7 @@ async fn keep_before(
             tracing::debug!(
                 target: "revchain",
                 "keeping the revisions before {}: {e}",
-                works[k].revision.id()
+                steps.works[k].revision.id()
             );
         }
     }
@@ -795,16 +785,13 @@ async fn apply_retrying(
     let (mut from, mut attempt) = (start, 0);
     loop {
         let ends_run = end == works.len();
-        let result = apply_batch(
-            conn,
+        let steps = Steps {
             tables,
-            &works[from..end],
-            from,
-            ends_run,
-            false,
+            works,
+            offset: 0,
             progress,
-        )
-        .await;
+        };
+        let result = apply_batch(conn, steps.part(from..end), ends_run, false).await;
         let Err(failure) = result else {
             return Ok(());
         };
