@@ -371,12 +371,7 @@ async fn apply_retrying(
     loop {
         let restore = set_timeouts(conn, tables, work).await?;
         let result = apply_one(conn, tables, work, index, progress).await;
-        if let Some(restore) = restore
-            && let Err(e) = run(conn, restore).await
-            && result.is_ok()
-        {
-            return Err(Failure::db("restoring the session's timeouts", &e));
-        }
+        let result = super::timeouts::restored::<MySql>(conn, restore, result).await;
         let Err(failure) = result else {
             return Ok(());
         };
@@ -536,7 +531,7 @@ async fn apply_all(
     while start < works.len() {
         let end = group::group_end(works, start, D, &tables.timeouts, runs_atomically);
         if end - start == 1 {
-            apply_retrying(conn, tables, &works[start], start, progress).await?;
+            apply_each(conn, tables, &works[start..end], start, progress).await?;
         } else {
             apply_shared(conn, tables, works, (start, end), progress).await?;
         }
@@ -545,7 +540,7 @@ async fn apply_all(
     Ok(())
 }
 
-/// Applies the revisions of `works[start..end]` one by one, each its own way.
+/// Applies the revisions `works` (steps `offset..`) one by one, each its own way.
 async fn apply_each(
     conn: &mut MySqlConnection,
     tables: &Tables,
@@ -589,13 +584,7 @@ async fn apply_shared(
     }
     let restore = set_timeouts(conn, tables, &works[start]).await?;
     let result = apply_group_retrying(conn, tables, works, (start, end), progress).await;
-    if let Some(restore) = restore
-        && let Err(e) = run(conn, restore).await
-        && result.is_ok()
-    {
-        return Err(Failure::db("restoring the session's timeouts", &e));
-    }
-    result
+    super::timeouts::restored::<MySql>(conn, restore, result).await
 }
 
 /// Applies `works[start..end]` as one group; when a revision of it timed out waiting for

@@ -821,12 +821,7 @@ async fn apply_alone(
         } else {
             apply_marked::<Postgres>(conn, tables, work, index, progress).await
         };
-        if let Some(restore) = restore
-            && let Err(e) = run(conn, restore).await
-            && result.is_ok()
-        {
-            return Err(Failure::db("restoring the session's timeouts", &e));
-        }
+        let result = timeouts::restored::<Postgres>(conn, restore, result).await;
         let Err(failure) = result else {
             return Ok(());
         };

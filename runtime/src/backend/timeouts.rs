@@ -171,6 +171,23 @@ pub(crate) fn retry_from(
     Ok((index, next_try(failure, tried, retries)?))
 }
 
+/// `result`, once the session's timeouts are put back with `restore` (the statement that
+/// set them returned it; `None`: they were not changed). Failing to put them back is the
+/// error only when `result` was a success.
+pub(crate) async fn restored<DB: super::sealed::Driver>(
+    conn: &mut DB::Connection,
+    restore: Option<String>,
+    result: Result<(), Failure>,
+) -> Result<(), Failure> {
+    if let Some(restore) = restore
+        && let Err(e) = DB::execute(conn, restore).await
+        && result.is_ok()
+    {
+        return Err(Failure::db("restoring the session's timeouts", &e));
+    }
+    result
+}
+
 /// Logs the retry and waits before it.
 pub(crate) async fn before_retry(revision: &Revision, attempt: u32, of: u32, blockers: &[String]) {
     warn_retry(revision, attempt, of, blockers);
