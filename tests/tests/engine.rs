@@ -421,6 +421,53 @@ async fn deferred_constraint_fails_at_commit<DB: Db>(
     assert!(!table_exists(pool, "w").await);
 }
 
+/// A revision that changes an existing table ends its group (runtime/src/backend/group.rs):
+/// its lock goes with its commit, and is not held while a slow revision after it runs.
+#[tokio::test]
+async fn a_revision_that_alters_a_table_does_not_keep_it_locked_while_the_next_runs_on_postgres() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    let dir = Dir::new();
+    dir.rev(
+        "a1",
+        "",
+        "",
+        "CREATE TABLE t (id INT);",
+        Some("DROP TABLE t;"),
+    )
+    .rev(
+        "b2",
+        "a1",
+        "",
+        "ALTER TABLE t ADD COLUMN note TEXT;",
+        Some("ALTER TABLE t DROP COLUMN note;"),
+    )
+    .rev(
+        "c3",
+        "b2",
+        "",
+        "CREATE TABLE slow (id INT);\nSELECT pg_sleep(2);",
+        Some("DROP TABLE slow;"),
+    );
+    let m: &'static Migrations = Box::leak(Box::new(dir.load()));
+    let run = tokio::spawn({
+        let pool = pool.clone();
+        async move { m.run(&pool).await }
+    });
+    let probe: PgPool = db.pool().await;
+    busy_backend(&probe).await;
+    // While c3 sleeps, `t` is free (the ALTER's lock would make this wait, then time out),
+    // and b2 is recorded.
+    sqlx::raw_sql("BEGIN; SET LOCAL lock_timeout = '500ms'; SELECT count(*) FROM t; COMMIT;")
+        .execute(&probe)
+        .await
+        .expect("t is not locked while c3 runs");
+    assert_eq!(logged(&probe).await, ["a1", "b2"]);
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(report.steps.len(), 3);
+    assert_eq!(logged(&probe).await, ["a1", "b2", "c3"]);
+}
+
 #[tokio::test]
 async fn a_deferred_constraint_failing_at_commit_is_reported_so_on_postgres() {
     let db = TestDb::new(Kind::Postgres).await;
