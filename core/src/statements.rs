@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use crate::lex::{Lexer, TokenKind, span, tokens, unquote};
-use crate::split::{Dialect, split_statements};
+use crate::split::{Dialect, Statement, split_statements};
 
 /// A statement that a revision may not hold, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,8 +83,26 @@ impl fmt::Display for Refusal {
 /// transaction control and statements that cannot run in a transaction block when
 /// `transactional`, `DELIMITER` always.
 pub fn refused_statement(sql: &str, dialect: Dialect, transactional: bool) -> Option<Refusal> {
+    refused_among(&split_statements(sql, dialect), dialect, transactional)
+}
+
+/// [`refused_statement`] for SQL already split into `statements` (with `dialect`'s rules),
+/// for a caller that needs the statements too and splits once.
+///
+/// ```
+/// use revchain_core::split::split_statements;
+/// use revchain_core::statements::refused_among;
+/// use revchain_core::Dialect;
+/// let statements = split_statements("CREATE TABLE t (a INT);\nCOMMIT;", Dialect::Postgres);
+/// assert_eq!(refused_among(&statements, Dialect::Postgres, true).unwrap().line, 2);
+/// ```
+pub fn refused_among(
+    statements: &[Statement<'_>],
+    dialect: Dialect,
+    transactional: bool,
+) -> Option<Refusal> {
     let mut savepoints = HashSet::new();
-    split_statements(sql, dialect).into_iter().find_map(|s| {
+    statements.iter().find_map(|s| {
         let words = leading_words(s.sql, dialect);
         let (statement, why) = classify(&words, dialect, &mut savepoints)?;
         (transactional || why == Why::Delimiter).then_some(Refusal {

@@ -315,23 +315,19 @@ impl Tables {
         dirty: bool,
         stamped: bool,
     ) -> String {
-        format!(
-            "INSERT INTO {} {LOG_COLUMNS} VALUES {}",
-            self.log.quoted(d),
-            log_values(d, rev, execution_ms, dirty, stamped)
-        )
+        let row = log_values(d, rev, execution_ms, dirty, stamped);
+        Durations::Each(&|_| String::new()).insert(&self.log.quoted(d), &[row])
     }
 
     /// The bookkeeping of a group of consecutive steps of one direction that commit together
     /// (see [`crate::backend::group`]): the version table's net change (the heads the group
     /// removes that were there before it, the heads it adds that are still heads after it)
-    /// and every log row, each a single statement. `execution_ms(k)` is the SQL expression of
-    /// step `k`'s duration.
+    /// and every log row, each a single statement, with the steps' `durations`.
     pub fn group_bookkeeping(
         &self,
         d: Dialect,
         works: &[Work<'_>],
-        execution_ms: &dyn Fn(usize) -> String,
+        durations: Durations<'_>,
     ) -> Vec<String> {
         let mut removed: Vec<&str> = Vec::new();
         let mut added: Vec<(&str, Digest)> = Vec::new();
@@ -356,13 +352,9 @@ impl Tables {
         if !upgrades.is_empty() {
             let rows: Vec<String> = upgrades
                 .iter()
-                .map(|(k, w)| log_values(d, w.revision, &execution_ms(*k), false, false))
+                .map(|(k, w)| log_values(d, w.revision, &durations.of(*k), false, false))
                 .collect();
-            out.push(format!(
-                "INSERT INTO {} {LOG_COLUMNS} VALUES {}",
-                self.log.quoted(d),
-                rows.join(", ")
-            ));
+            out.push(durations.insert(&self.log.quoted(d), &rows));
         }
         let reverted: Vec<&str> = downgrades.iter().map(|(_, w)| w.revision.id()).collect();
         out.extend(self.delete_log(d, &reverted));
@@ -370,10 +362,71 @@ impl Tables {
     }
 }
 
-/// The columns of a log row that revchain writes, in the order of [`log_values`].
-const LOG_COLUMNS: &str = "(revision, message, checksum, chain_digest, execution_ms, dirty, stamped, downgrade_sql, downgrade_checksum, revises, transactional, phase)";
+/// The durations (milliseconds) that a group's log rows record.
+#[derive(Clone, Copy)]
+pub(crate) enum Durations<'a> {
+    /// Step `k`'s, as SQL: a literal, or an expression evaluated in its row.
+    Each(&'a dyn Fn(usize) -> String),
+    /// One for every step, as a PostgreSQL expression evaluated once for the whole insert
+    /// (an expression repeated in each row is parsed and resolved once per row, which
+    /// costs more than the row).
+    Shared(&'a str),
+}
 
-/// The values of `rev`'s log row, in the order of [`LOG_COLUMNS`], with what an older binary
+impl Durations<'_> {
+    /// What the row of step `k` holds in its `execution_ms` column.
+    fn of(&self, k: usize) -> String {
+        match self {
+            Durations::Each(ms) => ms(k),
+            Durations::Shared(_) => "NULL".to_owned(),
+        }
+    }
+
+    /// The insert of the log `rows` (in the order of [`LOG_COLUMN_NAMES`]) into `log`.
+    fn insert(&self, log: &str, rows: &[String]) -> String {
+        let columns = format!("({})", LOG_COLUMN_NAMES.join(", "));
+        let rows = rows.join(", ");
+        match self {
+            Durations::Each(_) => format!("INSERT INTO {log} {columns} VALUES {rows}"),
+            Durations::Shared(ms) => {
+                let names: Vec<String> = (0..LOG_COLUMN_NAMES.len())
+                    .map(|i| format!("c{i}"))
+                    .collect();
+                let picked: Vec<String> = LOG_COLUMN_NAMES
+                    .iter()
+                    .zip(&names)
+                    .map(|(column, name)| match *column {
+                        "execution_ms" => "t.ms".to_owned(),
+                        _ => format!("v.{name}"),
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO {log} {columns} SELECT {} FROM (VALUES {rows}) AS v({}), (SELECT {ms}) AS t(ms)",
+                    picked.join(", "),
+                    names.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// The columns of a log row that revchain writes, in the order of [`log_values`].
+const LOG_COLUMN_NAMES: [&str; 12] = [
+    "revision",
+    "message",
+    "checksum",
+    "chain_digest",
+    "execution_ms",
+    "dirty",
+    "stamped",
+    "downgrade_sql",
+    "downgrade_checksum",
+    "revises",
+    "transactional",
+    "phase",
+];
+
+/// The values of `rev`'s log row, in the order of [`LOG_COLUMN_NAMES`], with what an older binary
 /// needs to revert it (docs/design.md §4.13).
 fn log_values(
     d: Dialect,
@@ -615,6 +668,9 @@ pub(crate) struct Work<'a> {
     pub direction: revchain_core::Direction,
     pub remove_heads: Vec<&'a str>,
     pub add_heads: Vec<(&'a str, Digest)>,
+    /// What grouping needs to know of its SQL, once worked out
+    /// ([`traits`](crate::backend::group::traits)).
+    pub traits: std::sync::OnceLock<crate::backend::group::Traits>,
 }
 
 impl Work<'_> {

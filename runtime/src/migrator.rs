@@ -1288,6 +1288,7 @@ impl<'m> Migrator<'m> {
                     .iter()
                     .map(|&h| (revs[h].id(), revs[h].chain_digest()))
                     .collect(),
+                traits: Default::default(),
             })
             .collect()
     }

@@ -54,6 +54,7 @@ pub(crate) fn script(
                 .iter()
                 .map(|&h| (revs[h].id(), revs[h].chain_digest()))
                 .collect(),
+            traits: Default::default(),
         };
         let (from, to) = match plan.direction {
             Direction::Upgrade => (

@@ -7,7 +7,9 @@
 //!
 //! Run with `cargo bench -p revchain-tests --bench peers_apply --features peers`; arguments
 //! after `--`: `apply=N` (1000), `rounds=R` (7, fresh databases per tool; medians shown),
-//! `db=postgres,mysql,sqlite` (all three).
+//! `db=postgres,mysql,sqlite` (all three), `tools=floor,revchain,…` (every tool that runs
+//! on the database; the names are the labels' first words: `floor`, `floor-each`,
+//! `revchain`, `sqlx`, `diesel`, `refinery`).
 //!
 //! Two floors are measured on each database:
 //! - `floor`: the N transactions `BEGIN; INSERT …; COMMIT` pipelined, 500 to a round trip,
@@ -118,8 +120,33 @@ impl Tool {
         }
     }
 
-    /// The tools measured on `kind`.
+    /// The name of the tool in `tools=`.
+    fn name(self) -> &'static str {
+        match self {
+            Tool::Floor => "floor",
+            Tool::FloorEach => "floor-each",
+            Tool::Revchain => "revchain",
+            Tool::Sqlx => "sqlx",
+            Tool::Diesel => "diesel",
+            Tool::Refinery => "refinery",
+        }
+    }
+
+    /// The tools measured on `kind`: those that run on it, of those `tools=` names.
     fn on(kind: Kind) -> Vec<Tool> {
+        let wanted = arg("tools");
+        Tool::all_on(kind)
+            .into_iter()
+            .filter(|t| {
+                wanted
+                    .as_deref()
+                    .is_none_or(|list| list.split(',').any(|n| n == t.name()))
+            })
+            .collect()
+    }
+
+    /// Every tool that runs on `kind`.
+    fn all_on(kind: Kind) -> Vec<Tool> {
         match kind {
             Kind::Postgres => vec![
                 Tool::Floor,

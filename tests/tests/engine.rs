@@ -179,13 +179,11 @@ async fn a_terminated_session_is_reported_as_such_and_not_run_again_on_postgres(
             && !text.contains("fix the SQL"),
         "{text}"
     );
-    // a1 shared b2's transaction (a group: backend/group.rs), which the server rolled back
-    // whole when it ended the session: neither is applied, and nothing is marked dirty.
-    assert_eq!(
-        scalar(&probe, "SELECT count(*) FROM pg_class WHERE relname = 's'").await,
-        0
-    );
-    assert!(heads(m, &probe).await.is_empty());
+    // b2 reads a table, so it may take long and runs in a transaction of its own
+    // (`group::quick`): a1 committed before it, b2 was rolled back whole (one number taken),
+    // and nothing is marked dirty.
+    assert_eq!(scalar(&probe, "SELECT nextval('s')").await, 2);
+    assert_eq!(heads(m, &probe).await, ["a1"]);
     assert!(m.status(&probe).await.unwrap().dirty.is_empty());
 }
 
@@ -466,6 +464,74 @@ async fn a_revision_that_alters_a_table_does_not_keep_it_locked_while_the_next_r
     let report = run.await.unwrap().unwrap();
     assert_eq!(report.steps.len(), 3);
     assert_eq!(logged(&probe).await, ["a1", "b2", "c3"]);
+}
+
+/// PostgreSQL times the revisions of a group together, so only quick revisions (work
+/// bounded by their text) form groups (runtime/src/backend/group.rs, `quick`): a revision
+/// that can take long, between quick ones, runs and is timed alone, and the quick ones
+/// around it share their groups' time.
+#[tokio::test]
+async fn a_revision_that_can_take_long_is_timed_alone_on_postgres() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    let dir = Dir::new();
+    dir.rev(
+        "a1",
+        "",
+        "",
+        "CREATE TABLE t (id INT);",
+        Some("DROP TABLE t;"),
+    )
+    .rev(
+        "b2",
+        "a1",
+        "",
+        "INSERT INTO t VALUES (1);",
+        Some("DELETE FROM t;"),
+    )
+    .rev("c3", "b2", "", "SELECT pg_sleep(0.4);", Some("SELECT 1;"))
+    .rev(
+        "d4",
+        "c3",
+        "",
+        "INSERT INTO t VALUES (4);",
+        Some("DELETE FROM t WHERE id = 4;"),
+    )
+    .rev(
+        "e5",
+        "d4",
+        "",
+        "CREATE SEQUENCE s;",
+        Some("DROP SEQUENCE s;"),
+    );
+    let m = dir.load();
+    let report = m.run(&pool).await.unwrap();
+    let took: Vec<(&str, Duration)> = report
+        .steps
+        .iter()
+        .map(|s| (s.id.as_str(), s.duration))
+        .collect();
+    assert_eq!(took.len(), 5);
+    assert!(took[2].1 >= Duration::from_millis(400), "{took:?}");
+    for (id, d) in [took[0], took[1], took[3], took[4]] {
+        assert!(d < Duration::from_millis(400), "{id}: {took:?}");
+    }
+    let ms = |id: &str| format!("SELECT execution_ms FROM revchain_log WHERE revision = '{id}'");
+    assert!(scalar(&pool, &ms("c3")).await >= 400);
+    for id in ["a1", "b2", "d4", "e5"] {
+        assert!(scalar(&pool, &ms(id)).await < 400, "{id}");
+    }
+    // a1 and b2 shared a transaction, and so did d4 and e5 (`applied_at` is the time the
+    // transaction started); c3 had one of its own.
+    let started: Vec<String> =
+        sqlx::query_scalar("SELECT applied_at::text FROM revchain_log ORDER BY revision")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(started[0], started[1], "{started:?}");
+    assert_eq!(started[3], started[4], "{started:?}");
+    assert_ne!(started[1], started[2], "{started:?}");
+    assert_ne!(started[2], started[3], "{started:?}");
 }
 
 #[tokio::test]

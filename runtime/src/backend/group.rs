@@ -6,8 +6,8 @@
 //!
 //! ```sql
 //! BEGIN;
-//! SAVEPOINT <token>_0; <revision 0>; RELEASE SAVEPOINT <token>_0; <mark 0>;
-//! SAVEPOINT <token>_1; <revision 1>; RELEASE SAVEPOINT <token>_1; <mark 1>;
+//! SAVEPOINT <token>_0; <revision 0>; RELEASE SAVEPOINT <token>_0; [<mark 0>;]
+//! SAVEPOINT <token>_1; <revision 1>; RELEASE SAVEPOINT <token>_1; [<mark 1>;]
 //! …
 //! <the group's bookkeeping: the version table's net change, every log row>;
 //! COMMIT;
@@ -36,6 +36,12 @@
 //! ([`takes_light_locks`]): its locks are then held no longer than in a transaction of its
 //! own, so a slow revision after it cannot keep a table locked.
 //!
+//! The marks time each revision where they cost little (MariaDB keeps them in session
+//! variables of the same round trip). PostgreSQL has none: a mark there costs a statement,
+//! as much as a small revision, so a group's revisions share its time, and only
+//! [`quick`] revisions (work bounded by their text) form groups there, so that every
+//! revision that can take long is timed alone.
+//!
 //! What bounds a group: [`GROUP_REVISIONS`] (PostgreSQL keeps the ids of 64 subtransactions
 //! per transaction in shared memory; past that every other session's snapshot must look
 //! them up on disk, which slows a busy primary and its standbys), [`GROUP_BYTES`], and the
@@ -53,19 +59,56 @@ pub(crate) const GROUP_REVISIONS: usize = 64;
 /// its own.
 pub(crate) const GROUP_BYTES: usize = 256 * 1024;
 
+/// What the grouping rule needs to know of a revision's SQL in one dialect, worked out once
+/// per run (a [`Work`] keeps it): the splitter and the lexer run over each revision once,
+/// not once per question.
+#[derive(Debug, Clone)]
+pub(crate) struct Traits {
+    dialect: Dialect,
+    /// [`shareable`].
+    pub shareable: bool,
+    /// [`takes_light_locks`].
+    pub light: bool,
+    /// [`quick`].
+    pub quick: bool,
+    /// The line (1-based, in the SQL) where each of its statements starts.
+    pub lines: Vec<usize>,
+}
+
+impl Traits {
+    fn of(work: &Work<'_>, dialect: Dialect) -> Traits {
+        let split = revchain_core::split::split_statements_checked(work.sql(), dialect);
+        let transactional = work.revision.is_transactional() && !work.revision.is_rust();
+        let words: Vec<Vec<String>> = split
+            .statements
+            .iter()
+            .map(|s| words(s.sql, dialect))
+            .collect();
+        Traits {
+            dialect,
+            shareable: transactional
+                && split.doubt.is_none()
+                && revchain_core::statements::refused_among(&split.statements, dialect, true)
+                    .is_none(),
+            light: words.iter().all(|w| light_words(w)),
+            quick: words.iter().all(|w| quick_statement(w)),
+            lines: split.statements.iter().map(|s| s.line).collect(),
+        }
+    }
+}
+
+/// The [`Traits`] of `work` in `dialect` (worked out on the first call).
+pub(crate) fn traits<'w>(work: &'w Work<'_>, dialect: Dialect) -> &'w Traits {
+    let traits = work.traits.get_or_init(|| Traits::of(work, dialect));
+    debug_assert_eq!(traits.dialect, dialect, "one run, one dialect");
+    traits
+}
+
 /// Whether `work` may share a transaction with other revisions: a transactional SQL
 /// revision (not Rust code) whose statements the splitter cuts without doubt, none of
 /// them transaction control.
 pub(crate) fn shareable(work: &Work<'_>, dialect: Dialect) -> bool {
-    if !work.revision.is_transactional() || work.revision.is_rust() {
-        return false;
-    }
-    let split = revchain_core::split::split_statements_checked(work.sql(), dialect);
-    split.doubt.is_none()
-        && split
-            .statements
-            .iter()
-            .all(|s| revchain_core::statements::refused_statement(s.sql, dialect, true).is_none())
+    traits(work, dialect).shareable
 }
 
 /// The end (exclusive) of the group that starts at `works[start]`: the revisions after it
@@ -111,18 +154,31 @@ pub(crate) fn group_end(
 /// after it must not keep a table locked (the database must never stall).
 /// Conservative: a statement it does not know ends the group.
 pub(crate) fn takes_light_locks(work: &Work<'_>, dialect: Dialect) -> bool {
-    revchain_core::split_statements(work.sql(), dialect)
-        .iter()
-        .all(|s| light_statement(s.sql, dialect))
+    traits(work, dialect).light
 }
 
-/// Whether one statement takes only light locks (see [`takes_light_locks`]).
-fn light_statement(sql: &str, dialect: Dialect) -> bool {
+/// Whether `work` cannot run long: each of its statements takes only light locks
+/// ([`takes_light_locks`]) and does work bounded by its own text. It inserts the rows it
+/// lists (`INSERT … VALUES`), or creates an object that refers to no other table; it reads
+/// no table (no `SELECT`, `TABLE`, `EXECUTE`, `CALL`). PostgreSQL times the revisions of a
+/// group together, so only quick revisions share a transaction there: every revision that
+/// can take long is timed alone.
+pub(crate) fn quick(work: &Work<'_>, dialect: Dialect) -> bool {
+    traits(work, dialect).quick
+}
+
+/// The words of a statement, upper-cased (quoted names, strings and comments left out).
+fn words(sql: &str, dialect: Dialect) -> Vec<String> {
     use revchain_core::lex::{Lexer, TokenKind};
-    let words: Vec<String> = Lexer::new(sql, dialect)
+    Lexer::new(sql, dialect)
         .filter(|t| t.kind == TokenKind::Word)
         .map(|t| t.text.to_ascii_uppercase())
-        .collect();
+        .collect()
+}
+
+/// Whether one statement, as its words, takes only light locks (see
+/// [`takes_light_locks`]).
+fn light_words(words: &[String]) -> bool {
     let any = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
     // Row locks on existing rows: `ON CONFLICT DO UPDATE`, `FOR UPDATE`, `FOR SHARE`.
     if any(&["UPDATE", "DELETE", "SHARE", "LOCK"]) {
@@ -140,6 +196,25 @@ fn light_statement(sql: &str, dialect: Dialect) -> bool {
     }
 }
 
+/// Whether one statement is quick (see [`quick`]).
+fn quick_statement(words: &[String]) -> bool {
+    let count = |word: &str| words.iter().filter(|w| *w == word).count();
+    if !light_words(words) || count("SELECT") + count("EXECUTE") + count("CALL") > 0 {
+        return false;
+    }
+    match (
+        words.first().map(String::as_str),
+        words.get(1).map(String::as_str),
+    ) {
+        // Not `INSERT … TABLE t` (a read), nor `INSERT … SELECT` (above).
+        (Some("INSERT"), _) => count("VALUES") > 0 && count("TABLE") == 0,
+        // Not `CREATE TABLE … AS VALUES` or `… AS TABLE t`.
+        (Some("CREATE"), Some("TABLE")) => count("TABLE") == 1 && count("VALUES") == 0,
+        (Some("CREATE" | "VALUES"), _) => true,
+        _ => false,
+    }
+}
+
 /// The name of revision `k`'s savepoint in a group whose token is `token` (a token no
 /// revision can know: see [`token`](super::token)).
 pub(crate) fn savepoint(token: &str, k: usize) -> String {
@@ -151,7 +226,50 @@ mod tests {
     use super::*;
 
     fn light(sql: &str) -> bool {
-        light_statement(sql, Dialect::Postgres)
+        light_words(&words(sql, Dialect::Postgres))
+    }
+
+    fn quick(sql: &str) -> bool {
+        quick_statement(&words(sql, Dialect::Postgres))
+    }
+
+    #[test]
+    fn statements_bounded_by_their_text_are_quick() {
+        for sql in [
+            "INSERT INTO t (a) VALUES (1), (2)",
+            "INSERT INTO t DEFAULT VALUES",
+            "insert into t values (now()) returning a",
+            "VALUES (1)",
+            "CREATE TABLE t (id INT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note TEXT)",
+            "CREATE TABLE t (a INT, b INT GENERATED ALWAYS AS (a * 2) STORED)",
+            "CREATE SCHEMA s",
+            "CREATE SEQUENCE s",
+            "CREATE TYPE mood AS ENUM ('a', 'b')",
+            "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql",
+        ] {
+            assert!(quick(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn statements_that_read_or_may_run_long_are_not_quick() {
+        for sql in [
+            "insert into t select * from u",
+            "INSERT INTO t TABLE u",
+            "INSERT INTO t VALUES ((SELECT max(a) FROM u))",
+            "SELECT nextval('s')",
+            "SELECT pg_sleep(10)",
+            "CREATE TABLE t AS SELECT * FROM u",
+            "CREATE TABLE t AS TABLE u",
+            "CREATE TABLE t AS VALUES (1)",
+            "CREATE TABLE t AS EXECUTE p",
+            "CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END",
+            "UPDATE t SET a = 1",
+            "ALTER TABLE t ADD COLUMN b INT",
+            "CREATE INDEX i ON t (a)",
+        ] {
+            assert!(!quick(sql), "{sql}");
+        }
     }
 
     #[test]

@@ -51,7 +51,7 @@ use super::{
     Done, Failure, FirstFailure, Held, Lock, Progress, SessionLocked, apply_marked,
     apply_marked_with, group, lock_session, sealed::Driver, statements, token, unlock_lease,
 };
-use crate::bookkeeping::{Tables, Work, literal};
+use crate::bookkeeping::{Durations, Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage};
 
 const D: Dialect = Dialect::MySql;
@@ -709,7 +709,7 @@ impl Group {
     /// The bookkeeping of `works`, the commit, and the `SELECT` of their durations.
     fn finish(&mut self, tables: &Tables, works: &[Work<'_>]) {
         let ms = |k: usize| format!("GREATEST(0, ({}) DIV 1000)", self.micros(k));
-        for statement in tables.group_bookkeeping(D, works, &ms) {
+        for statement in tables.group_bookkeeping(D, works, Durations::Each(&ms)) {
             self.push(Part::Bookkeeping, &statement);
         }
         self.push(Part::Commit, "COMMIT");

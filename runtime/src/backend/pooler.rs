@@ -44,33 +44,46 @@ async fn probe(
     pool: Option<&PgPool>,
 ) -> Result<Option<&'static str>, sqlx::Error> {
     let token = super::token();
+    // The second connection (probe 3) is opened while the first probe runs.
+    let connect_other = async {
+        let options = crate::quiet_statements((*pool?.connect_options()).clone());
+        Some(sqlx::ConnectOptions::connect(&options).await)
+    };
     let first = fetch(
         conn,
         format!(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE proname = 'pg_try_advisory_lock')::text, \
              set_config('{PROBE}', '{token}', false), pg_backend_pid()::text, current_setting('port')"
         ),
-    )
-    .await?;
+    );
+    let (first, other) = tokio::join!(first, connect_other);
+    let other: Option<PgConnection> = other.transpose()?;
+    let first = match first {
+        Ok(first) => first,
+        Err(e) => {
+            close_later(other);
+            return Err(e);
+        }
+    };
     if first[0] != "true" {
+        close_later(other);
         return Ok(Some("the database has no pg_try_advisory_lock"));
     }
     if let Some(pool) = pool
         && first[3] != pool.connect_options().get_port().to_string()
     {
+        close_later(other);
         return Ok(Some(
             "the pool connects to another port than the server's own: a pooler or proxy stands between",
         ));
     }
-    if let Some(pool) = pool {
-        let options = crate::quiet_statements((*pool.connect_options()).clone());
-        let mut other: PgConnection = sqlx::ConnectOptions::connect(&options).await?;
+    if let Some(mut other) = other {
         let seen = fetch(
             &mut other,
             format!("SELECT coalesce(current_setting('{PROBE}', true), '')"),
         )
         .await;
-        let _ = sqlx::Connection::close(other).await;
+        close_later(Some(other));
         if seen?[0] == token {
             return Ok(Some(
                 "a session setting of this connection showed on another one: a pooler in transaction mode",
@@ -87,6 +100,16 @@ async fn probe(
     .await?;
     Ok(changed(&first[1..3], &second, &token)
         .then_some("the connection's server session changed between two statements: a pooler in transaction mode"))
+}
+
+/// Closes the probe's second connection without waiting for the server to end its session
+/// (milliseconds that the run need not spend).
+fn close_later(other: Option<PgConnection>) {
+    if let Some(other) = other {
+        tokio::spawn(async move {
+            let _ = sqlx::Connection::close(other).await;
+        });
+    }
 }
 
 /// Whether the second probe (`[setting, pid]`) shows another session than the first (whose

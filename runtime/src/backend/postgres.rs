@@ -1,19 +1,20 @@
 //! PostgreSQL: transactional DDL, so each revision and its bookkeeping commit together.
 //!
-//! Consecutive transactional revisions share one transaction, each in a savepoint of its
-//! own, up to 64 to a transaction ([`super::group`] gives the rule and why it keeps every
-//! revision atomic and applied once). A group takes two round trips: its text (`BEGIN`, its
-//! settings, then each revision in its savepoint followed by a mark of the server's clock)
-//! as one simple query, then its bookkeeping and `COMMIT`, with each revision's duration
-//! read from the marks. Nothing is run twice to find out what failed, with one exception (a
-//! deferred constraint that fails at a group's `COMMIT`, below):
+//! Consecutive quick transactional revisions share one transaction, each in a savepoint
+//! of its own, up to 64 to a transaction ([`super::group`] gives the rule and why it keeps
+//! every revision atomic and applied once). A group is one round trip: one simple query
+//! holding `BEGIN`, its settings, each revision between its `SAVEPOINT` and `RELEASE`, the
+//! group's bookkeeping and `COMMIT`. Nothing is run twice to find out what failed, with
+//! two exceptions (a deferred constraint that fails at a group's `COMMIT`, and a count of
+//! results that the savepoints contradict, below):
 //!
 //! - The server answers each statement of a simple query with one result, so the count of
 //!   results says which statement was running when an error came (the revision's own
 //!   statements are counted with the same splitter; the error's position, when it has one,
-//!   confirms the statement). revchain's own rows (a group's start, each revision's end) are
-//!   recognised by a token made for the group, which no revision can produce, never by the
-//!   shape of the row; they re-synchronise the count and time each revision. A revision
+//!   confirms the statement). Only the savepoint of the revision in flight exists when a
+//!   statement fails (each is released before the next is taken), so rolling back to the
+//!   savepoint of the revision the count names also confirms that revision; were it
+//!   missing, the group is rolled back and applied again one transaction each. A revision
 //!   counts as applied (and is logged) only once its group's `COMMIT` completed.
 //! - A statement of a revision fails: the revision is rolled back to its savepoint, and the
 //!   revisions of its group before it commit with their bookkeeping, as they would have with
@@ -32,6 +33,14 @@
 //!   applied, and the faulty one is reported as never run.
 //! - Each group writes its bookkeeping once: the version table's net change and one
 //!   multi-row insert into the log.
+//!
+//! **Time.** A revision's `execution_ms` is its share of its group's time, measured by the
+//! server in the bookkeeping (from the receipt of the group's text); a revision alone in
+//! its transaction is timed exactly. Only quick revisions, whose work is bounded by their
+//! text ([`group::quick`]), share a transaction, so every revision that can take long
+//! (anything that reads a table, changes existing rows or objects, or calls code) is timed
+//! alone. Timing each revision of a group apart would take a statement per revision
+//! (a row of the server's clock) that costs as much as a small revision.
 //!
 //! **Asynchronous commit.** Every group of a run but the last commits with
 //! `SET LOCAL synchronous_commit = off`: its COMMIT does not wait for the WAL to reach the
@@ -62,14 +71,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use revchain_core::{Dialect, Direction};
-use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, PgRow, Postgres};
+use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, Postgres};
 use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
     Done, Failure, Held, Lock, Progress, SessionLocked, apply_marked, group, lease, lock_session,
     pooler, sealed::Driver, timeouts, token, unlock_lease,
 };
-use crate::bookkeeping::{Tables, Work, literal};
+use crate::bookkeeping::{Durations, Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connection_lost};
 
 const D: Dialect = Dialect::Postgres;
@@ -138,8 +147,12 @@ async fn holder(conn: &mut PgConnection, key: (u32, u32)) -> Option<String> {
     ))
 }
 
-/// The server's clock, as SQL: seconds since the epoch (`float8`, microsecond precision).
-const NOW: &str = "date_part('epoch', clock_timestamp())";
+/// A revision's share of its group's time, as SQL evaluated in the group's bookkeeping: the
+/// time since the server received the group's text (`statement_timestamp()`), in
+/// milliseconds, divided among its `n` revisions.
+fn server_share_ms(n: usize) -> String {
+    format!("(date_part('epoch', clock_timestamp() - statement_timestamp()) * 1000 / {n})::bigint")
+}
 
 /// What one statement of a group's text is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,8 +163,6 @@ enum Part {
     Setup,
     /// Under a lease, the check that the run still holds it (which extends it).
     Guard,
-    /// The mark of the group's start, a row revchain reads back.
-    Start,
     /// The savepoint before revision `.0`.
     Savepoint(usize),
     /// A statement of revision `.0`'s SQL, at file line `.1`.
@@ -159,8 +170,10 @@ enum Part {
     /// The release of revision `.0`'s savepoint: it fails when the revision ended its
     /// transaction.
     Release(usize),
-    /// The mark of revision `.0`'s end, a row revchain reads back.
-    Mark(usize),
+    /// A statement of the group's bookkeeping.
+    Book,
+    /// The `COMMIT`.
+    Commit,
 }
 
 /// Where a revision's text lies in a group's text (byte ranges).
@@ -172,11 +185,10 @@ struct Span {
     user: std::ops::Range<usize>,
 }
 
-/// The text of a group of transactional revisions (see [`super::group`]) up to its
-/// bookkeeping, and what each of its statements is: the server answers each statement with
-/// one result (`CommandComplete`), so the count of results tells which statement is
-/// running. The bookkeeping and the `COMMIT` follow in a second message, once the marks
-/// gave each revision's duration.
+/// The text of a group of transactional revisions (see [`super::group`]), from `BEGIN` to
+/// `COMMIT`, and what each of its statements is: the server answers each statement with
+/// one result (`CommandComplete`), so the count of results tells which statement was
+/// running when an error came.
 #[derive(Debug)]
 struct Batch {
     sql: String,
@@ -184,9 +196,13 @@ struct Batch {
     /// Each statement, in order.
     parts: Vec<Part>,
     spans: Vec<Span>,
+    /// Whether it commits synchronously (the run's last group).
+    synchronous: bool,
 }
 
-/// The groups of `works`, in order: each one revision when `alone`.
+/// The groups of `works`, in order: each one revision when `alone`. Only quick revisions
+/// share a transaction here ([`group::quick`]): the revisions of a group are timed
+/// together.
 fn groups_of(tables: &Tables, works: &[Work<'_>], alone: bool) -> Vec<std::ops::Range<usize>> {
     let mut groups = Vec::new();
     let mut start = 0;
@@ -194,7 +210,7 @@ fn groups_of(tables: &Tables, works: &[Work<'_>], alone: bool) -> Vec<std::ops::
         let end = if alone {
             start + 1
         } else {
-            group::group_end(works, start, D, &tables.timeouts, |_| true)
+            group::group_end(works, start, D, &tables.timeouts, |w| group::quick(w, D))
         };
         groups.push(start..end);
         start = end;
@@ -203,15 +219,17 @@ fn groups_of(tables: &Tables, works: &[Work<'_>], alone: bool) -> Vec<std::ops::
 }
 
 impl Batch {
-    /// The text of the group `works` up to its bookkeeping. It commits asynchronously
-    /// unless `synchronous` (the run's last group; see the module documentation).
+    /// The text of the group `works`, with its bookkeeping and `COMMIT`. It commits
+    /// asynchronously unless `synchronous` (the run's last group; see the module
+    /// documentation).
     fn new(tables: &Tables, works: &[Work<'_>], synchronous: bool) -> Batch {
-        let bytes: usize = works.iter().map(|w| w.sql().len() + 256).sum();
+        let bytes: usize = works.iter().map(|w| w.sql().len() + 1024).sum();
         let mut b = Batch {
             sql: String::with_capacity(bytes + 512),
             token: token(),
             parts: Vec::new(),
             spans: Vec::with_capacity(works.len()),
+            synchronous,
         };
         b.push(Part::Begin, "BEGIN");
         let asynchronous = if synchronous {
@@ -230,14 +248,18 @@ impl Batch {
             let guard = lease::guard(tables, lease, &b.token);
             b.push(Part::Guard, &guard);
         }
-        b.push_mark(Part::Start);
         for (k, work) in works.iter().enumerate() {
             b.push_revision(work, k);
         }
+        let ms = server_share_ms(works.len());
+        for statement in tables.group_bookkeeping(D, works, Durations::Shared(&ms)) {
+            b.push(Part::Book, &statement);
+        }
+        b.push(Part::Commit, "COMMIT");
         b
     }
 
-    /// Appends revision `k` in its savepoint, and the mark of its end.
+    /// Appends revision `k` in its savepoint.
     fn push_revision(&mut self, work: &Work<'_>, k: usize) {
         let start = self.sql.len();
         let savepoint = group::savepoint(&self.token, k);
@@ -247,11 +269,10 @@ impl Batch {
         let user = user_start..self.sql.len();
         self.sql.push_str("\n;\n");
         let first = work.sql_line();
-        for statement in revchain_core::split_statements(work.sql(), D) {
-            self.parts.push(Part::User(k, first + statement.line - 1));
+        for line in &group::traits(work, D).lines {
+            self.parts.push(Part::User(k, first + line - 1));
         }
         self.push(Part::Release(k), &format!("RELEASE SAVEPOINT {savepoint}"));
-        self.push_mark(Part::Mark(k));
         self.spans.push(Span {
             whole: start..self.sql.len(),
             user,
@@ -262,26 +283,6 @@ impl Batch {
         self.sql.push_str(statement);
         self.sql.push_str(";\n");
         self.parts.push(part);
-    }
-
-    /// A mark: a row of `<token>:<index of this statement>` and the server's clock, which
-    /// no revision can produce, and which re-synchronises the count of results.
-    fn push_mark(&mut self, part: Part) {
-        let mark = format!("SELECT '{}:{}', {NOW}", self.token, self.parts.len());
-        self.push(part, &mark);
-    }
-
-    /// The statement index and time (seconds) of one of revchain's marks; `None` for a row
-    /// of the revisions' own statements, whatever its shape (they cannot hold the token).
-    fn marker(&self, row: &PgRow) -> Option<(usize, f64)> {
-        let text: String = row.try_get(0).ok()?;
-        let part: usize = text
-            .strip_prefix(&self.token)?
-            .strip_prefix(':')?
-            .parse()
-            .ok()?;
-        let seconds: f64 = row.try_get(1).ok()?;
-        (part < self.parts.len()).then_some((part, seconds))
     }
 
     /// The byte offset in the text that `error` points at, when it gives one.
@@ -333,30 +334,14 @@ struct Reached {
     results: usize,
     /// Whether anything at all arrived.
     anything: bool,
-    /// The time (seconds) of the group's start mark.
-    start: Option<f64>,
-    /// The time (seconds) of each revision's end mark that arrived.
-    ends: Vec<Option<f64>>,
+    /// How long the text took, by the client's clock, up to its end or its error.
+    took: Duration,
 }
 
 impl Reached {
-    /// Reads one of revchain's marks (statement `part`, at `seconds`).
-    fn marked(&mut self, batch: &Batch, part: usize, seconds: f64) {
-        self.results = part;
-        match batch.parts[part] {
-            Part::Start => self.start = Some(seconds),
-            Part::Mark(k) => self.ends[k] = Some(seconds),
-            _ => {}
-        }
-    }
-
-    /// How long revision `k` took, by the server's clock (zero when a mark is missing).
-    fn took(&self, k: usize) -> Duration {
-        let before = if k == 0 { self.start } else { self.ends[k - 1] };
-        match (before, self.ends.get(k).copied().flatten()) {
-            (Some(a), Some(b)) => Duration::try_from_secs_f64(b - a).unwrap_or_default(),
-            _ => Duration::ZERO,
-        }
+    /// The share of each of `n` revisions in the time the text took.
+    fn share(&self, n: usize) -> Duration {
+        self.took / u32::try_from(n.max(1)).unwrap_or(u32::MAX)
     }
 }
 
@@ -381,14 +366,17 @@ impl<'a> Steps<'a> {
         }
     }
 
-    /// Reports step `k` (of these) applied, after `took`.
-    fn applied(&self, k: usize, took: Duration) {
-        (self.progress)(self.offset + k, took);
+    /// Reports the first `n` of these steps applied, each after `took`.
+    fn applied(&self, n: usize, took: Duration) {
+        for k in 0..n {
+            (self.progress)(self.offset + k, took);
+        }
     }
 }
 
 /// Applies the transactional steps `works` group by group (each revision in a transaction
 /// of its own when `alone`). `ends_run` says whether the last of them is the run's last.
+/// Each group's text is built while the server runs the group before it.
 async fn apply_batch(
     conn: &mut PgConnection,
     steps: Steps<'_>,
@@ -397,26 +385,44 @@ async fn apply_batch(
 ) -> Result<(), Failure> {
     let groups = groups_of(steps.tables, steps.works, alone);
     let last = groups.len().saturating_sub(1);
-    for (g, range) in groups.into_iter().enumerate() {
-        apply_group(conn, steps.part(range), ends_run && g == last).await?;
+    let batch_of = |g: usize| {
+        let works = &steps.works[groups[g].clone()];
+        Batch::new(steps.tables, works, ends_run && g == last)
+    };
+    let mut upcoming = (!groups.is_empty()).then(|| batch_of(0));
+    for (g, range) in groups.iter().enumerate() {
+        let Some(batch) = upcoming.take() else {
+            break;
+        };
+        let next = || (g < last).then(|| batch_of(g + 1));
+        upcoming = apply_group(conn, steps.part(range.clone()), batch, next).await?;
     }
     Ok(())
 }
 
-/// Applies one group: its text in one round trip, then its bookkeeping and `COMMIT` in a
-/// second, with each revision's duration from the marks.
-async fn apply_group(
+/// Applies the steps `steps` as one group (see [`apply_group`]).
+async fn apply_as_group(
     conn: &mut PgConnection,
     steps: Steps<'_>,
     synchronous: bool,
 ) -> Result<(), Failure> {
     let batch = Batch::new(steps.tables, steps.works, synchronous);
-    let mut reached = Reached {
-        ends: vec![None; steps.works.len()],
-        ..Reached::default()
-    };
+    apply_group(conn, steps, batch, || ()).await
+}
+
+/// Applies one group, its `batch`: the whole text, bookkeeping and `COMMIT` included, in
+/// one round trip. Its revisions share its time evenly (they are quick: [`group::quick`]).
+/// While the server runs it, `prepare` builds what comes next, which this returns.
+async fn apply_group<T>(
+    conn: &mut PgConnection,
+    steps: Steps<'_>,
+    batch: Batch,
+    prepare: impl FnOnce() -> T,
+) -> Result<T, Failure> {
+    let mut reached = Reached::default();
+    let started = std::time::Instant::now();
     let mut failed = None;
-    {
+    let run = async {
         let mut stream = sqlx::raw_sql(AssertSqlSafe(batch.sql.as_str())).fetch_many(&mut *conn);
         while let Some(item) = stream.next().await {
             match item {
@@ -424,94 +430,61 @@ async fn apply_group(
                     reached.anything = true;
                     reached.results += 1;
                 }
-                Ok(Either::Right(row)) => {
-                    reached.anything = true;
-                    if let Some((part, seconds)) = batch.marker(&row) {
-                        reached.marked(&batch, part, seconds);
-                    }
-                }
+                Ok(Either::Right(_)) => reached.anything = true,
                 Err(e) => {
                     failed = Some(e);
                     break;
                 }
             }
         }
-    }
+    };
+    // The first poll of `run` sends the text; then `prepare` runs.
+    let ((), prepared) = tokio::join!(run, async { prepare() });
+    reached.took = started.elapsed();
     if let Some(error) = failed {
-        return Box::pin(failed_in_group(conn, steps, &batch, &reached, error)).await;
+        let group = Group {
+            batch: &batch,
+            reached: &reached,
+        };
+        return Box::pin(failed_in_group(conn, steps, group, error))
+            .await
+            .map(|()| prepared);
     }
-    if reached.ends.iter().any(Option::is_none) {
-        // Every statement answered, yet a mark is missing: the count cannot be trusted.
-        let _ = run(conn, "ROLLBACK".to_owned()).await;
-        return Err(Failure::db(
-            "applying a group of revisions",
-            &sqlx::Error::Protocol("a mark of revchain's is missing from the results".into()),
-        ));
-    }
-    commit_group(conn, steps, synchronous, &reached).await
+    steps.applied(steps.works.len(), reached.share(steps.works.len()));
+    Ok(prepared)
 }
 
-/// The bookkeeping and `COMMIT` of a group whose revisions all ran; then they count as
-/// applied, in order.
-async fn commit_group(
-    conn: &mut PgConnection,
-    steps: Steps<'_>,
-    synchronous: bool,
-    reached: &Reached,
-) -> Result<(), Failure> {
-    let works = steps.works;
-    let book = bookkeeping(steps.tables, works, reached);
-    if let Err(error) = run(conn, book).await {
-        let _ = run(conn, "ROLLBACK".to_owned()).await;
-        return Err(bookkeeping_failed(works, &error));
-    }
-    if let Err(error) = run(conn, "COMMIT".to_owned()).await {
-        let _ = run(conn, "ROLLBACK".to_owned()).await;
-        if works.len() > 1 && !is_connection_lost(&error) && !is_cancelled(&error) {
-            // A deferred constraint: the group was rolled back whole, and the error does
-            // not say which revision broke it. One transaction each finds it.
-            return Box::pin(apply_batch(conn, steps, synchronous, true)).await;
-        }
-        return Err(Failure::Step {
-            index: steps.offset,
-            line: works.first().map_or(0, Work::sql_line),
-            error,
-            aftermath: Aftermath::RolledBack,
-            stage: Stage::Commit,
-        });
-    }
-    for k in 0..works.len() {
-        steps.applied(k, reached.took(k));
-    }
-    Ok(())
-}
-
-/// The bookkeeping of the revisions `works` (a group, or the part of it before a failed
-/// revision), as one text, with the durations `reached` measured.
-fn bookkeeping(tables: &Tables, works: &[Work<'_>], reached: &Reached) -> String {
-    let ms = |k: usize| reached.took(k).as_millis().to_string();
+/// The bookkeeping of the revisions `works` (the part of a group before a failed
+/// revision), as one text, each recorded with `took`.
+fn bookkeeping(tables: &Tables, works: &[Work<'_>], took: Duration) -> String {
+    let ms = took.as_millis().to_string();
     let mut sql = String::new();
-    for statement in tables.group_bookkeeping(D, works, &ms) {
+    for statement in tables.group_bookkeeping(D, works, Durations::Each(&|_| ms.clone())) {
         sql.push_str(&statement);
         sql.push_str(";\n");
     }
     sql
 }
 
+/// A group whose text failed: the text, and how far it got.
+#[derive(Clone, Copy)]
+struct Group<'a> {
+    batch: &'a Batch,
+    reached: &'a Reached,
+}
+
 /// A group's text failed: which revision failed, where, and why; and what of the group
-/// still commits. The count of results says which statement was running.
+/// still commits. The count of results says which statement was running; the savepoint
+/// of the revision it names confirms it.
 async fn failed_in_group(
     conn: &mut PgConnection,
     steps: Steps<'_>,
-    batch: &Batch,
-    reached: &Reached,
+    group: Group<'_>,
     error: sqlx::Error,
 ) -> Result<(), Failure> {
-    if !reached.anything
-        && matches!(error, sqlx::Error::Database(_))
-        && !is_connection_lost(&error)
-        && !is_cancelled(&error)
-    {
+    let Group { batch, reached, .. } = group;
+    let lost = is_connection_lost(&error) || is_cancelled(&error);
+    if !reached.anything && matches!(error, sqlx::Error::Database(_)) && !lost {
         // Rejected before anything ran (the text parses whole first): nothing is open.
         return rejected(conn, steps, batch, error).await;
     }
@@ -528,12 +501,17 @@ async fn failed_in_group(
         return Err(Failure::Other(lease::lost(tables, lease)));
     }
     let part = batch.parts.get(reached.results).copied();
-    let lost = is_connection_lost(&error) || is_cancelled(&error);
     match part {
-        Some(Part::Savepoint(k) | Part::User(k, _) | Part::Mark(k)) => {
+        Some(Part::Savepoint(k) | Part::User(k, _)) => {
             let line = failed_line(batch, works, k, part, &error);
-            keep_before(conn, steps, batch, reached, k).await;
-            Err(statement_failed(offset, k, line, error))
+            match keep_before(conn, steps, group, k).await {
+                Kept::Miscounted if !lost => {
+                    // The count of results named a revision that was not running: one
+                    // transaction each finds the one at fault.
+                    Box::pin(apply_batch(conn, steps, batch.synchronous, true)).await
+                }
+                _ => Err(statement_failed(offset, k, line, error)),
+            }
         }
         Some(Part::Release(k)) if !lost => {
             let _ = run(conn, "ROLLBACK".to_owned()).await;
@@ -543,11 +521,38 @@ async fn failed_in_group(
             let _ = run(conn, "ROLLBACK".to_owned()).await;
             Err(statement_failed(offset, k, works[k].sql_line(), error))
         }
+        Some(Part::Book) => {
+            let _ = run(conn, "ROLLBACK".to_owned()).await;
+            Err(bookkeeping_failed(works, &error))
+        }
+        Some(Part::Commit) => commit_failed(conn, steps, batch.synchronous, error).await,
         _ => {
             let _ = run(conn, "ROLLBACK".to_owned()).await;
             Err(statement_failed(offset, 0, works[0].sql_line(), error))
         }
     }
+}
+
+/// A group's `COMMIT` failed, so its transaction was rolled back whole. A deferred
+/// constraint names no revision: one transaction each finds the one at fault.
+async fn commit_failed(
+    conn: &mut PgConnection,
+    steps: Steps<'_>,
+    synchronous: bool,
+    error: sqlx::Error,
+) -> Result<(), Failure> {
+    let _ = run(conn, "ROLLBACK".to_owned()).await;
+    let works = steps.works;
+    if works.len() > 1 && !is_connection_lost(&error) && !is_cancelled(&error) {
+        return Box::pin(apply_batch(conn, steps, synchronous, true)).await;
+    }
+    Err(Failure::Step {
+        index: steps.offset,
+        line: works.first().map_or(0, Work::sql_line),
+        error,
+        aftermath: Aftermath::RolledBack,
+        stage: Stage::Commit,
+    })
 }
 
 /// The server rejected a group's text before running any of it: a syntax error. Applies
@@ -560,11 +565,14 @@ async fn rejected(
     error: sqlx::Error,
 ) -> Result<(), Failure> {
     let at = batch.error_offset(&error);
-    let faulty = at.and_then(|at| batch.spans.iter().position(|s| s.whole.contains(&at)));
+    // The revision the position lies in, or the last one before it: revchain's own text
+    // (the bookkeeping after the revisions) is well-formed, so an error there comes from a
+    // quote or a comment that the revision before it left open.
+    let faulty = at.and_then(|at| batch.spans.iter().rposition(|s| s.whole.start <= at));
     match (faulty, at) {
         (Some(k), Some(at)) => {
             if k > 0 {
-                apply_group(conn, steps.part(0..k), false).await?;
+                apply_as_group(conn, steps.part(0..k), false).await?;
             }
             Err(Failure::Step {
                 index: steps.offset + k,
@@ -615,32 +623,44 @@ fn failed_line(
     by_position.unwrap_or(by_count)
 }
 
-/// Revision `k` failed inside its group's transaction: rolls back to its savepoint and
-/// commits the revisions before it with their bookkeeping, as one transaction per
-/// revision would have left them; when that cannot be done (the connection is gone, the
-/// savepoint with it), the whole group is rolled back.
+/// What became of the revisions of a group before the failed one.
+#[derive(Debug, PartialEq, Eq)]
+enum Kept {
+    /// They committed with their bookkeeping (or there were none).
+    Committed,
+    /// The failed revision's savepoint does not exist: the count of results was wrong.
+    /// The group was rolled back whole.
+    Miscounted,
+    /// They could not be kept (the connection is gone, the savepoint with it): the group
+    /// was rolled back whole.
+    RolledBack,
+}
+
+/// Revision `k` failed inside its group's transaction: rolls back to its savepoint (which
+/// exists only while revision `k` runs, so this also confirms that it was `k` that
+/// failed) and commits the revisions before it with their bookkeeping, as one transaction
+/// per revision would have left them.
 async fn keep_before(
     conn: &mut PgConnection,
     steps: Steps<'_>,
-    batch: &Batch,
-    reached: &Reached,
+    group: Group<'_>,
     k: usize,
-) {
-    if k == 0 {
-        let _ = run(conn, "ROLLBACK".to_owned()).await;
-        return;
-    }
+) -> Kept {
     let mut sql = format!(
         "ROLLBACK TO SAVEPOINT {};\n",
-        group::savepoint(&batch.token, k)
+        group::savepoint(&group.batch.token, k)
     );
-    sql.push_str(&bookkeeping(steps.tables, &steps.works[..k], reached));
-    sql.push_str("COMMIT;");
+    let took = group.reached.share(k + 1);
+    if k == 0 {
+        sql.push_str("ROLLBACK;");
+    } else {
+        sql.push_str(&bookkeeping(steps.tables, &steps.works[..k], took));
+        sql.push_str("COMMIT;");
+    }
     match run(conn, sql).await {
         Ok(()) => {
-            for j in 0..k {
-                steps.applied(j, reached.took(j));
-            }
+            steps.applied(k, took);
+            Kept::Committed
         }
         Err(e) => {
             let _ = run(conn, "ROLLBACK".to_owned()).await;
@@ -649,6 +669,12 @@ async fn keep_before(
                 "keeping the revisions before {}: {e}",
                 steps.works[k].revision.id()
             );
+            // 3B001: invalid_savepoint_specification.
+            if crate::error::driver_code(&e).as_deref() == Some("3B001") {
+                Kept::Miscounted
+            } else {
+                Kept::RolledBack
+            }
         }
     }
 }
@@ -997,6 +1023,26 @@ impl Driver for Postgres {
         sql: String,
     ) -> Result<Vec<Self::Row>, sqlx::Error> {
         sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(conn).await
+    }
+
+    /// Creates both tables if needed, in one implicit transaction that commits without
+    /// waiting for its WAL to reach the disk (`synchronous_commit = off` for it alone): a
+    /// run that applies anything ends with a synchronous commit, which flushes this one
+    /// too, and a failed run flushes before it reports ([`flush`]). Only a crash before
+    /// either can lose the empty tables, which the next run creates again. Never inside
+    /// the caller's transaction: that run creates them with its own statements.
+    async fn ensure_tables(
+        conn: &mut PgConnection,
+        tables: &Tables,
+        _timeout: Duration,
+    ) -> Result<(), Error> {
+        let sql = format!(
+            "SELECT set_config('synchronous_commit', 'off', true);\n{}",
+            tables.create(D).join(";\n")
+        );
+        run(conn, sql)
+            .await
+            .map_err(|e| Error::db("creating revchain's tables", &e))
     }
 
     async fn lock(

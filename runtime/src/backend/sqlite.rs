@@ -51,7 +51,7 @@ use super::group::group_end;
 use super::{
     Done, Failure, Held, Lock, Progress, WaitLog, backoff, sealed::Driver, statements, token,
 };
-use crate::bookkeeping::{Tables, Work, literal};
+use crate::bookkeeping::{Durations, Tables, Work, literal};
 use crate::error::{Aftermath, Error, Stage, driver_code, driver_message};
 
 const D: Dialect = Dialect::Sqlite;
@@ -461,7 +461,7 @@ async fn finish_group(
 ) -> Result<GroupEnd, Failure> {
     let done = &group[..durations.len()];
     let ms = |k: usize| durations[k].as_millis().to_string();
-    let bookkeeping = tables.group_bookkeeping(D, done, &ms);
+    let bookkeeping = tables.group_bookkeeping(D, done, Durations::Each(&ms));
     if !bookkeeping.is_empty()
         && let Err(e) = run(&mut tx, bookkeeping.join(";\n")).await
     {

@@ -45,12 +45,14 @@ fn works(m: &Migrations) -> Vec<Work<'_>> {
             direction: Direction::Upgrade,
             remove_heads: vec![],
             add_heads: vec![(a1.id(), a1.chain_digest())],
+            traits: Default::default(),
         },
         Work {
             revision: b2,
             direction: Direction::Upgrade,
             remove_heads: vec![a1.id()],
             add_heads: vec![(b2.id(), b2.chain_digest())],
+            traits: Default::default(),
         },
     ]
 }

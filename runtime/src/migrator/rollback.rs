@@ -188,6 +188,7 @@ impl<'m> Migrator<'m> {
                     direction: Direction::Downgrade,
                     remove_heads: step.remove_heads.iter().map(String::as_str).collect(),
                     add_heads,
+                    traits: Default::default(),
                 })
             })
             .collect()
