@@ -504,9 +504,10 @@ fn cancelled_text(a: Aftermath, id: &str) -> String {
 fn lost_text(a: Aftermath, id: &str) -> String {
     match a {
         Aftermath::RolledBack => format!(
-            "{id} runs atomically with its bookkeeping, in a transaction that the revisions just \
-             before it may share, so the database has all of it or none of it (the version \
-             table says which revisions it has) and nothing after it ran; run again to finish"
+            "{id} runs atomically with its bookkeeping, in a transaction that the revisions \
+             around it may share, so the database has all of it or none of it, and of the \
+             revisions after it at most those of its transaction (the version table says which \
+             revisions it has); run again to finish"
         ),
         _ => aftermath_text(a, id),
     }

@@ -225,12 +225,14 @@ async fn a_killed_holder_s_lease_expires_and_is_taken_over() {
         waited.as_millis() + 200 >= u128::try_from(remaining_ms.max(0)).unwrap(),
         "took the lease {waited:?} after the kill, {remaining_ms} ms before it expired"
     );
-    // l01 and l02 shared one transaction (runtime/src/backend/group.rs), whose `COMMIT`
-    // follows in a second message once both ran: the killed holder never sent it, so the
-    // server rolled the group back, and the takeover applies both; l03
+    // l01 committed before l02, which reads a table (`pg_sleep`), so it runs in a
+    // transaction of its own (runtime/src/backend/group.rs, `quick`). l02's text holds its
+    // bookkeeping and `COMMIT`: the server finishes it after the kill (it notices the dead
+    // client only when it writes to it), holding the lease row locked until that commit, so
+    // the takeover waits for it and does not apply l02 again. l03
     // (`Transactional: false`) was never sent.
     let ids: Vec<&str> = report.steps.iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids, ["l01", "l02", "l03"]);
+    assert!(ids == ["l03"] || ids == ["l02", "l03"], "{ids:?}");
     assert_applied_once(&direct).await;
     assert_eq!(
         scalar(&direct, "SELECT count(*) FROM revchain_lock").await,
