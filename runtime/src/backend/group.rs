@@ -79,7 +79,7 @@ impl Traits {
     fn of(work: &Work<'_>, dialect: Dialect) -> Traits {
         let split = revchain_core::split::split_statements_checked(work.sql(), dialect);
         let transactional = work.revision.is_transactional() && !work.revision.is_rust();
-        let words: Vec<Vec<String>> = split
+        let words: Vec<Vec<&str>> = split
             .statements
             .iter()
             .map(|s| words(s.sql, dialect))
@@ -167,51 +167,69 @@ pub(crate) fn quick(work: &Work<'_>, dialect: Dialect) -> bool {
     traits(work, dialect).quick
 }
 
-/// The words of a statement, upper-cased (quoted names, strings and comments left out).
-fn words(sql: &str, dialect: Dialect) -> Vec<String> {
+/// The words of a statement, as written (quoted names, strings and comments left out).
+fn words(sql: &str, dialect: Dialect) -> Vec<&str> {
     use revchain_core::lex::{Lexer, TokenKind};
     Lexer::new(sql, dialect)
         .filter(|t| t.kind == TokenKind::Word)
-        .map(|t| t.text.to_ascii_uppercase())
+        .map(|t| t.text)
         .collect()
+}
+
+/// How many of `words` are `keyword` (upper-case), whatever their case.
+fn count(words: &[&str], keyword: &str) -> usize {
+    words
+        .iter()
+        .filter(|w| w.eq_ignore_ascii_case(keyword))
+        .count()
+}
+
+/// Whether word `at` of `words` is one of `keywords` (upper-case), whatever its case.
+fn is_one_of(words: &[&str], at: usize, keywords: &[&str]) -> bool {
+    words
+        .get(at)
+        .is_some_and(|w| keywords.iter().any(|k| w.eq_ignore_ascii_case(k)))
 }
 
 /// Whether one statement, as its words, takes only light locks (see
 /// [`takes_light_locks`]).
-fn light_words(words: &[String]) -> bool {
-    let any = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+fn light_words(words: &[&str]) -> bool {
+    let any = |list: &[&str]| list.iter().any(|k| count(words, k) > 0);
     // Row locks on existing rows: `ON CONFLICT DO UPDATE`, `FOR UPDATE`, `FOR SHARE`.
     if any(&["UPDATE", "DELETE", "SHARE", "LOCK"]) {
         return false;
     }
     let refers = || any(&["REFERENCES", "FOREIGN", "PARTITION", "INHERITS", "LIKE"]);
-    match words.first().map(String::as_str) {
-        Some("INSERT" | "SELECT" | "VALUES") => true,
-        Some("CREATE") => match words.get(1).map(String::as_str) {
-            Some("TABLE" | "SCHEMA") => !refers(),
-            Some("SEQUENCE" | "TYPE" | "DOMAIN" | "FUNCTION" | "PROCEDURE") => true,
-            _ => false,
-        },
-        _ => false,
+    if is_one_of(words, 0, &["INSERT", "SELECT", "VALUES"]) {
+        return true;
     }
+    if !is_one_of(words, 0, &["CREATE"]) {
+        return false;
+    }
+    if is_one_of(words, 1, &["TABLE", "SCHEMA"]) {
+        return !refers();
+    }
+    is_one_of(
+        words,
+        1,
+        &["SEQUENCE", "TYPE", "DOMAIN", "FUNCTION", "PROCEDURE"],
+    )
 }
 
 /// Whether one statement is quick (see [`quick`]).
-fn quick_statement(words: &[String]) -> bool {
-    let count = |word: &str| words.iter().filter(|w| *w == word).count();
+fn quick_statement(words: &[&str]) -> bool {
+    let count = |keyword: &str| count(words, keyword);
     if !light_words(words) || count("SELECT") + count("EXECUTE") + count("CALL") > 0 {
         return false;
     }
-    match (
-        words.first().map(String::as_str),
-        words.get(1).map(String::as_str),
-    ) {
+    if is_one_of(words, 0, &["INSERT"]) {
         // Not `INSERT … TABLE t` (a read), nor `INSERT … SELECT` (above).
-        (Some("INSERT"), _) => count("VALUES") > 0 && count("TABLE") == 0,
+        count("VALUES") > 0 && count("TABLE") == 0
+    } else if is_one_of(words, 0, &["CREATE"]) && is_one_of(words, 1, &["TABLE"]) {
         // Not `CREATE TABLE … AS VALUES` or `… AS TABLE t`.
-        (Some("CREATE"), Some("TABLE")) => count("TABLE") == 1 && count("VALUES") == 0,
-        (Some("CREATE" | "VALUES"), _) => true,
-        _ => false,
+        count("TABLE") == 1 && count("VALUES") == 0
+    } else {
+        is_one_of(words, 0, &["CREATE", "VALUES"])
     }
 }
 

@@ -200,18 +200,23 @@ struct Batch {
     synchronous: bool,
 }
 
-/// The groups of `works`, in order: each one revision when `alone`. Only quick revisions
-/// share a transaction here ([`group::quick`]): the revisions of a group are timed
-/// together.
+/// The end (exclusive) of the group of `works` that starts at `start`: one revision when
+/// `alone`. Only quick revisions share a transaction here ([`group::quick`]): the
+/// revisions of a group are timed together.
+fn group_end(tables: &Tables, works: &[Work<'_>], start: usize, alone: bool) -> usize {
+    if alone {
+        start + 1
+    } else {
+        group::group_end(works, start, D, &tables.timeouts, |w| group::quick(w, D))
+    }
+}
+
+/// The groups of `works`, in order (see [`group_end`]).
 fn groups_of(tables: &Tables, works: &[Work<'_>], alone: bool) -> Vec<std::ops::Range<usize>> {
     let mut groups = Vec::new();
     let mut start = 0;
     while start < works.len() {
-        let end = if alone {
-            start + 1
-        } else {
-            group::group_end(works, start, D, &tables.timeouts, |w| group::quick(w, D))
-        };
+        let end = group_end(tables, works, start, alone);
         groups.push(start..end);
         start = end;
     }
@@ -376,26 +381,29 @@ impl<'a> Steps<'a> {
 
 /// Applies the transactional steps `works` group by group (each revision in a transaction
 /// of its own when `alone`). `ends_run` says whether the last of them is the run's last.
-/// Each group's text is built while the server runs the group before it.
+/// Where the next group ends, and its text, are worked out while the server runs the group
+/// before it.
 async fn apply_batch(
     conn: &mut PgConnection,
     steps: Steps<'_>,
     ends_run: bool,
     alone: bool,
 ) -> Result<(), Failure> {
-    let groups = groups_of(steps.tables, steps.works, alone);
-    let last = groups.len().saturating_sub(1);
-    let batch_of = |g: usize| {
-        let works = &steps.works[groups[g].clone()];
-        Batch::new(steps.tables, works, ends_run && g == last)
+    let works = steps.works;
+    let group_from = |start: usize| {
+        (start < works.len()).then(|| {
+            let end = group_end(steps.tables, works, start, alone);
+            let last = end == works.len();
+            (
+                start..end,
+                Batch::new(steps.tables, &works[start..end], ends_run && last),
+            )
+        })
     };
-    let mut upcoming = (!groups.is_empty()).then(|| batch_of(0));
-    for (g, range) in groups.iter().enumerate() {
-        let Some(batch) = upcoming.take() else {
-            break;
-        };
-        let next = || (g < last).then(|| batch_of(g + 1));
-        upcoming = apply_group(conn, steps.part(range.clone()), batch, next).await?;
+    let mut upcoming = group_from(0);
+    while let Some((range, batch)) = upcoming {
+        let next = range.end;
+        upcoming = apply_group(conn, steps.part(range), batch, || group_from(next)).await?;
     }
     Ok(())
 }
