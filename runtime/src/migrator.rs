@@ -1198,9 +1198,9 @@ impl<'m> Migrator<'m> {
         );
         let times = StepTimes::new(&works, verb);
         let done = AtomicUsize::new(0);
-        let progress = |i: usize, took: Duration| {
-            times.record(i, took);
-            done.fetch_add(1, Ordering::Relaxed);
+        let progress = |ended: std::ops::Range<usize>, took: Duration| {
+            done.fetch_add(ended.len(), Ordering::Relaxed);
+            times.record(ended, took);
         };
         let fut = DB::apply(conn, &self.tables, &works, &progress, self.lock_timeout);
         let result = with_progress_lines(fut, &done, total, verb).await;
@@ -1318,22 +1318,22 @@ impl<'w, 'a> StepTimes<'w, 'a> {
         }
     }
 
-    /// Step `i` ended after `took`.
-    fn record(&self, i: usize, took: Duration) {
-        if let Some(w) = self.works.get(i) {
-            crate::report::announce(
-                Some(w.revision.id()),
-                &format!(
-                    "{} {} ({}) in {}",
-                    self.verb,
-                    w.revision.id(),
-                    w.revision.message(),
-                    crate::report::human_duration(took)
-                ),
+    /// Steps `ended` ended (together), each after `took`: their lines go out at once.
+    fn record(&self, ended: std::ops::Range<usize>, took: Duration) {
+        let works = self.works.get(ended.clone()).unwrap_or_default();
+        let lines = works.iter().map(|w| {
+            let line = format!(
+                "{} {} ({}) in {}",
+                self.verb,
+                w.revision.id(),
+                w.revision.message(),
+                crate::report::human_duration(took)
             );
-        }
+            (w.revision.id(), line)
+        });
+        crate::report::announce_each(lines);
         let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(slot) = durations.get_mut(i) {
+        for slot in durations.get_mut(ended).unwrap_or_default() {
             *slot = Some(took);
         }
     }

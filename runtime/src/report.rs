@@ -269,6 +269,24 @@ pub(crate) fn announce(revision: Option<&str>, message: &str) {
     }
 }
 
+/// [`announce`] for several revisions at once (`(revision, message)`): without a tracing
+/// subscriber, their lines go to stderr in one write.
+pub(crate) fn announce_each<'r>(lines: impl Iterator<Item = (&'r str, String)>) {
+    if QUIET.try_with(|_| ()).is_ok() {
+        return;
+    }
+    if no_subscriber() {
+        let text: String = lines
+            .map(|(_, message)| format!("revchain: {message}\n"))
+            .collect();
+        eprint!("{text}");
+    } else {
+        for (revision, message) in lines {
+            tracing::info!(target: "revchain", revision, "{message}");
+        }
+    }
+}
+
 tokio::task_local! {
     /// Set while a caller that prints its own summary runs migrations (`test-roundtrip`
     /// without `-v`): [`announce`] says nothing.

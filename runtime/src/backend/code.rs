@@ -152,6 +152,6 @@ where
             stage: Stage::Commit,
         });
     }
-    progress(index, elapsed);
+    progress(index..index + 1, elapsed);
     Ok(())
 }

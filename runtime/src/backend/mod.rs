@@ -138,8 +138,9 @@ pub(crate) fn token() -> String {
     )
 }
 
-/// Called after each step: its index and how long it took.
-pub(crate) type Progress<'a> = &'a (dyn Fn(usize, Duration) + Sync);
+/// Called as steps end: the indices of steps that ended together (one commit's), and how
+/// long each took.
+pub(crate) type Progress<'a> = &'a (dyn Fn(std::ops::Range<usize>, Duration) + Sync);
 
 /// A row of revchain's own queries, read by column index: the bounds that sqlx's rows
 /// meet only for each concrete database, stated once.
@@ -647,7 +648,7 @@ pub(crate) async fn apply_marked_with<DB: SessionLocked>(
     DB::exec_in_transaction(conn, &finish)
         .await
         .map_err(|e| Failure::db(&format!("recording revision {id}"), &e))?;
-    progress(index, elapsed);
+    progress(index..index + 1, elapsed);
     Ok(())
 }
 

@@ -266,7 +266,7 @@ async fn apply_atomic(
     tx.commit()
         .await
         .map_err(|e| Failure::db(&format!("committing revision {id}"), &e))?;
-    progress(index, elapsed);
+    progress(index..index + 1, elapsed);
     Ok(())
 }
 
@@ -798,7 +798,7 @@ fn durations(row: &sqlx::mysql::MySqlRow) -> Vec<Duration> {
 fn report(progress: Progress<'_>, offset: usize, count: usize, durations: Option<&[Duration]>) {
     for k in 0..count {
         let took = durations.and_then(|d| d.get(k)).copied();
-        progress(offset + k, took.unwrap_or_default());
+        progress(offset + k..offset + k + 1, took.unwrap_or_default());
     }
 }
 

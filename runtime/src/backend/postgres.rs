@@ -373,8 +373,8 @@ impl<'a> Steps<'a> {
 
     /// Reports the first `n` of these steps applied, each after `took`.
     fn applied(&self, n: usize, took: Duration) {
-        for k in 0..n {
-            (self.progress)(self.offset + k, took);
+        if n > 0 {
+            (self.progress)(self.offset..self.offset + n, took);
         }
     }
 }

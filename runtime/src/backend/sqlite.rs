@@ -348,7 +348,7 @@ async fn apply_atomic(
             stage: Stage::Commit,
         });
     }
-    progress(index, elapsed);
+    progress(index..index + 1, elapsed);
     Ok(())
 }
 
@@ -490,7 +490,7 @@ async fn apply_group(
     let then = match run_group(conn, tables, group, start, timeout).await? {
         GroupEnd::Committed { durations, then } => {
             for (k, took) in durations.into_iter().enumerate() {
-                progress(start + k, took);
+                progress(start + k..start + k + 1, took);
             }
             then
         }
@@ -605,7 +605,7 @@ async fn apply_alone(
     let ms = elapsed.as_millis().to_string();
     let finish = tables.finish_running(D, work, &ms);
     in_transaction(conn, &finish, timeout, &format!("recording revision {id}")).await?;
-    progress(index, elapsed);
+    progress(index..index + 1, elapsed);
     Ok(())
 }
 

@@ -211,7 +211,7 @@ impl<'m> Migrator<'m> {
             );
         }
         let times = super::StepTimes::new(works, "reverted");
-        let progress = |i: usize, took: Duration| times.record(i, took);
+        let progress = |ended: std::ops::Range<usize>, took: Duration| times.record(ended, took);
         let result = DB::apply(conn, &self.tables, works, &progress, self.lock_timeout).await;
         let report = Report {
             direction: Some(Direction::Downgrade),
