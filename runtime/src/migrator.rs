@@ -23,6 +23,7 @@ use crate::bookkeeping::{TableName, Tables, Work};
 use crate::connection::PoolOrConnection;
 use crate::embedded::{Migrations, Revision};
 use crate::error::{Aftermath, DriftKind, Error, FailedStep, Stage, driver_message};
+use crate::preflight::Cleared;
 use crate::report::{CurrentHead, Report, Status, StepReport};
 use crate::state::{StateCheck, check_state, refusal_error};
 
@@ -71,6 +72,19 @@ pub struct Migrator<'m> {
     lease_ttl: Duration,
     /// The phase that upgrades and [`run`](Self::run) apply; `None`: every revision.
     phase: Option<revchain_core::Phase>,
+    /// On a run that found no revchain tables: the revisions checked for refused
+    /// statements ahead of the plan, once worked out ([`Cleared`]).
+    cleared: Option<std::sync::Arc<std::sync::OnceLock<Cleared>>>,
+}
+
+/// What the boot check found.
+enum Boot {
+    /// The database is at the embedded heads: the report of the run.
+    UpToDate(Report),
+    /// revchain's version table does not exist: every revision is pending.
+    NoTables,
+    /// Anything else: the run takes the lock and reads the state.
+    Behind,
 }
 
 /// What a run under the lock is asked to do.
@@ -94,6 +108,7 @@ impl<'m> Migrator<'m> {
             lock_mode: LockMode::default(),
             lease_ttl: Duration::from_secs(30),
             phase: None,
+            cleared: None,
         }
     }
 
@@ -543,8 +558,13 @@ impl<'m> Migrator<'m> {
         self.migrations.warn_if_stale();
         let pool = db.pool();
         let mut conn = db.lease().await?;
-        if boot && let Some(report) = self.boot_check::<D::Database>(&mut conn).await {
-            return Ok(report);
+        let mut fresh = false;
+        if boot {
+            match self.boot_check::<D::Database>(&mut conn).await {
+                Boot::UpToDate(report) => return Ok(report),
+                Boot::NoTables => fresh = true,
+                Boot::Behind => {}
+            }
         }
         if sqlx::Connection::is_in_transaction(&*conn) {
             return self
@@ -575,8 +595,13 @@ impl<'m> Migrator<'m> {
                 .collect();
             return Ok(up_to_date(heads));
         };
-        let result = self
-            .under(&locked.held)
+        let mut migrator = self.under(&locked.held);
+        if fresh && matches!(request, Request::Upgrade(_)) {
+            // Every revision is pending: their upgrades are checked for refused statements
+            // while the server creates revchain's tables (`run_locked`).
+            migrator.to_mut().cleared = Some(std::sync::Arc::default());
+        }
+        let result = migrator
             .migrate_locked::<D::Database>(&mut conn, &request, boot)
             .await;
         if !release::<D::Database>(&mut conn, &self.tables, locked.into_held()).await {
@@ -588,19 +613,26 @@ impl<'m> Migrator<'m> {
     /// The boot path's one read: the report when the version rows are the embedded heads.
     /// With repeatable revisions, the same query also reads their checksums recorded at the
     /// embedded heads, which must all be the embedded ones.
-    async fn boot_check<DB: Backend>(&self, conn: &mut DB::Connection) -> Option<Report> {
+    async fn boot_check<DB: Backend>(&self, conn: &mut DB::Connection) -> Boot {
         let rows = if self.migrations.repeatables().is_empty() {
-            read_heads::<DB>(conn, &self.tables).await.ok()??
+            match read_heads::<DB>(conn, &self.tables).await {
+                Ok(Some(rows)) => rows,
+                Ok(None) => return Boot::NoTables,
+                Err(_) => return Boot::Behind,
+            }
         } else if sqlx::Connection::is_in_transaction(&*conn) {
-            return None;
+            return Boot::Behind;
         } else {
-            crate::repeatable::boot_rows::<DB>(self.migrations, &self.tables, conn).await?
+            match crate::repeatable::boot_rows::<DB>(self.migrations, &self.tables, conn).await {
+                Some(rows) => rows,
+                None => return Boot::Behind,
+            }
         };
         if !self.at_embedded_heads(&rows) {
-            return None;
+            return Boot::Behind;
         }
         tracing::debug!(target: "revchain", "the database is up to date");
-        Some(up_to_date(rows.into_iter().map(|r| r.revision).collect()))
+        Boot::UpToDate(up_to_date(rows.into_iter().map(|r| r.revision).collect()))
     }
 
     /// The work under the lock: a boot run first adopts the database of the tool given to
@@ -660,7 +692,17 @@ impl<'m> Migrator<'m> {
         request: &Request,
         boot: bool,
     ) -> Result<Report, Error> {
-        DB::ensure_tables(conn, &self.tables, self.lock_timeout).await?;
+        let clear = async {
+            if let Some(cleared) = &self.cleared {
+                cleared.get_or_init(|| Cleared::upgrades(self.migrations, DB::DIALECT));
+            }
+        };
+        // The first poll sends the tables' creation; the check runs while the server works.
+        let (created, ()) = tokio::join!(
+            DB::ensure_tables(conn, &self.tables, self.lock_timeout),
+            clear
+        );
+        created?;
         self.ensure_stored_columns::<DB>(conn).await?;
         if let Request::Stamp {
             targets,
@@ -940,7 +982,12 @@ impl<'m> Migrator<'m> {
             _ => graph.plan_upgrade(target, current),
         }
         .map_err(|e| self.target_error(e))?;
-        crate::preflight::refuse_statements(self.migrations, &plan, DB::DIALECT)?;
+        crate::preflight::refuse_statements(
+            self.migrations,
+            &plan,
+            DB::DIALECT,
+            self.cleared.as_deref().and_then(std::sync::OnceLock::get),
+        )?;
         crate::preflight::refuse_code(self.migrations, &plan, DB::DIALECT)?;
         Ok(plan)
     }

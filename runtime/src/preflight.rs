@@ -15,11 +15,17 @@ pub(crate) fn refuse_statements(
     m: &Migrations,
     plan: &Plan,
     dialect: Dialect,
+    cleared: Option<&Cleared>,
 ) -> Result<(), Error> {
     for step in &plan.steps {
         let Some(rev) = m.at(step.revision).filter(|r| !r.is_rust()) else {
             continue;
         };
+        if plan.direction == Direction::Upgrade
+            && cleared.is_some_and(|c| c.upgrade(step.revision, dialect))
+        {
+            continue;
+        }
         let (sql, line) = match plan.direction {
             Direction::Upgrade => (rev.upgrade_sql(), rev.upgrade_line()),
             Direction::Downgrade => (rev.downgrade_sql().unwrap_or(""), rev.downgrade_line()),
@@ -35,6 +41,37 @@ pub(crate) fn refuse_statements(
         }
     }
     Ok(())
+}
+
+/// The revisions whose upgrade holds no statement refused on one database, found before
+/// the plan was known: on a database without revchain's tables every revision is pending,
+/// and [`refuse_statements`]'s work is done while the server answers the lock and creates
+/// the tables, instead of after the state is read.
+#[derive(Debug, Clone)]
+pub(crate) struct Cleared {
+    dialect: Dialect,
+    /// Per revision (in table order): its upgrade was found clean.
+    upgrades: Vec<bool>,
+}
+
+impl Cleared {
+    /// Checks the upgrade of every revision of `m` for `dialect`.
+    pub(crate) fn upgrades(m: &Migrations, dialect: Dialect) -> Cleared {
+        let upgrades = m
+            .iter()
+            .map(|rev| {
+                rev.is_rust()
+                    || refused_statement(rev.upgrade_sql(), dialect, rev.is_transactional())
+                        .is_none()
+            })
+            .collect();
+        Cleared { dialect, upgrades }
+    }
+
+    /// Whether revision `index`'s upgrade was found clean for `dialect`.
+    fn upgrade(&self, index: usize, dialect: Dialect) -> bool {
+        self.dialect == dialect && self.upgrades.get(index).copied().unwrap_or(false)
+    }
 }
 
 /// Refuses a plan that would run a Rust code revision (docs/design.md §4.11) whose function

@@ -95,7 +95,7 @@ impl Migrator<'_> {
             .graph()
             .plan_upgrade(&Target::Heads, &current)
             .map_err(|e| catch_up.target_error(e))?;
-        crate::preflight::refuse_statements(sub, &plan, DB::DIALECT)?;
+        crate::preflight::refuse_statements(sub, &plan, DB::DIALECT, None)?;
         tracing::info!(
             target: "revchain",
             "the database is in the middle of a squashed range; catching it up through the \
