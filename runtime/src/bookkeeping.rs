@@ -370,6 +370,7 @@ pub(crate) enum Durations<'a> {
     /// One for every step, as a PostgreSQL expression evaluated once for the whole insert
     /// (an expression repeated in each row is parsed and resolved once per row, which
     /// costs more than the row).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Shared(&'a str),
 }
 

@@ -69,9 +69,12 @@ pub(crate) struct Traits {
     pub shareable: bool,
     /// [`takes_light_locks`].
     pub light: bool,
-    /// [`quick`].
+    /// [`quick`] (PostgreSQL's grouping).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub quick: bool,
-    /// The line (1-based, in the SQL) where each of its statements starts.
+    /// The line (1-based, in the SQL) where each of its statements starts (PostgreSQL
+    /// counts results by statement).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub lines: Vec<usize>,
 }
 
@@ -163,6 +166,7 @@ pub(crate) fn takes_light_locks(work: &Work<'_>, dialect: Dialect) -> bool {
 /// no table (no `SELECT`, `TABLE`, `EXECUTE`, `CALL`). PostgreSQL times the revisions of a
 /// group together, so only quick revisions share a transaction there: every revision that
 /// can take long is timed alone.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn quick(work: &Work<'_>, dialect: Dialect) -> bool {
     traits(work, dialect).quick
 }
