@@ -475,35 +475,29 @@ async fn a_revision_that_can_take_long_is_timed_alone_on_postgres() {
     let db = TestDb::new(Kind::Postgres).await;
     let pool: PgPool = db.pool().await;
     let dir = Dir::new();
-    dir.rev(
-        "a1",
-        "",
-        "",
-        "CREATE TABLE t (id INT);",
-        Some("DROP TABLE t;"),
-    )
-    .rev(
-        "b2",
-        "a1",
-        "",
-        "INSERT INTO t VALUES (1);",
-        Some("DELETE FROM t;"),
-    )
-    .rev("c3", "b2", "", "SELECT pg_sleep(0.4);", Some("SELECT 1;"))
-    .rev(
-        "d4",
-        "c3",
-        "",
-        "INSERT INTO t VALUES (4);",
-        Some("DELETE FROM t WHERE id = 4;"),
-    )
-    .rev(
-        "e5",
-        "d4",
-        "",
-        "CREATE SEQUENCE s;",
-        Some("DROP SEQUENCE s;"),
-    );
+    dir.creates_table("a1", "", "t")
+        .rev(
+            "b2",
+            "a1",
+            "",
+            "INSERT INTO t VALUES (1);",
+            Some("DELETE FROM t;"),
+        )
+        .rev("c3", "b2", "", "SELECT pg_sleep(0.4);", Some("SELECT 1;"))
+        .rev(
+            "d4",
+            "c3",
+            "",
+            "INSERT INTO t VALUES (4);",
+            Some("DELETE FROM t WHERE id = 4;"),
+        )
+        .rev(
+            "e5",
+            "d4",
+            "",
+            "CREATE SEQUENCE s;",
+            Some("DROP SEQUENCE s;"),
+        );
     let m = dir.load();
     let report = m.run(&pool).await.unwrap();
     let took: Vec<(&str, Duration)> = report
