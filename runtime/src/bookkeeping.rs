@@ -315,8 +315,8 @@ impl Tables {
         dirty: bool,
         stamped: bool,
     ) -> String {
-        let row = log_values(d, rev, execution_ms, dirty, stamped);
-        Durations::Each(&|_| String::new()).insert(&self.log.quoted(d), &[row])
+        let row = LogRow::new(rev, dirty, stamped);
+        Durations::Each(&|_| execution_ms.to_owned()).insert(d, &self.log.quoted(d), &[row])
     }
 
     /// The bookkeeping of a group of consecutive steps of one direction that commit together
@@ -350,11 +350,16 @@ impl Tables {
             .enumerate()
             .partition(|(_, w)| w.direction == revchain_core::Direction::Upgrade);
         if !upgrades.is_empty() {
-            let rows: Vec<String> = upgrades
+            let rows: Vec<LogRow<'_>> = upgrades
                 .iter()
-                .map(|(k, w)| log_values(d, w.revision, &durations.of(*k), false, false))
+                .map(|(_, w)| LogRow::new(w.revision, false, false))
                 .collect();
-            out.push(durations.insert(&self.log.quoted(d), &rows));
+            let steps: Vec<usize> = upgrades.iter().map(|(k, _)| *k).collect();
+            out.push(
+                durations
+                    .of_steps(&steps)
+                    .insert(d, &self.log.quoted(d), &rows),
+            );
         }
         let reverted: Vec<&str> = downgrades.iter().map(|(_, w)| w.revision.id()).collect();
         out.extend(self.delete_log(d, &reverted));
@@ -374,44 +379,89 @@ pub(crate) enum Durations<'a> {
     Shared(&'a str),
 }
 
-impl Durations<'_> {
-    /// What the row of step `k` holds in its `execution_ms` column.
-    fn of(&self, k: usize) -> String {
-        match self {
-            Durations::Each(ms) => ms(k),
-            Durations::Shared(_) => "NULL".to_owned(),
+impl<'a> Durations<'a> {
+    /// These durations for the log rows of the steps `steps` (row `i` is step `steps[i]`).
+    fn of_steps(self, steps: &'a [usize]) -> RowDurations<'a> {
+        RowDurations {
+            durations: self,
+            steps,
         }
     }
+}
 
-    /// The insert of the log `rows` (in the order of [`LOG_COLUMN_NAMES`]) into `log`.
-    fn insert(&self, log: &str, rows: &[String]) -> String {
-        let columns = format!("({})", LOG_COLUMN_NAMES.join(", "));
-        let rows = rows.join(", ");
-        match self {
-            Durations::Each(_) => format!("INSERT INTO {log} {columns} VALUES {rows}"),
+/// [`Durations`] matched to the rows of one log insert.
+struct RowDurations<'a> {
+    durations: Durations<'a>,
+    steps: &'a [usize],
+}
+
+impl Durations<'_> {
+    /// The insert of the log `rows` into `log`, the durations of `Each` taken by row.
+    fn insert(&self, d: Dialect, log: &str, rows: &[LogRow<'_>]) -> String {
+        let steps: Vec<usize> = (0..rows.len()).collect();
+        RowDurations {
+            durations: *self,
+            steps: &steps,
+        }
+        .insert(d, log, rows)
+    }
+}
+
+impl RowDurations<'_> {
+    /// The insert of the log `rows` into `log`.
+    ///
+    /// `Each`: one `VALUES` tuple per row. `Shared` (PostgreSQL): one array literal per
+    /// column, `unnest`ed. PostgreSQL parses, resolves and plans every literal of a
+    /// `VALUES` list one by one, which costs more than inserting the row; an array literal
+    /// is read by one input function, element after element.
+    fn insert(&self, d: Dialect, log: &str, rows: &[LogRow<'_>]) -> String {
+        let columns = LOG_COLUMN_NAMES.join(", ");
+        match self.durations {
+            Durations::Each(ms) => {
+                let tuples: Vec<String> = rows
+                    .iter()
+                    .zip(self.steps)
+                    .map(|(row, k)| row.tuple(d, &ms(*k)))
+                    .collect();
+                format!("INSERT INTO {log} ({columns}) VALUES {}", tuples.join(", "))
+            }
             Durations::Shared(ms) => {
-                let names: Vec<String> = (0..LOG_COLUMN_NAMES.len())
-                    .map(|i| format!("c{i}"))
+                let arrays: Vec<String> = LogRow::ARRAY_TYPES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ty)| {
+                        let elements: Vec<String> =
+                            rows.iter().map(|row| row.array_element(i)).collect();
+                        format!(
+                            "{}::{ty}[]",
+                            literal(d, &format!("{{{}}}", elements.join(",")))
+                        )
+                    })
                     .collect();
                 let picked: Vec<String> = LOG_COLUMN_NAMES
                     .iter()
-                    .zip(&names)
-                    .map(|(column, name)| match *column {
+                    .map(|column| match *column {
                         "execution_ms" => "t.ms".to_owned(),
-                        _ => format!("v.{name}"),
+                        other => format!("u.{other}"),
                     })
                     .collect();
+                let unnested: Vec<&str> = LOG_COLUMN_NAMES
+                    .iter()
+                    .copied()
+                    .filter(|c| *c != "execution_ms")
+                    .collect();
                 format!(
-                    "INSERT INTO {log} {columns} SELECT {} FROM (VALUES {rows}) AS v({}), (SELECT {ms}) AS t(ms)",
+                    "INSERT INTO {log} ({columns}) SELECT {} FROM unnest({}) AS u({}), (SELECT {ms}) AS t(ms)",
                     picked.join(", "),
-                    names.join(", ")
+                    arrays.join(", "),
+                    unnested.join(", ")
                 )
             }
         }
     }
 }
 
-/// The columns of a log row that revchain writes, in the order of [`log_values`].
+/// The columns of a log row that revchain writes, in the order of [`LogRow::tuple`].
 const LOG_COLUMN_NAMES: [&str; 12] = [
     "revision",
     "message",
@@ -427,39 +477,95 @@ const LOG_COLUMN_NAMES: [&str; 12] = [
     "phase",
 ];
 
-/// The values of `rev`'s log row, in the order of [`LOG_COLUMN_NAMES`], with what an older binary
-/// needs to revert it (docs/design.md §4.13).
-fn log_values(
-    d: Dialect,
-    rev: &Revision,
-    execution_ms: &str,
+/// What `rev`'s log row records, but its duration, with what an older binary needs to
+/// revert it (docs/design.md §4.13).
+struct LogRow<'r> {
+    revision: &'r str,
+    message: String,
+    checksum: String,
+    chain_digest: String,
     dirty: bool,
     stamped: bool,
-) -> String {
-    let message: String = rev.message().chars().take(255).collect();
-    let downgrade = rev.downgrade_sql().filter(|_| !rev.is_rust());
-    let (sql, checksum) = match downgrade {
-        Some(sql) => (
-            literal(d, sql),
-            format!(
-                "'{}'",
-                revchain_core::applied::unknown::downgrade_checksum(sql)
-            ),
-        ),
-        None => ("NULL".to_owned(), "NULL".to_owned()),
-    };
-    format!(
-        "({}, {}, '{}', '{}', {execution_ms}, {}, {}, {sql}, {checksum}, {}, {}, '{}')",
-        literal(d, rev.id()),
-        literal(d, &message),
-        rev.checksum(),
-        rev.chain_digest(),
-        boolean(d, dirty),
-        boolean(d, stamped),
-        literal(d, &rev.parents().collect::<Vec<_>>().join(",")),
-        boolean(d, rev.is_transactional()),
-        rev.phase()
-    )
+    /// The downgrade SQL and its checksum (none for an irreversible or a Rust revision).
+    downgrade: Option<(&'r str, String)>,
+    revises: String,
+    transactional: bool,
+    phase: String,
+}
+
+impl<'r> LogRow<'r> {
+    /// The PostgreSQL element types of [`array_element`](Self::array_element)'s columns:
+    /// [`LOG_COLUMN_NAMES`] without `execution_ms`.
+    const ARRAY_TYPES: [&'static str; 11] = [
+        "text", "text", "text", "text", "boolean", "boolean", "text", "text", "text", "boolean",
+        "text",
+    ];
+
+    fn new(rev: &'r Revision, dirty: bool, stamped: bool) -> LogRow<'r> {
+        let downgrade = rev.downgrade_sql().filter(|_| !rev.is_rust()).map(|sql| {
+            let checksum = revchain_core::applied::unknown::downgrade_checksum(sql);
+            (sql, checksum.to_string())
+        });
+        LogRow {
+            revision: rev.id(),
+            message: rev.message().chars().take(255).collect(),
+            checksum: rev.checksum().to_string(),
+            chain_digest: rev.chain_digest().to_string(),
+            dirty,
+            stamped,
+            downgrade,
+            revises: rev.parents().collect::<Vec<_>>().join(","),
+            transactional: rev.is_transactional(),
+            phase: rev.phase().to_string(),
+        }
+    }
+
+    /// The row as a `VALUES` tuple, in the order of [`LOG_COLUMN_NAMES`].
+    fn tuple(&self, d: Dialect, execution_ms: &str) -> String {
+        let (sql, checksum) = match &self.downgrade {
+            Some((sql, checksum)) => (literal(d, sql), format!("'{checksum}'")),
+            None => ("NULL".to_owned(), "NULL".to_owned()),
+        };
+        format!(
+            "({}, {}, '{}', '{}', {execution_ms}, {}, {}, {sql}, {checksum}, {}, {}, '{}')",
+            literal(d, self.revision),
+            literal(d, &self.message),
+            self.checksum,
+            self.chain_digest,
+            boolean(d, self.dirty),
+            boolean(d, self.stamped),
+            literal(d, &self.revises),
+            boolean(d, self.transactional),
+            self.phase
+        )
+    }
+
+    /// Column `i` of [`ARRAY_TYPES`](Self::ARRAY_TYPES) as an element of a PostgreSQL array
+    /// literal: text double-quoted with `"` and `\` escaped, so that no content (a comma, a
+    /// brace, the word NULL) reads as syntax.
+    fn array_element(&self, i: usize) -> String {
+        let text = |t: &str| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""));
+        let flag = |b: bool| if b { "t" } else { "f" }.to_owned();
+        match i {
+            0 => text(self.revision),
+            1 => text(&self.message),
+            2 => text(&self.checksum),
+            3 => text(&self.chain_digest),
+            4 => flag(self.dirty),
+            5 => flag(self.stamped),
+            6 => self
+                .downgrade
+                .as_ref()
+                .map_or("NULL".to_owned(), |(sql, _)| text(sql)),
+            7 => self
+                .downgrade
+                .as_ref()
+                .map_or("NULL".to_owned(), |(_, checksum)| text(checksum)),
+            8 => text(&self.revises),
+            9 => flag(self.transactional),
+            _ => text(&self.phase),
+        }
+    }
 }
 
 impl Tables {

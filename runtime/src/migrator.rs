@@ -698,12 +698,24 @@ impl<'m> Migrator<'m> {
             }
         };
         // The first poll sends the tables' creation; the check runs while the server works.
-        let (created, ()) = tokio::join!(
-            DB::ensure_tables(conn, &self.tables, self.lock_timeout),
+        let (opened, ()) = tokio::join!(
+            DB::open_tables(conn, &self.tables, self.lock_timeout),
             clear
         );
-        created?;
-        self.ensure_stored_columns::<DB>(conn).await?;
+        // The state read with the creation, for the first pass (the columns the ALTER may
+        // add change none of the rows read).
+        let mut opened_state = match opened? {
+            Some(opened) => {
+                if !opened.stored_columns {
+                    self.ensure_stored_columns::<DB>(conn).await?;
+                }
+                Some(opened.state)
+            }
+            None => {
+                self.ensure_stored_columns::<DB>(conn).await?;
+                None
+            }
+        };
         if let Request::Stamp {
             targets,
             purge: true,
@@ -716,7 +728,10 @@ impl<'m> Migrator<'m> {
         }
         let mut attempts = Attempts::default();
         while attempts.races < RACE_RETRIES {
-            let (rows, log) = self.read_state::<DB>(conn).await?;
+            let (rows, log) = match opened_state.take() {
+                Some(state) => state,
+                None => self.read_state::<DB>(conn).await?,
+            };
             let check = check_state(self.migrations, &self.tables, &rows, &log);
             if let Request::Downgrade(target) = request
                 && !check.ahead.is_empty()

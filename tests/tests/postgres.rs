@@ -91,3 +91,19 @@ async fn database_ahead_is_refused_unless_tolerated() {
 async fn sixteen_tasks_apply_each_revision_once() {
     scenarios::sixteen_tasks_apply_each_revision_once::<Postgres>().await;
 }
+
+/// A version table that is not revchain's (no `chain_digest`): the read that fails with
+/// the tables' creation is read again on its own, which names it, and the log table the
+/// creation made is there; nothing else ran.
+#[tokio::test]
+async fn a_version_table_of_another_shape_is_named_and_nothing_runs() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    revchain_tests::exec(&pool, "CREATE TABLE revchain_version (revision TEXT)").await;
+    let m = load(&fixture("shop"));
+    let err = m.run(&pool).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("reading the version table"), "{text}");
+    assert!(table_exists(&pool, "revchain_log").await);
+    assert!(!table_exists(&pool, "users").await);
+}

@@ -332,3 +332,62 @@ async fn the_embedded_cli_of_the_old_binary_reverts() {
     assert!(!table_exists(&pool, "newer_release").await);
     assert_eq!(heads(&old, &pool).await, [head]);
 }
+
+/// The log rows keep every character of what they record, in whichever form the
+/// bookkeeping writes them (on PostgreSQL, the revisions of a transaction write theirs as
+/// one array literal per column): a message and a stored downgrade with quotes, double
+/// quotes, braces, commas, backslashes, the word NULL and non-ASCII letters.
+async fn log_rows_keep_every_character<DB: Db>(kind: Kind) {
+    use revchain_core::lex::quote_literal;
+    let db = TestDb::new(kind).await;
+    let pool: Pool<DB> = db.pool().await;
+    let message = r#"it's "quoted", {braced} back\slash \" NULL ünï"#;
+    let down = r#"DELETE FROM q WHERE v = '{a,"b"} \ NULL';"#;
+    let dir = Dir::new();
+    dir.write(
+        "q1_rev.sql",
+        &format!(
+            "-- {message}\n--\n-- Revision ID: q1\n-- Revises: \n\n-- migrate:upgrade\nCREATE TABLE q (v VARCHAR(40));\n\n-- migrate:downgrade\n{down}\n"
+        ),
+    )
+    .rev("q2", "q1", "", "INSERT INTO q VALUES ('x');", None)
+    .creates_table("q3", "q2", "q3t");
+    let report = dir.load().run(&pool).await.unwrap();
+    assert_eq!(ids(&report), ["q1", "q2", "q3"]);
+    let d = match kind {
+        Kind::Postgres => revchain_core::Dialect::Postgres,
+        Kind::MySql => revchain_core::Dialect::MySql,
+        Kind::Sqlite => revchain_core::Dialect::Sqlite,
+    };
+    if kind == Kind::Postgres {
+        // The three shared one transaction: their rows were written by one insert.
+        let transactions = "SELECT count(DISTINCT applied_at) FROM revchain_log";
+        assert_eq!(scalar(&pool, transactions).await, 1);
+    }
+    let kept = format!(
+        "SELECT count(*) FROM revchain_log WHERE revision = 'q1' AND message = {} AND downgrade_sql = {} AND downgrade_checksum = '{}' AND revises = '' AND phase = 'expand' AND dirty = {f} AND stamped = {f}",
+        quote_literal(d, message),
+        quote_literal(d, down),
+        revchain_core::applied::unknown::downgrade_checksum(down),
+        f = if kind == Kind::Postgres { "FALSE" } else { "0" },
+    );
+    assert_eq!(scalar(&pool, &kept).await, 1, "{kept}");
+    let irreversible = "SELECT count(*) FROM revchain_log WHERE revision = 'q2' AND downgrade_sql IS NULL AND downgrade_checksum IS NULL AND revises = 'q1'";
+    assert_eq!(scalar(&pool, irreversible).await, 1);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM revchain_log WHERE revision = 'q3' AND downgrade_sql = 'DROP TABLE q3t;'").await, 1);
+}
+
+#[tokio::test]
+async fn log_rows_keep_every_character_on_postgres() {
+    log_rows_keep_every_character::<sqlx::Postgres>(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn log_rows_keep_every_character_on_mariadb() {
+    log_rows_keep_every_character::<sqlx::MySql>(Kind::MySql).await;
+}
+
+#[tokio::test]
+async fn log_rows_keep_every_character_on_sqlite() {
+    log_rows_keep_every_character::<sqlx::Sqlite>(Kind::Sqlite).await;
+}

@@ -142,6 +142,16 @@ pub(crate) fn token() -> String {
 /// long each took.
 pub(crate) type Progress<'a> = &'a (dyn Fn(std::ops::Range<usize>, Duration) + Sync);
 
+/// What a run starts from, read with the creation of the tables where the database allows
+/// ([`Driver::open_tables`](sealed::Driver::open_tables)).
+pub(crate) struct Opened {
+    /// The version rows and the log rows.
+    pub state: (Vec<HeadRow>, Vec<LogRow>),
+    /// Whether the log table has every one of the
+    /// [`STORED_COLUMNS`](crate::bookkeeping::STORED_COLUMNS).
+    pub stored_columns: bool,
+}
+
 /// A row of revchain's own queries, read by column index: the bounds that sqlx's rows
 /// meet only for each concrete database, stated once.
 pub(crate) trait BookkeepingRow: Send {
@@ -363,6 +373,18 @@ pub(crate) mod sealed {
                     .await
                     .map_err(|e| Error::db("creating revchain's tables", &e))
             }
+        }
+
+        /// Creates both tables if needed, like [`ensure_tables`](Driver::ensure_tables),
+        /// and may read in the same round trip what the run starts from ([`Opened`]).
+        /// `None` (the default): nothing was read, and the run reads it query by query.
+        fn open_tables<'a>(
+            conn: &'a mut Self::Connection,
+            tables: &'a Tables,
+            timeout: Duration,
+        ) -> impl Future<Output = Result<Option<Opened>, Error>> + Send + 'a {
+            let created = Self::ensure_tables(conn, tables, timeout);
+            async move { created.await.map(|()| None) }
         }
 
         /// Takes the migration lock (`lock`: the advisory lock or a lease; SQLite ignores

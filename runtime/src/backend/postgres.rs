@@ -71,14 +71,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use revchain_core::{Dialect, Direction};
-use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, Postgres};
+use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, PgRow, Postgres};
 use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
-    Done, Failure, Held, Lock, Progress, SessionLocked, apply_marked, group, lease, lock_session,
-    pooler, sealed::Driver, timeouts, token, unlock_lease,
+    Done, Failure, Held, Lock, Opened, Progress, SessionLocked, apply_marked, group, lease,
+    lock_session, pooler, sealed::Driver, timeouts, token, unlock_lease,
 };
-use crate::bookkeeping::{Durations, Tables, Work, literal};
+use crate::bookkeeping::{Durations, STORED_COLUMNS, Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connection_lost};
 
 const D: Dialect = Dialect::Postgres;
@@ -1051,6 +1051,61 @@ impl Driver for Postgres {
         run(conn, sql)
             .await
             .map_err(|e| Error::db("creating revchain's tables", &e))
+    }
+
+    /// [`ensure_tables`](Self::ensure_tables)'s statements and, in the same round trip,
+    /// the reads a run starts from: which stored columns the log table has, the version
+    /// rows and the log rows (one implicit transaction, as the creation alone was).
+    async fn open_tables(
+        conn: &mut PgConnection,
+        tables: &Tables,
+        timeout: Duration,
+    ) -> Result<Option<Opened>, Error> {
+        let create = tables.create(D);
+        let sql = format!(
+            "SELECT set_config('synchronous_commit', 'off', true);\n{};\n{};\n{};\n{}",
+            create.join(";\n"),
+            tables.stored_columns_present(),
+            tables.select_heads(D),
+            tables.select_log(D)
+        );
+        // Statement k's rows are `results[k]`: set_config, the creations, then the reads.
+        let first_read = 1 + create.len();
+        let mut results: Vec<Vec<PgRow>> = vec![Vec::new()];
+        let mut stream = sqlx::raw_sql(AssertSqlSafe(sql.as_str())).fetch_many(&mut *conn);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(Either::Left(_)) => results.push(Vec::new()),
+                Ok(Either::Right(row)) => {
+                    if let Some(rows) = results.last_mut() {
+                        rows.push(row);
+                    }
+                }
+                Err(e) if results.len() <= first_read => {
+                    return Err(Error::db("creating revchain's tables", &e));
+                }
+                Err(_) => break,
+            }
+        }
+        drop(stream);
+        let mut reads = results.into_iter().skip(first_read);
+        let (Some(columns), Some(heads), Some(log)) = (reads.next(), reads.next(), reads.next())
+        else {
+            // A read failed (tables that are not what revchain made), and took the creation
+            // with it: create again, and leave the reads to the run, which reads nothing
+            // for a repair, and otherwise says what failed.
+            Self::ensure_tables(conn, tables, timeout).await?;
+            return Ok(None);
+        };
+        let heads = super::head_rows(Ok(heads), is_missing_table)
+            .map_err(|e| Error::db("reading the version table", &e))?
+            .unwrap_or_default();
+        let log = super::log_rows(Ok(log), is_missing_table)
+            .map_err(|e| Error::db("reading the log table", &e))?;
+        Ok(Some(Opened {
+            state: (heads, log),
+            stored_columns: columns.len() == STORED_COLUMNS.len(),
+        }))
     }
 
     async fn lock(
