@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use revchain::{Aftermath, Error, Migrations};
 use revchain_core::parse::parse_with;
 use revchain_core::{History, Mode};
-use revchain_tests::{Db, Dir, Kind, TestDb, heads, scalar, table_exists};
+use revchain_tests::{Db, Dir, Kind, TestDb, exec, heads, scalar, table_exists};
 use sqlx::{PgPool, Pool, SqlitePool};
 
 /// The revisions the log records, among r1…r5, a1, b2 and c3.
@@ -239,6 +239,46 @@ async fn a_syntax_error_in_a_later_revision_applies_the_ones_before_it_on_postgr
     assert_eq!(logged(&pool).await, ["r1", "r2", "r3"]);
     assert!(table_exists(&pool, "t3").await);
     assert!(!table_exists(&pool, "t4").await);
+}
+
+/// A statement of a revision in the middle of a group fails as it runs (a duplicate key,
+/// an error with no position): the group, which takes no savepoints, is rolled back whole;
+/// the revisions before the failed one are applied again, and it is not. Only the
+/// sequences show the first attempt: r2's `nextval` ran twice (once rolled back), r4's
+/// once.
+#[tokio::test]
+async fn a_statement_failing_in_a_group_keeps_the_revisions_before_it_on_postgres() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    let dir = five(
+        "INSERT INTO t1 VALUES (nextval('s4'));\nINSERT INTO t1 VALUES (1);\nINSERT INTO t1 VALUES (1);",
+        "DROP TABLE t2;",
+    );
+    dir.rev(
+        "r1",
+        "",
+        "",
+        "CREATE TABLE t1 (id INT PRIMARY KEY);",
+        None,
+    )
+    .rev("r2", "r1", "", "INSERT INTO t1 VALUES (nextval('s2') + 100);", None);
+    let m = dir.load();
+    // Sequences made before the run: a rollback does not take back their numbers.
+    exec(&pool, "CREATE SEQUENCE s2; CREATE SEQUENCE s4").await;
+    let err = m.run(&pool).await.unwrap_err();
+    assert_failed(
+        &err,
+        "r4",
+        8,
+        Aftermath::RolledBack,
+        "r4_rev.sql:8: upgrade of revision r4 failed: duplicate key value violates unique constraint",
+    );
+    assert_eq!(heads(&m, &pool).await, ["r3"]);
+    assert_eq!(logged(&pool).await, ["r1", "r2", "r3"]);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM t1").await, 1);
+    assert!(table_exists(&pool, "t3").await && !table_exists(&pool, "t5").await);
+    assert_eq!(scalar(&pool, "SELECT nextval('s2')").await, 3);
+    assert_eq!(scalar(&pool, "SELECT nextval('s4')").await, 2);
 }
 
 #[tokio::test]

@@ -42,17 +42,25 @@
 //! [`quick`] revisions (work bounded by their text) form groups there, so that every
 //! revision that can take long is timed alone.
 //!
-//! What bounds a group: [`GROUP_REVISIONS`] (PostgreSQL keeps the ids of 64 subtransactions
-//! per transaction in shared memory; past that every other session's snapshot must look
-//! them up on disk, which slows a busy primary and its standbys), [`GROUP_BYTES`], and the
-//! rule that its revisions go the same direction with the same timeouts.
+//! PostgreSQL's groups of quick revisions take no savepoints (a savepoint and its release
+//! cost as much as a small revision): a failed revision rolls its whole group back, and
+//! the revisions before it are applied again as a group of their own. Their first attempt
+//! was rolled back, so the database sees each once; only effects outside transactions (a
+//! sequence's `nextval`) show it. The failed revision itself is not run again.
+//!
+//! What bounds a group: a number of revisions ([`GROUP_REVISIONS`] where each takes a
+//! savepoint: PostgreSQL keeps the ids of 64 subtransactions per transaction in shared
+//! memory, and past that every other session's snapshot must look them up on disk, which
+//! slows a busy primary and its standbys), [`GROUP_BYTES`], and the rule that its revisions
+//! go the same direction with the same timeouts.
 
 use revchain_core::Dialect;
 
 use super::timeouts::Timeouts;
 use crate::bookkeeping::Work;
 
-/// The most revisions that share one transaction (PostgreSQL's `PGPROC_MAX_CACHED_SUBXIDS`).
+/// The most revisions that share one transaction, each in a savepoint (PostgreSQL's
+/// `PGPROC_MAX_CACHED_SUBXIDS`).
 pub(crate) const GROUP_REVISIONS: usize = 64;
 
 /// The most SQL (bytes) a group's revisions hold together; a larger revision is a group of
@@ -116,13 +124,14 @@ pub(crate) fn shareable(work: &Work<'_>, dialect: Dialect) -> bool {
 
 /// The end (exclusive) of the group that starts at `works[start]`: the revisions after it
 /// that are [`shareable`], that `joins` accepts (a backend's own condition), and that go
-/// the same direction with the same timeouts, within [`GROUP_REVISIONS`] and
-/// [`GROUP_BYTES`]. A revision that is not shareable is a group of its own (`start + 1`).
+/// the same direction with the same timeouts, within `limit` revisions (the backend's:
+/// [`GROUP_REVISIONS`] where each revision takes a savepoint) and [`GROUP_BYTES`]. A revision that is not shareable is a group of its own (`start + 1`).
 pub(crate) fn group_end(
     works: &[Work<'_>],
     start: usize,
     dialect: Dialect,
     timeouts: &Timeouts,
+    limit: usize,
     joins: impl Fn(&Work<'_>) -> bool,
 ) -> usize {
     let first = &works[start];
@@ -137,7 +146,7 @@ pub(crate) fn group_end(
     let mut bytes = first.sql().len();
     let mut end = start + 1;
     let mut open = takes_light_locks(first, dialect);
-    while open && end < works.len() && end - start < GROUP_REVISIONS {
+    while open && end < works.len() && end - start < limit {
         let next = &works[end];
         bytes += next.sql().len();
         if bytes > GROUP_BYTES || !same(next) || !shareable(next, dialect) || !joins(next) {

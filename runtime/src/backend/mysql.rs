@@ -529,7 +529,14 @@ async fn apply_all(
 ) -> Result<(), Failure> {
     let mut start = 0;
     while start < works.len() {
-        let end = group::group_end(works, start, D, &tables.timeouts, runs_atomically);
+        let end = group::group_end(
+            works,
+            start,
+            D,
+            &tables.timeouts,
+            group::GROUP_REVISIONS,
+            runs_atomically,
+        );
         if end - start == 1 {
             apply_each(conn, tables, &works[start..end], start, progress).await?;
         } else {

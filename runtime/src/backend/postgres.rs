@@ -1,32 +1,35 @@
 //! PostgreSQL: transactional DDL, so each revision and its bookkeeping commit together.
 //!
-//! Consecutive quick transactional revisions share one transaction, each in a savepoint
-//! of its own, up to 64 to a transaction ([`super::group`] gives the rule and why it keeps
+//! Consecutive quick transactional revisions share one transaction, up to
+//! [`GROUP_REVISIONS`] to a transaction ([`super::group`] gives the rule and why it keeps
 //! every revision atomic and applied once). A group is one round trip: one simple query
-//! holding `BEGIN`, its settings, each revision between its `SAVEPOINT` and `RELEASE`, the
-//! group's bookkeeping and `COMMIT`. Nothing is run twice to find out what failed, with
-//! two exceptions (a deferred constraint that fails at a group's `COMMIT`, and a count of
-//! results that the savepoints contradict, below):
+//! holding `BEGIN`, its settings, its revisions, the group's bookkeeping and `COMMIT`. The
+//! revisions of a group take no savepoints (a savepoint and its release cost as much as a
+//! small revision); a revision alone runs between its `SAVEPOINT` and `RELEASE`. Nothing
+//! is run twice to find out what failed, with two exceptions (a deferred constraint that
+//! fails at a group's `COMMIT`, and a count of results that a savepoint contradicts, below),
+//! and the revisions before a failed one in its group run again:
 //!
 //! - The server answers each statement of a simple query with one result, so the count of
 //!   results says which statement was running when an error came (the revision's own
-//!   statements are counted with the same splitter; the error's position, when it has one,
-//!   confirms the statement). Only the savepoint of the revision in flight exists when a
-//!   statement fails (each is released before the next is taken), so rolling back to the
-//!   savepoint of the revision the count names also confirms that revision; were it
-//!   missing, the group is rolled back and applied again one transaction each. A revision
+//!   statements are counted with the same splitter, which cuts a shared revision without
+//!   doubt; the error's position, when it has one, confirms the statement). A revision
 //!   counts as applied (and is logged) only once its group's `COMMIT` completed.
-//! - A statement of a revision fails: the revision is rolled back to its savepoint, and the
-//!   revisions of its group before it commit with their bookkeeping, as they would have with
-//!   one transaction each.
+//! - A statement of a revision in a group fails: the group is rolled back whole, the
+//!   revisions before the failed one are applied again as a group of their own, and the
+//!   failed one is reported, as one transaction per revision would have left them. Their
+//!   first attempt was rolled back: only effects outside transactions (a sequence's
+//!   `nextval`) show it.
+//! - A statement of a revision alone fails: it is rolled back to its savepoint, which
+//!   exists only while it runs, so this also confirms the count; were the savepoint
+//!   missing, it is applied again in a transaction of its own.
 //! - A deferred constraint fails at a group's `COMMIT`: the group was rolled back whole, and
 //!   its revisions are applied again one transaction each, which reports the one at fault
 //!   (what they did the first time was rolled back).
 //! - The release of a revision's savepoint fails when the revision ended the transaction it
-//!   ran in (`COMMIT`, `ROLLBACK`): it and the revisions of its group before it are marked
-//!   dirty, not recorded. Only a revision whose statements the splitter cuts with doubt
-//!   could (the parser refuses transaction control), and such a revision is a group of its
-//!   own.
+//!   ran in (`COMMIT`, `ROLLBACK`): it is marked dirty, not recorded. Only a revision whose
+//!   statements the splitter cuts with doubt could (the parser refuses transaction
+//!   control), and such a revision is a group of its own; a quick revision cannot.
 //! - The server parses a whole simple query before running any of it, so a syntax error in
 //!   any revision rejects its group's text before anything ran. Then the revisions before the
 //!   faulty one (found by the error's position; failing that, by applying one by one) are
@@ -198,6 +201,9 @@ struct Batch {
     spans: Vec<Span>,
     /// Whether it commits synchronously (the run's last group).
     synchronous: bool,
+    /// Whether each revision runs in a savepoint: a revision alone does (its release fails
+    /// if it ended its transaction); the revisions of a group, all quick, do not.
+    savepoints: bool,
 }
 
 /// The end (exclusive) of the group of `works` that starts at `start`: one revision when
@@ -207,9 +213,15 @@ fn group_end(tables: &Tables, works: &[Work<'_>], start: usize, alone: bool) -> 
     if alone {
         start + 1
     } else {
-        group::group_end(works, start, D, &tables.timeouts, |w| group::quick(w, D))
+        let quick = |w: &Work<'_>| group::quick(w, D);
+        group::group_end(works, start, D, &tables.timeouts, GROUP_REVISIONS, quick)
     }
 }
+
+/// The most quick revisions that share one transaction. They take no savepoints, so no
+/// subtransaction counts against [`group::GROUP_REVISIONS`]; past a few hundred, the round
+/// trips and commits saved no longer show, and a failure applies again more revisions.
+const GROUP_REVISIONS: usize = 256;
 
 /// The groups of `works`, in order (see [`group_end`]).
 fn groups_of(tables: &Tables, works: &[Work<'_>], alone: bool) -> Vec<std::ops::Range<usize>> {
@@ -235,6 +247,7 @@ impl Batch {
             parts: Vec::new(),
             spans: Vec::with_capacity(works.len()),
             synchronous,
+            savepoints: works.len() == 1,
         };
         b.push(Part::Begin, "BEGIN");
         let asynchronous = if synchronous {
@@ -264,11 +277,13 @@ impl Batch {
         b
     }
 
-    /// Appends revision `k` in its savepoint.
+    /// Appends revision `k`, in its savepoint when the batch takes them.
     fn push_revision(&mut self, work: &Work<'_>, k: usize) {
         let start = self.sql.len();
         let savepoint = group::savepoint(&self.token, k);
-        self.push(Part::Savepoint(k), &format!("SAVEPOINT {savepoint}"));
+        if self.savepoints {
+            self.push(Part::Savepoint(k), &format!("SAVEPOINT {savepoint}"));
+        }
         let user_start = self.sql.len();
         self.sql.push_str(work.sql());
         let user = user_start..self.sql.len();
@@ -277,7 +292,9 @@ impl Batch {
         for line in &group::traits(work, D).lines {
             self.parts.push(Part::User(k, first + line - 1));
         }
-        self.push(Part::Release(k), &format!("RELEASE SAVEPOINT {savepoint}"));
+        if self.savepoints {
+            self.push(Part::Release(k), &format!("RELEASE SAVEPOINT {savepoint}"));
+        }
         self.spans.push(Span {
             whole: start..self.sql.len(),
             user,
@@ -510,6 +527,16 @@ async fn failed_in_group(
     }
     let part = batch.parts.get(reached.results).copied();
     match part {
+        Some(Part::User(k, _)) if !batch.savepoints => {
+            let line = failed_line(batch, works, k, part, &error);
+            let _ = run(conn, "ROLLBACK".to_owned()).await;
+            if k > 0 && !lost {
+                // No savepoint to roll back to: the group was rolled back whole, and the
+                // revisions before the failed one are applied again as a group.
+                Box::pin(apply_as_group(conn, steps.part(0..k), false)).await?;
+            }
+            Err(statement_failed(offset, k, line, error))
+        }
         Some(Part::Savepoint(k) | Part::User(k, _)) => {
             let line = failed_line(batch, works, k, part, &error);
             match keep_before(conn, steps, group, k).await {

@@ -47,7 +47,7 @@ use revchain_core::{Dialect, Direction};
 use sqlx::sqlite::{Sqlite, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, Row, Transaction};
 
-use super::group::group_end;
+use super::group::{GROUP_REVISIONS, group_end};
 use super::{
     Done, Failure, Held, Lock, Progress, WaitLog, backoff, sealed::Driver, statements, token,
 };
@@ -718,7 +718,7 @@ impl Driver for Sqlite {
     ) -> Result<(), Failure> {
         let mut start = 0;
         while start < works.len() {
-            let end = group_end(works, start, D, &tables.timeouts, |_| true);
+            let end = group_end(works, start, D, &tables.timeouts, GROUP_REVISIONS, |_| true);
             let work = &works[start];
             if end - start > 1 {
                 apply_group(conn, tables, &works[start..end], start, progress, timeout).await?;
