@@ -855,7 +855,7 @@ impl<'m> Migrator<'m> {
             let report = self.nothing_to_do(&plan);
             return self.repeatables::<DB>(conn, &plan, report, true).await;
         }
-        self.refuse_non_transactional(&plan)?;
+        self.refuse_non_transactional::<DB>(&plan)?;
         let before = self.repeatables_before::<DB>(conn, &plan, true).await?;
         let (mut report, result) = self.apply_in_transaction::<DB>(conn, &plan).await;
         report.repeatables_removed = before.repeatables_removed;
@@ -898,8 +898,8 @@ impl<'m> Migrator<'m> {
 
     /// Refuses a plan with a `Transactional: false` revision: it cannot run inside the
     /// caller's transaction.
-    fn refuse_non_transactional(&self, plan: &Plan) -> Result<(), Error> {
-        let works = self.works(plan);
+    fn refuse_non_transactional<DB: Backend>(&self, plan: &Plan) -> Result<(), Error> {
+        let works = self.works::<DB>(plan);
         let Some(work) = works.iter().find(|w| !w.revision.is_transactional()) else {
             return Ok(());
         };
@@ -927,7 +927,7 @@ impl<'m> Migrator<'m> {
             heads_before: self.ids(&plan.heads_before),
             ..Report::default()
         };
-        for (index, work) in self.works(plan).iter().enumerate() {
+        for (index, work) in self.works::<DB>(plan).iter().enumerate() {
             let started = Instant::now();
             if let Err(failure) = run_in_transaction::<DB>(conn, &self.tables, work, index).await {
                 return (report, Err(failure));
@@ -1240,7 +1240,7 @@ impl<'m> Migrator<'m> {
         conn: &mut DB::Connection,
         plan: &Plan,
     ) -> (Report, Result<(), Failure>) {
-        let works = self.works(plan);
+        let works = self.works::<DB>(plan);
         let total = works.len();
         let verb = match plan.direction {
             Direction::Upgrade => "applied",
@@ -1337,8 +1337,17 @@ impl<'m> Migrator<'m> {
     }
 
     /// The steps of `plan` as the backends take them.
-    fn works(&self, plan: &Plan) -> Vec<Work<'_>> {
+    fn works<DB: Backend>(&self, plan: &Plan) -> Vec<Work<'_>> {
         let revs: Vec<&Revision> = self.migrations.iter().collect();
+        // The upgrades' traits, when worked out while the tables were created.
+        let known = |index: usize| {
+            let cleared = self.cleared.as_ref()?.get()?;
+            let upgrade = plan.direction == Direction::Upgrade;
+            upgrade
+                .then(|| cleared.traits(index, DB::DIALECT))
+                .flatten()
+                .cloned()
+        };
         plan.steps
             .iter()
             .map(|s| Work {
@@ -1350,7 +1359,7 @@ impl<'m> Migrator<'m> {
                     .iter()
                     .map(|&h| (revs[h].id(), revs[h].chain_digest()))
                     .collect(),
-                traits: Default::default(),
+                traits: known(s.revision).map_or_else(Default::default, Into::into),
             })
             .collect()
     }

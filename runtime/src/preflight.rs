@@ -1,8 +1,10 @@
 //! Checks made on a plan before anything of it runs, with the real database's dialect.
 
-use revchain_core::statements::refused_statement;
+use revchain_core::split::split_statements_checked;
+use revchain_core::statements::{refused_among, refused_statement};
 use revchain_core::{Dialect, Direction, Plan};
 
+use crate::backend::group::Traits;
 use crate::code::CodeDatabase;
 use crate::embedded::Migrations;
 use crate::error::Error;
@@ -44,33 +46,52 @@ pub(crate) fn refuse_statements(
 }
 
 /// The revisions whose upgrade holds no statement refused on one database, found before
-/// the plan was known: on a database without revchain's tables every revision is pending,
-/// and [`refuse_statements`]'s work is done while the server answers the lock and creates
-/// the tables, instead of after the state is read.
+/// the plan was known, with what grouping needs to know of each upgrade: on a database
+/// without revchain's tables every revision is pending, and [`refuse_statements`]'s work
+/// and the grouping's are done while the server answers the lock and creates the tables,
+/// instead of after the state is read (each upgrade split once for both).
 #[derive(Debug, Clone)]
 pub(crate) struct Cleared {
     dialect: Dialect,
     /// Per revision (in table order): its upgrade was found clean.
     upgrades: Vec<bool>,
+    /// Per revision: its upgrade's [`Traits`] (none for a Rust code revision).
+    traits: Vec<Option<Traits>>,
 }
 
 impl Cleared {
     /// Checks the upgrade of every revision of `m` for `dialect`.
     pub(crate) fn upgrades(m: &Migrations, dialect: Dialect) -> Cleared {
-        let upgrades = m
+        let (upgrades, traits) = m
             .iter()
             .map(|rev| {
-                rev.is_rust()
-                    || refused_statement(rev.upgrade_sql(), dialect, rev.is_transactional())
-                        .is_none()
+                if rev.is_rust() {
+                    return (true, None);
+                }
+                let split = split_statements_checked(rev.upgrade_sql(), dialect);
+                let transactional = rev.is_transactional();
+                let refused = refused_among(&split.statements, dialect, transactional).is_some();
+                let traits = Traits::of_split(&split, transactional, refused, dialect);
+                (!refused, Some(traits))
             })
-            .collect();
-        Cleared { dialect, upgrades }
+            .unzip();
+        Cleared {
+            dialect,
+            upgrades,
+            traits,
+        }
     }
 
     /// Whether revision `index`'s upgrade was found clean for `dialect`.
     fn upgrade(&self, index: usize, dialect: Dialect) -> bool {
         self.dialect == dialect && self.upgrades.get(index).copied().unwrap_or(false)
+    }
+
+    /// The traits of revision `index`'s upgrade in `dialect`, when they were worked out.
+    pub(crate) fn traits(&self, index: usize, dialect: Dialect) -> Option<&Traits> {
+        (self.dialect == dialect)
+            .then(|| self.traits.get(index)?.as_ref())
+            .flatten()
     }
 }
 

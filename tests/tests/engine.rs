@@ -254,14 +254,14 @@ async fn a_statement_failing_in_a_group_keeps_the_revisions_before_it_on_postgre
         "INSERT INTO t1 VALUES (nextval('s4'));\nINSERT INTO t1 VALUES (1);\nINSERT INTO t1 VALUES (1);",
         "DROP TABLE t2;",
     );
-    dir.rev(
-        "r1",
-        "",
-        "",
-        "CREATE TABLE t1 (id INT PRIMARY KEY);",
-        None,
-    )
-    .rev("r2", "r1", "", "INSERT INTO t1 VALUES (nextval('s2') + 100);", None);
+    dir.rev("r1", "", "", "CREATE TABLE t1 (id INT PRIMARY KEY);", None)
+        .rev(
+            "r2",
+            "r1",
+            "",
+            "INSERT INTO t1 VALUES (nextval('s2') + 100);",
+            None,
+        );
     let m = dir.load();
     // Sequences made before the run: a rollback does not take back their numbers.
     exec(&pool, "CREATE SEQUENCE s2; CREATE SEQUENCE s4").await;

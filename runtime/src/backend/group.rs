@@ -90,6 +90,20 @@ impl Traits {
     fn of(work: &Work<'_>, dialect: Dialect) -> Traits {
         let split = revchain_core::split::split_statements_checked(work.sql(), dialect);
         let transactional = work.revision.is_transactional() && !work.revision.is_rust();
+        let refused = transactional
+            && revchain_core::statements::refused_among(&split.statements, dialect, true).is_some();
+        Traits::of_split(&split, transactional, refused, dialect)
+    }
+
+    /// The traits of SQL already `split` with `dialect`'s rules, of a revision that is
+    /// `transactional` (SQL, not Rust code), whose statements hold one `refused` in a
+    /// transaction (`refused_among`, which the caller needed too).
+    pub(crate) fn of_split(
+        split: &revchain_core::split::Split<'_>,
+        transactional: bool,
+        refused: bool,
+        dialect: Dialect,
+    ) -> Traits {
         let words: Vec<Vec<&str>> = split
             .statements
             .iter()
@@ -97,10 +111,7 @@ impl Traits {
             .collect();
         Traits {
             dialect,
-            shareable: transactional
-                && split.doubt.is_none()
-                && revchain_core::statements::refused_among(&split.statements, dialect, true)
-                    .is_none(),
+            shareable: transactional && split.doubt.is_none() && !refused,
             light: words.iter().all(|w| light_words(w)),
             quick: words.iter().all(|w| quick_statement(w)),
             lines: split.statements.iter().map(|s| s.line).collect(),
