@@ -35,7 +35,8 @@
 //!   faulty one (found by the error's position; failing that, by applying one by one) are
 //!   applied, and the faulty one is reported as never run.
 //! - Each group writes its bookkeeping once: the version table's net change and one
-//!   multi-row insert into the log.
+//!   insert into the log that `unnest`s an array literal per column
+//!   ([`Durations::Shared`]).
 //!
 //! **Time.** A revision's `execution_ms` is its share of its group's time, measured by the
 //! server in the bookkeeping (from the receipt of the group's text); a revision alone in
