@@ -61,6 +61,7 @@ use crate::bookkeeping::Work;
 
 /// The most revisions that share one transaction, each in a savepoint (PostgreSQL's
 /// `PGPROC_MAX_CACHED_SUBXIDS`).
+#[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
 pub(crate) const GROUP_REVISIONS: usize = 64;
 
 /// The most SQL (bytes) a group's revisions hold together; a larger revision is a group of
