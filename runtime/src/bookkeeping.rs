@@ -316,7 +316,7 @@ impl Tables {
         stamped: bool,
     ) -> String {
         let row = LogRow::new(rev, dirty, stamped);
-        Durations::Each(&|_| execution_ms.to_owned()).insert(d, &self.log.quoted(d), &[row])
+        Durations::Each(&|_| execution_ms.to_owned()).insert(d, &self.log.quoted(d), &[(0, row)])
     }
 
     /// The bookkeeping of a group of consecutive steps of one direction that commit together
@@ -350,16 +350,11 @@ impl Tables {
             .enumerate()
             .partition(|(_, w)| w.direction == revchain_core::Direction::Upgrade);
         if !upgrades.is_empty() {
-            let rows: Vec<LogRow<'_>> = upgrades
+            let rows: Vec<(usize, LogRow<'_>)> = upgrades
                 .iter()
-                .map(|(_, w)| LogRow::new(w.revision, false, false))
+                .map(|(k, w)| (*k, LogRow::new(w.revision, false, false)))
                 .collect();
-            let steps: Vec<usize> = upgrades.iter().map(|(k, _)| *k).collect();
-            out.push(
-                durations
-                    .of_steps(&steps)
-                    .insert(d, &self.log.quoted(d), &rows),
-            );
+            out.push(durations.insert(d, &self.log.quoted(d), &rows));
         }
         let reverted: Vec<&str> = downgrades.iter().map(|(_, w)| w.revision.id()).collect();
         out.extend(self.delete_log(d, &reverted));
@@ -379,77 +374,43 @@ pub(crate) enum Durations<'a> {
     Shared(&'a str),
 }
 
-impl<'a> Durations<'a> {
-    /// These durations for the log rows of the steps `steps` (row `i` is step `steps[i]`).
-    fn of_steps(self, steps: &'a [usize]) -> RowDurations<'a> {
-        RowDurations {
-            durations: self,
-            steps,
-        }
-    }
-}
-
-/// [`Durations`] matched to the rows of one log insert.
-struct RowDurations<'a> {
-    durations: Durations<'a>,
-    steps: &'a [usize],
-}
-
 impl Durations<'_> {
-    /// The insert of the log `rows` into `log`, the durations of `Each` taken by row.
-    fn insert(&self, d: Dialect, log: &str, rows: &[LogRow<'_>]) -> String {
-        let steps: Vec<usize> = (0..rows.len()).collect();
-        RowDurations {
-            durations: *self,
-            steps: &steps,
-        }
-        .insert(d, log, rows)
-    }
-}
-
-impl RowDurations<'_> {
-    /// The insert of the log `rows` into `log`.
+    /// The insert of the log `rows` into `log`, each row with the index of its step (whose
+    /// duration `Each` gives).
     ///
     /// `Each`: one `VALUES` tuple per row. `Shared` (PostgreSQL): one array literal per
     /// column, `unnest`ed. PostgreSQL parses, resolves and plans every literal of a
     /// `VALUES` list one by one, which costs more than inserting the row; an array literal
     /// is read by one input function, element after element.
-    fn insert(&self, d: Dialect, log: &str, rows: &[LogRow<'_>]) -> String {
+    fn insert(&self, d: Dialect, log: &str, rows: &[(usize, LogRow<'_>)]) -> String {
         let columns = LOG_COLUMN_NAMES.join(", ");
-        match self.durations {
+        match self {
             Durations::Each(ms) => {
                 let tuples: Vec<String> = rows
                     .iter()
-                    .zip(self.steps)
-                    .map(|(row, k)| row.tuple(d, &ms(*k)))
+                    .map(|(k, row)| {
+                        let cells: Vec<String> =
+                            row.cells().iter().map(|c| c.sql(d, || ms(*k))).collect();
+                        format!("({})", cells.join(", "))
+                    })
                     .collect();
                 format!("INSERT INTO {log} ({columns}) VALUES {}", tuples.join(", "))
             }
             Durations::Shared(ms) => {
-                let arrays: Vec<String> = LogRow::ARRAY_TYPES
-                    .iter()
-                    .enumerate()
-                    .map(|(i, ty)| {
-                        let elements: Vec<String> =
-                            rows.iter().map(|row| row.array_element(i)).collect();
-                        format!(
-                            "{}::{ty}[]",
-                            literal(d, &format!("{{{}}}", elements.join(",")))
-                        )
-                    })
-                    .collect();
-                let picked: Vec<String> = LOG_COLUMN_NAMES
-                    .iter()
-                    .map(|column| match *column {
-                        "execution_ms" => "t.ms".to_owned(),
-                        other => format!("u.{other}"),
-                    })
-                    .collect();
-                let unnested: Vec<&str> = LOG_COLUMN_NAMES
-                    .iter()
-                    .copied()
-                    .filter(|c| *c != "execution_ms")
-                    .collect();
+                let cells: Vec<[Cell<'_>; 12]> = rows.iter().map(|(_, r)| r.cells()).collect();
+                let mut picked = Vec::new();
+                let (mut arrays, mut unnested) = (Vec::new(), Vec::new());
+                for (i, column) in LOG_COLUMN_NAMES.iter().enumerate() {
+                    let Some(ty) = cells.first().and_then(|c| c[i].array_type()) else {
+                        picked.push("t.ms".to_owned());
+                        continue;
+                    };
+                    let elements: Vec<String> = cells.iter().map(|c| c[i].element()).collect();
+                    let array = format!("{{{}}}", elements.join(","));
+                    arrays.push(format!("{}::{ty}[]", literal(d, &array)));
+                    unnested.push(*column);
+                    picked.push(format!("u.{column}"));
+                }
                 format!(
                     "INSERT INTO {log} ({columns}) SELECT {} FROM unnest({}) AS u({}), (SELECT {ms}) AS t(ms)",
                     picked.join(", "),
@@ -461,7 +422,7 @@ impl RowDurations<'_> {
     }
 }
 
-/// The columns of a log row that revchain writes, in the order of [`LogRow::tuple`].
+/// The columns of a log row that revchain writes, in the order of [`LogRow::cells`].
 const LOG_COLUMN_NAMES: [&str; 12] = [
     "revision",
     "message",
@@ -493,14 +454,48 @@ struct LogRow<'r> {
     phase: String,
 }
 
-impl<'r> LogRow<'r> {
-    /// The PostgreSQL element types of [`array_element`](Self::array_element)'s columns:
-    /// [`LOG_COLUMN_NAMES`] without `execution_ms`.
-    const ARRAY_TYPES: [&'static str; 11] = [
-        "text", "text", "text", "text", "boolean", "boolean", "text", "text", "text", "boolean",
-        "text",
-    ];
+/// One column of a log row, as it is written.
+enum Cell<'a> {
+    /// Text, or NULL.
+    Text(Option<&'a str>),
+    Flag(bool),
+    /// The duration, which [`Durations`] gives.
+    Duration,
+}
 
+impl Cell<'_> {
+    /// The cell as a SQL literal of `d`; `ms` gives the duration.
+    fn sql(&self, d: Dialect, ms: impl FnOnce() -> String) -> String {
+        match self {
+            Cell::Text(Some(text)) => literal(d, text),
+            Cell::Text(None) => "NULL".to_owned(),
+            Cell::Flag(b) => boolean(d, *b).to_owned(),
+            Cell::Duration => ms(),
+        }
+    }
+
+    /// The PostgreSQL type of the cell's array (none for the duration, not in an array).
+    fn array_type(&self) -> Option<&'static str> {
+        match self {
+            Cell::Text(_) => Some("text"),
+            Cell::Flag(_) => Some("boolean"),
+            Cell::Duration => None,
+        }
+    }
+
+    /// The cell as an element of a PostgreSQL array literal: text double-quoted with `"`
+    /// and `\` escaped, so that no content (a comma, a brace, the word NULL) reads as
+    /// syntax.
+    fn element(&self) -> String {
+        match self {
+            Cell::Text(Some(t)) => format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")),
+            Cell::Text(None) | Cell::Duration => "NULL".to_owned(),
+            Cell::Flag(b) => if *b { "t" } else { "f" }.to_owned(),
+        }
+    }
+}
+
+impl<'r> LogRow<'r> {
     fn new(rev: &'r Revision, dirty: bool, stamped: bool) -> LogRow<'r> {
         let downgrade = rev.downgrade_sql().filter(|_| !rev.is_rust()).map(|sql| {
             let checksum = revchain_core::applied::unknown::downgrade_checksum(sql);
@@ -520,51 +515,23 @@ impl<'r> LogRow<'r> {
         }
     }
 
-    /// The row as a `VALUES` tuple, in the order of [`LOG_COLUMN_NAMES`].
-    fn tuple(&self, d: Dialect, execution_ms: &str) -> String {
-        let (sql, checksum) = match &self.downgrade {
-            Some((sql, checksum)) => (literal(d, sql), format!("'{checksum}'")),
-            None => ("NULL".to_owned(), "NULL".to_owned()),
-        };
-        format!(
-            "({}, {}, '{}', '{}', {execution_ms}, {}, {}, {sql}, {checksum}, {}, {}, '{}')",
-            literal(d, self.revision),
-            literal(d, &self.message),
-            self.checksum,
-            self.chain_digest,
-            boolean(d, self.dirty),
-            boolean(d, self.stamped),
-            literal(d, &self.revises),
-            boolean(d, self.transactional),
-            self.phase
-        )
-    }
-
-    /// Column `i` of [`ARRAY_TYPES`](Self::ARRAY_TYPES) as an element of a PostgreSQL array
-    /// literal: text double-quoted with `"` and `\` escaped, so that no content (a comma, a
-    /// brace, the word NULL) reads as syntax.
-    fn array_element(&self, i: usize) -> String {
-        let text = |t: &str| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""));
-        let flag = |b: bool| if b { "t" } else { "f" }.to_owned();
-        match i {
-            0 => text(self.revision),
-            1 => text(&self.message),
-            2 => text(&self.checksum),
-            3 => text(&self.chain_digest),
-            4 => flag(self.dirty),
-            5 => flag(self.stamped),
-            6 => self
-                .downgrade
-                .as_ref()
-                .map_or("NULL".to_owned(), |(sql, _)| text(sql)),
-            7 => self
-                .downgrade
-                .as_ref()
-                .map_or("NULL".to_owned(), |(_, checksum)| text(checksum)),
-            8 => text(&self.revises),
-            9 => flag(self.transactional),
-            _ => text(&self.phase),
-        }
+    /// The row's cells, in the order of [`LOG_COLUMN_NAMES`].
+    fn cells(&self) -> [Cell<'_>; 12] {
+        let downgrade = self.downgrade.as_ref();
+        [
+            Cell::Text(Some(self.revision)),
+            Cell::Text(Some(&self.message)),
+            Cell::Text(Some(&self.checksum)),
+            Cell::Text(Some(&self.chain_digest)),
+            Cell::Duration,
+            Cell::Flag(self.dirty),
+            Cell::Flag(self.stamped),
+            Cell::Text(downgrade.map(|(sql, _)| *sql)),
+            Cell::Text(downgrade.map(|(_, checksum)| checksum.as_str())),
+            Cell::Text(Some(&self.revises)),
+            Cell::Flag(self.transactional),
+            Cell::Text(Some(&self.phase)),
+        ]
     }
 }
 

@@ -1029,6 +1029,16 @@ async fn in_transaction(conn: &mut PgConnection, statements: &[String]) -> Resul
     result
 }
 
+/// The creation of revchain's tables (`IF NOT EXISTS`), after a `set_config` that makes
+/// their implicit transaction commit without waiting for its WAL to reach the disk (see
+/// [`Driver::ensure_tables`]).
+fn create_tables(tables: &Tables) -> String {
+    format!(
+        "SELECT set_config('synchronous_commit', 'off', true);\n{}",
+        tables.create(D).join(";\n")
+    )
+}
+
 impl Driver for Postgres {
     const DIALECT: Dialect = D;
 
@@ -1072,11 +1082,7 @@ impl Driver for Postgres {
         tables: &Tables,
         _timeout: Duration,
     ) -> Result<(), Error> {
-        let sql = format!(
-            "SELECT set_config('synchronous_commit', 'off', true);\n{}",
-            tables.create(D).join(";\n")
-        );
-        run(conn, sql)
+        run(conn, create_tables(tables))
             .await
             .map_err(|e| Error::db("creating revchain's tables", &e))
     }
@@ -1089,16 +1095,15 @@ impl Driver for Postgres {
         tables: &Tables,
         timeout: Duration,
     ) -> Result<Option<Opened>, Error> {
-        let create = tables.create(D);
         let sql = format!(
-            "SELECT set_config('synchronous_commit', 'off', true);\n{};\n{};\n{};\n{}",
-            create.join(";\n"),
+            "{};\n{};\n{};\n{}",
+            create_tables(tables),
             tables.stored_columns_present(),
             tables.select_heads(D),
             tables.select_log(D)
         );
         // Statement k's rows are `results[k]`: set_config, the creations, then the reads.
-        let first_read = 1 + create.len();
+        let first_read = 1 + tables.create(D).len();
         let mut results: Vec<Vec<PgRow>> = vec![Vec::new()];
         let mut stream = sqlx::raw_sql(AssertSqlSafe(sql.as_str())).fetch_many(&mut *conn);
         while let Some(item) = stream.next().await {
