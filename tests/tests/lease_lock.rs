@@ -636,3 +636,34 @@ async fn the_cli_takes_the_lease_by_flag() {
         "{stderr}"
     );
 }
+
+/// Reached directly, `auto` proves from the server's own view of the session's connection (a
+/// socket this process holds) that no pooler stands between, and takes the advisory lock
+/// without opening a second connection: the run's role may have only one, so a second
+/// would be refused, the probe would fail, and the run would take the lease.
+#[tokio::test]
+async fn auto_proves_a_direct_connection_without_opening_another() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let direct = db.pool::<sqlx::Postgres>().await;
+    let role = format!("{}_one", db.name);
+    exec(&direct, &format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 1")).await;
+    exec(&direct, &format!("ALTER DATABASE {} OWNER TO {role}", db.name)).await;
+    let options: sqlx::postgres::PgConnectOptions = db.url.parse().expect("the test URL");
+    let one = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.username(&role))
+        .await
+        .expect("the role connects");
+    let run = Migrator::new(&PORTABLE).run(&one).await;
+    one.close().await;
+    exec(&direct, &format!("ALTER DATABASE {} OWNER TO postgres", db.name)).await;
+    exec(&direct, &format!("REASSIGN OWNED BY {role} TO postgres")).await;
+    exec(&direct, &format!("DROP ROLE {role}")).await;
+    assert_eq!(run.expect("a run").steps.len(), 8);
+    assert!(
+        !table_exists(&direct, "revchain_lock").await,
+        "auto took the advisory lock, not the lease"
+    );
+}
+
+static PORTABLE: Migrations = revchain::migrations!("fixtures/portable");

@@ -27,6 +27,8 @@ mod mysql;
 #[cfg(feature = "mysql")]
 mod nontransactional;
 #[cfg(feature = "postgres")]
+mod own_socket;
+#[cfg(feature = "postgres")]
 mod pooler;
 #[cfg(feature = "postgres")]
 mod postgres;

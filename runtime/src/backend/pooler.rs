@@ -1,12 +1,17 @@
 //! PostgreSQL: whether [`LockMode::Auto`](super::LockMode::Auto) must take the lease
-//! (docs/design.md §4.2). Cheap probes (two or three statements, and one connection more
-//! when the run has a pool), in this order, each of which only ever says "lease":
+//! (docs/design.md §4.2). Cheap probes (one statement, and when that proves nothing, two
+//! more and one connection more when the run has a pool), in this order, each of which only
+//! ever says "lease", but for the proof, which ends the probing with "no pooler":
 //!
 //! 1. The database has no `pg_try_advisory_lock` in `pg_catalog` (CockroachDB and other
 //!    PostgreSQL-compatible databases).
 //! 2. The run has a pool whose port differs from the server's own `port` setting: something
 //!    stands between them (PgBouncer on 6432 in front of 5432; also a proxy or a mapped
 //!    port, where the lease is correct too). Certain whatever the load.
+//! - The proof: the connection of the run's server session, as the server reports its two
+//!   ends, is a socket this process holds ([`own_socket`]): nothing stands between.
+//!   Certain; it needs Linux and TCP, and fails to prove (never errs) behind an address
+//!   translation.
 //! 3. A session setting made with a fresh token on the run's connection shows up on a second,
 //!    new connection (made with the pool's options, when the run has a pool): the two
 //!    connections shared a server session, so a pooler hands sessions from client to client
@@ -16,14 +21,16 @@
 //!    setting is gone or the backend pid changed: the run's connection itself moved from one
 //!    server session to another (a busy pooler, or no pool to probe with).
 //!
-//! Without a pool (a connection the caller holds) only 1 and 4 run, and a quiet PgBouncer,
-//! which hands the same server session back, passes 4: there the caller sets
-//! [`LockMode::Lease`](super::LockMode::Lease). On PostgreSQL reached directly none of them
-//! fires. A probe that fails on the database is
-//! taken as a sign of a database that is not quite PostgreSQL, and the lease is used.
+//! Without a pool (a connection the caller holds) and without the proof, only 1 and 4 run,
+//! and a quiet PgBouncer, which hands the same server session back, passes 4: there the
+//! caller sets [`LockMode::Lease`](super::LockMode::Lease). On PostgreSQL reached directly
+//! none of them fires. A probe that fails on the database is taken as a sign of a database
+//! that is not quite PostgreSQL, and the lease is used.
 
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{AssertSqlSafe, Row};
+
+use super::own_socket::{self, Ends};
 
 /// The custom setting the probes write (a session setting: harmless where it leaks).
 const PROBE: &str = "revchain.probe";
@@ -43,42 +50,59 @@ async fn probe(
     conn: &mut PgConnection,
     pool: Option<&PgPool>,
 ) -> Result<Option<&'static str>, sqlx::Error> {
+    let first = fetch(
+        conn,
+        // One catalog lookup by name and arguments (a scan of `pg_proc` by name costs a new
+        // session a millisecond).
+        "SELECT (to_regprocedure('pg_catalog.pg_try_advisory_lock(bigint)') IS NOT NULL)::text, \
+         current_setting('port'), \
+         coalesce(host(inet_client_addr()), ''), coalesce(inet_client_port()::text, ''), \
+         coalesce(host(inet_server_addr()), ''), coalesce(inet_server_port()::text, '')"
+            .to_owned(),
+    )
+    .await?;
+    if first[0] != "true" {
+        return Ok(Some("the database has no pg_try_advisory_lock"));
+    }
+    if let Some(pool) = pool
+        && first[1] != pool.connect_options().get_port().to_string()
+    {
+        return Ok(Some(
+            "the pool connects to another port than the server's own: a pooler or proxy stands between",
+        ));
+    }
+    let ends = Ends::parse((&first[2], &first[3]), (&first[4], &first[5]));
+    if ends.is_some_and(own_socket::held_here) {
+        // The session's connection is a socket of this process: nothing stands between.
+        return Ok(None);
+    }
+    sessions_probe(conn, pool).await
+}
+
+/// Probes 3 and 4.
+async fn sessions_probe(
+    conn: &mut PgConnection,
+    pool: Option<&PgPool>,
+) -> Result<Option<&'static str>, sqlx::Error> {
     let token = super::token();
-    // The second connection (probe 3) is opened while the first probe runs.
+    // The second connection (probe 3) is opened while the setting is made.
     let connect_other = async {
         let options = crate::quiet_statements((*pool?.connect_options()).clone());
         Some(sqlx::ConnectOptions::connect(&options).await)
     };
-    let first = fetch(
+    let set = fetch(
         conn,
-        format!(
-            // One catalog lookup by name and arguments (a scan of `pg_proc` by name costs a
-            // new session a millisecond).
-            "SELECT (to_regprocedure('pg_catalog.pg_try_advisory_lock(bigint)') IS NOT NULL)::text, \
-             set_config('{PROBE}', '{token}', false), pg_backend_pid()::text, current_setting('port')"
-        ),
+        format!("SELECT set_config('{PROBE}', '{token}', false), pg_backend_pid()::text"),
     );
-    let (first, other) = tokio::join!(first, connect_other);
+    let (set, other) = tokio::join!(set, connect_other);
     let other: Option<PgConnection> = other.transpose()?;
-    let first = match first {
-        Ok(first) => first,
+    let set = match set {
+        Ok(set) => set,
         Err(e) => {
             close_later(other);
             return Err(e);
         }
     };
-    if first[0] != "true" {
-        close_later(other);
-        return Ok(Some("the database has no pg_try_advisory_lock"));
-    }
-    if let Some(pool) = pool
-        && first[3] != pool.connect_options().get_port().to_string()
-    {
-        close_later(other);
-        return Ok(Some(
-            "the pool connects to another port than the server's own: a pooler or proxy stands between",
-        ));
-    }
     if let Some(mut other) = other {
         let seen = fetch(
             &mut other,
@@ -100,7 +124,7 @@ async fn probe(
         ),
     )
     .await?;
-    Ok(changed(&first[1..3], &second, &token)
+    Ok(changed(&set, &second, &token)
         .then_some("the connection's server session changed between two statements: a pooler in transaction mode"))
 }
 
