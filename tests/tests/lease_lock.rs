@@ -646,8 +646,16 @@ async fn auto_proves_a_direct_connection_without_opening_another() {
     let db = TestDb::new(Kind::Postgres).await;
     let direct = db.pool::<sqlx::Postgres>().await;
     let role = format!("{}_one", db.name);
-    exec(&direct, &format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 1")).await;
-    exec(&direct, &format!("ALTER DATABASE {} OWNER TO {role}", db.name)).await;
+    exec(
+        &direct,
+        &format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 1"),
+    )
+    .await;
+    exec(
+        &direct,
+        &format!("ALTER DATABASE {} OWNER TO {role}", db.name),
+    )
+    .await;
     let options: sqlx::postgres::PgConnectOptions = db.url.parse().expect("the test URL");
     let one = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
@@ -656,7 +664,11 @@ async fn auto_proves_a_direct_connection_without_opening_another() {
         .expect("the role connects");
     let run = Migrator::new(&PORTABLE).run(&one).await;
     one.close().await;
-    exec(&direct, &format!("ALTER DATABASE {} OWNER TO postgres", db.name)).await;
+    exec(
+        &direct,
+        &format!("ALTER DATABASE {} OWNER TO postgres", db.name),
+    )
+    .await;
     exec(&direct, &format!("REASSIGN OWNED BY {role} TO postgres")).await;
     exec(&direct, &format!("DROP ROLE {role}")).await;
     assert_eq!(run.expect("a run").steps.len(), 8);

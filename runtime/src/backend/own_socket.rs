@@ -12,11 +12,12 @@
 //! address (NAT, a Kubernetes service, a port forward) makes the two views differ: either
 //! way this says "not proven", and the probe opens its second connection.
 //!
-//! Linux only, from `/proc/self/net/tcp{,6}` (the sockets of the process's namespace, each
-//! with its inode) and `/proc/self/fd` (which inodes the process holds). Elsewhere, or when
-//! `/proc` cannot be read, nothing is proven.
+//! Linux only: the kernel looks the socket up by its four values (one `sock_diag` netlink
+//! request, microseconds, where reading `/proc/net/tcp` walks every bucket of the
+//! connection table, milliseconds), and `/proc/self/fd` says whether this process holds its
+//! inode. Elsewhere, or when either cannot be read, nothing is proven.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 /// The two ends of a server session's connection, as the server reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,12 +46,7 @@ impl Ends {
 pub(super) fn held_here(ends: Ends) -> bool {
     #[cfg(target_os = "linux")]
     {
-        let inodes: Vec<u64> = ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
-            .iter()
-            .filter_map(|path| std::fs::read_to_string(path).ok())
-            .flat_map(|table| inodes_of(&table, ends))
-            .collect();
-        !inodes.is_empty() && holds_any(&inodes)
+        diag::inode(ends).is_some_and(holds)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -59,55 +55,141 @@ pub(super) fn held_here(ends: Ends) -> bool {
     }
 }
 
-/// The inodes of the sockets in `table` (the text of `/proc/net/tcp` or `tcp6`) whose local
-/// end is `ends.client` and remote end `ends.server`.
-fn inodes_of(table: &str, ends: Ends) -> Vec<u64> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let local = socket_addr(fields.get(1)?)?;
-            let remote = socket_addr(fields.get(2)?)?;
-            (local == ends.client && remote == ends.server)
-                .then(|| fields.get(9)?.parse().ok())
-                .flatten()
-        })
-        .collect()
-}
-
-/// An address of `/proc/net/tcp{,6}`: the address as 8 or 32 hex digits, each group of 8
-/// a 32-bit word in the machine's byte order, then `:` and the port in hex.
-fn socket_addr(text: &str) -> Option<SocketAddr> {
-    let (addr, port) = text.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let mut bytes = Vec::with_capacity(16);
-    for i in (0..addr.len()).step_by(8) {
-        let word = u32::from_str_radix(addr.get(i..i + 8)?, 16).ok()?;
-        bytes.extend_from_slice(&word.to_ne_bytes());
-    }
-    let ip = match <[u8; 4]>::try_from(bytes.as_slice()) {
-        Ok(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
-        Err(_) => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(bytes.as_slice()).ok()?)),
-    };
-    Some(SocketAddr::new(ip.to_canonical(), port))
-}
-
-/// Whether one of this process's file descriptors is a socket with one of `inodes`.
+/// Whether one of this process's file descriptors is the socket `inode`.
 #[cfg(target_os = "linux")]
-fn holds_any(inodes: &[u64]) -> bool {
+fn holds(inode: u32) -> bool {
     let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
         return false;
     };
+    let target = format!("socket:[{inode}]");
     fds.filter_map(Result::ok).any(|fd| {
-        std::fs::read_link(fd.path()).is_ok_and(|target| {
-            target
-                .to_str()
-                .and_then(|t| t.strip_prefix("socket:[")?.strip_suffix(']'))
-                .and_then(|inode| inode.parse::<u64>().ok())
-                .is_some_and(|inode| inodes.contains(&inode))
-        })
+        std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str())
     })
+}
+
+/// The kernel's socket lookup: one `SOCK_DIAG_BY_FAMILY` request for the TCP socket whose
+/// local end is `ends.client` and remote end `ends.server` (`linux/inet_diag.h`).
+#[cfg(target_os = "linux")]
+mod diag {
+    use std::net::{IpAddr, SocketAddr};
+
+    use rustix::net::{
+        AddressFamily, RecvFlags, SendFlags, SocketType, netlink, recv, send, socket,
+    };
+
+    use super::Ends;
+
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST: u16 = 1;
+    const NLMSG_HEADER: usize = 16;
+    /// `struct inet_diag_req_v2`.
+    const REQUEST: usize = 56;
+    /// Where `idiag_inode` lies in a reply: after the header and the 68 bytes of
+    /// `struct inet_diag_msg` before it.
+    const INODE_AT: usize = NLMSG_HEADER + 68;
+    const AF_INET: u8 = 2;
+    const AF_INET6: u8 = 10;
+    const IPPROTO_TCP: u8 = 6;
+
+    /// The inode of the socket, when the kernel finds one. An IPv4 connection is looked for
+    /// among IPv4 sockets, then among IPv6 ones (a v4-mapped address).
+    pub(super) fn inode(ends: Ends) -> Option<u32> {
+        let sock = socket(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            Some(netlink::SOCK_DIAG),
+        )
+        .ok()?;
+        let families: &[u8] = match ends.client.ip() {
+            IpAddr::V4(_) => &[AF_INET, AF_INET6],
+            IpAddr::V6(_) => &[AF_INET6],
+        };
+        families.iter().find_map(|&family| {
+            send(&sock, &request(family, ends), SendFlags::empty()).ok()?;
+            let mut reply = [0u8; 512];
+            // The kernel answers within the send: the reply waits in the queue.
+            let (_, len) = recv(&sock, &mut reply, RecvFlags::DONTWAIT).ok()?;
+            inode_in(reply.get(..len)?)
+        })
+    }
+
+    /// The request: a netlink header, then `inet_diag_req_v2` with the socket's four values
+    /// (ports and addresses in network order), any state, no cookie.
+    fn request(family: u8, ends: Ends) -> Vec<u8> {
+        let mut r = Vec::with_capacity(NLMSG_HEADER + REQUEST);
+        let len = u32::try_from(NLMSG_HEADER + REQUEST).unwrap_or(u32::MAX);
+        r.extend_from_slice(&len.to_ne_bytes());
+        r.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        r.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+        r.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+        r.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel
+        r.extend_from_slice(&[family, IPPROTO_TCP, 0, 0]);
+        r.extend_from_slice(&u32::MAX.to_ne_bytes()); // every state
+        r.extend_from_slice(&ends.client.port().to_be_bytes());
+        r.extend_from_slice(&ends.server.port().to_be_bytes());
+        r.extend_from_slice(&address(family, ends.client));
+        r.extend_from_slice(&address(family, ends.server));
+        r.extend_from_slice(&0u32.to_ne_bytes()); // any interface
+        r.extend_from_slice(&[0xff; 8]); // INET_DIAG_NOCOOKIE
+        r
+    }
+
+    /// An address as `idiag_src`/`idiag_dst` hold it for `family`: IPv4 in the first four
+    /// bytes, IPv6 in all sixteen (an IPv4 address v4-mapped).
+    fn address(family: u8, end: SocketAddr) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        match (family, end.ip()) {
+            (AF_INET, IpAddr::V4(v4)) => out[..4].copy_from_slice(&v4.octets()),
+            (_, IpAddr::V4(v4)) => out = v4.to_ipv6_mapped().octets(),
+            (_, IpAddr::V6(v6)) => out = v6.octets(),
+        }
+        out
+    }
+
+    /// The inode of a `SOCK_DIAG_BY_FAMILY` reply (an error reply, for no such socket, has
+    /// none).
+    fn inode_in(reply: &[u8]) -> Option<u32> {
+        let kind = u16::from_ne_bytes(reply.get(4..6)?.try_into().ok()?);
+        if kind != SOCK_DIAG_BY_FAMILY {
+            return None;
+        }
+        let inode = u32::from_ne_bytes(reply.get(INODE_AT..INODE_AT + 4)?.try_into().ok()?);
+        (inode != 0).then_some(inode)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_request_is_a_header_and_the_four_values_in_network_order() {
+            let ends = Ends {
+                client: "127.0.0.1:40000".parse().unwrap(),
+                server: "10.0.0.9:5432".parse().unwrap(),
+            };
+            let r = request(AF_INET, ends);
+            assert_eq!(r.len(), 72);
+            assert_eq!(&r[16..18], &[AF_INET, IPPROTO_TCP]);
+            assert_eq!(&r[24..26], &40000u16.to_be_bytes());
+            assert_eq!(&r[26..28], &5432u16.to_be_bytes());
+            assert_eq!(&r[28..32], &[127, 0, 0, 1]);
+            assert_eq!(&r[44..48], &[10, 0, 0, 9]);
+            let mapped = request(AF_INET6, ends);
+            let v4_mapped: std::net::Ipv6Addr = "::ffff:127.0.0.1".parse().unwrap();
+            assert_eq!(&mapped[28..44], &v4_mapped.octets());
+        }
+
+        #[test]
+        fn only_a_reply_of_the_right_type_gives_an_inode() {
+            let mut reply = vec![0u8; INODE_AT + 4];
+            reply[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+            reply[INODE_AT..].copy_from_slice(&4242u32.to_ne_bytes());
+            assert_eq!(inode_in(&reply), Some(4242));
+            reply[4..6].copy_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR
+            assert_eq!(inode_in(&reply), None);
+            assert_eq!(inode_in(&reply[..10]), None);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -119,45 +201,6 @@ mod tests {
             client: client.parse().unwrap(),
             server: server.parse().unwrap(),
         }
-    }
-
-    #[test]
-    fn proc_addresses_are_read_in_the_machine_s_byte_order() {
-        let loopback = u32::from_ne_bytes([127, 0, 0, 1]);
-        let text = format!("{loopback:08X}:1538");
-        assert_eq!(socket_addr(&text), Some("127.0.0.1:5432".parse().unwrap()));
-        let mapped: String = [0u32, 0, u32::from_ne_bytes([0, 0, 0xff, 0xff]), loopback]
-            .iter()
-            .map(|w| format!("{w:08X}"))
-            .collect();
-        assert_eq!(
-            socket_addr(&format!("{mapped}:DF44")),
-            Some("127.0.0.1:57156".parse().unwrap()),
-            "a v4-mapped address compares as the IPv4 one"
-        );
-        assert_eq!(socket_addr("0100007F"), None);
-        assert_eq!(socket_addr("01007F:1538"), None);
-        assert_eq!(socket_addr("0100007G:1538"), None);
-    }
-
-    #[test]
-    fn only_a_socket_with_both_ends_matches() {
-        let addr = |a: [u8; 4], port: u16| format!("{:08X}:{port:04X}", u32::from_ne_bytes(a));
-        let table = format!(
-            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
-             0: {} {} 01 00000000:00000000 00:00000000 00000000  0 0 111 1\n\
-             1: {} {} 01 00000000:00000000 00:00000000 00000000  0 0 222 1\n",
-            addr([127, 0, 0, 1], 40000),
-            addr([127, 0, 0, 1], 5432),
-            addr([127, 0, 0, 1], 40001),
-            addr([127, 0, 0, 2], 5432),
-        );
-        assert_eq!(
-            inodes_of(&table, ends("127.0.0.1:40000", "127.0.0.1:5432")),
-            [111]
-        );
-        assert!(inodes_of(&table, ends("127.0.0.1:40001", "127.0.0.1:5432")).is_empty());
-        assert!(inodes_of(&table, ends("127.0.0.1:40000", "127.0.0.2:5432")).is_empty());
     }
 
     #[test]
@@ -190,5 +233,31 @@ mod tests {
             ..mine
         };
         assert!(!held_here(elsewhere));
+    }
+
+    /// The kernel finds another process's socket by its ends too; it is not this one's.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn another_process_s_socket_is_not_this_one_s() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut child = std::process::Command::new("bash")
+            .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}; sleep 5")])
+            .spawn()
+            .expect("bash");
+        let (accepted, _) = listener.accept().unwrap();
+        let theirs = Ends {
+            client: accepted.peer_addr().unwrap(),
+            server: accepted.local_addr().unwrap(),
+        };
+        let ours = Ends {
+            client: accepted.local_addr().unwrap(),
+            server: accepted.peer_addr().unwrap(),
+        };
+        let (theirs_held, ours_held) = (held_here(theirs), held_here(ours));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!theirs_held, "the child's end of the connection");
+        assert!(ours_held, "this process's end of the same connection");
     }
 }
