@@ -577,6 +577,12 @@ impl Tables {
         ))
     }
 
+    /// Whether the rows of [`stored_columns_present`](Self::stored_columns_present), `found`
+    /// of them, name every one of the [`STORED_COLUMNS`].
+    pub(crate) fn all_stored_columns(found: usize) -> bool {
+        found == STORED_COLUMNS.len()
+    }
+
     /// PostgreSQL: the names of the [`STORED_COLUMNS`] the log table has, from the catalog
     /// (a query that cannot fail, so that it may run inside the caller's transaction).
     pub fn stored_columns_present(&self) -> String {

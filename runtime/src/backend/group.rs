@@ -137,7 +137,8 @@ pub(crate) fn shareable(work: &Work<'_>, dialect: Dialect) -> bool {
 /// The end (exclusive) of the group that starts at `works[start]`: the revisions after it
 /// that are [`shareable`], that `joins` accepts (a backend's own condition), and that go
 /// the same direction with the same timeouts, within `limit` revisions (the backend's:
-/// [`GROUP_REVISIONS`] where each revision takes a savepoint) and [`GROUP_BYTES`]. A revision that is not shareable is a group of its own (`start + 1`).
+/// [`GROUP_REVISIONS`] where each revision takes a savepoint) and [`GROUP_BYTES`]. A
+/// revision that is not shareable is a group of its own (`start + 1`).
 pub(crate) fn group_end(
     works: &[Work<'_>],
     start: usize,

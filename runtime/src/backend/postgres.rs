@@ -82,7 +82,7 @@ use super::{
     Done, Failure, Held, Lock, Opened, Progress, SessionLocked, apply_marked, group, lease,
     lock_session, pooler, sealed::Driver, timeouts, token, unlock_lease,
 };
-use crate::bookkeeping::{Durations, STORED_COLUMNS, Tables, Work, literal};
+use crate::bookkeeping::{Durations, Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connection_lost};
 
 const D: Dialect = Dialect::Postgres;
@@ -1139,7 +1139,7 @@ impl Driver for Postgres {
             .map_err(|e| Error::db("reading the log table", &e))?;
         Ok(Some(Opened {
             state: (heads, log),
-            stored_columns: columns.len() == STORED_COLUMNS.len(),
+            stored_columns: Tables::all_stored_columns(columns.len()),
         }))
     }
 

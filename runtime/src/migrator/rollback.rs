@@ -9,7 +9,7 @@ use revchain_core::{Digest, Direction, Target};
 
 use super::{Migrator, Request};
 use crate::backend::{Backend, BookkeepingRow, Failure, HeadRow};
-use crate::bookkeeping::{STORED_COLUMNS, Work};
+use crate::bookkeeping::{STORED_COLUMNS, Tables, Work};
 use crate::embedded::{Revision, RevisionParts};
 use crate::error::Error;
 use crate::report::Report;
@@ -39,7 +39,7 @@ impl<'m> Migrator<'m> {
             let present = DB::fetch_all(conn, self.tables.stored_columns_present())
                 .await
                 .map_err(fail)?;
-            if present.len() == STORED_COLUMNS.len() {
+            if Tables::all_stored_columns(present.len()) {
                 return Ok(());
             }
             return DB::execute(conn, sql).await.map_err(fail);
