@@ -59,6 +59,7 @@ async fn probe(
          coalesce(host(inet_client_addr()), ''), coalesce(inet_client_port()::text, ''), \
          coalesce(host(inet_server_addr()), ''), coalesce(inet_server_port()::text, '')"
             .to_owned(),
+        6,
     )
     .await?;
     if first[0] != "true" {
@@ -93,6 +94,7 @@ async fn sessions_probe(
     let set = fetch(
         conn,
         format!("SELECT set_config('{PROBE}', '{token}', false), pg_backend_pid()::text"),
+        2,
     );
     let (set, other) = tokio::join!(set, connect_other);
     let other: Option<PgConnection> = other.transpose()?;
@@ -107,6 +109,7 @@ async fn sessions_probe(
         let seen = fetch(
             &mut other,
             format!("SELECT coalesce(current_setting('{PROBE}', true), '')"),
+            1,
         )
         .await;
         close_later(Some(other));
@@ -122,6 +125,7 @@ async fn sessions_probe(
             "SELECT coalesce(current_setting('{PROBE}', true), ''), pg_backend_pid()::text, \
              set_config('{PROBE}', '', false)"
         ),
+        3,
     )
     .await?;
     Ok(changed(&set, &second, &token)
@@ -144,10 +148,15 @@ fn changed(first: &[String], second: &[String], token: &str) -> bool {
     second.first().map(String::as_str) != Some(token) || first.get(1) != second.get(1)
 }
 
-/// The text columns of the one row `sql` returns.
-async fn fetch(conn: &mut PgConnection, sql: String) -> Result<Vec<String>, sqlx::Error> {
+/// The first `columns` text columns of the one row `sql` returns (an error when it has
+/// fewer: a database that is not quite PostgreSQL, which the callers index no further).
+async fn fetch(
+    conn: &mut PgConnection,
+    sql: String,
+    columns: usize,
+) -> Result<Vec<String>, sqlx::Error> {
     let row = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_one(conn).await?;
-    (0..row.len())
+    (0..columns)
         .map(|i| {
             row.try_get::<Option<String>, _>(i)
                 .map(Option::unwrap_or_default)
