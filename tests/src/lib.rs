@@ -33,6 +33,15 @@ pub enum Kind {
 impl Kind {
     /// All three.
     pub const ALL: [Kind; 3] = [Kind::Postgres, Kind::MySql, Kind::Sqlite];
+
+    /// The SQL dialect of this kind of server.
+    pub fn dialect(self) -> revchain_core::Dialect {
+        match self {
+            Kind::Postgres => revchain_core::Dialect::Postgres,
+            Kind::MySql => revchain_core::Dialect::MySql,
+            Kind::Sqlite => revchain_core::Dialect::Sqlite,
+        }
+    }
 }
 
 /// The server URL (without a database) for `kind`.

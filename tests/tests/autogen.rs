@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use revchain::autogen::Autogen;
 use revchain::testing::{RoundtripError, roundtrip};
-use revchain_core::Dialect;
 use revchain_core::writer::{NewRevision, render};
 use revchain_schema::{Schema, changes};
 use revchain_tests::{Dir, Kind, TestDb, fixture, load, server_url};
@@ -27,14 +26,6 @@ fn db_name(kind: Kind) -> &'static str {
         Kind::Postgres => "postgres",
         Kind::MySql => "mysql",
         Kind::Sqlite => "sqlite",
-    }
-}
-
-fn dialect(kind: Kind) -> Dialect {
-    match kind {
-        Kind::Postgres => Dialect::Postgres,
-        Kind::MySql => Dialect::MySql,
-        Kind::Sqlite => Dialect::Sqlite,
     }
 }
 
@@ -100,7 +91,7 @@ fn write_revision(dir: &Path, id: &str, parent: Option<&str>, m: &revchain_schem
 }
 
 fn differences(a: &Schema, b: &Schema, kind: Kind) -> Result<(), String> {
-    let d = changes(a, b, dialect(kind));
+    let d = changes(a, b, kind.dialect());
     if d.is_empty() {
         Ok(())
     } else {

@@ -354,11 +354,7 @@ async fn log_rows_keep_every_character<DB: Db>(kind: Kind) {
     .creates_table("q3", "q2", "q3t");
     let report = dir.load().run(&pool).await.unwrap();
     assert_eq!(ids(&report), ["q1", "q2", "q3"]);
-    let d = match kind {
-        Kind::Postgres => revchain_core::Dialect::Postgres,
-        Kind::MySql => revchain_core::Dialect::MySql,
-        Kind::Sqlite => revchain_core::Dialect::Sqlite,
-    };
+    let d = kind.dialect();
     if kind == Kind::Postgres {
         // The three shared one transaction: their rows were written by one insert.
         let transactions = "SELECT count(DISTINCT applied_at) FROM revchain_log";
