@@ -405,9 +405,7 @@ impl Durations<'_> {
                         picked.push("t.ms".to_owned());
                         continue;
                     };
-                    let elements: Vec<String> = cells.iter().map(|c| c[i].element()).collect();
-                    let array = format!("{{{}}}", elements.join(","));
-                    arrays.push(format!("{}::{ty}[]", literal(d, &array)));
+                    arrays.push(column_array(d, cells.iter().map(|c| &c[i]), ty));
                     unnested.push(*column);
                     picked.push(format!("u.{column}"));
                 }
@@ -420,6 +418,40 @@ impl Durations<'_> {
             }
         }
     }
+}
+
+/// A column of a group's log rows as one PostgreSQL array of type `ty[]`. Text that holds
+/// no comma and is never empty (ids, digests) is joined with commas and split by
+/// `string_to_array`, which reads about twice as fast as an array literal (no quotes to
+/// parse, a third fewer bytes); other text, and flags, go as an array literal.
+fn column_array<'c>(
+    d: Dialect,
+    cells: impl Iterator<Item = &'c Cell<'c>> + Clone,
+    ty: &str,
+) -> String {
+    let plain =
+        |cell: &Cell<'_>| matches!(cell, Cell::Text(Some(t)) if !t.is_empty() && !t.contains(','));
+    if cells.clone().all(plain) {
+        let mut joined = String::new();
+        for cell in cells {
+            if let Cell::Text(Some(text)) = cell {
+                if !joined.is_empty() {
+                    joined.push(',');
+                }
+                joined.push_str(text);
+            }
+        }
+        return format!("string_to_array({}, ',')", literal(d, &joined));
+    }
+    let mut array = String::from("{");
+    for (k, cell) in cells.enumerate() {
+        if k > 0 {
+            array.push(',');
+        }
+        cell.push_element(&mut array);
+    }
+    array.push('}');
+    format!("{}::{ty}[]", literal(d, &array))
 }
 
 /// The columns of a log row that revchain writes, in the order of [`LogRow::cells`].
@@ -483,14 +515,28 @@ impl Cell<'_> {
         }
     }
 
-    /// The cell as an element of a PostgreSQL array literal: text double-quoted with `"`
-    /// and `\` escaped, so that no content (a comma, a brace, the word NULL) reads as
-    /// syntax.
-    fn element(&self) -> String {
+    /// Appends the cell to `array` as an element of a PostgreSQL array literal: text
+    /// double-quoted with `"` and `\` escaped, so that no content (a comma, a brace, the
+    /// word NULL) reads as syntax. Written in place: a group's insert holds an element per
+    /// revision and column.
+    fn push_element(&self, array: &mut String) {
         match self {
-            Cell::Text(Some(t)) => format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")),
-            Cell::Text(None) | Cell::Duration => "NULL".to_owned(),
-            Cell::Flag(b) => if *b { "t" } else { "f" }.to_owned(),
+            Cell::Text(Some(text)) => {
+                array.push('"');
+                let mut copied = 0;
+                for (at, byte) in text.bytes().enumerate() {
+                    if matches!(byte, b'\\' | b'"') {
+                        // Both are ASCII, so `at` is a character boundary.
+                        array.push_str(&text[copied..at]);
+                        array.push('\\');
+                        copied = at;
+                    }
+                }
+                array.push_str(&text[copied..]);
+                array.push('"');
+            }
+            Cell::Text(None) | Cell::Duration => array.push_str("NULL"),
+            Cell::Flag(b) => array.push(if *b { 't' } else { 'f' }),
         }
     }
 }
@@ -798,5 +844,31 @@ mod tests {
         ] {
             assert!(TableName::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    fn array(cells: &[Cell<'_>]) -> String {
+        column_array(Dialect::Postgres, cells.iter(), "text")
+    }
+
+    #[test]
+    fn plain_text_columns_are_split_and_the_rest_are_array_literals() {
+        let ids = [Cell::Text(Some("a1")), Cell::Text(Some("b'2\""))];
+        assert_eq!(array(&ids), r#"string_to_array('a1,b''2"', ',')"#);
+        // A comma, an empty text or a NULL would read as another element (or none): an
+        // array literal, each element quoted, `"` and `\` escaped.
+        let comma = [Cell::Text(Some("a,b")), Cell::Text(Some("c"))];
+        assert_eq!(array(&comma), r#"'{"a,b","c"}'::text[]"#);
+        let empty = [Cell::Text(Some("")), Cell::Text(Some("c"))];
+        assert_eq!(array(&empty), r#"'{"","c"}'::text[]"#);
+        let null = [Cell::Text(None), Cell::Text(Some("c"))];
+        assert_eq!(array(&null), r#"'{NULL,"c"}'::text[]"#);
+        let quoted = [Cell::Text(Some(r#"x"y,"#))];
+        // (A backslash in a literal makes it an escape string, with the backslash doubled.)
+        assert_eq!(array(&quoted), r#"E'{"x\\"y,"}'::text[]"#);
+        let flags = [Cell::Flag(true), Cell::Flag(false)];
+        assert_eq!(
+            column_array(Dialect::Postgres, flags.iter(), "boolean"),
+            "'{t,f}'::boolean[]"
+        );
     }
 }

@@ -692,15 +692,17 @@ impl<'m> Migrator<'m> {
         request: &Request,
         boot: bool,
     ) -> Result<Report, Error> {
-        let clear = async {
-            if let Some(cleared) = &self.cleared {
-                cleared.get_or_init(|| Cleared::upgrades(self.migrations, DB::DIALECT));
-            }
+        // A first run: the upgrades are checked for refused statements, and the plan from
+        // no heads worked out, while the server creates the tables.
+        let presume = async {
+            let cleared = self.cleared.as_ref()?;
+            cleared.get_or_init(|| Cleared::upgrades(self.migrations, DB::DIALECT));
+            self.presume::<DB>(request)
         };
-        // The first poll sends the tables' creation; the check runs while the server works.
-        let (opened, ()) = tokio::join!(
+        // The first poll sends the tables' creation; the rest runs while the server works.
+        let (opened, mut presumed) = tokio::join!(
             DB::open_tables(conn, &self.tables, self.lock_timeout),
-            clear
+            presume
         );
         // The state read with the creation, for the first pass (the columns the ALTER may
         // add change none of the rows read).
@@ -760,14 +762,18 @@ impl<'m> Migrator<'m> {
                 attempts.applied.add(caught_up);
                 continue;
             }
-            let plan = match request {
+            let (plan, ahead) = match request {
                 Request::Stamp { targets, .. } => {
                     return self
                         .stamp_locked::<DB>(conn, targets, false, &check.current, &log, false)
                         .await;
                 }
+                // The state read is the one presumed: no heads.
                 Request::Upgrade(target) | Request::Downgrade(target) => {
-                    self.plan::<DB>(request, target, &check.current)?
+                    match presumed.take().filter(|_| check.current.is_empty()) {
+                        Some(p) => (p.plan, Some((p.works, p.prepared))),
+                        None => (self.plan::<DB>(request, target, &check.current)?, None),
+                    }
                 }
             };
             if plan.is_empty() {
@@ -775,7 +781,8 @@ impl<'m> Migrator<'m> {
                 return self.repeatables::<DB>(conn, &plan, report, false).await;
             }
             let before = self.repeatables_before::<DB>(conn, &plan, false).await?;
-            let (report, result) = self.apply::<DB>(conn, &plan).await;
+            let (works, prepared) = ahead.unwrap_or_else(|| (self.works::<DB>(&plan), None));
+            let (report, result) = self.apply::<DB>(conn, &plan, &works, prepared).await;
             match result {
                 Ok(()) => {
                     let mut report = attempts.applied.into_report(report);
@@ -1007,6 +1014,25 @@ impl<'m> Migrator<'m> {
         Ok(plan)
     }
 
+    /// For a database without revchain's tables (a first run), the plan of `request` from
+    /// no heads, its steps, and what the backend prepares of them: worked out while the
+    /// server creates the tables, and used when the state then read has no heads indeed
+    /// (the plan depends on nothing else). `None` for anything but an upgrade, or a plan
+    /// refused (the run plans again, and says why).
+    fn presume<DB: Backend>(&self, request: &Request) -> Option<Presumed<'_, DB>> {
+        let Request::Upgrade(target) = request else {
+            return None;
+        };
+        let plan = self.plan::<DB>(request, target, &[]).ok()?;
+        let works = self.works::<DB>(&plan);
+        let prepared = DB::prepare(&self.tables, &works);
+        Some(Presumed {
+            plan,
+            works,
+            prepared,
+        })
+    }
+
     /// The report of an empty plan.
     fn nothing_to_do(&self, plan: &Plan) -> Report {
         let heads = self.ids(&plan.heads_after);
@@ -1235,12 +1261,16 @@ impl<'m> Migrator<'m> {
     /// Applies a plan, logging each revision and a progress line every few seconds: the
     /// report of the steps that were done (all of them, or those before a failure or a
     /// race), and how it ended.
+    ///
+    /// `works` are `plan`'s steps ([`works`](Self::works)); `prepared`, what the backend
+    /// worked out of them ahead, when it did ([`Presumed`]).
     async fn apply<DB: Backend>(
         &self,
         conn: &mut DB::Connection,
         plan: &Plan,
+        works: &[Work<'_>],
+        prepared: Option<DB::Prepared>,
     ) -> (Report, Result<(), Failure>) {
-        let works = self.works::<DB>(plan);
         let total = works.len();
         let verb = match plan.direction {
             Direction::Upgrade => "applied",
@@ -1258,13 +1288,20 @@ impl<'m> Migrator<'m> {
                 describe(&self.ids(&plan.heads_after))
             ),
         );
-        let times = StepTimes::new(&works, verb);
+        let times = StepTimes::new(works, verb);
         let done = AtomicUsize::new(0);
         let progress = |ended: std::ops::Range<usize>, took: Duration| {
             done.fetch_add(ended.len(), Ordering::Relaxed);
             times.record(ended, took);
         };
-        let fut = DB::apply(conn, &self.tables, &works, &progress, self.lock_timeout);
+        let fut = DB::apply(
+            conn,
+            &self.tables,
+            works,
+            &progress,
+            self.lock_timeout,
+            prepared,
+        );
         let result = with_progress_lines(fut, &done, total, verb).await;
         let steps = times.reports(result.is_ok());
         let report = Report {
@@ -1369,6 +1406,15 @@ impl<'m> Migrator<'m> {
             |i: usize| (plan.steps.get(i)).and_then(|s| self.migrations.at(s.revision));
         failure_error(f, plan.direction, &revision_at)
     }
+}
+
+/// A plan worked out before the state it starts from was read ([`Migrator::presume`]).
+struct Presumed<'a, DB: Backend> {
+    plan: Plan,
+    /// Its steps.
+    works: Vec<Work<'a>>,
+    /// What the backend worked out of them ([`Driver::prepare`](crate::backend::sealed::Driver::prepare)).
+    prepared: Option<DB::Prepared>,
 }
 
 /// What the engine's progress callback records: each step's duration, logged as it ends.

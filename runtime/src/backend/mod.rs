@@ -419,15 +419,29 @@ pub(crate) mod sealed {
             held: Held,
         ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
 
+        /// What [`apply`](Driver::apply) can work out of the steps before it runs,
+        /// without the connection (PostgreSQL: the first group's text). The engine works it
+        /// out while the server is busy with something else (creating the tables of a
+        /// fresh database).
+        type Prepared: Send;
+
+        /// [`Prepared`](Driver::Prepared) for `works`, which [`apply`](Driver::apply)
+        /// then takes with the same `tables` and `works`; `None` when nothing is worth it.
+        fn prepare(_tables: &Tables, _works: &[Work<'_>]) -> Option<Self::Prepared> {
+            None
+        }
+
         /// Applies the steps in order, each atomically with its bookkeeping where the
         /// database allows. Stops at the first failure. `timeout` bounds the wait for a
         /// database whose lock is taken per revision (SQLite's `BEGIN IMMEDIATE`).
+        /// `prepared`, when given, is [`prepare`](Driver::prepare)'s of these `works`.
         fn apply<'a>(
             conn: &'a mut Self::Connection,
             tables: &'a Tables,
             works: &'a [Work<'a>],
             progress: Progress<'a>,
             timeout: Duration,
+            prepared: Option<Self::Prepared>,
         ) -> impl Future<Output = Result<(), Failure>> + Send + 'a;
 
         /// Runs bookkeeping statements (no user SQL) in one transaction.

@@ -294,6 +294,8 @@ impl SessionLocked for MySql {
 }
 
 impl Driver for MySql {
+    type Prepared = ();
+
     const DIALECT: Dialect = D;
     const TRANSACTIONAL_DDL: bool = false;
 
@@ -339,6 +341,7 @@ impl Driver for MySql {
         works: &[Work<'_>],
         progress: Progress<'_>,
         _timeout: Duration,
+        _prepared: Option<()>,
     ) -> Result<(), Failure> {
         apply_all(conn, tables, works, progress).await
     }

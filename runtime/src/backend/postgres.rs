@@ -87,10 +87,6 @@ use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connecti
 
 const D: Dialect = Dialect::Postgres;
 
-/// Largest batch of revisions sent in one round trip.
-const BATCH_BYTES: usize = 512 * 1024;
-const BATCH_REVISIONS: usize = 500;
-
 /// After a run of at least this many transactions (each rewrites the version table's head
 /// row once), the version table is compacted.
 const COMPACT_AFTER: usize = 64;
@@ -399,29 +395,44 @@ impl<'a> Steps<'a> {
     }
 }
 
+/// A group of transactional steps and its text, from `works[start]` on: `works` is a
+/// stretch that [`apply_batch`] applies, whose last step is the run's when `ends_run`; one
+/// revision when `alone`.
+fn group_at(
+    tables: &Tables,
+    works: &[Work<'_>],
+    start: usize,
+    ends_run: bool,
+    alone: bool,
+) -> Option<FirstGroup> {
+    (start < works.len()).then(|| {
+        let end = group_end(tables, works, start, alone);
+        let last = end == works.len();
+        FirstGroup(
+            start..end,
+            Batch::new(tables, &works[start..end], ends_run && last),
+        )
+    })
+}
+
+/// A group of a stretch of steps, and its text: [`Driver::prepare`]'s, for the first group
+/// of a run (see [`group_at`]).
+pub struct FirstGroup(std::ops::Range<usize>, Batch);
+
 /// Applies the transactional steps `works` group by group (each revision in a transaction
 /// of its own when `alone`). `ends_run` says whether the last of them is the run's last.
 /// Where the next group ends, and its text, are worked out while the server runs the group
-/// before it.
+/// before it; the first group's, when `first` gives it, earlier.
 async fn apply_batch(
     conn: &mut PgConnection,
     steps: Steps<'_>,
     ends_run: bool,
     alone: bool,
+    first: Option<FirstGroup>,
 ) -> Result<(), Failure> {
-    let works = steps.works;
-    let group_from = |start: usize| {
-        (start < works.len()).then(|| {
-            let end = group_end(steps.tables, works, start, alone);
-            let last = end == works.len();
-            (
-                start..end,
-                Batch::new(steps.tables, &works[start..end], ends_run && last),
-            )
-        })
-    };
-    let mut upcoming = group_from(0);
-    while let Some((range, batch)) = upcoming {
+    let group_from = |start: usize| group_at(steps.tables, steps.works, start, ends_run, alone);
+    let mut upcoming = first.or_else(|| group_from(0));
+    while let Some(FirstGroup(range, batch)) = upcoming {
         let next = range.end;
         upcoming = apply_group(conn, steps.part(range), batch, || group_from(next)).await?;
     }
@@ -546,7 +557,7 @@ async fn failed_in_group(
                 Kept::Miscounted if !lost => {
                     // The count of results named a revision that was not running: one
                     // transaction each finds the one at fault.
-                    Box::pin(apply_batch(conn, steps, batch.synchronous, true)).await
+                    Box::pin(apply_batch(conn, steps, batch.synchronous, true, None)).await
                 }
                 _ => Err(statement_failed(offset, k, line, error)),
             }
@@ -582,7 +593,7 @@ async fn commit_failed(
     let _ = run(conn, "ROLLBACK".to_owned()).await;
     let works = steps.works;
     if works.len() > 1 && !is_connection_lost(&error) && !is_cancelled(&error) {
-        return Box::pin(apply_batch(conn, steps, synchronous, true)).await;
+        return Box::pin(apply_batch(conn, steps, synchronous, true, None)).await;
     }
     Err(Failure::Step {
         index: steps.offset,
@@ -620,7 +631,7 @@ async fn rejected(
                 stage: Stage::Statement,
             })
         }
-        _ if steps.works.len() > 1 => apply_batch(conn, steps, false, true).await,
+        _ if steps.works.len() > 1 => apply_batch(conn, steps, false, true, None).await,
         _ => Err(Failure::Step {
             index: steps.offset,
             line: steps.works.first().map_or(0, Work::sql_line),
@@ -835,15 +846,17 @@ async fn blockers(conn: &mut PgConnection) -> Vec<String> {
     .await
 }
 
-/// Applies `works[start..end]` in one batch; a revision of it that timed out waiting for a
-/// lock is tried again alone after a backoff (the revisions before it committed), up to
-/// the run's lock retries, then the rest of the batch. Returns where the batch ended.
+/// Applies the stretch `works[start..end]` (see [`stretch_end`]); a revision of it that
+/// timed out waiting for a lock is tried again alone after a backoff (the revisions before
+/// it committed), up to the run's lock retries, then the rest of the stretch. `first` is
+/// its first group, when worked out already.
 async fn apply_retrying(
     conn: &mut PgConnection,
     tables: &Tables,
     works: &[Work<'_>],
     (start, end): (usize, usize),
     progress: Progress<'_>,
+    mut first: Option<FirstGroup>,
 ) -> Result<(), Failure> {
     let retries = tables.timeouts.lock_retries;
     let (mut from, mut attempt) = (start, 0);
@@ -855,7 +868,7 @@ async fn apply_retrying(
             offset: 0,
             progress,
         };
-        let result = apply_batch(conn, steps.part(from..end), ends_run, false).await;
+        let result = apply_batch(conn, steps.part(from..end), ends_run, false, first.take()).await;
         let Err(failure) = result else {
             return Ok(());
         };
@@ -942,31 +955,48 @@ async fn set_timeouts(
     Ok(Some(restore))
 }
 
-/// Applies the steps, batching consecutive transactional ones.
+/// Whether `work` is applied in groups (a transactional SQL revision), not alone.
+fn batched(work: &Work<'_>) -> bool {
+    work.revision.is_transactional() && !work.revision.is_rust()
+}
+
+/// The end (exclusive) of the stretch of [`batched`] steps that starts at `start`:
+/// [`apply_batch`] cuts it into groups, each worked out while the server runs the one
+/// before.
+fn stretch_end(works: &[Work<'_>], start: usize) -> usize {
+    let rest = works.get(start..).unwrap_or_default();
+    rest.iter()
+        .position(|w| !batched(w))
+        .map_or(works.len(), |n| start + n)
+}
+
+/// The first group of `works` and its text, as [`apply_all`] will cut it (`None` when the
+/// first step is applied alone).
+fn first_group(tables: &Tables, works: &[Work<'_>]) -> Option<FirstGroup> {
+    let end = stretch_end(works, 0);
+    group_at(tables, &works[..end], 0, end == works.len(), false)
+}
+
+/// Applies the steps, batching each stretch of transactional ones; `first` is
+/// [`first_group`]'s of these steps, when worked out already.
 async fn apply_all(
     conn: &mut PgConnection,
     tables: &Tables,
     works: &[Work<'_>],
     progress: Progress<'_>,
+    mut first: Option<FirstGroup>,
 ) -> Result<(), Failure> {
     let mut i = 0;
     while i < works.len() {
-        if !works[i].revision.is_transactional() || works[i].revision.is_rust() {
+        if !batched(&works[i]) {
             apply_alone(conn, tables, &works[i], i, progress).await?;
             i += 1;
             continue;
         }
-        let start = i;
-        let mut bytes = 0;
-        while i < works.len()
-            && works[i].revision.is_transactional()
-            && !works[i].revision.is_rust()
-            && (i == start || (bytes < BATCH_BYTES && i - start < BATCH_REVISIONS))
-        {
-            bytes += works[i].sql().len();
-            i += 1;
-        }
-        apply_retrying(conn, tables, works, (start, i), progress).await?;
+        let end = stretch_end(works, i);
+        let first = first.take().filter(|_| i == 0);
+        apply_retrying(conn, tables, works, (i, end), progress, first).await?;
+        i = end;
     }
     Ok(())
 }
@@ -1042,7 +1072,14 @@ fn create_tables(tables: &Tables) -> String {
 }
 
 impl Driver for Postgres {
+    type Prepared = FirstGroup;
+
     const DIALECT: Dialect = D;
+
+    /// The first group's text (the longest work before the first round trip of a run).
+    fn prepare(tables: &Tables, works: &[Work<'_>]) -> Option<FirstGroup> {
+        first_group(tables, works)
+    }
 
     async fn try_lock_in_transaction(
         conn: &mut PgConnection,
@@ -1178,8 +1215,9 @@ impl Driver for Postgres {
         works: &[Work<'_>],
         progress: Progress<'_>,
         _timeout: Duration,
+        prepared: Option<FirstGroup>,
     ) -> Result<(), Failure> {
-        match apply_all(conn, tables, works, progress).await {
+        match apply_all(conn, tables, works, progress, prepared).await {
             Ok(()) => {
                 if groups_of(tables, works, false).len() >= COMPACT_AFTER {
                     compact(conn, tables).await;

@@ -610,6 +610,8 @@ async fn apply_alone(
 }
 
 impl Driver for Sqlite {
+    type Prepared = ();
+
     const DIALECT: Dialect = D;
     const SESSION_LOCK: bool = false;
 
@@ -715,6 +717,7 @@ impl Driver for Sqlite {
         works: &[Work<'_>],
         progress: Progress<'_>,
         timeout: Duration,
+        _prepared: Option<()>,
     ) -> Result<(), Failure> {
         let mut start = 0;
         while start < works.len() {

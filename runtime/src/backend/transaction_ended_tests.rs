@@ -71,7 +71,7 @@ where
     let timeout = Duration::from_secs(5);
     DB::ensure_tables(conn, &tables, timeout).await.unwrap();
     let works = works(&m);
-    let result = DB::apply(conn, &tables, &works, &|_, _| {}, timeout).await;
+    let result = DB::apply(conn, &tables, &works, &|_, _| {}, timeout, None).await;
     assert!(
         matches!(
             &result,

@@ -101,7 +101,8 @@ impl Migrator<'_> {
             "the database is in the middle of a squashed range; catching it up through the \
              replaced revisions first"
         );
-        let (report, result) = catch_up.apply::<DB>(conn, &plan).await;
+        let works = catch_up.works::<DB>(&plan);
+        let (report, result) = catch_up.apply::<DB>(conn, &plan, &works, None).await;
         match result {
             Ok(()) => Ok(report),
             Err(failure) => {

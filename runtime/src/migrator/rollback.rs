@@ -212,7 +212,15 @@ impl<'m> Migrator<'m> {
         }
         let times = super::StepTimes::new(works, "reverted");
         let progress = |ended: std::ops::Range<usize>, took: Duration| times.record(ended, took);
-        let result = DB::apply(conn, &self.tables, works, &progress, self.lock_timeout).await;
+        let result = DB::apply(
+            conn,
+            &self.tables,
+            works,
+            &progress,
+            self.lock_timeout,
+            None,
+        )
+        .await;
         let report = Report {
             direction: Some(Direction::Downgrade),
             steps: times.reports(result.is_ok()),
