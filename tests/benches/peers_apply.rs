@@ -20,7 +20,8 @@
 //!   transaction, committed as configured: what the obvious loop over sqlx does.
 //!
 //! The clock covers only the tool's own call. Tools are interleaved and their order rotates
-//! every round. Ratios within one run are the figures to read: absolute times on a shared
+//! every round. Each round's databases are kept to the end of the run (`drop=each` drops
+//! them after each round; see `main` for why). Ratios within one run are the figures to read: absolute times on a shared
 //! machine are noise.
 
 use std::time::{Duration, Instant};
@@ -319,8 +320,9 @@ async fn setup(db: &TestDb) {
     }
 }
 
-/// Applies everything with `tool` to a fresh database; the time of the tool's own call.
-async fn apply(tool: Tool, g: &Generated, kind: Kind, n: usize) -> Duration {
+/// Applies everything with `tool` to a fresh database; the time of the tool's own call, and
+/// the database (dropped by the caller).
+async fn apply(tool: Tool, g: &Generated, kind: Kind, n: usize) -> (Duration, TestDb) {
     let db = TestDb::new(kind).await;
     setup(&db).await;
     let took = match (tool, kind) {
@@ -345,7 +347,7 @@ async fn apply(tool: Tool, g: &Generated, kind: Kind, n: usize) -> Duration {
         (_, Kind::Sqlite) => timed!(pool::<sqlx::Sqlite>(&db).await, tool, g, db, n),
     };
     assert_eq!(count(&db).await, n as i64, "{} applied all", tool.label());
-    took
+    (took, db)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -377,6 +379,13 @@ async fn main() {
             })
             .collect(),
     };
+    // The databases are dropped at the end of the run (`drop=each`: after each round).
+    // Dropping one deletes its files; on a file system without a journal (ext4 here), the
+    // kernel then skips each inode deleted in the last 30 s when it allocates one, and
+    // every file a tool creates in the next rounds (a table, an index) costs milliseconds
+    // more: a cost of the benchmark's own churn, charged to the tools that create tables.
+    let drop_each = arg("drop").as_deref() == Some("each");
+    let mut kept = Vec::new();
     let g = generate(n).await;
     let mut table = Vec::new();
     for kind in kinds {
@@ -385,7 +394,11 @@ async fn main() {
         for r in 0..rounds {
             let k = r % tools.len();
             for (i, tool) in tools.iter().enumerate().cycle().skip(k).take(tools.len()) {
-                times[i].push(apply(*tool, &g, kind, n).await);
+                let (took, db) = apply(*tool, &g, kind, n).await;
+                times[i].push(took);
+                if !drop_each {
+                    kept.push(db);
+                }
             }
         }
         println!(
