@@ -405,6 +405,12 @@ impl Durations<'_> {
                         picked.push("t.ms".to_owned());
                         continue;
                     };
+                    // A value every row shares (the flags, the phase) goes once; the
+                    // revision, distinct in every row, keeps one array at least.
+                    if i > 0 && cells.windows(2).all(|w| w[0][i] == w[1][i]) {
+                        picked.push(cells[0][i].sql(d, String::new));
+                        continue;
+                    }
                     arrays.push(column_array(d, cells.iter().map(|c| &c[i]), ty));
                     unnested.push(*column);
                     picked.push(format!("u.{column}"));
@@ -487,6 +493,7 @@ struct LogRow<'r> {
 }
 
 /// One column of a log row, as it is written.
+#[derive(PartialEq, Eq)]
 enum Cell<'a> {
     /// Text, or NULL.
     Text(Option<&'a str>),

@@ -432,11 +432,45 @@ async fn apply_batch(
 ) -> Result<(), Failure> {
     let group_from = |start: usize| group_at(steps.tables, steps.works, start, ends_run, alone);
     let mut upcoming = first.or_else(|| group_from(0));
+    let mut unreported = Applied::none(steps);
     while let Some(FirstGroup(range, batch)) = upcoming {
         let next = range.end;
-        upcoming = apply_group(conn, steps.part(range), batch, || group_from(next)).await?;
+        let before = unreported;
+        // The lines of the group before go out while the server runs this one.
+        let prepare = || {
+            before.report();
+            group_from(next)
+        };
+        (upcoming, unreported) = apply_group(conn, steps.part(range), batch, prepare).await?;
     }
+    unreported.report();
     Ok(())
+}
+
+/// Revisions of a group that committed, not reported yet: [`apply_batch`] reports them
+/// while the server runs the next group.
+#[derive(Clone, Copy)]
+struct Applied<'a> {
+    steps: Steps<'a>,
+    /// How many of `steps`, from the first.
+    n: usize,
+    /// Each one's share of the group's time.
+    took: Duration,
+}
+
+impl<'a> Applied<'a> {
+    /// Nothing to report.
+    fn none(steps: Steps<'a>) -> Applied<'a> {
+        Applied {
+            steps,
+            n: 0,
+            took: Duration::ZERO,
+        }
+    }
+
+    fn report(self) {
+        self.steps.applied(self.n, self.took);
+    }
 }
 
 /// Applies the steps `steps` as one group (see [`apply_group`]).
@@ -446,18 +480,21 @@ async fn apply_as_group(
     synchronous: bool,
 ) -> Result<(), Failure> {
     let batch = Batch::new(steps.tables, steps.works, synchronous);
-    apply_group(conn, steps, batch, || ()).await
+    let ((), applied) = apply_group(conn, steps, batch, || ()).await?;
+    applied.report();
+    Ok(())
 }
 
 /// Applies one group, its `batch`: the whole text, bookkeeping and `COMMIT` included, in
 /// one round trip. Its revisions share its time evenly (they are quick: [`group::quick`]).
-/// While the server runs it, `prepare` builds what comes next, which this returns.
-async fn apply_group<T>(
+/// While the server runs it, `prepare` builds what comes next, which this returns with the
+/// revisions that committed, for the caller to report (a failed group reports its own).
+async fn apply_group<'s, T>(
     conn: &mut PgConnection,
-    steps: Steps<'_>,
+    steps: Steps<'s>,
     batch: Batch,
     prepare: impl FnOnce() -> T,
-) -> Result<T, Failure> {
+) -> Result<(T, Applied<'s>), Failure> {
     let mut reached = Reached::default();
     let started = std::time::Instant::now();
     let mut failed = None;
@@ -487,10 +524,17 @@ async fn apply_group<T>(
         };
         return Box::pin(failed_in_group(conn, steps, group, error))
             .await
-            .map(|()| prepared);
+            .map(|()| (prepared, Applied::none(steps)));
     }
-    steps.applied(steps.works.len(), reached.share(steps.works.len()));
-    Ok(prepared)
+    let n = steps.works.len();
+    Ok((
+        prepared,
+        Applied {
+            steps,
+            n,
+            took: reached.share(n),
+        },
+    ))
 }
 
 /// The bookkeeping of the revisions `works` (the part of a group before a failed
