@@ -1328,6 +1328,10 @@ impl<'m> Migrator<'m> {
         mut report: Report,
         in_callers_transaction: bool,
     ) -> Result<Report, Error> {
+        if self.migrations.repeatables().is_empty() {
+            // Nothing to do, and nothing to work out (`versioned` walks the graph).
+            return Ok(report);
+        }
         let versioned = self.versioned(plan, in_callers_transaction);
         crate::repeatable::run::<DB>(self.migrations, &self.tables, conn, &versioned, &mut report)
             .await?;
@@ -1343,6 +1347,9 @@ impl<'m> Migrator<'m> {
         in_callers_transaction: bool,
     ) -> Result<Report, Error> {
         let mut report = Report::default();
+        if self.migrations.repeatables().is_empty() {
+            return Ok(report);
+        }
         let versioned = self.versioned(plan, in_callers_transaction);
         crate::repeatable::before_downgrade::<DB>(
             self.migrations,
