@@ -334,8 +334,11 @@ pub async fn run(migrations: &Migrations, args: Args) -> ExitCode {
     let source = Source::Embedded(migrations);
     let invocation = Invocation::embedded();
     let dir = std::path::Path::new(EMBEDDED_DIR);
+    // Boxed: a command's future nests deep (engine, backend, driver), and an application's
+    // own futures around `run` must stay far from the compiler's recursion limit when it
+    // works out their layout.
     run_command(source, dir, &args.options, &invocation, async |ctx| {
-        args.command.exec(ctx).await
+        Box::pin(args.command.exec(ctx)).await
     })
     .await
 }
@@ -353,7 +356,7 @@ pub async fn run_on_dir(args: ToolArgs) -> ExitCode {
         dir,
         &args.options,
         &Invocation::tool(),
-        async |ctx| args.command.exec(ctx, dir).await,
+        async |ctx| Box::pin(args.command.exec(ctx, dir)).await,
     )
     .await
 }
