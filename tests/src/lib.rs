@@ -5,11 +5,6 @@
 //! - PostgreSQL: `REVCHAIN_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432`;
 //! - MariaDB/MySQL: `REVCHAIN_TEST_MYSQL`, default `mysql://root@127.0.0.1:3306`;
 //! - SQLite: a file in a temporary directory.
-// A tripwire for applications: `deploy.rs` wraps `revchain::cli::run` the way an
-// application's `main` does, and the compiler works out the layout of the whole future
-// within this limit (the default is 128). A change that nests revchain's futures deeper
-// fails here, with room to spare for the application's own layers.
-#![recursion_limit = "100"]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
