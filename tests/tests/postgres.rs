@@ -107,3 +107,36 @@ async fn a_version_table_of_another_shape_is_named_and_nothing_runs() {
     assert!(table_exists(&pool, "revchain_log").await);
     assert!(!table_exists(&pool, "users").await);
 }
+
+/// A group that committed is reported even when the next group of the same run fails: its
+/// lines and durations are recorded while the server runs the next group, before that
+/// group's failure is handled. The error lists them as applied before, and the log and
+/// the version table say the same.
+#[tokio::test]
+async fn a_committed_group_is_reported_when_the_next_group_fails() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    let dir = revchain_tests::Dir::new();
+    dir.creates_table("a1", "", "t")
+        .rev(
+            "a2",
+            "a1",
+            "",
+            "INSERT INTO t VALUES (1);",
+            Some("DELETE FROM t;"),
+        )
+        // Not quick (it changes existing rows): a group of its own, after a1 and a2's.
+        .rev("b3", "a2", "", "UPDATE t SET id = id / 0;", None);
+    let m = dir.load();
+    let err = m.run(&pool).await.unwrap_err();
+    let Error::Statement { step, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(step.id, "b3", "{err}");
+    let applied: Vec<&str> = (step.applied_before.steps.iter())
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(applied, ["a1", "a2"], "{err}");
+    assert_eq!(heads(&m, &pool).await, ["a2"]);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM revchain_log").await, 2);
+}
