@@ -44,6 +44,15 @@ impl Kind {
     }
 }
 
+/// The PostgreSQL advisory lock key revchain uses for the default version table.
+pub fn pg_lock_key() -> i64 {
+    let d = revchain::Digest::of(b"revchain:revchain_version");
+    let b = d.as_bytes();
+    let hi = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff;
+    let lo = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+    (i64::from(hi) << 32) | i64::from(lo)
+}
+
 /// The server URL (without a database) for `kind`.
 pub fn server_url(kind: Kind) -> String {
     match kind {

@@ -140,3 +140,50 @@ async fn a_committed_group_is_reported_when_the_next_group_fails() {
     assert_eq!(heads(&m, &pool).await, ["a2"]);
     assert_eq!(scalar(&pool, "SELECT count(*) FROM revchain_log").await, 2);
 }
+
+/// A first run plans from no heads while it creates the tables, and uses that plan only if
+/// the state it reads under the lock has no heads indeed: here another process (a session
+/// that held the lock) applied a1 while this run waited, and this run applies b2 alone.
+#[tokio::test]
+async fn a_first_run_plans_again_when_another_process_applied_while_it_waited() {
+    use sqlx::Connection;
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    let dir = revchain_tests::Dir::new();
+    dir.creates_table("a1", "", "t").rev(
+        "b2",
+        "a1",
+        "",
+        "INSERT INTO t VALUES (2);",
+        Some("DELETE FROM t;"),
+    );
+    let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
+    let key = revchain_tests::pg_lock_key();
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_advisory_lock({key})"
+    )))
+    .execute(&mut holder)
+    .await
+    .unwrap();
+    // The run finds no tables, then waits for the lock.
+    let run = tokio::spawn({
+        let pool = pool.clone();
+        async move { m.run(&pool).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!run.is_finished());
+    // Meanwhile the holder (its advisory lock is its own session's, so it may take it again)
+    // applies a1, then lets go.
+    let first = m.upgrade(&mut holder, "a1").await.unwrap();
+    assert_eq!(first.steps.len(), 1);
+    sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let report = run.await.unwrap().unwrap();
+    let applied: Vec<&str> = report.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(applied, ["b2"], "{report:?}");
+    assert_eq!(heads(m, &pool).await, ["b2"]);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM t").await, 1);
+}

@@ -271,15 +271,6 @@ async fn kill_nine_at_random_moments_on_sqlite() {
 // ---------------------------------------------------------------------------------------
 // A session holds the migration lock.
 
-/// The PostgreSQL advisory lock key revchain uses for the default version table.
-fn pg_lock_key() -> i64 {
-    let d = revchain::Digest::of(b"revchain:revchain_version");
-    let b = d.as_bytes();
-    let hi = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff;
-    let lo = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-    (i64::from(hi) << 32) | i64::from(lo)
-}
-
 async fn lock_holder(kind: Kind) {
     let db = TestDb::new(kind).await;
     let mut holder = Probe::connect(kind, &db.url).await;
@@ -287,7 +278,10 @@ async fn lock_holder(kind: Kind) {
         Kind::Postgres => {
             holder.exec("SET application_name = 'stuck-deployer'").await;
             holder
-                .exec(&format!("SELECT pg_advisory_lock({})", pg_lock_key()))
+                .exec(&format!(
+                    "SELECT pg_advisory_lock({})",
+                    revchain_tests::pg_lock_key()
+                ))
                 .await;
             let pid = holder.strings("SELECT pg_backend_pid()::text").await;
             format!(
