@@ -8,6 +8,7 @@
 //! marks, revisions unknown to this binary), and what is missing is applied, each revision
 //! in its own transaction together with its bookkeeping.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Mutex;
@@ -18,7 +19,9 @@ use revchain_core::import::Tool;
 use revchain_core::{Direction, Plan, Target, TargetError};
 use tracing::Instrument;
 
-use crate::backend::{Backend, Failure, HeadRow, Held, LogRow, WaitLog, backoff, statements};
+use crate::backend::{
+    Backend, Failure, HeadRow, Held, LogRow, Opened, WaitLog, backoff, statements,
+};
 use crate::bookkeeping::{TableName, Tables, Work};
 use crate::connection::PoolOrConnection;
 use crate::embedded::{Migrations, Revision};
@@ -571,38 +574,41 @@ impl<'m> Migrator<'m> {
                 .migrate_in_transaction::<D::Database>(&mut conn, &request, boot)
                 .await;
         }
-        let done = |rows: &[HeadRow]| self.at_embedded_heads(rows);
-        let lock = self.take_lock::<D::Database>(
-            &mut conn,
-            pool.as_ref(),
-            // Another process's version rows are written before its repeatables run: with
-            // repeatables, wait for the lock.
-            if boot && self.migrations.repeatables().is_empty() {
-                Some(&done)
-            } else {
-                None
-            },
-        );
-        let Some(locked) = lock.await? else {
-            tracing::debug!(
-                target: "revchain",
-                "another process brought the database up to date while this one waited for the lock"
-            );
-            let heads = self
-                .boot_heads()
-                .iter()
-                .map(|h| h.id().to_owned())
-                .collect();
-            return Ok(up_to_date(heads));
-        };
-        let mut migrator = self.under(&locked.held);
-        if fresh && matches!(request, Request::Upgrade(_)) {
+        let mut base = Cow::Borrowed(self);
+        let first_run = fresh && matches!(request, Request::Upgrade(_));
+        if first_run {
             // Every revision is pending: their upgrades are checked for refused statements
             // while the server creates revchain's tables (`run_locked`).
-            migrator.to_mut().cleared = Some(std::sync::Arc::default());
+            base.to_mut().cleared = Some(std::sync::Arc::default());
         }
+        let early = if first_run && self.adopt.is_none() {
+            base.lock_and_open::<D::Database>(&mut conn, pool.as_ref(), &request)
+                .await
+        } else {
+            None
+        };
+        let (locked, opening) = match early {
+            Some((locked, opening)) => (locked, Some(opening)),
+            None => match self
+                .take_lock_to_run::<D::Database>(&mut conn, pool.as_ref(), boot)
+                .await?
+            {
+                Some(locked) => (locked, None),
+                None => {
+                    tracing::debug!(
+                        target: "revchain",
+                        "another process brought the database up to date while this one waited for the lock"
+                    );
+                    let heads = self.boot_heads();
+                    return Ok(up_to_date(
+                        heads.iter().map(|h| h.id().to_owned()).collect(),
+                    ));
+                }
+            },
+        };
+        let migrator = base.under(&locked.held);
         let result = migrator
-            .migrate_locked::<D::Database>(&mut conn, &request, boot)
+            .migrate_locked::<D::Database>(&mut conn, &request, boot, opening)
             .await;
         if !release::<D::Database>(&mut conn, &self.tables, locked.into_held()).await {
             conn.discard();
@@ -643,12 +649,13 @@ impl<'m> Migrator<'m> {
         conn: &mut DB::Connection,
         request: &Request,
         boot: bool,
+        opening: Option<Opening<'m, DB>>,
     ) -> Result<Report, Error> {
         let adopted = match self.adopt {
             Some(tool) if boot => self.adopt_at_boot::<DB>(conn, tool).await?,
             _ => None,
         };
-        let mut report = self.run_locked::<DB>(conn, request, boot).await?;
+        let mut report = self.run_locked::<DB>(conn, request, boot, opening).await?;
         if let Some(adopted) = adopted {
             report.stamped = adopted.stamped;
             report.heads_before = adopted.heads_before;
@@ -685,25 +692,24 @@ impl<'m> Migrator<'m> {
     }
 
     /// The run under the lock: read and check the state, plan, apply; plan again when
-    /// another process raced this one (SQLite, locked per revision).
+    /// another process raced this one (SQLite, locked per revision). `opening`: the tables
+    /// opened already, with the lock ([`lock_and_open`](Self::lock_and_open)).
     async fn run_locked<DB: Backend>(
         &self,
         conn: &mut DB::Connection,
         request: &Request,
         boot: bool,
+        opening: Option<Opening<'m, DB>>,
     ) -> Result<Report, Error> {
-        // A first run: the upgrades are checked for refused statements, and the plan from
-        // no heads worked out, while the server creates the tables.
-        let presume = async {
-            let cleared = self.cleared.as_ref()?;
-            cleared.get_or_init(|| Cleared::upgrades(self.migrations, DB::DIALECT));
-            self.presume::<DB>(request)
+        let (opened, mut presumed) = match opening {
+            Some(opening) => opening,
+            // The first poll sends the tables' creation; the rest runs while the server
+            // works.
+            None => tokio::join!(
+                DB::open_tables(conn, &self.tables, self.lock_timeout),
+                async { self.presume_first_run::<DB>(request) }
+            ),
         };
-        // The first poll sends the tables' creation; the rest runs while the server works.
-        let (opened, mut presumed) = tokio::join!(
-            DB::open_tables(conn, &self.tables, self.lock_timeout),
-            presume
-        );
         // The state read with the creation, for the first pass (the columns the ALTER may
         // add change none of the rows read).
         let mut opened_state = match opened? {
@@ -1014,12 +1020,20 @@ impl<'m> Migrator<'m> {
         Ok(plan)
     }
 
+    /// A first run's upgrades checked for refused statements, and [`presume`](Self::presume)'s
+    /// plan: worked out while the server creates the tables. `None` on any other run.
+    fn presume_first_run<DB: Backend>(&self, request: &Request) -> Option<Presumed<'m, DB>> {
+        let cleared = self.cleared.as_ref()?;
+        cleared.get_or_init(|| Cleared::upgrades(self.migrations, DB::DIALECT));
+        self.presume::<DB>(request)
+    }
+
     /// For a database without revchain's tables (a first run), the plan of `request` from
     /// no heads, its steps, and what the backend prepares of them: worked out while the
     /// server creates the tables, and used when the state then read has no heads indeed
     /// (the plan depends on nothing else). `None` for anything but an upgrade, or a plan
     /// refused (the run plans again, and says why).
-    fn presume<DB: Backend>(&self, request: &Request) -> Option<Presumed<'_, DB>> {
+    fn presume<DB: Backend>(&self, request: &Request) -> Option<Presumed<'m, DB>> {
         let Request::Upgrade(target) = request else {
             return None;
         };
@@ -1381,7 +1395,7 @@ impl<'m> Migrator<'m> {
     }
 
     /// The steps of `plan` as the backends take them.
-    fn works<DB: Backend>(&self, plan: &Plan) -> Vec<Work<'_>> {
+    fn works<DB: Backend>(&self, plan: &Plan) -> Vec<Work<'m>> {
         let revs: Vec<&Revision> = self.migrations.iter().collect();
         // The upgrades' traits, when worked out while the tables were created.
         let known = |index: usize| {
@@ -1414,6 +1428,10 @@ impl<'m> Migrator<'m> {
         failure_error(f, plan.direction, &revision_at)
     }
 }
+
+/// The tables of a first run opened with its lock, and the plan presumed meanwhile
+/// ([`Migrator::lock_and_open`]).
+type Opening<'m, DB> = (Result<Option<Opened>, Error>, Option<Presumed<'m, DB>>);
 
 /// A plan worked out before the state it starts from was read ([`Migrator::presume`]).
 struct Presumed<'a, DB: Backend> {

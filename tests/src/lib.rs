@@ -17,7 +17,7 @@ pub mod deploy;
 mod queries;
 pub mod scenarios;
 
-pub use queries::{Db, exec, heads, index_exists, scalar, table_exists};
+pub use queries::{Db, exec, heads, index_exists, pg_lock_holders, scalar, table_exists};
 
 /// The database servers tests run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,49 @@ pub fn pg_lock_key() -> i64 {
     let hi = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff;
     let lo = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
     (i64::from(hi) << 32) | i64::from(lo)
+}
+
+/// A writer the test reads back: what a `tracing` subscriber printed.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Captures the events at `level` and above of the current thread until the guard
+    /// drops.
+    pub fn start(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(level)
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// The lines captured that contain `text`.
+    pub fn lines_with(&self, text: &str) -> Vec<String> {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| l.contains(text))
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 /// The server URL (without a database) for `kind`.

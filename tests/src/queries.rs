@@ -52,6 +52,23 @@ pub async fn scalar<DB: Db>(pool: &Pool<DB>, sql: &str) -> i64 {
     DB::scalar(pool, sql).await
 }
 
+/// How many sessions hold revchain's advisory lock (of the default version table) in
+/// `pool`'s PostgreSQL database.
+pub async fn pg_lock_holders(pool: &Pool<sqlx::Postgres>) -> i64 {
+    let key = crate::pg_lock_key();
+    scalar(
+        pool,
+        &format!(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND classid = {} AND objid = {} AND objsubid = 1 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            key >> 32,
+            key & 0xffff_ffff
+        ),
+    )
+    .await
+}
+
 /// Runs `sql` (one or more statements).
 pub async fn exec<DB: Db>(pool: &Pool<DB>, sql: &str) {
     DB::exec(pool, sql).await

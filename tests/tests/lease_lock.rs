@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use revchain::{Error, LockMode, Migrations, Migrator};
-use revchain_tests::{Kind, TestDb, exec, scalar, table_exists};
+use revchain_tests::{Kind, TestDb, exec, pg_lock_holders, scalar, table_exists};
 use sqlx::{PgPool, Row};
 
 static LEASE: Migrations = revchain::migrations!("fixtures/lease");
@@ -116,6 +116,8 @@ async fn through_pgbouncer_auto_takes_the_lease_and_32_boots_apply_once() {
         scalar(&direct, "SELECT count(*) FROM revchain_lock").await,
         0
     );
+    // Nothing was locked up front on the pooled server sessions, which stay open.
+    assert_eq!(pg_lock_holders(&direct).await, 0);
 }
 
 /// A pooler on the server's own port (`.ci/pgbouncer 127.0.0.2 5432`), where the port
@@ -154,6 +156,8 @@ async fn auto_detects_a_pooler_on_the_server_s_own_port() {
         table_exists(&direct, "revchain_lock").await,
         "auto took the lease"
     );
+    // Nothing was locked up front on the pooled server sessions, which stay open.
+    assert_eq!(pg_lock_holders(&direct).await, 0);
 }
 
 /// The lease holder is killed with SIGKILL in the middle of its slow revision: its lease

@@ -2,7 +2,9 @@
 //! outside a transaction), and the shared scenarios of `revchain_tests::scenarios`.
 
 use revchain::Error;
-use revchain_tests::{Kind, TestDb, fixture, heads, load, scalar, scenarios, table_exists};
+use revchain_tests::{
+    Captured, Kind, TestDb, fixture, heads, load, pg_lock_holders, scalar, scenarios, table_exists,
+};
 use sqlx::{PgPool, Postgres};
 
 /// How many indexes `ix_users_email` (the shop's concurrent index) there are.
@@ -139,6 +141,100 @@ async fn a_committed_group_is_reported_when_the_next_group_fails() {
     assert_eq!(applied, ["a1", "a2"], "{err}");
     assert_eq!(heads(&m, &pool).await, ["a2"]);
     assert_eq!(scalar(&pool, "SELECT count(*) FROM revchain_log").await, 2);
+}
+
+/// A first run whose connection the server's own view proves direct (a socket this process
+/// holds) takes the advisory lock in the round trip that creates the tables, with no probe
+/// first, and lets go of it at the end; the next run of a new revision (tables there) takes
+/// the lock the usual way.
+#[tokio::test]
+async fn a_first_run_takes_the_lock_with_the_tables_creation() {
+    let (captured, _guard) = Captured::start(tracing::Level::DEBUG);
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    let dir = revchain_tests::Dir::new();
+    dir.creates_table("a1", "", "t");
+    let report = dir.load().run(&pool).await.unwrap();
+    assert_eq!(report.steps.len(), 1);
+    let up_front = "took the advisory lock with the tables' creation";
+    assert_eq!(captured.lines_with(up_front).len(), 1);
+    assert!(captured.lines_with("not taken up front").is_empty());
+    assert!(!table_exists(&pool, "revchain_lock").await, "no lease");
+    assert_eq!(pg_lock_holders(&pool).await, 0, "let go");
+    dir.creates_table("b2", "a1", "u");
+    assert_eq!(dir.load().run(&pool).await.unwrap().steps.len(), 1);
+    assert_eq!(
+        captured.lines_with(up_front).len(),
+        1,
+        "only on a first run"
+    );
+    assert_eq!(pg_lock_holders(&pool).await, 0);
+}
+
+/// A first run whose lock is held elsewhere: the text that would have created the tables
+/// fails at its lock statement, before anything else, and the run waits for the lock the
+/// usual way; once the holder lets go, it applies.
+#[tokio::test]
+async fn a_first_run_whose_lock_is_held_creates_nothing_until_it_gets_it() {
+    use sqlx::Connection;
+    let (captured, _guard) = Captured::start(tracing::Level::DEBUG);
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    let dir = revchain_tests::Dir::new();
+    dir.creates_table("a1", "", "t");
+    let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let key = revchain_tests::pg_lock_key();
+    let lock = format!("SELECT pg_advisory_lock({key})");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(lock))
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let run = tokio::spawn({
+        let pool = pool.clone();
+        async move { m.run(&pool).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!run.is_finished());
+    assert!(!table_exists(&pool, "revchain_version").await);
+    sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    assert_eq!(run.await.unwrap().unwrap().steps.len(), 1);
+    let refused = captured.lines_with("not taken up front");
+    assert!(
+        refused.len() == 1 && refused[0].contains("the migration lock is taken"),
+        "{refused:?}"
+    );
+    assert_eq!(pg_lock_holders(&pool).await, 0);
+}
+
+/// Through a Unix-domain socket the server sees no address to prove the connection by: a
+/// first run takes the lock the usual way (the probe first) and applies.
+#[tokio::test]
+async fn a_first_run_over_a_unix_socket_probes_first() {
+    let (captured, _guard) = Captured::start(tracing::Level::DEBUG);
+    let db = TestDb::new(Kind::Postgres).await;
+    let url = format!(
+        "postgres://postgres@localhost/{}?host=/var/run/postgresql",
+        db.name
+    );
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let dir = revchain_tests::Dir::new();
+    dir.creates_table("a1", "", "t");
+    assert_eq!(dir.load().run(&pool).await.unwrap().steps.len(), 1);
+    assert!(
+        captured
+            .lines_with("took the advisory lock with")
+            .is_empty()
+    );
+    assert!(!table_exists(&pool, "revchain_lock").await, "no lease");
+    assert_eq!(pg_lock_holders(&pool).await, 0);
 }
 
 /// A first run plans from no heads while it creates the tables, and uses that plan only if

@@ -5,46 +5,12 @@
 use std::time::{Duration, Instant};
 
 use revchain::{Error, Migrator};
-use revchain_tests::{Dir, Kind, TestDb, heads, scalar, table_exists};
+use revchain_tests::{Captured, Dir, Kind, TestDb, heads, scalar, table_exists};
 use sqlx::{Connection, Executor, MySql, MySqlConnection, PgConnection, Pool, Postgres};
 
-/// A writer the test reads back: what the `tracing` subscriber printed.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Captures the `warn` events of the current thread until the guard drops.
-    fn start() -> (Captured, tracing::subscriber::DefaultGuard) {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::WARN)
-            .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
-    }
-
-    /// The lines logged about lock-timeout retries.
-    fn retries(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("timed out waiting for a lock"))
-            .map(str::to_owned)
-            .collect()
-    }
+/// The lines logged about lock-timeout retries.
+fn retries(captured: &Captured) -> Vec<String> {
+    captured.lines_with("timed out waiting for a lock")
 }
 
 /// A session that holds an `ACCESS EXCLUSIVE` lock on table `t` in an open transaction;
@@ -95,7 +61,7 @@ async fn postgres_lock_timeout_is_retried_until_the_blocker_ends() {
     let dir = alter_history("-- Lock Timeout: 200ms");
     let m = dir.load();
     let (mut blocker, pid) = pg_blocker(&db.url).await;
-    let (captured, _guard) = Captured::start();
+    let (captured, _guard) = Captured::start(tracing::Level::WARN);
     let release = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
         blocker.execute("ROLLBACK").await.unwrap();
@@ -114,7 +80,7 @@ async fn postgres_lock_timeout_is_retried_until_the_blocker_ends() {
     let column = "SELECT count(*) FROM information_schema.columns \
                   WHERE table_name = 't' AND column_name = 'b'";
     assert_eq!(scalar(&pool, column).await, 1);
-    let retries = captured.retries();
+    let retries = retries(&captured);
     assert!(!retries.is_empty(), "no retry was logged");
     assert!(retries.iter().all(|l| l.contains("WARN")), "{retries:?}");
     assert!(
@@ -132,7 +98,7 @@ async fn postgres_lock_retries_exhausted_report_the_tries() {
     let dir = alter_history("-- Lock Timeout: 100ms");
     let m = dir.load();
     let (mut blocker, _) = pg_blocker(&db.url).await;
-    let (captured, _guard) = Captured::start();
+    let (captured, _guard) = Captured::start(tracing::Level::WARN);
     let err = Migrator::new(&m)
         .lock_retries(2)
         .run(&pool)
@@ -145,7 +111,7 @@ async fn postgres_lock_retries_exhausted_report_the_tries() {
     assert_eq!(step.id, "a1", "{err}");
     assert_eq!(step.code.as_deref(), Some("55P03"), "{err}");
     assert!(err.to_string().contains("on each of 3 tries"), "{err}");
-    assert_eq!(captured.retries().len(), 2, "{:?}", captured.retries());
+    assert_eq!(retries(&captured).len(), 2, "{:?}", retries(&captured));
     assert_eq!(heads(&m, &pool).await, ["a0"]);
     assert!(table_exists(&pool, "u").await);
     let column = "SELECT count(*) FROM information_schema.columns \
@@ -173,7 +139,7 @@ async fn postgres_statement_timeout_is_not_retried() {
         None,
     );
     let m = dir.load();
-    let (captured, _guard) = Captured::start();
+    let (captured, _guard) = Captured::start(tracing::Level::WARN);
     let started = Instant::now();
     let err = Migrator::new(&m).run(&pool).await.unwrap_err();
     assert!(
@@ -185,7 +151,7 @@ async fn postgres_statement_timeout_is_not_retried() {
         panic!("{err:?}");
     };
     assert_eq!(step.code.as_deref(), Some("57014"), "{err}");
-    assert!(captured.retries().is_empty(), "{:?}", captured.retries());
+    assert!(retries(&captured).is_empty(), "{:?}", retries(&captured));
     assert!(heads(&m, &pool).await.is_empty());
 }
 
@@ -351,7 +317,7 @@ async fn mariadb_lock_timeout_is_retried_until_the_blocker_ends() {
         .await
         .unwrap();
     let (mut blocker, id) = mysql_blocker(&db.url).await;
-    let (captured, _guard) = Captured::start();
+    let (captured, _guard) = Captured::start(tracing::Level::WARN);
     let release = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         blocker.execute("ROLLBACK").await.unwrap();
@@ -371,7 +337,7 @@ async fn mariadb_lock_timeout_is_retried_until_the_blocker_ends() {
     )
     .await;
     assert_eq!(logged, 1);
-    let retries = captured.retries();
+    let retries = retries(&captured);
     assert!(!retries.is_empty(), "no retry was logged");
     assert!(
         retries[0].contains(&format!("connection {id} ")),
@@ -398,7 +364,7 @@ async fn mariadb_statement_timeout_is_not_retried() {
         None,
     );
     let m = dir.load();
-    let (captured, _guard) = Captured::start();
+    let (captured, _guard) = Captured::start(tracing::Level::WARN);
     let started = Instant::now();
     let err = Migrator::new(&m).run(&pool).await.unwrap_err();
     assert!(
@@ -410,7 +376,7 @@ async fn mariadb_statement_timeout_is_not_retried() {
         matches!(&err, Error::Cancelled { step, .. } if step.id == "s1"),
         "{err:?}"
     );
-    assert!(captured.retries().is_empty(), "{:?}", captured.retries());
+    assert!(retries(&captured).is_empty(), "{:?}", retries(&captured));
     assert!(heads(&m, &pool).await.is_empty());
 }
 

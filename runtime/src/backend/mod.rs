@@ -389,6 +389,37 @@ pub(crate) mod sealed {
             async move { created.await.map(|()| None) }
         }
 
+        /// The statement that takes the migration lock up front, in the text that opens a
+        /// first run's tables ([`lock_and_open`](Driver::lock_and_open)), where the backend
+        /// can take it without a probe first; `None` (the default) where it cannot. It
+        /// fails when it does not take the lock, so that nothing after it runs: a run that
+        /// does not get the lock leaves the database as it was.
+        fn lock_up_front(
+            pool: Option<&sqlx::Pool<Self>>,
+            tables: &Tables,
+            mode: LockMode,
+        ) -> Option<String> {
+            let _ = (pool, tables, mode);
+            None
+        }
+
+        /// A first run's migration lock and tables in one round trip: `lock`, a statement
+        /// of [`lock_up_front`](Driver::lock_up_front)'s, then the creation and the reads of
+        /// [`open_tables`](Driver::open_tables), as one text. `Some` when the lock was
+        /// taken (the advisory lock, which [`unlock`](Driver::unlock) releases like
+        /// [`lock`](Driver::lock)'s), with the tables' outcome as `open_tables` gives it.
+        /// `None` when it was not: nothing is held or changed, and the run takes the usual
+        /// way, `lock` then `open_tables`.
+        fn lock_and_open<'a>(
+            conn: &'a mut Self::Connection,
+            tables: &'a Tables,
+            lock: String,
+            timeout: Duration,
+        ) -> impl Future<Output = Option<Result<Option<Opened>, Error>>> + Send + 'a {
+            let _ = (conn, tables, lock, timeout);
+            std::future::ready(None)
+        }
+
         /// Takes the migration lock (`lock`: the advisory lock or a lease; SQLite ignores
         /// it), waiting at most `timeout`, logging who holds it. While it waits, the version
         /// rows are read again at each attempt: when `done` says they show the work done,

@@ -16,6 +16,11 @@
 //! request, microseconds, where reading `/proc/net/tcp` walks every bucket of the
 //! connection table, milliseconds), and `/proc/self/fd` says whether this process holds its
 //! inode. Elsewhere, or when either cannot be read, nothing is proven.
+//!
+//! The same proof can run on the server, before the server reports anything
+//! ([`held_connections`]): this process's connections to a port, listed up front (its
+//! descriptors in `/proc/self/fd` that are sockets, each asked its addresses), which the
+//! server compares with its session's two ends in the statement that takes the lock.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -58,13 +63,76 @@ pub(super) fn held_here(ends: Ends) -> bool {
 /// Whether one of this process's file descriptors is the socket `inode`.
 #[cfg(target_os = "linux")]
 fn holds(inode: u32) -> bool {
-    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
-        return false;
-    };
     let target = format!("socket:[{inode}]");
-    fds.filter_map(Result::ok).any(|fd| {
-        std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str())
+    socket_fds().is_some_and(|mut fds| fds.any(|(_, link)| link == target))
+}
+
+/// The most connections [`held_connections`] lists: beyond, it proves nothing (the
+/// statement that carries them would grow with them).
+const MOST_CONNECTIONS: usize = 64;
+
+/// This process's TCP connections whose remote port is `remote_port`, each as the server
+/// at the other end sees it (`client`: this end). `None` when they cannot be read (not
+/// Linux, no `/proc`, a kernel or sandbox without `pidfd_getfd`) or are more than
+/// [`MOST_CONNECTIONS`].
+///
+/// Each socket's addresses are asked of a duplicate of its descriptor, which
+/// `pidfd_getfd` makes from this very process (a few system calls a socket, where a
+/// `sock_diag` dump would walk the kernel's whole connection table, milliseconds).
+pub(super) fn held_connections(remote_port: u16) -> Option<Vec<Ends>> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{PidfdFlags, PidfdGetfdFlags, getpid, pidfd_getfd, pidfd_open};
+        let me = pidfd_open(getpid(), PidfdFlags::empty()).ok()?;
+        let mut held = Vec::new();
+        for (fd, _) in socket_fds()? {
+            let copy = match pidfd_getfd(&me, fd, PidfdGetfdFlags::empty()) {
+                Ok(copy) => copy,
+                // Closed since it was listed.
+                Err(rustix::io::Errno::BADF) => continue,
+                Err(_) => return None,
+            };
+            if let Some(ends) = tcp_ends(&copy).filter(|e| e.server.port() == remote_port) {
+                held.push(ends);
+            }
+        }
+        (held.len() <= MOST_CONNECTIONS).then_some(held)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = remote_port;
+        None
+    }
+}
+
+/// The two ends of a connected TCP socket (an IPv4 address mapped to IPv6 as IPv4).
+#[cfg(target_os = "linux")]
+fn tcp_ends(socket: &rustix::fd::OwnedFd) -> Option<Ends> {
+    let end = |addr: rustix::net::SocketAddrAny| -> Option<SocketAddr> {
+        let addr = SocketAddr::try_from(addr).ok()?;
+        Some(SocketAddr::new(addr.ip().to_canonical(), addr.port()))
+    };
+    let kind = rustix::net::sockopt::socket_type(socket).ok()?;
+    if kind != rustix::net::SocketType::STREAM {
+        return None;
+    }
+    Some(Ends {
+        client: end(rustix::net::getsockname(socket).ok()?)?,
+        server: end(rustix::net::getpeername(socket).ok()??)?,
     })
+}
+
+/// This process's file descriptors that are sockets, each with its link in `/proc/self/fd`
+/// (`socket:[inode]`).
+#[cfg(target_os = "linux")]
+fn socket_fds() -> Option<impl Iterator<Item = (i32, String)>> {
+    let fds = std::fs::read_dir("/proc/self/fd").ok()?;
+    Some(fds.filter_map(Result::ok).filter_map(|entry| {
+        let link = std::fs::read_link(entry.path()).ok()?.into_os_string();
+        let link = link.into_string().ok()?;
+        let fd = entry.file_name().to_str()?.parse().ok()?;
+        link.starts_with("socket:[").then_some((fd, link))
+    }))
 }
 
 /// The kernel's socket lookup: one `SOCK_DIAG_BY_FAMILY` request for the TCP socket whose
@@ -233,6 +301,41 @@ mod tests {
             ..mine
         };
         assert!(!held_here(elsewhere));
+    }
+
+    /// The listing holds this process's connections to the port, and only those: not
+    /// another process's to the same port, not this one's to another port, not the
+    /// accepted ends (their remote port is the client's).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_connections_held_to_a_port_are_this_process_s_own() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mine: Vec<std::net::TcpStream> = (0..3)
+            .map(|_| std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap())
+            .collect();
+        let _elsewhere = std::net::TcpStream::connect(other.local_addr().unwrap()).unwrap();
+        let mut child = std::process::Command::new("bash")
+            .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}; sleep 5")])
+            .spawn()
+            .expect("bash");
+        let accepted: Vec<_> = (0..4).map(|_| listener.accept().unwrap().0).collect();
+        let held = held_connections(port);
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut held = held.expect("this process's connections are listed");
+        let mut expected: Vec<Ends> = mine
+            .iter()
+            .map(|s| Ends {
+                client: s.local_addr().unwrap(),
+                server: s.peer_addr().unwrap(),
+            })
+            .collect();
+        held.sort_by_key(|e| e.client);
+        expected.sort_by_key(|e| e.client);
+        assert_eq!(held, expected);
+        drop(accepted);
     }
 
     /// The kernel finds another process's socket by its ends too; it is not this one's.

@@ -27,6 +27,8 @@
 //! none of them fires. A probe that fails on the database is taken as a sign of a database
 //! that is not quite PostgreSQL, and the lease is used.
 
+use std::net::IpAddr;
+
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -78,6 +80,51 @@ async fn probe(
         return Ok(None);
     }
     sessions_probe(conn, pool).await
+}
+
+/// The condition, for the server, that the session's connection is one this process holds
+/// to `pool`'s port: the proof, checked by the server before the statement that carries it
+/// takes the lock, against this process's connections listed up front
+/// ([`own_socket::held_connections`]). `None` when the pool connects through a Unix-domain
+/// socket, or this process holds no such connection, or they cannot be listed.
+pub(super) fn reaches_directly(pool: &PgPool) -> Option<String> {
+    let options = pool.connect_options();
+    if options.get_socket().is_some() {
+        return None;
+    }
+    let held = own_socket::held_connections(options.get_port())?;
+    let rows: Vec<String> = held.iter().flat_map(server_views).collect();
+    (!rows.is_empty()).then(|| {
+        format!(
+            "(inet_client_addr(), inet_client_port(), inet_server_addr(), inet_server_port()) \
+             IN (VALUES {})",
+            rows.join(", ")
+        )
+    })
+}
+
+/// How the server may see a connection with `ends` (`inet_client_addr()`,
+/// `inet_client_port()`, `inet_server_addr()`, `inet_server_port()`), as SQL rows: an IPv4
+/// connection as it is, and mapped to IPv6 (a server listening on an IPv6 socket sees it
+/// so).
+fn server_views(ends: &Ends) -> Vec<String> {
+    let row = |client: IpAddr, server: IpAddr| {
+        format!(
+            "('{client}'::inet, {}, '{server}'::inet, {})",
+            ends.client.port(),
+            ends.server.port()
+        )
+    };
+    match (ends.client.ip(), ends.server.ip()) {
+        (IpAddr::V4(client), IpAddr::V4(server)) => vec![
+            row(client.into(), server.into()),
+            row(
+                client.to_ipv6_mapped().into(),
+                server.to_ipv6_mapped().into(),
+            ),
+        ],
+        (client, server) => vec![row(client, server)],
+    }
 }
 
 /// Probes 3 and 4.
@@ -166,10 +213,33 @@ async fn fetch(
 
 #[cfg(test)]
 mod tests {
-    use super::changed;
+    use super::{Ends, changed, server_views};
 
     fn v(a: &str, b: &str) -> Vec<String> {
         vec![a.to_owned(), b.to_owned()]
+    }
+
+    #[test]
+    fn an_ipv4_connection_is_matched_as_is_and_mapped_an_ipv6_one_as_is() {
+        let v4 = Ends {
+            client: "10.0.0.5:40000".parse().unwrap(),
+            server: "10.0.0.9:5432".parse().unwrap(),
+        };
+        assert_eq!(
+            server_views(&v4),
+            [
+                "('10.0.0.5'::inet, 40000, '10.0.0.9'::inet, 5432)",
+                "('::ffff:10.0.0.5'::inet, 40000, '::ffff:10.0.0.9'::inet, 5432)",
+            ]
+        );
+        let v6 = Ends {
+            client: "[2001:db8::5]:40000".parse().unwrap(),
+            server: "[2001:db8::9]:5432".parse().unwrap(),
+        };
+        assert_eq!(
+            server_views(&v6),
+            ["('2001:db8::5'::inet, 40000, '2001:db8::9'::inet, 5432)"]
+        );
     }
 
     #[test]

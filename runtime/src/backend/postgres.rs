@@ -79,8 +79,8 @@ use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, PgRow, Post
 use sqlx::{AssertSqlSafe, Either, Row};
 
 use super::{
-    Done, Failure, Held, Lock, Opened, Progress, SessionLocked, apply_marked, group, lease,
-    lock_session, pooler, sealed::Driver, timeouts, token, unlock_lease,
+    Done, Failure, Held, Lock, LockMode, Opened, Progress, SessionLocked, apply_marked, group,
+    lease, lock_session, pooler, sealed::Driver, timeouts, token, unlock_lease,
 };
 use crate::bookkeeping::{Durations, Tables, Work, literal};
 use crate::error::{Aftermath, DriftKind, Error, Stage, is_cancelled, is_connection_lost};
@@ -1115,6 +1115,91 @@ fn create_tables(tables: &Tables) -> String {
     )
 }
 
+/// [`Driver::open_tables`]'s text: the creation (its setting first), then the reads: the
+/// stored columns present, the version rows, the log rows.
+fn open_sql(tables: &Tables) -> String {
+    format!(
+        "{};\n{};\n{};\n{}",
+        create_tables(tables),
+        tables.stored_columns_present(),
+        tables.select_heads(D),
+        tables.select_log(D)
+    )
+}
+
+/// The index of [`open_sql`]'s first read: after the setting and the creations.
+fn first_read(tables: &Tables) -> usize {
+    1 + tables.create(D).len()
+}
+
+/// What [`open_sql`]'s reads gave, its statements starting at statement `at` of `results`
+/// (each statement's rows); `None` when the reads are not all there.
+fn opened(tables: &Tables, results: Vec<Vec<PgRow>>, at: usize) -> Option<Result<Opened, Error>> {
+    let mut reads = results.into_iter().skip(at + first_read(tables));
+    let (columns, heads, log) = (reads.next()?, reads.next()?, reads.next()?);
+    let read = || {
+        let heads = super::head_rows(Ok(heads), is_missing_table)
+            .map_err(|e| Error::db("reading the version table", &e))?
+            .unwrap_or_default();
+        let log = super::log_rows(Ok(log), is_missing_table)
+            .map_err(|e| Error::db("reading the log table", &e))?;
+        Ok(Opened {
+            state: (heads, log),
+            stored_columns: Tables::all_stored_columns(columns.len()),
+        })
+    };
+    Some(read())
+}
+
+/// Each statement's rows of `sql`, a text of several statements, and where it failed: the
+/// index of the statement that failed and its error (those after it did not run).
+async fn rows_of_each(
+    conn: &mut PgConnection,
+    sql: &str,
+) -> (Vec<Vec<PgRow>>, Option<(usize, sqlx::Error)>) {
+    let mut results: Vec<Vec<PgRow>> = vec![Vec::new()];
+    let mut stream = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_many(&mut *conn);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(Either::Left(_)) => results.push(Vec::new()),
+            Ok(Either::Right(row)) => {
+                if let Some(rows) = results.last_mut() {
+                    rows.push(row);
+                }
+            }
+            Err(e) => {
+                let at = results.len() - 1;
+                return (results, Some((at, e)));
+            }
+        }
+    }
+    (results, None)
+}
+
+/// The statement that takes the advisory lock up front, in the text that opens the
+/// tables ([`Driver::lock_and_open`]): in [`LockMode::Advisory`], always; in
+/// [`LockMode::Auto`], where the pooler probe's proof can run on the server first
+/// ([`pooler::reaches_directly`]). It fails, and the rest of the text with it, when the
+/// proof does not hold (before it tries the lock) or the lock is taken: its error says
+/// which, in the server's log.
+fn lock_up_front(pool: Option<&sqlx::PgPool>, tables: &Tables, mode: LockMode) -> Option<String> {
+    let not_proven = match mode {
+        LockMode::Advisory => String::new(),
+        LockMode::Auto => format!(
+            "WHEN NOT coalesce({}, false) THEN format('{}')::boolean ",
+            pooler::reaches_directly(pool?)?,
+            "revchain: no proof that this connection reaches the server directly; probing first"
+        ),
+        LockMode::Lease => return None,
+    };
+    Some(format!(
+        "SELECT CASE {not_proven}WHEN NOT pg_try_advisory_lock({}) THEN format('{}')::boolean \
+         ELSE true END",
+        key_value(lock_key(tables)),
+        "revchain: the migration lock is taken; waiting for it"
+    ))
+}
+
 impl Driver for Postgres {
     type Prepared = FirstGroup;
 
@@ -1178,50 +1263,61 @@ impl Driver for Postgres {
         tables: &Tables,
         timeout: Duration,
     ) -> Result<Option<Opened>, Error> {
-        let sql = format!(
-            "{};\n{};\n{};\n{}",
-            create_tables(tables),
-            tables.stored_columns_present(),
-            tables.select_heads(D),
-            tables.select_log(D)
-        );
-        // Statement k's rows are `results[k]`: set_config, the creations, then the reads.
-        let first_read = 1 + tables.create(D).len();
-        let mut results: Vec<Vec<PgRow>> = vec![Vec::new()];
-        let mut stream = sqlx::raw_sql(AssertSqlSafe(sql.as_str())).fetch_many(&mut *conn);
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(Either::Left(_)) => results.push(Vec::new()),
-                Ok(Either::Right(row)) => {
-                    if let Some(rows) = results.last_mut() {
-                        rows.push(row);
-                    }
-                }
-                Err(e) if results.len() <= first_read => {
-                    return Err(Error::db("creating revchain's tables", &e));
-                }
-                Err(_) => break,
+        let (results, failed) = rows_of_each(conn, &open_sql(tables)).await;
+        if let Some((at, e)) = &failed
+            && *at < first_read(tables)
+        {
+            return Err(Error::db("creating revchain's tables", e));
+        }
+        match failed
+            .is_none()
+            .then(|| opened(tables, results, 0))
+            .flatten()
+        {
+            Some(opened) => opened.map(Some),
+            None => {
+                // A read failed (tables that are not what revchain made), and took the
+                // creation with it: create again, and leave the reads to the run, which
+                // reads nothing for a repair, and otherwise says what failed.
+                Self::ensure_tables(conn, tables, timeout).await?;
+                Ok(None)
             }
         }
-        drop(stream);
-        let mut reads = results.into_iter().skip(first_read);
-        let (Some(columns), Some(heads), Some(log)) = (reads.next(), reads.next(), reads.next())
-        else {
-            // A read failed (tables that are not what revchain made), and took the creation
-            // with it: create again, and leave the reads to the run, which reads nothing
-            // for a repair, and otherwise says what failed.
-            Self::ensure_tables(conn, tables, timeout).await?;
-            return Ok(None);
-        };
-        let heads = super::head_rows(Ok(heads), is_missing_table)
-            .map_err(|e| Error::db("reading the version table", &e))?
-            .unwrap_or_default();
-        let log = super::log_rows(Ok(log), is_missing_table)
-            .map_err(|e| Error::db("reading the log table", &e))?;
-        Ok(Some(Opened {
-            state: (heads, log),
-            stored_columns: Tables::all_stored_columns(columns.len()),
-        }))
+    }
+
+    fn lock_up_front(
+        pool: Option<&sqlx::PgPool>,
+        tables: &Tables,
+        mode: LockMode,
+    ) -> Option<String> {
+        lock_up_front(pool, tables, mode)
+    }
+
+    /// The lock statement fails, and the rest with it, when the lock was not taken. When
+    /// it was, but anything after it failed, the tables are opened again, under the lock,
+    /// which says what failed.
+    async fn lock_and_open(
+        conn: &mut PgConnection,
+        tables: &Tables,
+        lock: String,
+        timeout: Duration,
+    ) -> Option<Result<Option<Opened>, Error>> {
+        let sql = format!("{lock};\n{}", open_sql(tables));
+        let (results, failed) = rows_of_each(conn, &sql).await;
+        if let Some((0, e)) = &failed {
+            tracing::debug!(target: "revchain", "the lock was not taken up front: {e}");
+            return None;
+        }
+        Some(
+            match failed
+                .is_none()
+                .then(|| opened(tables, results, 1))
+                .flatten()
+            {
+                Some(opened) => opened.map(Some),
+                None => Self::open_tables(conn, tables, timeout).await,
+            },
+        )
     }
 
     async fn lock(

@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
-use super::Migrator;
-use crate::backend::{Backend, Done, Heartbeat, Held, Lease, Lock, LockMode};
+use super::{Migrator, Opening, Request};
+use crate::backend::{Backend, Done, HeadRow, Heartbeat, Held, Lease, Lock, LockMode};
 use crate::error::Error;
 
 /// The migration lock a run holds, and the heartbeat that keeps its lease.
@@ -62,6 +62,49 @@ impl<'m> Migrator<'m> {
             _ => None,
         };
         Ok(Some(Locked { held, heartbeat }))
+    }
+
+    /// [`take_lock`](Self::take_lock) for a run: a boot run without repeatables gives up
+    /// waiting (`None`) once the version rows show the embedded heads (another process's
+    /// version rows are written before its repeatables run: with repeatables, it waits).
+    pub(super) async fn take_lock_to_run<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        pool: Option<&sqlx::Pool<DB>>,
+        boot: bool,
+    ) -> Result<Option<Locked>, Error> {
+        let done = |rows: &[HeadRow]| self.at_embedded_heads(rows);
+        let done: Done<'_> = if boot && self.migrations.repeatables().is_empty() {
+            Some(&done)
+        } else {
+            None
+        };
+        self.take_lock::<DB>(conn, pool, done).await
+    }
+
+    /// A first run's lock and tables in one round trip, where the backend can take the
+    /// lock up front ([`Driver::lock_and_open`](crate::backend::sealed::Driver::lock_and_open)):
+    /// the lock held, and the tables' outcome with the plan presumed meanwhile. `None`:
+    /// the lock was not taken, and the run takes it the usual way.
+    pub(super) async fn lock_and_open<DB: Backend>(
+        &self,
+        conn: &mut DB::Connection,
+        pool: Option<&sqlx::Pool<DB>>,
+        request: &Request,
+    ) -> Option<(Locked, Opening<'m, DB>)> {
+        let lock = DB::lock_up_front(pool, &self.tables, self.lock_mode)?;
+        // The first poll sends the text; the plan is presumed while the server works.
+        let (opened, presumed) = tokio::join!(
+            DB::lock_and_open(conn, &self.tables, lock, self.lock_timeout),
+            async { self.presume_first_run::<DB>(request) }
+        );
+        let opened = opened?;
+        tracing::debug!(target: "revchain", "took the advisory lock with the tables' creation");
+        let locked = Locked {
+            held: Held::default(),
+            heartbeat: None,
+        };
+        Some((locked, (opened, presumed)))
     }
 
     /// This migrator for the run under `held`: under a lease, its tables carry the lease,
