@@ -143,6 +143,40 @@ async fn a_committed_group_is_reported_when_the_next_group_fails() {
     assert_eq!(scalar(&pool, "SELECT count(*) FROM revchain_log").await, 2);
 }
 
+/// A session of its own that holds revchain's advisory lock on `db`.
+async fn lock_holder(db: &TestDb) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let lock = format!("SELECT pg_advisory_lock({})", revchain_tests::pg_lock_key());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(lock))
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    holder
+}
+
+/// Lets go of every advisory lock `holder` holds.
+async fn let_go(holder: &mut sqlx::PgConnection) {
+    sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
+        .execute(holder)
+        .await
+        .unwrap();
+}
+
+/// A run of `m` on `pool`, started and still waiting (for the lock) half a second later.
+async fn waiting_run(
+    m: &'static revchain::Migrations,
+    pool: &PgPool,
+) -> tokio::task::JoinHandle<Result<revchain::Report, Error>> {
+    let run = tokio::spawn({
+        let pool = pool.clone();
+        async move { m.run(&pool).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!run.is_finished());
+    run
+}
+
 /// A first run whose connection the server's own view proves direct (a socket this process
 /// holds) takes the advisory lock in the round trip that creates the tables, with no probe
 /// first, and lets go of it at the end; the next run of a new revision (tables there) takes
@@ -176,31 +210,16 @@ async fn a_first_run_takes_the_lock_with_the_tables_creation() {
 /// usual way; once the holder lets go, it applies.
 #[tokio::test]
 async fn a_first_run_whose_lock_is_held_creates_nothing_until_it_gets_it() {
-    use sqlx::Connection;
     let (captured, _guard) = Captured::start(tracing::Level::DEBUG);
     let db = TestDb::new(Kind::Postgres).await;
     let pool: PgPool = db.pool().await;
     let dir = revchain_tests::Dir::new();
     dir.creates_table("a1", "", "t");
     let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
-    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let key = revchain_tests::pg_lock_key();
-    let lock = format!("SELECT pg_advisory_lock({key})");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(lock))
-        .execute(&mut holder)
-        .await
-        .unwrap();
-    let run = tokio::spawn({
-        let pool = pool.clone();
-        async move { m.run(&pool).await }
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(!run.is_finished());
+    let mut holder = lock_holder(&db).await;
+    let run = waiting_run(m, &pool).await;
     assert!(!table_exists(&pool, "revchain_version").await);
-    sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    let_go(&mut holder).await;
     assert_eq!(run.await.unwrap().unwrap().steps.len(), 1);
     let refused = captured.lines_with("not taken up front");
     assert!(
@@ -242,7 +261,6 @@ async fn a_first_run_over_a_unix_socket_probes_first() {
 /// that held the lock) applied a1 while this run waited, and this run applies b2 alone.
 #[tokio::test]
 async fn a_first_run_plans_again_when_another_process_applied_while_it_waited() {
-    use sqlx::Connection;
     let db = TestDb::new(Kind::Postgres).await;
     let pool: PgPool = db.pool().await;
     let dir = revchain_tests::Dir::new();
@@ -254,29 +272,14 @@ async fn a_first_run_plans_again_when_another_process_applied_while_it_waited() 
         Some("DELETE FROM t;"),
     );
     let m: &'static revchain::Migrations = Box::leak(Box::new(dir.load()));
-    let key = revchain_tests::pg_lock_key();
-    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "SELECT pg_advisory_lock({key})"
-    )))
-    .execute(&mut holder)
-    .await
-    .unwrap();
+    let mut holder = lock_holder(&db).await;
     // The run finds no tables, then waits for the lock.
-    let run = tokio::spawn({
-        let pool = pool.clone();
-        async move { m.run(&pool).await }
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(!run.is_finished());
+    let run = waiting_run(m, &pool).await;
     // Meanwhile the holder (its advisory lock is its own session's, so it may take it again)
     // applies a1, then lets go.
     let first = m.upgrade(&mut holder, "a1").await.unwrap();
     assert_eq!(first.steps.len(), 1);
-    sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    let_go(&mut holder).await;
     let report = run.await.unwrap().unwrap();
     let applied: Vec<&str> = report.steps.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(applied, ["b2"], "{report:?}");
