@@ -1133,8 +1133,15 @@ fn first_read(tables: &Tables) -> usize {
 }
 
 /// What [`open_sql`]'s reads gave, its statements starting at statement `at` of `results`
-/// (each statement's rows); `None` when the reads are not all there.
-fn opened(tables: &Tables, results: Vec<Vec<PgRow>>, at: usize) -> Option<Result<Opened, Error>> {
+/// (each statement's rows, as [`rows_of_each`] gives them); `None` when a statement failed.
+fn opened(
+    tables: &Tables,
+    (results, failed): (Vec<Vec<PgRow>>, Option<(usize, sqlx::Error)>),
+    at: usize,
+) -> Option<Result<Opened, Error>> {
+    if failed.is_some() {
+        return None;
+    }
     let mut reads = results.into_iter().skip(at + first_read(tables));
     let (columns, heads, log) = (reads.next()?, reads.next()?, reads.next()?);
     let read = || {
@@ -1263,17 +1270,13 @@ impl Driver for Postgres {
         tables: &Tables,
         timeout: Duration,
     ) -> Result<Option<Opened>, Error> {
-        let (results, failed) = rows_of_each(conn, &open_sql(tables)).await;
-        if let Some((at, e)) = &failed
+        let each = rows_of_each(conn, &open_sql(tables)).await;
+        if let Some((at, e)) = &each.1
             && *at < first_read(tables)
         {
             return Err(Error::db("creating revchain's tables", e));
         }
-        match failed
-            .is_none()
-            .then(|| opened(tables, results, 0))
-            .flatten()
-        {
+        match opened(tables, each, 0) {
             Some(opened) => opened.map(Some),
             None => {
                 // A read failed (tables that are not what revchain made), and took the
@@ -1303,21 +1306,15 @@ impl Driver for Postgres {
         timeout: Duration,
     ) -> Option<Result<Option<Opened>, Error>> {
         let sql = format!("{lock};\n{}", open_sql(tables));
-        let (results, failed) = rows_of_each(conn, &sql).await;
-        if let Some((0, e)) = &failed {
+        let each = rows_of_each(conn, &sql).await;
+        if let Some((0, e)) = &each.1 {
             tracing::debug!(target: "revchain", "the lock was not taken up front: {e}");
             return None;
         }
-        Some(
-            match failed
-                .is_none()
-                .then(|| opened(tables, results, 1))
-                .flatten()
-            {
-                Some(opened) => opened.map(Some),
-                None => Self::open_tables(conn, tables, timeout).await,
-            },
-        )
+        Some(match opened(tables, each, 1) {
+            Some(opened) => opened.map(Some),
+            None => Self::open_tables(conn, tables, timeout).await,
+        })
     }
 
     async fn lock(
