@@ -205,6 +205,57 @@ async fn a_first_run_takes_the_lock_with_the_tables_creation() {
     assert_eq!(pg_lock_holders(&pool).await, 0);
 }
 
+/// `LockMode::Advisory` asks for no proof: a first run sends its lock statement with the
+/// creation, over any connection.
+#[tokio::test]
+async fn a_first_run_in_advisory_mode_takes_the_lock_with_the_creation() {
+    let (captured, _guard) = Captured::start(tracing::Level::DEBUG);
+    let db = TestDb::new(Kind::Postgres).await;
+    let url = format!(
+        "postgres://postgres@localhost/{}?host=/var/run/postgresql",
+        db.name
+    );
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let dir = revchain_tests::Dir::new();
+    dir.creates_table("a1", "", "t");
+    let m = dir.load();
+    let report = revchain::Migrator::new(&m)
+        .lock_mode(revchain::LockMode::Advisory)
+        .run(&pool)
+        .await
+        .unwrap();
+    assert_eq!(report.steps.len(), 1);
+    let up_front = captured.lines_with("took the advisory lock with the tables' creation");
+    assert_eq!(up_front.len(), 1, "over a Unix-domain socket too");
+    assert_eq!(pg_lock_holders(&pool).await, 0);
+}
+
+/// A first run that takes the lock up front but whose reads fail (a log table revchain
+/// did not make, without the version table): the tables are opened again under the lock,
+/// the run says which table it could not read, and lets go of the lock.
+#[tokio::test]
+async fn a_first_run_whose_reads_fail_after_the_lock_says_so_and_lets_go() {
+    let (captured, _guard) = Captured::start(tracing::Level::DEBUG);
+    let db = TestDb::new(Kind::Postgres).await;
+    let pool: PgPool = db.pool().await;
+    revchain_tests::exec(&pool, "CREATE TABLE revchain_log (x INT)").await;
+    let dir = revchain_tests::Dir::new();
+    dir.creates_table("a1", "", "t");
+    let err = dir.load().run(&pool).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Database { .. }) && err.to_string().contains("log table"),
+        "{err}"
+    );
+    let up_front = captured.lines_with("took the advisory lock with the tables' creation");
+    assert_eq!(up_front.len(), 1);
+    assert_eq!(pg_lock_holders(&pool).await, 0, "let go");
+    assert!(!table_exists(&pool, "t").await, "nothing applied");
+}
+
 /// A first run whose lock is held elsewhere: the text that would have created the tables
 /// fails at its lock statement, before anything else, and the run waits for the lock the
 /// usual way; once the holder lets go, it applies.
