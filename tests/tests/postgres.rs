@@ -205,21 +205,26 @@ async fn a_first_run_takes_the_lock_with_the_tables_creation() {
     assert_eq!(pg_lock_holders(&pool).await, 0);
 }
 
+/// A pool of one connection to `db` through the server's Unix-domain socket.
+async fn unix_socket_pool(db: &TestDb) -> PgPool {
+    let url = format!(
+        "postgres://postgres@localhost/{}?host=/var/run/postgresql",
+        db.name
+    );
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap()
+}
+
 /// `LockMode::Advisory` asks for no proof: a first run sends its lock statement with the
 /// creation, over any connection.
 #[tokio::test]
 async fn a_first_run_in_advisory_mode_takes_the_lock_with_the_creation() {
     let (captured, _guard) = Captured::start(tracing::Level::DEBUG);
     let db = TestDb::new(Kind::Postgres).await;
-    let url = format!(
-        "postgres://postgres@localhost/{}?host=/var/run/postgresql",
-        db.name
-    );
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
+    let pool = unix_socket_pool(&db).await;
     let dir = revchain_tests::Dir::new();
     dir.creates_table("a1", "", "t");
     let m = dir.load();
@@ -286,15 +291,7 @@ async fn a_first_run_whose_lock_is_held_creates_nothing_until_it_gets_it() {
 async fn a_first_run_over_a_unix_socket_probes_first() {
     let (captured, _guard) = Captured::start(tracing::Level::DEBUG);
     let db = TestDb::new(Kind::Postgres).await;
-    let url = format!(
-        "postgres://postgres@localhost/{}?host=/var/run/postgresql",
-        db.name
-    );
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
+    let pool = unix_socket_pool(&db).await;
     let dir = revchain_tests::Dir::new();
     dir.creates_table("a1", "", "t");
     assert_eq!(dir.load().run(&pool).await.unwrap().steps.len(), 1);
