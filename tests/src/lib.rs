@@ -71,18 +71,61 @@ impl std::io::Write for Captured {
     }
 }
 
+thread_local! {
+    /// The current thread's capture and its level ([`Captured::start`]).
+    static CAPTURING: std::cell::RefCell<Option<(Captured, tracing::Level)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The writer of the one global subscriber: the current thread's capture, for events at
+/// its level and above; nothing otherwise.
+struct ThreadCapture;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThreadCapture {
+    type Writer = Box<dyn std::io::Write>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Box::new(std::io::sink())
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        CAPTURING.with_borrow(|capturing| match capturing {
+            Some((captured, level)) if meta.level() <= level => {
+                Box::new(captured.clone()) as Box<dyn std::io::Write>
+            }
+            _ => Box::new(std::io::sink()),
+        })
+    }
+}
+
+/// Stops the current thread's capture when dropped.
+pub struct CaptureGuard(());
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURING.set(None);
+    }
+}
+
 impl Captured {
     /// Captures the events at `level` and above of the current thread until the guard
-    /// drops.
-    pub fn start(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
+    /// drops. One global subscriber serves every thread: `tracing`'s scoped subscribers
+    /// (`set_default`) share a global level hint and callsite cache, and with several on
+    /// parallel test threads, events below another thread's level were lost at times.
+    pub fn start(level: tracing::Level) -> (Captured, CaptureGuard) {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(ThreadCapture)
+                .with_ansi(false)
+                .with_max_level(tracing::Level::TRACE)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global tracing subscriber in a test that captures");
+        });
         let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(level)
-            .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
+        CAPTURING.set(Some((captured.clone(), level)));
+        (captured, CaptureGuard(()))
     }
 
     /// The lines captured that contain `text`.
