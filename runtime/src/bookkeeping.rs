@@ -329,19 +329,11 @@ impl Tables {
         works: &[Work<'_>],
         durations: Durations<'_>,
     ) -> Vec<String> {
-        let mut removed: Vec<&str> = Vec::new();
-        let mut added: Vec<(&str, Digest)> = Vec::new();
-        for work in works {
-            for head in &work.remove_heads {
-                match added.iter().position(|(id, _)| id == head) {
-                    Some(at) => {
-                        added.remove(at);
-                    }
-                    None => removed.push(head),
-                }
-            }
-            added.extend(work.add_heads.iter().copied());
-        }
+        let (removed, added) = net_heads(
+            works
+                .iter()
+                .map(|w| (w.remove_heads.as_slice(), w.add_heads.as_slice())),
+        );
         let mut out = Vec::new();
         out.extend(self.delete_heads(d, &removed));
         out.extend(self.insert_heads(d, &added));
@@ -360,6 +352,33 @@ impl Tables {
         out.extend(self.delete_log(d, &reverted));
         out
     }
+}
+
+/// The net change to the version table of consecutive steps, each given as the heads it
+/// removes and the heads it adds: the heads removed that were there before the first step,
+/// and the heads added that are still there after the last. Deleting the first, then
+/// inserting the second, leaves the table as the steps one after the other would (a head
+/// removed and added again, with a new digest, is deleted and inserted).
+fn net_heads<'a, 's>(
+    steps: impl Iterator<Item = (&'s [&'a str], &'s [(&'a str, Digest)])>,
+) -> (Vec<&'a str>, Vec<(&'a str, Digest)>)
+where
+    'a: 's,
+{
+    let mut removed: Vec<&str> = Vec::new();
+    let mut added: Vec<(&str, Digest)> = Vec::new();
+    for (remove, add) in steps {
+        for head in remove {
+            match added.iter().position(|(id, _)| id == head) {
+                Some(at) => {
+                    added.remove(at);
+                }
+                None => removed.push(head),
+            }
+        }
+        added.extend(add.iter().copied());
+    }
+    (removed, added)
 }
 
 /// The durations (milliseconds) that a group's log rows record.
@@ -826,6 +845,8 @@ impl Work<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -850,6 +871,91 @@ mod tests {
             &"x".repeat(64),
         ] {
             assert!(TableName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A step's random choices, read against the heads before it: which of them it removes
+    /// (a bit each), and which of the ids `r0`…`r5` it adds, of those not there after
+    /// the removal, with what digest byte.
+    type Choices = (u8, Vec<(u8, u8)>);
+
+    /// The steps the choices make from `initial`, each as its removed heads and its added
+    /// heads, and the heads after each one in turn: a valid sequence of plan steps, which
+    /// often removes a head and adds it again.
+    fn steps_of(
+        initial: &BTreeMap<String, Digest>,
+        choices: &[Choices],
+    ) -> (StepList, BTreeMap<String, Digest>) {
+        let mut heads = initial.clone();
+        let mut steps = Vec::new();
+        for (remove_bits, adds) in choices {
+            let remove: Vec<String> = heads
+                .keys()
+                .enumerate()
+                .filter(|(i, _)| remove_bits & (1 << (i % 8)) != 0)
+                .map(|(_, id)| id.clone())
+                .collect();
+            for id in &remove {
+                heads.remove(id);
+            }
+            let mut add = Vec::new();
+            for (which, byte) in adds {
+                let id = format!("r{}", which % 6);
+                if !heads.contains_key(&id) {
+                    heads.insert(id.clone(), Digest([*byte; 32]));
+                    add.push((id, Digest([*byte; 32])));
+                }
+            }
+            steps.push((remove, add));
+        }
+        (steps, heads)
+    }
+
+    type StepList = Vec<(Vec<String>, Vec<(String, Digest)>)>;
+
+    /// A step of a [`StepList`], as [`net_heads`] takes it.
+    type BorrowedStep<'a> = (Vec<&'a str>, Vec<(&'a str, Digest)>);
+
+    proptest::proptest! {
+        /// The net change of a group, applied as its bookkeeping applies it (delete, then
+        /// insert into a table whose key is the revision), leaves the heads the steps one
+        /// after the other leave; it deletes only rows that were there, and inserts no row
+        /// twice.
+        #[test]
+        fn a_groups_net_change_is_its_steps_one_after_the_other(
+            initial_ids in proptest::collection::btree_set(0u8..6, 0..4),
+            choices in proptest::collection::vec(
+                (proptest::prelude::any::<u8>(), proptest::collection::vec((0u8..6, 0u8..3), 0..3)),
+                0..8,
+            ),
+        ) {
+            let initial: BTreeMap<String, Digest> = initial_ids
+                .iter()
+                .map(|i| (format!("r{i}"), Digest([9; 32])))
+                .collect();
+            let (steps, expected) = steps_of(&initial, &choices);
+            let borrowed: Vec<BorrowedStep<'_>> = steps
+                .iter()
+                .map(|(r, a)| {
+                    (
+                        r.iter().map(String::as_str).collect(),
+                        a.iter().map(|(id, d)| (id.as_str(), *d)).collect(),
+                    )
+                })
+                .collect();
+            let (removed, added) =
+                net_heads(borrowed.iter().map(|(r, a)| (r.as_slice(), a.as_slice())));
+            let mut table = initial.clone();
+            for id in &removed {
+                proptest::prop_assert!(table.remove(*id).is_some(), "deletes {id}, not there");
+            }
+            for (id, digest) in &added {
+                proptest::prop_assert!(
+                    table.insert((*id).to_owned(), *digest).is_none(),
+                    "inserts {id} twice"
+                );
+            }
+            proptest::prop_assert_eq!(table, expected);
         }
     }
 
