@@ -1471,7 +1471,7 @@ impl<'w, 'a> StepTimes<'w, 'a> {
                 w.revision.message(),
                 crate::report::human_duration(took)
             );
-            (w.revision.id(), line)
+            (Some(w.revision.id()), line)
         });
         crate::report::announce_each(lines);
         let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());

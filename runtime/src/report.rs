@@ -257,21 +257,12 @@ pub(crate) fn human_duration(d: Duration) -> String {
 /// to stderr as `revchain: <message>` instead, so that what a migration applied is never
 /// silent; an application that installed a subscriber decides itself what it shows.
 pub(crate) fn announce(revision: Option<&str>, message: &str) {
-    if QUIET.try_with(|_| ()).is_ok() {
-        return;
-    }
-    if no_subscriber() {
-        eprintln!("revchain: {message}");
-    } else if let Some(revision) = revision {
-        tracing::info!(target: "revchain", revision, "{message}");
-    } else {
-        tracing::info!(target: "revchain", "{message}");
-    }
+    announce_each(std::iter::once((revision, message.to_owned())));
 }
 
-/// [`announce`] for several revisions at once (`(revision, message)`): without a tracing
-/// subscriber, their lines go to stderr in one write.
-pub(crate) fn announce_each<'r>(lines: impl Iterator<Item = (&'r str, String)>) {
+/// [`announce`] for several lines at once (`(revision, message)`): without a tracing
+/// subscriber, they go to stderr in one write.
+pub(crate) fn announce_each<'r>(lines: impl Iterator<Item = (Option<&'r str>, String)>) {
     if QUIET.try_with(|_| ()).is_ok() {
         return;
     }
@@ -280,9 +271,12 @@ pub(crate) fn announce_each<'r>(lines: impl Iterator<Item = (&'r str, String)>) 
             .map(|(_, message)| format!("revchain: {message}\n"))
             .collect();
         eprint!("{text}");
-    } else {
-        for (revision, message) in lines {
-            tracing::info!(target: "revchain", revision, "{message}");
+        return;
+    }
+    for (revision, message) in lines {
+        match revision {
+            Some(revision) => tracing::info!(target: "revchain", revision, "{message}"),
+            None => tracing::info!(target: "revchain", "{message}"),
         }
     }
 }
