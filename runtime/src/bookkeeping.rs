@@ -874,35 +874,40 @@ mod tests {
         }
     }
 
+    /// The ids the property test's steps remove and add.
+    const IDS: [&str; 6] = ["r0", "r1", "r2", "r3", "r4", "r5"];
+
     /// A step's random choices, read against the heads before it: which of them it removes
-    /// (a bit each), and which of the ids `r0`…`r5` it adds, of those not there after
-    /// the removal, with what digest byte.
+    /// (a bit each), and which of [`IDS`] it adds, of those not there after the removal,
+    /// with what digest byte.
     type Choices = (u8, Vec<(u8, u8)>);
 
-    /// The steps the choices make from `initial`, each as its removed heads and its added
-    /// heads, and the heads after each one in turn: a valid sequence of plan steps, which
-    /// often removes a head and adds it again.
+    /// A step: the heads it removes and the heads it adds.
+    type Step = (Vec<&'static str>, Vec<(&'static str, Digest)>);
+
+    /// The steps the choices make from `initial`, and the heads after each one in turn: a
+    /// valid sequence of plan steps, which often removes a head and adds it again.
     fn steps_of(
-        initial: &BTreeMap<String, Digest>,
+        initial: &BTreeMap<&'static str, Digest>,
         choices: &[Choices],
-    ) -> (StepList, BTreeMap<String, Digest>) {
+    ) -> (Vec<Step>, BTreeMap<&'static str, Digest>) {
         let mut heads = initial.clone();
         let mut steps = Vec::new();
         for (remove_bits, adds) in choices {
-            let remove: Vec<String> = heads
+            let remove: Vec<&str> = heads
                 .keys()
                 .enumerate()
                 .filter(|(i, _)| remove_bits & (1 << (i % 8)) != 0)
-                .map(|(_, id)| id.clone())
+                .map(|(_, id)| *id)
                 .collect();
             for id in &remove {
                 heads.remove(id);
             }
             let mut add = Vec::new();
             for (which, byte) in adds {
-                let id = format!("r{}", which % 6);
-                if !heads.contains_key(&id) {
-                    heads.insert(id.clone(), Digest([*byte; 32]));
+                let id = IDS[usize::from(*which) % IDS.len()];
+                if !heads.contains_key(id) {
+                    heads.insert(id, Digest([*byte; 32]));
                     add.push((id, Digest([*byte; 32])));
                 }
             }
@@ -911,11 +916,6 @@ mod tests {
         (steps, heads)
     }
 
-    type StepList = Vec<(Vec<String>, Vec<(String, Digest)>)>;
-
-    /// A step of a [`StepList`], as [`net_heads`] takes it.
-    type BorrowedStep<'a> = (Vec<&'a str>, Vec<(&'a str, Digest)>);
-
     proptest::proptest! {
         /// The net change of a group, applied as its bookkeeping applies it (delete, then
         /// insert into a table whose key is the revision), leaves the heads the steps one
@@ -923,37 +923,23 @@ mod tests {
         /// twice.
         #[test]
         fn a_groups_net_change_is_its_steps_one_after_the_other(
-            initial_ids in proptest::collection::btree_set(0u8..6, 0..4),
+            initial_ids in proptest::collection::btree_set(0usize..IDS.len(), 0..4),
             choices in proptest::collection::vec(
                 (proptest::prelude::any::<u8>(), proptest::collection::vec((0u8..6, 0u8..3), 0..3)),
                 0..8,
             ),
         ) {
-            let initial: BTreeMap<String, Digest> = initial_ids
-                .iter()
-                .map(|i| (format!("r{i}"), Digest([9; 32])))
-                .collect();
+            let initial: BTreeMap<&str, Digest> =
+                initial_ids.iter().map(|i| (IDS[*i], Digest([9; 32]))).collect();
             let (steps, expected) = steps_of(&initial, &choices);
-            let borrowed: Vec<BorrowedStep<'_>> = steps
-                .iter()
-                .map(|(r, a)| {
-                    (
-                        r.iter().map(String::as_str).collect(),
-                        a.iter().map(|(id, d)| (id.as_str(), *d)).collect(),
-                    )
-                })
-                .collect();
             let (removed, added) =
-                net_heads(borrowed.iter().map(|(r, a)| (r.as_slice(), a.as_slice())));
+                net_heads(steps.iter().map(|(r, a)| (r.as_slice(), a.as_slice())));
             let mut table = initial.clone();
             for id in &removed {
-                proptest::prop_assert!(table.remove(*id).is_some(), "deletes {id}, not there");
+                proptest::prop_assert!(table.remove(id).is_some(), "deletes {id}, not there");
             }
             for (id, digest) in &added {
-                proptest::prop_assert!(
-                    table.insert((*id).to_owned(), *digest).is_none(),
-                    "inserts {id} twice"
-                );
+                proptest::prop_assert!(table.insert(id, *digest).is_none(), "inserts {id} twice");
             }
             proptest::prop_assert_eq!(table, expected);
         }
